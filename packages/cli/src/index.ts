@@ -1,0 +1,2 @@
+/** Placeholder until the CLI lands: see bin.ts. */
+export const CLI_NAME = 'ringmaster';

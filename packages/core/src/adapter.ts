@@ -1,0 +1,47 @@
+/**
+ * `@ringmaster/core/adapter`: everything an adapter author needs from core, and nothing else —
+ * the contracts, the error family, option parsing, the safe command runner and the validators
+ * for values that cross into a shell.
+ *
+ * @module
+ */
+
+export type { Artifact, PackageInput, Packager, Repository } from './contracts/artifact.js';
+export type { Clock } from './contracts/clock.js';
+export type { Notification, NotificationKind, Notifier } from './contracts/notifier.js';
+export type {
+  DeployRequest,
+  RequestDeployInput,
+  Revision,
+  Source,
+  SourceCapabilities,
+} from './contracts/source.js';
+export type {
+  AcquireOptions,
+  AppendOptions,
+  Lease,
+  LedgerRecord,
+  LockInfo,
+  NewRecord,
+  Store,
+} from './contracts/store.js';
+export type { CommandResult, HostInfo, RunOptions, Target, TargetCapabilities } from './contracts/target.js';
+export {
+  ConfigError,
+  type ErrorCode,
+  formatPath,
+  isRingmasterError,
+  parseOptions,
+  RingmasterError,
+  type RingmasterErrorOptions,
+  toRingmasterError,
+} from './errors.js';
+export {
+  assertMatches,
+  PACKAGE_NAME,
+  PACKAGE_VERSION,
+  SAFE_NAME,
+  shellJoin,
+  shellQuote,
+} from './exec/quote.js';
+export { assertArgv, type RunCommandOptions, type RunCommandResult, runCommand, tail } from './exec/run.js';

@@ -1,0 +1,72 @@
+/**
+ * The Store contract: where the ledger's journal lives. Deliberately small (append with
+ * compare-and-set, read, leased locks) so a shared SQL database can implement it and several
+ * runners can share one ledger.
+ */
+
+/** A record as the engine writes it. */
+export interface NewRecord {
+  /** Record type, e.g. `release.created`. */
+  type: string;
+  /** ISO 8601 time from the engine's clock. */
+  time: string;
+  data: Record<string, unknown>;
+}
+
+/** A record as stored: numbered from 1, without gaps. */
+export interface LedgerRecord extends NewRecord {
+  seq: number;
+}
+
+export interface AppendOptions {
+  /**
+   * Compare-and-set: append only if the last stored seq is exactly this, else throw a
+   * `CONFLICT` RingmasterError (the caller reads what it missed and decides again).
+   */
+  expectedSeq?: number;
+}
+
+/** A held lock. Valid until `expiresAt` (epoch ms) unless renewed. */
+export interface Lease {
+  name: string;
+  token: string;
+  owner: string;
+  expiresAt: number;
+}
+
+/** Who holds a lock, for messages such as "held by pid 42 on host a since …". */
+export interface LockInfo {
+  name: string;
+  owner: string;
+  pid?: number;
+  hostname?: string;
+  acquiredAt: number;
+  expiresAt: number;
+}
+
+export interface AcquireOptions {
+  /** Names the holder in messages: `engine`, `cli rollback`, … */
+  owner: string;
+  /** Lease length in ms; the holder renews before it runs out. */
+  ttlMs: number;
+}
+
+export interface Store {
+  readonly name: string;
+  /** Appends records atomically (all or none) and returns them numbered. */
+  append(records: readonly NewRecord[], options?: AppendOptions): Promise<LedgerRecord[]>;
+  /** Records with seq greater than `afterSeq` (default 0), in order. */
+  read(afterSeq?: number): Promise<LedgerRecord[]>;
+  /**
+   * Takes the named lock, or returns undefined when someone else holds a live lease. A lease
+   * whose holder died (its process is gone, or the lease expired) is taken over.
+   */
+  acquire(name: string, options: AcquireOptions): Promise<Lease | undefined>;
+  /** Extends a held lease; throws `LOCKED` if it was lost. */
+  renew(lease: Lease, ttlMs: number): Promise<Lease>;
+  /** Gives a lease back. Releasing a lost lease is a no-op. */
+  release(lease: Lease): Promise<void>;
+  /** Who holds the named lock now, if anyone. */
+  inspect(name: string): Promise<LockInfo | undefined>;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,56 @@
+/**
+ * The Target contract: host primitives. A target knows how to reach its hosts and install a
+ * package on one; it knows nothing of batches, rings or policies (core's rollout does that).
+ */
+import type { Artifact } from './artifact.js';
+
+export interface HostInfo {
+  /** Unique name of the host within the target, used in the ledger. */
+  name: string;
+  /** Address, where it differs from the name. */
+  address?: string;
+}
+
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  timeoutMs?: number;
+}
+
+export interface TargetCapabilities {
+  /** `remove()` can uninstall a package (used to roll back a host that had nothing before). */
+  remove?: boolean;
+  /** `inventory()` lists every installed package and version. */
+  inventory?: boolean;
+  /** `healthCheck()` is configured. */
+  healthCheck?: boolean;
+}
+
+/**
+ * Host primitives for one set of hosts. Every method takes the host name from `hosts`.
+ *
+ * Errors: `TARGET` with the host and the command's stderr tail; `HOST_KEY` for an unknown or
+ * changed host key.
+ */
+export interface Target {
+  readonly name: string;
+  readonly hosts: readonly HostInfo[];
+  readonly capabilities?: TargetCapabilities;
+  /** The installed version of a package on a host, or undefined when it is not installed. */
+  installed(host: string, pkg: string): Promise<string | undefined>;
+  /** Installs the artifact (upgrade or downgrade) and returns once the host runs it. */
+  install(host: string, artifact: Artifact): Promise<void>;
+  /** Runs an argv command on the host (quoted only at the transport boundary). */
+  run(host: string, argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
+  /** Removes a package. */
+  remove?(host: string, pkg: string): Promise<void>;
+  /** Every installed package with its version. */
+  inventory?(host: string): Promise<Record<string, string>>;
+  /** Throws `TARGET` unless the host is healthy. */
+  healthCheck?(host: string): Promise<void>;
+  close?(): Promise<void>;
+}

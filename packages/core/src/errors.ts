@@ -1,0 +1,129 @@
+/**
+ * One error family for the whole SDK: every failure a user can act on is a `RingmasterError`
+ * with a fixed `code`, a scope (which adapter or subsystem said it) and the original `cause`.
+ */
+import type { z } from 'zod';
+
+/** The fixed set of error codes. Tests and callers branch on these, never on message text. */
+export type ErrorCode =
+  | 'CONFIG'
+  | 'SOURCE'
+  | 'CURSOR_LOST'
+  | 'BUILD'
+  | 'PACKAGE'
+  | 'REPOSITORY'
+  | 'TARGET'
+  | 'HOST_KEY'
+  | 'GATE'
+  | 'POLICY'
+  | 'LOCKED'
+  | 'LEDGER'
+  | 'CONFLICT'
+  | 'NOT_FOUND'
+  | 'STATE'
+  | 'TIMEOUT'
+  | 'COMMAND'
+  | 'NOTIFY'
+  | 'UNSAFE_INPUT';
+
+export interface RingmasterErrorOptions {
+  /** The subsystem or adapter that raised it, e.g. `vcs-svn`, `ledger`. Prefixes the message. */
+  scope?: string;
+  cause?: unknown;
+  /** Structured facts for tools (`--json`): the host, the path, the command… */
+  details?: Record<string, unknown>;
+}
+
+/**
+ * The base error of Ringmaster. Its message reads `[ringmaster] [scope] what happened`.
+ *
+ * @example
+ * ```ts
+ * try { await engine.tick(); } catch (e) {
+ *   if (isRingmasterError(e, 'LOCKED')) console.error(e.message);
+ * }
+ * ```
+ */
+export class RingmasterError extends Error {
+  readonly code: ErrorCode;
+  readonly scope: string | undefined;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: RingmasterErrorOptions = {}) {
+    const prefix = options.scope ? `[ringmaster] [${options.scope}] ` : '[ringmaster] ';
+    super(prefix + message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RingmasterError';
+    this.code = code;
+    this.scope = options.scope;
+    this.details = options.details ?? {};
+  }
+}
+
+/** A bad option. `path` is the option path, e.g. `rings[2].rollout.maxFailures`. */
+export class ConfigError extends RingmasterError {
+  readonly path: string;
+  constructor(path: string, message: string, options: RingmasterErrorOptions = {}) {
+    super('CONFIG', path ? `${path}: ${message}` : message, {
+      ...options,
+      details: { ...options.details, path },
+    });
+    this.name = 'ConfigError';
+    this.path = path;
+  }
+}
+
+/** True when `error` is a RingmasterError (of `code`, when given). */
+export function isRingmasterError(error: unknown, code?: ErrorCode): error is RingmasterError {
+  return error instanceof RingmasterError && (code === undefined || error.code === code);
+}
+
+/** Formats a zod issue path as users write it: `rings[2].rollout.maxFailures`. */
+export function formatPath(path: readonly PropertyKey[], base = ''): string {
+  let out = base;
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out ? `.${String(key)}` : String(key);
+  }
+  return out;
+}
+
+/**
+ * Validates `input` against a zod schema and returns the parsed value, or throws a
+ * `ConfigError` naming the first bad option path and what was expected. Every factory calls
+ * this once, so a bad option fails where it was written, not later in a rollout.
+ */
+export function parseOptions<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  scope: string,
+  basePath = '',
+): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issues = result.error.issues;
+  const first = issues[0];
+  const path = first ? formatPath(first.path, basePath) : basePath;
+  const more =
+    issues.length > 1
+      ? ` (and ${issues.length - 1} more: ${issues
+          .slice(1, 4)
+          .map((i) => formatPath(i.path, basePath) || '(root)')
+          .join(', ')})`
+      : '';
+  throw new ConfigError(path || '(options)', `${first?.message ?? 'invalid'}${more}`, {
+    scope,
+    details: { issues: issues.map((i) => ({ path: formatPath(i.path, basePath), message: i.message })) },
+  });
+}
+
+/** Wraps an unknown thrown value into a RingmasterError of `code`, keeping RingmasterErrors as they are. */
+export function toRingmasterError(
+  error: unknown,
+  code: ErrorCode,
+  scope: string,
+  what: string,
+): RingmasterError {
+  if (error instanceof RingmasterError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new RingmasterError(code, `${what}: ${reason}`, { scope, cause: error });
+}

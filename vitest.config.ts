@@ -1,0 +1,20 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^@ringmaster\/core$/, replacement: src('./packages/core/src/index.ts') },
+      { find: /^@ringmaster\/core\/adapter$/, replacement: src('./packages/core/src/adapter.ts') },
+      { find: /^@ringmaster\/core\/testing$/, replacement: src('./packages/core/src/testing/index.ts') },
+    ],
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts', 'examples/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    typecheck: { enabled: true, include: ['packages/*/test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+  },
+});
