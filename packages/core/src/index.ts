@@ -5,3 +5,110 @@
  * @module
  */
 export * from './adapter.js';
+export { consoleNotifier } from './adapters/console-notifier.js';
+export {
+  type LocalRepositoryOptions,
+  localRepository,
+  localRepositoryOptionsSchema,
+} from './adapters/local-repository.js';
+export { type LocalTargetOptions, localTarget, localTargetOptionsSchema } from './adapters/local-target.js';
+export {
+  type MemoryCommit,
+  type MemorySource,
+  type MemorySourceOptions,
+  memorySource,
+  memorySourceOptionsSchema,
+} from './adapters/memory-source.js';
+export {
+  compareDotted,
+  sha256File,
+  type TarballOptions,
+  tarball,
+  tarballOptionsSchema,
+} from './adapters/tarball.js';
+export { type Candidate, decideRing, eligibleReleases, type RingDecision } from './engine/decide.js';
+export {
+  type ActionOptions,
+  createEngine,
+  Engine,
+  type EngineOptions,
+  engineOptionsSchema,
+} from './engine/engine.js';
+export type { DecisionEvent, EngineEvents, ErrorEvent } from './engine/events.js';
+export {
+  type Explanation,
+  explainRing,
+  formatStatus,
+  type HostStatus,
+  type RingStatus,
+  type StatusReport,
+} from './engine/report.js';
+export { type Entry, entry, Ledger } from './ledger/ledger.js';
+export type { RecordData, RecordType, RolloutKind, RolloutOutcome, TypedRecord } from './ledger/records.js';
+export type {
+  ApprovalState,
+  BuildState,
+  GateResult,
+  HostStep,
+  LedgerState,
+  PipelineState,
+  ReleaseInRing,
+  ReleaseRingStatus,
+  ReleaseState,
+  RingState,
+  RolloutState,
+} from './ledger/state.js';
+export {
+  type BuildContext,
+  type BuildFunction,
+  type BuildOptions,
+  type BuildResult,
+  type BuildSpec,
+  build,
+  buildOptionsSchema,
+  runBuild,
+} from './model/build.js';
+export { type ManualClock, manualClock, systemClock } from './model/clock.js';
+export { type DurationInput, durationSchema, formatDuration, parseDuration } from './model/duration.js';
+export {
+  type Gate,
+  type GateCheck,
+  type GateContext,
+  type GateOptions,
+  type GateOutcome,
+  gate,
+  gateOptionsSchema,
+} from './model/gate.js';
+export {
+  type Pipeline,
+  type PipelineOptions,
+  pipeline,
+  pipelineOptionsSchema,
+  type Ring,
+  type RingOptions,
+  ring,
+  ringOptionsSchema,
+} from './model/pipeline.js';
+export * from './policy/index.js';
+export {
+  type ExecuteRolloutInput,
+  executeRollout,
+  type HostOutcome,
+  type RolloutRecorder,
+  type RolloutResult,
+} from './rollout/execute.js';
+export {
+  batches,
+  budgetSpent,
+  describeRollout,
+  type FailureOptions,
+  oneAtATime,
+  percentages,
+  planBatches,
+  type RolloutOptions,
+  type RolloutSpec,
+  rolloutSchema,
+} from './rollout/strategy.js';
+export { type FileStoreOptions, fileStore, fileStoreOptionsSchema } from './store/file.js';
+export type { FileHandleLike, FsLike } from './store/fs.js';
+export { memoryStore } from './store/memory.js';

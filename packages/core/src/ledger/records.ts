@@ -1,0 +1,100 @@
+/**
+ * The ledger's record types: the durable facts the engine writes. Every view (releases, what
+ * each ring and host runs, rollouts, gates, approvals) is derived from these by `reduce`.
+ */
+import type { Artifact } from '../contracts/artifact.js';
+import type { Notification } from '../contracts/notifier.js';
+import type { DeployRequest, Revision } from '../contracts/source.js';
+import type { RolloutSpec } from '../rollout/strategy.js';
+
+export type RolloutKind = 'deploy' | 'rollback' | 'converge';
+export type RolloutOutcome = 'succeeded' | 'failed' | 'rolled-back' | 'halted' | 'interrupted';
+
+/** Record type → its data. */
+export interface RecordData {
+  'revision.seen': { pipeline: string; revision: Revision };
+  'source.reset': { pipeline: string; from: string; to: string; reason: string };
+  'build.started': { pipeline: string; revision: string };
+  'build.finished': {
+    pipeline: string;
+    revision: string;
+    ok: boolean;
+    log: string;
+    error?: string;
+    durationMs: number;
+  };
+  'release.created': {
+    pipeline: string;
+    release: string;
+    version: string;
+    revision: string;
+    author: string;
+    message: string;
+    artifact: Artifact;
+  };
+  'rollout.started': {
+    pipeline: string;
+    ring: string;
+    rollout: string;
+    release: string;
+    kind: RolloutKind;
+    reason: string;
+    strategy: RolloutSpec;
+    batches: string[][];
+  };
+  'host.started': {
+    pipeline: string;
+    rollout: string;
+    host: string;
+    from: string | null;
+    phase: 'deploy' | 'rollback';
+  };
+  'host.finished': {
+    pipeline: string;
+    rollout: string;
+    host: string;
+    ok: boolean;
+    /** What the host really runs afterwards, as the target reported it. */
+    version: string | null;
+    phase: 'deploy' | 'rollback';
+    error?: string;
+    /** True when the host already ran the version (found on resume after a crash). */
+    alreadyThere?: boolean;
+  };
+  'rollout.finished': { pipeline: string; rollout: string; outcome: RolloutOutcome; reason: string };
+  'gate.finished': {
+    pipeline: string;
+    ring: string;
+    release: string;
+    /** The rollout whose result the gate checked. */
+    rollout: string;
+    gate: string;
+    ok: boolean;
+    log: string;
+    durationMs: number;
+  };
+  'ring.verified': { pipeline: string; ring: string; release: string };
+  'ring.failed': { pipeline: string; ring: string; release: string; reason: string };
+  'ring.rejected': { pipeline: string; ring: string; release: string; reason: string; by: string };
+  'ring.locked': { pipeline: string; ring: string; reason: string; by: string };
+  'ring.unlocked': { pipeline: string; ring: string; by: string };
+  'approval.recorded': {
+    pipeline: string;
+    ring: string;
+    /** Approvals are for a revision's release; a VCS deploy request may arrive before the build. */
+    revision: string;
+    by: string;
+    via: 'api' | 'cli' | 'vcs';
+    comment?: string;
+  };
+  'deploy-request.seen': { pipeline: string; request: DeployRequest };
+  'notification.queued': { pipeline: string; id: string; notification: Notification };
+  'notification.sent': { pipeline: string; id: string; notifier: string; ok: boolean; error?: string };
+}
+
+export type RecordType = keyof RecordData;
+
+/** A typed ledger record. */
+export type TypedRecord<T extends RecordType = RecordType> = {
+  [K in T]: { seq: number; time: string; type: K; data: RecordData[K] };
+}[T];

@@ -1,0 +1,323 @@
+/**
+ * Derived views of the ledger: a pure fold of records into the state the engine decides from
+ * and `status`/`explain` report. Rebuilt from the journal at start-up (replay) and kept up to
+ * date as records are appended.
+ */
+import type { Artifact } from '../contracts/artifact.js';
+import type { Notification } from '../contracts/notifier.js';
+import type { Revision } from '../contracts/source.js';
+import type { RolloutSpec } from '../rollout/strategy.js';
+import type { RecordData, RolloutKind, RolloutOutcome, TypedRecord } from './records.js';
+
+export interface BuildState {
+  status: 'running' | 'succeeded' | 'failed';
+  log?: string;
+  error?: string;
+  release?: string;
+}
+
+export interface ReleaseState {
+  id: string;
+  version: string;
+  revision: string;
+  author: string;
+  message: string;
+  artifact: Artifact;
+  createdAt: string;
+  /** Position in creation order. */
+  index: number;
+}
+
+export type ReleaseRingStatus = 'deploying' | 'verifying' | 'verified' | 'failed' | 'rejected';
+
+export interface ReleaseInRing {
+  status: ReleaseRingStatus;
+  since: string;
+  /** The rollout that brought the release into the ring. */
+  rollout?: string;
+  reason?: string;
+  verifiedAt?: string;
+}
+
+export interface HostStep {
+  from: string | null;
+  phase: 'deploy' | 'rollback';
+  startedAt: string;
+  finished?: { ok: boolean; version: string | null; error?: string; at: string; alreadyThere?: boolean };
+}
+
+export interface RolloutState {
+  id: string;
+  ring: string;
+  release: string;
+  kind: RolloutKind;
+  reason: string;
+  strategy: RolloutSpec;
+  batches: string[][];
+  startedAt: string;
+  /** Deploy steps per host, then rollback steps per host. */
+  hosts: Map<string, HostStep>;
+  rollbacks: Map<string, HostStep>;
+  outcome?: RolloutOutcome;
+  outcomeReason?: string;
+  finishedAt?: string;
+}
+
+export interface GateResult {
+  ring: string;
+  release: string;
+  rollout: string;
+  gate: string;
+  ok: boolean;
+  log: string;
+  durationMs: number;
+  at: string;
+}
+
+export interface RingState {
+  name: string;
+  /** The release the ring runs (its last successful rollout). */
+  current?: string;
+  /** Releases it ran before, oldest first. */
+  history: string[];
+  /** What each host runs, as last recorded. */
+  hosts: Map<string, { version: string | null; at: string }>;
+  /** The rollout under way (started, not finished): resumed after a crash. */
+  inFlight?: string;
+  rollouts: string[];
+  locked?: { reason: string; by: string; at: string };
+}
+
+export interface ApprovalState {
+  ring: string;
+  revision: string;
+  by: string;
+  via: 'api' | 'cli' | 'vcs';
+  at: string;
+  comment?: string;
+}
+
+export interface PipelineState {
+  name: string;
+  cursor?: string;
+  requestCursor?: string;
+  revisions: Map<string, { revision: Revision; build?: BuildState }>;
+  /** Revisions seen but not built yet, oldest first. */
+  pending: string[];
+  releases: Map<string, ReleaseState>;
+  releaseByRevision: Map<string, string>;
+  /** Per release, per ring. */
+  releaseRings: Map<string, Map<string, ReleaseInRing>>;
+  rings: Map<string, RingState>;
+  rollouts: Map<string, RolloutState>;
+  gates: GateResult[];
+  approvals: ApprovalState[];
+  notifications: Map<string, { notification: Notification; sent: Map<string, boolean> }>;
+}
+
+export interface LedgerState {
+  lastSeq: number;
+  pipelines: Map<string, PipelineState>;
+}
+
+export function emptyState(): LedgerState {
+  return { lastSeq: 0, pipelines: new Map() };
+}
+
+export function pipelineState(state: LedgerState, name: string): PipelineState {
+  let p = state.pipelines.get(name);
+  if (!p) {
+    p = {
+      name,
+      revisions: new Map(),
+      pending: [],
+      releases: new Map(),
+      releaseByRevision: new Map(),
+      releaseRings: new Map(),
+      rings: new Map(),
+      rollouts: new Map(),
+      gates: [],
+      approvals: [],
+      notifications: new Map(),
+    };
+    state.pipelines.set(name, p);
+  }
+  return p;
+}
+
+export function ringState(p: PipelineState, name: string): RingState {
+  let r = p.rings.get(name);
+  if (!r) {
+    r = { name, history: [], hosts: new Map(), rollouts: [] };
+    p.rings.set(name, r);
+  }
+  return r;
+}
+
+function setReleaseRing(p: PipelineState, release: string, ring: string, patch: ReleaseInRing): void {
+  let rings = p.releaseRings.get(release);
+  if (!rings) {
+    rings = new Map();
+    p.releaseRings.set(release, rings);
+  }
+  const previous = rings.get(ring);
+  rings.set(ring, { ...(previous?.rollout ? { rollout: previous.rollout } : {}), ...patch });
+}
+
+type Handlers = { [K in keyof RecordData]: (p: PipelineState, data: RecordData[K], time: string) => void };
+
+const handlers: Handlers = {
+  'revision.seen'(p, { revision }) {
+    if (!p.revisions.has(revision.id)) {
+      p.revisions.set(revision.id, { revision });
+      p.pending.push(revision.id);
+    }
+    p.cursor = revision.id;
+  },
+  'source.reset'(p, { to }) {
+    p.cursor = to;
+  },
+  'build.started'(p, { revision }) {
+    const entry = p.revisions.get(revision);
+    if (entry) entry.build = { status: 'running' };
+  },
+  'build.finished'(p, { revision, ok, log, error }) {
+    const entry = p.revisions.get(revision);
+    if (entry)
+      entry.build = { ...entry.build, status: ok ? 'succeeded' : 'failed', log, ...(error ? { error } : {}) };
+    p.pending = p.pending.filter((id) => id !== revision);
+  },
+  'release.created'(p, data, time) {
+    if (p.releases.has(data.release)) return;
+    p.releases.set(data.release, {
+      id: data.release,
+      version: data.version,
+      revision: data.revision,
+      author: data.author,
+      message: data.message,
+      artifact: data.artifact,
+      createdAt: time,
+      index: p.releases.size,
+    });
+    p.releaseByRevision.set(data.revision, data.release);
+    const entry = p.revisions.get(data.revision);
+    if (entry?.build) entry.build.release = data.release;
+  },
+  'rollout.started'(p, data, time) {
+    p.rollouts.set(data.rollout, {
+      id: data.rollout,
+      ring: data.ring,
+      release: data.release,
+      kind: data.kind,
+      reason: data.reason,
+      strategy: data.strategy,
+      batches: data.batches,
+      startedAt: time,
+      hosts: new Map(),
+      rollbacks: new Map(),
+    });
+    const ring = ringState(p, data.ring);
+    ring.inFlight = data.rollout;
+    ring.rollouts.push(data.rollout);
+    if (data.kind === 'deploy') {
+      setReleaseRing(p, data.release, data.ring, { status: 'deploying', since: time, rollout: data.rollout });
+    }
+  },
+  'host.started'(p, { rollout, host, from, phase }, time) {
+    const r = p.rollouts.get(rollout);
+    if (!r) return;
+    (phase === 'deploy' ? r.hosts : r.rollbacks).set(host, { from, phase, startedAt: time });
+  },
+  'host.finished'(p, data, time) {
+    const r = p.rollouts.get(data.rollout);
+    if (!r) return;
+    const steps = data.phase === 'deploy' ? r.hosts : r.rollbacks;
+    const step = steps.get(data.host) ?? { from: null, phase: data.phase, startedAt: time };
+    step.finished = {
+      ok: data.ok,
+      version: data.version,
+      at: time,
+      ...(data.error ? { error: data.error } : {}),
+      ...(data.alreadyThere ? { alreadyThere: true } : {}),
+    };
+    steps.set(data.host, step);
+    ringState(p, r.ring).hosts.set(data.host, { version: data.version, at: time });
+  },
+  'rollout.finished'(p, { rollout, outcome, reason }, time) {
+    const r = p.rollouts.get(rollout);
+    if (!r) return;
+    r.outcome = outcome;
+    r.outcomeReason = reason;
+    r.finishedAt = time;
+    const ring = ringState(p, r.ring);
+    if (ring.inFlight === rollout) delete ring.inFlight;
+    if (outcome === 'succeeded' && ring.current !== r.release) {
+      if (ring.current) ring.history.push(ring.current);
+      ring.current = r.release;
+    }
+    if (r.kind === 'deploy') {
+      setReleaseRing(
+        p,
+        r.release,
+        r.ring,
+        outcome === 'succeeded'
+          ? { status: 'verifying', since: time }
+          : { status: 'failed', since: time, reason: `rollout ${outcome}: ${reason}` },
+      );
+    }
+  },
+  'gate.finished'(p, data, time) {
+    p.gates.push({
+      ring: data.ring,
+      release: data.release,
+      rollout: data.rollout,
+      gate: data.gate,
+      ok: data.ok,
+      log: data.log,
+      durationMs: data.durationMs,
+      at: time,
+    });
+  },
+  'ring.verified'(p, { ring, release }, time) {
+    setReleaseRing(p, release, ring, { status: 'verified', since: time, verifiedAt: time });
+  },
+  'ring.failed'(p, { ring, release, reason }, time) {
+    setReleaseRing(p, release, ring, { status: 'failed', since: time, reason });
+  },
+  'ring.rejected'(p, { ring, release, reason }, time) {
+    setReleaseRing(p, release, ring, { status: 'rejected', since: time, reason });
+  },
+  'ring.locked'(p, { ring, reason, by }, time) {
+    ringState(p, ring).locked = { reason, by, at: time };
+  },
+  'ring.unlocked'(p, { ring }) {
+    delete ringState(p, ring).locked;
+  },
+  'approval.recorded'(p, data, time) {
+    p.approvals.push({
+      ring: data.ring,
+      revision: data.revision,
+      by: data.by,
+      via: data.via,
+      at: time,
+      ...(data.comment ? { comment: data.comment } : {}),
+    });
+  },
+  'deploy-request.seen'(p, { request }) {
+    p.requestCursor = request.id;
+  },
+  'notification.queued'(p, { id, notification }) {
+    p.notifications.set(id, { notification, sent: new Map() });
+  },
+  'notification.sent'(p, { id, notifier, ok }) {
+    p.notifications.get(id)?.sent.set(notifier, ok);
+  },
+};
+
+/** Folds one record into the state (records of unknown type are kept in the journal, ignored here). */
+export function apply(state: LedgerState, record: TypedRecord): void {
+  state.lastSeq = record.seq;
+  const handler = handlers[record.type] as ((p: PipelineState, d: unknown, t: string) => void) | undefined;
+  if (!handler) return;
+  handler(pipelineState(state, record.data.pipeline), record.data, record.time);
+}

@@ -1,0 +1,175 @@
+/** The simple policies: auto, manual approval, soak time, freeze. */
+import { z } from 'zod';
+import { parseOptions } from '../errors.js';
+import { durationSchema, formatDuration } from '../model/duration.js';
+import type { Decision, Policy, PolicyApproval, PolicyContext } from './types.js';
+
+/**
+ * Promote as soon as the release is ready ("changes trickle down environments automatically").
+ *
+ * @example
+ * ```ts
+ * ring({ name: 'sandbox', target, policy: auto() })
+ * ```
+ */
+export function auto(): Policy {
+  return {
+    kind: 'auto',
+    describe: () => 'automatic',
+    evaluate: () => ({ verdict: 'promote', reason: 'automatic promotion' }),
+  };
+}
+
+export const manualOptionsSchema = z
+  .object({
+    /** How many distinct people must approve. */
+    quorum: z.number().int().min(1).default(1),
+    /** Who may approve; anyone when omitted. */
+    group: z.array(z.string().min(1)).min(1).optional(),
+    /** May the release's own committer approve it? */
+    allowSelfApproval: z.boolean().default(false),
+    /** Approvals older than this no longer count. */
+    expiresAfter: durationSchema.optional(),
+  })
+  .strict();
+export type ManualOptions = z.input<typeof manualOptionsSchema>;
+
+/** The approvals that count under a manual policy, one per person. */
+export function countedApprovals(
+  options: z.output<typeof manualOptionsSchema>,
+  context: PolicyContext,
+): { counted: PolicyApproval[]; ignored: { approval: PolicyApproval; why: string }[] } {
+  const counted: PolicyApproval[] = [];
+  const ignored: { approval: PolicyApproval; why: string }[] = [];
+  const seen = new Set<string>();
+  for (const approval of context.approvals) {
+    let why: string | undefined;
+    if (options.group && !options.group.includes(approval.by))
+      why = `${approval.by} is not in the approvers group`;
+    else if (!options.allowSelfApproval && approval.by === context.release.author)
+      why = `${approval.by} committed the release and may not approve it`;
+    else if (
+      options.expiresAfter !== undefined &&
+      Date.parse(approval.at) + options.expiresAfter <= context.now.getTime()
+    )
+      why = `approval by ${approval.by} expired`;
+    else if (seen.has(approval.by)) why = `${approval.by} already approved`;
+    if (why) ignored.push({ approval, why });
+    else {
+      seen.add(approval.by);
+      counted.push(approval);
+    }
+  }
+  return { counted, ignored };
+}
+
+/**
+ * Promote once `quorum` distinct people (from `group`, if given) approved the release for this
+ * ring, through the API, the CLI or a deploy request in the repository.
+ *
+ * @example
+ * ```ts
+ * manual({ quorum: 2, group: ['alice', 'bob', 'carol'], expiresAfter: '24h' })
+ * ```
+ */
+export function manual(options: ManualOptions = {}): Policy {
+  const opts = parseOptions(manualOptionsSchema, options, 'policy', 'manual');
+  const who = opts.group ? ` from ${opts.group.join(', ')}` : '';
+  return {
+    kind: 'manual',
+    describe: () => `manual approval (${opts.quorum}${who})`,
+    evaluate(context): Decision {
+      const { counted, ignored } = countedApprovals(opts, context);
+      if (counted.length >= opts.quorum) {
+        return {
+          verdict: 'promote',
+          reason: `approved by ${counted.map((a) => `${a.by} (${a.via})`).join(', ')}`,
+        };
+      }
+      const missing = opts.quorum - counted.length;
+      const notes = ignored.length ? `; not counted: ${ignored.map((i) => i.why).join('; ')}` : '';
+      return {
+        verdict: 'wait',
+        reason: `waiting for ${missing} more approval${missing === 1 ? '' : 's'}${who}${notes}`,
+      };
+    },
+  };
+}
+
+/**
+ * Promote once the release has been ready (verified in the previous ring) for `duration`.
+ *
+ * @example
+ * ```ts
+ * soak('24h')
+ * ```
+ */
+export function soak(duration: string | number): Policy {
+  const ms = parseOptions(durationSchema, duration, 'policy', 'soak');
+  return {
+    kind: 'soak',
+    describe: () => `soak ${formatDuration(ms)}`,
+    evaluate(context): Decision {
+      const until = context.readyAt.getTime() + ms;
+      if (context.now.getTime() >= until)
+        return { verdict: 'promote', reason: `soaked ${formatDuration(ms)}` };
+      return {
+        verdict: 'wait',
+        until: new Date(until).toISOString(),
+        reason: `soaking: ${formatDuration(until - context.now.getTime())} left of ${formatDuration(ms)}`,
+      };
+    },
+  };
+}
+
+const instant = z.union([z.string(), z.date(), z.number()]).transform((value, ctx) => {
+  const t = new Date(value).getTime();
+  if (Number.isNaN(t)) {
+    ctx.addIssue({ code: 'custom', message: `expected a date, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return t;
+});
+
+export const freezeOptionsSchema = z
+  .object({
+    reason: z.string().min(1).default('deploy freeze'),
+    /** Start of the freeze; frozen from now when omitted. */
+    from: instant.optional(),
+    /** End of the freeze; frozen until lifted when omitted. */
+    until: instant.optional(),
+  })
+  .strict();
+export type FreezeOptions = z.input<typeof freezeOptionsSchema>;
+
+/**
+ * No promotion during the freeze. With an end, the policy waits until it; without, it is blocked
+ * until someone changes the configuration.
+ *
+ * @example
+ * ```ts
+ * freeze({ reason: 'year-end freeze', from: '2026-12-20', until: '2027-01-04' })
+ * ```
+ */
+export function freeze(options: FreezeOptions = {}): Policy {
+  const opts = parseOptions(freezeOptionsSchema, options, 'policy', 'freeze');
+  return {
+    kind: 'freeze',
+    describe: () =>
+      `freeze (${opts.reason}${opts.until !== undefined ? ` until ${new Date(opts.until).toISOString()}` : ''})`,
+    evaluate(context): Decision {
+      const now = context.now.getTime();
+      if (opts.from !== undefined && now < opts.from)
+        return { verdict: 'promote', reason: 'freeze not started' };
+      if (opts.until !== undefined && now >= opts.until) return { verdict: 'promote', reason: 'freeze over' };
+      if (opts.until !== undefined) {
+        return {
+          verdict: 'wait',
+          until: new Date(opts.until).toISOString(),
+          reason: `frozen: ${opts.reason}`,
+        };
+      }
+      return { verdict: 'blocked', reason: `frozen: ${opts.reason}` };
+    },
+  };
+}

@@ -1,0 +1,86 @@
+/** Compositions of policies: all must agree, or any one suffices. */
+import { ConfigError } from '../errors.js';
+import { type Decision, isPolicy, type Policy, type PolicyContext } from './types.js';
+
+function check(kind: string, policies: readonly Policy[]): void {
+  if (policies.length === 0) throw new ConfigError(kind, 'expected at least one policy', { scope: 'policy' });
+  policies.forEach((p, i) => {
+    if (!isPolicy(p))
+      throw new ConfigError(`${kind}[${i}]`, 'expected a policy such as auto() or soak("1h")', {
+        scope: 'policy',
+      });
+  });
+}
+
+// ISO 8601 UTC times sort as strings.
+const latest = (times: (string | undefined)[]) =>
+  times.some((t) => t === undefined) ? undefined : (times as string[]).sort().at(-1);
+const earliest = (times: (string | undefined)[]) =>
+  times.filter((t): t is string => t !== undefined).sort()[0];
+
+/**
+ * Promote only when every policy promotes. Blocked if any is blocked; otherwise waits for the
+ * latest of the waits. `all(freeze(), auto())` is allowed: it is simply always blocked.
+ *
+ * @example
+ * ```ts
+ * all(manual(), soak('24h'), window({ days: ['mon-thu'], hours: '10:00-16:00', timeZone: 'UTC' }))
+ * ```
+ */
+export function all(...policies: Policy[]): Policy {
+  check('all', policies);
+  return {
+    kind: 'all',
+    describe: () => `all(${policies.map((p) => p.describe()).join(', ')})`,
+    evaluate(context: PolicyContext): Decision {
+      const decisions = policies.map((p) => p.evaluate(context));
+      const blocked = decisions.filter((d) => d.verdict === 'blocked');
+      if (blocked.length) return { verdict: 'blocked', reason: blocked.map((d) => d.reason).join('; ') };
+      const waits = decisions.filter(
+        (d): d is Extract<Decision, { verdict: 'wait' }> => d.verdict === 'wait',
+      );
+      if (waits.length) {
+        const until = latest(waits.map((w) => w.until));
+        return {
+          verdict: 'wait',
+          reason: waits.map((d) => d.reason).join('; '),
+          ...(until ? { until } : {}),
+        };
+      }
+      return { verdict: 'promote', reason: decisions.map((d) => d.reason).join('; ') };
+    },
+  };
+}
+
+/**
+ * Promote when any policy promotes. Waits for the earliest wait; blocked only if all are.
+ *
+ * @example
+ * ```ts
+ * any(manual({ group: ['oncall'] }), all(soak('48h'), window({ days: ['tue'], hours: '10:00-12:00', timeZone: 'UTC' })))
+ * ```
+ */
+export function any(...policies: Policy[]): Policy {
+  check('any', policies);
+  return {
+    kind: 'any',
+    describe: () => `any(${policies.map((p) => p.describe()).join(', ')})`,
+    evaluate(context: PolicyContext): Decision {
+      const decisions = policies.map((p) => p.evaluate(context));
+      const promote = decisions.find((d) => d.verdict === 'promote');
+      if (promote) return promote;
+      const waits = decisions.filter(
+        (d): d is Extract<Decision, { verdict: 'wait' }> => d.verdict === 'wait',
+      );
+      if (waits.length) {
+        const until = earliest(waits.map((w) => w.until));
+        return {
+          verdict: 'wait',
+          reason: waits.map((d) => d.reason).join('; or '),
+          ...(until ? { until } : {}),
+        };
+      }
+      return { verdict: 'blocked', reason: decisions.map((d) => d.reason).join('; ') };
+    },
+  };
+}

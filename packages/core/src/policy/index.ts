@@ -1,0 +1,15 @@
+export {
+  auto,
+  countedApprovals,
+  type FreezeOptions,
+  freeze,
+  freezeOptionsSchema,
+  type ManualOptions,
+  manual,
+  manualOptionsSchema,
+  soak,
+} from './basic.js';
+export { all, any } from './combine.js';
+export type { Decision, Policy, PolicyApproval, PolicyContext, PolicyRelease } from './types.js';
+export { isPolicy } from './types.js';
+export { type WindowOptions, window, windowOptionsSchema } from './window.js';

@@ -1,0 +1,55 @@
+/**
+ * Promotion policies decide whether a release verified in the previous ring may enter a ring.
+ * A policy never answers just "no": it says promote, wait (until when, for what) or blocked (why).
+ */
+
+export type Decision =
+  | { verdict: 'promote'; reason: string }
+  | { verdict: 'wait'; reason: string /** ISO time when waiting may end, when known. */; until?: string }
+  | { verdict: 'blocked'; reason: string };
+
+export interface PolicyApproval {
+  by: string;
+  /** ISO time of the approval. */
+  at: string;
+  /** `api`, `cli`, `vcs` (a deploy request in the repository). */
+  via: string;
+  comment?: string;
+}
+
+export interface PolicyRelease {
+  id: string;
+  version: string;
+  revision: string;
+  /** The committer of the revision the release was built from. */
+  author: string;
+}
+
+export interface PolicyContext {
+  now: Date;
+  pipeline: string;
+  ring: string;
+  release: PolicyRelease;
+  /** When the release became a candidate: verified by the previous ring, or built (first ring). */
+  readyAt: Date;
+  /** Approvals recorded for this release and ring. */
+  approvals: readonly PolicyApproval[];
+}
+
+/** A composable promotion predicate. */
+export interface Policy {
+  readonly kind: string;
+  /** One line a person reads: `soak 24h`, `window Mon–Thu 10:00–16:00 Europe/Berlin`. */
+  describe(): string;
+  evaluate(context: PolicyContext): Decision;
+}
+
+export function isPolicy(value: unknown): value is Policy {
+  const v = value as Policy | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.evaluate === 'function' &&
+    typeof v.describe === 'function'
+  );
+}

@@ -1,0 +1,179 @@
+/**
+ * Leased lock files that survive their holder's death: a lock is a file created with O_EXCL and
+ * holding its owner's pid, host and lease end. A lock whose lease ran out, or whose process is
+ * gone (same host), is stale and is taken over. Takeover happens under a short "steal" mutex and
+ * re-checks the token, so two processes recovering the same stale lock cannot both win.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Lease, LockInfo } from '../contracts/store.js';
+import { RingmasterError } from '../errors.js';
+import { errno, type FsLike } from './fs.js';
+
+interface LockContent extends LockInfo {
+  token: string;
+}
+
+const HOST = hostname();
+/** A lock file still empty after this long was left by a process that died while writing it. */
+const HALF_WRITTEN_GRACE_MS = 2_000;
+/** The steal mutex is held for microseconds; one older than this was left by a dead process. */
+const STEAL_MUTEX_STALE_MS = 5_000;
+
+function pidAlive(pid: number | undefined): boolean {
+  if (!pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errno(error) === 'EPERM';
+  }
+}
+
+function isStale(content: LockContent, now: number): boolean {
+  return content.expiresAt <= now || (content.hostname === HOST && !pidAlive(content.pid));
+}
+
+export class LockFiles {
+  constructor(
+    private readonly fs: FsLike,
+    private readonly pathOf: (name: string) => string,
+  ) {}
+
+  private async readContent(path: string): Promise<LockContent | 'missing' | 'unreadable'> {
+    try {
+      const text = Buffer.from(await this.fs.readFile(path)).toString('utf8');
+      return JSON.parse(text) as LockContent;
+    } catch (error) {
+      return errno(error) === 'ENOENT' ? 'missing' : 'unreadable';
+    }
+  }
+
+  private async create(path: string, content: LockContent): Promise<boolean> {
+    let handle: Awaited<ReturnType<FsLike['open']>>;
+    try {
+      handle = await this.fs.open(path, 'wx');
+    } catch (error) {
+      if (errno(error) === 'EEXIST') return false;
+      throw error;
+    }
+    try {
+      await handle.write(Buffer.from(JSON.stringify(content)));
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    return true;
+  }
+
+  /** Runs `fn` holding the per-lock steal mutex (a directory), or skips it if another process holds it. */
+  private async underStealMutex(path: string, fn: () => Promise<void>): Promise<void> {
+    const mutex = `${path}.steal`;
+    try {
+      await this.fs.mkdir(mutex);
+    } catch (error) {
+      if (errno(error) !== 'EEXIST') throw error;
+      const stat = await this.fs.stat(mutex).catch(() => undefined);
+      if (stat && Date.now() - stat.mtimeMs > STEAL_MUTEX_STALE_MS)
+        await this.fs.rmdir(mutex).catch(() => {});
+      return;
+    }
+    try {
+      await fn();
+    } finally {
+      await this.fs.rmdir(mutex).catch(() => {});
+    }
+  }
+
+  async acquire(name: string, owner: string, ttlMs: number): Promise<Lease | undefined> {
+    const path = this.pathOf(name);
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const now = Date.now();
+      const content: LockContent = {
+        name,
+        token: randomUUID(),
+        owner,
+        pid: process.pid,
+        hostname: HOST,
+        acquiredAt: now,
+        expiresAt: now + ttlMs,
+      };
+      if (await this.create(path, content)) {
+        return { name, token: content.token, owner, expiresAt: content.expiresAt };
+      }
+      const existing = await this.readContent(path);
+      if (existing === 'missing') continue;
+      if (existing === 'unreadable') {
+        const stat = await this.fs.stat(path).catch(() => undefined);
+        if (!stat || now - stat.mtimeMs < HALF_WRITTEN_GRACE_MS) return undefined;
+      } else if (!isStale(existing, now)) {
+        return undefined;
+      }
+      await this.underStealMutex(path, async () => {
+        const again = await this.readContent(path);
+        const sameStale =
+          again === 'unreadable' ||
+          (again !== 'missing' && existing !== 'unreadable' && again.token === existing.token);
+        if (sameStale) await this.fs.unlink(path).catch(() => {});
+      });
+    }
+    return undefined;
+  }
+
+  /** Waits (bounded) for a lock held only briefly, such as the journal's append mutex. */
+  async acquireWaiting(name: string, owner: string, ttlMs: number, waitMs: number): Promise<Lease> {
+    const deadline = Date.now() + waitMs;
+    let delay = 1;
+    for (;;) {
+      const lease = await this.acquire(name, owner, ttlMs);
+      if (lease) return lease;
+      if (Date.now() > deadline) {
+        const info = await this.inspect(name);
+        throw new RingmasterError(
+          'LOCKED',
+          `${name} is held by ${info ? describeHolder(info) : 'another process'}; waited ${waitMs} ms`,
+          { scope: 'ledger', details: { lock: name, holder: info } },
+        );
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 50);
+    }
+  }
+
+  async renew(lease: Lease, ttlMs: number): Promise<Lease> {
+    const path = this.pathOf(lease.name);
+    const current = await this.readContent(path);
+    if (current === 'missing' || current === 'unreadable' || current.token !== lease.token) {
+      throw new RingmasterError('LOCKED', `lost the lock ${lease.name}: another process took it over`, {
+        scope: 'ledger',
+        details: { lock: lease.name },
+      });
+    }
+    const renewed: LockContent = { ...current, expiresAt: Date.now() + ttlMs };
+    const tmp = `${path}.${lease.token}.tmp`;
+    await this.fs.writeFile(tmp, JSON.stringify(renewed));
+    await this.fs.rename(tmp, path);
+    return { ...lease, expiresAt: renewed.expiresAt };
+  }
+
+  async release(lease: Lease): Promise<void> {
+    const path = this.pathOf(lease.name);
+    const current = await this.readContent(path);
+    if (current !== 'missing' && current !== 'unreadable' && current.token === lease.token) {
+      await this.fs.unlink(path).catch(() => {});
+    }
+  }
+
+  async inspect(name: string): Promise<LockInfo | undefined> {
+    const current = await this.readContent(this.pathOf(name));
+    if (current === 'missing' || current === 'unreadable') return undefined;
+    if (isStale(current, Date.now())) return undefined;
+    const { token: _token, ...info } = current;
+    return info;
+  }
+}
+
+/** `pid 42 on host build-1 (engine) since 2026-11-28T10:00:00Z` */
+export function describeHolder(info: LockInfo): string {
+  return `${info.owner} (pid ${info.pid ?? '?'} on ${info.hostname ?? '?'}, since ${new Date(info.acquiredAt).toISOString()})`;
+}

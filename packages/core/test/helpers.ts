@@ -1,0 +1,81 @@
+/** Shared fixtures for core's tests: temp dirs and a three-ring pipeline on the reference adapters. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach } from 'vitest';
+import {
+  auto,
+  createEngine,
+  type Engine,
+  fileStore,
+  type GateOptions,
+  localRepository,
+  localTarget,
+  type MemorySource,
+  manualClock,
+  memorySource,
+  type Policy,
+  pipeline,
+  type RolloutOptions,
+  tarball,
+} from '../src/index.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+});
+
+/** A temp dir removed after the test. */
+export async function tempDir(prefix = 'rm-core-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
+
+export interface WorldOptions {
+  hosts?: number;
+  policies?: Partial<Record<'eng' | 'sandbox' | 'prod', Policy>>;
+  gates?: Partial<Record<'eng' | 'sandbox' | 'prod', GateOptions[]>>;
+  rollout?: RolloutOptions;
+  buildSteps?: string[][];
+  start?: string;
+}
+
+/** A pipeline through eng → sandbox → prod on local hosts, a memory source and a file ledger. */
+export async function world(options: WorldOptions = {}) {
+  const dir = await tempDir();
+  const clock = manualClock(options.start ?? '2026-11-02T09:00:00Z');
+  const source: MemorySource = memorySource({
+    commits: [{ files: { 'app.txt': 'v1\n', 'check.sh': '#!/bin/sh\nexit 0\n' }, message: 'first', author: 'alice' }],
+  });
+  const n = options.hosts ?? 2;
+  const target = (ring: string) =>
+    localTarget({
+      root: join(dir, 'hosts', ring),
+      hosts: Array.from({ length: n }, (_, i) => `${ring}-${i + 1}`),
+      healthCheck: { run: ['sh', 'check.sh'] },
+    });
+  const notes: string[] = [];
+  const app = pipeline({
+    name: 'app',
+    source,
+    build: { steps: options.buildSteps ?? [] },
+    packager: tarball({ name: 'app' }),
+    repository: localRepository({ dir: join(dir, 'repo') }),
+    rings: (['eng', 'sandbox', 'prod'] as const).map((name) => ({
+      name,
+      target: target(name),
+      policy: options.policies?.[name] ?? auto(),
+      gates: options.gates?.[name] ?? [],
+      ...(options.rollout ? { rollout: options.rollout } : {}),
+    })),
+    notifiers: [{ name: 'memory', notify: async (n) => void notes.push(`${n.ok ? 'ok' : 'FAIL'} ${n.summary}`) }],
+  });
+  const store = fileStore({ dir: join(dir, 'ledger') });
+  const engine: Engine = createEngine({ pipelines: [app], store, clock, workDir: join(dir, 'work') });
+  const errors: string[] = [];
+  engine.on('error', (e) => errors.push(`${e.operation}: ${e.error.message}`));
+  const versions = async (ring: string) =>
+    Promise.all(app.rings.find((r) => r.name === ring)!.target.hosts.map((h) => app.rings.find((r) => r.name === ring)!.target.installed(h.name, 'app')));
+  return { dir, clock, source, app, store, engine, notes, errors, versions };
+}
