@@ -9,7 +9,9 @@ describe('engine: a release trickles down the rings', () => {
     expect(w.errors).toEqual([]);
     for (const ring of ['eng', 'sandbox', 'prod']) expect(await w.versions(ring)).toEqual(['1.0.1', '1.0.1']);
     const status = await w.engine.status({ live: true });
-    expect(status.pipelines[0]!.rings.map((r) => [r.name, r.version, r.hosts.every((h) => !h.drift)])).toEqual([
+    expect(
+      status.pipelines[0]!.rings.map((r) => [r.name, r.version, r.hosts.every((h) => !h.drift)]),
+    ).toEqual([
       ['eng', '1.0.1', true],
       ['sandbox', '1.0.1', true],
       ['prod', '1.0.1', true],
@@ -36,7 +38,9 @@ describe('engine: a release trickles down the rings', () => {
     const why = await w.engine.explain({ pipeline: 'app', ring: 'prod' });
     expect(why.state).toBe('wait');
     expect(why.summary).toContain('waiting for 1 more approval');
-    await expect(w.engine.approve({ pipeline: 'app', ring: 'prod', release: '1.0.1', by: 'alice' })).resolves.toBeUndefined();
+    await expect(
+      w.engine.approve({ pipeline: 'app', ring: 'prod', release: '1.0.1', by: 'alice' }),
+    ).resolves.toBeUndefined();
     await w.engine.tick();
     // alice committed it: self-approval does not count.
     expect(await w.versions('prod')).toEqual([undefined, undefined]);
@@ -70,7 +74,14 @@ describe('engine: a release trickles down the rings', () => {
 
   it('a failing gate fails the release in that ring, rolls back and the rollback sticks', async () => {
     const w = await world({
-      gates: { sandbox: [{ name: 'smoke', run: ['sh', '-c', 'test "$RINGMASTER_VERSION" != 1.0.2 || { echo broken; exit 1; }'] }] },
+      gates: {
+        sandbox: [
+          {
+            name: 'smoke',
+            run: ['sh', '-c', 'test "$RINGMASTER_VERSION" != 1.0.2 || { echo broken; exit 1; }'],
+          },
+        ],
+      },
     });
     await w.engine.tick();
     await w.source.commit({ 'app.txt': 'v2\n' }, 'bad change', 'bob');
@@ -90,7 +101,9 @@ describe('engine: a release trickles down the rings', () => {
   });
 
   it('a broken build is recorded with its log, the committer hears, and the next commit still ships', async () => {
-    const w = await world({ buildSteps: [['sh', '-c', 'grep -q broken app.txt && { echo "syntax error" >&2; exit 2; } || true']] });
+    const w = await world({
+      buildSteps: [['sh', '-c', 'grep -q broken app.txt && { echo "syntax error" >&2; exit 2; } || true']],
+    });
     await w.engine.tick();
     await w.source.commit({ 'app.txt': 'broken\n' }, 'oops', 'dave');
     await w.engine.tick();

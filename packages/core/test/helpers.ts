@@ -46,7 +46,9 @@ export async function world(options: WorldOptions = {}) {
   const dir = await tempDir();
   const clock = manualClock(options.start ?? '2026-11-02T09:00:00Z');
   const source: MemorySource = memorySource({
-    commits: [{ files: { 'app.txt': 'v1\n', 'check.sh': '#!/bin/sh\nexit 0\n' }, message: 'first', author: 'alice' }],
+    commits: [
+      { files: { 'app.txt': 'v1\n', 'check.sh': '#!/bin/sh\nexit 0\n' }, message: 'first', author: 'alice' },
+    ],
   });
   const n = options.hosts ?? 2;
   const target = (ring: string) =>
@@ -69,13 +71,19 @@ export async function world(options: WorldOptions = {}) {
       gates: options.gates?.[name] ?? [],
       ...(options.rollout ? { rollout: options.rollout } : {}),
     })),
-    notifiers: [{ name: 'memory', notify: async (n) => void notes.push(`${n.ok ? 'ok' : 'FAIL'} ${n.summary}`) }],
+    notifiers: [
+      { name: 'memory', notify: async (n) => void notes.push(`${n.ok ? 'ok' : 'FAIL'} ${n.summary}`) },
+    ],
   });
   const store = fileStore({ dir: join(dir, 'ledger') });
   const engine: Engine = createEngine({ pipelines: [app], store, clock, workDir: join(dir, 'work') });
   const errors: string[] = [];
   engine.on('error', (e) => errors.push(`${e.operation}: ${e.error.message}`));
   const versions = async (ring: string) =>
-    Promise.all(app.rings.find((r) => r.name === ring)!.target.hosts.map((h) => app.rings.find((r) => r.name === ring)!.target.installed(h.name, 'app')));
+    Promise.all(
+      app.rings
+        .find((r) => r.name === ring)!
+        .target.hosts.map((h) => app.rings.find((r) => r.name === ring)!.target.installed(h.name, 'app')),
+    );
   return { dir, clock, source, app, store, engine, notes, errors, versions };
 }

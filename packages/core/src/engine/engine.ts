@@ -3,6 +3,7 @@
  * builds new revisions, and moves releases ring by ring as the policies allow. All state lives
  * in the ledger, so a restarted engine (even after `kill -9`) resumes where it stopped.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
@@ -368,19 +369,19 @@ export class Engine extends EventEmitter<EngineEvents> {
             }),
           ]
         : []),
+      this.notice(pipeline, {
+        kind: 'build',
+        pipeline: name,
+        ok,
+        summary: ok
+          ? `build of ${revision.id.slice(0, 12)} passed: release ${version}`
+          : `build of ${revision.id.slice(0, 12)} failed: ${error}`,
+        author: revision.author,
+        revision: revision.id,
+        ...(version ? { release: version } : {}),
+        ...(ok ? {} : { log: log.slice(-4000) }),
+      }),
     );
-    await this.queueNotification(pipeline, {
-      kind: 'build',
-      pipeline: name,
-      ok,
-      summary: ok
-        ? `build of ${revision.id.slice(0, 12)} passed: release ${version}`
-        : `build of ${revision.id.slice(0, 12)} failed: ${error}`,
-      author: revision.author,
-      revision: revision.id,
-      ...(version ? { release: version } : {}),
-      ...(ok ? {} : { log: log.slice(-4000) }),
-    });
   }
 
   private async packageAndPublish(
@@ -477,23 +478,7 @@ export class Engine extends EventEmitter<EngineEvents> {
           await this.resumeRollout(pipeline, ring, lease);
           return;
         }
-        const id = `${ring.name}#${rs.rollouts.length + 1}`;
-        const strategy = kind === 'deploy' ? ring.rollout : { ...ring.rollout, onFailure: 'halt' as const };
-        await this.ledger.write(
-          entry('rollout.started', {
-            pipeline: pipeline.name,
-            ring: ring.name,
-            rollout: id,
-            release: release.id,
-            kind,
-            reason,
-            strategy,
-            batches: planBatches(
-              strategy,
-              ring.target.hosts.map((h) => h.name),
-            ),
-          }),
-        );
+        await this.ledger.write(this.rolloutEntry(pipeline, ring, release, kind, reason));
         await this.resumeRollout(pipeline, ring, lease);
       },
       required,
@@ -539,20 +524,20 @@ export class Engine extends EventEmitter<EngineEvents> {
       },
     });
     if (result.outcome === 'interrupted') return; // stays in flight; the next start resumes it
+    const ok = result.outcome === 'succeeded';
     await this.ledger.write(
       entry('rollout.finished', { ...base, outcome: result.outcome, reason: result.reason }),
+      this.notice(pipeline, {
+        kind: rollout.kind === 'rollback' ? 'rollback' : 'rollout',
+        pipeline: pipeline.name,
+        ok,
+        summary: `${rollout.kind} of ${release.version} to ${ring.name} ${result.outcome}: ${result.reason}`,
+        author: release.author,
+        revision: release.revision,
+        release: release.id,
+        ring: ring.name,
+      }),
     );
-    const ok = result.outcome === 'succeeded';
-    await this.queueNotification(pipeline, {
-      kind: rollout.kind === 'rollback' ? 'rollback' : 'rollout',
-      pipeline: pipeline.name,
-      ok,
-      summary: `${rollout.kind} of ${release.version} to ${ring.name} ${result.outcome}: ${result.reason}`,
-      author: release.author,
-      revision: release.revision,
-      release: release.id,
-      ring: ring.name,
-    });
     if (ok && rollout.kind === 'deploy') await this.runGates(pipeline, ring, release);
   }
 
@@ -577,49 +562,50 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (failures.length === 0) {
       await this.ledger.write(
         entry('ring.verified', { pipeline: pipeline.name, ring: ring.name, release: release.id }),
+        this.notice(pipeline, {
+          kind: 'gate',
+          pipeline: pipeline.name,
+          ok: true,
+          summary: `${release.version} verified in ${ring.name}${ring.gates.length ? ` (${ring.gates.map((g) => g.name).join(', ')} passed)` : ''}`,
+          author: release.author,
+          revision: release.revision,
+          release: release.id,
+          ring: ring.name,
+        }),
       );
-      await this.queueNotification(pipeline, {
+      return;
+    }
+    const reason = `gate ${failures.join(', ')} failed`;
+    const previous =
+      ring.onGateFailure === 'rollback' ? this.previousRelease(pipeline, ring, release.id) : undefined;
+    // One append: a crash can never leave the release failed but not rolled back.
+    await this.ledger.write(
+      entry('ring.failed', { pipeline: pipeline.name, ring: ring.name, release: release.id, reason }),
+      this.notice(pipeline, {
         kind: 'gate',
         pipeline: pipeline.name,
-        ok: true,
-        summary: `${release.version} verified in ${ring.name}${ring.gates.length ? ` (${ring.gates.map((g) => g.name).join(', ')} passed)` : ''}`,
+        ok: false,
+        summary: `${release.version} failed in ${ring.name}: ${reason}`,
         author: release.author,
         revision: release.revision,
         release: release.id,
         ring: ring.name,
-      });
-      return;
-    }
-    const reason = `gate ${failures.join(', ')} failed`;
-    await this.ledger.write(
-      entry('ring.failed', { pipeline: pipeline.name, ring: ring.name, release: release.id, reason }),
+        log: p.gates.at(-1)?.log.slice(-4000) ?? '',
+      }),
+      ...(previous
+        ? [
+            entry('ring.rejected', {
+              pipeline: pipeline.name,
+              ring: ring.name,
+              release: release.id,
+              reason,
+              by: 'engine',
+            }),
+            this.rolloutEntry(pipeline, ring, previous, 'rollback', `automatic rollback: ${reason}`),
+          ]
+        : []),
     );
-    await this.queueNotification(pipeline, {
-      kind: 'gate',
-      pipeline: pipeline.name,
-      ok: false,
-      summary: `${release.version} failed in ${ring.name}: ${reason}`,
-      author: release.author,
-      revision: release.revision,
-      release: release.id,
-      ring: ring.name,
-      log: p.gates.at(-1)?.log.slice(-4000) ?? '',
-    });
-    if (ring.onGateFailure === 'rollback') {
-      const previous = this.previousRelease(pipeline, ring, release.id);
-      if (previous) {
-        await this.ledger.write(
-          entry('ring.rejected', {
-            pipeline: pipeline.name,
-            ring: ring.name,
-            release: release.id,
-            reason,
-            by: 'engine',
-          }),
-        );
-        await this.startRollback(pipeline, ring, previous, `automatic rollback: ${reason}`);
-      }
-    }
+    if (previous) await this.resumeRollout(pipeline, ring);
   }
 
   private async runGate(
@@ -668,45 +654,42 @@ export class Engine extends EventEmitter<EngineEvents> {
     return undefined;
   }
 
-  /** Starts a rollback rollout while already holding the ring lock (after a gate failure). */
-  private async startRollback(
+  /** The record that starts a rollout of `release` to `ring` (numbered after the ring's last). */
+  private rolloutEntry(
     pipeline: Pipeline,
     ring: Ring,
-    to: ReleaseState,
+    release: ReleaseState,
+    kind: RolloutKind,
     reason: string,
-  ): Promise<void> {
+  ) {
     const rs = ringState(this.state(pipeline.name), ring.name);
-    const strategy = { ...ring.rollout, onFailure: 'halt' as const };
-    await this.ledger.write(
-      entry('rollout.started', {
-        pipeline: pipeline.name,
-        ring: ring.name,
-        rollout: `${ring.name}#${rs.rollouts.length + 1}`,
-        release: to.id,
-        kind: 'rollback',
-        reason,
+    // A rollback never rolls itself back: it halts where it fails.
+    const strategy = kind === 'deploy' ? ring.rollout : { ...ring.rollout, onFailure: 'halt' as const };
+    return entry('rollout.started', {
+      pipeline: pipeline.name,
+      ring: ring.name,
+      rollout: `${ring.name}#${rs.rollouts.length + 1}`,
+      release: release.id,
+      kind,
+      reason,
+      strategy,
+      batches: planBatches(
         strategy,
-        batches: planBatches(
-          strategy,
-          ring.target.hosts.map((h) => h.name),
-        ),
-      }),
-    );
-    await this.resumeRollout(pipeline, ring);
+        ring.target.hosts.map((h) => h.name),
+      ),
+    });
   }
 
   // ─── notifications ───────────────────────────────────────────────────────────────────
 
-  private async queueNotification(pipeline: Pipeline, notification: Notification): Promise<void> {
-    const p = this.state(pipeline.name);
+  /** The record that queues a notification; written in the same append as the fact it reports. */
+  private notice(pipeline: Pipeline, notification: Notification) {
     const address = notification.author ? pipeline.authors[notification.author] : undefined;
-    await this.ledger.write(
-      entry('notification.queued', {
-        pipeline: pipeline.name,
-        id: `n${p.notifications.size + 1}`,
-        notification: address ? { ...notification, author: address } : notification,
-      }),
-    );
+    return entry('notification.queued', {
+      pipeline: pipeline.name,
+      id: randomUUID(),
+      notification: address ? { ...notification, author: address } : notification,
+    });
   }
 
   /** Delivers queued notifications to every notifier once; a failing notifier is recorded, never fatal. */
@@ -861,18 +844,21 @@ export class Engine extends EventEmitter<EngineEvents> {
             },
           );
         }
-        if (current && current !== to.id) {
-          await this.ledger.write(
-            entry('ring.rejected', {
-              pipeline: pipeline.name,
-              ring: ring.name,
-              release: current,
-              reason,
-              by,
-            }),
-          );
-        }
-        await this.startRollback(pipeline, ring, to, reason);
+        await this.ledger.write(
+          ...(current && current !== to.id
+            ? [
+                entry('ring.rejected', {
+                  pipeline: pipeline.name,
+                  ring: ring.name,
+                  release: current,
+                  reason,
+                  by,
+                }),
+              ]
+            : []),
+          this.rolloutEntry(pipeline, ring, to, 'rollback', reason),
+        );
+        await this.resumeRollout(pipeline, ring);
       },
       true,
     );

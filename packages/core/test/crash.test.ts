@@ -1,0 +1,193 @@
+/**
+ * Crash safety, proven: the engine runs as a real child process and is SIGKILLed at random
+ * points (seeded), then restarted until it finishes. Every trial must end in exactly the state
+ * of an uninterrupted run: no release, rollout step, approval or gate result lost or
+ * duplicated, and every host really running what the ledger says.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeJournal } from '../src/store/journal.js';
+import type { TypedRecord } from '../src/index.js';
+
+const TRIALS = 50;
+const PARALLEL = 5;
+const RUN_LIMIT_MS = 60_000;
+
+let root: string;
+let child: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'rm-crash-'));
+  child = join(root, 'crash-child.mjs');
+  await build({
+    entryPoints: [fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url))],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: child,
+    logLevel: 'warning',
+  });
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+/** mulberry32: a small seeded PRNG, so a failing trial can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs the child; kills it with SIGKILL after `killAfterMs` when given. Bounded by RUN_LIMIT_MS. */
+function runChild(dir: string, options: { crashAfterRecords?: number; killAfterMs?: number } = {}): Promise<Run> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const args = [child, dir, ...(options.crashAfterRecords ? [String(options.crashAfterRecords)] : [])];
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c) => (stdout += c));
+    proc.stderr.on('data', (c) => (stderr += c));
+    const killer = options.killAfterMs !== undefined ? setTimeout(() => proc.kill('SIGKILL'), options.killAfterMs) : undefined;
+    const limit = setTimeout(() => proc.kill('SIGKILL'), RUN_LIMIT_MS);
+    proc.on('close', (code, signal) => {
+      clearTimeout(killer);
+      clearTimeout(limit);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+async function freshDir(name: string): Promise<string> {
+  const dir = join(root, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'commits.json'), JSON.stringify([{ n: 1, content: 'v1\n' }]));
+  return dir;
+}
+
+/** The final state, with everything that legitimately differs between runs (times, ids) left out. */
+async function finalState(dir: string) {
+  const bytes = await readFile(join(dir, 'ledger', 'journal.jsonl'));
+  const { records, tornTail } = decodeJournal(bytes, 'journal.jsonl');
+  const rs = records as TypedRecord[];
+  const of = <T extends TypedRecord['type']>(type: T) =>
+    rs.filter((r): r is TypedRecord<T> => r.type === type).map((r) => r.data);
+  const count = (keys: string[]) => {
+    const seen = new Map<string, number>();
+    for (const k of keys) seen.set(k, (seen.get(k) ?? 0) + 1);
+    return [...seen].filter(([, n]) => n > 1).map(([k]) => k);
+  };
+  const hostSteps = of('host.finished').map((d) => `${d.rollout} ${d.host} ${d.phase}`);
+  const gateKeys = of('gate.finished').map((d) => `${d.rollout} ${d.gate}`);
+  const hostsOnDisk: Record<string, string> = {};
+  for (const [ring, n] of [['eng', 2], ['sandbox', 3], ['prod', 4]] as const) {
+    for (let i = 1; i <= n; i++) {
+      const link = await readlink(join(dir, 'hosts', ring, `${ring}-${i}`, 'app', 'current')).catch(() => 'none');
+      hostsOnDisk[`${ring}-${i}`] = link;
+    }
+  }
+  return {
+    tornTail,
+    duplicates: {
+      builds: count(of('build.finished').map((d) => d.revision)),
+      releases: count(of('release.created').map((d) => d.release)),
+      hostSteps: count(hostSteps),
+      gates: count(gateKeys),
+      approvals: count(of('approval.recorded').map((d) => `${d.ring} ${d.revision} ${d.by}`)),
+      rollouts: count(of('rollout.started').map((d) => d.rollout)),
+    },
+    releases: of('release.created').map((d) => [d.release, d.revision, d.artifact.sha256]),
+    builds: of('build.finished').map((d) => [d.revision, d.ok]),
+    rollouts: of('rollout.started').map((d) => [d.rollout, d.release, d.kind, JSON.stringify(d.batches)]),
+    outcomes: of('rollout.finished').map((d) => [d.rollout, d.outcome, d.reason]),
+    hostSteps: of('host.finished')
+      .map((d) => [d.rollout, d.host, d.phase, d.ok, d.version])
+      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    gates: of('gate.finished').map((d) => [d.ring, d.release, d.rollout, d.gate, d.ok]),
+    verdicts: rs
+      .filter((r) => r.type === 'ring.verified' || r.type === 'ring.failed' || r.type === 'ring.rejected')
+      .map((r) => [r.type, (r.data as { ring: string }).ring, (r.data as { release: string }).release]),
+    approvals: of('approval.recorded').map((d) => [d.ring, d.revision, d.by, d.via]),
+    notifications: of('notification.queued')
+      .map((d) => `${d.notification.kind} ${d.notification.ok} ${d.notification.summary}`)
+      .sort(),
+    hostsOnDisk,
+  };
+}
+
+describe('crash safety (engine in a child process, SIGKILL at random points)', () => {
+  it(`${TRIALS} seeded trials each end in the state of an uninterrupted run`, { timeout: 480_000 }, async () => {
+    const referenceDir = await freshDir('reference');
+    const reference = await runChild(referenceDir);
+    expect(reference.stderr).toBe('');
+    expect(reference.stdout).toMatch(/^DONE \d+/);
+    const totalRecords = Number(reference.stdout.split(' ')[1]);
+    const expected = await finalState(referenceDir);
+    expect(expected.hostsOnDisk['prod-4']).toBe('releases/1.0.3');
+    expect(expected.verdicts).toContainEqual(['ring.rejected', 'sandbox', '1.0.2']);
+    expect(Object.values(expected.duplicates).flat()).toEqual([]);
+
+    const random = prng(20261128);
+    const plans = Array.from({ length: TRIALS }, (_, i) => ({
+      name: `trial-${i}`,
+      // Half the kills land right after a chosen record (every point between two records is
+      // reachable); half at a random moment (mid-append, mid-install, mid-build).
+      kills: Array.from({ length: 1 + (i % 3 === 0 ? 1 : 0) }, () =>
+        i % 2 === 0
+          ? { crashAfterRecords: 1 + Math.floor(random() * (totalRecords - 1)) }
+          : { killAfterMs: Math.floor(random() * reference.ms) },
+      ),
+    }));
+
+    const failures: string[] = [];
+    let killed = 0;
+    const runTrial = async (plan: (typeof plans)[number]) => {
+      const dir = await freshDir(plan.name);
+      for (const kill of plan.kills) {
+        const run = await runChild(dir, kill);
+        if (run.signal === 'SIGKILL') killed++;
+        else if (run.code !== 0) failures.push(`${plan.name}: crashed run exited ${run.code}: ${run.stderr}`);
+      }
+      const last = await runChild(dir);
+      if (last.code !== 0 || !last.stdout.startsWith('DONE')) {
+        failures.push(`${plan.name} ${JSON.stringify(plan.kills)}: final run exited ${last.code}: ${last.stderr}`);
+        return;
+      }
+      const state = await finalState(dir);
+      try {
+        expect({ ...state, tornTail: false }).toEqual({ ...expected, tornTail: false });
+      } catch (error) {
+        failures.push(`${plan.name} ${JSON.stringify(plan.kills)}: ${(error as Error).message.slice(0, 2000)}`);
+      }
+      await rm(dir, { recursive: true, force: true });
+    };
+    const queue = [...plans];
+    await Promise.all(
+      Array.from({ length: PARALLEL }, async () => {
+        for (let plan = queue.shift(); plan; plan = queue.shift()) await runTrial(plan);
+      }),
+    );
+    expect(failures).toEqual([]);
+    // The kills really happened (a run that finished before its timer is not a crash).
+    expect(killed).toBeGreaterThanOrEqual(TRIALS * 0.75);
+  });
+});
