@@ -13,7 +13,7 @@ import { auto } from '../policy/basic.js';
 import { isPolicy, type Policy } from '../policy/types.js';
 import { type RolloutSpec, rolloutSchema } from '../rollout/strategy.js';
 import { type BuildSpec, buildOptionsSchema } from './build.js';
-import { type Gate, gate, gateOptionsSchema, isGate } from './gate.js';
+import { type Gate, type GateOptions, gate, gateOptionsSchema, isGate } from './gate.js';
 
 const hasMethods =
   (...methods: string[]) =>
@@ -29,7 +29,7 @@ const targetSchema = z.custom<Target>(
   'expected a Target such as localTarget(…) or ssh(…)',
 );
 
-const gateEntry = z.unknown().transform((value, ctx): Gate => {
+const gateEntry = z.custom<Gate | GateOptions>(() => true).transform((value, ctx): Gate => {
   if (isGate(value)) return value;
   const parsed = gateOptionsSchema.safeParse(value);
   if (!parsed.success) {

@@ -29,6 +29,25 @@ const earliest = (times: (string | undefined)[]) =>
  */
 export function all(...policies: Policy[]): Policy {
   check('all', policies);
+  /**
+   * Each wait is a lower bound; at the latest of them another policy may still wait (a soak that
+   * ends at night, before the window opens). Look ahead, a bounded number of times, for the
+   * first moment all of them would agree.
+   */
+  const settle = (until: string | undefined, context: PolicyContext): string | undefined => {
+    let at = until;
+    for (let i = 0; at && i < 16; i++) {
+      const later = policies.map((p) => p.evaluate({ ...context, now: new Date(at!) }));
+      if (later.some((d) => d.verdict === 'blocked')) return at;
+      const next = latest(
+        later.filter((d) => d.verdict === 'wait').map((d) => (d as { until?: string }).until),
+      );
+      if (!later.some((d) => d.verdict === 'wait')) return at;
+      if (!next || next <= at) return at;
+      at = next;
+    }
+    return at;
+  };
   return {
     kind: 'all',
     describe: () => `all(${policies.map((p) => p.describe()).join(', ')})`,
@@ -40,7 +59,7 @@ export function all(...policies: Policy[]): Policy {
         (d): d is Extract<Decision, { verdict: 'wait' }> => d.verdict === 'wait',
       );
       if (waits.length) {
-        const until = latest(waits.map((w) => w.until));
+        const until = settle(latest(waits.map((w) => w.until)), context);
         return {
           verdict: 'wait',
           reason: waits.map((d) => d.reason).join('; '),

@@ -32,7 +32,14 @@ export const windowOptionsSchema = z
   .object({
     /** Days the window is open: `['mon-thu']`, `['mon', 'wed']`. */
     days: z
-      .array(z.string().regex(/^[a-z]{3,9}(-[a-z]{3,9})?$/i, 'expected "mon" or a range such as "mon-thu"'))
+      .array(
+        z
+          .string()
+          .refine(
+            (d) => d.split('-').length <= 2 && d.split('-').every((part) => dayName.safeParse(part).success),
+            'expected a day ("mon", "monday") or a range such as "mon-thu"',
+          ),
+      )
       .min(1)
       .default(['mon-sun']),
     /** Hours the window is open, local time, `10:00-16:00` (end exclusive; may wrap midnight). */
