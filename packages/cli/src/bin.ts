@@ -1,1 +1,3 @@
-console.log('ringmaster');
+import { runCli } from './cli.js';
+
+process.exitCode = await runCli(process.argv.slice(2));

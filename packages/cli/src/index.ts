@@ -1,2 +1,16 @@
-/** Placeholder until the CLI lands: see bin.ts. */
-export const CLI_NAME = 'ringmaster';
+/**
+ * `@ringmaster/cli`: the `ringmaster` command, and `defineConfig` for typed config files.
+ *
+ * @module
+ */
+export { helpText, runCli } from './cli.js';
+export {
+  CONFIG_NAMES,
+  defineConfig,
+  findConfig,
+  type LoadedProject,
+  loadProject,
+  type ProjectConfig,
+  projectConfigSchema,
+} from './config.js';
+export { EXIT, type Io } from './output.js';

@@ -157,9 +157,9 @@ export function formatStatus(report: StatusReport): string {
   const rows: string[][] = [['PIPELINE', 'RING', 'RELEASE', 'HOSTS', 'STATE']];
   for (const p of report.pipelines) {
     for (const r of p.rings) {
-      const onIt = r.hosts.filter(
-        (h) => (h.live !== undefined ? h.live : h.recorded) === (r.version ?? null),
-      ).length;
+      const onIt = r.version
+        ? r.hosts.filter((h) => (h.live !== undefined ? h.live : h.recorded) === r.version).length
+        : 0;
       const drift = r.hosts.filter((h) => h.drift).map((h) => h.name);
       rows.push([
         p.name,

@@ -29,16 +29,18 @@ const targetSchema = z.custom<Target>(
   'expected a Target such as localTarget(…) or ssh(…)',
 );
 
-const gateEntry = z.custom<Gate | GateOptions>(() => true).transform((value, ctx): Gate => {
-  if (isGate(value)) return value;
-  const parsed = gateOptionsSchema.safeParse(value);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues)
-      ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
-    return z.NEVER;
-  }
-  return gate(parsed.data);
-});
+const gateEntry = z
+  .custom<Gate | GateOptions>(() => true)
+  .transform((value, ctx): Gate => {
+    if (isGate(value)) return value;
+    const parsed = gateOptionsSchema.safeParse(value);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues)
+        ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+      return z.NEVER;
+    }
+    return gate(parsed.data);
+  });
 
 export const ringOptionsSchema = z
   .object({

@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// The Ringmaster demo: one pipeline through eng → sandbox → prod on the embedded defaults
+// (an in-memory repository, a file ledger, hosts that are local directories). Three commits:
+// the first ships everywhere, the second breaks the sandbox smoke test and is rolled back,
+// the third fixes it and reaches prod after an approval. Ends with the status table.
+//
+//   npm run demo            (from the repository root; installs what it needs)
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  batches,
+  build,
+  createEngine,
+  fileStore,
+  formatStatus,
+  localRepository,
+  localTarget,
+  manual,
+  memorySource,
+  oneAtATime,
+  pipeline,
+  tarball,
+} from '@ringmaster/core';
+
+const home = resolve(process.env.RINGMASTER_DEMO_DIR ?? '.ringmaster-demo');
+await rm(home, { recursive: true, force: true });
+
+const color = process.stdout.isTTY ? (code, text) => `\x1b[${code}m${text}\x1b[0m` : (_code, text) => text;
+const say = (text) => console.log(text);
+const step = (text) => say(`\n${color('1', `▸ ${text}`)}`);
+
+// The application: an index page and a health check the hosts run after each install.
+const source = memorySource({
+  commits: [
+    {
+      author: 'alice',
+      message: 'Foostat widget renders HTML',
+      files: {
+        'index.html': '<h1>foostat</h1>\n',
+        'check.sh': '#!/bin/sh\ngrep -q "<h1>" index.html\n',
+      },
+    },
+  ],
+});
+
+const hosts = (ring, n) =>
+  localTarget({
+    root: join(home, 'hosts', ring),
+    hosts: Array.from({ length: n }, (_, i) => `${ring}-${i + 1}`),
+    healthCheck: { run: ['sh', 'check.sh'] },
+  });
+
+const foostat = pipeline({
+  name: 'foostat',
+  source,
+  build: build({ steps: [['sh', '-c', 'mkdir -p out && cp index.html check.sh out/']], output: 'out' }),
+  packager: tarball({ name: 'foostat' }),
+  repository: localRepository({ dir: join(home, 'repository') }),
+  rings: [
+    {
+      name: 'eng',
+      target: hosts('eng', 2),
+      gates: [{ name: 'unit', run: ['sh', '-c', 'test -n "$RINGMASTER_VERSION"'] }],
+    },
+    {
+      name: 'sandbox',
+      target: hosts('sandbox', 3),
+      rollout: batches(2),
+      // The smoke test reads the page on every sandbox host: it must not show raw PHP.
+      gates: [{ name: 'smoke', run: ['sh', '-c', '! grep -q "<?php" foostat/current/index.html'], on: 'hosts' }],
+    },
+    { name: 'prod', target: hosts('prod', 4), rollout: oneAtATime(), policy: manual({ group: ['oncall'] }) },
+  ],
+  notifiers: [{ name: 'committer', notify: async (n) => say(`    ${n.ok ? '✉' : color('31', '✉')} to ${n.author}: ${n.summary}`) }],
+});
+
+const engine = createEngine({
+  pipelines: [foostat],
+  store: fileStore({ dir: join(home, 'ledger') }),
+  workDir: join(home, 'work'),
+});
+
+// Progress: every step the engine takes arrives as a typed event.
+engine.on('revision.seen', ({ revision }) => say(`  commit ${revision.id.slice(0, 8)} by ${revision.author}: ${revision.message}`));
+engine.on('build.finished', (d) => say(`  build ${d.ok ? color('32', 'passed') : color('31', `failed: ${d.error}`)} (${d.durationMs} ms)`));
+engine.on('release.created', (d) => say(`  release ${color('1', d.version)} published (${d.artifact.size} bytes, sha256 ${d.artifact.sha256.slice(0, 12)}…)`));
+engine.on('rollout.started', (d) => say(`  ${d.kind} ${d.release} → ${color('36', d.ring)}: ${d.batches.map((b) => b.join('+')).join(' → ')}`));
+engine.on('host.finished', (d) =>
+  say(`    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${d.version ?? 'nothing'}${d.error ? ` (${d.error.split('\n')[0]})` : ''}`),
+);
+engine.on('gate.finished', (d) => say(`    gate ${d.gate} on ${d.ring}: ${d.ok ? color('32', 'passed') : color('31', 'FAILED')}`));
+engine.on('ring.rejected', (d) => say(`  ${color('33', `${d.release} rejected in ${d.ring}`)}: ${d.reason}`));
+engine.on('error', (e) => say(color('31', `  error (${e.operation}): ${e.error.message}`)));
+
+await engine.start();
+
+step('Commit 1 → build → .tar.gz → eng → sandbox, then prod waits for approval');
+await engine.tick();
+const why = await engine.explain({ pipeline: 'foostat', ring: 'prod' });
+say(`  explain prod: ${color('33', why.summary)}`);
+
+step('oncall approves 1.0.1 for prod');
+await engine.approve({ pipeline: 'foostat', ring: 'prod', release: '1.0.1', by: 'oncall', comment: 'ship it' });
+await engine.tick();
+
+step('Commit 2 breaks the page: the sandbox smoke test catches it, and sandbox rolls back');
+await source.commit({ 'index.html': '<?php echo $widget; ?>\n<h1>foostat</h1>\n' }, 'Render widget server-side', 'bob');
+await engine.tick();
+say(`  explain prod: ${color('33', (await engine.explain({ pipeline: 'foostat', ring: 'prod' })).summary)}`);
+
+step('Commit 3 fixes it; oncall approves; it reaches prod one host at a time');
+await source.commit({ 'index.html': '<h1>foostat</h1>\n<div class="widget"></div>\n' }, 'Render widget client-side', 'bob');
+await engine.tick();
+await engine.approve({ pipeline: 'foostat', ring: 'prod', release: '1.0.3', by: 'oncall' });
+await engine.tick();
+
+step('Status (every host asked what it really runs)');
+const status = await engine.status({ live: true });
+say(formatStatus(status));
+await engine.close();
+
+const prod = status.pipelines[0].rings.find((r) => r.name === 'prod');
+const ok = prod.version === '1.0.3' && prod.hosts.every((h) => h.live === '1.0.3');
+say(`\n${ok ? color('32', 'Demo finished: prod runs 1.0.3 on every host.') : color('31', 'Demo failed: prod does not run 1.0.3 everywhere.')}`);
+say(`Ledger: ${join(home, 'ledger', 'journal.jsonl')}`);
+process.exit(ok ? 0 : 1);

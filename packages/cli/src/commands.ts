@@ -1,0 +1,298 @@
+/**
+ * The `ringmaster` commands. Each takes parsed arguments and an Io, and returns an exit code;
+ * `bin.ts` only wires them to the process. `--json` prints one JSON document for tools.
+ */
+import {
+  formatStatus,
+  isRingmasterError,
+  parseDuration,
+  RingmasterError,
+  type TypedRecord,
+} from '@ringmaster/core';
+import { type LoadedProject, loadProject } from './config.js';
+import { initProject } from './init.js';
+import { EXIT, type Io, paint } from './output.js';
+
+export interface Parsed {
+  command: string;
+  positionals: string[];
+  flags: Record<string, string | boolean | undefined>;
+}
+
+export interface Command {
+  usage: string;
+  summary: string;
+  run(args: Parsed, io: Io, cwd: string): Promise<number>;
+}
+
+const json = (args: Parsed) => args.flags.json === true;
+const flag = (args: Parsed, name: string): string | undefined => {
+  const v = args.flags[name];
+  return typeof v === 'string' ? v : undefined;
+};
+
+function need(args: Parsed, count: number, usage: string): string[] {
+  if (args.positionals.length < count) {
+    throw new RingmasterError('CONFIG', `usage: ringmaster ${usage}`, { scope: 'cli' });
+  }
+  return args.positionals;
+}
+
+async function withProject<T>(
+  args: Parsed,
+  cwd: string,
+  work: (project: LoadedProject) => Promise<T>,
+): Promise<T> {
+  const project = await loadProject(cwd, flag(args, 'config'));
+  try {
+    return await work(project);
+  } finally {
+    await project.engine.close();
+  }
+}
+
+/** Prints the engine's progress as plain lines (the long-running commands). */
+function follow(project: LoadedProject, io: Io): void {
+  const engine = project.engine;
+  engine.on('record', (record: TypedRecord) => {
+    const line = describeRecord(record);
+    if (line) io.out(line);
+  });
+  engine.on('error', (e) =>
+    io.err(paint(io, '31', `error (${e.pipeline ?? '-'} ${e.operation}): ${e.error.message}`)),
+  );
+}
+
+function describeRecord(r: TypedRecord): string | undefined {
+  const d = r.data as Record<string, unknown>;
+  const p = `[${String(d.pipeline)}]`;
+  switch (r.type) {
+    case 'revision.seen':
+      return `${p} commit ${r.data.revision.id.slice(0, 10)} by ${r.data.revision.author}: ${r.data.revision.message.split('\n')[0]}`;
+    case 'build.finished':
+      return `${p} build ${r.data.revision.slice(0, 10)} ${r.data.ok ? 'passed' : `failed: ${r.data.error}`}`;
+    case 'release.created':
+      return `${p} release ${r.data.version}`;
+    case 'rollout.started':
+      return `${p} ${r.data.kind} ${r.data.release} → ${r.data.ring} (${r.data.reason})`;
+    case 'host.finished':
+      return `${p}   ${r.data.ok ? '✔' : '✘'} ${r.data.host} ${r.data.version ?? 'nothing'}${r.data.error ? `: ${r.data.error}` : ''}`;
+    case 'rollout.finished':
+      return `${p} ${r.data.rollout} ${r.data.outcome}: ${r.data.reason}`;
+    case 'gate.finished':
+      return `${p}   gate ${r.data.gate} on ${r.data.ring}: ${r.data.ok ? 'passed' : 'FAILED'}`;
+    case 'ring.verified':
+      return `${p} ${r.data.release} verified in ${r.data.ring}`;
+    case 'ring.rejected':
+      return `${p} ${r.data.release} rejected in ${r.data.ring}: ${r.data.reason}`;
+    default:
+      return undefined;
+  }
+}
+
+export const commands: Record<string, Command> = {
+  init: {
+    usage: 'init [--force]',
+    summary: 'write a ringmaster.config.ts to start from',
+    run: async (args, io, cwd) => initProject(cwd, args.flags.force === true, io),
+  },
+  watch: {
+    usage: 'watch [--interval 30s] [--once]',
+    summary: 'poll, build, deploy and promote until stopped (Ctrl-C parks the rollout safely)',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        follow(project, io);
+        await project.engine.start({ waitMs: 0 });
+        if (args.flags.once === true) {
+          await project.engine.tick();
+          return EXIT.OK;
+        }
+        const interval = parseDuration(flag(args, 'interval') ?? String(project.config.interval));
+        if (interval === undefined)
+          throw new RingmasterError('CONFIG', '--interval: expected a duration such as 30s', {
+            scope: 'cli',
+          });
+        const stop = new AbortController();
+        const onSignal = () => {
+          io.err('stopping after the current host; the rollout resumes at the next start');
+          stop.abort();
+          void project.engine.close();
+        };
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        try {
+          await project.engine.run({ intervalMs: interval, signal: stop.signal });
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        }
+        return EXIT.OK;
+      }),
+  },
+  status: {
+    usage: 'status [--live] [--json]',
+    summary: 'what every ring runs; with --live, what every host really runs (drift)',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const report = await project.engine.status({ live: args.flags.live === true });
+        io.out(json(args) ? JSON.stringify(report, null, 2) : formatStatus(report));
+        const drift = report.pipelines.some((p) => p.rings.some((r) => r.hosts.some((h) => h.drift)));
+        return args.flags.live === true && drift ? EXIT.FAILED : EXIT.OK;
+      }),
+  },
+  explain: {
+    usage: 'explain <pipeline> <ring> [--json]',
+    summary: 'why the newest release is or is not moving into a ring',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [pipeline, ring] = need(args, 2, 'explain <pipeline> <ring>');
+        const e = await project.engine.explain({ pipeline: pipeline!, ring: ring! });
+        if (json(args)) io.out(JSON.stringify(e, null, 2));
+        else {
+          io.out(e.summary);
+          io.out(`  policy:  ${e.policy}`);
+          io.out(`  rollout: ${e.rollout}`);
+        }
+        return EXIT.OK;
+      }),
+  },
+  approve: {
+    usage: 'approve <pipeline> <ring> <release> --by NAME [--comment TEXT]',
+    summary: 'approve a release for a ring (manual() policies)',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [pipeline, ring, release] = need(args, 3, 'approve <pipeline> <ring> <release> --by NAME');
+        const by = flag(args, 'by') ?? process.env.USER;
+        if (!by) throw new RingmasterError('CONFIG', '--by: who approves? (or set $USER)', { scope: 'cli' });
+        const comment = flag(args, 'comment');
+        await project.engine.approve({
+          pipeline: pipeline!,
+          ring: ring!,
+          release: release!,
+          by,
+          via: 'cli',
+          ...(comment ? { comment } : {}),
+        });
+        io.out(
+          json(args)
+            ? JSON.stringify({ approved: { pipeline, ring, release, by } })
+            : `approved ${release} for ${pipeline}/${ring} by ${by}`,
+        );
+        return EXIT.OK;
+      }),
+  },
+  promote: {
+    usage: 'promote <pipeline> <ring> [release] [--by NAME]',
+    summary: 'roll a release out to a ring now, bypassing its policy (not its lock)',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [pipeline, ring, release] = need(args, 2, 'promote <pipeline> <ring> [release]');
+        follow(project, io);
+        await project.engine.promote({
+          pipeline: pipeline!,
+          ring: ring!,
+          ...(release ? { release } : {}),
+          by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+        });
+        return EXIT.OK;
+      }),
+  },
+  rollback: {
+    usage: 'rollback <pipeline> <ring> [--to RELEASE] [--reason TEXT]',
+    summary: 'roll a ring back to its previous release and reject the current one there',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [pipeline, ring] = need(args, 2, 'rollback <pipeline> <ring>');
+        follow(project, io);
+        const to = flag(args, 'to');
+        const reason = flag(args, 'reason');
+        await project.engine.rollback({
+          pipeline: pipeline!,
+          ring: ring!,
+          ...(to ? { to } : {}),
+          ...(reason ? { reason } : {}),
+          by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+        });
+        return EXIT.OK;
+      }),
+  },
+  lock: {
+    usage: 'lock <pipeline> <ring> --reason TEXT',
+    summary: 'stop every deployment to a ring until unlocked',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [pipeline, ring] = need(args, 2, 'lock <pipeline> <ring> --reason TEXT');
+        const reason = flag(args, 'reason');
+        if (!reason)
+          throw new RingmasterError('CONFIG', '--reason: say why the ring is locked', { scope: 'cli' });
+        await project.engine.lock({
+          pipeline: pipeline!,
+          ring: ring!,
+          reason,
+          by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+        });
+        io.out(`locked ${pipeline}/${ring}: ${reason}`);
+        return EXIT.OK;
+      }),
+  },
+  unlock: {
+    usage: 'unlock <pipeline> <ring>',
+    summary: 'allow deployments to a ring again',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [pipeline, ring] = need(args, 2, 'unlock <pipeline> <ring>');
+        await project.engine.unlock({
+          pipeline: pipeline!,
+          ring: ring!,
+          by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+        });
+        io.out(`unlocked ${pipeline}/${ring}`);
+        return EXIT.OK;
+      }),
+  },
+  history: {
+    usage: 'history [pipeline] [--json]',
+    summary: 'the ledger, one line per record',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        await project.engine.load();
+        const [pipeline] = args.positionals;
+        const records = (await project.engine.ledger.store.read()) as TypedRecord[];
+        const mine = records.filter(
+          (r) => !pipeline || (r.data as { pipeline?: string }).pipeline === pipeline,
+        );
+        if (json(args)) io.out(JSON.stringify(mine, null, 2));
+        else
+          for (const r of mine)
+            io.out(
+              `${String(r.seq).padStart(6)} ${r.time} ${describeRecord(r) ?? `[${String((r.data as { pipeline?: string }).pipeline)}] ${r.type}`}`,
+            );
+        return EXIT.OK;
+      }),
+  },
+};
+
+/** Maps an error to an exit code and a message that says what to do next. */
+export function reportError(error: unknown, io: Io): number {
+  if (isRingmasterError(error)) {
+    io.err(paint(io, '31', error.message));
+    switch (error.code) {
+      case 'CONFIG':
+        return EXIT.USAGE;
+      case 'LOCKED':
+        return EXIT.LOCKED;
+      case 'NOT_FOUND':
+        return EXIT.NOT_FOUND;
+      default:
+        return EXIT.FAILED;
+    }
+  }
+  io.err(
+    paint(
+      io,
+      '31',
+      `[ringmaster] unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+    ),
+  );
+  return EXIT.FAILED;
+}
