@@ -67,11 +67,18 @@ const foostat = pipeline({
       target: hosts('sandbox', 3),
       rollout: batches(2),
       // The smoke test reads the page on every sandbox host: it must not show raw PHP.
-      gates: [{ name: 'smoke', run: ['sh', '-c', '! grep -q "<?php" foostat/current/index.html'], on: 'hosts' }],
+      gates: [
+        { name: 'smoke', run: ['sh', '-c', '! grep -q "<?php" foostat/current/index.html'], on: 'hosts' },
+      ],
     },
     { name: 'prod', target: hosts('prod', 4), rollout: oneAtATime(), policy: manual({ group: ['oncall'] }) },
   ],
-  notifiers: [{ name: 'committer', notify: async (n) => say(`    ${n.ok ? '✉' : color('31', '✉')} to ${n.author}: ${n.summary}`) }],
+  notifiers: [
+    {
+      name: 'committer',
+      notify: async (n) => say(`    ${n.ok ? '✉' : color('31', '✉')} to ${n.author}: ${n.summary}`),
+    },
+  ],
 });
 
 const engine = createEngine({
@@ -81,14 +88,28 @@ const engine = createEngine({
 });
 
 // Progress: every step the engine takes arrives as a typed event.
-engine.on('revision.seen', ({ revision }) => say(`  commit ${revision.id.slice(0, 8)} by ${revision.author}: ${revision.message}`));
-engine.on('build.finished', (d) => say(`  build ${d.ok ? color('32', 'passed') : color('31', `failed: ${d.error}`)} (${d.durationMs} ms)`));
-engine.on('release.created', (d) => say(`  release ${color('1', d.version)} published (${d.artifact.size} bytes, sha256 ${d.artifact.sha256.slice(0, 12)}…)`));
-engine.on('rollout.started', (d) => say(`  ${d.kind} ${d.release} → ${color('36', d.ring)}: ${d.batches.map((b) => b.join('+')).join(' → ')}`));
-engine.on('host.finished', (d) =>
-  say(`    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${d.version ?? 'nothing'}${d.error ? ` (${d.error.split('\n')[0]})` : ''}`),
+engine.on('revision.seen', ({ revision }) =>
+  say(`  commit ${revision.id.slice(0, 8)} by ${revision.author}: ${revision.message}`),
 );
-engine.on('gate.finished', (d) => say(`    gate ${d.gate} on ${d.ring}: ${d.ok ? color('32', 'passed') : color('31', 'FAILED')}`));
+engine.on('build.finished', (d) =>
+  say(`  build ${d.ok ? color('32', 'passed') : color('31', `failed: ${d.error}`)} (${d.durationMs} ms)`),
+);
+engine.on('release.created', (d) =>
+  say(
+    `  release ${color('1', d.version)} published (${d.artifact.size} bytes, sha256 ${d.artifact.sha256.slice(0, 12)}…)`,
+  ),
+);
+engine.on('rollout.started', (d) =>
+  say(`  ${d.kind} ${d.release} → ${color('36', d.ring)}: ${d.batches.map((b) => b.join('+')).join(' → ')}`),
+);
+engine.on('host.finished', (d) =>
+  say(
+    `    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${d.version ?? 'nothing'}${d.error ? ` (${d.error.split('\n')[0]})` : ''}`,
+  ),
+);
+engine.on('gate.finished', (d) =>
+  say(`    gate ${d.gate} on ${d.ring}: ${d.ok ? color('32', 'passed') : color('31', 'FAILED')}`),
+);
 engine.on('ring.rejected', (d) => say(`  ${color('33', `${d.release} rejected in ${d.ring}`)}: ${d.reason}`));
 engine.on('error', (e) => say(color('31', `  error (${e.operation}): ${e.error.message}`)));
 
@@ -100,16 +121,30 @@ const why = await engine.explain({ pipeline: 'foostat', ring: 'prod' });
 say(`  explain prod: ${color('33', why.summary)}`);
 
 step('oncall approves 1.0.1 for prod');
-await engine.approve({ pipeline: 'foostat', ring: 'prod', release: '1.0.1', by: 'oncall', comment: 'ship it' });
+await engine.approve({
+  pipeline: 'foostat',
+  ring: 'prod',
+  release: '1.0.1',
+  by: 'oncall',
+  comment: 'ship it',
+});
 await engine.tick();
 
 step('Commit 2 breaks the page: the sandbox smoke test catches it, and sandbox rolls back');
-await source.commit({ 'index.html': '<?php echo $widget; ?>\n<h1>foostat</h1>\n' }, 'Render widget server-side', 'bob');
+await source.commit(
+  { 'index.html': '<?php echo $widget; ?>\n<h1>foostat</h1>\n' },
+  'Render widget server-side',
+  'bob',
+);
 await engine.tick();
 say(`  explain prod: ${color('33', (await engine.explain({ pipeline: 'foostat', ring: 'prod' })).summary)}`);
 
 step('Commit 3 fixes it; oncall approves; it reaches prod one host at a time');
-await source.commit({ 'index.html': '<h1>foostat</h1>\n<div class="widget"></div>\n' }, 'Render widget client-side', 'bob');
+await source.commit(
+  { 'index.html': '<h1>foostat</h1>\n<div class="widget"></div>\n' },
+  'Render widget client-side',
+  'bob',
+);
 await engine.tick();
 await engine.approve({ pipeline: 'foostat', ring: 'prod', release: '1.0.3', by: 'oncall' });
 await engine.tick();
@@ -121,6 +156,8 @@ await engine.close();
 
 const prod = status.pipelines[0].rings.find((r) => r.name === 'prod');
 const ok = prod.version === '1.0.3' && prod.hosts.every((h) => h.live === '1.0.3');
-say(`\n${ok ? color('32', 'Demo finished: prod runs 1.0.3 on every host.') : color('31', 'Demo failed: prod does not run 1.0.3 everywhere.')}`);
+say(
+  `\n${ok ? color('32', 'Demo finished: prod runs 1.0.3 on every host.') : color('31', 'Demo failed: prod does not run 1.0.3 everywhere.')}`,
+);
 say(`Ledger: ${join(home, 'ledger', 'journal.jsonl')}`);
 process.exit(ok ? 0 : 1);

@@ -122,16 +122,14 @@ describe('deploy windows in a time zone', () => {
     expect(policy.evaluate(ctx('2026-10-26T09:00:00Z')).verdict).toBe('promote');
   });
 
-  it('a week simulated minute by minute opens exactly 4 days × 6 hours, in well under a second', () => {
+  it('a simulated week, minute by minute across the DST change, is open exactly 4 days × 6 hours', () => {
     const clock = manualClock('2026-10-19T00:00:00Z'); // Monday, across the DST change
-    const started = performance.now();
     let open = 0;
     for (let minute = 0; minute < 7 * 24 * 60; minute++) {
       if (policy.evaluate(ctx(clock.now())).verdict === 'promote') open++;
       clock.advance(60_000);
     }
     expect(open).toBe(4 * 6 * 60);
-    expect(performance.now() - started).toBeGreaterThan(0);
   });
 
   it('windows that wrap midnight belong to the day they start on', () => {

@@ -493,6 +493,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (!rollout) return;
     const release = p.releases.get(rollout.release)!;
     let held = lease;
+    let renewing: Promise<void> = Promise.resolve();
     const base = { pipeline: pipeline.name, rollout: rollout.id };
     const result: RolloutResult = await executeRollout({
       spec: rollout.strategy,
@@ -519,7 +520,15 @@ export class Engine extends EventEmitter<EngineEvents> {
               ...(outcome.alreadyThere ? { alreadyThere: true } : {}),
             }),
           );
-          if (held) held = await this.ledger.store.renew(held, LEASE_MS);
+          // Renew the ring lock when half of it is used up; hosts of a batch finish concurrently,
+          // so renewals are chained rather than raced.
+          if (held && held.expiresAt - Date.now() < LEASE_MS / 2) {
+            renewing = renewing.then(async () => {
+              if (held && held.expiresAt - Date.now() < LEASE_MS / 2)
+                held = await this.ledger.store.renew(held, LEASE_MS);
+            });
+            await renewing;
+          }
         },
       },
     });

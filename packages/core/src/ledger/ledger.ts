@@ -21,9 +21,16 @@ export function entry<T extends RecordType>(type: T, data: RecordData[T]): Entry
 
 const MAX_CAS_RETRIES = 20;
 
+interface PendingWrite {
+  entries: Entry[];
+  resolve(records: TypedRecord[]): void;
+  reject(error: unknown): void;
+}
+
 export class Ledger {
   readonly state: LedgerState = emptyState();
-  private queue: Promise<unknown> = Promise.resolve();
+  private pending: PendingWrite[] = [];
+  private flushing: Promise<void> | undefined;
 
   constructor(
     readonly store: Store,
@@ -42,13 +49,36 @@ export class Ledger {
   }
 
   /**
-   * Appends entries atomically, in order, after everything already in the ledger. Appends from
-   * this process are serialised; another process's appends are caught up with and retried over.
+   * Appends entries atomically, in order, after everything already in the ledger, and resolves
+   * once they are durable. Writes made while an append is under way are committed together in
+   * the next one (group commit: one fsync for a whole batch of hosts). Another process's appends
+   * are caught up with and retried over.
    */
   write(...entries: Entry[]): Promise<TypedRecord[]> {
-    const run = this.queue.then(() => this.appendNow(entries));
-    this.queue = run.catch(() => {});
-    return run;
+    return new Promise((resolve, reject) => {
+      this.pending.push({ entries, resolve, reject });
+      this.flushing ??= this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length) {
+        const group = this.pending.splice(0);
+        try {
+          const records = await this.appendNow(group.flatMap((w) => w.entries));
+          let at = 0;
+          for (const w of group) {
+            w.resolve(records.slice(at, at + w.entries.length));
+            at += w.entries.length;
+          }
+        } catch (error) {
+          for (const w of group) w.reject(error);
+        }
+      }
+    } finally {
+      this.flushing = undefined;
+    }
   }
 
   private async appendNow(entries: Entry[]): Promise<TypedRecord[]> {
@@ -73,7 +103,7 @@ export class Ledger {
 
   /** Waits for appends already queued. */
   async flush(): Promise<void> {
-    await this.queue;
+    await this.flushing;
   }
 }
 

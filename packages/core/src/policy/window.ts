@@ -89,14 +89,29 @@ export function window(options: WindowOptions): Policy {
     hourCycle: 'h23',
   });
 
-  const isOpen = (t: number): boolean => {
-    let weekday = 0;
-    let minutes = 0;
-    for (const part of format.formatToParts(t)) {
-      if (part.type === 'weekday') weekday = DAYS.indexOf(part.value.toLowerCase() as Day);
-      else if (part.type === 'hour') minutes += Number(part.value) * 60;
-      else if (part.type === 'minute') minutes += Number(part.value);
+  // Local weekday and minute of day at each quarter hour (every UTC offset in use is a whole
+  // number of quarter hours), cached: formatting is the slow part of a simulated week.
+  const quarterCache = new Map<number, { weekday: number; minutes: number }>();
+  const localAt = (t: number) => {
+    const quarter = Math.floor(t / QUARTER);
+    let local = quarterCache.get(quarter);
+    if (!local) {
+      let weekday = 0;
+      let minutes = 0;
+      for (const part of format.formatToParts(quarter * QUARTER)) {
+        if (part.type === 'weekday') weekday = DAYS.indexOf(part.value.toLowerCase() as Day);
+        else if (part.type === 'hour') minutes += Number(part.value) * 60;
+        else if (part.type === 'minute') minutes += Number(part.value);
+      }
+      local = { weekday, minutes };
+      if (quarterCache.size > 10_000) quarterCache.clear();
+      quarterCache.set(quarter, local);
     }
+    return { weekday: local.weekday, minutes: local.minutes + Math.floor((t - quarter * QUARTER) / 60_000) };
+  };
+
+  const isOpen = (t: number): boolean => {
+    const { weekday, minutes } = localAt(t);
     if (start <= end) return days.has(weekday) && minutes >= start && minutes < end;
     // A window that wraps midnight belongs to the day it starts on.
     if (minutes >= start) return days.has(weekday);

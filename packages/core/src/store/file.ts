@@ -15,7 +15,7 @@ import type {
   Store,
 } from '../contracts/store.js';
 import { parseOptions, RingmasterError } from '../errors.js';
-import { errno, type FsLike, nodeFsLike } from './fs.js';
+import { errno, type FileHandleLike, type FsLike, nodeFsLike } from './fs.js';
 import { decodeJournal, encodeRecord } from './journal.js';
 import { LockFiles } from './lockfile.js';
 
@@ -43,6 +43,8 @@ class FileStore implements Store {
   private ready: Promise<void> | undefined;
   /** What this handle has read: records up to `seq`, ending at byte `bytes`. */
   private cache: LedgerRecord[] = [];
+  /** The journal opened for appending, kept open between appends. */
+  private appender: FileHandleLike | undefined;
   private bytes = 0;
 
   constructor(private readonly opts: z.output<typeof fileStoreOptionsSchema>) {
@@ -94,7 +96,7 @@ class FileStore implements Store {
         this.cache.length + 1,
         this.cache.length + 1,
       );
-      this.cache.push(...decoded.records);
+      for (const record of decoded.records) this.cache.push(record);
       this.bytes += decoded.validBytes;
       return decoded.tornTail ? { tornAt: this.bytes } : {};
     } finally {
@@ -123,20 +125,16 @@ class FileStore implements Store {
       }
       const stored = records.map((r, i) => ({ seq: last + i + 1, type: r.type, time: r.time, data: r.data }));
       const text = Buffer.from(stored.map(encodeRecord).join(''));
-      const handle = await this.fs.open(this.journal, 'a+');
-      try {
-        // A torn tail left by a crash is cut off before anything is written after it.
-        if (tornAt !== undefined) await handle.truncate(tornAt);
-        await handle.write(text, 0, text.length, null);
-        if (this.opts.durable) await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-      this.cache.push(...stored);
+      this.appender ??= await this.fs.open(this.journal, 'a+');
+      // A torn tail left by a crash is cut off before anything is written after it.
+      if (tornAt !== undefined) await this.appender.truncate(tornAt);
+      await this.appender.write(text, 0, text.length, null);
+      if (this.opts.durable) await this.appender.datasync();
+      for (const record of stored) this.cache.push(record);
       this.bytes += text.length;
       return stored;
     } finally {
-      await this.locks.release(mutex);
+      await this.locks.releaseShort(mutex);
     }
   }
 
@@ -158,7 +156,10 @@ class FileStore implements Store {
     return this.locks.inspect(name);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.appender?.close();
+    this.appender = undefined;
+  }
 }
 
 /**

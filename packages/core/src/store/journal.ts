@@ -35,8 +35,7 @@ export function decodeJournal(bytes: Buffer, file: string, firstSeq = 1, firstLi
       // No newline: the last write was cut short. Its bytes were never acknowledged.
       return { records, validBytes: offset, tornTail: true };
     }
-    const text = bytes.toString('utf8', offset, newline);
-    const record = parseLine(text, expectedSeq);
+    const record = parseLine(bytes, offset, newline, expectedSeq);
     if (typeof record === 'string') {
       const isLast = newline === bytes.length - 1;
       if (isLast) return { records, validBytes: offset, tornTail: true };
@@ -57,15 +56,14 @@ export function decodeJournal(bytes: Buffer, file: string, firstSeq = 1, firstLi
   return { records, validBytes: offset, tornTail: false };
 }
 
-function parseLine(text: string, expectedSeq: number): LedgerRecord | string {
-  const space = text.indexOf(' ');
-  if (space !== 8) return 'malformed line (no checksum)';
-  const json = text.slice(9);
-  const sum = Number.parseInt(text.slice(0, 8), 16);
-  if (crc32(json) !== sum) return 'checksum mismatch';
+function parseLine(bytes: Buffer, start: number, end: number, expectedSeq: number): LedgerRecord | string {
+  if (end - start < 10 || bytes[start + 8] !== 0x20) return 'malformed line (no checksum)';
+  const sum = Number.parseInt(bytes.toString('latin1', start, start + 8), 16);
+  // The checksum is over the JSON's bytes, so it is checked before any decoding.
+  if (crc32(bytes.subarray(start + 9, end)) !== sum) return 'checksum mismatch';
   let value: LedgerRecord;
   try {
-    value = JSON.parse(json) as LedgerRecord;
+    value = JSON.parse(bytes.toString('utf8', start + 9, end)) as LedgerRecord;
   } catch {
     return 'invalid JSON';
   }
