@@ -45,7 +45,10 @@ const packager = {
 const stored = new Map();
 const repository = {
   name: 'memory',
-  publish: async (a) => (stored.set(a.version, a), a),
+  publish: async (a) => {
+    stored.set(a.version, a);
+    return a;
+  },
   versions: async () => [...stored.keys()],
   find: async (_n, v) => stored.get(v),
 };
