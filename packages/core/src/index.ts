@@ -94,6 +94,7 @@ export {
   type ExecuteRolloutInput,
   executeRollout,
   type HostOutcome,
+  type Phase,
   type RolloutRecorder,
   type RolloutResult,
 } from './rollout/execute.js';
