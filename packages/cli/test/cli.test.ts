@@ -1,0 +1,148 @@
+/**
+ * The `ringmaster` command as a user runs it: the built bin (npm test builds first) in a
+ * project folder with a ringmaster.config.ts, on the reference adapters.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = join(repo, 'packages/cli/dist/bin.js');
+let base: string;
+
+beforeAll(async () => {
+  // Inside the repository, so the config's imports of @ringmaster/* resolve to the workspace.
+  await mkdir(join(repo, '.ringmaster'), { recursive: true });
+  base = await mkdtemp(join(repo, '.ringmaster', 'cli-test-'));
+});
+afterAll(async () => {
+  await rm(base, { recursive: true, force: true });
+});
+
+function ringmaster(
+  cwd: string,
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c) => (stdout += c));
+    p.stderr.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function project(name: string): Promise<string> {
+  const dir = join(base, name);
+  await mkdir(dir);
+  return dir;
+}
+
+const journalLines = async (dir: string) =>
+  (await readFile(join(dir, '.ringmaster/ledger/journal.jsonl'), 'utf8')).trimEnd().split('\n').length;
+
+describe('ringmaster CLI', () => {
+  it('--help lists the commands and exit codes', async () => {
+    const r = await ringmaster(base, '--help');
+    expect(r.code).toBe(0);
+    for (const c of [
+      'init',
+      'watch',
+      'status',
+      'explain',
+      'approve',
+      'promote',
+      'rollback',
+      'lock',
+      'unlock',
+      'history',
+    ]) {
+      expect(r.stdout).toContain(`  ${c}`);
+    }
+    expect(r.stdout).toContain('Exit codes');
+  });
+
+  it('says what to do when there is no config, and exits 2', async () => {
+    const r = await ringmaster(await project('empty'), 'status');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('ringmaster init');
+  });
+
+  it('init, watch --once, explain, approve, watch --once: the release reaches prod', {
+    timeout: 120_000,
+  }, async () => {
+    const dir = await project('flow');
+    expect((await ringmaster(dir, 'init')).code).toBe(0);
+    const watch = await ringmaster(dir, 'watch', '--once');
+    expect(watch.code).toBe(0);
+    expect(watch.stdout).toContain('1.0.1 verified in sandbox');
+
+    const explain = JSON.parse((await ringmaster(dir, 'explain', 'app', 'prod', '--json')).stdout);
+    expect(explain).toMatchObject({ state: 'wait', candidate: { version: '1.0.1' } });
+    expect(explain.summary).toContain('approval');
+
+    const before = await journalLines(dir);
+    const unknown = await ringmaster(dir, 'approve', 'app', 'prod', '9.9.9', '--by', 'bob');
+    expect(unknown.code).toBe(4);
+    expect(unknown.stderr).toContain('no release "9.9.9"');
+    expect(await journalLines(dir)).toBe(before);
+
+    expect((await ringmaster(dir, 'approve', 'app', 'prod', '1.0.1', '--by', 'bob')).code).toBe(0);
+    expect((await ringmaster(dir, 'watch', '--once')).code).toBe(0);
+    const status = await ringmaster(dir, 'status', '--live', '--json');
+    expect(status.code).toBe(0);
+    const prod = JSON.parse(status.stdout).pipelines[0].rings.find(
+      (r: { name: string }) => r.name === 'prod',
+    );
+    expect(prod.version).toBe('1.0.1');
+    expect(prod.hosts.map((h: { live: string }) => h.live)).toEqual(['1.0.1', '1.0.1', '1.0.1']);
+  });
+
+  it('a locked ring takes no deployment, and explain says who locked it and why', {
+    timeout: 120_000,
+  }, async () => {
+    const dir = await project('locked');
+    await ringmaster(dir, 'init');
+    expect(
+      (await ringmaster(dir, 'lock', 'app', 'sandbox', '--reason', 'incident 42', '--by', 'carol')).code,
+    ).toBe(0);
+    await ringmaster(dir, 'watch', '--once');
+    const explain = await ringmaster(dir, 'explain', 'app', 'sandbox');
+    expect(explain.stdout).toContain('locked by carol');
+    expect(explain.stdout).toContain('incident 42');
+    const status = JSON.parse((await ringmaster(dir, 'status', '--json')).stdout);
+    expect(status.pipelines[0].rings.map((r: { version?: string }) => r.version ?? null)).toEqual([
+      '1.0.1',
+      null,
+      null,
+    ]);
+  });
+
+  it('an invalid config exits 2 naming the option path', async () => {
+    const dir = await project('invalid');
+    await writeFile(
+      join(dir, 'ringmaster.config.mjs'),
+      `import { localRepository, localTarget, memorySource, pipeline, tarball } from '@ringmaster/core';
+       export default { pipelines: [pipeline({
+         name: 'app', source: memorySource(), packager: tarball({ name: 'app' }),
+         repository: localRepository({ dir: 'repo' }),
+         rings: [{ name: 'eng', target: localTarget({ root: 'h', hosts: [] }) }],
+       })] };`,
+    );
+    const r = await ringmaster(dir, 'status');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('rings[0].target.hosts: expected at least one host');
+  });
+
+  it('unknown commands and flags are usage errors', async () => {
+    expect((await ringmaster(base, 'deploy-everything')).code).toBe(2);
+    expect((await ringmaster(base, 'status', '--frobnicate')).code).toBe(2);
+  });
+});
