@@ -1,0 +1,139 @@
+/** The engine under faults and shared ledgers: locks, broken builds, rewritten history, drift. */
+import { rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createEngine, fileStore, isRingmasterError, manual } from '../src/index.js';
+import { world } from './helpers.js';
+
+describe('engine: locks and shared ledgers', () => {
+  it('a second engine on the same ledger is refused, naming the holder; with waitMs it gets the lease once the first closes', async () => {
+    const w = await world();
+    await w.engine.start();
+    const second = createEngine({
+      pipelines: [w.app],
+      store: fileStore({ dir: join(w.dir, 'ledger') }),
+      workDir: join(w.dir, 'work2'),
+    });
+    const error = await second.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isRingmasterError(error, 'LOCKED')).toBe(true);
+    expect((error as Error).message).toContain(`pid ${process.pid}`);
+    expect((error as Error).message).toContain('another engine runs on this ledger');
+    const waiting = second.start({ waitMs: 10_000 });
+    await w.engine.close();
+    await expect(waiting).resolves.toBeUndefined();
+    await second.close();
+  });
+
+  it('an approval written by another process (a second handle) is seen by the running engine', async () => {
+    const w = await world({ policies: { prod: manual() } });
+    await w.engine.start();
+    await w.engine.tick();
+    const cli = createEngine({
+      pipelines: [w.app],
+      store: fileStore({ dir: join(w.dir, 'ledger') }),
+      workDir: join(w.dir, 'w2'),
+    });
+    await cli.approve({ pipeline: 'app', ring: 'prod', release: '1.0.1', by: 'bob', via: 'cli' });
+    await w.engine.tick();
+    expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);
+    await w.engine.close();
+  });
+
+  it('a locked ring takes nothing, automatic or manual, until unlocked', async () => {
+    const w = await world();
+    await w.engine.lock({ pipeline: 'app', ring: 'sandbox', reason: 'incident 42', by: 'carol' });
+    await w.engine.tick();
+    expect(await w.versions('eng')).toEqual(['1.0.1', '1.0.1']);
+    expect(await w.versions('sandbox')).toEqual([undefined, undefined]);
+    const error = await w.engine
+      .promote({ pipeline: 'app', ring: 'sandbox', release: '1.0.1' })
+      .catch((e: unknown) => e);
+    expect(isRingmasterError(error, 'LOCKED')).toBe(true);
+    expect((error as Error).message).toContain('incident 42');
+    await w.engine.unlock({ pipeline: 'app', ring: 'sandbox' });
+    await w.engine.tick();
+    expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);
+  });
+});
+
+describe('engine: bad builds and history', () => {
+  it('a build step that does not exist or times out fails the build with its reason; the engine goes on', async () => {
+    const missing = await world({ buildSteps: [['no-such-build-tool', '--all']] });
+    await missing.engine.tick();
+    const p = missing.engine.ledger.state.pipelines.get('app')!;
+    const build = [...p.revisions.values()][0]!.build!;
+    expect(build.status).toBe('failed');
+    expect(build.error).toContain('no-such-build-tool');
+    expect(p.releases.size).toBe(0);
+    expect(missing.notes.some((n) => n.startsWith('FAIL build of') && n.includes('no-such-build-tool'))).toBe(
+      true,
+    );
+
+    const slow = await world({ buildSteps: [['sleep', '5']] });
+    slow.app.build.timeout = 200;
+    await slow.engine.tick();
+    const timedOut = [...slow.engine.ledger.state.pipelines.get('app')!.revisions.values()][0]!.build!;
+    expect(timedOut.error).toContain('timed out after 200 ms');
+  });
+
+  it('history rewritten under the cursor (a force-push) is reported and polling resumes from the new head', async () => {
+    const w = await world();
+    await w.engine.tick();
+    await w.source.commit({ 'app.txt': 'v2\n' }, 'two');
+    await w.engine.tick();
+    w.source.rewind(1);
+    await w.source.commit({ 'app.txt': 'v2-rewritten\n' }, 'two, rewritten');
+    await w.engine.tick();
+    expect(w.errors).toEqual([]);
+    const records = await w.store.read();
+    const reset = records.find((r) => r.type === 'source.reset');
+    expect(reset?.data.reason).toContain('no longer on main');
+    // Only the new head was built: three builds in all, not the whole history again.
+    expect(records.filter((r) => r.type === 'build.finished')).toHaveLength(3);
+  });
+
+  it('a deploy request in the repository is an approval for that revision in that ring', async () => {
+    const w = await world({ policies: { prod: manual() } });
+    await w.engine.tick();
+    const head = await w.source.head();
+    await w.source.requestDeploy!({ ring: 'prod', revision: head.id, message: 'deploying to prod' });
+    await w.engine.tick();
+    expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);
+    const approval = w.engine.ledger.state.pipelines.get('app')!.approvals[0]!;
+    expect(approval).toMatchObject({ ring: 'prod', revision: head.id, via: 'vcs' });
+  });
+});
+
+describe('engine: status and drift', () => {
+  it('status --live reports a host that does not run what the ledger says', async () => {
+    const w = await world();
+    await w.engine.tick();
+    // Someone "fixed" prod-2 by hand: its current link now points nowhere the ledger knows.
+    const link = join(w.dir, 'hosts', 'prod', 'prod-2', 'app', 'current');
+    await rm(link);
+    await symlink('releases/0.9.0', link);
+    const report = await w.engine.status({ live: true });
+    const prod = report.pipelines[0]!.rings.find((r) => r.name === 'prod')!;
+    expect(prod.hosts.map((h) => [h.name, h.recorded, h.live, h.drift])).toEqual([
+      ['prod-1', '1.0.1', '1.0.1', false],
+      ['prod-2', '1.0.1', '0.9.0', true],
+    ]);
+  });
+
+  it('rollback by API returns the ring to the previous release and rejects the current one there', async () => {
+    const w = await world();
+    await w.engine.tick();
+    await w.source.commit({ 'app.txt': 'v2\n' }, 'two', 'bob');
+    await w.engine.tick();
+    await w.engine.rollback({ pipeline: 'app', ring: 'prod', by: 'carol', reason: 'error rate' });
+    expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);
+    await w.engine.tick();
+    expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);
+    expect((await w.engine.explain({ pipeline: 'app', ring: 'prod' })).state).toBe('idle');
+    const rejected = w.engine.ledger.state.pipelines.get('app')!.releaseRings.get('1.0.2')!.get('prod');
+    expect(rejected).toMatchObject({ status: 'rejected', reason: 'error rate' });
+  });
+});
