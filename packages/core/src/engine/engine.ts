@@ -1,34 +1,24 @@
-/**
- * The engine: a reconciler over the ledger. Each `tick()` polls every pipeline's source,
- * builds new revisions, and moves releases ring by ring as the policies allow. All state lives
- * in the ledger, so a restarted engine (even after `kill -9`) resumes where it stopped.
- */
-import { randomUUID } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import { z } from 'zod';
-import type { Artifact } from '../contracts/artifact.js';
 import type { Clock } from '../contracts/clock.js';
-import type { Notification, Notifier } from '../contracts/notifier.js';
-import type { Revision } from '../contracts/source.js';
+import type { Notifier } from '../contracts/notifier.js';
 import type { Lease, Store } from '../contracts/store.js';
-import { isRingmasterError, parseOptions, RingmasterError } from '../errors.js';
+import { parseOptions, RingmasterError } from '../errors.js';
 import { entry, Ledger } from '../ledger/ledger.js';
-import type { RecordType, RolloutKind, TypedRecord } from '../ledger/records.js';
+import type { RecordType, TypedRecord } from '../ledger/records.js';
 import type { PipelineState, ReleaseState } from '../ledger/state.js';
 import { pipelineState, ringState } from '../ledger/state.js';
-import { runBuild } from '../model/build.js';
 import { systemClock } from '../model/clock.js';
-import type { Gate } from '../model/gate.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
-import { executeRollout, type RolloutResult } from '../rollout/execute.js';
-import { planBatches } from '../rollout/strategy.js';
 import { fileStore } from '../store/file.js';
 import { describeHolder } from '../store/lockfile.js';
 import { decideRing } from './decide.js';
 import type { EngineEvents } from './events.js';
+import { Intake } from './intake.js';
+import { deliverNotifications } from './notify.js';
 import { type Explanation, explainRing, type StatusReport, statusReport } from './report.js';
+import { RingRunner } from './rings.js';
+import { LEASE_MS, type Runtime } from './runtime.js';
 
 const isFn = (v: unknown) => typeof v === 'function';
 
@@ -76,8 +66,6 @@ export const engineOptionsSchema = z
   });
 export type EngineOptions = z.input<typeof engineOptionsSchema>;
 
-const LEASE_MS = 30_000;
-
 export interface ActionOptions {
   /** Who asks (recorded in the ledger). @default 'api' */
   by?: string;
@@ -94,6 +82,9 @@ export class Engine extends EventEmitter<EngineEvents> {
   private lease: Lease | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly stopping = new AbortController();
+  private readonly runtime: Runtime;
+  private readonly intake: Intake;
+  private readonly rings: RingRunner;
 
   constructor(options: EngineOptions) {
     super();
@@ -102,6 +93,18 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.pipelines = new Map(this.opts.pipelines.map((p) => [p.name, p]));
     const store = this.opts.store ?? fileStore({ dir: '.ringmaster/ledger' });
     this.ledger = new Ledger(store, this.clock, (record) => this.onRecord(record));
+    this.runtime = {
+      ledger: this.ledger,
+      clock: this.clock,
+      owner: this.opts.owner,
+      workDir: this.opts.workDir,
+      notifiers: this.opts.notifiers,
+      signal: this.stopping.signal,
+      emit: (event: 'error' | 'decision', payload: never) => this.emit(event, payload),
+      state: (name) => this.state(name),
+    };
+    this.intake = new Intake(this.runtime);
+    this.rings = new RingRunner(this.runtime);
   }
 
   private onRecord(record: TypedRecord): void {
@@ -206,16 +209,16 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.ensureLoaded();
     for (const pipeline of this.pipelines.values()) {
       if (this.stopping.signal.aborted) return;
-      await this.guard(pipeline.name, 'poll', () => this.poll(pipeline));
-      await this.guard(pipeline.name, 'deploy requests', () => this.pollDeployRequests(pipeline));
-      await this.guard(pipeline.name, 'build', () => this.buildPending(pipeline));
+      await this.guard(pipeline.name, 'poll', () => this.intake.poll(pipeline));
+      await this.guard(pipeline.name, 'deploy requests', () => this.intake.pollDeployRequests(pipeline));
+      await this.guard(pipeline.name, 'build', () => this.intake.buildPending(pipeline));
       for (let i = 0; i < pipeline.rings.length; i++) {
         if (this.stopping.signal.aborted) return;
         await this.guard(pipeline.name, `ring ${pipeline.rings[i]!.name}`, () =>
-          this.reconcileRing(pipeline, i),
+          this.rings.reconcileRing(pipeline, i),
         );
       }
-      await this.guard(pipeline.name, 'notify', () => this.deliverNotifications(pipeline));
+      await this.guard(pipeline.name, 'notify', () => deliverNotifications(this.runtime, pipeline));
     }
   }
 
@@ -239,492 +242,6 @@ export class Engine extends EventEmitter<EngineEvents> {
         operation,
         error: error instanceof Error ? error : new Error(String(error)),
       });
-    }
-  }
-
-  private async poll(pipeline: Pipeline): Promise<void> {
-    const p = this.state(pipeline.name);
-    let revisions: Revision[];
-    try {
-      revisions = await pipeline.source.log(p.cursor);
-    } catch (error) {
-      if (!isRingmasterError(error, 'CURSOR_LOST') || p.cursor === undefined) throw error;
-      // History was rewritten under the cursor: start again from the head, without rebuilding the past.
-      const head = await pipeline.source.head();
-      await this.ledger.write(
-        entry('source.reset', {
-          pipeline: pipeline.name,
-          from: p.cursor,
-          to: head.id,
-          reason: error.message,
-        }),
-        ...(p.revisions.has(head.id)
-          ? []
-          : [entry('revision.seen', { pipeline: pipeline.name, revision: head })]),
-      );
-      return;
-    }
-    const fresh = revisions.filter((r) => !p.revisions.has(r.id));
-    if (fresh.length)
-      await this.ledger.write(
-        ...fresh.map((revision) => entry('revision.seen', { pipeline: pipeline.name, revision })),
-      );
-  }
-
-  private async pollDeployRequests(pipeline: Pipeline): Promise<void> {
-    if (!pipeline.source.deployRequests) return;
-    const p = this.state(pipeline.name);
-    const requests = await pipeline.source.deployRequests(p.requestCursor);
-    for (const request of requests) {
-      const known = pipeline.rings.some((r) => r.name === request.ring);
-      await this.ledger.write(
-        entry('deploy-request.seen', { pipeline: pipeline.name, request }),
-        ...(known
-          ? [
-              entry('approval.recorded', {
-                pipeline: pipeline.name,
-                ring: request.ring,
-                revision: request.revision,
-                by: request.author,
-                via: 'vcs' as const,
-                comment: request.message,
-              }),
-            ]
-          : []),
-      );
-      if (!known) {
-        this.emit('error', {
-          pipeline: pipeline.name,
-          operation: 'deploy requests',
-          error: new RingmasterError(
-            'NOT_FOUND',
-            `deploy request ${request.name} names unknown ring "${request.ring}"; ignored`,
-            {
-              scope: 'engine',
-            },
-          ),
-        });
-      }
-    }
-  }
-
-  // ─── builds ──────────────────────────────────────────────────────────────────────────
-
-  private async buildPending(pipeline: Pipeline): Promise<void> {
-    const p = this.state(pipeline.name);
-    for (const id of [...p.pending]) {
-      if (this.stopping.signal.aborted) return;
-      await this.buildRevision(pipeline, p.revisions.get(id)!.revision);
-    }
-  }
-
-  private async buildRevision(pipeline: Pipeline, revision: Revision): Promise<void> {
-    const name = pipeline.name;
-    await this.ledger.write(entry('build.started', { pipeline: name, revision: revision.id }));
-    const dir = join(this.opts.workDir, name, 'builds', revision.id.slice(0, 40));
-    const outDir = join(this.opts.workDir, name, 'artifacts');
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    let ok = false;
-    let log = '';
-    let error: string | undefined;
-    let artifact: Artifact | undefined;
-    const started = performance.now();
-    try {
-      await pipeline.source.checkout(revision.id, dir);
-      const result = await runBuild(pipeline.build, dir, revision, name, this.stopping.signal);
-      log = result.log;
-      error = result.error;
-      if (result.ok) {
-        artifact = await this.packageAndPublish(pipeline, revision, result.outputDir, outDir);
-        ok = true;
-      }
-    } catch (e) {
-      error = e instanceof Error ? e.message : String(e);
-      log += `\n${error}`;
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-    const p = this.state(name);
-    const version = artifact?.version;
-    await this.ledger.write(
-      entry('build.finished', {
-        pipeline: name,
-        revision: revision.id,
-        ok,
-        log,
-        durationMs: Math.round(performance.now() - started),
-        ...(error ? { error } : {}),
-      }),
-      ...(artifact && !p.releases.has(artifact.version)
-        ? [
-            entry('release.created', {
-              pipeline: name,
-              release: artifact.version,
-              version: artifact.version,
-              revision: revision.id,
-              author: revision.author,
-              message: revision.message,
-              artifact,
-            }),
-          ]
-        : []),
-      this.notice(pipeline, {
-        kind: 'build',
-        pipeline: name,
-        ok,
-        summary: ok
-          ? `build of ${revision.id.slice(0, 12)} passed: release ${version}`
-          : `build of ${revision.id.slice(0, 12)} failed: ${error}`,
-        author: revision.author,
-        revision: revision.id,
-        ...(version ? { release: version } : {}),
-        ...(ok ? {} : { log: log.slice(-4000) }),
-      }),
-    );
-  }
-
-  private async packageAndPublish(
-    pipeline: Pipeline,
-    revision: Revision,
-    tree: string,
-    outDir: string,
-  ): Promise<Artifact> {
-    const artifact = await pipeline.packager.package({ dir: tree, revision, outDir });
-    try {
-      return await pipeline.repository.publish(artifact);
-    } catch (error) {
-      // Rebuilt after a crash with different bytes: the copy already published is the release.
-      const stored = isRingmasterError(error, 'REPOSITORY')
-        ? await pipeline.repository.find(artifact.name, artifact.version)
-        : undefined;
-      if (stored) return stored;
-      throw error;
-    }
-  }
-
-  // ─── rings ───────────────────────────────────────────────────────────────────────────
-
-  private async reconcileRing(pipeline: Pipeline, index: number): Promise<void> {
-    const ring = pipeline.rings[index]!;
-    const p = this.state(pipeline.name);
-    const rs = ringState(p, ring.name);
-    if (rs.inFlight) {
-      await this.withRingLock(pipeline, ring, () => this.resumeRollout(pipeline, ring));
-      return;
-    }
-    if (rs.locked) return;
-    if (rs.current && p.releaseRings.get(rs.current)?.get(ring.name)?.status === 'verifying') {
-      await this.withRingLock(pipeline, ring, () =>
-        this.runGates(pipeline, ring, p.releases.get(rs.current!)!),
-      );
-      return;
-    }
-    const decision = decideRing(pipeline, p, index, this.clock.now());
-    if (decision.newest) {
-      this.emit('decision', {
-        pipeline: pipeline.name,
-        ring: ring.name,
-        release: decision.newest.release.id,
-        version: decision.newest.release.version,
-        decision: decision.newest.decision,
-      });
-    }
-    if (decision.promote) {
-      await this.deploy(pipeline, ring, decision.promote.release, 'deploy', decision.promote.decision.reason);
-    }
-  }
-
-  /** Runs `work` holding the ring's rollout lock; skips quietly when another process holds it. */
-  private async withRingLock(
-    pipeline: Pipeline,
-    ring: Ring,
-    work: (lease: Lease) => Promise<void>,
-    required = false,
-  ): Promise<void> {
-    const name = `rollout:${pipeline.name}:${ring.name}`;
-    const lease = await this.ledger.store.acquire(name, { owner: this.opts.owner, ttlMs: LEASE_MS });
-    if (!lease) {
-      if (!required) return;
-      const holder = await this.ledger.store.inspect(name);
-      throw new RingmasterError(
-        'LOCKED',
-        `a rollout of ${pipeline.name}/${ring.name} is under way: ${holder ? describeHolder(holder) : 'another process'}; try again when it ends`,
-        { scope: 'engine', details: { holder } },
-      );
-    }
-    try {
-      await this.ledger.refresh(); // another process may have moved the ring while we waited
-      await work(lease);
-    } finally {
-      await this.ledger.store.release(lease);
-    }
-  }
-
-  private async deploy(
-    pipeline: Pipeline,
-    ring: Ring,
-    release: ReleaseState,
-    kind: RolloutKind,
-    reason: string,
-    required = false,
-  ): Promise<void> {
-    await this.withRingLock(
-      pipeline,
-      ring,
-      async (lease) => {
-        const rs = ringState(this.state(pipeline.name), ring.name);
-        if (rs.inFlight) {
-          await this.resumeRollout(pipeline, ring, lease);
-          return;
-        }
-        await this.ledger.write(this.rolloutEntry(pipeline, ring, release, kind, reason));
-        await this.resumeRollout(pipeline, ring, lease);
-      },
-      required,
-    );
-  }
-
-  /** Drives the in-flight rollout of the ring to its end (fresh or after a crash), then its gates. */
-  private async resumeRollout(pipeline: Pipeline, ring: Ring, lease?: Lease): Promise<void> {
-    const p = this.state(pipeline.name);
-    const rs = ringState(p, ring.name);
-    const rollout = rs.inFlight ? p.rollouts.get(rs.inFlight) : undefined;
-    if (!rollout) return;
-    const release = p.releases.get(rollout.release)!;
-    let held = lease;
-    let renewing: Promise<void> = Promise.resolve();
-    const base = { pipeline: pipeline.name, rollout: rollout.id };
-    const result: RolloutResult = await executeRollout({
-      spec: rollout.strategy,
-      batches: rollout.batches,
-      target: ring.target,
-      artifact: release.artifact,
-      prior: { hosts: rollout.hosts, rollbacks: rollout.rollbacks },
-      resolve: async (version) =>
-        p.releases.get(version)?.artifact ?? (await pipeline.repository.find(release.artifact.name, version)),
-      signal: this.stopping.signal,
-      recorder: {
-        hostStarted: async (host, from, phase) => {
-          await this.ledger.write(entry('host.started', { ...base, host, from, phase }));
-        },
-        hostFinished: async (host, outcome, phase) => {
-          await this.ledger.write(
-            entry('host.finished', {
-              ...base,
-              host,
-              phase,
-              ok: outcome.ok,
-              version: outcome.version,
-              ...(outcome.error ? { error: outcome.error } : {}),
-              ...(outcome.alreadyThere ? { alreadyThere: true } : {}),
-            }),
-          );
-          // Renew the ring lock when half of it is used up; hosts of a batch finish concurrently,
-          // so renewals are chained rather than raced.
-          if (held && held.expiresAt - Date.now() < LEASE_MS / 2) {
-            renewing = renewing.then(async () => {
-              if (held && held.expiresAt - Date.now() < LEASE_MS / 2)
-                held = await this.ledger.store.renew(held, LEASE_MS);
-            });
-            await renewing;
-          }
-        },
-      },
-    });
-    if (result.outcome === 'interrupted') return; // stays in flight; the next start resumes it
-    const ok = result.outcome === 'succeeded';
-    await this.ledger.write(
-      entry('rollout.finished', { ...base, outcome: result.outcome, reason: result.reason }),
-      this.notice(pipeline, {
-        kind: rollout.kind === 'rollback' ? 'rollback' : 'rollout',
-        pipeline: pipeline.name,
-        ok,
-        summary: `${rollout.kind} of ${release.version} to ${ring.name} ${result.outcome}: ${result.reason}`,
-        author: release.author,
-        revision: release.revision,
-        release: release.id,
-        ring: ring.name,
-      }),
-    );
-    if (ok && rollout.kind === 'deploy') await this.runGates(pipeline, ring, release);
-  }
-
-  private async runGates(pipeline: Pipeline, ring: Ring, release: ReleaseState): Promise<void> {
-    const p = this.state(pipeline.name);
-    const rollout = p.releaseRings.get(release.id)?.get(ring.name)?.rollout ?? '';
-    const done = new Map(
-      p.gates
-        .filter((g) => g.ring === ring.name && g.release === release.id && g.rollout === rollout)
-        .map((g) => [g.gate, g]),
-    );
-    const hosts = ring.target.hosts.map((h) => h.name);
-    const failures: string[] = [];
-    for (const gate of ring.gates) {
-      const ok =
-        done.get(gate.name)?.ok ?? (await this.runGate(pipeline, ring, release, rollout, gate, hosts));
-      if (!ok) {
-        failures.push(gate.name);
-        break; // later gates assume the earlier ones passed
-      }
-    }
-    if (failures.length === 0) {
-      await this.ledger.write(
-        entry('ring.verified', { pipeline: pipeline.name, ring: ring.name, release: release.id }),
-        this.notice(pipeline, {
-          kind: 'gate',
-          pipeline: pipeline.name,
-          ok: true,
-          summary: `${release.version} verified in ${ring.name}${ring.gates.length ? ` (${ring.gates.map((g) => g.name).join(', ')} passed)` : ''}`,
-          author: release.author,
-          revision: release.revision,
-          release: release.id,
-          ring: ring.name,
-        }),
-      );
-      return;
-    }
-    const reason = `gate ${failures.join(', ')} failed`;
-    const previous =
-      ring.onGateFailure === 'rollback' ? this.previousRelease(pipeline, ring, release.id) : undefined;
-    // One append: a crash can never leave the release failed but not rolled back.
-    await this.ledger.write(
-      entry('ring.failed', { pipeline: pipeline.name, ring: ring.name, release: release.id, reason }),
-      this.notice(pipeline, {
-        kind: 'gate',
-        pipeline: pipeline.name,
-        ok: false,
-        summary: `${release.version} failed in ${ring.name}: ${reason}`,
-        author: release.author,
-        revision: release.revision,
-        release: release.id,
-        ring: ring.name,
-        log: p.gates.at(-1)?.log.slice(-4000) ?? '',
-      }),
-      ...(previous
-        ? [
-            entry('ring.rejected', {
-              pipeline: pipeline.name,
-              ring: ring.name,
-              release: release.id,
-              reason,
-              by: 'engine',
-            }),
-            this.rolloutEntry(pipeline, ring, previous, 'rollback', `automatic rollback: ${reason}`),
-          ]
-        : []),
-    );
-    if (previous) await this.resumeRollout(pipeline, ring);
-  }
-
-  private async runGate(
-    pipeline: Pipeline,
-    ring: Ring,
-    release: ReleaseState,
-    rollout: string,
-    gate: Gate,
-    hosts: string[],
-  ): Promise<boolean> {
-    const started = performance.now();
-    const outcome = await gate.run({
-      pipeline: pipeline.name,
-      ring: ring.name,
-      release: { id: release.id, version: release.version, revision: release.revision },
-      hosts,
-      target: ring.target,
-      signal: this.stopping.signal,
-      log: () => {},
-    });
-    await this.ledger.write(
-      entry('gate.finished', {
-        pipeline: pipeline.name,
-        ring: ring.name,
-        release: release.id,
-        rollout,
-        gate: gate.name,
-        ok: outcome.ok,
-        log: outcome.log.slice(-16_000),
-        durationMs: Math.round(performance.now() - started),
-      }),
-    );
-    return outcome.ok;
-  }
-
-  /** The release the ring ran before `current`, skipping releases rejected there. */
-  private previousRelease(pipeline: Pipeline, ring: Ring, current: string): ReleaseState | undefined {
-    const p = this.state(pipeline.name);
-    const rs = ringState(p, ring.name);
-    for (const id of [...rs.history].reverse()) {
-      if (id === current) continue;
-      if (p.releaseRings.get(id)?.get(ring.name)?.status === 'rejected') continue;
-      const release = p.releases.get(id);
-      if (release) return release;
-    }
-    return undefined;
-  }
-
-  /** The record that starts a rollout of `release` to `ring` (numbered after the ring's last). */
-  private rolloutEntry(
-    pipeline: Pipeline,
-    ring: Ring,
-    release: ReleaseState,
-    kind: RolloutKind,
-    reason: string,
-  ) {
-    const rs = ringState(this.state(pipeline.name), ring.name);
-    // A rollback never rolls itself back: it halts where it fails.
-    const strategy = kind === 'deploy' ? ring.rollout : { ...ring.rollout, onFailure: 'halt' as const };
-    return entry('rollout.started', {
-      pipeline: pipeline.name,
-      ring: ring.name,
-      rollout: `${ring.name}#${rs.rollouts.length + 1}`,
-      release: release.id,
-      kind,
-      reason,
-      strategy,
-      batches: planBatches(
-        strategy,
-        ring.target.hosts.map((h) => h.name),
-      ),
-    });
-  }
-
-  // ─── notifications ───────────────────────────────────────────────────────────────────
-
-  /** The record that queues a notification; written in the same append as the fact it reports. */
-  private notice(pipeline: Pipeline, notification: Notification) {
-    const address = notification.author ? pipeline.authors[notification.author] : undefined;
-    return entry('notification.queued', {
-      pipeline: pipeline.name,
-      id: randomUUID(),
-      notification: address ? { ...notification, author: address } : notification,
-    });
-  }
-
-  /** Delivers queued notifications to every notifier once; a failing notifier is recorded, never fatal. */
-  private async deliverNotifications(pipeline: Pipeline): Promise<void> {
-    const notifiers = [...this.opts.notifiers, ...pipeline.notifiers];
-    if (notifiers.length === 0) return;
-    const p = this.state(pipeline.name);
-    for (const [id, { notification, sent }] of p.notifications) {
-      for (const notifier of notifiers) {
-        if (sent.has(notifier.name)) continue;
-        let error: string | undefined;
-        try {
-          await notifier.notify(notification);
-        } catch (e) {
-          error = e instanceof Error ? e.message : String(e);
-        }
-        await this.ledger.write(
-          entry('notification.sent', {
-            pipeline: pipeline.name,
-            id,
-            notifier: notifier.name,
-            ok: !error,
-            ...(error ? { error } : {}),
-          }),
-        );
-      }
     }
   }
 
@@ -804,7 +321,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         },
       );
     }
-    await this.deploy(
+    await this.rings.deploy(
       pipeline,
       ring,
       release,
@@ -827,7 +344,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const to = input.to
       ? this.findRelease(pipeline, input.to)
       : current
-        ? this.previousRelease(pipeline, ring, current)
+        ? this.rings.previousRelease(pipeline, ring, current)
         : undefined;
     if (!to) {
       throw new RingmasterError(
@@ -840,7 +357,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     const by = input.by ?? 'api';
     const reason = input.reason ?? `rolled back by ${by}`;
-    await this.withRingLock(
+    await this.rings.withRingLock(
       pipeline,
       ring,
       async () => {
@@ -865,9 +382,9 @@ export class Engine extends EventEmitter<EngineEvents> {
                 }),
               ]
             : []),
-          this.rolloutEntry(pipeline, ring, to, 'rollback', reason),
+          this.rings.rolloutEntry(pipeline, ring, to, 'rollback', reason),
         );
-        await this.resumeRollout(pipeline, ring);
+        await this.rings.resumeRollout(pipeline, ring);
       },
       true,
     );

@@ -1,0 +1,178 @@
+/**
+ * The intake of a pipeline: poll the source (keeping the cursor in the ledger, recovering when
+ * history was rewritten under it), read deploy requests as approvals, and build every new
+ * revision in a fresh checkout into a published release.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Artifact } from '../contracts/artifact.js';
+import type { Revision } from '../contracts/source.js';
+import { isRingmasterError, RingmasterError } from '../errors.js';
+import { entry } from '../ledger/ledger.js';
+import { runBuild } from '../model/build.js';
+import type { Pipeline } from '../model/pipeline.js';
+import { notice } from './notify.js';
+import type { Runtime } from './runtime.js';
+
+export class Intake {
+  constructor(private readonly rt: Runtime) {}
+
+  async poll(pipeline: Pipeline): Promise<void> {
+    const p = this.rt.state(pipeline.name);
+    let revisions: Revision[];
+    try {
+      revisions = await pipeline.source.log(p.cursor);
+    } catch (error) {
+      if (!isRingmasterError(error, 'CURSOR_LOST') || p.cursor === undefined) throw error;
+      // History was rewritten under the cursor: start again from the head, without rebuilding the past.
+      const head = await pipeline.source.head();
+      await this.rt.ledger.write(
+        entry('source.reset', {
+          pipeline: pipeline.name,
+          from: p.cursor,
+          to: head.id,
+          reason: error.message,
+        }),
+        ...(p.revisions.has(head.id)
+          ? []
+          : [entry('revision.seen', { pipeline: pipeline.name, revision: head })]),
+      );
+      return;
+    }
+    const fresh = revisions.filter((r) => !p.revisions.has(r.id));
+    if (fresh.length)
+      await this.rt.ledger.write(
+        ...fresh.map((revision) => entry('revision.seen', { pipeline: pipeline.name, revision })),
+      );
+  }
+
+  async pollDeployRequests(pipeline: Pipeline): Promise<void> {
+    if (!pipeline.source.deployRequests) return;
+    const p = this.rt.state(pipeline.name);
+    const requests = await pipeline.source.deployRequests(p.requestCursor);
+    for (const request of requests) {
+      const known = pipeline.rings.some((r) => r.name === request.ring);
+      await this.rt.ledger.write(
+        entry('deploy-request.seen', { pipeline: pipeline.name, request }),
+        ...(known
+          ? [
+              entry('approval.recorded', {
+                pipeline: pipeline.name,
+                ring: request.ring,
+                revision: request.revision,
+                by: request.author,
+                via: 'vcs' as const,
+                comment: request.message,
+              }),
+            ]
+          : []),
+      );
+      if (!known) {
+        this.rt.emit('error', {
+          pipeline: pipeline.name,
+          operation: 'deploy requests',
+          error: new RingmasterError(
+            'NOT_FOUND',
+            `deploy request ${request.name} names unknown ring "${request.ring}"; ignored`,
+            {
+              scope: 'engine',
+            },
+          ),
+        });
+      }
+    }
+  }
+
+  async buildPending(pipeline: Pipeline): Promise<void> {
+    const p = this.rt.state(pipeline.name);
+    for (const id of [...p.pending]) {
+      if (this.rt.signal.aborted) return;
+      await this.buildRevision(pipeline, p.revisions.get(id)!.revision);
+    }
+  }
+
+  async buildRevision(pipeline: Pipeline, revision: Revision): Promise<void> {
+    const name = pipeline.name;
+    await this.rt.ledger.write(entry('build.started', { pipeline: name, revision: revision.id }));
+    const dir = join(this.rt.workDir, name, 'builds', revision.id.slice(0, 40));
+    const outDir = join(this.rt.workDir, name, 'artifacts');
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    let ok = false;
+    let log = '';
+    let error: string | undefined;
+    let artifact: Artifact | undefined;
+    const started = performance.now();
+    try {
+      await pipeline.source.checkout(revision.id, dir);
+      const result = await runBuild(pipeline.build, dir, revision, name, this.rt.signal);
+      log = result.log;
+      error = result.error;
+      if (result.ok) {
+        artifact = await this.packageAndPublish(pipeline, revision, result.outputDir, outDir);
+        ok = true;
+      }
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+      log += `\n${error}`;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const p = this.rt.state(name);
+    const version = artifact?.version;
+    await this.rt.ledger.write(
+      entry('build.finished', {
+        pipeline: name,
+        revision: revision.id,
+        ok,
+        log,
+        durationMs: Math.round(performance.now() - started),
+        ...(error ? { error } : {}),
+      }),
+      ...(artifact && !p.releases.has(artifact.version)
+        ? [
+            entry('release.created', {
+              pipeline: name,
+              release: artifact.version,
+              version: artifact.version,
+              revision: revision.id,
+              author: revision.author,
+              message: revision.message,
+              artifact,
+            }),
+          ]
+        : []),
+      notice(pipeline, {
+        kind: 'build',
+        pipeline: name,
+        ok,
+        summary: ok
+          ? `build of ${revision.id.slice(0, 12)} passed: release ${version}`
+          : `build of ${revision.id.slice(0, 12)} failed: ${error}`,
+        author: revision.author,
+        revision: revision.id,
+        ...(version ? { release: version } : {}),
+        ...(ok ? {} : { log: log.slice(-4000) }),
+      }),
+    );
+  }
+
+  async packageAndPublish(
+    pipeline: Pipeline,
+    revision: Revision,
+    tree: string,
+    outDir: string,
+  ): Promise<Artifact> {
+    const artifact = await pipeline.packager.package({ dir: tree, revision, outDir });
+    try {
+      return await pipeline.repository.publish(artifact);
+    } catch (error) {
+      // Rebuilt after a crash with different bytes: the copy already published is the release.
+      const stored = isRingmasterError(error, 'REPOSITORY')
+        ? await pipeline.repository.find(artifact.name, artifact.version)
+        : undefined;
+      if (stored) return stored;
+      throw error;
+    }
+  }
+}

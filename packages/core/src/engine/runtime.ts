@@ -1,0 +1,26 @@
+/**
+ * What the engine's parts share: the ledger, the clock, the stop signal and the event emitter.
+ * The engine builds one and hands it to the intake (sources and builds) and the ring runner.
+ */
+import type { Clock } from '../contracts/clock.js';
+import type { Notifier } from '../contracts/notifier.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { PipelineState } from '../ledger/state.js';
+import type { DecisionEvent, ErrorEvent } from './events.js';
+
+/** How long the engine and ring leases last; holders renew them well before. */
+export const LEASE_MS = 30_000;
+
+export interface Runtime {
+  readonly ledger: Ledger;
+  readonly clock: Clock;
+  /** Names the engine in locks and messages. */
+  readonly owner: string;
+  readonly workDir: string;
+  readonly notifiers: readonly Notifier[];
+  /** Aborted by `close()`: work stops after the current host or batch. */
+  readonly signal: AbortSignal;
+  emit(event: 'error', payload: ErrorEvent): boolean;
+  emit(event: 'decision', payload: DecisionEvent): boolean;
+  state(pipeline: string): PipelineState;
+}
