@@ -20,6 +20,14 @@ export {
   memorySourceOptionsSchema,
 } from './adapters/memory-source.js';
 export {
+  type CommandNotifierOptions,
+  commandNotifier,
+  commandNotifierOptionsSchema,
+  type WebhookNotifierOptions,
+  webhookNotifier,
+  webhookNotifierOptionsSchema,
+} from './adapters/notifiers.js';
+export {
   compareDotted,
   sha256File,
   type TarballOptions,
