@@ -1,0 +1,179 @@
+/**
+ * The cached bare mirror every operation reads: cloned once (`git clone --mirror`, into a temp
+ * name then renamed, so a crash or a concurrent process never leaves a half clone in place),
+ * then brought up to date with one `git fetch --prune` of the watched branch and the tags.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { RingmasterError } from '@ringmaster/core/adapter';
+import type { ResolvedOptions } from './options.js';
+import { type GitRunner, gitError, SCOPE } from './runner.js';
+
+// Another process fetching into the same mirror holds ref locks for a moment.
+const LOCK_RETRIES = 3;
+const LOCK_ERROR = /cannot lock ref|unable to create '.*\.lock'|File exists/i;
+
+export class Mirror {
+  private ready: Promise<boolean> | undefined;
+  private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+
+  constructor(
+    private readonly git: GitRunner,
+    private readonly options: ResolvedOptions,
+  ) {}
+
+  /** The mirror's path, for `--git-dir`. */
+  get dir(): string {
+    return this.options.cacheDir;
+  }
+
+  /**
+   * Makes sure the mirror exists and points at the configured URL. Resolves `true` when it was
+   * just cloned (and so is already current).
+   */
+  ensure(): Promise<boolean> {
+    this.ready ??= this.open().catch((error: unknown) => {
+      this.ready = undefined;
+      throw error;
+    });
+    return this.ready;
+  }
+
+  /**
+   * Brings the mirror up to date with the remote. Calls made while a fetch runs share the next
+   * fetch, so each caller sees a fetch that started after it asked.
+   */
+  async sync(): Promise<void> {
+    if (await this.ensure()) {
+      // Freshly cloned: already current for this first call.
+      this.ready = Promise.resolve(false);
+      return;
+    }
+    if (this.queued) return this.queued;
+    if (this.running) {
+      const next = this.running
+        .catch(() => undefined)
+        .then(() => {
+          this.queued = undefined;
+          return this.start();
+        });
+      this.queued = next;
+      return next;
+    }
+    return this.start();
+  }
+
+  /** Waits for a fetch in flight, if any. */
+  async idle(): Promise<void> {
+    await Promise.allSettled([this.running, this.queued, this.ready]);
+  }
+
+  private start(): Promise<void> {
+    const run = this.fetch().finally(() => {
+      if (this.running === run) this.running = undefined;
+    });
+    this.running = run;
+    return run;
+  }
+
+  private async fetch(): Promise<void> {
+    const { branch } = this.options;
+    const args = [
+      'fetch',
+      '--quiet',
+      '--prune',
+      '--no-tags',
+      '--no-write-fetch-head',
+      // We detect rewritten history ourselves, against the engine's cursor.
+      '--no-show-forced-updates',
+      'origin',
+      `+refs/heads/${branch}:refs/heads/${branch}`,
+      '+refs/tags/*:refs/tags/*',
+    ];
+    const operation = `fetch of branch ${branch} from ${this.git.redact(this.options.url)}`;
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.git.run(args, {
+        operation,
+        gitDir: this.dir,
+        allowFailure: true,
+      });
+      if (result.exitCode === 0) return;
+      if (attempt < LOCK_RETRIES && LOCK_ERROR.test(result.stderr)) {
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+        continue;
+      }
+      const missing = /couldn't find remote ref/i.test(result.stderr);
+      throw gitError(
+        {
+          operation,
+          hint: missing
+            ? `The branch "${branch}" does not exist in the repository: check the branch option.`
+            : 'Check the url option, the network and the credentials.',
+        },
+        args,
+        result,
+        this.git.redact,
+      );
+    }
+  }
+
+  private async open(): Promise<boolean> {
+    const dir = this.dir;
+    if (await isMirror(dir)) {
+      await this.checkUrl();
+      return false;
+    }
+    if (await exists(dir)) {
+      throw new RingmasterError(
+        'SOURCE',
+        `cacheDir ${dir} exists but is not a git mirror; remove it or choose another cacheDir`,
+        { scope: SCOPE, details: { cacheDir: dir } },
+      );
+    }
+    await mkdir(dirname(dir), { recursive: true });
+    const temp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      await this.git.run(['clone', '--mirror', '--quiet', '--', this.options.url, temp], {
+        operation: `clone of ${this.git.redact(this.options.url)}`,
+        hint: 'Check the url option, the network and the credentials.',
+      });
+      try {
+        await rename(temp, dir);
+      } catch (error) {
+        // Another process finished its clone first: use that one.
+        if (!(await isMirror(dir))) throw error;
+        await rm(temp, { recursive: true, force: true });
+        return false;
+      }
+    } finally {
+      await rm(temp, { recursive: true, force: true });
+    }
+    return true;
+  }
+
+  private async checkUrl(): Promise<void> {
+    const current = await this.git.run(['config', '--get', 'remote.origin.url'], {
+      operation: 'reading the mirror configuration',
+      gitDir: this.dir,
+      allowFailure: true,
+    });
+    if (current.stdout.trim() === this.options.url) return;
+    await this.git.run(['config', 'remote.origin.url', this.options.url], {
+      operation: 'pointing the mirror at the url option',
+      gitDir: this.dir,
+    });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function isMirror(dir: string): Promise<boolean> {
+  return (await exists(`${dir}/HEAD`)) && (await exists(`${dir}/objects`)) && (await exists(`${dir}/config`));
+}

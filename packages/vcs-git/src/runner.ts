@@ -1,0 +1,100 @@
+/**
+ * Runs the real `git` client through core's safe runner: argv only, a timeout on every call, no
+ * prompt that could hang a poll, an environment that a parent git (a hook) cannot hijack, and
+ * failures turned into `SOURCE` errors that carry git's own words with credentials removed.
+ */
+import { RingmasterError, type RunCommandResult, runCommand, tail } from '@ringmaster/core/adapter';
+
+/** The adapter's scope in error messages: `[ringmaster] [vcs-git] …`. */
+export const SCOPE = 'vcs-git';
+
+export interface GitCall {
+  /** What the adapter was doing, in the user's words: `fetch of branch main`. */
+  operation: string;
+  /** The bare repository to run in, passed as `--git-dir`. */
+  gitDir?: string;
+  input?: string;
+  env?: Record<string, string | undefined>;
+  /** Bytes of stdout kept. @default 1 MiB */
+  maxOutputBytes?: number;
+  /** Resolve instead of throwing on a non-zero exit (the caller inspects `exitCode`). */
+  allowFailure?: boolean;
+  /** What the user should do when this fails. */
+  hint?: string;
+}
+
+export interface GitRunner {
+  run(args: readonly string[], call: GitCall): Promise<RunCommandResult>;
+  readonly redact: (text: string) => string;
+}
+
+// Variables with which a calling git (a hook, an alias) would point us at another repository.
+const INHERITED_GIT_VARIABLES = [
+  'GIT_DIR',
+  'GIT_WORK_TREE',
+  'GIT_INDEX_FILE',
+  'GIT_OBJECT_DIRECTORY',
+  'GIT_ALTERNATE_OBJECT_DIRECTORIES',
+  'GIT_COMMON_DIR',
+  'GIT_NAMESPACE',
+  'GIT_PREFIX',
+];
+
+/** Builds the runner one adapter instance uses. */
+export function gitRunner(timeoutMs: number, redact: (text: string) => string): GitRunner {
+  const baseEnv: Record<string, string | undefined> = {
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
+    LC_ALL: 'C',
+    LANGUAGE: undefined,
+  };
+  for (const name of INHERITED_GIT_VARIABLES) baseEnv[name] = undefined;
+
+  return {
+    redact,
+    async run(args, call) {
+      const argv = ['git', ...(call.gitDir ? [`--git-dir=${call.gitDir}`] : []), ...args];
+      const result = await runCommand(argv, {
+        env: { ...baseEnv, ...call.env },
+        timeoutMs,
+        ...(call.input !== undefined ? { input: call.input } : {}),
+        maxOutputBytes: call.maxOutputBytes ?? 1024 * 1024,
+      });
+      if (result.timedOut) {
+        throw new RingmasterError(
+          'SOURCE',
+          `${call.operation} timed out after ${timeoutMs} ms (git ${subcommand(args)}); check that the repository is reachable or raise timeoutMs`,
+          { scope: SCOPE, details: { operation: call.operation, timedOut: true } },
+        );
+      }
+      if (result.exitCode !== 0 && !call.allowFailure) throw gitError(call, args, result, redact);
+      return result;
+    },
+  };
+}
+
+/** A `SOURCE` error naming the operation, with the tail of git's stderr. */
+export function gitError(
+  call: GitCall,
+  args: readonly string[],
+  result: RunCommandResult,
+  redact: (text: string) => string,
+): RingmasterError {
+  const said = redact(tail(result.stderr || result.stdout, 8).trim()) || '(git printed nothing)';
+  const hint = call.hint ? ` ${call.hint}` : '';
+  return new RingmasterError(
+    'SOURCE',
+    `${call.operation} failed (git ${subcommand(args)} exited ${result.exitCode}): ${said}.${hint}`,
+    {
+      scope: SCOPE,
+      details: { operation: call.operation, exitCode: result.exitCode, stderr: said },
+    },
+  );
+}
+
+/** The git subcommand in `args`, past leading `-c key=value` pairs and `--options`. */
+function subcommand(args: readonly string[]): string {
+  let i = 0;
+  while (args[i] === '-c' || args[i]?.startsWith('--')) i += args[i] === '-c' ? 2 : 1;
+  return args[i] ?? 'git';
+}
