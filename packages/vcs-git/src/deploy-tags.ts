@@ -33,13 +33,13 @@ export interface TagPattern {
 
 /** Compiles `deploy/{ring}/*` (validated by the options schema). */
 export function compilePattern(pattern: string): TagPattern {
-  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const quote = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const ringAt = pattern.indexOf('{ring}');
   const starAt = pattern.indexOf('*');
   const literal = pattern.slice(0, Math.min(ringAt, starAt));
   const source = pattern
     .split('{ring}')
-    .map((part) => part.split('*').map(escape).join('(?<name>.+)'))
+    .map((part) => part.split('*').map(quote).join('(?<name>.+)'))
     .join('(?<ring>.+?)');
   const regex = new RegExp(`^${source}$`, 's');
   const dir = literal.includes('/') ? literal.slice(0, literal.lastIndexOf('/')) : '';

@@ -45,13 +45,16 @@ export async function requestDeploy(
   const tag = compilePattern(options.deployTags).format(ring, name);
   const ref = `refs/tags/${tag}`;
 
-  await git.run(['tag', '--annotate', '--no-sign', '--file=-', '--cleanup=verbatim', tag, sha], {
-    operation: `creating deploy-request tag ${tag}`,
-    gitDir: mirror.dir,
-    input: message,
-    env: { GIT_COMMITTER_NAME: options.author.name, GIT_COMMITTER_EMAIL: options.author.email },
-    hint: 'If the tag already exists, give the request another name.',
-  });
+  await git.run(
+    ['-c', 'tag.gpgSign=false', 'tag', '--annotate', '--file=-', '--cleanup=verbatim', tag, sha],
+    {
+      operation: `creating deploy-request tag ${tag}`,
+      gitDir: mirror.dir,
+      input: message,
+      env: { GIT_COMMITTER_NAME: options.author.name, GIT_COMMITTER_EMAIL: options.author.email },
+      hint: 'If the tag already exists, give the request another name.',
+    },
+  );
   const pushArgs = [
     '-c',
     'remote.origin.mirror=false',

@@ -15,7 +15,7 @@ for (const name of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE']) delete CLEAN_
 export function sh(
   cwd: string,
   args: string[],
-  options: { env?: Record<string, string>; input?: string } = {},
+  options: { env?: Record<string, string>; input?: string | Buffer } = {},
 ): string {
   return execFileSync('git', args, {
     cwd,
@@ -36,7 +36,9 @@ export interface Repo {
   /** A fresh cacheDir for each source, inside root. */
   cacheDir(): string;
   source(options?: Partial<GitOptions>): GitSource;
-  commit(files: Record<string, string | Buffer>, message: string, author?: string): string;
+  commit(files: Record<string, string | Buffer>, message: string | Buffer, author?: string): string;
+  /** Commits in the clone without pushing (to rewrite history before a force-push). */
+  commitLocally(files: Record<string, string | Buffer>, message: string | Buffer, author?: string): string;
   /** An annotated tag made and pushed by `tagger`. */
   tag(name: string, revision: string, message: string, tagger?: string, date?: string): void;
   cleanup(): void;
@@ -76,7 +78,12 @@ export function makeRepo(): Repo {
       sources.push(source);
       return source;
     },
-    commit(files, message, author = 'alice') {
+    commit(files, message, author) {
+      const id = repo.commitLocally(files, message, author);
+      sh(work, ['push', '--quiet', 'origin', 'HEAD:refs/heads/main']);
+      return id;
+    },
+    commitLocally(files, message, author = 'alice') {
       for (const [path, content] of Object.entries(files)) {
         mkdirSync(dirname(join(work, path)), { recursive: true });
         writeFileSync(join(work, path), content);
@@ -86,7 +93,6 @@ export function makeRepo(): Repo {
         env: identity(author),
         input: message,
       });
-      sh(work, ['push', '--quiet', 'origin', 'HEAD:refs/heads/main']);
       return sh(work, ['rev-parse', 'HEAD']).trim();
     },
     tag(name, revision, message, tagger = 'bob', date) {
