@@ -17,7 +17,7 @@ const FIELDS = [
   '%(*objecttype)',
   '%(*objectname)',
   '%(taggername)',
-  '%(taggerdate:unix)',
+  '%(creatordate:unix)',
   '%(contents)',
 ];
 
@@ -58,7 +58,7 @@ export function compilePattern(pattern: string): TagPattern {
 /** A tag under the prefix, read from the mirror, valid or not. */
 interface TagRecord {
   tag: string;
-  /** Seconds since the epoch (0 for a lightweight tag). */
+  /** Seconds since the epoch: the tagger date (the commit date for a lightweight tag). */
   seconds: number;
   request?: DeployRequest;
   reason?: string;

@@ -15,7 +15,7 @@ const LOCK_RETRIES = 3;
 const LOCK_ERROR = /cannot lock ref|unable to create '.*\.lock'|File exists/i;
 
 export class Mirror {
-  private ready: Promise<boolean> | undefined;
+  private ready: Promise<void> | undefined;
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
 
@@ -29,11 +29,8 @@ export class Mirror {
     return this.options.cacheDir;
   }
 
-  /**
-   * Makes sure the mirror exists and points at the configured URL. Resolves `true` when it was
-   * just cloned (and so is already current).
-   */
-  ensure(): Promise<boolean> {
+  /** Makes sure the mirror exists and points at the configured URL. */
+  ensure(): Promise<void> {
     this.ready ??= this.open().catch((error: unknown) => {
       this.ready = undefined;
       throw error;
@@ -46,11 +43,8 @@ export class Mirror {
    * fetch, so each caller sees a fetch that started after it asked.
    */
   async sync(): Promise<void> {
-    if (await this.ensure()) {
-      // Freshly cloned: already current for this first call.
-      this.ready = Promise.resolve(false);
-      return;
-    }
+    // After a fresh clone the fetch is a no-op, but it checks the branch exists.
+    await this.ensure();
     if (this.queued) return this.queued;
     if (this.running) {
       const next = this.running
@@ -119,11 +113,11 @@ export class Mirror {
     }
   }
 
-  private async open(): Promise<boolean> {
+  private async open(): Promise<void> {
     const dir = this.dir;
     if (await isMirror(dir)) {
       await this.checkUrl();
-      return false;
+      return;
     }
     if (await exists(dir)) {
       throw new RingmasterError(
@@ -144,13 +138,10 @@ export class Mirror {
       } catch (error) {
         // Another process finished its clone first: use that one.
         if (!(await isMirror(dir))) throw error;
-        await rm(temp, { recursive: true, force: true });
-        return false;
       }
     } finally {
       await rm(temp, { recursive: true, force: true });
     }
-    return true;
   }
 
   private async checkUrl(): Promise<void> {

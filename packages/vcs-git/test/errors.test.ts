@@ -1,0 +1,127 @@
+import { existsSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { ConfigError, isRingmasterError, type RingmasterError } from '@ringmaster/core/adapter';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { git } from '../src/index.js';
+import { makeRepo, type Repo } from './helpers.js';
+
+async function failure(promise: Promise<unknown>): Promise<RingmasterError> {
+  return promise.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: unknown) => e as RingmasterError,
+  );
+}
+
+const SECRET = 'tok3n-s3cret';
+
+describe('errors and hostile input', () => {
+  let repo: Repo;
+  // A TCP server on loopback that accepts connections and never answers: a hung git server.
+  let silent: Server;
+  const sockets: Socket[] = [];
+  let silentPort = 0;
+  // A port that was free a moment ago: nothing listens there.
+  let closedPort = 0;
+  beforeAll(async () => {
+    repo = makeRepo();
+    silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    silentPort = (silent.address() as { port: number }).port;
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    closedPort = (probe.address() as { port: number }).port;
+    await new Promise((resolve) => probe.close(resolve));
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+    repo.cleanup();
+  });
+
+  it('an unreachable URL fails with SOURCE, the operation and git’s own message, without the credentials', async () => {
+    const source = git({
+      url: `http://ci:${SECRET}@127.0.0.1:${closedPort}/app.git`,
+      cacheDir: repo.cacheDir(),
+    });
+    const error = await failure(source.head());
+    expect(isRingmasterError(error, 'SOURCE')).toBe(true);
+    expect(error.message).toContain('[vcs-git] clone of http://***@127.0.0.1');
+    expect(error.message).toMatch(/Failed to connect|Connection refused|Could not connect/i);
+    expect(error.message).not.toContain(SECRET);
+    expect(JSON.stringify(error.details)).not.toContain(SECRET);
+  });
+
+  it('a server that never answers times out instead of hanging the poll', async () => {
+    const source = git({
+      url: `http://${SECRET}@127.0.0.1:${silentPort}/app.git`,
+      cacheDir: repo.cacheDir(),
+      timeoutMs: 1500,
+    });
+    const error = await failure(source.log('abcdef1234'));
+    expect(error.code).toBe('SOURCE');
+    expect(error.message).toContain('timed out after 1500 ms');
+    expect(error.message).not.toContain(SECRET);
+  });
+
+  it('a branch that does not exist fails with SOURCE naming it', async () => {
+    const source = repo.source({ branch: 'release/9.x' });
+    const error = await failure(source.head());
+    expect(error.code).toBe('SOURCE');
+    expect(error.message).toContain('fetch of branch release/9.x');
+    expect(error.message).toContain("couldn't find remote ref refs/heads/release/9.x");
+    expect(error.message).toContain('check the branch option');
+  });
+
+  it('a path that is not a repository fails with SOURCE', async () => {
+    const source = git({ url: join(repo.root, 'no-such-repo.git'), cacheDir: repo.cacheDir() });
+    const error = await failure(source.log());
+    expect(error.code).toBe('SOURCE');
+    expect(error.message).toContain('no-such-repo.git');
+  });
+
+  it('a log cursor that is not a commit id is refused before git sees it', async () => {
+    const source = repo.source();
+    for (const cursor of ['--output=/tmp/rm-pwned', 'HEAD~1', 'a..b', '$(id)', 'abc']) {
+      const error = await failure(source.log(cursor));
+      expect(error.code).toBe('SOURCE');
+      expect(error.message).toContain(JSON.stringify(cursor));
+    }
+    expect(existsSync('/tmp/rm-pwned')).toBe(false);
+  });
+
+  it('bad options are a ConfigError naming the option, and building an adapter touches nothing', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ url: '' }, 'url'],
+      [{ url: '--upload-pack=touch /tmp/x' }, 'url'],
+      [{ url: repo.bare, branch: '-f' }, 'branch'],
+      [{ url: repo.bare, branch: 'a..b' }, 'branch'],
+      [{ url: repo.bare, deployTags: 'deploy/*' }, 'deployTags'],
+      [{ url: repo.bare, timeoutMs: 0 }, 'timeoutMs'],
+      [{ url: repo.bare, author: { name: 'x <y>', email: 'e@x' } }, 'author.name'],
+      [{ url: repo.bare, brnch: 'main' }, '(options)'],
+    ];
+    for (const [options, path] of cases) {
+      let error: unknown;
+      try {
+        git(options as never);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).path).toBe(path);
+    }
+    const cacheDir = repo.cacheDir();
+    git({ url: 'https://git.invalid/x.git', cacheDir });
+    expect(existsSync(cacheDir)).toBe(false);
+  });
+
+  it('a cacheDir that holds something else is reported, not overwritten', async () => {
+    const source = git({ url: repo.bare, cacheDir: repo.work });
+    const error = await failure(source.head());
+    expect(error.code).toBe('SOURCE');
+    expect(error.message).toContain('is not a git mirror');
+  });
+});
