@@ -4,8 +4,8 @@
  * then brought up to date with one `git fetch --prune` of the watched branch and the tags.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { RingmasterError } from '@ringmaster/core/adapter';
 import type { ResolvedOptions } from './options.js';
 import { type GitRunner, gitError, SCOPE } from './runner.js';
@@ -13,11 +13,15 @@ import { type GitRunner, gitError, SCOPE } from './runner.js';
 // Another process fetching into the same mirror holds ref locks for a moment.
 const LOCK_RETRIES = 3;
 const LOCK_ERROR = /cannot lock ref|unable to create '.*\.lock'|File exists/i;
+const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+// Fetches between two `git maintenance run --auto` (which packs loose objects and refs).
+const MAINTENANCE_EVERY = 100;
 
 export class Mirror {
   private ready: Promise<void> | undefined;
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
+  private fetches = 0;
 
   constructor(
     private readonly git: GitRunner,
@@ -82,6 +86,8 @@ export class Mirror {
       '--no-write-fetch-head',
       // We detect rewritten history ourselves, against the engine's cursor.
       '--no-show-forced-updates',
+      // Housekeeping runs every MAINTENANCE_EVERY fetches instead, off the poll's critical path.
+      '--no-auto-maintenance',
       'origin',
       `+refs/heads/${branch}:refs/heads/${branch}`,
       '+refs/tags/*:refs/tags/*',
@@ -93,7 +99,10 @@ export class Mirror {
         gitDir: this.dir,
         allowFailure: true,
       });
-      if (result.exitCode === 0) return;
+      if (result.exitCode === 0) {
+        if (++this.fetches % MAINTENANCE_EVERY === 0) await this.maintain();
+        return;
+      }
       if (attempt < LOCK_RETRIES && LOCK_ERROR.test(result.stderr)) {
         await new Promise((r) => setTimeout(r, 50 * attempt));
         continue;
@@ -111,6 +120,36 @@ export class Mirror {
         this.git.redact,
       );
     }
+  }
+
+  /**
+   * The commit a ref of the mirror points at, read from the files git keeps (a loose ref, then
+   * `packed-refs`): a poll with nothing new then costs one fetch and no further process. Falls
+   * back to `git rev-parse` for anything unusual (a symbolic ref, another ref storage).
+   */
+  async resolveRef(ref: string): Promise<string> {
+    const loose = await readFile(join(this.dir, ref), 'utf8').catch(() => undefined);
+    if (loose !== undefined && SHA.test(loose.trim())) return loose.trim();
+    if (loose === undefined) {
+      const packed = await readFile(join(this.dir, 'packed-refs'), 'utf8').catch(() => '');
+      for (const line of packed.split('\n')) {
+        if (line.endsWith(` ${ref}`) && SHA.test(line.slice(0, line.indexOf(' '))))
+          return line.slice(0, line.indexOf(' '));
+      }
+    }
+    const result = await this.git.run(['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`], {
+      operation: `reading ${ref}`,
+      gitDir: this.dir,
+    });
+    return result.stdout.trim();
+  }
+
+  private async maintain(): Promise<void> {
+    await this.git.run(['maintenance', 'run', '--auto', '--quiet'], {
+      operation: 'maintenance of the mirror',
+      gitDir: this.dir,
+      allowFailure: true,
+    });
   }
 
   private async open(): Promise<void> {

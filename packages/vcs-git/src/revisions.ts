@@ -59,16 +59,11 @@ export class History {
     if (since === undefined) return [await this.head()];
     const cursor = assertCommitId(since, 'log cursor');
     await this.mirror.sync();
+    const head = await this.mirror.resolveRef(this.ref);
+    if (head.startsWith(cursor)) return [];
     const operation = `reading the log of ${this.options.branch} since ${cursor}`;
     const { marker, args } = logFormat();
-    const argv = [
-      'log',
-      '--first-parent',
-      '--reverse',
-      ...args,
-      '--end-of-options',
-      `${cursor}..${this.ref}`,
-    ];
+    const argv = ['log', '--first-parent', '--reverse', ...args, '--end-of-options', `${cursor}..${head}`];
     const result = await this.git.run(argv, {
       operation,
       gitDir: this.mirror.dir,
@@ -76,17 +71,13 @@ export class History {
       maxOutputBytes: LOG_OUTPUT_LIMIT,
     });
     if (result.exitCode !== 0) {
-      if (!(await this.exists(cursor))) throw this.cursorLost(cursor, await this.headId());
+      if (!(await this.exists(cursor))) throw this.cursorLost(cursor, head);
       throw gitError({ operation }, argv, result, this.git.redact);
     }
     const commits = parseLog(result.stdout, marker);
     const last = commits.at(-1);
-    if (!last) {
-      const head = await this.headId();
-      if (head.startsWith(cursor)) return [];
-      // The branch moved back or sideways: the cursor's commits are no longer all on it.
-      throw this.cursorLost(cursor, head);
-    }
+    // Nothing after the cursor, yet the head differs: the branch moved back or sideways.
+    if (!last) throw this.cursorLost(cursor, head);
     const continues = commits[0]!.parents[0]?.startsWith(cursor) ?? false;
     if (!continues && !(await this.isAncestor(cursor, last.id))) throw this.cursorLost(cursor, last.id);
     const known = continues ? this.cached(commits[0]!.parents[0]!) : undefined;
@@ -108,14 +99,6 @@ export class History {
       },
     );
     return parseLog(result.stdout, marker);
-  }
-
-  private async headId(): Promise<string> {
-    const result = await this.git.run(['rev-parse', '--verify', '--end-of-options', `${this.ref}^{commit}`], {
-      operation: `reading the head of ${this.options.branch}`,
-      gitDir: this.mirror.dir,
-    });
-    return result.stdout.trim();
   }
 
   private async exists(id: string): Promise<boolean> {

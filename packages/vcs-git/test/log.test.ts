@@ -110,6 +110,12 @@ describe('head() and log(since)', () => {
     expect((await second.log(head.id)).map((r) => r.id)).toEqual([e]);
     expect((await first.head()).id).toBe(e);
     expect((await first.log()).map((r) => r.id)).toEqual([e]);
+    // After housekeeping packs the refs, the head is still read right.
+    sh(repo.root, [`--git-dir=${cacheDir}`, 'pack-refs', '--all', '--prune']);
+    expect(existsSync(join(cacheDir, 'refs/heads/main'))).toBe(false);
+    expect(await second.log(e)).toEqual([]);
+    const f = repo.commit({ 'poll.txt': '2\n' }, 'poll me again');
+    expect((await second.log(e)).map((r) => r.id)).toEqual([f]);
   });
 });
 
