@@ -14,7 +14,7 @@ import { join } from 'node:path';
 const COMMITS = 10_000;
 const FILES = 2_000;
 const POLL_ROUNDS = 25;
-const CHECKOUT_ROUNDS = 7;
+const CHECKOUT_ROUNDS = 9;
 
 function ensureTools() {
   const missing = ['git', 'tar'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
@@ -155,25 +155,35 @@ async function main() {
     const co = { ours: [], archive: [], worktree: [] };
     for (let round = 0; round < CHECKOUT_ROUNDS; round++) {
       const d1 = join(out, `ours-${round}`);
-      co.ours.push(await time(() => source.checkout(head, d1)));
       const d2 = join(out, `archive-${round}`);
-      co.archive.push(
-        await time(async () => {
-          mkdirSync(d2);
-          await run([
-            'sh',
-            '-c',
-            'git --git-dir="$0" archive --format=tar "$1" | tar -x -C "$2"',
-            mirror,
-            head,
-            d2,
-          ]);
-        }),
-      );
       const d3 = join(out, `worktree-${round}`);
-      co.worktree.push(
-        await time(() => run(['git', 'worktree', 'add', '--quiet', '--detach', d3, head], plain)),
-      );
+      const steps = [
+        async () => co.ours.push(await time(() => source.checkout(head, d1))),
+        async () =>
+          co.archive.push(
+            await time(async () => {
+              mkdirSync(d2);
+              await run([
+                'sh',
+                '-c',
+                'git --git-dir="$0" archive --format=tar "$1" | tar -x -C "$2"',
+                mirror,
+                head,
+                d2,
+              ]);
+            }),
+          ),
+        async () =>
+          co.worktree.push(
+            await time(() => run(['git', 'worktree', 'add', '--quiet', '--detach', d3, head], plain)),
+          ),
+      ];
+      // Rotate who goes first, so page-cache warmth and background load are shared out.
+      for (let i = 0; i < steps.length; i++) {
+        // Start each from the same state: no dirty pages of the previous one left to write back.
+        execFileSync('sync');
+        await steps[(round + i) % steps.length]();
+      }
       for (const d of [d1, d2]) rmSync(d, { recursive: true, force: true });
       git(plain, ['worktree', 'remove', '--force', d3]);
     }

@@ -17,7 +17,15 @@ import { requestDeploy } from './request-deploy.js';
 import { History } from './revisions.js';
 import { gitRunner, SCOPE } from './runner.js';
 
-/** A git Source: every optional operation of the contract is present. */
+/**
+ * A git Source: every optional operation of the contract is present.
+ *
+ * @example
+ * ```ts
+ * const source: GitSource = git({ url: '/srv/git/shop.git' });
+ * const requests = await source.deployRequests();
+ * ```
+ */
 export interface GitSource extends Source {
   readonly capabilities: { deployRequests: true; createDeployRequest: true };
   deployRequests(since?: string): Promise<DeployRequest[]>;

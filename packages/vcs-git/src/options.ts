@@ -41,6 +41,12 @@ function isValidPattern(pattern: string): boolean {
 /**
  * Options of {@link git}. Validated once when the adapter is built; a bad value is a
  * `ConfigError` naming the option.
+ *
+ * @example
+ * ```ts
+ * const options = gitOptionsSchema.parse({ url: '/srv/git/shop.git' });
+ * options.branch; // 'main'
+ * ```
  */
 export const gitOptionsSchema = z
   .object({
@@ -88,10 +94,24 @@ export const gitOptionsSchema = z
   })
   .strict();
 
-/** Options accepted by {@link git}. */
+/**
+ * Options accepted by {@link git}.
+ *
+ * @example
+ * ```ts
+ * const options: GitOptions = { url: 'git@git.example.com:shop.git', branch: 'release' };
+ * ```
+ */
 export type GitOptions = z.input<typeof gitOptionsSchema>;
 
-/** A tag that looks like a deploy request but is not one, and why. */
+/**
+ * A tag that looks like a deploy request but is not one, and why; given to `onSkip`.
+ *
+ * @example
+ * ```ts
+ * git({ url, onSkip: (s: SkippedTag) => log.warn(`${s.tag}: ${s.reason}`) });
+ * ```
+ */
 export interface SkippedTag {
   /** The tag name, e.g. `deploy/prod/x;rm -rf`. */
   tag: string;

@@ -98,6 +98,18 @@ describe('head() and log(since)', () => {
     expect(log[1]!.time).toBe('2023-11-14T22:13:20.000Z');
   });
 
+  it('shares one mirror between adapters and concurrent calls', async () => {
+    const cacheDir = repo.cacheDir();
+    const [a, b] = [repo.source({ cacheDir }), repo.source({ cacheDir })];
+    // Two adapters racing to clone the same cacheDir, and concurrent polls on one adapter.
+    const heads = await Promise.all([a.head(), b.head(), a.head(), a.log(), b.log()]);
+    const id = heads[0]!.id;
+    expect(heads.map((h) => (Array.isArray(h) ? h[0]!.id : h.id))).toEqual([id, id, id, id, id]);
+    const next = repo.commit({ 'race.txt': '1\n' }, 'race');
+    const logs = await Promise.all([a.log(id), a.log(id), b.log(id)]);
+    expect(logs.map((l) => l.map((r) => r.id))).toEqual([[next], [next], [next]]);
+  });
+
   it('polls incrementally through one mirror: cloned once, then fetched', async () => {
     const cacheDir = repo.cacheDir();
     const first = repo.source({ cacheDir });
