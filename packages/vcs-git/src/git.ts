@@ -53,7 +53,7 @@ export interface GitSource extends Source {
  */
 export function git(options: GitOptions): GitSource {
   const resolved = resolveOptions(parseOptions(gitOptionsSchema, options, SCOPE));
-  const runner = gitRunner(resolved.timeoutMs, redactor(resolved.url));
+  const runner = gitRunner(resolved, resolved.timeoutMs, redactor(resolved.url));
   const mirror = new Mirror(runner, resolved);
   const history = new History(runner, mirror, resolved);
   return {

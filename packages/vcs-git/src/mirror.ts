@@ -1,7 +1,8 @@
 /**
- * The cached bare mirror every operation reads: cloned once (`git clone --mirror`, into a temp
- * name then renamed, so a crash or a concurrent process never leaves a half clone in place),
- * then brought up to date with one `git fetch --prune` of the watched branch and the tags.
+ * The cached bare mirror every operation reads: cloned once (`git init --bare` plus a fetch of
+ * all branches and tags, i.e. `git clone --mirror` without the URL in argv or on disk; made
+ * under a temp name then renamed, so a crash or a concurrent process never leaves a half clone
+ * in place), then brought up to date by one `git fetch --prune` of the watched branch and tags.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
@@ -98,6 +99,7 @@ export class Mirror {
         operation,
         gitDir: this.dir,
         allowFailure: true,
+        remote: true,
       });
       if (result.exitCode === 0) {
         if (++this.fetches % MAINTENANCE_EVERY === 0) await this.maintain();
@@ -154,10 +156,7 @@ export class Mirror {
 
   private async open(): Promise<void> {
     const dir = this.dir;
-    if (await isMirror(dir)) {
-      await this.checkUrl();
-      return;
-    }
+    if (await isMirror(dir)) return;
     if (await exists(dir)) {
       throw new RingmasterError(
         'SOURCE',
@@ -168,10 +167,27 @@ export class Mirror {
     await mkdir(dirname(dir), { recursive: true });
     const temp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      await this.git.run(['clone', '--mirror', '--quiet', '--', this.options.url, temp], {
-        operation: `clone of ${this.git.redact(this.options.url)}`,
-        hint: 'Check the url option, the network and the credentials.',
+      await this.git.run(['init', '--quiet', '--bare', '--template=', temp], {
+        operation: 'creating the mirror',
       });
+      await this.git.run(
+        [
+          'fetch',
+          '--quiet',
+          '--no-tags',
+          '--no-write-fetch-head',
+          '--no-auto-maintenance',
+          'origin',
+          '+refs/heads/*:refs/heads/*',
+          '+refs/tags/*:refs/tags/*',
+        ],
+        {
+          operation: `clone of ${this.git.redact(this.options.url)}`,
+          gitDir: temp,
+          remote: true,
+          hint: 'Check the url option, the network and the credentials.',
+        },
+      );
       try {
         await rename(temp, dir);
       } catch (error) {
@@ -183,17 +199,21 @@ export class Mirror {
     }
   }
 
-  private async checkUrl(): Promise<void> {
-    const current = await this.git.run(['config', '--get', 'remote.origin.url'], {
-      operation: 'reading the mirror configuration',
-      gitDir: this.dir,
-      allowFailure: true,
-    });
-    if (current.stdout.trim() === this.options.url) return;
-    await this.git.run(['config', 'remote.origin.url', this.options.url], {
-      operation: 'pointing the mirror at the url option',
-      gitDir: this.dir,
-    });
+  /** Fetches one other branch by name; false when the remote has no such branch. */
+  async fetchBranch(name: string): Promise<boolean> {
+    const result = await this.git.run(
+      [
+        'fetch',
+        '--quiet',
+        '--no-tags',
+        '--no-write-fetch-head',
+        '--no-auto-maintenance',
+        'origin',
+        `+refs/heads/${name}:refs/heads/${name}`,
+      ],
+      { operation: `fetch of branch ${name}`, gitDir: this.dir, allowFailure: true, remote: true },
+    );
+    return result.exitCode === 0;
   }
 }
 

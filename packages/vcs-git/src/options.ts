@@ -120,7 +120,12 @@ export interface SkippedTag {
 
 /** Options after defaults, as the adapter's parts read them. */
 export interface ResolvedOptions {
+  /** The URL as given (for redaction). */
   url: string;
+  /** The URL git is given: without a `user:password@` part. */
+  remoteUrl: string;
+  /** Credentials taken out of the URL, handed to git through a credential helper. */
+  credentials: { username: string; password: string } | undefined;
   branch: string;
   deployTags: string;
   cacheDir: string;
@@ -141,14 +146,39 @@ export function isLocalPath(url: string): boolean {
 /** Applies defaults that depend on other options. Pure: touches no file. */
 export function resolveOptions(parsed: z.output<typeof gitOptionsSchema>): ResolvedOptions {
   const url = isLocalPath(parsed.url) ? resolve(parsed.url) : parsed.url;
-  const key = createHash('sha256').update(url).digest('hex').slice(0, 16);
+  const { remoteUrl, credentials } = splitCredentials(url);
+  // Keyed without the credentials: a rotated token keeps its mirror.
+  const key = createHash('sha256').update(remoteUrl).digest('hex').slice(0, 16);
   return {
     url,
+    remoteUrl,
+    credentials,
     branch: parsed.branch,
     deployTags: parsed.deployTags,
     cacheDir: resolve(parsed.cacheDir ?? join(tmpdir(), 'ringmaster-git', `${key}.git`)),
     timeoutMs: parsed.timeoutMs,
     author: parsed.author,
     onSkip: parsed.onSkip,
+  };
+}
+
+/**
+ * Takes `user:password@` out of a URL. Only a user *and* a password are taken out: a lone user
+ * (`ssh://git@host/…`) is a login name, not a secret.
+ */
+export function splitCredentials(url: string): Pick<ResolvedOptions, 'remoteUrl' | 'credentials'> {
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^/@\s:]*):([^/@\s]*)@(.*)$/is.exec(url);
+  if (!match) return { remoteUrl: url, credentials: undefined };
+  const [, scheme = '', user = '', password = '', rest = ''] = match;
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  return {
+    remoteUrl: `${scheme}${user ? `${user}@` : ''}${rest}`,
+    credentials: { username: decode(user), password: decode(password) },
   };
 }

@@ -68,6 +68,7 @@ export async function requestDeploy(
     operation: `pushing deploy-request tag ${tag} to ${git.redact(options.url)}`,
     gitDir: mirror.dir,
     allowFailure: true,
+    remote: true,
   });
   if (pushed.exitCode !== 0) {
     await git.run(['tag', '--delete', tag], {

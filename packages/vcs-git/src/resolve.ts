@@ -1,7 +1,8 @@
 /**
  * Turns what a caller names (a full or abbreviated sha, a branch or tag name) into a commit id
- * that exists in the mirror, fetching once when it is not there yet. Anything else is refused
- * before git sees it, so a revision can never be read as an option or a range.
+ * that exists in the mirror. A name is looked up as a tag, then as a branch, each freshly
+ * fetched, so a branch the poll does not watch never resolves to a stale commit. Anything else is
+ * refused before git sees it, so a revision can never be read as an option or a range.
  */
 import { RingmasterError } from '@ringmaster/core/adapter';
 import type { Mirror } from './mirror.js';
@@ -24,21 +25,30 @@ export async function resolveCommit(
       { scope: SCOPE, details: { revision } },
     );
   }
-  await mirror.ensure();
-  const lookup = () =>
-    git.run(['rev-parse', '--verify', '--quiet', '--end-of-options', `${revision}^{commit}`], {
-      operation: `looking up revision ${revision}`,
-      gitDir: mirror.dir,
-      allowFailure: true,
-    });
-  let found = await lookup();
-  if (found.exitCode !== 0) {
-    // Newer than the mirror's last fetch, perhaps.
+  const lookup = async (name: string) => {
+    const found = await git.run(
+      ['rev-parse', '--verify', '--quiet', '--end-of-options', `${name}^{commit}`],
+      {
+        operation: `looking up revision ${revision}`,
+        gitDir: mirror.dir,
+        allowFailure: true,
+      },
+    );
+    return found.exitCode === 0 ? found.stdout.trim() || undefined : undefined;
+  };
+  let sha: string | undefined;
+  if (HEX.test(revision)) {
+    await mirror.ensure();
+    // Newer than the mirror's last fetch, perhaps: fetch once and look again.
+    sha = (await lookup(revision)) ?? (await mirror.sync().then(() => lookup(revision)));
+  } else {
     await mirror.sync();
-    found = await lookup();
+    sha = await lookup(`refs/tags/${revision}`);
+    if (!sha && (revision === options.branch || (await mirror.fetchBranch(revision)))) {
+      sha = await lookup(`refs/heads/${revision}`);
+    }
   }
-  const sha = found.stdout.trim();
-  if (found.exitCode !== 0 || sha === '') {
+  if (!sha) {
     throw new RingmasterError(
       'SOURCE',
       `revision ${revision} does not exist in ${git.redact(options.url)} (looked up after a fetch); check the commit id or ref name`,

@@ -4,6 +4,7 @@
  * failures turned into `SOURCE` errors that carry git's own words with credentials removed.
  */
 import { RingmasterError, type RunCommandResult, runCommand, tail } from '@ringmaster/core/adapter';
+import type { ResolvedOptions } from './options.js';
 
 /** The adapter's scope in error messages: `[ringmaster] [vcs-git] …`. */
 export const SCOPE = 'vcs-git';
@@ -21,6 +22,12 @@ export interface GitCall {
   allowFailure?: boolean;
   /** What the user should do when this fails. */
   hint?: string;
+  /**
+   * The command talks to the remote `origin`. Its URL is set through the environment
+   * (`GIT_CONFIG_COUNT`), not stored in the mirror, and a password from the URL reaches git
+   * only through a credential helper reading the environment: never argv, never a file.
+   */
+  remote?: boolean;
 }
 
 export interface GitRunner {
@@ -41,7 +48,11 @@ const INHERITED_GIT_VARIABLES = [
 ];
 
 /** Builds the runner one adapter instance uses. */
-export function gitRunner(timeoutMs: number, redact: (text: string) => string): GitRunner {
+export function gitRunner(
+  remote: Pick<ResolvedOptions, 'remoteUrl' | 'credentials'>,
+  timeoutMs: number,
+  redact: (text: string) => string,
+): GitRunner {
   const baseEnv: Record<string, string | undefined> = {
     GIT_TERMINAL_PROMPT: '0',
     GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
@@ -49,13 +60,14 @@ export function gitRunner(timeoutMs: number, redact: (text: string) => string): 
     LANGUAGE: undefined,
   };
   for (const name of INHERITED_GIT_VARIABLES) baseEnv[name] = undefined;
+  const remoteEnv = remoteEnvironment(remote);
 
   return {
     redact,
     async run(args, call) {
       const argv = ['git', ...(call.gitDir ? [`--git-dir=${call.gitDir}`] : []), ...args];
       const result = await runCommand(argv, {
-        env: { ...baseEnv, ...call.env },
+        env: { ...baseEnv, ...(call.remote ? remoteEnv : {}), ...call.env },
         timeoutMs,
         ...(call.input !== undefined ? { input: call.input } : {}),
         maxOutputBytes: call.maxOutputBytes ?? 1024 * 1024,
@@ -97,4 +109,28 @@ function subcommand(args: readonly string[]): string {
   let i = 0;
   while (args[i] === '-c' || args[i]?.startsWith('--')) i += args[i] === '-c' ? 2 : 1;
   return args[i] ?? 'git';
+}
+
+// A fixed helper script: the secret travels in the environment, never in the script's text.
+const CREDENTIAL_HELPER =
+  '!f() { test "$1" = get && printf \'username=%s\\npassword=%s\\n\' "$RINGMASTER_GIT_USERNAME" "$RINGMASTER_GIT_PASSWORD"; }; f';
+
+/** The environment that gives git the remote's URL and, when any, its credentials. */
+function remoteEnvironment(
+  remote: Pick<ResolvedOptions, 'remoteUrl' | 'credentials'>,
+): Record<string, string> {
+  const config: [string, string][] = [['remote.origin.url', remote.remoteUrl]];
+  const env: Record<string, string> = {};
+  if (remote.credentials) {
+    // An empty value first: no helper of the user's may store or override these credentials.
+    config.push(['credential.helper', ''], ['credential.helper', CREDENTIAL_HELPER]);
+    env.RINGMASTER_GIT_USERNAME = remote.credentials.username;
+    env.RINGMASTER_GIT_PASSWORD = remote.credentials.password;
+  }
+  env.GIT_CONFIG_COUNT = String(config.length);
+  config.forEach(([key, value], i) => {
+    env[`GIT_CONFIG_KEY_${i}`] = key;
+    env[`GIT_CONFIG_VALUE_${i}`] = value;
+  });
+  return env;
 }

@@ -61,6 +61,23 @@ describe('checkout(revision, dir)', () => {
     expect(readFileSync(join(out('tag'), 'app/version.txt'), 'utf8')).toBe('one\n');
   });
 
+  it('checks out another branch by name as it is now on the remote, not a stale copy', async () => {
+    const source = repo.source();
+    sh(repo.work, ['checkout', '--quiet', '-b', 'hotfix']);
+    repo.commitLocally({ 'app/version.txt': 'hotfix 1\n' }, 'hotfix 1');
+    sh(repo.work, ['push', '--quiet', 'origin', 'hotfix']);
+    await source.checkout('hotfix', out('hotfix1'));
+    repo.commitLocally({ 'app/version.txt': 'hotfix 2\n' }, 'hotfix 2');
+    sh(repo.work, ['push', '--quiet', 'origin', 'hotfix']);
+    sh(repo.work, ['checkout', '--quiet', 'main']);
+    await source.checkout('hotfix', out('hotfix2'));
+    expect(readFileSync(join(out('hotfix1'), 'app/version.txt'), 'utf8')).toBe('hotfix 1\n');
+    expect(readFileSync(join(out('hotfix2'), 'app/version.txt'), 'utf8')).toBe('hotfix 2\n');
+    const error = await failure(source.checkout('no-such-branch', out('none')));
+    expect(isRingmasterError(error, 'SOURCE')).toBe(true);
+    expect((error as Error).message).toContain('no-such-branch does not exist');
+  });
+
   it('finds a commit pushed after the mirror was last fetched', async () => {
     const source = repo.source();
     await source.head();

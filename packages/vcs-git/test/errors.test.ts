@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError, isRingmasterError, type RingmasterError } from '@ringmaster/core/adapter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { git } from '../src/index.js';
-import { makeRepo, type Repo } from './helpers.js';
+import { makeRepo, type Repo, sh } from './helpers.js';
+import { serveGitHttp } from './http-server.js';
 
 async function failure(promise: Promise<unknown>): Promise<RingmasterError> {
   return promise.then(
@@ -54,16 +55,59 @@ describe('errors and hostile input', () => {
     expect(JSON.stringify(error.details)).not.toContain(SECRET);
   });
 
-  it('a server that never answers times out instead of hanging the poll', async () => {
+  it('a server that never answers times out instead of hanging the poll; the token is never in a process list', async () => {
     const source = git({
-      url: `http://${SECRET}@127.0.0.1:${silentPort}/app.git`,
+      url: `http://ci:${SECRET}@127.0.0.1:${silentPort}/app.git`,
       cacheDir: repo.cacheDir(),
       timeoutMs: 1500,
     });
-    const error = await failure(source.log('abcdef1234'));
+    const connected = sockets.length;
+    const poll = failure(source.log('abcdef1234'));
+    // While git waits on the silent server, look at every command line on the machine.
+    for (let i = 0; i < 100 && sockets.length === connected; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(sockets.length).toBeGreaterThan(connected);
+    const commandLines = readdirSync('/proc')
+      .filter((pid) => /^\d+$/.test(pid))
+      .map((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        } catch {
+          return '';
+        }
+      });
+    expect(commandLines.some((line) => line.includes(`127.0.0.1:${silentPort}`))).toBe(true);
+    expect(commandLines.some((line) => line.includes(SECRET))).toBe(false);
+    const error = await poll;
     expect(error.code).toBe('SOURCE');
     expect(error.message).toContain('timed out after 1500 ms');
     expect(error.message).not.toContain(SECRET);
+  });
+
+  it('over authenticated HTTP: the password from the URL works, a wrong one is SOURCE, neither is ever shown', async () => {
+    const http = await serveGitHttp(repo.root, 'ci', SECRET);
+    try {
+      const source = git({
+        url: http.url('remote.git').replace('://', `://ci:${SECRET}@`),
+        cacheDir: repo.cacheDir(),
+      });
+      const head = await source.head();
+      expect(head.id).toBe(sh(repo.work, ['rev-parse', 'HEAD']).trim());
+      const made = await source.requestDeploy({ ring: 'eng', revision: head.id, name: 'over-http' });
+      expect(sh(repo.bare, ['rev-parse', `${made.id}^{commit}`]).trim()).toBe(head.id);
+      // The mirror keeps neither the URL's password nor the URL.
+      expect(readFileSync(join(source.cacheDir, 'config'), 'utf8')).not.toContain(SECRET);
+
+      const wrong = git({
+        url: http.url('remote.git').replace('://', '://ci:wrong-pass@'),
+        cacheDir: repo.cacheDir(),
+      });
+      const error = await failure(wrong.head());
+      expect(error.code).toBe('SOURCE');
+      expect(error.message).toMatch(/Authentication failed|401/);
+      expect(error.message).not.toContain('wrong-pass');
+    } finally {
+      await http.close();
+    }
   });
 
   it('a branch that does not exist fails with SOURCE naming it', async () => {
