@@ -54,8 +54,11 @@ export function gitRunner(
   redact: (text: string) => string,
 ): GitRunner {
   const baseEnv: Record<string, string | undefined> = {
+    // No prompt can hang a poll: git's own, its askpass (empty = none), ssh's askpass. The
+    // runner also starts git in a new session, without a terminal for ssh to ask on.
     GIT_TERMINAL_PROMPT: '0',
-    GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
+    GIT_ASKPASS: '',
+    SSH_ASKPASS_REQUIRE: 'never',
     LC_ALL: 'C',
     LANGUAGE: undefined,
   };
@@ -71,6 +74,12 @@ export function gitRunner(
         timeoutMs,
         ...(call.input !== undefined ? { input: call.input } : {}),
         maxOutputBytes: call.maxOutputBytes ?? 1024 * 1024,
+      }).catch((error: unknown) => {
+        throw new RingmasterError(
+          'SOURCE',
+          `${call.operation} failed: cannot run git (${error instanceof Error ? error.message : String(error)}); install git 2.31 or newer and put it on the PATH`,
+          { scope: SCOPE, cause: error, details: { operation: call.operation } },
+        );
       });
       if (result.timedOut) {
         throw new RingmasterError(

@@ -60,12 +60,22 @@ export function makeRepo(): Repo {
   const bare = join(root, 'remote.git');
   const work = join(root, 'work');
   sh(root, ['init', '--quiet', '--bare', '--initial-branch=main', bare]);
-  sh(root, ['clone', '--quiet', bare, work]);
-  sh(work, ['config', 'user.name', 'Setup']);
-  sh(work, ['config', 'user.email', 'setup@example.com']);
-  sh(work, ['config', 'tag.gpgSign', 'false']);
-  sh(work, ['config', 'commit.gpgSign', 'false']);
-  sh(work, ['checkout', '--quiet', '-b', 'main']);
+  // One process for the clone and its settings: the fixtures are made many times over.
+  const settings = [
+    'user.name=Setup',
+    'user.email=setup@example.com',
+    'tag.gpgSign=false',
+    'commit.gpgSign=false',
+  ];
+  sh(root, [
+    '-c',
+    'init.defaultBranch=main',
+    'clone',
+    '--quiet',
+    ...settings.flatMap((c) => ['-c', c]),
+    bare,
+    work,
+  ]);
   let caches = 0;
   const sources: GitSource[] = [];
   const repo: Repo = {
