@@ -30,7 +30,7 @@ export function logFormat(): { marker: string; args: string[] } {
       '--no-renames',
       // A merge on the line lists what it changed relative to the line, not a combined diff.
       '--diff-merges=first-parent',
-      `--format=format:${marker}%x00%H%x00%P%x00%an%x00%at%x00%B%x00`,
+      `--format=format:${marker}%x00%H%x00%P%x00%an%x00%ct%x00%B%x00`,
     ],
   };
 }

@@ -5,7 +5,7 @@
  * in place), then brought up to date by one `git fetch --prune` of the watched branch and tags.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { RingmasterError } from '@ringmaster/core/adapter';
 import type { ResolvedOptions } from './options.js';
@@ -157,7 +157,8 @@ export class Mirror {
   private async open(): Promise<void> {
     const dir = this.dir;
     if (await isMirror(dir)) return;
-    if (await exists(dir)) {
+    // An empty directory (made ahead by a deploy script) is taken over; anything else is not ours.
+    if ((await exists(dir)) && (await readdir(dir).catch(() => [''])).length > 0) {
       throw new RingmasterError(
         'SOURCE',
         `cacheDir ${dir} exists but is not a git mirror; remove it or choose another cacheDir`,

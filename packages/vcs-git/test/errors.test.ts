@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError, isRingmasterError, type RingmasterError } from '@ringmaster/core/adapter';
@@ -162,7 +162,13 @@ describe('errors and hostile input', () => {
     expect(existsSync(cacheDir)).toBe(false);
   });
 
-  it('a cacheDir that holds something else is reported, not overwritten', async () => {
+  it('an empty cacheDir made ahead of time is used; one that holds something else is reported, not overwritten', async () => {
+    const empty = repo.cacheDir();
+    mkdirSync(empty, { recursive: true });
+    expect((await git({ url: repo.bare, cacheDir: empty }).head()).id).toBe(
+      sh(repo.work, ['rev-parse', 'HEAD']).trim(),
+    );
+
     const source = git({ url: repo.bare, cacheDir: repo.work });
     const error = await failure(source.head());
     expect(error.code).toBe('SOURCE');
