@@ -34,7 +34,7 @@ export class Mirror {
     return this.options.cacheDir;
   }
 
-  /** Makes sure the mirror exists and points at the configured URL. */
+  /** Makes sure the mirror exists, cloning it on first use. */
   ensure(): Promise<void> {
     this.ready ??= this.open().catch((error: unknown) => {
       this.ready = undefined;

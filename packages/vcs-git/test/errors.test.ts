@@ -126,6 +126,32 @@ describe('errors and hostile input', () => {
     expect(error.message).toContain('no-such-repo.git');
   });
 
+  it('hostile history is read as git itself shows it: authors, messages and tag messages', async () => {
+    const source = repo.source();
+    const base = (await source.head()).id;
+    const authors = [
+      `Robert'); DROP TABLE commits;--`,
+      '$(touch /tmp/rm-pwned) `id`',
+      'a <b> & "c"',
+      'Ω\tname',
+    ];
+    const message = `]]></log><x>&amp;</x>\n$(touch /tmp/rm-pwned)\n\n'; rm -rf / #\r\nend`;
+    for (const author of authors)
+      repo.commit({ [`h/${authors.indexOf(author)}.txt`]: 'x\n' }, message, author);
+    const log = await source.log(base);
+    const gitSays = sh(repo.work, ['log', '-z', '--reverse', '--format=%an', `${base}..HEAD`])
+      .split('\0')
+      .filter((name) => name !== '');
+    expect(log.map((r) => r.author)).toEqual(gitSays);
+    expect(log.map((r) => r.author)).toContain(`Robert'); DROP TABLE commits;--`);
+    expect(log.every((r) => r.message === message)).toBe(true);
+    const head = log.at(-1)!.id;
+    repo.tag('deploy/prod/hostile', head, message, authors[1]);
+    const request = (await source.deployRequests()).find((r) => r.id === 'deploy/prod/hostile');
+    expect(request).toMatchObject({ message, author: authors[1], revision: head });
+    expect(existsSync('/tmp/rm-pwned')).toBe(false);
+  });
+
   it('a log cursor that is not a commit id is refused before git sees it', async () => {
     const source = repo.source();
     for (const cursor of ['--output=/tmp/rm-pwned', 'HEAD~1', 'a..b', '$(id)', 'abc']) {
