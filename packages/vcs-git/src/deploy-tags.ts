@@ -3,6 +3,7 @@
  * commit to ring `prod`, and the tag carries who asked, when and why. Tags under the prefix that
  * are not valid requests are skipped with a reason; they never stop a poll.
  */
+import { randomBytes } from 'node:crypto';
 import { type DeployRequest, RingmasterError, SAFE_NAME } from '@ringmaster/core/adapter';
 import type { Mirror } from './mirror.js';
 import type { ResolvedOptions } from './options.js';
@@ -71,8 +72,10 @@ export async function readTags(
   options: ResolvedOptions,
 ): Promise<TagRecord[]> {
   const pattern = compilePattern(options.deployTags);
+  // A per-call marker opens each record, so even a crafted tag message cannot shift the fields.
+  const marker = `rm-${randomBytes(12).toString('hex')}`;
   const result = await git.run(
-    ['for-each-ref', `--format=${FIELDS.join('%00')}%00`, '--end-of-options', pattern.listPrefix],
+    ['for-each-ref', `--format=${marker}%00${FIELDS.join('%00')}%00`, '--end-of-options', pattern.listPrefix],
     {
       operation: 'listing deploy-request tags',
       gitDir: mirror.dir,
@@ -81,11 +84,12 @@ export async function readTags(
   );
   const tokens = result.stdout.split('\0');
   const records: TagRecord[] = [];
-  // Each record is FIELDS.length NUL-terminated fields, then the newline for-each-ref adds.
-  for (let i = 0; i + FIELDS.length <= tokens.length; i += FIELDS.length) {
-    const [refname = '', type, peeledType, peeled = '', tagger = '', seconds = '', contents = ''] =
-      tokens.slice(i, i + FIELDS.length);
-    const ref = refname.replace(/^\n/, '');
+  for (let i = 0; i < tokens.length; i++) {
+    if (tokens[i] !== marker && tokens[i] !== `\n${marker}`) continue;
+    const [ref = '', type, peeledType, peeled = '', tagger = '', seconds = '', contents = ''] = tokens.slice(
+      i + 1,
+      i + 1 + FIELDS.length,
+    );
     if (!ref.startsWith('refs/tags/')) continue;
     records.push(
       toRecord(pattern, ref.slice('refs/tags/'.length), {

@@ -101,6 +101,31 @@ describe('deploy requests as annotated tags', () => {
     expect(() => sh(repo.work, ['tag', '-a', '-m', 'x', 'deploy/prod/with space', rev2])).toThrow();
   });
 
+  it('a crafted tag message with NUL bytes cannot shift the fields of the tags after it', async () => {
+    const source = repo.source();
+    const cursor = (await source.deployRequests()).at(-1)!.id;
+    const forged = `x\0refs/tags/deploy/prod/forged\0tag\0commit\0${'0'.repeat(40)}\0mallory\0 1\0forged\0`;
+    const raw = `object ${rev1}\ntype commit\ntag deploy/prod/crafted\ntagger eve <eve@example.com> 1900000000 +0000\n\n${forged}`;
+    const id = sh(repo.work, ['hash-object', '-t', 'tag', '-w', '--stdin', '--literally'], {
+      input: raw,
+    }).trim();
+    sh(repo.work, ['update-ref', 'refs/tags/deploy/prod/crafted', id]);
+    sh(repo.work, ['push', '--quiet', 'origin', 'refs/tags/deploy/prod/crafted']);
+    repo.tag('deploy/prod/after-crafted', rev2, 'still read right', 'carol', '2030-03-17T17:46:40Z');
+    const requests = await source.deployRequests(cursor);
+    // Same second: ordered by name.
+    expect(requests.map((r) => r.id)).toEqual(['deploy/prod/after-crafted', 'deploy/prod/crafted']);
+    expect(requests[0]).toMatchObject({ revision: rev2, author: 'carol', message: 'still read right' });
+    expect(requests[1]).toMatchObject({ revision: rev1, author: 'eve', time: '2030-03-17T17:46:40.000Z' });
+    sh(repo.work, [
+      'push',
+      '--quiet',
+      'origin',
+      ':refs/tags/deploy/prod/crafted',
+      ':refs/tags/deploy/prod/after-crafted',
+    ]);
+  });
+
   it('requestDeploy() makes an annotated tag and pushes it, so people see it too', async () => {
     const source = repo.source({ author: { name: 'Release Bot', email: 'bot@example.com' } });
     const made = await source.requestDeploy({
