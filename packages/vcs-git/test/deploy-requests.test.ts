@@ -75,6 +75,7 @@ describe('deploy requests as annotated tags', () => {
     repo.tag('deploy/-rf/x', rev2, 'option-like ring', 'mallory', date);
     repo.tag('deploy/prod/a/b', rev2, 'nested name', 'mallory', date);
     repo.tag('deploy/README', rev2, 'not a request', 'mallory', date);
+    repo.tag('deploy/prod/a-tree', `${rev2}^{tree}`, 'tags a tree', 'mallory', date);
     repo.tag('deploy/prod/good', rev2, 'the valid one', 'carol', '2026-11-29T09:00:00Z');
     const requests = await source.deployRequests(cursor);
     expect(requests.map((r) => r.id)).toEqual(['deploy/prod/good']);
@@ -87,6 +88,7 @@ describe('deploy requests as annotated tags', () => {
         'deploy/-rf/x',
         'deploy/README',
         'deploy/prod/$(id)',
+        'deploy/prod/a-tree',
         'deploy/prod/a/b',
         'deploy/prod/lightweight',
         'deploy/prod/x;id',
@@ -96,6 +98,7 @@ describe('deploy requests as annotated tags', () => {
     expect(reasons['deploy/prod/x;id']).toContain('request name');
     expect(reasons['deploy/-rf/x']).toContain('ring');
     expect(reasons['deploy/README']).toContain('pattern');
+    expect(reasons['deploy/prod/a-tree']).toContain('points at a tree');
     // Names git itself refuses can never reach the adapter.
     expect(() => sh(repo.work, ['tag', '-a', '-m', 'x', 'deploy/../x', rev2])).toThrow();
     expect(() => sh(repo.work, ['tag', '-a', '-m', 'x', 'deploy/prod/with space', rev2])).toThrow();
