@@ -1,0 +1,14 @@
+import { describeSource } from '@ringmaster/core/testing';
+import { makeRepo } from './helpers.js';
+
+describeSource('git', {
+  capabilities: { deployRequests: true, createDeployRequest: true },
+  async create() {
+    const repo = makeRepo();
+    return {
+      source: repo.source(),
+      commit: async (files, message, author) => repo.commit(files, message, author),
+      cleanup: async () => repo.cleanup(),
+    };
+  },
+});
