@@ -10,6 +10,8 @@ export interface Revision {
   /** The line (branch or path) it was committed to, e.g. `trunk`, `main`. */
   line: string;
   author: string;
+  /** The author's e-mail address, where the VCS records one (git does; svn does not). */
+  email?: string;
   message: string;
   /** Commit time, ISO 8601 in UTC. */
   time: string;
