@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // The Ringmaster demo: one pipeline through eng → sandbox → prod on the embedded defaults
-// (an in-memory repository, a file ledger, hosts that are local directories). Three commits:
+// (a local git repository, a file ledger, hosts that are local directories). Three commits,
+// made with the real git client as a person would:
 // the first ships everywhere, the second breaks the sandbox smoke test and is rolled back,
 // the third fixes it and reaches prod after an approval. Ends with the status table.
 //
 //   npm run demo            (from the repository root; installs what it needs)
-import { rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   batches,
@@ -16,11 +18,11 @@ import {
   localRepository,
   localTarget,
   manual,
-  memorySource,
   oneAtATime,
   pipeline,
   tarball,
 } from '@ringmaster/core';
+import { git } from '@ringmaster/vcs-git';
 
 const home = resolve(process.env.RINGMASTER_DEMO_DIR ?? '.ringmaster-demo');
 await rm(home, { recursive: true, force: true });
@@ -29,19 +31,36 @@ const color = process.stdout.isTTY ? (code, text) => `\x1b[${code}m${text}\x1b[0
 const say = (text) => console.log(text);
 const step = (text) => say(`\n${color('1', `▸ ${text}`)}`);
 
+// The application's repository: a bare repository and a working copy people commit from.
+const origin = join(home, 'git', 'foostat.git');
+const work = join(home, 'git', 'foostat');
+const sh = (cwd, ...args) => execFileSync('git', args, { cwd, stdio: 'pipe' }).toString();
+await mkdir(work, { recursive: true });
+sh(home, 'init', '--quiet', '--bare', '--initial-branch=main', origin);
+sh(work, 'init', '--quiet', '--initial-branch=main');
+sh(work, 'remote', 'add', 'origin', origin);
+async function commit(author, message, files) {
+  for (const [path, content] of Object.entries(files)) await writeFile(join(work, path), content);
+  sh(work, 'add', '--all');
+  sh(
+    work,
+    '-c',
+    `user.name=${author}`,
+    '-c',
+    `user.email=${author}@example.com`,
+    'commit',
+    '--quiet',
+    '-m',
+    message,
+  );
+  sh(work, 'push', '--quiet', 'origin', 'main');
+}
 // The application: an index page and a health check the hosts run after each install.
-const source = memorySource({
-  commits: [
-    {
-      author: 'alice',
-      message: 'Foostat widget renders HTML',
-      files: {
-        'index.html': '<h1>foostat</h1>\n',
-        'check.sh': '#!/bin/sh\ngrep -q "<h1>" index.html\n',
-      },
-    },
-  ],
+await commit('alice', 'Foostat widget renders HTML', {
+  'index.html': '<h1>foostat</h1>\n',
+  'check.sh': '#!/bin/sh\ngrep -q "<h1>" index.html\n',
 });
+const source = git({ url: origin, branch: 'main', cacheDir: join(home, 'git', 'mirror.git') });
 
 const hosts = (ring, n) =>
   localTarget({
@@ -131,20 +150,16 @@ await engine.approve({
 await engine.tick();
 
 step('Commit 2 breaks the page: the sandbox smoke test catches it, and sandbox rolls back');
-await source.commit(
-  { 'index.html': '<?php echo $widget; ?>\n<h1>foostat</h1>\n' },
-  'Render widget server-side',
-  'bob',
-);
+await commit('bob', 'Render widget server-side', {
+  'index.html': '<?php echo $widget; ?>\n<h1>foostat</h1>\n',
+});
 await engine.tick();
 say(`  explain prod: ${color('33', (await engine.explain({ pipeline: 'foostat', ring: 'prod' })).summary)}`);
 
 step('Commit 3 fixes it; oncall approves; it reaches prod one host at a time');
-await source.commit(
-  { 'index.html': '<h1>foostat</h1>\n<div class="widget"></div>\n' },
-  'Render widget client-side',
-  'bob',
-);
+await commit('bob', 'Render widget client-side', {
+  'index.html': '<h1>foostat</h1>\n<div class="widget"></div>\n',
+});
 await engine.tick();
 await engine.approve({ pipeline: 'foostat', ring: 'prod', release: '1.0.3', by: 'oncall' });
 await engine.tick();
