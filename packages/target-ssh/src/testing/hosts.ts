@@ -1,0 +1,377 @@
+/**
+ * Real test hosts: N OpenSSH `sshd` processes on loopback ports, each in its own mount
+ * namespace with its own `/var/lib/dpkg` (a copy of this machine's), `/opt`, `/srv`, `/tmp`,
+ * `/etc/ringmaster` and `/var/log/ringmaster`, so `dpkg -i` on one host changes only that host.
+ * Needs root, `unshare`, `mount` and OpenSSH's `sshd` and `ssh-keygen` (Debian: openssh-server).
+ */
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RingmasterError, shellQuote } from '@ringmaster/core/adapter';
+import { sleep } from '../util/sleep.js';
+
+const SCOPE = 'target-ssh';
+const SSHD = '/usr/sbin/sshd';
+
+/** The directories each host gets for itself, bind-mounted over the machine's. */
+export const HOST_DIRS = ['/var/lib/dpkg', '/opt', '/srv', '/tmp', '/etc/ringmaster', '/var/log/ringmaster'];
+
+/** One running test host. */
+export interface TestHost {
+  /** `host-1`, `host-2`, … */
+  name: string;
+  address: '127.0.0.1';
+  port: number;
+  /** PID of the host's listening sshd. */
+  pid: number;
+}
+
+export interface StartTestHostsOptions {
+  /** How many hosts. @default 3 */
+  count?: number;
+  /** Host name prefix. @default 'host' */
+  prefix?: string;
+  /** Where the fixture keeps its files. @default a new directory under /var/tmp (not /tmp, which each host replaces) */
+  baseDir?: string;
+  /** Extra sshd_config lines for every host, e.g. `['MaxSessions 64']`. */
+  sshdConfig?: string[];
+}
+
+/** What {@link startTestHosts} returns. */
+export interface TestHosts {
+  hosts: TestHost[];
+  /** A known_hosts file with every host's key, as `[127.0.0.1]:port ssh-ed25519 …`. */
+  knownHostsFile: string;
+  /** The client's private key (ed25519, no passphrase), authorised for root on every host. */
+  clientKeyFile: string;
+  /** The fixture's own directory. */
+  dir: string;
+  /**
+   * The host's root as seen from outside: `join(rootOf('host-2'), '/opt/foo')` is what
+   * host-2 sees as `/opt/foo` (for the directories in {@link HOST_DIRS}).
+   */
+  rootOf(name: string): string;
+  /** The host's public host key line (`ssh-ed25519 AAAA…`). */
+  hostKeyOf(name: string): Promise<string>;
+  /** PIDs of every process in the host's mount namespace (sshd, sessions, their commands). */
+  pidsOf(name: string): Promise<number[]>;
+  /** Kills every process of one host (its sshd and all its sessions) and waits for its port to close. */
+  kill(name: string): Promise<void>;
+  /** Stops every host by PID, waits (bounded) for the ports to close and removes the files. */
+  stop(): Promise<void>;
+}
+
+function run(file: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: 30_000 }, (error, stdout, stderr) => {
+      if (error) reject(Object.assign(error, { stderr }));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const done = (open: boolean) => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function mountNamespaceOf(pid: number): Promise<string | undefined> {
+  try {
+    return await readlink(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every PID whose mount namespace is `ns`. */
+async function pidsInNamespace(ns: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    if ((await mountNamespaceOf(Number(entry))) === ns) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+async function checkTools(): Promise<void> {
+  const missing: string[] = [];
+  if (!existsSync(SSHD)) missing.push('openssh-server');
+  for (const [tool, pkg] of [
+    ['/usr/bin/ssh-keygen', 'openssh-client'],
+    ['/usr/bin/unshare', 'util-linux'],
+  ] as const) {
+    if (!existsSync(tool)) missing.push(pkg);
+  }
+  if (missing.length > 0) {
+    throw new RingmasterError(
+      'TARGET',
+      `test hosts need ${missing.join(', ')}: install with \`apt-get install -y ${missing.join(' ')}\``,
+      { scope: SCOPE },
+    );
+  }
+  if (process.getuid?.() !== 0) {
+    throw new RingmasterError('TARGET', 'test hosts need root (mount namespaces and sshd): run as root', {
+      scope: SCOPE,
+    });
+  }
+  // sshd refuses to start without its privilege separation directory.
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+}
+
+function sshdConfig(o: {
+  port: number;
+  hostKey: string;
+  pidFile: string;
+  authorizedKeys: string;
+  extra: string[];
+}): string {
+  return [
+    `Port ${o.port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${o.hostKey}`,
+    `PidFile ${o.pidFile}`,
+    `AuthorizedKeysFile ${o.authorizedKeys}`,
+    'PermitRootLogin prohibit-password',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    // The fixture lives in a world-readable temp directory.
+    'StrictModes no',
+    'AllowTcpForwarding yes',
+    'MaxSessions 64',
+    'MaxStartups 200',
+    'UseDNS no',
+    'PrintMotd no',
+    'Subsystem sftp internal-sftp',
+    'LogLevel VERBOSE',
+    ...o.extra,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Starts `count` real sshd hosts on loopback, each in its own mount namespace.
+ *
+ * @example
+ * ```ts
+ * const lab = await startTestHosts({ count: 3 });
+ * const target = ssh({
+ *   hosts: lab.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: 'root' })),
+ *   privateKey: lab.clientKeyFile,
+ *   knownHosts: [lab.knownHostsFile],
+ * });
+ * // … deploy …
+ * await target.close();
+ * await lab.stop();
+ * ```
+ */
+export async function startTestHosts(options: StartTestHostsOptions = {}): Promise<TestHosts> {
+  const count = options.count ?? 3;
+  const prefix = options.prefix ?? 'host';
+  if (!Number.isInteger(count) || count < 1 || count > 200) {
+    throw new RingmasterError('CONFIG', `count must be an integer from 1 to 200, got ${count}`, {
+      scope: SCOPE,
+    });
+  }
+  await checkTools();
+  const base = options.baseDir ?? (existsSync('/var/tmp') ? '/var/tmp' : tmpdir());
+  const dir = await mkdtemp(join(base, 'ringmaster-hosts-'));
+  const hosts: TestHost[] = [];
+  const namespaces = new Map<string, string>();
+  const hostDir = (name: string) => join(dir, 'hosts', name);
+  const stopAll = async () => {
+    await Promise.all(hosts.filter(Boolean).map((h) => killHost(h)));
+    await rm(dir, { recursive: true, force: true });
+  };
+  const killHost = async (host: TestHost) => {
+    const ns = namespaces.get(host.name) ?? (await mountNamespaceOf(host.pid));
+    const pids = ns ? await pidsInNamespace(ns) : [host.pid];
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    for (let i = 0; i < 100 && pids.some(alive); i++) await sleep(50);
+    for (let i = 0; i < 100 && (await portOpen(host.port)); i++) await sleep(50);
+  };
+
+  try {
+    const clientKeyFile = join(dir, 'client_key');
+    await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ringmaster-test', '-f', clientKeyFile]);
+    const authorizedKeys = join(dir, 'authorized_keys');
+    await writeFile(authorizedKeys, await readFile(`${clientKeyFile}.pub`, 'utf8'));
+    await chmod(authorizedKeys, 0o600);
+    const knownLines: string[] = [];
+
+    const startOne = async (i: number): Promise<void> => {
+      const name = `${prefix}-${i}`;
+      const root = hostDir(name);
+      await mkdir(join(root, 'ssh'), { recursive: true });
+      for (const d of HOST_DIRS) await mkdir(join(root, d), { recursive: true });
+      await chmod(join(root, '/tmp'), 0o1777);
+      await mkdir(join(root, 'ssh', 'dpkg-work'), { recursive: true });
+      const hostKey = join(root, 'ssh', 'ssh_host_ed25519_key');
+      await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', hostKey]);
+      const pub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
+
+      let started: TestHost | undefined;
+      let lastError = '';
+      // A free port can be taken between probing and binding: retry a few times.
+      for (let attempt = 0; attempt < 5 && !started; attempt++) {
+        const port = await freePort();
+        const pidFile = join(root, 'ssh', 'sshd.pid');
+        const logFile = join(root, 'ssh', 'sshd.log');
+        const config = join(root, 'ssh', 'sshd_config');
+        await writeFile(
+          config,
+          sshdConfig({ port, hostKey, pidFile, authorizedKeys, extra: options.sshdConfig ?? [] }),
+        );
+        if (i === 1 && attempt === 0) {
+          try {
+            await run(SSHD, ['-t', '-f', config]);
+          } catch (error) {
+            const stderr = (error as { stderr?: string }).stderr ?? String(error);
+            throw new RingmasterError('TARGET', `sshd -t rejects the test configuration: ${stderr.trim()}`, {
+              scope: SCOPE,
+            });
+          }
+        }
+        // /var/lib/dpkg: an overlay on the machine's (instant, and the machine's stays untouched);
+        // where overlayfs is not allowed, a full copy.
+        const upper = shellQuote(join(root, '/var/lib/dpkg'));
+        const work = shellQuote(join(root, 'ssh', 'dpkg-work'));
+        const dpkgMount =
+          `{ mount -t overlay overlay -o lowerdir=/var/lib/dpkg,upperdir=${upper},workdir=${work} /var/lib/dpkg 2>/dev/null` +
+          ` || { cp -a /var/lib/dpkg/. ${upper}/ && mount --bind ${upper} /var/lib/dpkg; }; }`;
+        const mounts = [
+          dpkgMount,
+          ...HOST_DIRS.filter((d) => d !== '/var/lib/dpkg').map(
+            (d) => `mount --bind ${shellQuote(join(root, d))} ${shellQuote(d)}`,
+          ),
+        ];
+        // The mount points must exist on the machine; /etc/ringmaster and /var/log/ringmaster may not.
+        const mkdirs = `mkdir -p ${HOST_DIRS.map((d) => shellQuote(d)).join(' ')}`;
+        const script = `set -e; ${mkdirs}; ${mounts.join('; ')}; exec ${SSHD} -D -e -E ${shellQuote(logFile)} -f ${shellQuote(config)}`;
+        // unshare execs sh, which execs sshd: the child's PID is sshd's.
+        const child = spawn('/usr/bin/unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', script], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          detached: true,
+        });
+        let stderr = '';
+        child.stderr?.on('data', (c: Buffer) => {
+          stderr = (stderr + c.toString('utf8')).slice(-4000);
+        });
+        let exited = false;
+        child.once('exit', () => {
+          exited = true;
+        });
+        child.unref();
+        const pid = child.pid ?? 0;
+        for (let w = 0; w < 400 && !exited; w++) {
+          if (await portOpen(port)) break;
+          await sleep(25);
+        }
+        if (!exited && (await portOpen(port))) {
+          (child.stderr as { unref?: () => void } | null)?.unref?.();
+          started = { name, address: '127.0.0.1', port, pid };
+          const ns = await mountNamespaceOf(pid);
+          if (ns) namespaces.set(name, ns);
+        } else {
+          lastError = stderr || (existsSync(logFile) ? await readFile(logFile, 'utf8') : '');
+          if (!exited && pid) {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // gone
+            }
+          }
+          if (!/address already in use|bind to port/i.test(lastError)) break;
+        }
+      }
+      if (!started) {
+        throw new RingmasterError('TARGET', `sshd for ${name} did not start: ${lastError.trim().slice(-1000)}`, {
+          scope: SCOPE,
+        });
+      }
+      hosts[i - 1] = started;
+      knownLines[i - 1] = `[127.0.0.1]:${started.port} ${pub}`;
+    };
+    // Start a few at a time: each start forks ssh-keygen and sshd.
+    let next = 1;
+    const failures: unknown[] = [];
+    await Promise.all(
+      Array.from({ length: Math.min(8, count) }, async () => {
+        while (next <= count && failures.length === 0) {
+          const i = next++;
+          await startOne(i).catch((e: unknown) => failures.push(e));
+        }
+      }),
+    );
+    if (failures.length > 0) throw failures[0];
+    const knownHostsFile = join(dir, 'known_hosts');
+    await writeFile(knownHostsFile, knownLines.join('\n') + '\n');
+
+    const find = (name: string) => {
+      const host = hosts.find((h) => h.name === name);
+      if (!host) throw new RingmasterError('TARGET', `no test host named ${name}`, { scope: SCOPE });
+      return host;
+    };
+    return {
+      hosts,
+      knownHostsFile,
+      clientKeyFile,
+      dir,
+      rootOf: (name) => hostDir(find(name).name),
+      hostKeyOf: async (name) =>
+        (await readFile(join(hostDir(find(name).name), 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8'))
+          .trim()
+          .split(/\s+/)
+          .slice(0, 2)
+          .join(' '),
+      pidsOf: async (name) => {
+        const ns = namespaces.get(find(name).name);
+        return ns ? pidsInNamespace(ns) : [];
+      },
+      kill: (name) => killHost(find(name)),
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
