@@ -72,8 +72,8 @@ export interface Lab {
 }
 
 /** Starts `count` hosts and a scratch directory. */
-export async function startLab(count = 3): Promise<Lab> {
-  const lab = await startTestHosts({ count });
+export async function startLab(count = 3, sshdConfig: string[] = []): Promise<Lab> {
+  const lab = await startTestHosts({ count, sshdConfig });
   const work = await mkdtemp(join(tmpdir(), 'ringmaster-ssh-test-'));
   const targets: ReturnType<typeof ssh>[] = [];
   const hostOptions = () => lab.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: 'root' }));

@@ -17,7 +17,19 @@ const SCOPE = 'target-ssh';
 const SSHD = '/usr/sbin/sshd';
 
 /** The directories each host gets for itself, bind-mounted over the machine's. */
-export const HOST_DIRS = ['/var/lib/dpkg', '/opt', '/srv', '/tmp', '/etc/ringmaster', '/var/log/ringmaster'];
+export const HOST_DIRS = [
+  '/var/lib/dpkg',
+  '/opt',
+  '/srv',
+  '/tmp',
+  '/etc/ringmaster',
+  '/var/log/ringmaster',
+  // apt's state and sources, so `apt-get update` on a host reads only the host's sources
+  // (none until a test adds one) and never touches the machine's lists.
+  '/var/lib/apt',
+  '/var/cache/apt',
+  '/etc/apt/sources.list.d',
+];
 
 /** One running test host. */
 export interface TestHost {
@@ -157,7 +169,9 @@ function sshdConfig(o: {
   authorizedKeys: string;
   extra: string[];
 }): string {
+  // sshd keeps the first value of an option: the caller's lines come first.
   return [
+    ...o.extra,
     `Port ${o.port}`,
     'ListenAddress 127.0.0.1',
     `HostKey ${o.hostKey}`,
@@ -177,7 +191,6 @@ function sshdConfig(o: {
     'PrintMotd no',
     'Subsystem sftp internal-sftp',
     'LogLevel VERBOSE',
-    ...o.extra,
     '',
   ].join('\n');
 }
@@ -245,6 +258,10 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
       for (const d of HOST_DIRS) await mkdir(join(root, d), { recursive: true });
       await chmod(join(root, '/tmp'), 0o1777);
       await mkdir(join(root, 'ssh', 'dpkg-work'), { recursive: true });
+      await mkdir(join(root, '/var/lib/apt/lists/partial'), { recursive: true });
+      await mkdir(join(root, '/var/cache/apt/archives/partial'), { recursive: true });
+      await writeFile(join(root, 'ssh', 'sources.list'), '');
+      await writeFile(join(root, 'ssh', 'bashrc'), '# ~/.bashrc of a ringmaster test host\n');
       const hostKey = join(root, 'ssh', 'ssh_host_ed25519_key');
       await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', hostKey]);
       const pub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
@@ -278,8 +295,14 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
         const dpkgMount =
           `{ mount -t overlay overlay -o lowerdir=/var/lib/dpkg,upperdir=${upper},workdir=${work} /var/lib/dpkg 2>/dev/null` +
           ` || { cp -a /var/lib/dpkg/. ${upper}/ && mount --bind ${upper} /var/lib/dpkg; }; }`;
+        // A fresh host's root has Debian's quiet default ~/.bashrc; this machine's (pyenv, cargo…)
+        // would cost every command a quarter of a second, since sshd's bash reads it.
+        const bashrc = `[ ! -e /root/.bashrc ] || mount --bind ${shellQuote(join(root, 'ssh', 'bashrc'))} /root/.bashrc`;
+        const sources = `[ ! -e /etc/apt/sources.list ] || mount --bind ${shellQuote(join(root, 'ssh', 'sources.list'))} /etc/apt/sources.list`;
         const mounts = [
           dpkgMount,
+          bashrc,
+          sources,
           ...HOST_DIRS.filter((d) => d !== '/var/lib/dpkg').map(
             (d) => `mount --bind ${shellQuote(join(root, d))} ${shellQuote(d)}`,
           ),
