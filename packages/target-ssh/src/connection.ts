@@ -62,7 +62,12 @@ export class HostConnection {
     client.on('error', lost);
   }
 
-  private fail(message: string, command: string | undefined, cause?: unknown, stderr?: string): RingmasterError {
+  private fail(
+    message: string,
+    command: string | undefined,
+    cause?: unknown,
+    stderr?: string,
+  ): RingmasterError {
     return hostError(
       message,
       { host: this.host.name, ...(command ? { command } : {}), ...(stderr ? { stderr } : {}), cause },
@@ -92,7 +97,9 @@ export class HostConnection {
         const stderr = new TailBuffer();
         const onLost = (reason: Error) =>
           settle(() =>
-            reject(this.fail('the connection dropped while the command ran', label, reason, stderr.toString())),
+            reject(
+              this.fail('the connection dropped while the command ran', label, reason, stderr.toString()),
+            ),
           );
         if (this.closed) {
           settle(() => reject(this.fail('the connection is closed', label)));
@@ -115,7 +122,14 @@ export class HostConnection {
               }
               stream.close();
               settle(() =>
-                reject(this.fail(`the command did not finish within ${timeoutMs} ms`, label, undefined, stderr.toString())),
+                reject(
+                  this.fail(
+                    `the command did not finish within ${timeoutMs} ms`,
+                    label,
+                    undefined,
+                    stderr.toString(),
+                  ),
+                ),
               );
             }, timeoutMs);
             stream.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -183,10 +197,15 @@ export class HostConnection {
               sftp.end();
               return;
             }
-            sftp.fastPut(localPath, remotePath, { concurrency: 32, chunkSize: 32 * 1024, mode: 0o600 }, (err) => {
-              if (err) settle(() => reject(this.fail(`the upload failed: ${err.message}`, label, err)));
-              else settle(resolve);
-            });
+            sftp.fastPut(
+              localPath,
+              remotePath,
+              { concurrency: 32, chunkSize: 32 * 1024, mode: 0o600 },
+              (err) => {
+                if (err) settle(() => reject(this.fail(`the upload failed: ${err.message}`, label, err)));
+                else settle(resolve);
+              },
+            );
           });
         } catch (error) {
           settle(() => reject(this.fail('could not open SFTP', label, error)));
@@ -225,8 +244,10 @@ function describeConnectError(error: Error & { level?: string; code?: string }, 
     return `authentication failed for ${where}: check that the key is in the user's authorized_keys (or that the agent holds it)`;
   }
   if (error.level === 'client-timeout') return `timed out connecting to ${where}: is the host up?`;
-  if (error.code === 'ECONNREFUSED') return `connection refused by ${where}: is sshd running and the port right?`;
-  if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') return `cannot resolve ${host.address ?? host.name}`;
+  if (error.code === 'ECONNREFUSED')
+    return `connection refused by ${where}: is sshd running and the port right?`;
+  if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN')
+    return `cannot resolve ${host.address ?? host.name}`;
   if (error.code === 'ECONNRESET') return `the connection to ${where} was reset during the handshake`;
   return `cannot connect to ${where}: ${error.message}`;
 }
@@ -236,7 +257,11 @@ function describeConnectError(error: Error & { level?: string; code?: string }, 
  * forwarded stream). The host key is checked against known_hosts before authentication; a
  * refusal rejects with `HOST_KEY` naming the host and the key's SHA256 fingerprint.
  */
-export async function openConnection(host: SshHost, context: ConnectContext, sock?: Duplex): Promise<HostConnection> {
+export async function openConnection(
+  host: SshHost,
+  context: ConnectContext,
+  sock?: Duplex,
+): Promise<HostConnection> {
   const { options } = context;
   const address = host.address ?? host.name;
   const lookupName = knownHostsName(address, host.port);
@@ -306,10 +331,14 @@ export async function openConnection(host: SshHost, context: ConnectContext, soc
       client.destroy();
       if (hostKeyError) reject(hostKeyError);
       else
-        reject(hostError(describeConnectError(error, host), { host: host.name, cause: error }, context.secrets));
+        reject(
+          hostError(describeConnectError(error, host), { host: host.name, cause: error }, context.secrets),
+        );
     };
     client.once('error', onError);
-    client.once('close', () => onError(Object.assign(new Error('the connection closed during the handshake'), {})));
+    client.once('close', () =>
+      onError(Object.assign(new Error('the connection closed during the handshake'), {})),
+    );
     client.once('ready', () => {
       if (settled) return;
       settled = true;

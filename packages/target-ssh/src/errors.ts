@@ -2,7 +2,7 @@
  * Error helpers of target-ssh: every failure is a `RingmasterError` scoped `target-ssh` that
  * names the host and, for a command, the command and its stderr tail. Secrets are scrubbed.
  */
-import { RingmasterError, type ErrorCode, tail } from '@ringmaster/core/adapter';
+import { type ErrorCode, RingmasterError, tail } from '@ringmaster/core/adapter';
 
 export const SCOPE = 'target-ssh';
 

@@ -39,7 +39,8 @@ export async function checkHealth(remote: Remote, check: HealthCheck, commandMs:
     if (attempts < check.retries && pause > 0) await sleep(pause);
   }
   const argv = healthArgv(check, commandMs);
-  const hint = last?.exitCode === 127 ? ' (command not found on the host; curl is needed for a url check)' : '';
+  const hint =
+    last?.exitCode === 127 ? ' (command not found on the host; curl is needed for a url check)' : '';
   throw hostError(
     `the health check did not pass after ${attempts} attempt(s) in ${Date.now() - started} ms${hint}`,
     {

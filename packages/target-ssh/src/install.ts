@@ -23,6 +23,7 @@ export function parseInstalled(stdout: string): string | undefined {
   return version;
 }
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a dpkg-query format, not a JS template
 const QUERY_FORMAT = '${db:Status-Abbrev}|${Version}';
 
 /** The installed version of `pkg` (already validated) on the host. */
@@ -40,21 +41,32 @@ export async function queryInstalled(remote: Remote, pkg: string): Promise<strin
 
 const NONINTERACTIVE = ['env', 'DEBIAN_FRONTEND=noninteractive'];
 
-async function uploadAndInstall(remote: Remote, artifact: Artifact, options: ResolvedSshOptions): Promise<void> {
+async function uploadAndInstall(
+  remote: Remote,
+  artifact: Artifact,
+  options: ResolvedSshOptions,
+): Promise<void> {
   const remotePath = `${options.tmpDir.replace(/\/$/, '')}/ringmaster-${randomBytes(8).toString('hex')}.deb`;
   try {
     await remote.upload(artifact.file, remotePath);
     const sum = await remote.mustRun(['sha256sum', '--', remotePath], 'checksumming the upload');
     const seen = sum.stdout.trim().split(/\s+/)[0]?.toLowerCase();
     if (seen !== artifact.sha256.toLowerCase()) {
-      throw hostError(`the uploaded file's sha256 is ${seen}, expected ${artifact.sha256}: the transfer was corrupted`, {
-        host: remote.host.name,
-        command: remote.commandLine(['sha256sum', '--', remotePath]),
-      });
+      throw hostError(
+        `the uploaded file's sha256 is ${seen}, expected ${artifact.sha256}: the transfer was corrupted`,
+        {
+          host: remote.host.name,
+          command: remote.commandLine(['sha256sum', '--', remotePath]),
+        },
+      );
     }
-    await remote.mustRun([...NONINTERACTIVE, 'dpkg', '-i', remotePath], `installing ${artifact.name} ${artifact.version}`, {
-      privileged: true,
-    });
+    await remote.mustRun(
+      [...NONINTERACTIVE, 'dpkg', '-i', remotePath],
+      `installing ${artifact.name} ${artifact.version}`,
+      {
+        privileged: true,
+      },
+    );
   } finally {
     // Also after a failure. If the connection is gone, one reconnect is tried; a host that died
     // keeps the file in its temp directory.
@@ -64,7 +76,9 @@ async function uploadAndInstall(remote: Remote, artifact: Artifact, options: Res
 
 async function aptInstall(remote: Remote, artifact: Artifact, options: ResolvedSshOptions): Promise<void> {
   if (options.aptUpdate) {
-    await remote.mustRun([...NONINTERACTIVE, 'apt-get', 'update', '-q'], 'apt-get update', { privileged: true });
+    await remote.mustRun([...NONINTERACTIVE, 'apt-get', 'update', '-q'], 'apt-get update', {
+      privileged: true,
+    });
   }
   await remote.mustRun(
     [
@@ -92,12 +106,18 @@ export async function restartServices(remote: Remote, options: ResolvedSshOption
     return;
   }
   for (const service of options.services) {
-    await remote.mustRun(['systemctl', 'restart', '--', service], `restarting ${service}`, { privileged: true });
+    await remote.mustRun(['systemctl', 'restart', '--', service], `restarting ${service}`, {
+      privileged: true,
+    });
   }
 }
 
 /** The whole install sequence on one host (inputs already validated). */
-export async function installOnHost(remote: Remote, artifact: Artifact, options: ResolvedSshOptions): Promise<void> {
+export async function installOnHost(
+  remote: Remote,
+  artifact: Artifact,
+  options: ResolvedSshOptions,
+): Promise<void> {
   const host = remote.host.name;
   if (options.hooks.beforeInstall) {
     await remote.mustRun(expandHook(options.hooks.beforeInstall, host), 'the beforeInstall hook');

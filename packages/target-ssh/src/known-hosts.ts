@@ -102,7 +102,11 @@ export function patternsMatch(patterns: string, name: string): boolean {
 }
 
 /** Judges the key `keyBlob` presented by `name` against the entries. */
-export function verifyHostKey(entries: readonly KnownHostEntry[], name: string, keyBlob: Buffer): HostKeyVerdict {
+export function verifyHostKey(
+  entries: readonly KnownHostEntry[],
+  name: string,
+  keyBlob: Buffer,
+): HostKeyVerdict {
   const key64 = keyBlob.toString('base64');
   const type = keyTypeOf(keyBlob);
   const forHost = entries.filter((e) => e.marker !== '@cert-authority' && patternsMatch(e.patterns, name));
@@ -140,7 +144,9 @@ export async function appendKnownHost(file: string, name: string, keyBlob: Buffe
   } catch {
     // new file
   }
-  await appendFile(path, `${prefix}${name} ${keyTypeOf(keyBlob)} ${keyBlob.toString('base64')}\n`, { mode: 0o600 });
+  await appendFile(path, `${prefix}${name} ${keyTypeOf(keyBlob)} ${keyBlob.toString('base64')}\n`, {
+    mode: 0o600,
+  });
 }
 
 /** A hashed host pattern for `name`, as `ssh-keygen -H` writes it (for tests and tools). */

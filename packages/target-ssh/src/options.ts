@@ -16,7 +16,10 @@ const argv = z
 
 const remotePath = z
   .string()
-  .regex(REMOTE_PATH, 'must be an absolute path of letters, digits and . _ + - (no spaces, no shell characters)')
+  .regex(
+    REMOTE_PATH,
+    'must be an absolute path of letters, digits and . _ + - (no spaces, no shell characters)',
+  )
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
 
 const hostSchema = z.object({
@@ -28,7 +31,10 @@ const hostSchema = z.object({
     .regex(/^[A-Za-z0-9:.%_-]+$/, 'must be a host name or an IP address')
     .optional(),
   port: z.number().int().min(1).max(65535).default(22),
-  user: z.string().regex(/^[a-z_][a-z0-9_.-]{0,31}$/, 'must be a POSIX user name').default('root'),
+  user: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_.-]{0,31}$/, 'must be a POSIX user name')
+    .default('root'),
 });
 
 const jumpHostSchema = hostSchema.extend({
@@ -71,7 +77,13 @@ const timeoutsSchema = z
     /** Unanswered keepalives before the connection counts as dead. @default 3 */
     keepaliveCountMax: z.number().int().min(1).default(3),
   })
-  .default({ connectMs: 10_000, commandMs: 120_000, uploadMs: 300_000, keepaliveMs: 15_000, keepaliveCountMax: 3 });
+  .default({
+    connectMs: 10_000,
+    commandMs: 120_000,
+    uploadMs: 300_000,
+    keepaliveMs: 15_000,
+    keepaliveCountMax: 3,
+  });
 
 /**
  * The options of {@link ssh}.

@@ -25,7 +25,9 @@ export class ConnectionPool {
         if (!path) return Promise.resolve(undefined);
         this.keyBytes ??= readFile(expandHome(path)).catch((error: NodeJS.ErrnoException) => {
           this.keyBytes = undefined;
-          throw hostError(`cannot read the private key ${path}: ${error.code ?? error.message}`, { host: '(all)' });
+          throw hostError(`cannot read the private key ${path}: ${error.code ?? error.message}`, {
+            host: '(all)',
+          });
         });
         return this.keyBytes;
       },
@@ -92,7 +94,9 @@ export class ConnectionPool {
         });
       } catch (error) {
         clearTimeout(timer);
-        reject(hostError(`the bastion ${jump.name} connection is unusable`, { host: host.name, cause: error }));
+        reject(
+          hostError(`the bastion ${jump.name} connection is unusable`, { host: host.name, cause: error }),
+        );
       }
     });
     return openConnection(host, this.context, stream);

@@ -40,7 +40,11 @@ export class Remote {
   }
 
   /** Runs `argv` and rejects `TARGET` (host, command, exit code, stderr tail) unless it exits 0. */
-  async mustRun(argv: readonly string[], what: string, runOptions: RemoteRunOptions = {}): Promise<ExecResult> {
+  async mustRun(
+    argv: readonly string[],
+    what: string,
+    runOptions: RemoteRunOptions = {},
+  ): Promise<ExecResult> {
     const result = await this.run(argv, runOptions);
     if (result.exitCode !== 0) {
       throw hostError(

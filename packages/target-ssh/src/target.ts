@@ -40,6 +40,7 @@ export interface SshTarget extends Target {
   close(): Promise<void>;
 }
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a dpkg-query format, not a JS template
 const INVENTORY_FORMAT = '${db:Status-Abbrev}|${Package}|${Version}\n';
 
 /**
@@ -96,15 +97,20 @@ export function ssh(options: SshOptions): SshTarget {
       pkgName(artifact.name);
       assertMatches(artifact.version, PACKAGE_VERSION, 'package version', SCOPE);
       if (artifact.format !== 'deb') {
-        throw hostError(`cannot install a ${JSON.stringify(artifact.format)} artifact: only deb is supported`, {
-          host,
-        });
+        throw hostError(
+          `cannot install a ${JSON.stringify(artifact.format)} artifact: only deb is supported`,
+          {
+            host,
+          },
+        );
       }
       if (resolved.installMode === 'upload') {
         assertMatches(artifact.sha256, /^[0-9a-fA-F]{64}$/, 'artifact sha256', SCOPE);
         const file = await stat(artifact.file).catch(() => undefined);
         if (!file?.isFile()) {
-          throw hostError(`the artifact file ${artifact.file} does not exist here: build or fetch it first`, { host });
+          throw hostError(`the artifact file ${artifact.file} does not exist here: build or fetch it first`, {
+            host,
+          });
         }
       }
       await slots.use(() => installOnHost(remote, artifact, resolved));
@@ -123,9 +129,13 @@ export function ssh(options: SshOptions): SshTarget {
       const remote = remoteFor(host);
       pkgName(pkg);
       await slots.use(() =>
-        remote.mustRun(['env', 'DEBIAN_FRONTEND=noninteractive', 'dpkg', '-r', '--', pkg], `removing ${pkg}`, {
-          privileged: true,
-        }),
+        remote.mustRun(
+          ['env', 'DEBIAN_FRONTEND=noninteractive', 'dpkg', '-r', '--', pkg],
+          `removing ${pkg}`,
+          {
+            privileged: true,
+          },
+        ),
       );
     },
 

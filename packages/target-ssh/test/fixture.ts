@@ -76,7 +76,8 @@ export async function startLab(count = 3, sshdConfig: string[] = []): Promise<La
   const lab = await startTestHosts({ count, sshdConfig });
   const work = await mkdtemp(join(tmpdir(), 'ringmaster-ssh-test-'));
   const targets: ReturnType<typeof ssh>[] = [];
-  const hostOptions = () => lab.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: 'root' }));
+  const hostOptions = () =>
+    lab.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: 'root' }));
   return {
     lab,
     work,
@@ -100,7 +101,9 @@ export async function startLab(count = 3, sshdConfig: string[] = []): Promise<La
 }
 
 /** The rejection of a promise (fails the test if it resolves). */
-export async function rejectionOf(promise: Promise<unknown>): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
+export async function rejectionOf(
+  promise: Promise<unknown>,
+): Promise<Error & { code?: string; details?: Record<string, unknown> }> {
   try {
     await promise;
   } catch (error) {

@@ -245,7 +245,17 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
 
   try {
     const clientKeyFile = join(dir, 'client_key');
-    await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ringmaster-test', '-f', clientKeyFile]);
+    await run('/usr/bin/ssh-keygen', [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      'ringmaster-test',
+      '-f',
+      clientKeyFile,
+    ]);
     const authorizedKeys = join(dir, 'authorized_keys');
     await writeFile(authorizedKeys, await readFile(`${clientKeyFile}.pub`, 'utf8'));
     await chmod(authorizedKeys, 0o600);
@@ -311,10 +321,14 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
         const mkdirs = `mkdir -p ${HOST_DIRS.map((d) => shellQuote(d)).join(' ')}`;
         const script = `set -e; ${mkdirs}; ${mounts.join('; ')}; exec ${SSHD} -D -e -E ${shellQuote(logFile)} -f ${shellQuote(config)}`;
         // unshare execs sh, which execs sshd: the child's PID is sshd's.
-        const child = spawn('/usr/bin/unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', script], {
-          stdio: ['ignore', 'ignore', 'pipe'],
-          detached: true,
-        });
+        const child = spawn(
+          '/usr/bin/unshare',
+          ['--mount', '--propagation', 'private', '/bin/sh', '-c', script],
+          {
+            stdio: ['ignore', 'ignore', 'pipe'],
+            detached: true,
+          },
+        );
         let stderr = '';
         child.stderr?.on('data', (c: Buffer) => {
           stderr = (stderr + c.toString('utf8')).slice(-4000);
@@ -347,9 +361,13 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
         }
       }
       if (!started) {
-        throw new RingmasterError('TARGET', `sshd for ${name} did not start: ${lastError.trim().slice(-1000)}`, {
-          scope: SCOPE,
-        });
+        throw new RingmasterError(
+          'TARGET',
+          `sshd for ${name} did not start: ${lastError.trim().slice(-1000)}`,
+          {
+            scope: SCOPE,
+          },
+        );
       }
       hosts[i - 1] = started;
       knownLines[i - 1] = `[127.0.0.1]:${started.port} ${pub}`;
