@@ -24,6 +24,7 @@ const debianTools = {
     'apt-utils': 'apt-ftparchive',
     gnupg: 'gpg',
     'util-linux': 'unshare',
+    curl: 'curl',
   },
 };
 
