@@ -41,36 +41,68 @@ export async function queryInstalled(remote: Remote, pkg: string): Promise<strin
 
 const NONINTERACTIVE = ['env', 'DEBIAN_FRONTEND=noninteractive'];
 
+/** Exit codes of {@link INSTALL_SCRIPT} that are ours, not dpkg's (which exits 1 or 2). */
+const CHECKSUM_FAILED = 90;
+const CHECKSUM_MISMATCH = 91;
+const MARKER = '@@ringmaster-installed ';
+
+/**
+ * What runs on the host after the upload, in one round trip: checksum, `dpkg -i`, read the
+ * version back, and remove the upload whatever happens (EXIT trap). The values arrive as
+ * positional parameters ($1 sha256, $2 path, $3 package) quoted by `shellJoin`, never spliced
+ * into the script text.
+ */
+const INSTALL_SCRIPT = [
+  `trap 'rm -f -- "$2"' EXIT`,
+  `sum=$(sha256sum -- "$2") || exit ${CHECKSUM_FAILED}`,
+  'sum=${sum%% *}',
+  `if [ "$sum" != "$1" ]; then echo "sha256 of the upload is $sum, expected $1: the transfer was corrupted" >&2; exit ${CHECKSUM_MISMATCH}; fi`,
+  'DEBIAN_FRONTEND=noninteractive dpkg -i "$2" || exit $?',
+  `printf '\\n${MARKER}%s\\n' "$(dpkg-query -W -f '\${db:Status-Abbrev}|\${Version}' -- "$3")"`,
+].join('\n');
+
+/** Uploads, checks, installs; returns the version the host now reports (or undefined). */
 async function uploadAndInstall(
   remote: Remote,
   artifact: Artifact,
   options: ResolvedSshOptions,
-): Promise<void> {
+): Promise<string | undefined> {
   const remotePath = `${options.tmpDir.replace(/\/$/, '')}/ringmaster-${randomBytes(8).toString('hex')}.deb`;
+  const argv = [
+    'sh',
+    '-c',
+    INSTALL_SCRIPT,
+    'ringmaster-install',
+    artifact.sha256.toLowerCase(),
+    remotePath,
+    artifact.name,
+  ];
+  // What errors show: the steps, not the script text.
+  const shown = `sha256sum + dpkg -i ${remotePath}`;
+  let scriptRan = false;
   try {
     await remote.upload(artifact.file, remotePath);
-    const sum = await remote.mustRun(['sha256sum', '--', remotePath], 'checksumming the upload');
-    const seen = sum.stdout.trim().split(/\s+/)[0]?.toLowerCase();
-    if (seen !== artifact.sha256.toLowerCase()) {
-      throw hostError(
-        `the uploaded file's sha256 is ${seen}, expected ${artifact.sha256}: the transfer was corrupted`,
-        {
-          host: remote.host.name,
-          command: remote.commandLine(['sha256sum', '--', remotePath]),
-        },
-      );
+    const result = await remote.run(argv, { privileged: true });
+    scriptRan = true;
+    if (result.exitCode !== 0) {
+      const what =
+        result.exitCode === CHECKSUM_MISMATCH || result.exitCode === CHECKSUM_FAILED
+          ? 'checking the sha256 of the upload'
+          : `installing ${artifact.name} ${artifact.version} (dpkg -i)`;
+      throw hostError(`${what} failed (exit ${result.exitCode})`, {
+        host: remote.host.name,
+        command: shown,
+        exitCode: result.exitCode,
+        stderr: result.stderr || result.stdout,
+      });
     }
-    await remote.mustRun(
-      [...NONINTERACTIVE, 'dpkg', '-i', remotePath],
-      `installing ${artifact.name} ${artifact.version}`,
-      {
-        privileged: true,
-      },
-    );
+    const line = result.stdout.split('\n').find((l) => l.startsWith(MARKER));
+    return line === undefined ? undefined : parseInstalled(line.slice(MARKER.length));
   } finally {
-    // Also after a failure. If the connection is gone, one reconnect is tried; a host that died
-    // keeps the file in its temp directory.
-    await remote.run(['rm', '-f', '--', remotePath], { timeoutMs: 10_000 }).catch(() => undefined);
+    // The script's trap removed the upload; when it never ran (upload failed, connection lost,
+    // timeout), remove it here — one reconnect is tried. A host that died keeps it in tmpDir.
+    if (!scriptRan)
+      await remote.run(['rm', '-f', '--', remotePath], { timeoutMs: 10_000 }).catch(() => undefined);
   }
 }
 
@@ -122,9 +154,13 @@ export async function installOnHost(
   if (options.hooks.beforeInstall) {
     await remote.mustRun(expandHook(options.hooks.beforeInstall, host), 'the beforeInstall hook');
   }
-  if (options.installMode === 'apt') await aptInstall(remote, artifact, options);
-  else await uploadAndInstall(remote, artifact, options);
-  const now = await queryInstalled(remote, artifact.name);
+  let now: string | undefined;
+  if (options.installMode === 'apt') {
+    await aptInstall(remote, artifact, options);
+    now = await queryInstalled(remote, artifact.name);
+  } else {
+    now = await uploadAndInstall(remote, artifact, options);
+  }
   if (now !== artifact.version) {
     throw hostError(
       `after installing ${artifact.name} ${artifact.version} the host reports ${now ?? 'it not (fully) installed'}`,
