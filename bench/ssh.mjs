@@ -23,6 +23,8 @@ const { startTestHosts } = await import(new URL('testing/index.js', dist).href);
 const SIZES = (process.env.BENCH_SSH_SIZES ?? '10,30').split(',').map(Number);
 const PKG = 'rm-bench';
 const PAYLOAD = 5 * 1024 * 1024;
+// A dpkg-query format, written so it cannot be mistaken for a JS template.
+const VERSION_FORMAT = ['$', '{Version}'].join('');
 
 function sh(file, args, { timeoutMs = 600_000, cwd, env } = {}) {
   return new Promise((resolve) => {
@@ -100,7 +102,7 @@ async function parallel(items, fn) {
 }
 
 /** Removes the package on every host directly in its namespace (untimed reset between runs). */
-async function reset(lab, hosts) {
+async function reset(hosts) {
   await parallel(hosts, (h) => sh('nsenter', ['--target', String(h.pid), '--mount', 'dpkg', '--purge', PKG]));
 }
 
@@ -114,7 +116,7 @@ async function verify(hosts, version) {
       'dpkg-query',
       '-W',
       '-f',
-      '${Version}',
+      VERSION_FORMAT,
       PKG,
     ]);
     if (r.stdout.trim() !== version) bad.push(h.name);
@@ -226,7 +228,7 @@ const methods = {
         'dpkg-query',
         '-W',
         '-f',
-        '${Version}',
+        VERSION_FORMAT,
         PKG,
       ]);
       if (q.stdout.trim() !== artifact.version) throw new Error(`verify ${h.name}`);
@@ -253,7 +255,7 @@ async function main() {
           results[method][n] = null;
           continue;
         }
-        await reset(lab, hosts);
+        await reset(hosts);
         let sampler;
         if (method === 'ours') {
           sampler = setInterval(() => {

@@ -55,7 +55,7 @@ const MARKER = '@@ringmaster-installed ';
 const INSTALL_SCRIPT = [
   `trap 'rm -f -- "$2"' EXIT`,
   `sum=$(sha256sum -- "$2") || exit ${CHECKSUM_FAILED}`,
-  'sum=${sum%% *}',
+  `sum=\${sum%% *}`,
   `if [ "$sum" != "$1" ]; then echo "sha256 of the upload is $sum, expected $1: the transfer was corrupted" >&2; exit ${CHECKSUM_MISMATCH}; fi`,
   'DEBIAN_FRONTEND=noninteractive dpkg -i "$2" || exit $?',
   `printf '\\n${MARKER}%s\\n' "$(dpkg-query -W -f '\${db:Status-Abbrev}|\${Version}' -- "$3")"`,

@@ -24,17 +24,37 @@ export type HostKeyVerdict =
   | { status: 'changed'; expected: string[] }
   | { status: 'revoked' };
 
-/** `~/x` → `$HOME/x`. */
+/** `~/x` → `$HOME/x`.
+ *
+ * @example
+ * ```ts
+ * expandHome('~/.ssh/known_hosts'); // '/root/.ssh/known_hosts'
+ * ```
+ */
 export function expandHome(path: string): string {
   return path === '~' || path.startsWith('~/') ? homedir() + path.slice(1) : path;
 }
 
-/** The name OpenSSH looks up: `host` on port 22, `[host]:port` otherwise. */
+/**
+ * The name OpenSSH looks up: `host` on port 22, `[host]:port` otherwise.
+ *
+ * @example
+ * ```ts
+ * knownHostsName('10.0.0.5', 2222); // '[10.0.0.5]:2222'
+ * ```
+ */
 export function knownHostsName(address: string, port: number): string {
   return port === 22 ? address : `[${address}]:${port}`;
 }
 
-/** OpenSSH's fingerprint of a key blob: `SHA256:` + unpadded base64 of its SHA-256. */
+/**
+ * OpenSSH's fingerprint of a key blob: `SHA256:` + unpadded base64 of its SHA-256.
+ *
+ * @example
+ * ```ts
+ * fingerprint(Buffer.from(line.split(' ')[1], 'base64')); // 'SHA256:…' as ssh-keygen -l prints
+ * ```
+ */
 export function fingerprint(keyBlob: Buffer): string {
   return `SHA256:${createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')}`;
 }
@@ -46,7 +66,14 @@ export function keyTypeOf(keyBlob: Buffer): string {
   return keyBlob.subarray(4, 4 + length).toString('latin1');
 }
 
-/** Parses known_hosts text; comments, blank and malformed lines are ignored. */
+/**
+ * Parses known_hosts text; comments, blank and malformed lines are ignored.
+ *
+ * @example
+ * ```ts
+ * parseKnownHosts('[10.0.0.5]:2222 ssh-ed25519 AAAA…'); // [{ patterns: '[10.0.0.5]:2222', keyType: 'ssh-ed25519', key: 'AAAA…' }]
+ * ```
+ */
 export function parseKnownHosts(text: string): KnownHostEntry[] {
   const entries: KnownHostEntry[] = [];
   for (const raw of text.split('\n')) {
@@ -101,7 +128,15 @@ export function patternsMatch(patterns: string, name: string): boolean {
   return matched;
 }
 
-/** Judges the key `keyBlob` presented by `name` against the entries. */
+/**
+ * Judges the key `keyBlob` presented by `name` against the entries: known, unknown, changed
+ * (with the expected fingerprints) or revoked.
+ *
+ * @example
+ * ```ts
+ * verifyHostKey(parseKnownHosts(text), '[10.0.0.5]:2222', keyBlob).status; // 'known'
+ * ```
+ */
 export function verifyHostKey(
   entries: readonly KnownHostEntry[],
   name: string,
@@ -133,7 +168,14 @@ export async function loadKnownHosts(files: readonly string[]): Promise<KnownHos
   return all;
 }
 
-/** Appends `name type key` to `file` (creating it), as trust-on-first-use does. */
+/**
+ * Appends `name type key` to `file` (creating it), as trust-on-first-use does.
+ *
+ * @example
+ * ```ts
+ * await appendKnownHost('~/.ssh/known_hosts', '[10.0.0.5]:2222', keyBlob);
+ * ```
+ */
 export async function appendKnownHost(file: string, name: string, keyBlob: Buffer): Promise<void> {
   const path = expandHome(file);
   await mkdir(dirname(path), { recursive: true });
@@ -149,7 +191,14 @@ export async function appendKnownHost(file: string, name: string, keyBlob: Buffe
   });
 }
 
-/** A hashed host pattern for `name`, as `ssh-keygen -H` writes it (for tests and tools). */
+/**
+ * A hashed host pattern for `name`, as `ssh-keygen -H` writes it (for tests and tools).
+ *
+ * @example
+ * ```ts
+ * `${hashHostName('[10.0.0.5]:2222')} ssh-ed25519 AAAA…`; // '|1|salt|hmac ssh-ed25519 AAAA…'
+ * ```
+ */
 export function hashHostName(name: string, salt: Buffer = randomBytes(20)): string {
   return `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(name).digest('base64')}`;
 }

@@ -5,9 +5,23 @@
 import { SAFE_NAME } from '@ringmaster/core/adapter';
 import { z } from 'zod';
 
-/** systemd unit names: letters, digits, `@ . _ : -`. */
+/**
+ * systemd unit names: letters, digits, `@ . _ : -`.
+ *
+ * @example
+ * ```ts
+ * SERVICE_NAME.test('foostat@1.service'); // true
+ * ```
+ */
 export const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9@._:-]{0,127}$/;
-/** An absolute remote path without `..`, spaces or shell metacharacters. */
+/**
+ * An absolute remote path without spaces or shell metacharacters (`..` is refused separately).
+ *
+ * @example
+ * ```ts
+ * REMOTE_PATH.test('/var/tmp/deploy'); // true
+ * ```
+ */
 export const REMOTE_PATH = /^\/(?:[A-Za-z0-9._+-]+\/?)*$/;
 
 const argv = z
@@ -148,9 +162,30 @@ export const sshOptionsSchema = z
     path: ['privateKey'],
   });
 
-/** What a user passes to {@link ssh}. */
+/**
+ * What a user passes to {@link ssh}.
+ *
+ * @example
+ * ```ts
+ * const options: SshOptions = { hosts: [{ name: 'web-1', address: '10.0.0.11' }], agent: true };
+ * ```
+ */
 export type SshOptions = z.input<typeof sshOptionsSchema>;
-/** The options after validation and defaults. */
+/**
+ * The options after validation and defaults.
+ *
+ * @example
+ * ```ts
+ * const resolved: ResolvedSshOptions = sshOptionsSchema.parse(options);
+ * ```
+ */
 export type ResolvedSshOptions = z.output<typeof sshOptionsSchema>;
-/** One host of the target. */
+/**
+ * One host of the target, after defaults.
+ *
+ * @example
+ * ```ts
+ * const host: SshHost = { name: 'web-1', address: '10.0.0.11', port: 22, user: 'root' };
+ * ```
+ */
 export type SshHost = z.output<typeof hostSchema>;

@@ -25,7 +25,16 @@ import { ConnectionPool } from './pool.js';
 import { Remote } from './remote.js';
 import { Semaphore } from './util/semaphore.js';
 
-/** The Target `ssh()` returns, with a few SSH-specific extras. */
+/**
+ * The Target `ssh()` returns, with a few SSH-specific extras.
+ *
+ * @example
+ * ```ts
+ * const target: SshTarget = ssh(options);
+ * await target.restart('web-1');
+ * console.log(await target.openConnections());
+ * ```
+ */
 export interface SshTarget extends Target {
   readonly capabilities: TargetCapabilities;
   remove(host: string, pkg: string): Promise<void>;
