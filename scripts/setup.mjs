@@ -25,6 +25,7 @@ const debianTools = {
     gnupg: 'gpg',
     'util-linux': 'unshare',
     curl: 'curl',
+    sudo: 'sudo',
   },
 };
 

@@ -97,6 +97,20 @@ describe('hooks, restart and health', () => {
     expect(await target.installed('host-1', 'rm-nohook')).toBeUndefined();
   });
 
+  it('with sudo, privileged steps (dpkg, restart) run through sudo -n; hooks run as given', async () => {
+    const target = lab.target({
+      sudo: true,
+      restart: ['sh', '-c', `echo "restart sudo_user=$SUDO_USER" >> ${LOG}`],
+      hooks: { beforeInstall: ['sh', '-c', `echo "hook sudo_user=$SUDO_USER" >> ${LOG}`] },
+    });
+    await target.install('host-2', await buildDeb(lab.work, { name: 'rm-sudo', version: '1.0' }));
+    expect(await target.installed('host-2', 'rm-sudo')).toBe('1.0');
+    expect((await readFile(log('host-2'), 'utf8')).trim().split('\n')).toEqual([
+      'hook sudo_user=',
+      'restart sudo_user=root',
+    ]);
+  });
+
   it('without a health check configured, healthCheck() passes and the capability says so', async () => {
     const target = lab.target();
     expect(target.capabilities.healthCheck).toBe(false);

@@ -63,7 +63,8 @@ export interface TestHosts {
   dir: string;
   /**
    * The host's root as seen from outside: `join(rootOf('host-2'), '/opt/foo')` is what
-   * host-2 sees as `/opt/foo` (for the directories in {@link HOST_DIRS}).
+   * host-2 sees as `/opt/foo` (for the directories in {@link HOST_DIRS}). Exception:
+   * `/var/lib/dpkg` there holds only what the host changed (the overlay's upper layer).
    */
   rootOf(name: string): string;
   /** The host's public host key line (`ssh-ed25519 AAAA…`). */
