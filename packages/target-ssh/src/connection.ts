@@ -116,9 +116,13 @@ export class HostConnection {
             let signal: string | undefined;
             timer = setTimeout(() => {
               try {
-                stream.signal('KILL');
+                // TERM, not KILL: sshd signals the session's process, which is the host-side
+                // `timeout` wrapper (see Remote); timeout passes TERM on to the command and
+                // follows with KILL 5 s later. A KILL would orphan the command instead. (sshd
+                // refuses signals for root sessions; the host-side timeout covers those.)
+                stream.signal('TERM');
               } catch {
-                // the server may not support signals; closing the channel is what matters
+                // the server may not support signals; the host-side timeout still ends it
               }
               stream.close();
               settle(() =>
