@@ -269,8 +269,15 @@ export async function openConnection(
   const { options } = context;
   const address = host.address ?? host.name;
   const lookupName = knownHostsName(address, host.port);
-  const privateKey = await context.privateKey();
-  const known = await context.knownHosts();
+  let privateKey: Buffer | undefined;
+  let known: KnownHostEntry[];
+  try {
+    privateKey = await context.privateKey();
+    known = await context.knownHosts();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw hostError(reason, { host: host.name, cause: error }, context.secrets);
+  }
   let hostKeyError: RingmasterError | undefined;
 
   const hostVerifier = (key: Buffer, verify: (valid: boolean) => void): void => {

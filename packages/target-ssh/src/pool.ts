@@ -25,9 +25,7 @@ export class ConnectionPool {
         if (!path) return Promise.resolve(undefined);
         this.keyBytes ??= readFile(expandHome(path)).catch((error: NodeJS.ErrnoException) => {
           this.keyBytes = undefined;
-          throw hostError(`cannot read the private key ${path}: ${error.code ?? error.message}`, {
-            host: '(all)',
-          });
+          throw new Error(`cannot read the private key ${path}: ${error.code ?? error.message}`);
         });
         return this.keyBytes;
       },
@@ -49,10 +47,17 @@ export class ConnectionPool {
     const current = this.connections.get(host.name);
     if (current) {
       return current.then(
-        (c) => (c.closed ? this.open(host) : c),
-        () => this.open(host),
+        (c) => (c.closed ? this.reopen(host, current) : c),
+        () => this.reopen(host, current),
       );
     }
+    return this.open(host);
+  }
+
+  /** Replaces a dead connection once, however many callers noticed it at the same time. */
+  private reopen(host: SshHost, stale: Promise<HostConnection>): Promise<HostConnection> {
+    const now = this.connections.get(host.name);
+    if (now && now !== stale) return now;
     return this.open(host);
   }
 
@@ -105,10 +110,8 @@ export class ConnectionPool {
   private bastionConnection(jump: SshHost): Promise<HostConnection> {
     const current = this.bastion;
     if (current) {
-      return current.then(
-        (c) => (c.closed ? this.openBastion(jump) : c),
-        () => this.openBastion(jump),
-      );
+      const reopen = () => (this.bastion && this.bastion !== current ? this.bastion : this.openBastion(jump));
+      return current.then((c) => (c.closed ? reopen() : c), reopen);
     }
     return this.openBastion(jump);
   }

@@ -25,7 +25,7 @@ async function authorize(pubFile: string): Promise<void> {
 describe('authentication', () => {
   it('uses an encrypted private key with its passphrase', async () => {
     const key = join(lab.work, 'enc_key');
-    await runCommand(['ssh-keygen', '-q', '-t', 'ed25519', '-N', 's3cret pass', '-f', key]);
+    await runCommand(['ssh-keygen', '-q', '-a', '1', '-t', 'ed25519', '-N', 's3cret pass', '-f', key]);
     await authorize(`${key}.pub`);
     const target = lab.target({ privateKey: key, passphrase: 's3cret pass' });
     expect((await target.run('host-1', ['whoami'])).stdout).toBe('root\n');

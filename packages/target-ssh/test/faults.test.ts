@@ -42,7 +42,7 @@ describe('faults', () => {
   it('auth failure: TARGET naming the host, never the passphrase', async () => {
     const key = join(lab.work, 'stranger_key');
     const passphrase = 'correct horse battery staple';
-    await runCommand(['ssh-keygen', '-q', '-t', 'ed25519', '-N', passphrase, '-f', key]);
+    await runCommand(['ssh-keygen', '-q', '-a', '1', '-t', 'ed25519', '-N', passphrase, '-f', key]);
     const target = lab.target({ privateKey: key, passphrase });
     const error = await rejectionOf(target.run('host-1', ['true']));
     expect(error.code).toBe('TARGET');
@@ -122,7 +122,7 @@ describe('faults', () => {
 
   it('sshd killed mid-upload: TARGET naming the host, no connection left open', async () => {
     const target = lab.target({ timeouts: { connectMs: 3000 } });
-    const big = await buildDeb(lab.work, { name: 'rm-big', version: '1.0', payloadBytes: 48 * 1024 * 1024 });
+    const big = await buildDeb(lab.work, { name: 'rm-big', version: '1.0', payloadBytes: 32 * 1024 * 1024 });
     const install = rejectionOf(target.install('host-3', big));
     let seen = false;
     for (let i = 0; i < 2000 && !seen; i++) {

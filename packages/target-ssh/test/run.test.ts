@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ssh } from '../src/index.js';
+import { sleep } from '../src/util/sleep.js';
 import { type Lab, rejectionOf, startLab } from './fixture.js';
 
 let lab: Lab;
@@ -46,6 +47,24 @@ describe('run', () => {
     await target.run('host-1', ['true']);
     await target.close();
     expect((await target.run('host-1', ['echo', 'again'])).stdout).toBe('again\n');
+  });
+
+  it('reopens one connection when the old one dropped, however many commands notice at once', async () => {
+    const target = lab.target();
+    await target.run('host-2', ['true']);
+    // Kill the session process serving our connection (not the listener).
+    const { readFile } = await import('node:fs/promises');
+    for (const pid of await lab.lab.pidsOf('host-2')) {
+      const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (cmd.includes('root@notty')) process.kill(pid, 'SIGKILL');
+    }
+    for (let i = 0; i < 100 && (await target.openConnections()) > 0; i++) await sleep(20);
+    expect(await target.openConnections()).toBe(0);
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => target.run('host-2', ['echo', 'back'])),
+    );
+    expect(results.every((r) => r.stdout === 'back\n')).toBe(true);
+    expect(await target.openConnections()).toBe(1);
   });
 
   it('refuses an unknown host and a bad argv before connecting', async () => {
