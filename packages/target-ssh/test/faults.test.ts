@@ -8,7 +8,8 @@ import { buildDeb, type Lab, rejectionOf, startLab } from './fixture.js';
 
 let lab: Lab;
 beforeAll(async () => {
-  lab = await startLab(3);
+  // One host per test where it matters, so the tests run concurrently.
+  lab = await startLab(5);
 });
 afterAll(async () => {
   await lab?.stop();
@@ -38,7 +39,7 @@ async function cmdlines(host: string): Promise<string[]> {
   return out;
 }
 
-describe('faults', () => {
+describe.concurrent('faults', () => {
   it('auth failure: TARGET naming the host, never the passphrase', async () => {
     const key = join(lab.work, 'stranger_key');
     const passphrase = 'correct horse battery staple';
@@ -96,28 +97,28 @@ describe('faults', () => {
   it('a corrupted upload (checksum mismatch) is refused before dpkg runs', async () => {
     const target = lab.target();
     const artifact = await buildDeb(lab.work, { name: 'rm-corrupt', version: '1.0' });
-    const error = await rejectionOf(target.install('host-2', { ...artifact, sha256: '0'.repeat(64) }));
+    const error = await rejectionOf(target.install('host-4', { ...artifact, sha256: '0'.repeat(64) }));
     expect(error.code).toBe('TARGET');
     expect(error.message).toContain('sha256');
-    expect(await target.installed('host-2', 'rm-corrupt')).toBeUndefined();
-    expect(await uploads('host-2')).toEqual([]);
+    expect(await target.installed('host-4', 'rm-corrupt')).toBeUndefined();
+    expect(await uploads('host-4')).toEqual([]);
   });
 
   it('a command that hangs: TARGET after the timeout, and the command is killed on the host', async () => {
     const target = lab.target();
-    const error = await rejectionOf(target.run('host-1', ['sleep', '77'], { timeoutMs: 500 }));
+    const error = await rejectionOf(target.run('host-5', ['sleep', '77'], { timeoutMs: 500 }));
     expect(error.code).toBe('TARGET');
-    expect(error.message).toContain('host-1');
+    expect(error.message).toContain('host-5');
     expect(error.message).toContain('sleep 77');
     expect(error.message).toContain('500 ms');
-    let left = await cmdlines('host-1');
+    let left = await cmdlines('host-5');
     for (let i = 0; i < 100 && left.some((c) => c.includes('sleep 77')); i++) {
       await sleep(100);
-      left = await cmdlines('host-1');
+      left = await cmdlines('host-5');
     }
     expect(left.filter((c) => c.includes('sleep 77'))).toEqual([]);
     // The connection survives a timed-out command.
-    expect((await target.run('host-1', ['echo', 'still here'])).stdout).toBe('still here\n');
+    expect((await target.run('host-5', ['echo', 'still here'])).stdout).toBe('still here\n');
   });
 
   it('sshd killed mid-upload: TARGET naming the host, no connection left open', async () => {

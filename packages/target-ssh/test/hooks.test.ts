@@ -9,7 +9,8 @@ let lab: Lab;
 let server: Server;
 let base = '';
 beforeAll(async () => {
-  lab = await startLab(2);
+  // One host per test, so the tests run concurrently.
+  lab = await startLab(6);
   // An HTTP service on loopback; the hosts share the machine's network, so they reach it too.
   server = createServer((req, res) => {
     res.statusCode = req.url === '/healthy' ? 200 : 503;
@@ -27,7 +28,7 @@ const LOG = '/var/log/ringmaster/events.log';
 const log = (host: string) => join(lab.lab.rootOf(host), LOG);
 const record = (word: string) => ['sh', '-c', `echo "$1" >> ${LOG}`, 'record', word];
 
-describe('hooks, restart and health', () => {
+describe.concurrent('hooks, restart and health', () => {
   it('runs beforeInstall, install, restart, health check, afterInstall in that order, with {host}', async () => {
     const target = lab.target({
       hooks: { beforeInstall: record('lb-out {host}'), afterInstall: record('lb-in {host}') },
@@ -71,7 +72,7 @@ describe('hooks, restart and health', () => {
     const target = lab.target({
       healthCheck: { command: ['sleep', '30'], retries: 1000, intervalMs: 0, deadlineMs: 1500 },
     });
-    const error = await rejectionOf(target.healthCheck('host-1'));
+    const error = await rejectionOf(target.healthCheck('host-3'));
     expect(error.code).toBe('TARGET');
     expect(error.message).toContain('after 1 attempt(s)');
     expect(error.message).toContain('sleep 30');
@@ -79,9 +80,9 @@ describe('hooks, restart and health', () => {
 
   it('probes a URL from the host with curl', async () => {
     const healthy = lab.target({ healthCheck: { url: `${base}/healthy`, retries: 2, intervalMs: 10 } });
-    await healthy.healthCheck('host-1');
+    await healthy.healthCheck('host-3');
     const sick = lab.target({ healthCheck: { url: `${base}/starting`, retries: 2, intervalMs: 10 } });
-    const error = await rejectionOf(sick.healthCheck('host-1'));
+    const error = await rejectionOf(sick.healthCheck('host-3'));
     expect(error.code).toBe('TARGET');
     expect(error.message).toContain('503');
     expect(error.message).toContain(`${base}/starting`);
@@ -90,11 +91,11 @@ describe('hooks, restart and health', () => {
   it('a failing beforeInstall hook stops the install before anything is uploaded', async () => {
     const target = lab.target({ hooks: { beforeInstall: ['sh', '-c', 'echo "lb refused" >&2; exit 2'] } });
     const artifact = await buildDeb(lab.work, { name: 'rm-nohook', version: '1.0' });
-    const error = await rejectionOf(target.install('host-1', artifact));
+    const error = await rejectionOf(target.install('host-4', artifact));
     expect(error.code).toBe('TARGET');
     expect(error.message).toContain('beforeInstall');
     expect(error.message).toContain('lb refused');
-    expect(await target.installed('host-1', 'rm-nohook')).toBeUndefined();
+    expect(await target.installed('host-4', 'rm-nohook')).toBeUndefined();
   });
 
   it('with sudo, privileged steps (dpkg, restart) run through sudo -n; hooks run as given', async () => {
@@ -103,9 +104,9 @@ describe('hooks, restart and health', () => {
       restart: ['sh', '-c', `echo "restart sudo_user=$SUDO_USER" >> ${LOG}`],
       hooks: { beforeInstall: ['sh', '-c', `echo "hook sudo_user=$SUDO_USER" >> ${LOG}`] },
     });
-    await target.install('host-2', await buildDeb(lab.work, { name: 'rm-sudo', version: '1.0' }));
-    expect(await target.installed('host-2', 'rm-sudo')).toBe('1.0');
-    expect((await readFile(log('host-2'), 'utf8')).trim().split('\n')).toEqual([
+    await target.install('host-5', await buildDeb(lab.work, { name: 'rm-sudo', version: '1.0' }));
+    expect(await target.installed('host-5', 'rm-sudo')).toBe('1.0');
+    expect((await readFile(log('host-5'), 'utf8')).trim().split('\n')).toEqual([
       'hook sudo_user=',
       'restart sudo_user=root',
     ]);
@@ -114,7 +115,7 @@ describe('hooks, restart and health', () => {
   it('without a health check configured, healthCheck() passes and the capability says so', async () => {
     const target = lab.target();
     expect(target.capabilities.healthCheck).toBe(false);
-    await target.healthCheck('host-1');
+    await target.healthCheck('host-6');
     expect(await target.openConnections()).toBe(0);
   });
 });

@@ -35,7 +35,7 @@ async function knownHostsFile(content: string): Promise<string> {
 
 const portOf = (host: string) => lab.lab.hosts.find((h) => h.name === host)!.port;
 
-describe('host keys', () => {
+describe.concurrent('host keys', () => {
   it('refuses an unknown host with HOST_KEY before authenticating, naming host and fingerprint', async () => {
     const before = await acceptedLogins('host-2');
     const target = lab.target({ knownHosts: [await knownHostsFile('# nothing yet\n')] });

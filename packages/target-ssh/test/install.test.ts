@@ -7,7 +7,8 @@ import { buildDeb, type Lab, rejectionOf, startLab } from './fixture.js';
 
 let lab: Lab;
 beforeAll(async () => {
-  lab = await startLab(3);
+  // One host (or two) per test, so the tests run concurrently without sharing a dpkg lock.
+  lab = await startLab(6);
 });
 afterAll(async () => {
   await lab?.stop();
@@ -16,7 +17,7 @@ afterAll(async () => {
 const uploads = async (host: string) =>
   (await readdir(join(lab.lab.rootOf(host), '/tmp'))).filter((f) => f.startsWith('ringmaster-'));
 
-describe('install (upload mode)', () => {
+describe.concurrent('install', () => {
   it('installs the package on that host only: files, dpkg database, temp file removed', async () => {
     const target = lab.target();
     const artifact = await buildDeb(lab.work, { name: 'rm-web', version: '1.0.0' });
@@ -29,24 +30,32 @@ describe('install (upload mode)', () => {
     // The machine's own dpkg database is untouched.
     const here = await runCommand(['dpkg-query', '-W', 'rm-web']);
     expect(here.exitCode).not.toBe(0);
+    // The inventory lists every installed package.
+    const inventory = await target.inventory('host-1');
+    expect(inventory['rm-web']).toBe('1.0.0');
+    expect(inventory.dpkg).toBeDefined();
+    expect((await target.inventory('host-2'))['rm-web']).toBeUndefined();
   });
 
   it('installs on every host at once over one connection per host', async () => {
-    const target = lab.target({ concurrency: 3 });
+    const target = lab.target({
+      hosts: lab.hostOptions().filter((h) => h.name === 'host-2' || h.name === 'host-3'),
+      concurrency: 2,
+    });
     const artifact = await buildDeb(lab.work, { name: 'rm-api', version: '2.1.0-1' });
     const hosts = target.hosts.map((h) => h.name);
     await Promise.all(hosts.map((h) => target.install(h, artifact)));
     for (const h of hosts) expect(await target.installed(h, 'rm-api')).toBe('2.1.0-1');
-    expect(await target.openConnections()).toBe(3);
+    expect(await target.openConnections()).toBe(2);
     await target.close();
     expect(await target.openConnections()).toBe(0);
   });
 
   it('accepts an epoch version and downgrades for a rollback', async () => {
     const target = lab.target();
-    await target.install('host-3', await buildDeb(lab.work, { name: 'rm-epoch', version: '1:2.0' }));
-    await target.install('host-3', await buildDeb(lab.work, { name: 'rm-epoch', version: '1:1.9' }));
-    expect(await target.installed('host-3', 'rm-epoch')).toBe('1:1.9');
+    await target.install('host-4', await buildDeb(lab.work, { name: 'rm-epoch', version: '1:2.0' }));
+    await target.install('host-4', await buildDeb(lab.work, { name: 'rm-epoch', version: '1:1.9' }));
+    expect(await target.installed('host-4', 'rm-epoch')).toBe('1:1.9');
   });
 
   it('refuses a hostile version, name or format before connecting: nothing runs on the host', async () => {
@@ -60,15 +69,15 @@ describe('install (upload mode)', () => {
       { ...good, sha256: "'; touch /tmp/pwned #" },
     ];
     for (const artifact of cases) {
-      const error = await rejectionOf(target.install('host-2', artifact));
+      const error = await rejectionOf(target.install('host-5', artifact));
       expect(error.code).toBe('UNSAFE_INPUT');
     }
-    const wrongFormat = await rejectionOf(target.install('host-2', { ...good, format: 'tar' }));
+    const wrongFormat = await rejectionOf(target.install('host-5', { ...good, format: 'tar' }));
     expect(wrongFormat.code).toBe('TARGET');
     expect(wrongFormat.message).toContain('deb');
-    expect((await rejectionOf(target.installed('host-2', 'x;id'))).code).toBe('UNSAFE_INPUT');
+    expect((await rejectionOf(target.installed('host-5', 'x;id'))).code).toBe('UNSAFE_INPUT');
     expect(await target.openConnections()).toBe(0);
-    expect(existsSync(join(lab.lab.rootOf('host-2'), '/tmp/pwned'))).toBe(false);
+    expect(existsSync(join(lab.lab.rootOf('host-5'), '/tmp/pwned'))).toBe(false);
     expect(existsSync('/tmp/pwned')).toBe(false);
   });
 
@@ -80,19 +89,9 @@ describe('install (upload mode)', () => {
     expect(error.message).toContain('nope.deb');
   });
 
-  it('lists every installed package in the inventory', async () => {
-    const target = lab.target();
-    const inventory = await target.inventory('host-1');
-    expect(inventory['rm-web']).toBe('1.0.0');
-    expect(inventory.dpkg).toBeDefined();
-    expect((await target.inventory('host-2'))['rm-web']).toBeUndefined();
-  });
-});
-
-describe('install (apt mode)', () => {
-  it('installs name=version from the host apt sources, upgrades, and downgrades', async () => {
+  it('apt mode: installs name=version from the host apt sources, upgrades, and downgrades', async () => {
     // The repository lives in the host's own /srv (its /tmp is not the machine's).
-    const repo = join(lab.lab.rootOf('host-3'), '/srv/repo');
+    const repo = join(lab.lab.rootOf('host-6'), '/srv/repo');
     await runCommand(['mkdir', '-p', repo]);
     const v1 = await buildDeb(repo, { name: 'rm-apt', version: '1.0' });
     await buildDeb(repo, { name: 'rm-apt', version: '1.1' });
@@ -100,17 +99,19 @@ describe('install (apt mode)', () => {
     expect(scan.exitCode).toBe(0);
     await writeFile(join(repo, 'Packages'), scan.stdout);
     await writeFile(
-      join(lab.lab.rootOf('host-3'), '/etc/apt/sources.list.d/ringmaster.list'),
+      join(lab.lab.rootOf('host-6'), '/etc/apt/sources.list.d/ringmaster.list'),
       'deb [trusted=yes] file:/srv/repo ./\n',
     );
     const target = lab.target({ installMode: 'apt' });
-    await target.install('host-3', { ...v1, version: '1.1', file: '/nonexistent' });
-    expect(await target.installed('host-3', 'rm-apt')).toBe('1.1');
-    await target.install('host-3', v1);
-    expect(await target.installed('host-3', 'rm-apt')).toBe('1.0');
-    const missing = await rejectionOf(target.install('host-3', { ...v1, version: '9.9' }));
+    await target.install('host-6', { ...v1, version: '1.1', file: '/nonexistent' });
+    expect(await target.installed('host-6', 'rm-apt')).toBe('1.1');
+    // The lists are fresh now: skip the update for the rollback.
+    const noUpdate = lab.target({ installMode: 'apt', aptUpdate: false });
+    await noUpdate.install('host-6', v1);
+    expect(await target.installed('host-6', 'rm-apt')).toBe('1.0');
+    const missing = await rejectionOf(noUpdate.install('host-6', { ...v1, version: '9.9' }));
     expect(missing.code).toBe('TARGET');
-    expect(missing.message).toContain('host-3');
+    expect(missing.message).toContain('host-6');
     expect(missing.message).toContain('rm-apt=9.9');
   });
 });
