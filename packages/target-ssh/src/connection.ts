@@ -5,7 +5,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { RingmasterError } from '@ringmaster/core/adapter';
-import { Client, type ConnectConfig } from 'ssh2';
+import { Client, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { hostError, SCOPE } from './errors.js';
 import {
   appendKnownHost,
@@ -13,6 +13,7 @@ import {
   type KnownHostEntry,
   keyTypeOf,
   knownHostsName,
+  preferredHostKeyAlgorithms,
   verifyHostKey,
 } from './known-hosts.js';
 import type { ResolvedSshOptions, SshHost } from './options.js';
@@ -279,6 +280,8 @@ export async function openConnection(
     throw hostError(reason, { host: host.name, cause: error }, context.secrets);
   }
   let hostKeyError: RingmasterError | undefined;
+  const preferred = preferredHostKeyAlgorithms(known, lookupName);
+  const algorithms = preferred as ServerHostKeyAlgorithm[];
 
   const hostVerifier = (key: Buffer, verify: (valid: boolean) => void): void => {
     const verdict = verifyHostKey(known, lookupName, key);
@@ -327,6 +330,10 @@ export async function openConnection(
     keepaliveInterval: options.timeouts.keepaliveMs,
     keepaliveCountMax: options.timeouts.keepaliveCountMax,
     hostVerifier,
+    ...(preferred.length > 0
+      ? // ssh2 applies `remove` then `prepend`: this moves the known algorithms to the front.
+        { algorithms: { serverHostKey: { remove: algorithms, prepend: algorithms, append: [] } } }
+      : {}),
     ...(sock ? { sock } : {}),
     ...(privateKey ? { privateKey } : {}),
     ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),

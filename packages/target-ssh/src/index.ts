@@ -13,6 +13,7 @@ export {
   type KnownHostEntry,
   knownHostsName,
   parseKnownHosts,
+  preferredHostKeyAlgorithms,
   verifyHostKey,
 } from './known-hosts.js';
 export {

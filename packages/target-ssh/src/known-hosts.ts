@@ -155,6 +155,36 @@ export function verifyHostKey(
   };
 }
 
+/** Host key algorithms ssh2 knows, by the key type known_hosts records. */
+const ALGORITHMS_BY_KEY_TYPE: Record<string, string[]> = {
+  'ssh-ed25519': ['ssh-ed25519'],
+  'ecdsa-sha2-nistp256': ['ecdsa-sha2-nistp256'],
+  'ecdsa-sha2-nistp384': ['ecdsa-sha2-nistp384'],
+  'ecdsa-sha2-nistp521': ['ecdsa-sha2-nistp521'],
+  'ssh-rsa': ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'],
+};
+
+/**
+ * The host key algorithms to ask `name` for first: those of the keys known_hosts already has
+ * for it (as OpenSSH does). Without this, a host with several keys may offer one we have no
+ * entry for, and a known host would look changed.
+ *
+ * @example
+ * ```ts
+ * preferredHostKeyAlgorithms(entries, '[10.0.0.5]:2222'); // ['ecdsa-sha2-nistp256']
+ * ```
+ */
+export function preferredHostKeyAlgorithms(entries: readonly KnownHostEntry[], name: string): string[] {
+  const out: string[] = [];
+  for (const e of entries) {
+    if (e.marker !== undefined || !patternsMatch(e.patterns, name)) continue;
+    for (const algorithm of ALGORITHMS_BY_KEY_TYPE[e.keyType] ?? []) {
+      if (!out.includes(algorithm)) out.push(algorithm);
+    }
+  }
+  return out;
+}
+
 /** Reads and parses every file; a missing file counts as empty. */
 export async function loadKnownHosts(files: readonly string[]): Promise<KnownHostEntry[]> {
   const all: KnownHostEntry[] = [];

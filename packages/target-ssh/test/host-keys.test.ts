@@ -2,7 +2,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from '@ringmaster/core/adapter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashHostName, parseKnownHosts, verifyHostKey } from '../src/index.js';
+import { hashHostName, parseKnownHosts, ssh, verifyHostKey } from '../src/index.js';
+import { startTestHosts } from '../src/testing/index.js';
 import { type Lab, rejectionOf, startLab } from './fixture.js';
 
 let lab: Lab;
@@ -101,6 +102,28 @@ describe.concurrent('host keys', () => {
     const tofu = lab.target({ knownHosts: [file], trustOnFirstUse: true });
     expect((await rejectionOf(tofu.run('host-2', ['true']))).code).toBe('HOST_KEY');
     expect(parseKnownHosts(await readFile(file, 'utf8'))).toHaveLength(1);
+  });
+});
+
+describe('a host with several host keys', () => {
+  it('asks first for the key type known_hosts has, so a known host is not taken for a changed one', async () => {
+    // sshd offers ed25519 first; known_hosts has only the ecdsa key (recorded by an older client).
+    const multi = await startTestHosts({ count: 1, hostKeyTypes: ['ed25519', 'ecdsa'] });
+    try {
+      const host = multi.hosts[0]!;
+      const file = await knownHostsFile(
+        `[127.0.0.1]:${host.port} ${await multi.hostKeyOf(host.name, 'ecdsa')}\n`,
+      );
+      const target = ssh({
+        hosts: [{ name: host.name, address: host.address, port: host.port }],
+        privateKey: multi.clientKeyFile,
+        knownHosts: [file],
+      });
+      expect((await target.run(host.name, ['echo', 'ecdsa ok'])).stdout).toBe('ecdsa ok\n');
+      await target.close();
+    } finally {
+      await multi.stop();
+    }
   });
 });
 

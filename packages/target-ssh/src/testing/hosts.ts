@@ -50,6 +50,8 @@ export interface StartTestHostsOptions {
   baseDir?: string;
   /** Extra sshd_config lines for every host, e.g. `['MaxSessions 64']`. */
   sshdConfig?: string[];
+  /** Host key types each host offers, in sshd's order; known_hosts gets a line for each. @default ['ed25519'] */
+  hostKeyTypes?: Array<'ed25519' | 'ecdsa' | 'rsa'>;
 }
 
 /** What {@link startTestHosts} returns. */
@@ -68,7 +70,7 @@ export interface TestHosts {
    */
   rootOf(name: string): string;
   /** The host's public host key line (`ssh-ed25519 AAAA…`). */
-  hostKeyOf(name: string): Promise<string>;
+  hostKeyOf(name: string, type?: 'ed25519' | 'ecdsa' | 'rsa'): Promise<string>;
   /** PIDs of every process in the host's mount namespace (sshd, sessions, their commands). */
   pidsOf(name: string): Promise<number[]>;
   /** Kills every process of one host (its sshd and all its sessions) and waits for its port to close. */
@@ -165,7 +167,7 @@ async function checkTools(): Promise<void> {
 
 function sshdConfig(o: {
   port: number;
-  hostKey: string;
+  hostKeys: string[];
   pidFile: string;
   authorizedKeys: string;
   extra: string[];
@@ -175,7 +177,7 @@ function sshdConfig(o: {
     ...o.extra,
     `Port ${o.port}`,
     'ListenAddress 127.0.0.1',
-    `HostKey ${o.hostKey}`,
+    ...o.hostKeys.map((k) => `HostKey ${k}`),
     `PidFile ${o.pidFile}`,
     `AuthorizedKeysFile ${o.authorizedKeys}`,
     'PermitRootLogin prohibit-password',
@@ -215,6 +217,7 @@ function sshdConfig(o: {
 export async function startTestHosts(options: StartTestHostsOptions = {}): Promise<TestHosts> {
   const count = options.count ?? 3;
   const prefix = options.prefix ?? 'host';
+  const keyTypes = options.hostKeyTypes?.length ? options.hostKeyTypes : (['ed25519'] as const);
   if (!Number.isInteger(count) || count < 1 || count > 200) {
     throw new RingmasterError('CONFIG', `count must be an integer from 1 to 200, got ${count}`, {
       scope: SCOPE,
@@ -273,9 +276,14 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
       await mkdir(join(root, '/var/cache/apt/archives/partial'), { recursive: true });
       await writeFile(join(root, 'ssh', 'sources.list'), '');
       await writeFile(join(root, 'ssh', 'bashrc'), '# ~/.bashrc of a ringmaster test host\n');
-      const hostKey = join(root, 'ssh', 'ssh_host_ed25519_key');
-      await run('/usr/bin/ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', hostKey]);
-      const pub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
+      const hostKeys: string[] = [];
+      const pubs: string[] = [];
+      for (const type of keyTypes) {
+        const hostKey = join(root, 'ssh', `ssh_host_${type}_key`);
+        await run('/usr/bin/ssh-keygen', ['-q', '-t', type, '-N', '', '-C', name, '-f', hostKey]);
+        hostKeys.push(hostKey);
+        pubs.push((await readFile(`${hostKey}.pub`, 'utf8')).trim().split(/\s+/).slice(0, 2).join(' '));
+      }
 
       let started: TestHost | undefined;
       let lastError = '';
@@ -287,7 +295,7 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
         const config = join(root, 'ssh', 'sshd_config');
         await writeFile(
           config,
-          sshdConfig({ port, hostKey, pidFile, authorizedKeys, extra: options.sshdConfig ?? [] }),
+          sshdConfig({ port, hostKeys, pidFile, authorizedKeys, extra: options.sshdConfig ?? [] }),
         );
         if (i === 1 && attempt === 0) {
           try {
@@ -371,7 +379,7 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
         );
       }
       hosts[i - 1] = started;
-      knownLines[i - 1] = `[127.0.0.1]:${started.port} ${pub}`;
+      knownLines[i - 1] = pubs.map((pub) => `[127.0.0.1]:${started!.port} ${pub}`).join('\n');
     };
     // Start a few at a time: each start forks ssh-keygen and sshd.
     let next = 1;
@@ -399,8 +407,8 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
       clientKeyFile,
       dir,
       rootOf: (name) => hostDir(find(name).name),
-      hostKeyOf: async (name) =>
-        (await readFile(join(hostDir(find(name).name), 'ssh', 'ssh_host_ed25519_key.pub'), 'utf8'))
+      hostKeyOf: async (name, type = keyTypes[0]) =>
+        (await readFile(join(hostDir(find(name).name), 'ssh', `ssh_host_${type}_key.pub`), 'utf8'))
           .trim()
           .split(/\s+/)
           .slice(0, 2)
