@@ -4,14 +4,15 @@
  * `/etc/ringmaster` and `/var/log/ringmaster`, so `dpkg -i` on one host changes only that host.
  * Needs root, `unshare`, `mount` and OpenSSH's `sshd` and `ssh-keygen` (Debian: openssh-server).
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RingmasterError, shellQuote } from '@ringmaster/core/adapter';
 import { sleep } from '../util/sleep.js';
+import { alive, freePort, mountNamespaceOf, pidsInNamespace, portOpen, run } from './process.js';
+import { sshdConfig } from './sshd-config.js';
 
 const SCOPE = 'target-ssh';
 const SSHD = '/usr/sbin/sshd';
@@ -79,67 +80,6 @@ export interface TestHosts {
   stop(): Promise<void>;
 }
 
-function run(file: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: 30_000 }, (error, stdout, stderr) => {
-      if (error) reject(Object.assign(error, { stderr }));
-      else resolve({ stdout, stderr });
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    const done = (open: boolean) => {
-      socket.destroy();
-      resolve(open);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function mountNamespaceOf(pid: number): Promise<string | undefined> {
-  try {
-    return await readlink(`/proc/${pid}/ns/mnt`);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Every PID whose mount namespace is `ns`. */
-async function pidsInNamespace(ns: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    if ((await mountNamespaceOf(Number(entry))) === ns) pids.push(Number(entry));
-  }
-  return pids;
-}
-
 async function checkTools(): Promise<void> {
   const missing: string[] = [];
   if (!existsSync(SSHD)) missing.push('openssh-server');
@@ -163,39 +103,6 @@ async function checkTools(): Promise<void> {
   }
   // sshd refuses to start without its privilege separation directory.
   await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
-}
-
-function sshdConfig(o: {
-  port: number;
-  hostKeys: string[];
-  pidFile: string;
-  authorizedKeys: string;
-  extra: string[];
-}): string {
-  // sshd keeps the first value of an option: the caller's lines come first.
-  return [
-    ...o.extra,
-    `Port ${o.port}`,
-    'ListenAddress 127.0.0.1',
-    ...o.hostKeys.map((k) => `HostKey ${k}`),
-    `PidFile ${o.pidFile}`,
-    `AuthorizedKeysFile ${o.authorizedKeys}`,
-    'PermitRootLogin prohibit-password',
-    'PubkeyAuthentication yes',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UsePAM no',
-    // The fixture lives in a world-readable temp directory.
-    'StrictModes no',
-    'AllowTcpForwarding yes',
-    'MaxSessions 64',
-    'MaxStartups 200',
-    'UseDNS no',
-    'PrintMotd no',
-    'Subsystem sftp internal-sftp',
-    'LogLevel VERBOSE',
-    '',
-  ].join('\n');
 }
 
 /**
