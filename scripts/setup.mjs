@@ -24,6 +24,8 @@ const debianTools = {
     'apt-utils': 'apt-ftparchive',
     gnupg: 'gpg',
     'util-linux': 'unshare',
+    curl: 'curl',
+    sudo: 'sudo',
   },
 };
 

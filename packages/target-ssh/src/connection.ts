@@ -1,0 +1,384 @@
+/**
+ * One SSH connection to one host (ssh2 `Client`): host key check before authentication,
+ * commands with a timeout, SFTP uploads, a bounded number of channels at once. Opened by the
+ * pool, directly or through a bastion's `forwardOut` stream.
+ */
+import type { Duplex } from 'node:stream';
+import { RingmasterError } from '@ringmaster/core/adapter';
+import { Client, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
+import { hostError, SCOPE } from './errors.js';
+import {
+  appendKnownHost,
+  fingerprint,
+  type KnownHostEntry,
+  keyTypeOf,
+  knownHostsName,
+  preferredHostKeyAlgorithms,
+  verifyHostKey,
+} from './known-hosts.js';
+import type { ResolvedSshOptions, SshHost } from './options.js';
+import { Semaphore } from './util/semaphore.js';
+import { TailBuffer } from './util/tail.js';
+
+/** What a finished remote command gives back. */
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  signal?: string;
+}
+
+/** Shared by every connection of one target: options, credentials, the known_hosts cache. */
+export interface ConnectContext {
+  options: ResolvedSshOptions;
+  /** The private key bytes (read on first use). */
+  privateKey(): Promise<Buffer | undefined>;
+  knownHosts(): Promise<KnownHostEntry[]>;
+  /** Forgets cached known_hosts after a trust-on-first-use append. */
+  knownHostsChanged(): void;
+  secrets: readonly (string | undefined)[];
+}
+
+/** An open, authenticated connection. */
+export class HostConnection {
+  closed = false;
+  private readonly channels: Semaphore;
+  private readonly closeWaiters = new Set<(reason: Error) => void>();
+
+  constructor(
+    readonly host: SshHost,
+    readonly client: Client,
+    private readonly context: ConnectContext,
+  ) {
+    this.channels = new Semaphore(context.options.channelsPerHost);
+    const lost = () => {
+      if (this.closed) return;
+      this.closed = true;
+      const error = new Error('connection lost');
+      for (const waiter of this.closeWaiters) waiter(error);
+      this.closeWaiters.clear();
+    };
+    client.on('close', lost);
+    client.on('end', lost);
+    client.on('error', lost);
+  }
+
+  private fail(
+    message: string,
+    command: string | undefined,
+    cause?: unknown,
+    stderr?: string,
+  ): RingmasterError {
+    return hostError(
+      message,
+      { host: this.host.name, ...(command ? { command } : {}), ...(stderr ? { stderr } : {}), cause },
+      this.context.secrets,
+    );
+  }
+
+  /**
+   * Runs a command line (already quoted by the caller) and resolves with its exit code and
+   * output; rejects with `TARGET` when the channel cannot open, the connection drops, or the
+   * command outlives `timeoutMs` (the command is then signalled and its channel closed).
+   */
+  async exec(command: string, timeoutMs: number, label = command): Promise<ExecResult> {
+    const release = await this.channels.acquire();
+    try {
+      return await new Promise<ExecResult>((resolve, reject) => {
+        let settled = false;
+        let timer: NodeJS.Timeout | undefined;
+        const settle = (fn: () => void) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          this.closeWaiters.delete(onLost);
+          fn();
+        };
+        const stdout = new TailBuffer();
+        const stderr = new TailBuffer();
+        const onLost = (reason: Error) =>
+          settle(() =>
+            reject(
+              this.fail('the connection dropped while the command ran', label, reason, stderr.toString()),
+            ),
+          );
+        if (this.closed) {
+          settle(() => reject(this.fail('the connection is closed', label)));
+          return;
+        }
+        this.closeWaiters.add(onLost);
+        try {
+          this.client.exec(command, (error, stream) => {
+            if (error) {
+              settle(() => reject(this.fail(`could not start the command: ${error.message}`, label, error)));
+              return;
+            }
+            let exitCode: number | undefined;
+            let signal: string | undefined;
+            timer = setTimeout(() => {
+              try {
+                // TERM, not KILL: sshd signals the session's process, which is the host-side
+                // `timeout` wrapper (see Remote); timeout passes TERM on to the command and
+                // follows with KILL 5 s later. A KILL would orphan the command instead. (sshd
+                // refuses signals for root sessions; the host-side timeout covers those.)
+                stream.signal('TERM');
+              } catch {
+                // the server may not support signals; the host-side timeout still ends it
+              }
+              stream.close();
+              settle(() =>
+                reject(
+                  this.fail(
+                    `the command did not finish within ${timeoutMs} ms`,
+                    label,
+                    undefined,
+                    stderr.toString(),
+                  ),
+                ),
+              );
+            }, timeoutMs);
+            stream.on('data', (chunk: Buffer) => stdout.push(chunk));
+            stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+            stream.on('exit', (code: number | null, sig?: string) => {
+              if (typeof code === 'number') exitCode = code;
+              if (sig) signal = sig;
+            });
+            stream.on('close', () =>
+              settle(() =>
+                resolve({
+                  exitCode: exitCode ?? (signal ? 128 : 255),
+                  stdout: stdout.toString(),
+                  stderr: stderr.toString(),
+                  ...(signal ? { signal } : {}),
+                }),
+              ),
+            );
+          });
+        } catch (error) {
+          settle(() => reject(this.fail('could not start the command', label, error)));
+        }
+      });
+    } finally {
+      release();
+    }
+  }
+
+  /** Copies a local file to `remotePath` over SFTP (mode 0600); rejects with `TARGET` on any failure or after `timeoutMs`. */
+  async upload(localPath: string, remotePath: string, timeoutMs: number): Promise<void> {
+    const release = await this.channels.acquire();
+    const label = `sftp put ${remotePath}`;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let settled = false;
+        let timer: NodeJS.Timeout | undefined;
+        let end: (() => void) | undefined;
+        const settle = (fn: () => void) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          this.closeWaiters.delete(onLost);
+          end?.();
+          fn();
+        };
+        const onLost = (reason: Error) =>
+          settle(() => reject(this.fail('the connection dropped during the upload', label, reason)));
+        if (this.closed) {
+          settle(() => reject(this.fail('the connection is closed', label)));
+          return;
+        }
+        this.closeWaiters.add(onLost);
+        timer = setTimeout(
+          () => settle(() => reject(this.fail(`the upload did not finish within ${timeoutMs} ms`, label))),
+          timeoutMs,
+        );
+        try {
+          this.client.sftp((error, sftp) => {
+            if (error) {
+              settle(() => reject(this.fail(`could not open SFTP: ${error.message}`, label, error)));
+              return;
+            }
+            end = () => sftp.end();
+            if (settled) {
+              sftp.end();
+              return;
+            }
+            sftp.fastPut(
+              localPath,
+              remotePath,
+              { concurrency: 32, chunkSize: 32 * 1024, mode: 0o600 },
+              (err) => {
+                if (err) settle(() => reject(this.fail(`the upload failed: ${err.message}`, label, err)));
+                else settle(resolve);
+              },
+            );
+          });
+        } catch (error) {
+          settle(() => reject(this.fail('could not open SFTP', label, error)));
+        }
+      });
+    } finally {
+      release();
+    }
+  }
+
+  /** Ends the connection and waits (bounded) for it to close. */
+  async close(): Promise<void> {
+    if (this.closed) {
+      this.client.destroy();
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.client.destroy();
+        resolve();
+      }, 2000);
+      timer.unref();
+      this.client.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.client.end();
+    });
+    this.closed = true;
+  }
+}
+
+function describeConnectError(error: Error & { level?: string; code?: string }, host: SshHost): string {
+  const where = `${host.user}@${host.address ?? host.name}:${host.port}`;
+  if (error.level === 'client-authentication') {
+    return `authentication failed for ${where}: check that the key is in the user's authorized_keys (or that the agent holds it)`;
+  }
+  if (error.level === 'client-timeout') return `timed out connecting to ${where}: is the host up?`;
+  if (error.code === 'ECONNREFUSED')
+    return `connection refused by ${where}: is sshd running and the port right?`;
+  if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN')
+    return `cannot resolve ${host.address ?? host.name}`;
+  if (error.code === 'ECONNRESET') return `the connection to ${where} was reset during the handshake`;
+  return `cannot connect to ${where}: ${error.message}`;
+}
+
+/**
+ * Opens and authenticates a connection to `host`, over `sock` when given (a bastion's
+ * forwarded stream). The host key is checked against known_hosts before authentication; a
+ * refusal rejects with `HOST_KEY` naming the host and the key's SHA256 fingerprint.
+ */
+export async function openConnection(
+  host: SshHost,
+  context: ConnectContext,
+  sock?: Duplex,
+): Promise<HostConnection> {
+  const { options } = context;
+  const address = host.address ?? host.name;
+  const lookupName = knownHostsName(address, host.port);
+  let privateKey: Buffer | undefined;
+  let known: KnownHostEntry[];
+  try {
+    privateKey = await context.privateKey();
+    known = await context.knownHosts();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw hostError(reason, { host: host.name, cause: error }, context.secrets);
+  }
+  let hostKeyError: RingmasterError | undefined;
+  const preferred = preferredHostKeyAlgorithms(known, lookupName);
+  const algorithms = preferred as ServerHostKeyAlgorithm[];
+
+  const hostVerifier = (key: Buffer, verify: (valid: boolean) => void): void => {
+    const verdict = verifyHostKey(known, lookupName, key);
+    const seen = `${keyTypeOf(key)} ${fingerprint(key)}`;
+    if (verdict.status === 'known') {
+      verify(true);
+      return;
+    }
+    if (verdict.status === 'unknown' && options.trustOnFirstUse) {
+      appendKnownHost(options.knownHosts[0]!, lookupName, key).then(
+        () => {
+          context.knownHostsChanged();
+          verify(true);
+        },
+        (error: unknown) => {
+          hostKeyError = new RingmasterError(
+            'HOST_KEY',
+            `host ${host.name}: cannot record its key ${seen} in ${options.knownHosts[0]}: ${String(error)}`,
+            { scope: SCOPE, details: { host: host.name, fingerprint: fingerprint(key) } },
+          );
+          verify(false);
+        },
+      );
+      return;
+    }
+    const message =
+      verdict.status === 'unknown'
+        ? `host ${host.name} (${lookupName}) is not in known_hosts; it offered ${seen}. ` +
+          `Verify that fingerprint out of band, then add the key (ssh-keyscan -p ${host.port} ${address}) or set trustOnFirstUse: true`
+        : verdict.status === 'revoked'
+          ? `host ${host.name} (${lookupName}) offered a revoked key ${seen}`
+          : `host ${host.name} (${lookupName}) offered ${seen} but known_hosts expects ${verdict.expected.join(', ')}. ` +
+            'The host was reinstalled or someone is in between: check, then fix known_hosts';
+    hostKeyError = new RingmasterError('HOST_KEY', message, {
+      scope: SCOPE,
+      details: { host: host.name, fingerprint: fingerprint(key), status: verdict.status },
+    });
+    verify(false);
+  };
+
+  const config: ConnectConfig = {
+    host: address,
+    port: host.port,
+    username: host.user,
+    readyTimeout: options.timeouts.connectMs,
+    keepaliveInterval: options.timeouts.keepaliveMs,
+    keepaliveCountMax: options.timeouts.keepaliveCountMax,
+    hostVerifier,
+    ...(preferred.length > 0
+      ? // ssh2 applies `remove` then `prepend`: this moves the known algorithms to the front.
+        { algorithms: { serverHostKey: { remove: algorithms, prepend: algorithms, append: [] } } }
+      : {}),
+    ...(sock ? { sock } : {}),
+    ...(privateKey ? { privateKey } : {}),
+    ...(options.passphrase !== undefined ? { passphrase: options.passphrase } : {}),
+    ...(options.agent ? { agent: options.agent === true ? process.env.SSH_AUTH_SOCK : options.agent } : {}),
+  };
+
+  const client = new Client();
+  return new Promise<HostConnection>((resolve, reject) => {
+    let settled = false;
+    const onError = (error: Error & { level?: string; code?: string }) => {
+      if (settled) return;
+      settled = true;
+      client.destroy();
+      if (hostKeyError) reject(hostKeyError);
+      else
+        reject(
+          hostError(describeConnectError(error, host), { host: host.name, cause: error }, context.secrets),
+        );
+    };
+    client.once('error', onError);
+    client.once('close', () =>
+      onError(Object.assign(new Error('the connection closed during the handshake'), {})),
+    );
+    client.once('ready', () => {
+      if (settled) return;
+      settled = true;
+      client.removeListener('error', onError);
+      // Errors after ready mark the connection closed (see HostConnection); keep one listener so they never throw.
+      client.on('error', () => {});
+      resolve(new HostConnection(host, client, context));
+    });
+    try {
+      client.connect(config);
+    } catch (error) {
+      settled = true;
+      client.destroy();
+      const reason = error instanceof Error ? error.message : String(error);
+      reject(
+        hostError(
+          `cannot use the private key ${options.privateKey ?? '(agent)'}: ${reason}` +
+            (/passphrase/i.test(reason) ? ' (check the passphrase option)' : ''),
+          { host: host.name },
+          context.secrets,
+        ),
+      );
+    }
+  });
+}

@@ -1,0 +1,175 @@
+/**
+ * Installing an artifact on one host: hooks, upload (SFTP, checksum on the host, `dpkg -i`,
+ * temp file removed whatever happens) or apt (`apt-get install name=version`), then a check
+ * that the host runs the version, service restarts and the health check.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Artifact } from '@ringmaster/core/adapter';
+import { hostError } from './errors.js';
+import { checkHealth } from './health.js';
+import type { ResolvedSshOptions } from './options.js';
+import type { Remote } from './remote.js';
+
+/** `{host}` in a hook argument becomes the host's name. */
+export function expandHook(argv: readonly string[], host: string): string[] {
+  return argv.map((a) => a.split('{host}').join(host));
+}
+
+/** The installed version from `dpkg-query -f '${db:Status-Abbrev}|${Version}'`, or undefined unless fully installed. */
+export function parseInstalled(stdout: string): string | undefined {
+  const [status, version] = stdout.trim().split('|');
+  // Second letter: current state. i = installed; W/t = installed, triggers pending.
+  if (!status || !version || !/^.[iWt]/.test(status)) return undefined;
+  return version;
+}
+
+// biome-ignore lint/suspicious/noTemplateCurlyInString: a dpkg-query format, not a JS template
+const QUERY_FORMAT = '${db:Status-Abbrev}|${Version}';
+
+/** The installed version of `pkg` (already validated) on the host. */
+export async function queryInstalled(remote: Remote, pkg: string): Promise<string | undefined> {
+  const result = await remote.run(['dpkg-query', '-W', '-f', QUERY_FORMAT, '--', pkg]);
+  if (result.exitCode === 0) return parseInstalled(result.stdout);
+  if (/no packages found/i.test(result.stderr)) return undefined;
+  throw hostError(`reading the installed version of ${pkg} failed (exit ${result.exitCode})`, {
+    host: remote.host.name,
+    command: remote.commandLine(['dpkg-query', '-W', '-f', QUERY_FORMAT, '--', pkg]),
+    exitCode: result.exitCode,
+    stderr: result.stderr,
+  });
+}
+
+const NONINTERACTIVE = ['env', 'DEBIAN_FRONTEND=noninteractive'];
+
+/** Exit codes of {@link INSTALL_SCRIPT} that are ours, not dpkg's (which exits 1 or 2). */
+const CHECKSUM_FAILED = 90;
+const CHECKSUM_MISMATCH = 91;
+const MARKER = '@@ringmaster-installed ';
+
+/**
+ * What runs on the host after the upload, in one round trip: checksum, `dpkg -i`, read the
+ * version back, and remove the upload whatever happens (EXIT trap). The values arrive as
+ * positional parameters ($1 sha256, $2 path, $3 package) quoted by `shellJoin`, never spliced
+ * into the script text.
+ */
+const INSTALL_SCRIPT = [
+  `trap 'rm -f -- "$2"' EXIT`,
+  `sum=$(sha256sum -- "$2") || exit ${CHECKSUM_FAILED}`,
+  `sum=\${sum%% *}`,
+  `if [ "$sum" != "$1" ]; then echo "sha256 of the upload is $sum, expected $1: the transfer was corrupted" >&2; exit ${CHECKSUM_MISMATCH}; fi`,
+  'DEBIAN_FRONTEND=noninteractive dpkg -i "$2" || exit $?',
+  `printf '\\n${MARKER}%s\\n' "$(dpkg-query -W -f '\${db:Status-Abbrev}|\${Version}' -- "$3")"`,
+].join('\n');
+
+/** Uploads, checks, installs; returns the version the host now reports (or undefined). */
+async function uploadAndInstall(
+  remote: Remote,
+  artifact: Artifact,
+  options: ResolvedSshOptions,
+): Promise<string | undefined> {
+  const remotePath = `${options.tmpDir.replace(/\/$/, '')}/ringmaster-${randomBytes(8).toString('hex')}.deb`;
+  const argv = [
+    'sh',
+    '-c',
+    INSTALL_SCRIPT,
+    'ringmaster-install',
+    artifact.sha256.toLowerCase(),
+    remotePath,
+    artifact.name,
+  ];
+  // What errors show: the steps, not the script text.
+  const shown = `sha256sum + dpkg -i ${remotePath}`;
+  let scriptRan = false;
+  try {
+    await remote.upload(artifact.file, remotePath);
+    const result = await remote.run(argv, { privileged: true });
+    scriptRan = true;
+    if (result.exitCode !== 0) {
+      const what =
+        result.exitCode === CHECKSUM_MISMATCH || result.exitCode === CHECKSUM_FAILED
+          ? 'checking the sha256 of the upload'
+          : `installing ${artifact.name} ${artifact.version} (dpkg -i)`;
+      throw hostError(`${what} failed (exit ${result.exitCode})`, {
+        host: remote.host.name,
+        command: shown,
+        exitCode: result.exitCode,
+        stderr: result.stderr || result.stdout,
+      });
+    }
+    const line = result.stdout.split('\n').find((l) => l.startsWith(MARKER));
+    return line === undefined ? undefined : parseInstalled(line.slice(MARKER.length));
+  } finally {
+    // The script's trap removed the upload; when it never ran (upload failed, connection lost,
+    // timeout), remove it here — one reconnect is tried. A host that died keeps it in tmpDir.
+    if (!scriptRan)
+      await remote.run(['rm', '-f', '--', remotePath], { timeoutMs: 10_000 }).catch(() => undefined);
+  }
+}
+
+async function aptInstall(remote: Remote, artifact: Artifact, options: ResolvedSshOptions): Promise<void> {
+  if (options.aptUpdate) {
+    await remote.mustRun([...NONINTERACTIVE, 'apt-get', 'update', '-q'], 'apt-get update', {
+      privileged: true,
+    });
+  }
+  await remote.mustRun(
+    [
+      ...NONINTERACTIVE,
+      'apt-get',
+      'install',
+      '-y',
+      '-q',
+      '--allow-downgrades',
+      '-o',
+      'Dpkg::Options::=--force-confdef',
+      '-o',
+      'Dpkg::Options::=--force-confold',
+      `${artifact.name}=${artifact.version}`,
+    ],
+    `installing ${artifact.name} ${artifact.version} with apt`,
+    { privileged: true },
+  );
+}
+
+/** Restarts the configured services (or runs the `restart` argv). */
+export async function restartServices(remote: Remote, options: ResolvedSshOptions): Promise<void> {
+  if (options.restart) {
+    await remote.mustRun(expandHook(options.restart, remote.host.name), 'restarting', { privileged: true });
+    return;
+  }
+  for (const service of options.services) {
+    await remote.mustRun(['systemctl', 'restart', '--', service], `restarting ${service}`, {
+      privileged: true,
+    });
+  }
+}
+
+/** The whole install sequence on one host (inputs already validated). */
+export async function installOnHost(
+  remote: Remote,
+  artifact: Artifact,
+  options: ResolvedSshOptions,
+): Promise<void> {
+  const host = remote.host.name;
+  if (options.hooks.beforeInstall) {
+    await remote.mustRun(expandHook(options.hooks.beforeInstall, host), 'the beforeInstall hook');
+  }
+  let now: string | undefined;
+  if (options.installMode === 'apt') {
+    await aptInstall(remote, artifact, options);
+    now = await queryInstalled(remote, artifact.name);
+  } else {
+    now = await uploadAndInstall(remote, artifact, options);
+  }
+  if (now !== artifact.version) {
+    throw hostError(
+      `after installing ${artifact.name} ${artifact.version} the host reports ${now ?? 'it not (fully) installed'}`,
+      { host },
+    );
+  }
+  await restartServices(remote, options);
+  if (options.healthCheck) await checkHealth(remote, options.healthCheck, options.timeouts.commandMs);
+  if (options.hooks.afterInstall) {
+    await remote.mustRun(expandHook(options.hooks.afterInstall, host), 'the afterInstall hook');
+  }
+}
