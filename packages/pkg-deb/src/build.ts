@@ -37,7 +37,11 @@ export interface BuildResult {
 const CHUNK = 1 << 20;
 
 /** Yields the data.tar bytes in ~1 MiB chunks, recording each file's MD5 into `md5s`. */
-async function* dataTar(entries: TreeEntry[], mtime: number, md5s: Map<string, string>): AsyncGenerator<Buffer> {
+async function* dataTar(
+  entries: TreeEntry[],
+  mtime: number,
+  md5s: Map<string, string>,
+): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
   let pendingSize = 0;
   const push = (b: Buffer) => {
@@ -53,7 +57,16 @@ async function* dataTar(entries: TreeEntry[], mtime: number, md5s: Map<string, s
   push(tarHeader({ name: './', type: 'dir', mode: 0o755, size: 0, mtime }));
   for (const entry of entries) {
     const name = entry.type === 'dir' ? `./${entry.path}/` : `./${entry.path}`;
-    push(tarHeader({ name, type: entry.type, mode: entry.mode, size: entry.size, mtime, linkname: entry.linkname }));
+    push(
+      tarHeader({
+        name,
+        type: entry.type,
+        mode: entry.mode,
+        size: entry.size,
+        mtime,
+        linkname: entry.linkname,
+      }),
+    );
     if (entry.type === 'file') {
       const hash = createHash('md5');
       let read = 0;
@@ -75,10 +88,14 @@ async function* dataTar(entries: TreeEntry[], mtime: number, md5s: Map<string, s
         await handle.close();
       }
       if (read !== entry.size) {
-        throw new RingmasterError('PACKAGE', `${entry.source} changed size while it was packaged; build again`, {
-          scope: 'pkg-deb',
-          details: { path: entry.path },
-        });
+        throw new RingmasterError(
+          'PACKAGE',
+          `${entry.source} changed size while it was packaged; build again`,
+          {
+            scope: 'pkg-deb',
+            details: { path: entry.path },
+          },
+        );
       }
       md5s.set(entry.path, hash.digest('hex'));
       const pad = padding(entry.size);
@@ -95,7 +112,9 @@ function controlTar(files: { name: string; content: string; mode: number }[], mt
   const parts: Buffer[] = [tarHeader({ name: './', type: 'dir', mode: 0o755, size: 0, mtime })];
   for (const file of [...files].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const data = Buffer.from(file.content, 'utf8');
-    parts.push(tarHeader({ name: `./${file.name}`, type: 'file', mode: file.mode, size: data.length, mtime }));
+    parts.push(
+      tarHeader({ name: `./${file.name}`, type: 'file', mode: file.mode, size: data.length, mtime }),
+    );
     parts.push(data, Buffer.alloc(padding(data.length)));
   }
   parts.push(tarEnd());
@@ -122,7 +141,11 @@ export async function buildDeb(spec: BuildSpec): Promise<BuildResult> {
   await mkdir(join(spec.outFile, '..'), { recursive: true });
   try {
     const md5s = new Map<string, string>();
-    await pipeline(Readable.from(dataTar(spec.entries, spec.mtime, md5s)), compressor(spec), createWriteStream(dataFile));
+    await pipeline(
+      Readable.from(dataTar(spec.entries, spec.mtime, md5s)),
+      compressor(spec),
+      createWriteStream(dataFile),
+    );
 
     const conffileSet = new Set(spec.conffiles);
     const md5sums = spec.entries
@@ -130,12 +153,18 @@ export async function buildDeb(spec: BuildSpec): Promise<BuildResult> {
       .map((e) => `${md5s.get(e.path)}  ${e.path}\n`)
       .join('');
     const files = [
-      { name: 'control', content: renderControl({ ...spec.control, installedSize: installedSize(spec.entries) }), mode: 0o644 },
+      {
+        name: 'control',
+        content: renderControl({ ...spec.control, installedSize: installedSize(spec.entries) }),
+        mode: 0o644,
+      },
       { name: 'md5sums', content: md5sums, mode: 0o644 },
     ];
-    if (spec.conffiles.length > 0) files.push({ name: 'conffiles', content: `${spec.conffiles.join('\n')}\n`, mode: 0o644 });
+    if (spec.conffiles.length > 0)
+      files.push({ name: 'conffiles', content: `${spec.conffiles.join('\n')}\n`, mode: 0o644 });
     for (const [name, content] of Object.entries(spec.scripts)) {
-      if (content !== undefined) files.push({ name, content: content.endsWith('\n') ? content : `${content}\n`, mode: 0o755 });
+      if (content !== undefined)
+        files.push({ name, content: content.endsWith('\n') ? content : `${content}\n`, mode: 0o755 });
     }
     const controlRaw = controlTar(files, spec.mtime);
     const ext = spec.compression === 'gzip' ? '.gz' : '';

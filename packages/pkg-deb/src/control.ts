@@ -69,7 +69,8 @@ export type RelationKind = 'depends' | 'provides' | 'conflicts';
 export function relationProblem(entry: string, kind: RelationKind): string | undefined {
   if (/[\n\r,]/.test(entry)) return 'one entry per array item: no commas or newlines';
   const alternatives = entry.split('|');
-  if (alternatives.length > 1 && kind !== 'depends') return 'alternatives ("|") are only allowed in Depends-like fields';
+  if (alternatives.length > 1 && kind !== 'depends')
+    return 'alternatives ("|") are only allowed in Depends-like fields';
   for (const text of alternatives) {
     const parsed = parseAlternative(text);
     if (typeof parsed === 'string') return parsed;

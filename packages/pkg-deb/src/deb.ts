@@ -25,17 +25,25 @@ function sourceDateEpoch(options: ResolvedDebOptions, revision: Revision): numbe
   const env = process.env.SOURCE_DATE_EPOCH;
   if (env !== undefined && env !== '') {
     if (!/^[0-9]+$/.test(env)) {
-      throw new RingmasterError('PACKAGE', `SOURCE_DATE_EPOCH=${JSON.stringify(env)} is not a number of seconds`, {
-        scope: SCOPE,
-      });
+      throw new RingmasterError(
+        'PACKAGE',
+        `SOURCE_DATE_EPOCH=${JSON.stringify(env)} is not a number of seconds`,
+        {
+          scope: SCOPE,
+        },
+      );
     }
     return Number(env);
   }
   const time = Date.parse(revision.time);
   if (Number.isNaN(time)) {
-    throw new RingmasterError('PACKAGE', `revision ${revision.id} has no valid time; set the sourceDateEpoch option`, {
-      scope: SCOPE,
-    });
+    throw new RingmasterError(
+      'PACKAGE',
+      `revision ${revision.id} has no valid time; set the sourceDateEpoch option`,
+      {
+        scope: SCOPE,
+      },
+    );
   }
   return Math.floor(time / 1000);
 }
@@ -79,10 +87,14 @@ export function deb(options: DebOptions): DebPackager {
         const files = new Set(entries.filter((e) => e.type === 'file').map((e) => `/${e.path}`));
         for (const conffile of resolved.conffiles) {
           if (!files.has(conffile)) {
-            throw new RingmasterError('PACKAGE', `conffile ${conffile} is not a regular file in the package`, {
-              scope: SCOPE,
-              details: { path: conffile },
-            });
+            throw new RingmasterError(
+              'PACKAGE',
+              `conffile ${conffile} is not a regular file in the package`,
+              {
+                scope: SCOPE,
+                details: { path: conffile },
+              },
+            );
           }
         }
         const conffiles = [

@@ -9,6 +9,15 @@ export { type DebPackager, deb } from './deb.js';
 export { deriveVersion, NUMBERED_TEMPLATE, TIMESTAMPED_TEMPLATE, type VersionScheme } from './derive.js';
 export { type DebOptions, debOptionsSchema, type ResolvedDebOptions } from './options.js';
 export {
+  type AptRepository,
+  type AptRepositoryOptions,
+  aptRepository,
+  aptRepositoryOptionsSchema,
+  type ProtectOption,
+} from './repository/apt-repository.js';
+export type { RepositoryServer, ServeOptions } from './repository/serve.js';
+export type { SigningKey } from './repository/sign.js';
+export {
   compareVersions,
   type DebianVersion,
   isValidVersion,

@@ -2,6 +2,7 @@
  * The options of `deb()`, as a zod schema validated once at the factory: every rule a bad value
  * breaks is named in the ConfigError's message, with the option path.
  */
+import type { Revision } from '@ringmaster/core/adapter';
 import { z } from 'zod';
 import {
   DEBIAN_ARCHITECTURE,
@@ -10,6 +11,7 @@ import {
   type RelationKind,
   relationProblem,
 } from './control.js';
+import { hasControlCharacter } from './text.js';
 import { versionProblem } from './version.js';
 
 const relations = (kind: RelationKind) =>
@@ -26,11 +28,14 @@ const installPath = z
   .string()
   .refine((p) => p.startsWith('/'), 'must be an absolute install path such as /etc/app/app.conf')
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".." segments')
-  .refine((p) => !/[\u0000-\u001f\u007f]/.test(p), 'must not contain newlines or control characters');
+  .refine((p) => !hasControlCharacter(p), 'must not contain newlines or control characters');
 
 const script = z
   .string()
-  .refine((s) => s.startsWith('#!'), 'a maintainer script must start with an interpreter line such as #!/bin/sh')
+  .refine(
+    (s) => s.startsWith('#!'),
+    'a maintainer script must start with an interpreter line such as #!/bin/sh',
+  )
   .optional();
 
 /**
@@ -59,13 +64,23 @@ export const debOptionsSchema = z.strictObject({
   architecture: z
     .string()
     .regex(DEBIAN_ARCHITECTURE, 'must be a Debian architecture such as all, amd64 or arm64')
-    .refine((a) => a !== 'any', '"any" is for source packages; a binary package needs all or one architecture')
+    .refine(
+      (a) => a !== 'any',
+      '"any" is for source packages; a binary package needs all or one architecture',
+    )
     .default('all'),
   /** A template (`{number}`, `{timestamp}`, `{shortid}`, `{id}`) or a function of the revision. */
   version: z
     .union([
-      z.string().min(1, 'a version template must not be empty'),
-      z.custom<(revision: import('@ringmaster/core/adapter').Revision) => string>(
+      z
+        .string()
+        .min(1, 'a version template must not be empty')
+        .superRefine((template, ctx) => {
+          const problem = versionProblem(template.replace(/\{(number|timestamp|shortid|id)\}/g, '1'));
+          if (problem)
+            ctx.addIssue({ code: 'custom', message: `version template gives invalid versions: ${problem}` });
+        }),
+      z.custom<(revision: Revision) => string>(
         (v) => typeof v === 'function',
         'must be a template string or a function (revision) => string',
       ),

@@ -7,6 +7,7 @@
 import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { RingmasterError } from '@ringmaster/core/adapter';
+import { hasControlCharacter } from './text.js';
 
 /** One entry of the package's file tree. */
 export interface TreeEntry {
@@ -19,8 +20,6 @@ export interface TreeEntry {
   source?: string;
   linkname?: string;
 }
-
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
 function refuse(message: string, path: string): never {
   throw new RingmasterError('PACKAGE', message, { scope: 'pkg-deb', details: { path } });
@@ -58,7 +57,8 @@ export async function walkTree(dir: string, options: WalkOptions): Promise<TreeE
   for (let i = 1; i <= prefixParts.length; i++) {
     entries.push({ path: prefixParts.slice(0, i).join('/'), type: 'dir', mode: 0o755, size: 0 });
   }
-  const install = (rel: string) => (options.prefix ? (rel ? `${options.prefix}/${rel}` : options.prefix) : rel);
+  const install = (rel: string) =>
+    options.prefix ? (rel ? `${options.prefix}/${rel}` : options.prefix) : rel;
   const links: TreeEntry[] = [];
 
   // Depth-first over real directories only (symlinks are never followed), so the walk ends with the tree.
@@ -68,8 +68,11 @@ export async function walkTree(dir: string, options: WalkOptions): Promise<TreeE
     const stats = await Promise.all(
       names.map(async (name) => {
         const childRel = rel ? `${rel}/${name}` : name;
-        if (CONTROL_CHARACTER.test(name)) {
-          refuse(`build tree path ${JSON.stringify(childRel)} contains a newline or control character`, childRel);
+        if (hasControlCharacter(name)) {
+          refuse(
+            `build tree path ${JSON.stringify(childRel)} contains a newline or control character`,
+            childRel,
+          );
         }
         return { childRel, stat: await lstat(join(root, childRel)) };
       }),
@@ -82,16 +85,25 @@ export async function walkTree(dir: string, options: WalkOptions): Promise<TreeE
         entries.push({ path, type: 'dir', mode: keep('dir'), size: 0 });
         await visit(childRel);
       } else if (stat.isFile()) {
-        entries.push({ path, type: 'file', mode: keep('file'), size: stat.size, source: join(root, childRel) });
+        entries.push({
+          path,
+          type: 'file',
+          mode: keep('file'),
+          size: stat.size,
+          source: join(root, childRel),
+        });
       } else if (stat.isSymbolicLink()) {
         const target = await readlink(join(root, childRel));
-        if (CONTROL_CHARACTER.test(target)) {
+        if (hasControlCharacter(target)) {
           refuse(`symlink ${childRel} has a target with a newline or control character`, childRel);
         }
         if (!target.startsWith('/')) {
           const resolved = posix.normalize(posix.join(posix.dirname(childRel), target));
           if (resolved === '..' || resolved.startsWith('../')) {
-            refuse(`symlink ${childRel} -> ${target} escapes the build tree; point it inside the package`, childRel);
+            refuse(
+              `symlink ${childRel} -> ${target} escapes the build tree; point it inside the package`,
+              childRel,
+            );
           }
         }
         const entry: TreeEntry = { path, type: 'symlink', mode: 0o777, size: 0, linkname: target };
@@ -105,7 +117,10 @@ export async function walkTree(dir: string, options: WalkOptions): Promise<TreeE
             : stat.isCharacterDevice() || stat.isBlockDevice()
               ? 'a device file'
               : 'not a regular file';
-        refuse(`build tree path ${childRel} is ${kind}; packages hold only files, directories and symlinks`, childRel);
+        refuse(
+          `build tree path ${childRel} is ${kind}; packages hold only files, directories and symlinks`,
+          childRel,
+        );
       }
     }
   };

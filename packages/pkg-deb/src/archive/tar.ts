@@ -186,7 +186,8 @@ export function readTar(archive: Buffer): TarEntry[] {
       continue;
     }
     if (typeflag === 'g') continue;
-    const prefix = header.subarray(257, 263).toString('latin1') === 'ustar\0' ? readString(header, 345, 155) : '';
+    const prefix =
+      header.subarray(257, 263).toString('latin1') === 'ustar\0' ? readString(header, 345, 155) : '';
     const shortName = readString(header, 0, 100);
     entries.push({
       name: pax.path ?? longName ?? (prefix ? `${prefix}/${shortName}` : shortName),

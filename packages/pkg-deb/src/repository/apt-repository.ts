@@ -1,0 +1,314 @@
+/**
+ * `aptRepository(options)`: a Repository that is an ordinary signed apt repository on disk
+ * (`pool/`, `dists/<suite>/<component>/binary-<arch>/Packages[.gz]`, `Release`, `InRelease`,
+ * `Release.gpg`), published atomically and incrementally under a lock, with retention, and able
+ * to serve itself over HTTP on loopback.
+ */
+import { copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Artifact, Repository } from '@ringmaster/core/adapter';
+import { parseOptions, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
+import { z } from 'zod';
+import { readDeb } from '../archive/read-deb.js';
+import { DEBIAN_ARCHITECTURE } from '../control.js';
+import { compareVersions } from '../version.js';
+import { fsyncFile, tempNameFor } from './fs-atomic.js';
+import { writeIndexes } from './indexes.js';
+import { acquireLock } from './lock.js';
+import { Catalogue, type PackageRecord, poolPath, renderStanza } from './records.js';
+import { type RepositoryServer, type ServeOptions, serveDirectory } from './serve.js';
+import { Signer } from './sign.js';
+
+const SCOPE = 'pkg-deb';
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Versions that retention must never remove: `name=version` strings or a callback. */
+export type ProtectOption = string[] | ((name: string) => string[] | Promise<string[]>);
+
+/**
+ * Options of {@link aptRepository}.
+ *
+ * @example
+ * ```ts
+ * aptRepositoryOptionsSchema.parse({ dir: '/srv/apt', signingKey: { homedir: '/root/.gnupg' } });
+ * ```
+ */
+export const aptRepositoryOptionsSchema = z.strictObject({
+  /** Repository root on disk (created on first publish). */
+  dir: z.string().min(1, 'must be a directory path'),
+  /** @default 'stable' */
+  suite: z.string().regex(NAME, 'must be a plain name such as stable').default('stable'),
+  /** @default the suite */
+  codename: z.string().regex(NAME, 'must be a plain name such as bookworm').optional(),
+  /** @default 'main' */
+  component: z.string().regex(NAME, 'must be a plain name such as main').default('main'),
+  /** Architectures indexed; `all` packages appear in each. @default ['amd64'] */
+  architectures: z
+    .array(
+      z
+        .string()
+        .regex(DEBIAN_ARCHITECTURE, 'must be a Debian architecture such as amd64')
+        .refine((a) => a !== 'all' && a !== 'any', 'list real architectures; "all" packages go into each'),
+    )
+    .min(1, 'needs at least one architecture')
+    .default(['amd64']),
+  origin: z
+    .string()
+    .regex(/^[^\n\r]+$/, 'must be one line')
+    .default('Ringmaster'),
+  label: z
+    .string()
+    .regex(/^[^\n\r]+$/, 'must be one line')
+    .default('Ringmaster'),
+  /** Signs InRelease and Release.gpg; without it the repository is unsigned. */
+  signingKey: z
+    .strictObject({
+      homedir: z.string().min(1).optional(),
+      keyId: z
+        .string()
+        .regex(/^[A-Za-z0-9@._<> +-]+$/, 'must be a key id, fingerprint or e-mail')
+        .optional(),
+      keyFile: z.string().min(1).optional(),
+      passphrase: z.string().optional(),
+    })
+    .refine((k) => !(k.homedir && k.keyFile), 'give either homedir or keyFile, not both')
+    .optional(),
+  /** Keep the newest K versions of each package (after each publish). */
+  keep: z.number().int().min(1).optional(),
+  /** Versions retention never removes (the ones rings run). */
+  protect: z
+    .union([
+      z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+=[^\s=]+$/, 'must be "name=version"')),
+      z.custom<(name: string) => string[] | Promise<string[]>>((v) => typeof v === 'function'),
+    ])
+    .optional(),
+  /** How long a publisher waits for another one. @default 30000 */
+  lockTimeoutMs: z.number().int().nonnegative().default(30_000),
+});
+
+/** What a user passes to {@link aptRepository}. */
+export type AptRepositoryOptions = z.input<typeof aptRepositoryOptionsSchema>;
+
+/** The Repository `aptRepository()` returns. */
+export interface AptRepository extends Repository {
+  readonly name: 'apt';
+  /** The repository root. */
+  readonly dir: string;
+  /** Serves the repository over HTTP (127.0.0.1 by default). */
+  serve(options?: ServeOptions): Promise<RepositoryServer>;
+  /** Rewrites every index from the catalogue (after a crash, or to re-sign). */
+  reindex(): Promise<void>;
+}
+
+function toArtifact(root: string, r: PackageRecord): Artifact {
+  return {
+    name: r.name,
+    version: r.version,
+    architecture: r.architecture,
+    dependencies: r.dependencies,
+    file: join(root, r.filename),
+    sha256: r.sha256,
+    size: r.size,
+    format: 'deb',
+  };
+}
+
+function splitRelations(value: string | undefined): string[] {
+  if (!value) return [];
+  return value
+    .split(',')
+    .map((s) => s.replace(/\s+/g, ' ').trim())
+    .filter(Boolean);
+}
+
+/**
+ * Creates an apt repository rooted at `dir`. Nothing is touched until the first call.
+ *
+ * @example
+ * ```ts
+ * import { aptRepository, deb } from '@ringmaster/pkg-deb';
+ * const repo = aptRepository({ dir: '/srv/apt', signingKey: { keyFile: 'repo.asc' }, keep: 5 });
+ * await repo.publish(artifact);
+ * const server = await repo.serve({ port: 8080 });
+ * // hosts: deb [signed-by=/etc/apt/keyrings/repo.asc] http://127.0.0.1:8080/ stable main
+ * ```
+ */
+export function aptRepository(options: AptRepositoryOptions): AptRepository {
+  const o = parseOptions(aptRepositoryOptionsSchema, options, SCOPE);
+  const root = resolve(o.dir);
+  const state = join(root, '.ringmaster');
+  const catalogue = new Catalogue(join(state, 'packages'));
+  const signer = o.signingKey ? new Signer(o.signingKey) : undefined;
+  const layout = {
+    dir: root,
+    suite: o.suite,
+    codename: o.codename ?? o.suite,
+    component: o.component,
+    architectures: o.architectures,
+    origin: o.origin,
+    label: o.label,
+  };
+  const servers = new Set<RepositoryServer>();
+
+  const locked = async <T>(fn: () => Promise<T>): Promise<T> => {
+    await mkdir(state, { recursive: true });
+    const release = await acquireLock(join(state, 'lock'), o.lockTimeoutMs);
+    try {
+      return await fn();
+    } finally {
+      await release();
+    }
+  };
+
+  const protectedVersions = async (name: string): Promise<Set<string>> => {
+    if (!o.protect) return new Set();
+    if (typeof o.protect === 'function') return new Set(await o.protect(name));
+    return new Set(o.protect.filter((p) => p.startsWith(`${name}=`)).map((p) => p.slice(name.length + 1)));
+  };
+
+  /** Records retention drops for `name`, never `keepVersion` or a protected one. */
+  const expired = async (
+    records: PackageRecord[],
+    name: string,
+    keepVersion: string,
+  ): Promise<PackageRecord[]> => {
+    if (o.keep === undefined) return [];
+    const mine = records.filter((r) => r.name === name);
+    const versions = [...new Set(mine.map((r) => r.version))].sort(compareVersions);
+    const safe = await protectedVersions(name);
+    const drop = new Set(
+      versions
+        .slice(0, Math.max(0, versions.length - o.keep))
+        .filter((v) => v !== keepVersion && !safe.has(v)),
+    );
+    return mine.filter((r) => drop.has(r.version));
+  };
+
+  const publishLocked = async (artifact: Artifact): Promise<Artifact> => {
+    let info: Awaited<ReturnType<typeof readDeb>>;
+    try {
+      info = await readDeb(artifact.file);
+    } catch (error) {
+      throw new RingmasterError(
+        'REPOSITORY',
+        `refusing ${artifact.file}: not a valid .deb (${(error as Error).message}); the repository is unchanged`,
+        { scope: SCOPE, cause: error, details: { path: artifact.file } },
+      );
+    }
+    const field = (k: string) => info.fields.find(([key]) => key === k)?.[1];
+    const name = field('Package')!;
+    const version = field('Version')!;
+    const architecture = field('Architecture')!;
+    if (name !== artifact.name || version !== artifact.version) {
+      throw new RingmasterError(
+        'REPOSITORY',
+        `${artifact.file} contains ${name} ${version}, not ${artifact.name} ${artifact.version}; the repository is unchanged`,
+        { scope: SCOPE, details: { path: artifact.file } },
+      );
+    }
+    if (architecture !== 'all' && !o.architectures.includes(architecture)) {
+      throw new RingmasterError(
+        'REPOSITORY',
+        `${name} ${version} is for ${architecture}, which this repository does not index (${o.architectures.join(', ')}); add it to "architectures"`,
+        { scope: SCOPE },
+      );
+    }
+    const existing = await catalogue.get(name, version, architecture);
+    if (existing) {
+      if (existing.sha256 === info.sha256) return toArtifact(root, existing);
+      throw new RingmasterError(
+        'REPOSITORY',
+        `${name} ${version} (${architecture}) is already published with different bytes (sha256 ${existing.sha256.slice(0, 12)}…, new ${info.sha256.slice(0, 12)}…); a version is published once — bump the version`,
+        { scope: SCOPE, details: { name, version } },
+      );
+    }
+    const filename = poolPath(o.component, name, version, architecture);
+    const all = await catalogue.all();
+    const clash = all.find((r) => r.filename === filename);
+    if (clash) {
+      throw new RingmasterError(
+        'REPOSITORY',
+        `${name} ${version} would overwrite ${filename} of ${clash.name} ${clash.version} (versions differing only by epoch share a file name); choose another version`,
+        { scope: SCOPE, details: { name, version } },
+      );
+    }
+    const record: PackageRecord = {
+      name,
+      version,
+      architecture,
+      dependencies: [...splitRelations(field('Pre-Depends')), ...splitRelations(field('Depends'))],
+      filename,
+      sha256: info.sha256,
+      size: info.size,
+      stanza: renderStanza(info.fields, filename, info.size, info.sha256),
+    };
+    const pool = join(root, filename);
+    await mkdir(join(pool, '..'), { recursive: true });
+    const temp = tempNameFor(pool);
+    await copyFile(artifact.file, temp);
+    await fsyncFile(temp);
+    await rename(temp, pool);
+
+    const records = [...all, record];
+    const drop = await expired(records, name, version);
+    const dropped = new Set(drop);
+    await catalogue.put(record);
+    try {
+      await writeIndexes(
+        layout,
+        records.filter((r) => !dropped.has(r)),
+        signer,
+        new Date(),
+      );
+    } catch (error) {
+      // The previous indexes are untouched; forget the new package so the catalogue agrees with them.
+      await catalogue.remove(record);
+      await rm(pool, { force: true });
+      throw toRingmasterError(error, 'REPOSITORY', SCOPE, `cannot publish ${name} ${version}`);
+    }
+    for (const r of drop) {
+      await catalogue.remove(r);
+      await rm(join(root, r.filename), { force: true });
+    }
+    return toArtifact(root, record);
+  };
+
+  return {
+    name: 'apt',
+    dir: root,
+    publish: (artifact) => locked(() => publishLocked(artifact)),
+    reindex: () =>
+      locked(async () => {
+        await writeIndexes(layout, await catalogue.all(), signer, new Date());
+      }),
+    async versions(name) {
+      const all = await catalogue.all();
+      return [...new Set(all.filter((r) => r.name === name).map((r) => r.version))].sort(compareVersions);
+    },
+    async find(name, version) {
+      const prefix = `${name}_${version}_`;
+      const files = await readdir(catalogue.dir).catch(() => [] as string[]);
+      const match = files.find((f) => f.startsWith(prefix) && !f.slice(prefix.length).includes('_'));
+      if (!match) return undefined;
+      const record = await catalogue.get(name, version, match.slice(prefix.length, -'.json'.length));
+      return record && toArtifact(root, record);
+    },
+    async serve(serveOptions) {
+      await mkdir(root, { recursive: true });
+      const server = await serveDirectory(root, serveOptions);
+      servers.add(server);
+      return {
+        ...server,
+        close: async () => {
+          servers.delete(server);
+          await server.close();
+        },
+      };
+    },
+    async close() {
+      for (const server of servers) await server.close();
+      servers.clear();
+      await signer?.close();
+    },
+  };
+}
