@@ -59,7 +59,7 @@ export const debOptionsSchema = z.strictObject({
   /** First line: synopsis; further lines: extended description. */
   description: z
     .string({ error: 'description is required: a one-line synopsis, then optional further lines' })
-    .refine((d) => d.trim().split('\n')[0]!.trim().length > 0, 'the first line (synopsis) must not be empty')
+    .refine((d) => d.split('\n')[0]!.trim().length > 0, 'the first line (synopsis) must not be empty')
     .refine((d) => d.split('\n')[0]!.length <= 80, 'the synopsis (first line) must be at most 80 characters'),
   architecture: z
     .string()

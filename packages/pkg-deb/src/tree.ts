@@ -130,7 +130,8 @@ export async function walkTree(dir: string, options: WalkOptions): Promise<TreeE
   const shipped = new Set(entries.map((e) => `/${e.path}`));
   for (const link of links) {
     const target = link.linkname!;
-    if (target.startsWith('/') && !shipped.has(posix.normalize(target).replace(/\/$/, ''))) {
+    const resolved = posix.normalize(target).replace(/\/$/, '');
+    if (target.startsWith('/') && (resolved === `/${link.path}` || !shipped.has(resolved))) {
       refuse(
         `symlink /${link.path} -> ${target} points outside the package; use a relative target or ship ${target}`,
         link.path,

@@ -32,14 +32,14 @@ export function revision(number: number | undefined, id = `r${number ?? 'x'}`): 
 }
 
 /** Files of a tree: path → content (string), or `{ link }` for a symlink, or `{ mode, content }`. */
-export type TreeSpec = Record<string, string | { link: string } | { content: string; mode: number }>;
+export type TreeSpec = Record<string, string | Buffer | { link: string } | { content: string; mode: number }>;
 
 /** Writes a tree spec under `dir`. */
 export async function writeTree(dir: string, spec: TreeSpec): Promise<string> {
   for (const [path, value] of Object.entries(spec)) {
     const abs = join(dir, path);
     await mkdir(dirname(abs), { recursive: true });
-    if (typeof value === 'string') await writeFile(abs, value);
+    if (typeof value === 'string' || Buffer.isBuffer(value)) await writeFile(abs, value);
     else if ('link' in value) await symlink(value.link, abs);
     else {
       await writeFile(abs, value.content);
