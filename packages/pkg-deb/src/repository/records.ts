@@ -3,7 +3,7 @@
  * already rendered, its pool path and checksums), so adding a package never rehashes the pool.
  * Records live in `<dir>/.ringmaster/packages/`, which the HTTP server never exposes.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareVersions, versionForFileName } from '../version.js';
 import { writeFileAtomic } from './fs-atomic.js';
@@ -89,6 +89,7 @@ export class Catalogue {
   }
 
   async put(record: PackageRecord): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
     await writeFileAtomic(
       recordFile(this.dir, record.name, record.version, record.architecture),
       JSON.stringify(record),
