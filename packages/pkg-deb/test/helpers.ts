@@ -82,6 +82,8 @@ export interface TestKey {
 export async function makeKey(): Promise<TestKey> {
   const homedir = await mkdtemp(join(tmpdir(), 'gpgk-'));
   made.push(homedir);
+  // A test key needs no expensive KDF; the default costs seconds per signature on a small VM.
+  await writeFile(join(homedir, 'gpg-agent.conf'), 's2k-count 65536\n');
   const passphrase = 'correct horse $(battery) staple';
   const keyId = 'repo@ringmaster.invalid';
   await ok(

@@ -4,7 +4,7 @@
  * key file imported into a private temporary home. A passphrase only ever travels on gpg's
  * stdin (`--passphrase-fd 0`), never in argv, the environment or an error message.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RingmasterError, runCommand, tail } from '@ringmaster/core/adapter';
@@ -46,6 +46,10 @@ export class Signer {
       // Short path: gpg-agent's socket path must fit in 108 bytes.
       const home = await mkdtemp(join(tmpdir(), 'rm-gpg-'));
       this.tempHome = home;
+      // The agent re-protects the imported key with a KDF calibrated for interactive use (seconds
+      // per signature on a small VM). This copy is private (0700) and deleted on close(), so a
+      // cheaper KDF here keeps a publish fast; the key file itself is untouched.
+      await writeFile(join(home, 'gpg-agent.conf'), 's2k-count 65536\n', { mode: 0o600 });
       const r = await runCommand(
         [
           'gpg',
