@@ -107,11 +107,11 @@ describe('compareVersions', () => {
     }
   });
 
-  it('agrees with dpkg --compare-versions on 2,500 generated pairs plus the edge cases', async () => {
+  it('agrees with dpkg --compare-versions on 2,000 generated pairs plus the edge cases', async () => {
     const rand = prng(20261128);
     const pool = Array.from({ length: 400 }, () => generate(rand));
     const pairs: [string, string][] = EDGE_CASES.map(([a, b]) => [a, b]);
-    while (pairs.length < 2500) {
+    while (pairs.length < 2000) {
       const a = pool[Math.floor(rand() * pool.length)]!;
       pairs.push([a, rand() < 0.6 ? mutate(a, rand) : pool[Math.floor(rand() * pool.length)]!]);
     }
@@ -119,16 +119,16 @@ describe('compareVersions', () => {
       expect(versionProblem(a), a).toBeUndefined();
       expect(versionProblem(b), b).toBeUndefined();
     }
-    // One shell per half, two dpkg calls per pair (lt, gt): a few thousand short spawns in two batches.
+    // One dpkg call per pair, asking the one relation our answer claims (lt, eq or gt): these are
+    // mutually exclusive, so dpkg saying "true" confirms our three-way result exactly. Two shells
+    // share the pairs, so a few thousand short spawns run in two batches.
+    const relation = (a: string, b: string) => ['lt', 'eq', 'gt'][compareVersions(a, b) + 1]!;
     const dir = await tempDir('vers');
     const halves = [pairs.slice(0, pairs.length / 2), pairs.slice(pairs.length / 2)];
     const outputs = await Promise.all(
       halves.map(async (half, n) => {
         const script = half
-          .map(
-            ([a, b]) =>
-              `dpkg --compare-versions '${a}' lt '${b}'; l=$?; dpkg --compare-versions '${a}' gt '${b}'; echo "$l $?"`,
-          )
+          .map(([a, b]) => `dpkg --compare-versions '${a}' ${relation(a, b)} '${b}'; echo $?`)
           .join('\n');
         const file = join(dir, `pairs-${n}.sh`);
         await writeFile(file, `${script}\n`);
@@ -140,10 +140,7 @@ describe('compareVersions', () => {
     const mismatches: string[] = [];
     lines.forEach((line, i) => {
       const [a, b] = pairs[i]!;
-      const dpkg = line === '0 1' ? -1 : line === '1 0' ? 1 : line === '1 1' ? 0 : Number.NaN;
-      if (Number.isNaN(dpkg)) mismatches.push(`dpkg could not compare ${a} ${b}: ${line}`);
-      else if (compareVersions(a, b) !== dpkg)
-        mismatches.push(`${a} vs ${b}: dpkg ${dpkg}, ours ${compareVersions(a, b)}`);
+      if (line !== '0') mismatches.push(`dpkg says "${a} ${relation(a, b)} ${b}" is false (exit ${line})`);
     });
     expect(mismatches).toEqual([]);
   }, 120_000);
