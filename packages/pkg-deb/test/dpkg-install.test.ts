@@ -8,6 +8,9 @@ import { cleanup, ok, revision, tempDir, writeTree } from './helpers.js';
 
 afterAll(cleanup);
 
+/** dpkg-query's format: `${Version}` is dpkg's syntax, not a template literal. */
+const format = (fields: string) => `-f=${fields.replace(/%/g, '$')}`;
+
 /** Each script appends its name and arguments to a log inside the dpkg root. */
 const script = (name: string) => `#!/bin/sh\nset -e\necho "${name} $*" >> "$DPKG_ROOT/var/log/foostat.log"\n`;
 
@@ -57,7 +60,7 @@ const installed = async () =>
       'dpkg-query',
       `--admindir=${join(root, 'var/lib/dpkg')}`,
       '-W',
-      '-f=${Version} ${Status}',
+      format('%{Version} %{Status}'),
       'foostat',
     ])
   ).trim();
@@ -79,7 +82,7 @@ describe('dpkg --root installs our packages', () => {
       'dpkg-query',
       `--admindir=${join(root, 'var/lib/dpkg')}`,
       '-W',
-      '-f=${Conffiles}',
+      format('%{Conffiles}'),
       'foostat',
     ]);
     expect(conffiles).toContain('/etc/foostat/foostat.conf');

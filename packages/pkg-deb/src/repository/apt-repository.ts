@@ -98,6 +98,8 @@ export interface AptRepository extends Repository {
   serve(options?: ServeOptions): Promise<RepositoryServer>;
   /** Rewrites every index from the catalogue (after a crash, or to re-sign). */
   reindex(): Promise<void>;
+  /** Stops the servers it started and the private gpg-agent, if any. */
+  close(): Promise<void>;
 }
 
 function toArtifact(root: string, r: PackageRecord): Artifact {
