@@ -210,6 +210,17 @@ describe('aptRepository() refuses bad packages and leaves the index unchanged', 
     await refused(changed, /already published with different bytes/);
   });
 
+  it('publishes a batch all or nothing', async () => {
+    const fine = await build('app', '5.0');
+    const file = join(await tempDir('bad'), 'app.deb');
+    await writeFile(file, 'not a package');
+    const before = await indexSnapshot(dir);
+    const error = await rejection(repo.publishMany([fine, { ...fine, version: '5.1', file }]));
+    expect(isRingmasterError(error, 'REPOSITORY')).toBe(true);
+    expect(await indexSnapshot(dir)).toEqual(before);
+    expect(await repo.versions('app')).toEqual(['1.0']);
+  });
+
   it('leaves the previous index intact when signing fails mid-publish', async () => {
     const broken = aptRepository({
       dir,

@@ -10,8 +10,8 @@ import type { Artifact, Repository } from '@ringmaster/core/adapter';
 import { parseOptions, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
 import { z } from 'zod';
 import { readDeb } from '../archive/read-deb.js';
-import { DEBIAN_ARCHITECTURE } from '../control.js';
-import { compareVersions } from '../version.js';
+import { DEBIAN_ARCHITECTURE, DEBIAN_PACKAGE_NAME } from '../control.js';
+import { compareVersions, versionProblem } from '../version.js';
 import { fsyncFile, tempNameFor } from './fs-atomic.js';
 import { writeIndexes } from './indexes.js';
 import { acquireLock } from './lock.js';
@@ -96,6 +96,11 @@ export interface AptRepository extends Repository {
   readonly dir: string;
   /** Serves the repository over HTTP (127.0.0.1 by default). */
   serve(options?: ServeOptions): Promise<RepositoryServer>;
+  /**
+   * Publishes several packages under one lock with one index rewrite: all are checked first, and
+   * if any is refused none is published.
+   */
+  publishMany(artifacts: readonly Artifact[]): Promise<Artifact[]>;
   /** Rewrites every index from the catalogue (after a crash, or to re-sign). */
   reindex(): Promise<void>;
   /** Stops the servers it started and the private gpg-agent, if any. */
@@ -113,6 +118,21 @@ function toArtifact(root: string, r: PackageRecord): Artifact {
     size: r.size,
     format: 'deb',
   };
+}
+
+/** Maps with at most `limit` calls in flight, results in input order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    // Each worker takes the next index until none is left: bounded by items.length.
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
 
 function splitRelations(value: string | undefined): string[] {
@@ -172,7 +192,7 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
   const expired = async (
     records: PackageRecord[],
     name: string,
-    keepVersion: string,
+    keepVersions: Set<string>,
   ): Promise<PackageRecord[]> => {
     if (o.keep === undefined) return [];
     const mine = records.filter((r) => r.name === name);
@@ -181,12 +201,13 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     const drop = new Set(
       versions
         .slice(0, Math.max(0, versions.length - o.keep))
-        .filter((v) => v !== keepVersion && !safe.has(v)),
+        .filter((v) => !keepVersions.has(v) && !safe.has(v)),
     );
     return mine.filter((r) => drop.has(r.version));
   };
 
-  const publishLocked = async (artifact: Artifact): Promise<Artifact> => {
+  /** Reads and checks one package without touching the repository. */
+  const inspect = async (artifact: Artifact): Promise<PackageRecord> => {
     let info: Awaited<ReturnType<typeof readDeb>>;
     try {
       info = await readDeb(artifact.file);
@@ -208,6 +229,14 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
         { scope: SCOPE, details: { path: artifact.file } },
       );
     }
+    const problem =
+      versionProblem(version) ?? (DEBIAN_PACKAGE_NAME.test(name) ? undefined : 'invalid package name');
+    if (problem) {
+      throw new RingmasterError('REPOSITORY', `${artifact.file}: ${problem}; the repository is unchanged`, {
+        scope: SCOPE,
+        details: { path: artifact.file },
+      });
+    }
     if (architecture !== 'all' && !o.architectures.includes(architecture)) {
       throw new RingmasterError(
         'REPOSITORY',
@@ -215,26 +244,8 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
         { scope: SCOPE },
       );
     }
-    const existing = await catalogue.get(name, version, architecture);
-    if (existing) {
-      if (existing.sha256 === info.sha256) return toArtifact(root, existing);
-      throw new RingmasterError(
-        'REPOSITORY',
-        `${name} ${version} (${architecture}) is already published with different bytes (sha256 ${existing.sha256.slice(0, 12)}…, new ${info.sha256.slice(0, 12)}…); a version is published once — bump the version`,
-        { scope: SCOPE, details: { name, version } },
-      );
-    }
     const filename = poolPath(o.component, name, version, architecture);
-    const all = await catalogue.all();
-    const clash = all.find((r) => r.filename === filename);
-    if (clash) {
-      throw new RingmasterError(
-        'REPOSITORY',
-        `${name} ${version} would overwrite ${filename} of ${clash.name} ${clash.version} (versions differing only by epoch share a file name); choose another version`,
-        { scope: SCOPE, details: { name, version } },
-      );
-    }
-    const record: PackageRecord = {
+    return {
       name,
       version,
       architecture,
@@ -244,18 +255,54 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
       size: info.size,
       stanza: renderStanza(info.fields, filename, info.size, info.sha256),
     };
-    const pool = join(root, filename);
-    await mkdir(join(pool, '..'), { recursive: true });
-    const temp = tempNameFor(pool);
-    await copyFile(artifact.file, temp);
-    await fsyncFile(temp);
-    await rename(temp, pool);
+  };
 
-    const records = [...all, record];
-    const drop = await expired(records, name, version);
+  const publishManyLocked = async (artifacts: readonly Artifact[]): Promise<Artifact[]> => {
+    const inspected = await mapLimit(artifacts, 8, inspect);
+    const all = await catalogue.all();
+    const byFile = new Map(all.map((r) => [r.filename, r]));
+    const fresh: { record: PackageRecord; source: string }[] = [];
+    for (const [i, record] of inspected.entries()) {
+      const existing = byFile.get(record.filename);
+      if (existing && existing.name === record.name && existing.version === record.version) {
+        if (existing.sha256 === record.sha256) continue;
+        throw new RingmasterError(
+          'REPOSITORY',
+          `${record.name} ${record.version} (${record.architecture}) is already published with different bytes (sha256 ${existing.sha256.slice(0, 12)}…, new ${record.sha256.slice(0, 12)}…); a version is published once — bump the version`,
+          { scope: SCOPE, details: { name: record.name, version: record.version } },
+        );
+      }
+      if (existing) {
+        throw new RingmasterError(
+          'REPOSITORY',
+          `${record.name} ${record.version} would overwrite ${record.filename} of ${existing.name} ${existing.version} (versions differing only by epoch share a file name); choose another version`,
+          { scope: SCOPE, details: { name: record.name, version: record.version } },
+        );
+      }
+      byFile.set(record.filename, record);
+      fresh.push({ record, source: artifacts[i]!.file });
+    }
+    const stored = () => inspected.map((r) => toArtifact(root, byFile.get(r.filename)!));
+    if (fresh.length === 0) return stored();
+
+    // Pool files first (fsynced, renamed into place): nothing names them yet.
+    await mapLimit(fresh, 8, async ({ record, source }) => {
+      const pool = join(root, record.filename);
+      await mkdir(join(pool, '..'), { recursive: true });
+      const temp = tempNameFor(pool);
+      await copyFile(source, temp);
+      await fsyncFile(temp);
+      await rename(temp, pool);
+    });
+    const records = [...all, ...fresh.map((f) => f.record)];
+    const drop: PackageRecord[] = [];
+    for (const name of new Set(fresh.map((f) => f.record.name))) {
+      const keepVersions = new Set(fresh.filter((f) => f.record.name === name).map((f) => f.record.version));
+      drop.push(...(await expired(records, name, keepVersions)));
+    }
     const dropped = new Set(drop);
-    await catalogue.put(record);
     try {
+      await mapLimit(fresh, 16, ({ record }) => catalogue.put(record));
       await writeIndexes(
         layout,
         records.filter((r) => !dropped.has(r)),
@@ -263,22 +310,29 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
         new Date(),
       );
     } catch (error) {
-      // The previous indexes are untouched; forget the new package so the catalogue agrees with them.
-      await catalogue.remove(record);
-      await rm(pool, { force: true });
-      throw toRingmasterError(error, 'REPOSITORY', SCOPE, `cannot publish ${name} ${version}`);
+      // The previous indexes are untouched; forget the new packages so the catalogue agrees with them.
+      for (const { record } of fresh) {
+        await catalogue.remove(record);
+        await rm(join(root, record.filename), { force: true });
+      }
+      const what =
+        fresh.length === 1
+          ? `${fresh[0]!.record.name} ${fresh[0]!.record.version}`
+          : `${fresh.length} packages`;
+      throw toRingmasterError(error, 'REPOSITORY', SCOPE, `cannot publish ${what}`);
     }
     for (const r of drop) {
       await catalogue.remove(r);
       await rm(join(root, r.filename), { force: true });
     }
-    return toArtifact(root, record);
+    return stored();
   };
 
   return {
     name: 'apt',
     dir: root,
-    publish: (artifact) => locked(() => publishLocked(artifact)),
+    publish: (artifact) => locked(async () => (await publishManyLocked([artifact]))[0]!),
+    publishMany: (artifacts) => locked(() => publishManyLocked(artifacts)),
     reindex: () =>
       locked(async () => {
         await writeIndexes(layout, await catalogue.all(), signer, new Date());
