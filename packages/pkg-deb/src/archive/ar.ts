@@ -2,7 +2,6 @@
  * The `ar` container of a .deb: an 8-byte magic, then members each with a 60-byte header
  * (name, mtime, uid, gid, mode, decimal size) and data padded to an even length with `\n`.
  */
-import type { FileHandle } from 'node:fs/promises';
 
 export const AR_MAGIC = Buffer.from('!<arch>\n', 'latin1');
 const HEADER = 60;
@@ -21,6 +20,9 @@ export function arHeader(name: string, size: number, mtime: number): Buffer {
   return Buffer.from(text, 'latin1');
 }
 
+/** Reads `length` bytes at `position` (fewer at the end of the file). */
+export type ByteReader = (position: number, length: number) => Promise<Buffer>;
+
 /** One member located in an ar file. */
 export interface ArMember {
   name: string;
@@ -34,19 +36,17 @@ export interface ArMember {
  * whole file (a truncated or padded-out file is refused). Throws a plain Error saying what is
  * wrong; callers wrap it.
  */
-export async function listArMembers(handle: FileHandle, fileSize: number): Promise<ArMember[]> {
-  const magic = Buffer.alloc(AR_MAGIC.length);
-  await handle.read(magic, 0, magic.length, 0);
+export async function listArMembers(read: ByteReader, fileSize: number): Promise<ArMember[]> {
+  const magic = await read(0, AR_MAGIC.length);
   if (!magic.equals(AR_MAGIC)) throw new Error('not an ar archive (bad magic)');
   const members: ArMember[] = [];
   let pos = AR_MAGIC.length;
-  const header = Buffer.alloc(HEADER);
   // Each member moves pos forward by at least 60 bytes; a .deb has a handful of members.
   while (pos < fileSize) {
     if (members.length >= 64) throw new Error('too many ar members for a .deb');
     if (pos + HEADER > fileSize) throw new Error(`truncated ar header at offset ${pos}`);
-    const { bytesRead } = await handle.read(header, 0, HEADER, pos);
-    if (bytesRead !== HEADER) throw new Error(`truncated ar header at offset ${pos}`);
+    const header = await read(pos, HEADER);
+    if (header.length !== HEADER) throw new Error(`truncated ar header at offset ${pos}`);
     if (header[58] !== 0x60 || header[59] !== 0x0a) throw new Error(`bad ar header at offset ${pos}`);
     const name = header.toString('latin1', 0, 16).trimEnd().replace(/\/$/, '');
     const sizeText = header.toString('latin1', 48, 58).trim();

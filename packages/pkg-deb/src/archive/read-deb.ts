@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { type ArMember, listArMembers } from './ar.js';
@@ -75,46 +75,55 @@ async function hashFile(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Streams a gzip member to nowhere: throws if its CRC or length is wrong. */
-async function verifyGzipMember(file: string, member: ArMember): Promise<void> {
+/** Decompresses a gzip member to nowhere: throws if its CRC or length is wrong. Streaming, so a
+ * small file that inflates hugely costs time, not memory. */
+async function verifyGzipMember(file: string, member: ArMember, whole: Buffer | undefined): Promise<void> {
   if (member.size === 0) throw new Error(`${member.name} is empty`);
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  await pipeline(
-    createReadStream(file, {
-      start: member.offset,
-      end: member.offset + member.size - 1,
-      highWaterMark: 1 << 20,
-    }),
-    createGunzip(),
-    sink,
-  );
+  const source = whole
+    ? Readable.from([whole.subarray(member.offset, member.offset + member.size)])
+    : createReadStream(file, {
+        start: member.offset,
+        end: member.offset + member.size - 1,
+        highWaterMark: 1 << 20,
+      });
+  await pipeline(source, createGunzip(), sink);
 }
+
+/** Files up to this size are read once into memory (and handed to the caller to store). */
+const SMALL = 16 << 20;
 
 /**
  * Reads and checks a .deb: the ar container, `debian-binary` 2.x, a control.tar with a control
  * file, a data.tar (fully decompressed when it is gzip). Throws a plain Error saying what is
- * wrong.
+ * wrong. For a file of at most 16 MiB, `bytes` holds its content (read once).
  */
-export async function readDeb(file: string): Promise<DebInfo> {
+export async function readDeb(file: string): Promise<DebInfo & { bytes?: Buffer }> {
   const handle = await open(file, 'r');
   let members: ArMember[];
   let controlMember: ArMember | undefined;
   let controlData: Buffer;
   let size: number;
+  let whole: Buffer | undefined;
   try {
     size = (await handle.stat()).size;
-    members = await listArMembers(handle, size);
+    if (size <= SMALL) whole = await handle.readFile();
+    const read = async (position: number, length: number): Promise<Buffer> => {
+      if (whole) return whole.subarray(position, position + length);
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buf, 0, length, position);
+      return buf.subarray(0, bytesRead);
+    };
+    members = await listArMembers(read, whole?.length ?? size);
     const [binary, control, data] = members;
     if (binary?.name !== 'debian-binary') throw new Error('first member is not debian-binary');
-    const version = Buffer.alloc(Math.min(binary.size, 16));
-    await handle.read(version, 0, version.length, binary.offset);
+    const version = await read(binary.offset, Math.min(binary.size, 16));
     if (!/^2\.[0-9]+\n/.test(version.toString('latin1'))) throw new Error('debian-binary is not 2.x');
     if (!control?.name.startsWith('control.tar')) throw new Error('second member is not control.tar');
     if (!data?.name.startsWith('data.tar')) throw new Error('third member is not data.tar');
     if (control.size > 64 << 20) throw new Error('control.tar is implausibly large');
     controlMember = control;
-    controlData = Buffer.alloc(control.size);
-    await handle.read(controlData, 0, control.size, control.offset);
+    controlData = await read(control.offset, control.size);
   } finally {
     await handle.close();
   }
@@ -127,6 +136,7 @@ export async function readDeb(file: string): Promise<DebInfo> {
     if (!fields.some(([k]) => k === required)) throw new Error(`control file has no ${required} field`);
   }
   const data = members[2]!;
-  if (data.name.endsWith('.gz')) await verifyGzipMember(file, data);
-  return { fields, control, sha256: await hashFile(file), size };
+  if (data.name.endsWith('.gz')) await verifyGzipMember(file, data, whole);
+  const sha256 = whole ? createHash('sha256').update(whole).digest('hex') : await hashFile(file);
+  return { fields, control, sha256, size: whole?.length ?? size, ...(whole ? { bytes: whole } : {}) };
 }

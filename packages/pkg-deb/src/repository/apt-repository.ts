@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { readDeb } from '../archive/read-deb.js';
 import { DEBIAN_ARCHITECTURE, DEBIAN_PACKAGE_NAME } from '../control.js';
 import { compareVersions, versionProblem } from '../version.js';
-import { fsyncFile, tempNameFor } from './fs-atomic.js';
+import { fsyncFile, tempNameFor, writeTemp } from './fs-atomic.js';
 import { writeIndexes } from './indexes.js';
 import { acquireLock } from './lock.js';
 import { Catalogue, type PackageRecord, poolPath, renderStanza } from './records.js';
@@ -207,7 +207,7 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
   };
 
   /** Reads and checks one package without touching the repository. */
-  const inspect = async (artifact: Artifact): Promise<PackageRecord> => {
+  const inspect = async (artifact: Artifact): Promise<{ record: PackageRecord; bytes?: Buffer }> => {
     let info: Awaited<ReturnType<typeof readDeb>>;
     try {
       info = await readDeb(artifact.file);
@@ -245,7 +245,7 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
       );
     }
     const filename = poolPath(o.component, name, version, architecture);
-    return {
+    const record: PackageRecord = {
       name,
       version,
       architecture,
@@ -255,14 +255,15 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
       size: info.size,
       stanza: renderStanza(info.fields, filename, info.size, info.sha256),
     };
+    return { record, ...(info.bytes ? { bytes: info.bytes } : {}) };
   };
 
   const publishManyLocked = async (artifacts: readonly Artifact[]): Promise<Artifact[]> => {
     const inspected = await mapLimit(artifacts, 8, inspect);
     const all = await catalogue.all();
     const byFile = new Map(all.map((r) => [r.filename, r]));
-    const fresh: { record: PackageRecord; source: string }[] = [];
-    for (const [i, record] of inspected.entries()) {
+    const fresh: { record: PackageRecord; source: string; bytes?: Buffer }[] = [];
+    for (const [i, { record, bytes }] of inspected.entries()) {
       const existing = byFile.get(record.filename);
       if (existing && existing.name === record.name && existing.version === record.version) {
         if (existing.sha256 === record.sha256) continue;
@@ -280,18 +281,23 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
         );
       }
       byFile.set(record.filename, record);
-      fresh.push({ record, source: artifacts[i]!.file });
+      fresh.push({ record, source: artifacts[i]!.file, ...(bytes ? { bytes } : {}) });
     }
-    const stored = () => inspected.map((r) => toArtifact(root, byFile.get(r.filename)!));
+    const stored = () => inspected.map(({ record }) => toArtifact(root, byFile.get(record.filename)!));
     if (fresh.length === 0) return stored();
 
     // Pool files first (fsynced, renamed into place): nothing names them yet.
-    await mapLimit(fresh, 8, async ({ record, source }) => {
+    await mapLimit(fresh, 8, async ({ record, source, bytes }) => {
       const pool = join(root, record.filename);
       await mkdir(join(pool, '..'), { recursive: true });
-      const temp = tempNameFor(pool);
-      await copyFile(source, temp);
-      await fsyncFile(temp);
+      // Store the bytes that were checked when we have them, so a file swapped meanwhile cannot slip in.
+      let temp: string;
+      if (bytes) temp = await writeTemp(pool, bytes);
+      else {
+        temp = tempNameFor(pool);
+        await copyFile(source, temp);
+        await fsyncFile(temp);
+      }
       await rename(temp, pool);
     });
     const records = [...all, ...fresh.map((f) => f.record)];
@@ -325,6 +331,10 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
       await catalogue.remove(r);
       await rm(join(root, r.filename), { force: true });
     }
+    await catalogue.remember(
+      fresh.map((f) => f.record),
+      drop,
+    );
     return stored();
   };
 

@@ -111,10 +111,11 @@ export async function writeIndexes(
       const inRelease = tempNameFor(join(dists, 'InRelease'));
       const detached = tempNameFor(join(dists, 'Release.gpg'));
       temps.push(inRelease, detached);
-      await signer.sign(releaseTemp, inRelease, 'clear');
-      await signer.sign(releaseTemp, detached, 'detach');
-      await fsyncFile(inRelease);
-      await fsyncFile(detached);
+      await Promise.all([
+        signer.sign(releaseTemp, inRelease, 'clear'),
+        signer.sign(releaseTemp, detached, 'detach'),
+      ]);
+      await Promise.all([fsyncFile(inRelease), fsyncFile(detached)]);
       renames.push([detached, join(dists, 'Release.gpg')], [inRelease, join(dists, 'InRelease')]);
     }
     renames.push([releaseTemp, join(dists, 'Release')]);

@@ -3,7 +3,7 @@
  * already rendered, its pool path and checksums), so adding a package never rehashes the pool.
  * Records live in `<dir>/.ringmaster/packages/`, which the HTTP server never exposes.
  */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareVersions, versionForFileName } from '../version.js';
 import { writeFileAtomic } from './fs-atomic.js';
@@ -51,30 +51,65 @@ export function renderStanza(
   return lines.join('\n');
 }
 
-function recordFile(dir: string, name: string, version: string, architecture: string): string {
-  return join(dir, `${name}_${version}_${architecture}.json`);
+function fileName(name: string, version: string, architecture: string): string {
+  return `${name}_${version}_${architecture}.json`;
 }
 
-/** The catalogue directory's operations. */
+function recordFile(dir: string, name: string, version: string, architecture: string): string {
+  return join(dir, fileName(name, version, architecture));
+}
+
+/**
+ * The catalogue directory's operations. Records never change once written (a name, version and
+ * architecture is published once), so `all()` keeps them in memory and only re-reads when the
+ * directory's listing or mtime changed (another publisher added or removed one).
+ */
 export class Catalogue {
+  private cache: { mtimeMs: number; names: string; records: Map<string, PackageRecord> } | undefined;
+
   constructor(readonly dir: string) {}
 
   async all(): Promise<PackageRecord[]> {
-    const names = await readdir(this.dir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [] as string[];
-      throw error;
-    });
-    const records = await Promise.all(
-      names
-        .filter((n) => n.endsWith('.json'))
-        .map(async (n) => JSON.parse(await readFile(join(this.dir, n), 'utf8')) as PackageRecord),
-    );
-    return records.sort(
+    const [names, info] = await Promise.all([
+      readdir(this.dir).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return [] as string[];
+        throw error;
+      }),
+      stat(this.dir).catch(() => undefined),
+    ]);
+    const jsonNames = names.filter((n) => n.endsWith('.json')).sort();
+    const key = jsonNames.join('\n');
+    const mtimeMs = info?.mtimeMs ?? 0;
+    let records: Map<string, PackageRecord>;
+    if (this.cache && this.cache.names === key && this.cache.mtimeMs === mtimeMs) {
+      records = this.cache.records;
+    } else {
+      const previous = this.cache?.records;
+      records = new Map();
+      await Promise.all(
+        jsonNames.map(async (n) => {
+          const known = this.cache?.mtimeMs === mtimeMs ? previous?.get(n) : undefined;
+          records.set(n, known ?? (JSON.parse(await readFile(join(this.dir, n), 'utf8')) as PackageRecord));
+        }),
+      );
+      this.cache = { mtimeMs, names: key, records };
+    }
+    return [...records.values()].sort(
       (a, b) =>
         (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) ||
         compareVersions(a.version, b.version) ||
         (a.architecture < b.architecture ? -1 : a.architecture > b.architecture ? 1 : 0),
     );
+  }
+
+  /** Adds records we just wrote to the cache (called under the publish lock, after `put`s). */
+  async remember(added: PackageRecord[], removed: PackageRecord[]): Promise<void> {
+    if (!this.cache) return;
+    const records = new Map(this.cache.records);
+    for (const r of removed) records.delete(fileName(r.name, r.version, r.architecture));
+    for (const r of added) records.set(fileName(r.name, r.version, r.architecture), r);
+    const info = await stat(this.dir);
+    this.cache = { mtimeMs: info.mtimeMs, names: [...records.keys()].sort().join('\n'), records };
   }
 
   async get(name: string, version: string, architecture: string): Promise<PackageRecord | undefined> {
