@@ -5,13 +5,14 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import { RingmasterError } from '@ringmaster/core/adapter';
 import { AR_MAGIC, arHeader } from './archive/ar.js';
+import { ParallelGzip } from './archive/parallel-gzip.js';
 import { padding, tarEnd, tarHeader } from './archive/tar.js';
 import { type ControlFields, renderControl } from './control.js';
 import type { TreeEntry } from './tree.js';
@@ -35,6 +36,9 @@ export interface BuildResult {
 }
 
 const CHUNK = 1 << 20;
+/** Files up to this size are read whole, up to READ_AHEAD entries ahead (bounded memory). */
+const SMALL_FILE = 1 << 20;
+const READ_AHEAD = 16;
 
 /** Yields the data.tar bytes in ~1 MiB chunks, recording each file's MD5 into `md5s`. */
 async function* dataTar(
@@ -55,7 +59,19 @@ async function* dataTar(
     return out;
   };
   push(tarHeader({ name: './', type: 'dir', mode: 0o755, size: 0, mtime }));
-  for (const entry of entries) {
+  // Small files are read a few entries ahead, so the thread pool reads while we hash and compress.
+  const ahead = new Map<number, Promise<Buffer>>();
+  const schedule = (from: number) => {
+    for (let j = from; j < entries.length && j < from + READ_AHEAD; j++) {
+      const e = entries[j]!;
+      if (e.type !== 'file' || e.size > SMALL_FILE || ahead.has(j)) continue;
+      const read = readFile(e.source!);
+      read.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
+      ahead.set(j, read);
+    }
+  };
+  for (const [index, entry] of entries.entries()) {
+    schedule(index);
     const name = entry.type === 'dir' ? `./${entry.path}/` : `./${entry.path}`;
     push(
       tarHeader({
@@ -70,22 +86,33 @@ async function* dataTar(
     if (entry.type === 'file') {
       const hash = createHash('md5');
       let read = 0;
-      const handle = await open(entry.source!, 'r');
-      try {
-        // Bounded by the size lstat reported: a file that grows while we read is refused below.
-        while (read < entry.size) {
-          const want = Math.min(CHUNK, entry.size - read);
-          const buf = Buffer.allocUnsafe(want);
-          const { bytesRead } = await handle.read(buf, 0, want, read);
-          if (bytesRead === 0) break;
-          const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
-          hash.update(chunk);
-          push(chunk);
-          read += bytesRead;
-          if (pendingSize >= CHUNK) yield flush();
+      const prefetched = ahead.get(index);
+      if (prefetched) {
+        ahead.delete(index);
+        const data = await prefetched;
+        read = data.length;
+        if (read === entry.size) {
+          hash.update(data);
+          push(data);
         }
-      } finally {
-        await handle.close();
+      } else {
+        const handle = await open(entry.source!, 'r');
+        try {
+          // Bounded by the size lstat reported: a file that grows while we read is refused below.
+          while (read < entry.size) {
+            const want = Math.min(CHUNK, entry.size - read);
+            const buf = Buffer.allocUnsafe(want);
+            const { bytesRead } = await handle.read(buf, 0, want, read);
+            if (bytesRead === 0) break;
+            const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
+            hash.update(chunk);
+            push(chunk);
+            read += bytesRead;
+            if (pendingSize >= CHUNK) yield flush();
+          }
+        } finally {
+          await handle.close();
+        }
       }
       if (read !== entry.size) {
         throw new RingmasterError(
@@ -130,7 +157,7 @@ function installedSize(entries: TreeEntry[]): number {
 
 function compressor(spec: BuildSpec): Transform {
   if (spec.compression === 'none') return new Transform({ transform: (chunk, _enc, cb) => cb(null, chunk) });
-  return createGzip({ level: spec.level });
+  return new ParallelGzip(spec.level);
 }
 
 /** Builds the package file; returns its path, SHA-256 and size. */
