@@ -4,7 +4,14 @@
  */
 import { versionProblem } from './version.js';
 
-/** Debian policy 5.6.1: lowercase letters, digits, `+ - .`, at least two characters, alphanumeric first. */
+/**
+ * Debian policy 5.6.1: lowercase letters, digits, `+ - .`, at least two characters, alphanumeric first.
+ * @example
+ * ```ts
+ * DEBIAN_PACKAGE_NAME.test('foostat'); // true
+ * DEBIAN_PACKAGE_NAME.test('Foo_Stat'); // false
+ * ```
+ */
 export const DEBIAN_PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]+$/;
 /** An architecture name as dpkg-architecture spells them (`all`, `amd64`, `arm64`, …). */
 export const DEBIAN_ARCHITECTURE = /^[a-z0-9][a-z0-9-]*$/;

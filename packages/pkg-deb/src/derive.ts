@@ -10,12 +10,31 @@ import { versionProblem } from './version.js';
 /** A version scheme: a template string or a function of the revision. */
 export type VersionScheme = string | ((revision: Revision) => string);
 
-/** The default template when the revision has a number. */
+/**
+ * The default template when the revision has a number.
+ * @example
+ * ```ts
+ * deriveVersion({ ...rev, number: 42 }); // '0.0.42'
+ * ```
+ */
 export const NUMBERED_TEMPLATE = '0.0.{number}';
-/** The default template otherwise. */
+/**
+ * The default template otherwise.
+ * @example
+ * ```ts
+ * deriveVersion({ ...rev, number: undefined, id: 'abcdef123', time: '2026-11-28T05:13:00Z' });
+ * // '0.0.0+20261128051300.abcdef1'
+ * ```
+ */
 export const TIMESTAMPED_TEMPLATE = '0.0.0+{timestamp}.{shortid}';
 
-/** `2026-11-28T05:13:00Z` → `20261128051300`, always UTC, so it sorts as a number. */
+/**
+ * `2026-11-28T05:13:00Z` → `20261128051300`, always UTC, so it sorts as a number.
+ * @example
+ * ```ts
+ * utcStamp('2026-11-28T07:13:00+02:00'); // '20261128051300'
+ * ```
+ */
 export function utcStamp(time: string): string {
   const date = new Date(time);
   if (Number.isNaN(date.getTime())) {
