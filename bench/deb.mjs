@@ -59,7 +59,11 @@ const round = (x, d = 3) => (x === null ? null : Math.round(x * 10 ** d) / 10 **
 /** Wall time of a command, in ms (stdout discarded unless `out` is given). */
 function timeCommand(argv, options = {}) {
   const start = performance.now();
-  const r = spawnSync(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 30, ...options });
+  const r = spawnSync(argv[0], argv.slice(1), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 1 << 30,
+    ...options,
+  });
   const ms = performance.now() - start;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed: ${r.stderr}`);
   return { ms, stdout: r.stdout };
@@ -109,8 +113,19 @@ async function makeTree(dir) {
 }
 
 const work = await mkdtemp(join(tmpdir(), 'bench-deb-'));
-const revision = { id: 'bench', line: 'trunk', author: 'bench', message: 'bench', time: '2026-11-01T00:00:00Z', number: 1 };
-const options = { name: 'benchapp', maintainer: 'Bench <bench@example.com>', description: 'Benchmark package' };
+const revision = {
+  id: 'bench',
+  line: 'trunk',
+  author: 'bench',
+  message: 'bench',
+  time: '2026-11-01T00:00:00Z',
+  number: 1,
+};
+const options = {
+  name: 'benchapp',
+  maintainer: 'Bench <bench@example.com>',
+  description: 'Benchmark package',
+};
 
 try {
   // ---- 1. build ------------------------------------------------------------------------------------
@@ -138,7 +153,7 @@ try {
   const dpkgGzip = [];
   const dpkgXz = [];
   let peakRss = 0;
-  let sizes = {};
+  const sizes = {};
   for (let run = 0; run < 3; run++) {
     const out = join(work, `out-${run}`);
     await mkdir(out);
@@ -149,7 +164,9 @@ try {
     peakRss = Math.max(peakRss, r.maxRssMb);
     sizes.ours = r.size;
     const g = join(work, `dpkg-${run}.deb`);
-    dpkgGzip.push(timeCommand(['dpkg-deb', '--root-owner-group', '-Zgzip', '-z9', '--build', dpkgTree, g]).ms);
+    dpkgGzip.push(
+      timeCommand(['dpkg-deb', '--root-owner-group', '-Zgzip', '-z9', '--build', dpkgTree, g]).ms,
+    );
     sizes.dpkgGzip = (await import('node:fs')).statSync(g).size;
     if (run === 0) {
       const x = join(work, `dpkg-${run}.xz.deb`);
@@ -178,7 +195,11 @@ try {
     await writeFile(join(dir, 'usr/share/pkg/README'), `package ${i}\n`.repeat(50));
     await writeFile(join(dir, 'usr/share/pkg/data'), Buffer.alloc(4096 + i, i % 256));
     artifacts.push(
-      await deb({ ...options, name: `pkg${i}`, depends: ['libc6 (>= 2.36)'] }).package({ dir, outDir: debs, revision }),
+      await deb({ ...options, name: `pkg${i}`, depends: ['libc6 (>= 2.36)'] }).package({
+        dir,
+        outDir: debs,
+        revision,
+      }),
     );
   }
   const repoDir = join(work, 'repo');
@@ -193,7 +214,14 @@ try {
     const artifacts = files.map((f) => { const [name, version] = f.split('_'); return { name, version, architecture: 'all', dependencies: [], file: dir + '/' + f, sha256: '', size: 0, format: 'deb' }; });
     await aptRepository({ dir: process.argv[2] }).publishMany(artifacts);
   `;
-  const indexOursProcess = timeCommand([process.execPath, '--input-type=module', '-e', indexScript, debs, join(work, 'repo2')]).ms;
+  const indexOursProcess = timeCommand([
+    process.execPath,
+    '--input-type=module',
+    '-e',
+    indexScript,
+    debs,
+    join(work, 'repo2'),
+  ]).ms;
   const scan = [];
   const ftp = [];
   for (let run = 0; run < 3; run++) {
@@ -212,7 +240,22 @@ try {
   // ---- 3. add one package to a 500-package repository -------------------------------------------
   const gpgHome = join(work, 'gpg');
   await mkdir(gpgHome, { mode: 0o700 });
-  execFileSync('gpg', ['--homedir', gpgHome, '--batch', '--passphrase', '', '--quick-gen-key', 'Bench <bench@example.com>', 'ed25519', 'sign', 'never'], { stdio: 'ignore' });
+  execFileSync(
+    'gpg',
+    [
+      '--homedir',
+      gpgHome,
+      '--batch',
+      '--passphrase',
+      '',
+      '--quick-gen-key',
+      'Bench <bench@example.com>',
+      'ed25519',
+      'sign',
+      'never',
+    ],
+    { stdio: 'ignore' },
+  );
   const signed = aptRepository({ dir: join(work, 'signed'), signingKey: { homedir: gpgHome } });
   await signed.publishMany(artifacts);
   const unsigned = aptRepository({ dir: repoDir });
@@ -220,7 +263,11 @@ try {
   const addUnsigned = [];
   for (let i = 0; i < 5; i++) {
     const dir = join(small, String(i));
-    const extra = await deb({ ...options, name: `extra${i}` }).package({ dir, outDir: join(work, 'extra'), revision });
+    const extra = await deb({ ...options, name: `extra${i}` }).package({
+      dir,
+      outDir: join(work, 'extra'),
+      revision,
+    });
     t = performance.now();
     await signed.publish(extra);
     addSigned.push(performance.now() - t);
