@@ -237,6 +237,49 @@ describe('aptRepository() refuses bad packages and leaves the index unchanged', 
   });
 });
 
+describe('aptRepository() after a crashed publisher', () => {
+  it('keeps the previous index verifiable, then takes over and cleans up on the next publish', async () => {
+    const dir = await tempDir('repo');
+    const signingKey = { homedir: key.homedir, keyId: key.keyId, passphrase: key.passphrase };
+    const repo = aptRepository({ dir, signingKey });
+    await repo.publish(await build('app', '1.0'));
+    // What a publisher killed after writing its temporary indexes leaves behind: half-written
+    // temp files and its lock, held by a pid that no longer exists.
+    const dead = Number((await runCommand(['sh', '-c', 'echo $$'])).stdout);
+    const host = (await import('node:os')).hostname();
+    await writeFile(
+      join(dir, '.ringmaster/lock'),
+      JSON.stringify({ pid: dead, hostname: host, time: 't', token: 'z' }),
+    );
+    await writeFile(join(dir, 'dists/stable/.Release.999.dead.tmp'), 'Origin: half');
+    await writeFile(join(dir, 'dists/stable/main/binary-amd64/.Packages.999.dead.tmp'), 'Package: ha');
+    // A reader sees the previous, complete index: signature good, Packages matching the Release.
+    await ok(['gpgv', '--keyring', key.publicKeyFile, join(dir, 'dists/stable/InRelease')]);
+    const packages = await readFile(join(dir, 'dists/stable/main/binary-amd64/Packages'));
+    expect(await readFile(join(dir, 'dists/stable/Release'), 'utf8')).toContain(sha256(packages));
+
+    await repo.publish(await build('app', '1.1'));
+    expect(await repo.versions('app')).toEqual(['1.0', '1.1']);
+    expect(await readdir(join(dir, 'dists/stable'))).not.toContain('.Release.999.dead.tmp');
+    expect(await readdir(join(dir, 'dists/stable/main/binary-amd64'))).not.toContain(
+      '.Packages.999.dead.tmp',
+    );
+    await repo.close();
+  });
+
+  it('never puts the passphrase in an error message', async () => {
+    const dir = await tempDir('repo');
+    const secret = 'wrong but secret passphrase';
+    const repo = aptRepository({ dir, signingKey: { keyFile: key.secretKeyFile, passphrase: secret } });
+    const error = await rejection(repo.publish(await build('app', '1.0')));
+    expect(isRingmasterError(error, 'REPOSITORY')).toBe(true);
+    expect(error.message).toContain('gpg could not');
+    expect(error.message).not.toContain(secret);
+    expect(JSON.stringify((error as { details?: unknown }).details)).not.toContain(secret);
+    await repo.close();
+  });
+});
+
 describe('aptRepository() under concurrency, with retention', () => {
   it('serialises two publishers on one directory: no update is lost', async () => {
     const dir = await tempDir('repo');

@@ -13,7 +13,7 @@ import { readDeb } from '../archive/read-deb.js';
 import { DEBIAN_ARCHITECTURE, DEBIAN_PACKAGE_NAME } from '../control.js';
 import { compareVersions, versionProblem } from '../version.js';
 import { fsyncFile, tempNameFor, writeTemp } from './fs-atomic.js';
-import { writeIndexes } from './indexes.js';
+import { removeStaleTemps, writeIndexes } from './indexes.js';
 import { acquireLock } from './lock.js';
 import { Catalogue, type PackageRecord, poolPath, renderStanza } from './records.js';
 import { type RepositoryServer, type ServeOptions, serveDirectory } from './serve.js';
@@ -308,6 +308,7 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     }
     const dropped = new Set(drop);
     try {
+      await removeStaleTemps(catalogue.dir);
       await mapLimit(fresh, 16, ({ record }) => catalogue.put(record));
       await writeIndexes(
         layout,

@@ -40,6 +40,19 @@ async function pruneByHash(dir: string, keep: Set<string>): Promise<void> {
     if (!keep.has(n)) await rm(join(dir, n), { force: true });
 }
 
+/**
+ * Removes temporary files a crashed publisher left in `dir`. Only called under the publish lock,
+ * so no live publisher is writing them.
+ */
+export async function removeStaleTemps(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .filter((n) => n.startsWith('.') && n.endsWith('.tmp'))
+      .map((n) => rm(join(dir, n), { force: true })),
+  );
+}
+
 /** Renders the Release file for the given index files. */
 export function renderRelease(
   layout: SuiteLayout,
@@ -80,6 +93,7 @@ export async function writeIndexes(
       const dir = join(dists, rel);
       const byHash = join(dir, 'by-hash', 'SHA256');
       await mkdir(byHash, { recursive: true });
+      await removeStaleTemps(dir);
       const stanzas = records
         .filter((r) => r.architecture === arch || r.architecture === 'all')
         .map((r) => r.stanza);
@@ -104,6 +118,7 @@ export async function writeIndexes(
       await syncDir(byHash);
       await pruneByHash(byHash, keep);
     }
+    await removeStaleTemps(dists);
     const release = Buffer.from(renderRelease(layout, releaseFiles, now));
     const releaseTemp = await writeTemp(join(dists, 'Release'), release);
     temps.push(releaseTemp);
