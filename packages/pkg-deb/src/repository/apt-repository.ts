@@ -287,9 +287,12 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     if (fresh.length === 0) return stored();
 
     // Pool files first (fsynced, renamed into place): nothing names them yet.
+    const poolDirs = new Map<string, Promise<unknown>>();
     await mapLimit(fresh, 8, async ({ record, source, bytes }) => {
       const pool = join(root, record.filename);
-      await mkdir(join(pool, '..'), { recursive: true });
+      const parent = join(pool, '..');
+      if (!poolDirs.has(parent)) poolDirs.set(parent, mkdir(parent, { recursive: true }));
+      await poolDirs.get(parent);
       // Store the bytes that were checked when we have them, so a file swapped meanwhile cannot slip in.
       let temp: string;
       if (bytes) temp = await writeTemp(pool, bytes);

@@ -3,7 +3,7 @@
  * rename over the target, so a reader sees the old bytes or the new ones, never half of either.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** A temporary name next to `path` (same filesystem, so rename is atomic). */
@@ -14,16 +14,13 @@ export function tempNameFor(path: string): string {
 /** Writes `data` to a temporary file next to `path` and fsyncs it; returns the temporary name. */
 export async function writeTemp(path: string, data: string | Buffer): Promise<string> {
   const temp = tempNameFor(path);
-  const handle = await open(temp, 'w', 0o644);
   try {
-    await handle.writeFile(data);
-    await handle.sync();
+    // flush: fsync before close, in one call on the thread pool.
+    await writeFile(temp, data, { mode: 0o644, flush: true });
   } catch (error) {
-    await handle.close();
     await rm(temp, { force: true });
     throw error;
   }
-  await handle.close();
   return temp;
 }
 

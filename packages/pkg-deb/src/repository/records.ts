@@ -123,8 +123,13 @@ export class Catalogue {
     }
   }
 
+  private made = false;
+
   async put(record: PackageRecord): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    if (!this.made) {
+      await mkdir(this.dir, { recursive: true });
+      this.made = true;
+    }
     await writeFileAtomic(
       recordFile(this.dir, record.name, record.version, record.architecture),
       JSON.stringify(record),
