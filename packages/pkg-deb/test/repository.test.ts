@@ -137,6 +137,25 @@ describe('aptRepository() layout and indexes', () => {
     expect(packages).toContain('Description: built by dpkg-deb');
   });
 
+  it('streams packages larger than 16 MiB (checked, copied and verified without holding them)', async () => {
+    const dir = await tempDir('repo');
+    const repo = aptRepository({ dir });
+    const tree = await writeTree(await tempDir('tree'), { 'usr/share/big/blob': Buffer.alloc(17 << 20, 7) });
+    const artifact = await deb({
+      name: 'big',
+      version: '1.{number}',
+      maintainer: 'Ops <ops@example.com>',
+      description: 'A big package',
+      compression: 'none',
+    }).package({ dir: tree, revision: revision(0), outDir: await tempDir('out') });
+    expect(artifact.size).toBeGreaterThan(17 << 20);
+    const stored = await repo.publish(artifact);
+    expect(sha256(await readFile(stored.file))).toBe(artifact.sha256);
+    expect(await readFile(join(dir, 'dists/stable/main/binary-amd64/Packages'), 'utf8')).toContain(
+      `SHA256: ${artifact.sha256}`,
+    );
+  });
+
   it('does not rehash the pool when a package is added (the stored stanza is reused)', async () => {
     const dir = await tempDir('repo');
     const repo = aptRepository({ dir });

@@ -69,7 +69,8 @@ export function parseControl(text: string): [string, string][] {
   return fields;
 }
 
-async function hashFile(file: string): Promise<string> {
+/** Hex SHA-256 of a file, streamed. */
+export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), hash);
   return hash.digest('hex');
@@ -149,6 +150,6 @@ export async function readDeb(file: string): Promise<DebInfo & { bytes?: Buffer 
   }
   const data = members[2]!;
   if (data.name.endsWith('.gz')) await verifyGzipMember(file, data, whole);
-  const sha256 = whole ? createHash('sha256').update(whole).digest('hex') : await hashFile(file);
+  const sha256 = whole ? createHash('sha256').update(whole).digest('hex') : await sha256File(file);
   return { fields, control, sha256, size: whole?.length ?? size, ...(whole ? { bytes: whole } : {}) };
 }

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import type { Artifact, Repository } from '@ringmaster/core/adapter';
 import { parseOptions, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
 import { z } from 'zod';
-import { readDeb } from '../archive/read-deb.js';
+import { readDeb, sha256File } from '../archive/read-deb.js';
 import { DEBIAN_ARCHITECTURE, DEBIAN_PACKAGE_NAME } from '../control.js';
 import { compareVersions, versionProblem } from '../version.js';
 import { fsyncFile, tempNameFor, writeTemp } from './fs-atomic.js';
@@ -298,8 +298,24 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
       if (bytes) temp = await writeTemp(pool, bytes);
       else {
         temp = tempNameFor(pool);
-        await copyFile(source, temp);
-        await fsyncFile(temp);
+        try {
+          await copyFile(source, temp);
+          await fsyncFile(temp);
+          // A large file is not held in memory: check the copy is what was inspected.
+          if ((await sha256File(temp)) !== record.sha256) {
+            throw new RingmasterError(
+              'REPOSITORY',
+              `${source} changed while it was being published; publish it again`,
+              {
+                scope: SCOPE,
+                details: { path: source },
+              },
+            );
+          }
+        } catch (error) {
+          await rm(temp, { force: true });
+          throw error;
+        }
       }
       await rename(temp, pool);
     });
