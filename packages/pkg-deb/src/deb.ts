@@ -144,12 +144,8 @@ export function deb(options: DebOptions): DebPackager {
           format: 'deb',
         };
       } catch (error) {
-        throw toRingmasterError(error, 'PACKAGE', SCOPE, `cannot build ${fileLabel(resolved.name, version)}`);
+        throw toRingmasterError(error, 'PACKAGE', SCOPE, `cannot build ${resolved.name} ${version}`);
       }
     },
   };
-}
-
-function fileLabel(name: string, version: string): string {
-  return `${name} ${version}`;
 }
