@@ -169,7 +169,7 @@ export async function buildDeb(spec: BuildSpec): Promise<BuildResult> {
   try {
     const md5s = new Map<string, string>();
     await pipeline(
-      Readable.from(dataTar(spec.entries, spec.mtime, md5s)),
+      Readable.from(dataTar(spec.entries, spec.mtime, md5s), { highWaterMark: 2 }),
       compressor(spec),
       createWriteStream(dataFile),
     );
@@ -221,7 +221,7 @@ export async function buildDeb(spec: BuildSpec): Promise<BuildResult> {
         cb(null, chunk);
       },
     });
-    await pipeline(Readable.from(container()), hashing, createWriteStream(partFile));
+    await pipeline(Readable.from(container(), { highWaterMark: 2 }), hashing, createWriteStream(partFile));
     await rename(partFile, spec.outFile);
     return { file: spec.outFile, sha256: sha.digest('hex'), size };
   } finally {
