@@ -8,13 +8,12 @@ export { DEBIAN_PACKAGE_NAME, packageNameProblem, relationProblem } from './cont
 export { type DebPackager, deb } from './deb.js';
 export { deriveVersion, NUMBERED_TEMPLATE, TIMESTAMPED_TEMPLATE, type VersionScheme } from './derive.js';
 export { type DebOptions, debOptionsSchema, type ResolvedDebOptions } from './options.js';
+export { type AptRepository, aptRepository } from './repository/apt-repository.js';
 export {
-  type AptRepository,
   type AptRepositoryOptions,
-  aptRepository,
   aptRepositoryOptionsSchema,
   type ProtectOption,
-} from './repository/apt-repository.js';
+} from './repository/options.js';
 export type { RepositoryServer, ServeOptions } from './repository/serve.js';
 export type { SigningKey } from './repository/sign.js';
 export {
