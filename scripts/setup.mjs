@@ -23,6 +23,8 @@ const debianTools = {
     lintian: 'lintian',
     'apt-utils': 'apt-ftparchive',
     gnupg: 'gpg',
+    'xz-utils': 'xz',
+    zstd: 'zstd',
     'util-linux': 'unshare',
     curl: 'curl',
     sudo: 'sudo',

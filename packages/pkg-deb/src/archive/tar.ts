@@ -1,0 +1,205 @@
+/**
+ * A small tar writer and reader in the GNU format dpkg-deb itself produces: 512-byte headers,
+ * `././@LongLink` records (`L` for names, `K` for link targets) beyond 100 bytes, base-256 sizes
+ * beyond 8 GiB. The reader also understands pax `x` records, so it reads what other tools write.
+ */
+
+export const BLOCK = 512;
+
+/** What a header describes. */
+export interface TarHeader {
+  /** Path as written in the archive, e.g. `./usr/bin/app` or `./usr/` for a directory. */
+  name: string;
+  type: 'file' | 'dir' | 'symlink';
+  /** Permission bits (0o7777). */
+  mode: number;
+  size: number;
+  /** Seconds since the epoch. */
+  mtime: number;
+  linkname?: string;
+  uid?: number;
+  gid?: number;
+  uname?: string;
+  gname?: string;
+}
+
+const TYPE_FLAG = { file: '0', dir: '5', symlink: '2' } as const;
+
+function writeString(buf: Buffer, offset: number, length: number, value: string | Buffer): void {
+  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  bytes.copy(buf, offset, 0, Math.min(bytes.length, length));
+}
+
+/** Octal, zero-padded, NUL-terminated; base-256 when the value does not fit (GNU extension). */
+function writeNumber(buf: Buffer, offset: number, length: number, value: number): void {
+  const octal = Math.floor(value).toString(8);
+  if (octal.length <= length - 1) {
+    writeString(buf, offset, length, `${octal.padStart(length - 1, '0')}\0`);
+    return;
+  }
+  let rest = BigInt(Math.floor(value));
+  for (let i = offset + length - 1; i > offset; i--) {
+    buf[i] = Number(rest & 0xffn);
+    rest >>= 8n;
+  }
+  buf[offset] = 0x80;
+}
+
+function rawHeader(
+  name: Buffer,
+  typeflag: string,
+  size: number,
+  h: Omit<TarHeader, 'name' | 'type' | 'size' | 'linkname'>,
+  linkname?: Buffer,
+): Buffer {
+  const buf = Buffer.alloc(BLOCK);
+  writeString(buf, 0, 100, name);
+  writeNumber(buf, 100, 8, h.mode);
+  writeNumber(buf, 108, 8, h.uid ?? 0);
+  writeNumber(buf, 116, 8, h.gid ?? 0);
+  writeNumber(buf, 124, 12, size);
+  writeNumber(buf, 136, 12, h.mtime);
+  buf.fill(0x20, 148, 156);
+  writeString(buf, 156, 1, typeflag);
+  if (linkname) writeString(buf, 157, 100, linkname);
+  writeString(buf, 257, 8, 'ustar  \0');
+  writeString(buf, 265, 32, h.uname ?? 'root');
+  writeString(buf, 297, 32, h.gname ?? 'root');
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += buf[i]!;
+  writeString(buf, 148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+  return buf;
+}
+
+/** A GNU long-name record (`L` or `K`) followed by its padded data. */
+function longRecord(kind: 'L' | 'K', value: Buffer): Buffer {
+  const data = Buffer.concat([value, Buffer.alloc(1)]);
+  const header = rawHeader(Buffer.from('././@LongLink'), kind, data.length, { mode: 0o644, mtime: 0 });
+  return Buffer.concat([header, data, Buffer.alloc(padding(data.length))]);
+}
+
+/** Zero bytes needed after `size` bytes of data to reach a block boundary. */
+export function padding(size: number): number {
+  const rest = size % BLOCK;
+  return rest === 0 ? 0 : BLOCK - rest;
+}
+
+/**
+ * The header block(s) of one entry, long-name records included. The caller writes the entry's
+ * data and then `padding(size)` zero bytes.
+ */
+export function tarHeader(header: TarHeader): Buffer {
+  const name = Buffer.from(header.name, 'utf8');
+  const link = header.linkname === undefined ? undefined : Buffer.from(header.linkname, 'utf8');
+  const parts: Buffer[] = [];
+  if (link && link.length > 100) parts.push(longRecord('K', link));
+  if (name.length > 100) parts.push(longRecord('L', name));
+  const size = header.type === 'file' ? header.size : 0;
+  parts.push(rawHeader(name.subarray(0, 100), TYPE_FLAG[header.type], size, header, link?.subarray(0, 100)));
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/** The end-of-archive marker: two zero blocks. */
+export function tarEnd(): Buffer {
+  return Buffer.alloc(BLOCK * 2);
+}
+
+/** One entry read back from an archive held in memory. */
+export interface TarEntry {
+  name: string;
+  typeflag: string;
+  mode: number;
+  size: number;
+  linkname: string;
+  data: Buffer;
+}
+
+function readString(buf: Buffer, offset: number, length: number): string {
+  const slice = buf.subarray(offset, offset + length);
+  const end = slice.indexOf(0);
+  return slice.subarray(0, end < 0 ? length : end).toString('utf8');
+}
+
+function readNumber(buf: Buffer, offset: number, length: number): number {
+  if ((buf[offset]! & 0x80) !== 0) {
+    let value = 0n;
+    for (let i = offset + 1; i < offset + length; i++) value = (value << 8n) | BigInt(buf[i]!);
+    return Number(value);
+  }
+  const text = readString(buf, offset, length).trim();
+  if (text === '') return 0;
+  if (!/^[0-7]+$/.test(text)) throw new Error(`bad octal number ${JSON.stringify(text)} in tar header`);
+  return Number.parseInt(text, 8);
+}
+
+/** Parses pax `x` record data (`<len> key=value\n` …). */
+function parsePax(data: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let pos = 0;
+  while (pos < data.length) {
+    const space = data.indexOf(0x20, pos);
+    if (space < 0) break;
+    const length = Number.parseInt(data.subarray(pos, space).toString('ascii'), 10);
+    if (!Number.isFinite(length) || length <= 0) throw new Error('malformed pax header');
+    const record = data.subarray(space + 1, pos + length - 1).toString('utf8');
+    const eq = record.indexOf('=');
+    if (eq > 0) out[record.slice(0, eq)] = record.slice(eq + 1);
+    pos += length;
+  }
+  return out;
+}
+
+/**
+ * Reads every entry of a tar archive held in memory (a control.tar is a few kilobytes). Throws
+ * on a bad checksum or a truncated archive.
+ */
+export function readTar(archive: Buffer): TarEntry[] {
+  const entries: TarEntry[] = [];
+  let pos = 0;
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  let pax: Record<string, string> = {};
+  // Each iteration consumes at least one block, so the loop ends with the buffer.
+  while (pos + BLOCK <= archive.length) {
+    const header = archive.subarray(pos, pos + BLOCK);
+    if (header.every((b) => b === 0)) return entries;
+    const stored = readNumber(header, 148, 8);
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i]!;
+    if (sum !== stored) throw new Error(`bad tar header checksum at offset ${pos}`);
+    const typeflag = String.fromCharCode(header[156]!) || '0';
+    const size = readNumber(header, 124, 12);
+    const dataStart = pos + BLOCK;
+    if (dataStart + size > archive.length) throw new Error('tar archive is truncated');
+    const data = archive.subarray(dataStart, dataStart + size);
+    pos = dataStart + size + padding(size);
+    if (typeflag === 'L') {
+      longName = readString(data, 0, data.length);
+      continue;
+    }
+    if (typeflag === 'K') {
+      longLink = readString(data, 0, data.length);
+      continue;
+    }
+    if (typeflag === 'x') {
+      pax = parsePax(data);
+      continue;
+    }
+    if (typeflag === 'g') continue;
+    const prefix =
+      header.subarray(257, 263).toString('latin1') === 'ustar\0' ? readString(header, 345, 155) : '';
+    const shortName = readString(header, 0, 100);
+    entries.push({
+      name: pax.path ?? longName ?? (prefix ? `${prefix}/${shortName}` : shortName),
+      typeflag: typeflag === '\0' ? '0' : typeflag,
+      mode: readNumber(header, 100, 8),
+      size,
+      linkname: pax.linkpath ?? longLink ?? readString(header, 157, 100),
+      data,
+    });
+    longName = undefined;
+    longLink = undefined;
+    pax = {};
+  }
+  throw new Error('tar archive is truncated (no end-of-archive marker)');
+}

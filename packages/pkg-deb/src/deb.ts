@@ -1,0 +1,151 @@
+/**
+ * `deb(options)`: the Packager that turns a build directory into a reproducible .deb. Options are
+ * validated here, once; nothing is read or written until `package()` is called.
+ */
+import { join } from 'node:path';
+import type { Artifact, PackageInput, Packager, Revision } from '@ringmaster/core/adapter';
+import { parseOptions, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
+import { buildDeb } from './build.js';
+import { deriveVersion } from './derive.js';
+import { type DebOptions, debOptionsSchema, type ResolvedDebOptions } from './options.js';
+import { walkTree } from './tree.js';
+import { compareVersions, versionForFileName } from './version.js';
+
+const SCOPE = 'pkg-deb';
+
+/** The Packager `deb()` returns, with the resolved options for inspection. */
+export interface DebPackager extends Packager {
+  readonly name: 'deb';
+  readonly options: Readonly<ResolvedDebOptions>;
+}
+
+/** `SOURCE_DATE_EPOCH` from the option, else the environment, else the revision's time. */
+function sourceDateEpoch(options: ResolvedDebOptions, revision: Revision): number {
+  if (options.sourceDateEpoch !== undefined) return options.sourceDateEpoch;
+  const env = process.env.SOURCE_DATE_EPOCH;
+  if (env !== undefined && env !== '') {
+    if (!/^[0-9]+$/.test(env)) {
+      throw new RingmasterError(
+        'PACKAGE',
+        `SOURCE_DATE_EPOCH=${JSON.stringify(env)} is not a number of seconds`,
+        {
+          scope: SCOPE,
+        },
+      );
+    }
+    return Number(env);
+  }
+  const time = Date.parse(revision.time);
+  if (Number.isNaN(time)) {
+    throw new RingmasterError(
+      'PACKAGE',
+      `revision ${revision.id} has no valid time; set the sourceDateEpoch option`,
+      {
+        scope: SCOPE,
+      },
+    );
+  }
+  return Math.floor(time / 1000);
+}
+
+/**
+ * Creates a Debian packager. The build directory becomes the package's file tree under
+ * `prefix`; regular files under `/etc` are conffiles; every timestamp is `SOURCE_DATE_EPOCH`,
+ * so the same tree and revision give the same bytes.
+ *
+ * @example
+ * ```ts
+ * import { deb } from '@ringmaster/pkg-deb';
+ * const packager = deb({
+ *   name: 'foostat',
+ *   maintainer: 'Ops <ops@example.com>',
+ *   description: 'Foostat widget service',
+ *   prefix: '/opt/foostat',
+ *   depends: ['nodejs (>= 20)'],
+ *   postinst: '#!/bin/sh\nset -e\nsystemctl restart foostat || true\n',
+ * });
+ * const artifact = await packager.package({ dir: 'build', revision, outDir: 'out' });
+ * ```
+ */
+export function deb(options: DebOptions): DebPackager {
+  const resolved = parseOptions(debOptionsSchema, options, SCOPE);
+  const prefix = resolved.prefix.replace(/^\/+|\/+$/g, '');
+
+  const versionFor = (revision: Revision) => deriveVersion(revision, resolved.version);
+
+  return {
+    name: 'deb',
+    options: resolved,
+    packageName: resolved.name,
+    versionFor,
+    compareVersions,
+    async package(input: PackageInput): Promise<Artifact> {
+      const version = versionFor(input.revision);
+      const mtime = sourceDateEpoch(resolved, input.revision);
+      try {
+        const entries = await walkTree(input.dir, { prefix, keepModes: resolved.keepModes });
+        const files = new Set(entries.filter((e) => e.type === 'file').map((e) => `/${e.path}`));
+        for (const conffile of resolved.conffiles) {
+          if (!files.has(conffile)) {
+            throw new RingmasterError(
+              'PACKAGE',
+              `conffile ${conffile} is not a regular file in the package`,
+              {
+                scope: SCOPE,
+                details: { path: conffile },
+              },
+            );
+          }
+        }
+        const conffiles = [
+          ...new Set([...[...files].filter((f) => f.startsWith('/etc/')), ...resolved.conffiles]),
+        ].sort();
+        const fileName = `${resolved.name}_${versionForFileName(version)}_${resolved.architecture}.deb`;
+        const built = await buildDeb({
+          control: {
+            package: resolved.name,
+            version,
+            architecture: resolved.architecture,
+            maintainer: resolved.maintainer,
+            description: resolved.description,
+            section: resolved.section,
+            priority: resolved.priority,
+            homepage: resolved.homepage,
+            preDepends: resolved.preDepends,
+            depends: resolved.depends,
+            recommends: resolved.recommends,
+            suggests: resolved.suggests,
+            breaks: resolved.breaks,
+            conflicts: resolved.conflicts,
+            replaces: resolved.replaces,
+            provides: resolved.provides,
+          },
+          entries,
+          conffiles,
+          scripts: {
+            preinst: resolved.preinst,
+            postinst: resolved.postinst,
+            prerm: resolved.prerm,
+            postrm: resolved.postrm,
+          },
+          mtime,
+          compression: resolved.compression,
+          level: resolved.compressionLevel,
+          outFile: join(input.outDir, fileName),
+        });
+        return {
+          name: resolved.name,
+          version,
+          architecture: resolved.architecture,
+          dependencies: [...resolved.preDepends, ...resolved.depends],
+          file: built.file,
+          sha256: built.sha256,
+          size: built.size,
+          format: 'deb',
+        };
+      } catch (error) {
+        throw toRingmasterError(error, 'PACKAGE', SCOPE, `cannot build ${resolved.name} ${version}`);
+      }
+    },
+  };
+}

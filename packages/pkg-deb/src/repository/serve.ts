@@ -1,0 +1,88 @@
+/**
+ * Serves a repository directory over HTTP on loopback, statically, with node:http: enough for
+ * `apt-get` on the same machine or through an SSH tunnel. Never serves outside the directory or
+ * the repository's private `.ringmaster` state.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { RingmasterError } from '@ringmaster/core/adapter';
+
+/** A running server. */
+export interface RepositoryServer {
+  /** `http://127.0.0.1:<port>/` */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  /** 0 picks a free port. @default 0 */
+  port?: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+}
+
+function safePath(url: string): string | undefined {
+  let path: string;
+  try {
+    path = decodeURIComponent(new URL(url, 'http://x').pathname);
+  } catch {
+    return undefined;
+  }
+  const parts = path.split('/').filter((p) => p !== '');
+  if (parts.some((p) => p === '..' || p === '.' || p.startsWith('.') || p.includes('\0'))) return undefined;
+  return parts.join('/');
+}
+
+/** Starts a static server for `dir`. */
+export async function serveDirectory(dir: string, options: ServeOptions = {}): Promise<RepositoryServer> {
+  const server = createServer(async (req, res) => {
+    const rel = safePath(req.url ?? '/');
+    if (rel === undefined || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(rel === undefined ? 404 : 405).end();
+      return;
+    }
+    const file = join(dir, rel);
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile()) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    res.writeHead(200, {
+      'content-length': info.size,
+      'content-type': 'application/octet-stream',
+      'last-modified': info.mtime.toUTCString(),
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    createReadStream(file)
+      .on('error', () => res.destroy())
+      .pipe(res);
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) =>
+      reject(
+        new RingmasterError('REPOSITORY', `cannot serve on ${host}:${options.port ?? 0}: ${error.message}`, {
+          scope: 'pkg-deb',
+        }),
+      ),
+    );
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://${host}:${port}/`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
