@@ -1,0 +1,115 @@
+/**
+ * `checkout(revision, dir)`: the tree of the watched line at a revision, written into `dir`.
+ * Two ways, chosen by the `cacheDir` option: a plain `svn export` from the repository, or a
+ * cached working copy moved to the revision with `svn switch` (only the difference travels) and
+ * copied out without its `.svn` folder. bench/vcs-svn.mjs measures both.
+ */
+import { createHash } from 'node:crypto';
+import { cp, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { RingmasterError } from '@ringmaster/core/adapter';
+import { SCOPE, type SvnClient } from './client.js';
+import { revisionNumber } from './revision.js';
+import { localTarget, target } from './url.js';
+
+/** Creates `dir` (and its parents) and refuses one that already holds files. */
+async function prepareDir(dir: string, operation: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const entries = await readdir(dir);
+  if (entries.length > 0) {
+    throw new RingmasterError(
+      'SOURCE',
+      `${operation}: ${dir} is not empty; give checkout() an empty or new directory`,
+      {
+        scope: SCOPE,
+        details: { dir },
+      },
+    );
+  }
+}
+
+/** `svn export` of `line@rev` straight into `dir`. */
+export async function exportRevision(
+  client: SvnClient,
+  line: string,
+  revision: string,
+  dir: string,
+): Promise<void> {
+  const operation = `checkout of ${client.url}/${line} r${revision}`;
+  const rev = revisionNumber(revision, operation);
+  const out = resolve(dir);
+  await prepareDir(out, operation);
+  await client.run(operation, ['export', '-q', '--force', target(client.url, line, rev), localTarget(out)]);
+}
+
+/**
+ * A working copy of the line kept under `cacheDir`, one per repository URL and line. Calls are
+ * serialised: one working copy cannot be switched by two checkouts at once.
+ */
+export class CachedWorkingCopy {
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly wc: string;
+
+  constructor(
+    private readonly client: SvnClient,
+    private readonly line: string,
+    cacheDir: string,
+  ) {
+    const key = createHash('sha256').update(`${client.url}\n${line}`).digest('hex').slice(0, 16);
+    this.wc = join(resolve(cacheDir), `svn-${key}`);
+  }
+
+  /** Writes `line@revision` into `dir` from the cached working copy. */
+  checkout(revision: string, dir: string): Promise<void> {
+    const run = this.queue.then(() => this.checkoutNow(revision, dir));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async checkoutNow(revision: string, dir: string): Promise<void> {
+    const operation = `checkout of ${this.client.url}/${this.line} r${revision}`;
+    const rev = revisionNumber(revision, operation);
+    const out = resolve(dir);
+    await prepareDir(out, operation);
+    await this.moveTo(rev, operation);
+    // `.svn` is the working copy's own state; no versioned file can carry that name.
+    await cp(this.wc, out, {
+      recursive: true,
+      verbatimSymlinks: true,
+      preserveTimestamps: true,
+      filter: (source) => basename(source) !== '.svn',
+    });
+  }
+
+  /** Switches the cached working copy to `rev`, starting over once from a fresh checkout if it is unusable. */
+  private async moveTo(rev: number, operation: string): Promise<void> {
+    const url = target(this.client.url, this.line, rev);
+    if (await this.exists()) {
+      const switched = await this.client.tryRun([
+        'switch',
+        '-q',
+        '--ignore-ancestry',
+        url,
+        localTarget(this.wc),
+      ]);
+      if (switched.ok) return;
+      // A revision that does not exist is the caller's mistake, not a broken cache: say so.
+      if (
+        switched.codes.includes('E160006') ||
+        switched.codes.includes('E160013') ||
+        switched.codes.includes('E170000')
+      )
+        throw this.client.error(operation, switched);
+    }
+    await rm(this.wc, { recursive: true, force: true });
+    await mkdir(join(this.wc, '..'), { recursive: true });
+  }
+
+  private async exists(): Promise<boolean> {
+    try {
+      return (await stat(join(this.wc, '.svn'))).isDirectory();
+    } catch {
+      return false;
+    }
+  }
+}
