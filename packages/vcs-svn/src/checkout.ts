@@ -12,6 +12,18 @@ import { SCOPE, type SvnClient } from './client.js';
 import { revisionNumber } from './revision.js';
 import { localTarget, target } from './url.js';
 
+/** svn errors that say nothing about the working copy: no such revision or path, no server, no access. */
+const KEEP_CACHE_ON = new Set([
+  'E160006',
+  'E160013',
+  'E170000',
+  'E170013',
+  'E000111',
+  'E170001',
+  'E215004',
+  'E220001',
+]);
+
 /** Creates `dir` (and its parents) and refuses one that already holds files. */
 async function prepareDir(dir: string, operation: string): Promise<void> {
   await mkdir(dir, { recursive: true });
@@ -90,19 +102,17 @@ export class CachedWorkingCopy {
         '-q',
         '--ignore-ancestry',
         url,
-        localTarget(this.wc),
+        // switch and checkout read a local path literally (no peg), unlike export
+        this.wc,
       ]);
       if (switched.ok) return;
-      // A revision that does not exist is the caller's mistake, not a broken cache: say so.
-      if (
-        switched.codes.includes('E160006') ||
-        switched.codes.includes('E160013') ||
-        switched.codes.includes('E170000')
-      )
+      // A missing revision or an unreachable server is not a broken cache: say so, keep the cache.
+      if (switched.codes.some((code) => KEEP_CACHE_ON.has(code)))
         throw this.client.error(operation, switched);
     }
     await rm(this.wc, { recursive: true, force: true });
     await mkdir(join(this.wc, '..'), { recursive: true });
+    await this.client.run(operation, ['checkout', '-q', url, this.wc]);
   }
 
   private async exists(): Promise<boolean> {

@@ -139,9 +139,15 @@ export class WorkingCopy {
   }
 
   /** `svn copy <from> <to>` inside the working copy, then commit: how a person asks for a deploy. */
-  async copy(from: string, to: string, message: string, author = 'alice'): Promise<string> {
+  async copy(
+    from: string,
+    to: string,
+    message: string,
+    author = 'alice',
+    revision?: string,
+  ): Promise<string> {
     await this.svn(['update', '-q']);
-    await this.svn(['copy', '-q', '--parents', `${from}@`, `${to}@`]);
+    await this.svn(['copy', '-q', '--parents', ...(revision ? ['-r', revision] : []), `${from}@`, `${to}@`]);
     return this.commitStaged(message, author);
   }
 
