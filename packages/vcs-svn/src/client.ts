@@ -114,7 +114,11 @@ export class SvnClient {
     }
     const said =
       this.redact(tail(result.stderr || result.stdout, 6).trim()) || `exit code ${result.exitCode}`;
-    const hint = codes.map((c) => HINTS[c]).find((h) => h !== undefined);
+    // svn prints the outer error first and the cause last; the cause says what to fix.
+    const hint = [...codes]
+      .reverse()
+      .map((c) => HINTS[c])
+      .find((h) => h !== undefined);
     return new RingmasterError('SOURCE', `${operation} failed: ${said}${hint ? ` (${hint})` : ''}`, {
       scope: SCOPE,
       details: { operation, url: this.url, exitCode: result.exitCode, svnCodes: codes },
