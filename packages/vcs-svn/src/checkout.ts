@@ -5,10 +5,11 @@
  * copied out without its `.svn` folder. bench/vcs-svn.mjs measures both.
  */
 import { createHash } from 'node:crypto';
-import { cp, mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { RingmasterError } from '@ringmaster/core/adapter';
 import { SCOPE, type SvnClient } from './client.js';
+import { copyTree } from './copy-tree.js';
 import { revisionNumber } from './revision.js';
 import { localTarget, target } from './url.js';
 
@@ -85,12 +86,7 @@ export class CachedWorkingCopy {
     await prepareDir(out, operation);
     await this.moveTo(rev, operation);
     // `.svn` is the working copy's own state; no versioned file can carry that name.
-    await cp(this.wc, out, {
-      recursive: true,
-      verbatimSymlinks: true,
-      preserveTimestamps: true,
-      filter: (source) => basename(source) !== '.svn',
-    });
+    await copyTree(this.wc, out, '.svn');
   }
 
   /** Switches the cached working copy to `rev`, starting over once from a fresh checkout if it is unusable. */

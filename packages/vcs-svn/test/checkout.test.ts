@@ -3,7 +3,7 @@
  * the tree of that revision and nothing else (no `.svn`, no files of other revisions).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isRingmasterError } from '@ringmaster/core/adapter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ let scratch: string;
 let v1: string;
 let v2: string;
 let v3: string;
+let withScript: string;
 
 /** Every file under `dir` with its content, `.svn` included if it is there. */
 async function tree(dir: string): Promise<Record<string, string>> {
@@ -42,6 +43,10 @@ beforeAll(async () => {
   v2 = (await svn({ url: repo.fileUrl }).head()).id;
   await sh(['ln', '-s', 'app.txt', join(wc.dir, 'link')]);
   v3 = await wc.commit({ 'app.txt': 'v3\n' }, 'v3 with a symlink');
+  await writeFile(join(wc.dir, 'build.sh'), '#!/bin/sh\necho built\n');
+  await wc.svn(['add', '-q', 'build.sh']);
+  await wc.svn(['propset', '-q', 'svn:executable', 'on', 'build.sh']);
+  withScript = await wc.commitStaged('an executable script');
 });
 
 afterAll(async () => {
@@ -65,6 +70,13 @@ describe.each([
       await source.checkout(rev, dir);
       expect(await tree(dir)).toEqual(expected[rev]);
     }
+  });
+
+  it('keeps the executable bit of files marked svn:executable', async () => {
+    const dir = outDir();
+    await svn({ url: repo.fileUrl, ...extra() }).checkout(withScript, dir);
+    expect((await stat(join(dir, 'build.sh'))).mode & 0o111).not.toBe(0);
+    expect((await stat(join(dir, 'app.txt'))).mode & 0o111).toBe(0);
   });
 
   it('fails with SOURCE naming the revision when it does not exist', async () => {
