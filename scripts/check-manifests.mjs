@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Lints every workspace package's manifest and built output with publint: the exports map
 // points at files that exist, `types` come first, ESM/CJS formats match their extensions.
-import { readdirSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { publint } from 'publint';
 import { formatMessage } from 'publint/utils';
