@@ -3,12 +3,13 @@
  * `--non-interactive`, no credential cache, the password on stdin, a timeout on every call, and
  * failures turned into `SOURCE` errors that carry svn's own words (never the password).
  */
+import { dirname, join } from 'node:path';
 import { RingmasterError, type RunCommandResult, runCommand, tail } from '@ringmaster/core/adapter';
 import type { ResolvedSvnOptions } from './options.js';
 
 export const SCOPE = 'vcs-svn';
 
-/** Output above this is refused rather than cut (a cut XML document cannot be parsed). */
+/** Output kept of one call: far above any log we ask for; a cut XML document fails to parse, loudly. */
 const MAX_OUTPUT = 512 * 1024 * 1024;
 
 /** A failed svn call, before it becomes a RingmasterError. */
@@ -16,10 +17,6 @@ export interface SvnFailure {
   result: RunCommandResult;
   /** svn's error codes, e.g. `E160006`, in the order printed. */
   codes: string[];
-}
-
-export interface SvnCallOptions {
-  cwd?: string;
 }
 
 // Next steps for the errors a user can fix, by svn error code.
@@ -53,13 +50,13 @@ export class SvnClient {
   }
 
   private svnmuccPath(): string {
-    return this.options.svnPath.replace(/svn$/, 'svnmucc');
+    const svn = this.options.svnPath;
+    return svn.includes('/') ? join(dirname(svn), 'svnmucc') : 'svnmucc';
   }
 
   /** Runs `svn <args>`; resolves with the result or an {@link SvnFailure} (never throws for exit codes). */
   async tryRun(
     args: string[],
-    call: SvnCallOptions = {},
     tool: 'svn' | 'svnmucc' = 'svn',
   ): Promise<{ ok: true; result: RunCommandResult } | ({ ok: false } & SvnFailure)> {
     const creds = this.credentials();
@@ -72,7 +69,6 @@ export class SvnClient {
     let result: RunCommandResult;
     try {
       result = await runCommand(argv, {
-        ...(call.cwd ? { cwd: call.cwd } : {}),
         // Messages and paths are UTF-8 whatever the caller's locale; svn's own messages stay English.
         env: { LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8', LANGUAGE: undefined },
         timeoutMs: this.options.timeoutMs,
@@ -91,13 +87,8 @@ export class SvnClient {
   }
 
   /** Runs svn and throws a `SOURCE` error naming `operation` when it fails. */
-  async run(
-    operation: string,
-    args: string[],
-    call: SvnCallOptions = {},
-    tool: 'svn' | 'svnmucc' = 'svn',
-  ): Promise<RunCommandResult> {
-    const outcome = await this.tryRun(args, call, tool);
+  async run(operation: string, args: string[], tool: 'svn' | 'svnmucc' = 'svn'): Promise<RunCommandResult> {
+    const outcome = await this.tryRun(args, tool);
     if (!outcome.ok) throw this.error(operation, outcome);
     return outcome.result;
   }

@@ -17,6 +17,12 @@ import { type LogEntry, parseInfo } from './xml.js';
 /**
  * The names a deploy request may have: the seed's `2011-07-08-10:00`, `2026-11-28-10-00-00`,
  * `v1.2`. No spaces, `;`, `/`, `@`, newlines, and no leading `.` (so never `..`).
+ *
+ * @example
+ * ```ts
+ * DEPLOY_REQUEST_NAME.test('2011-07-08-10:00'); // true
+ * DEPLOY_REQUEST_NAME.test('x;rm -rf ~'); // false
+ * ```
  */
 export const DEPLOY_REQUEST_NAME = /^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$/;
 
@@ -186,7 +192,14 @@ export async function deployRequests(
   }));
 }
 
-/** `2026-11-28-10-00-00`: the default request name, a UTC timestamp without `:`. */
+/**
+ * The default request name: the UTC time as `YYYY-MM-DD-HH-MM-SS`, without `:`.
+ *
+ * @example
+ * ```ts
+ * timestampName(new Date('2026-11-28T10:00:00Z')); // '2026-11-28-10-00-00'
+ * ```
+ */
 export function timestampName(now: Date = new Date()): string {
   return now.toISOString().slice(0, 19).replace(/[T:]/g, '-');
 }
@@ -232,12 +245,11 @@ export async function requestDeploy(
   const from = `${client.url}/${encodePath(setup.line)}`;
   const to = `${client.url}/${encodePath(`${mapping.folder}/${name}`)}`;
   const copy = ['-m', message, 'cp', String(lineRev), from, to];
-  let made = await client.tryRun(copy, {}, 'svnmucc');
+  let made = await client.tryRun(copy, 'svnmucc');
   if (!made.ok && made.codes.includes('E160016')) {
     // The request folder does not exist yet: create it in the same commit.
     made = await client.tryRun(
       ['-m', message, 'mkdir', `${client.url}/${encodePath(mapping.folder)}`, ...copy.slice(2)],
-      {},
       'svnmucc',
     );
   }

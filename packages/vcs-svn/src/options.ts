@@ -5,7 +5,15 @@
 import { SAFE_NAME } from '@ringmaster/core/adapter';
 import { z } from 'zod';
 
-/** A deploy request the adapter saw in the repository but refused to read as one. */
+/**
+ * A deploy request the adapter saw in the repository but refused to read as one, given to the
+ * `onSkippedRequest` option.
+ *
+ * @example
+ * ```ts
+ * svn({ url, onSkippedRequest: (s) => console.warn(`r${s.revision} ${s.path}: ${s.reason}`) });
+ * ```
+ */
 export interface SkippedDeployRequest {
   /** The revision of the commit that made it. */
   revision: string;
@@ -37,11 +45,13 @@ const repoPath = z
   );
 
 /**
- * Options of {@link svn}. Validated by {@link svnOptionsSchema}.
+ * The zod schema of {@link svn}'s options, exported so tools can validate a config before
+ * building anything (`svn()` itself validates with it and throws a `ConfigError`).
  *
  * @example
  * ```ts
- * const options: SvnOptions = { url: 'svn://svn.example.com/shop', line: 'trunk' };
+ * const checked = svnOptionsSchema.safeParse({ url: 'svn://svn.example.com/shop', line: 'branches/eng' });
+ * if (!checked.success) console.error(checked.error.issues);
  * ```
  */
 export const svnOptionsSchema = z
@@ -108,7 +118,22 @@ export const svnOptionsSchema = z
   })
   .strict();
 
-/** What a user passes to {@link svn}. */
+/**
+ * What a user passes to {@link svn}.
+ *
+ * @example
+ * ```ts
+ * const options: SvnOptions = { url: 'svn://svn.example.com/shop', deployRequests: { prod: 'prod', sb: 'sandbox' } };
+ * ```
+ */
 export type SvnOptions = z.input<typeof svnOptionsSchema>;
-/** Options after validation and defaults. */
+/**
+ * Options after validation and defaults (`line: 'trunk'`, request folders as a list).
+ *
+ * @example
+ * ```ts
+ * const resolved: ResolvedSvnOptions = svnOptionsSchema.parse({ url: 'file:///srv/svn/shop' });
+ * resolved.deployRequests; // [{ folder: 'prod', ring: 'prod' }]
+ * ```
+ */
 export type ResolvedSvnOptions = z.output<typeof svnOptionsSchema>;

@@ -10,7 +10,16 @@ import { deployRequests, RepositoryPrefix, type RequestFolders, requestDeploy } 
 import { head, log } from './log.js';
 import { type SkippedDeployRequest, type SvnOptions, svnOptionsSchema } from './options.js';
 
-/** A Source on Subversion, with deploy requests read from and made in the repository. */
+/**
+ * A Source on Subversion, with deploy requests read from and made in the repository: what
+ * {@link svn} returns.
+ *
+ * @example
+ * ```ts
+ * const source: SvnSource = svn({ url: 'file:///srv/svn/shop' });
+ * const asked = await source.deployRequests();
+ * ```
+ */
 export interface SvnSource extends Source {
   readonly name: string;
   readonly capabilities: { deployRequests: true; createDeployRequest: true };
