@@ -11,6 +11,7 @@ import { svn } from '../src/index.js';
 import {
   createRepo,
   type Repo,
+  repoDir,
   type Svnserve,
   sh,
   startSvnserve,
@@ -27,7 +28,7 @@ let alice: WorkingCopy;
 let first: string;
 
 beforeAll(async () => {
-  served = await tempDir('rm-svn-served-');
+  served = await repoDir('rm-svn-served-');
   server = await startSvnserve(served);
   repo = await createRepo(served, 'shop');
   url = server.url('shop');

@@ -9,9 +9,9 @@ import { svn } from '../src/index.js';
 import {
   createRepo,
   type Repo,
+  repoDir,
   type Svnserve,
   startSvnserve,
-  tempDir,
   USERS,
   type WorkingCopy,
 } from './helpers.js';
@@ -21,7 +21,7 @@ let server: Svnserve;
 let count = 0;
 
 beforeAll(async () => {
-  served = await tempDir('rm-svn-served-');
+  served = await repoDir('rm-svn-served-');
   server = await startSvnserve(served);
 });
 

@@ -25,9 +25,17 @@ export async function sh(argv: string[], options: { cwd?: string; input?: string
   return result.stdout;
 }
 
-/** A temp directory, removed by `cleanup()`. */
+/** A temp directory; the caller removes it. */
 export async function tempDir(prefix = 'rm-svn-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
+}
+
+/**
+ * A temp directory for repositories: in memory (/dev/shm) when there is one, because svnadmin
+ * syncs every revision to disk and that, not the adapter, dominated the test time on a slow disk.
+ */
+export async function repoDir(prefix = 'rm-svn-repo-'): Promise<string> {
+  return existsSync('/dev/shm') ? mkdtemp(join('/dev/shm', prefix)) : tempDir(prefix);
 }
 
 /** Users of the test server: name → password. */
@@ -52,7 +60,7 @@ export interface Repo {
 
 /** `svnadmin create` + a `trunk` folder, with svnserve's auth config (anonymous: none). */
 export async function createRepo(root?: string, name = 'repo'): Promise<Repo> {
-  const base = root ?? (await tempDir());
+  const base = root ?? (await repoDir());
   const path = join(base, name);
   await sh(['svnadmin', 'create', path]);
   await writeFile(
