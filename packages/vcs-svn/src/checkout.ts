@@ -13,7 +13,7 @@ import { copyTree } from './copy-tree.js';
 import { revisionNumber } from './revision.js';
 import { localTarget, target } from './url.js';
 
-/** svn errors that say nothing about the working copy: no such revision or path, no server, no access. */
+/** svn errors that say nothing is wrong with the working copy: no such revision or path, no server, no access, locked by another process. */
 const KEEP_CACHE_ON = new Set([
   'E160006',
   'E160013',
@@ -23,6 +23,7 @@ const KEEP_CACHE_ON = new Set([
   'E170001',
   'E215004',
   'E220001',
+  'E155004',
 ]);
 
 /** Creates `dir` (and its parents) and refuses one that already holds files. */

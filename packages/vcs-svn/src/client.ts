@@ -31,6 +31,8 @@ const HINTS: Record<string, string> = {
   E160006: 'use a revision listed by log() or head()',
   E160020: 'choose another name: that path already exists',
   E180001: 'check the URL: no repository there',
+  E155004:
+    'another process is using the cached working copy, or a killed svn left it locked: run svn cleanup on it',
 };
 
 /** Runs svn and svnmucc for one adapter; knows its URL, credentials and timeout. */
