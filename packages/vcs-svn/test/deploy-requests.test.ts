@@ -94,6 +94,26 @@ describe('deployRequests()', () => {
     expect(skipped[5]!.reason).toContain('created without history');
   });
 
+  it('warns about skipped copies as a process warning when no onSkippedRequest is given', async () => {
+    const before = await youngest();
+    await root.copy('trunk', 'prod/warn me', 'space again', 'mallory');
+    const warnings: Error[] = [];
+    const listener = (w: Error) => warnings.push(w);
+    process.on('warning', listener);
+    try {
+      expect(await svn({ url: repo.fileUrl }).deployRequests(before)).toEqual([]);
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', listener);
+    }
+    const mine = warnings.filter(
+      (w) => (w as Error & { code?: string }).code === 'RINGMASTER_SKIPPED_DEPLOY_REQUEST',
+    );
+    expect(mine.map((w) => w.message)).toEqual([
+      expect.stringContaining('/prod/warn me is not a deploy request'),
+    ]);
+  });
+
   it('gives each of several copies made in one commit its own id, usable as a cursor', async () => {
     const before = await youngest();
     await root.svn(['update', '-q']);
@@ -145,9 +165,13 @@ describe('requestDeploy()', () => {
       ring: 'prod',
       revision: docsOnly,
       name: '2026-11-28-10:00',
-      message: 'ship it <now> & "fast"',
+      message: 'ship it <now> & "fast"\n$(id) `id`; done',
     });
-    expect(made).toMatchObject({ name: '2026-11-28-10:00', revision: t2, message: 'ship it <now> & "fast"' });
+    expect(made).toMatchObject({
+      name: '2026-11-28-10:00',
+      revision: t2,
+      message: 'ship it <now> & "fast"\n$(id) `id`; done',
+    });
   });
 
   it('creates the request folder with the first request', async () => {
