@@ -246,12 +246,15 @@ export async function requestDeploy(
   const to = `${client.url}/${encodePath(`${mapping.folder}/${name}`)}`;
   const copy = ['-m', message, 'cp', String(lineRev), from, to];
   let made = await client.tryRun(copy, 'svnmucc');
-  if (!made.ok && made.codes.includes('E160016')) {
-    // The request folder does not exist yet: create it in the same commit.
-    made = await client.tryRun(
-      ['-m', message, 'mkdir', `${client.url}/${encodePath(mapping.folder)}`, ...copy.slice(2)],
-      'svnmucc',
-    );
+  // The request folder (or its parents) does not exist yet: create the missing levels in the same
+  // commit, trying one more level each time (bounded by the folder's depth).
+  const segments = mapping.folder.split('/');
+  for (let depth = 1; !made.ok && made.codes.includes('E160016') && depth <= segments.length; depth++) {
+    const mkdirs = segments
+      .slice(0, depth)
+      .map((_, i) => segments.slice(0, segments.length - depth + i + 1).join('/'))
+      .flatMap((path) => ['mkdir', `${client.url}/${encodePath(path)}`]);
+    made = await client.tryRun(['-m', message, ...mkdirs, ...copy.slice(2)], 'svnmucc');
   }
   if (!made.ok) throw client.error(operation, made);
   const committed = /^r(\d+) committed/m.exec(made.result.stdout);

@@ -174,11 +174,14 @@ describe('requestDeploy()', () => {
     });
   });
 
-  it('creates the request folder with the first request', async () => {
-    const source = svn({ url: repo.fileUrl, deployRequests: { releases: 'eng' } });
-    const made = await source.requestDeploy({ ring: 'eng', revision: t2, name: 'first' });
-    expect(made).toMatchObject({ ring: 'eng', revision: t2, name: 'first' });
-    expect((await source.deployRequests()).map((r) => r.id)).toEqual([made.id]);
+  it('creates the request folder, and its missing parents, with the first request', async () => {
+    for (const folder of ['releases', 'deploy/to/eng']) {
+      const source = svn({ url: repo.fileUrl, deployRequests: { [folder]: 'eng' } });
+      const made = await source.requestDeploy({ ring: 'eng', revision: t2, name: 'first' });
+      expect(made).toMatchObject({ ring: 'eng', revision: t2, name: 'first' });
+      expect((await source.deployRequests()).map((r) => r.id)).toEqual([made.id]);
+      expect(await sh(['svn', 'cat', `${repo.fileUrl}/${folder}/first/app.txt`])).toBe('2\n');
+    }
   });
 
   it('refuses a name that already exists instead of copying into it', async () => {
