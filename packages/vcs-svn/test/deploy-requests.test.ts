@@ -1,0 +1,229 @@
+/**
+ * Deploy requests in the repository: copies a person makes into prod/<name> are read as requests
+ * for ring prod, and requestDeploy() makes the seed's step 1 itself with a server-side copy.
+ */
+import { isRingmasterError } from '@ringmaster/core/adapter';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SkippedDeployRequest, svn } from '../src/index.js';
+import { createRepo, type Repo, sh, type WorkingCopy } from './helpers.js';
+
+let repo: Repo;
+let root: WorkingCopy;
+let t1: string;
+let t2: string;
+
+const youngest = async () => (await sh(['svnlook', 'youngest', repo.path])).trim();
+
+beforeAll(async () => {
+  repo = await createRepo();
+  root = await repo.workingCopy();
+  t1 = await root.commit({ 'trunk/app.txt': '1\n' }, 'one', 'alice');
+  t2 = await root.commit({ 'trunk/app.txt': '2\n' }, 'two', 'bob');
+  await root.commit({ 'docs/readme.txt': 'r\n' }, 'docs, not trunk', 'bob');
+});
+
+afterAll(async () => {
+  await repo.cleanup();
+});
+
+describe('deployRequests()', () => {
+  let first: string;
+
+  it('is empty before anyone asked (no prod folder yet)', async () => {
+    expect(await svn({ url: repo.fileUrl }).deployRequests()).toEqual([]);
+  });
+
+  it('reads a copy of trunk into prod/<name> as a request for ring prod, with who, when and why', async () => {
+    first = await root.copy('trunk', 'prod/2011-07-08-10:00', 'deploying to prod', 'carol');
+    const [request, ...rest] = await svn({ url: repo.fileUrl }).deployRequests();
+    expect(rest).toEqual([]);
+    // The working copy's trunk was at the repository head (the docs commit); the request names
+    // the revision of trunk that the copy holds, the one log() lists.
+    expect(request).toMatchObject({
+      id: first,
+      ring: 'prod',
+      revision: t2,
+      author: 'carol',
+      message: 'deploying to prod',
+      name: '2011-07-08-10:00',
+    });
+    expect(request!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
+  it('returns only the requests after the cursor, oldest first', async () => {
+    const source = svn({ url: repo.fileUrl });
+    expect(await source.deployRequests(first)).toEqual([]);
+    const older = await root.copy('trunk', 'prod/hotfix-old', 'roll back to one', 'dave', t1);
+    const again = await root.copy('trunk', 'prod/2011-07-09', 'again', 'erin');
+    const after = await source.deployRequests(first);
+    expect(after.map((r) => [r.id, r.name, r.revision, r.author])).toEqual([
+      [older, 'hotfix-old', t1, 'dave'],
+      [again, '2011-07-09', t2, 'erin'],
+    ]);
+    expect((await source.deployRequests(older)).map((r) => r.id)).toEqual([again]);
+  });
+
+  it('skips copies that are not valid requests, with a reason, and still reads the valid ones', async () => {
+    const before = await youngest();
+    await root.copy('trunk', 'prod/bad name', 'space', 'mallory');
+    await root.copy('trunk', 'prod/x;rm -rf ~', 'semicolon', 'mallory');
+    await root.copy('trunk', 'prod/$(id)`id`', 'substitution', 'mallory');
+    await root.copy('trunk', 'prod/.hidden', 'dot', 'mallory');
+    await root.copy('docs', 'prod/from-docs', 'not the line', 'mallory');
+    await root.svn(['mkdir', '-q', 'prod/empty']);
+    await root.commitStaged('no history', 'mallory');
+    await root.commit({ 'prod/2011-07-08-10:00/app.txt': 'edited\n' }, 'edit inside a request', 'mallory');
+    const good = await root.copy('trunk', 'prod/good', 'a good one', 'frank');
+    const skipped: SkippedDeployRequest[] = [];
+    const requests = await svn({
+      url: repo.fileUrl,
+      onSkippedRequest: (s) => skipped.push(s),
+    }).deployRequests(before);
+    expect(requests.map((r) => [r.id, r.name, r.author])).toEqual([[good, 'good', 'frank']]);
+    expect(skipped.map((s) => s.path)).toEqual([
+      '/prod/bad name',
+      '/prod/x;rm -rf ~',
+      '/prod/$(id)`id`',
+      '/prod/.hidden',
+      '/prod/from-docs',
+      '/prod/empty',
+    ]);
+    expect(skipped[0]!.reason).toContain('name "bad name" is not allowed');
+    expect(skipped[1]!.reason).toContain('"x;rm -rf ~"');
+    expect(skipped[4]!.reason).toContain('copied from /docs, not from the watched line /trunk');
+    expect(skipped[5]!.reason).toContain('created without history');
+  });
+
+  it('warns about skipped copies as a process warning when no onSkippedRequest is given', async () => {
+    const before = await youngest();
+    await root.copy('trunk', 'prod/warn me', 'space again', 'mallory');
+    const warnings: Error[] = [];
+    const listener = (w: Error) => warnings.push(w);
+    process.on('warning', listener);
+    try {
+      expect(await svn({ url: repo.fileUrl }).deployRequests(before)).toEqual([]);
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('warning', listener);
+    }
+    const mine = warnings.filter(
+      (w) => (w as Error & { code?: string }).code === 'RINGMASTER_SKIPPED_DEPLOY_REQUEST',
+    );
+    expect(mine.map((w) => w.message)).toEqual([
+      expect.stringContaining('/prod/warn me is not a deploy request'),
+    ]);
+  });
+
+  it('gives each of several copies made in one commit its own id, usable as a cursor', async () => {
+    const before = await youngest();
+    await root.svn(['update', '-q']);
+    await root.svn(['copy', '-q', 'trunk', 'prod/pair-a']);
+    await root.svn(['copy', '-q', 'trunk', 'prod/pair-b']);
+    const rev = await root.commitStaged('two at once', 'gina');
+    const source = svn({ url: repo.fileUrl });
+    const both = await source.deployRequests(before);
+    expect(both.map((r) => r.id)).toEqual([`${rev}/pair-a`, `${rev}/pair-b`]);
+    expect((await source.deployRequests(`${rev}/pair-a`)).map((r) => r.name)).toEqual(['pair-b']);
+    expect(await source.deployRequests(`${rev}/pair-b`)).toEqual([]);
+  });
+
+  it('maps each request folder to its ring', async () => {
+    const before = await youngest();
+    const sb = await root.copy('trunk', 'sandbox/today', 'to sandbox', 'hana');
+    const prod = await root.copy('trunk', 'prod/today', 'to prod', 'hana');
+    const source = svn({ url: repo.fileUrl, deployRequests: { prod: 'prod', sandbox: 'sb' } });
+    const requests = await source.deployRequests(before);
+    expect(requests.map((r) => [r.id, r.ring])).toEqual([
+      [sb, 'sb'],
+      [prod, 'prod'],
+    ]);
+  });
+});
+
+describe('requestDeploy()', () => {
+  it('copies trunk into prod/<UTC timestamp> server-side, as the configured user', async () => {
+    const source = svn({ url: repo.fileUrl, username: 'release-bot' });
+    const before = await youngest();
+    const made = await source.requestDeploy({ ring: 'prod', revision: t1 });
+    expect(made).toMatchObject({
+      ring: 'prod',
+      revision: t1,
+      author: 'release-bot',
+      message: 'deploying to prod',
+    });
+    expect(made.name).toMatch(/^\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d$/);
+    expect(made.id).toBe(String(Number(before) + 1));
+    const listing = await sh(['svn', 'ls', `${repo.fileUrl}/prod/${made.name}`]);
+    expect(listing.split('\n')).toContain('app.txt');
+    expect(await sh(['svn', 'cat', `${repo.fileUrl}/prod/${made.name}/app.txt`])).toBe('1\n');
+    expect(await source.deployRequests(before)).toEqual([made]);
+  });
+
+  it('takes the seed name with a colon, a message, and a repository revision that is not a trunk change', async () => {
+    const docsOnly = await root.commit({ 'docs/x.txt': 'x\n' }, 'docs again');
+    const made = await svn({ url: repo.fileUrl }).requestDeploy({
+      ring: 'prod',
+      revision: docsOnly,
+      name: '2026-11-28-10:00',
+      message: 'ship it <now> & "fast"\n$(id) `id`; done',
+    });
+    expect(made).toMatchObject({
+      name: '2026-11-28-10:00',
+      revision: t2,
+      message: 'ship it <now> & "fast"\n$(id) `id`; done',
+    });
+  });
+
+  it('creates the request folder, and its missing parents, with the first request', async () => {
+    for (const folder of ['releases', 'deploy/to/eng']) {
+      const source = svn({ url: repo.fileUrl, deployRequests: { [folder]: 'eng' } });
+      const made = await source.requestDeploy({ ring: 'eng', revision: t2, name: 'first' });
+      expect(made).toMatchObject({ ring: 'eng', revision: t2, name: 'first' });
+      expect((await source.deployRequests()).map((r) => r.id)).toEqual([made.id]);
+      expect(await sh(['svn', 'cat', `${repo.fileUrl}/${folder}/first/app.txt`])).toBe('2\n');
+    }
+  });
+
+  it('refuses a name that already exists instead of copying into it', async () => {
+    const before = await youngest();
+    const error = await svn({ url: repo.fileUrl })
+      .requestDeploy({ ring: 'prod', revision: t2, name: 'good' })
+      .catch((e: unknown) => e);
+    expect(isRingmasterError(error, 'SOURCE')).toBe(true);
+    expect((error as Error).message).toContain('already exists');
+    expect(await youngest()).toBe(before);
+  });
+
+  it.each(['../x', 'a;b', 'a b', 'two\nlines', '$(id)', '.', 'x/y'])(
+    'refuses the name %j before touching the repository',
+    async (name) => {
+      const before = await youngest();
+      const error = await svn({ url: repo.fileUrl })
+        .requestDeploy({ ring: 'prod', revision: t2, name })
+        .catch((e: unknown) => e);
+      expect(isRingmasterError(error, 'UNSAFE_INPUT')).toBe(true);
+      expect((error as Error).message).toContain('deploy request name');
+      expect(await youngest()).toBe(before);
+    },
+  );
+
+  it('refuses a ring without a request folder, and a revision that does not exist', async () => {
+    const source = svn({ url: repo.fileUrl });
+    const noRing = await source.requestDeploy({ ring: 'staging', revision: t2 }).catch((e: unknown) => e);
+    expect(isRingmasterError(noRing, 'CONFIG')).toBe(true);
+    expect((noRing as Error).message).toContain('"staging"');
+    const noRev = await source.requestDeploy({ ring: 'prod', revision: '987654' }).catch((e: unknown) => e);
+    expect(isRingmasterError(noRev, 'SOURCE')).toBe(true);
+    expect((noRev as Error).message).toContain('No such revision 987654');
+  });
+
+  it('works in a project folder below the repository root', async () => {
+    await sh(['svn', 'mkdir', '-q', '--parents', '-m', 'project', `${repo.fileUrl}/shop/trunk`]);
+    const line = await root.commit({ 'shop/trunk/index.php': '<?php\n' }, 'shop code', 'ivan');
+    const source = svn({ url: `${repo.fileUrl}/shop` });
+    const made = await source.requestDeploy({ ring: 'prod', revision: line, name: 'shop-1' });
+    expect(made.revision).toBe(line);
+    const byHand = await root.copy('shop/trunk', 'shop/prod/shop-2', 'by hand', 'ivan');
+    expect((await source.deployRequests(made.id)).map((r) => [r.id, r.revision])).toEqual([[byHand, line]]);
+  });
+});
