@@ -21,8 +21,12 @@ export function shellJoin(argv: readonly string[]): string {
 
 /** Debian-style package names: lowercase letters, digits, `+ - .`, starting alphanumeric. */
 export const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.-]+$/;
-/** A version as dpkg accepts it: optional epoch, no spaces or shell metacharacters. */
-export const PACKAGE_VERSION = /^(?:[0-9]+:)?[0-9][A-Za-z0-9.+~-]*$/;
+/**
+ * A version as dpkg accepts it: `[epoch:]upstream[-revision]`, where the upstream part may hold
+ * `:` only after an epoch and `-` only before a revision. Every character is shell-safe.
+ */
+export const PACKAGE_VERSION =
+  /^(?:[0-9][A-Za-z0-9.+~]*|[0-9][A-Za-z0-9.+~-]*-[A-Za-z0-9.+~]+|[0-9]+:[0-9][A-Za-z0-9.+~:]*|[0-9]+:[0-9][A-Za-z0-9.+~:-]*-[A-Za-z0-9.+~]+)$/;
 /** Ring, pipeline and host names. */
 export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 

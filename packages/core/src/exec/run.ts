@@ -27,6 +27,8 @@ export interface RunCommandResult {
   signal?: NodeJS.Signals;
   stdout: string;
   stderr: string;
+  /** True when stdout or stderr was longer than `maxOutputBytes` and only its tail was kept. */
+  truncated: boolean;
   timedOut: boolean;
   durationMs: number;
 }
@@ -149,6 +151,7 @@ export function runCommand(
         ...(signal ? { signal } : {}),
         stdout: stdout.toString(),
         stderr: stderr.toString(),
+        truncated: stdout.truncated || stderr.truncated,
         timedOut,
         durationMs: performance.now() - started,
       });
