@@ -44,4 +44,11 @@ export {
   shellJoin,
   shellQuote,
 } from './exec/quote.js';
-export { assertArgv, type RunCommandOptions, type RunCommandResult, runCommand, tail } from './exec/run.js';
+export {
+  assertArgv,
+  type RunCommandOptions,
+  type RunCommandResult,
+  runCommand,
+  TailBuffer,
+  tail,
+} from './exec/run.js';

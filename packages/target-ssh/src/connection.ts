@@ -4,7 +4,7 @@
  * pool, directly or through a bastion's `forwardOut` stream.
  */
 import type { Duplex } from 'node:stream';
-import { RingmasterError } from '@ringmaster/core/adapter';
+import { RingmasterError, TailBuffer } from '@ringmaster/core/adapter';
 import { Client, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { hostError, SCOPE } from './errors.js';
 import {
@@ -18,7 +18,6 @@ import {
 } from './known-hosts.js';
 import type { ResolvedSshOptions, SshHost } from './options.js';
 import { Semaphore } from './util/semaphore.js';
-import { TailBuffer } from './util/tail.js';
 
 /** What a finished remote command gives back. */
 export interface ExecResult {

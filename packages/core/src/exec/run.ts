@@ -33,12 +33,12 @@ export interface RunCommandResult {
   durationMs: number;
 }
 
-/** Keeps the last `limit` bytes written to it. */
-class TailBuffer {
+/** Keeps the last `limit` bytes written to it (errors are at the end of a command's output). */
+export class TailBuffer {
   private chunks: Buffer[] = [];
   private size = 0;
   truncated = false;
-  constructor(private readonly limit: number) {}
+  constructor(private readonly limit = 1024 * 1024) {}
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.size += chunk.length;
