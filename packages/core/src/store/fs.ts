@@ -28,6 +28,7 @@ export interface FsLike {
   readFile(path: string): Promise<Buffer | Uint8Array>;
   writeFile(path: string, data: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
+  link(existing: string, newPath: string): Promise<void>;
   unlink(path: string): Promise<void>;
   mkdir(path: string, options?: { recursive?: boolean }): Promise<unknown>;
   rmdir(path: string): Promise<void>;

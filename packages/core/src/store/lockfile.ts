@@ -15,7 +15,7 @@ interface LockContent extends LockInfo {
 }
 
 const HOST = hostname();
-/** A lock file still empty after this long was left by a process that died while writing it. */
+/** A lock file that cannot be read (not written by this code) is taken over after this long. */
 const HALF_WRITTEN_GRACE_MS = 2_000;
 /** The steal mutex is held for microseconds; one older than this was left by a dead process. */
 const STEAL_MUTEX_STALE_MS = 5_000;
@@ -49,22 +49,23 @@ export class LockFiles {
     }
   }
 
+  /**
+   * Creates the lock file with its content in one step: the content goes to a private temp file,
+   * which is then hard-linked to the lock's name (link fails if the name exists). A holder killed
+   * at any point leaves either no lock or a complete one naming its pid, never an empty file.
+   */
   private async create(path: string, content: LockContent): Promise<boolean> {
-    let handle: Awaited<ReturnType<FsLike['open']>>;
+    const tmp = `${path}.${content.token}.new`;
+    await this.fs.writeFile(tmp, JSON.stringify(content));
     try {
-      handle = await this.fs.open(path, 'wx');
+      await this.fs.link(tmp, path);
+      return true;
     } catch (error) {
       if (errno(error) === 'EEXIST') return false;
       throw error;
-    }
-    // Not fsync'd: after a power loss an empty lock file reads as half-written and is taken
-    // over once HALF_WRITTEN_GRACE_MS has passed.
-    try {
-      await handle.write(Buffer.from(JSON.stringify(content)));
     } finally {
-      await handle.close();
+      await this.fs.unlink(tmp).catch(() => {});
     }
-    return true;
   }
 
   /** Runs `fn` holding the per-lock steal mutex (a directory), or skips it if another process holds it. */
