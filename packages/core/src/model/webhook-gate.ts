@@ -117,9 +117,13 @@ export function webhookGate(options: WebhookGateOptions): Gate {
             lines.push(`refused a signed webhook from ${from}: state ${JSON.stringify(state)}`);
             return answer(res, 400, 'expected "state": "success", "failure" or "pending"');
           }
-          answer(res, 202, 'accepted');
           if (state === 'pending') lines.push(`webhook from ${from}: pending`);
-          else finish({ ok: state === 'success', note: `webhook from ${from}: ${state}` });
+          // Close the listener only once the sender has its 202.
+          else
+            res.once('close', () =>
+              finish({ ok: state === 'success', note: `webhook from ${from}: ${state}` }),
+            );
+          answer(res, 202, 'accepted');
         };
 
         const server = createServer((req, res) => {
