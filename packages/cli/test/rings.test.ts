@@ -60,6 +60,8 @@ describe('ringmaster approve / plan / converge / replay', () => {
   it('refuses a non-member approval, plans without writing, converges a hand-edited host, replays a policy', {
     timeout: 120_000,
   }, async () => {
+    const help = await ringmaster('--help');
+    for (const c of ['plan', 'converge', 'replay']) expect(help.stdout).toContain(`  ${c}`);
     expect((await ringmaster('watch', '--once')).code).toBe(0);
 
     // An approver outside the group: exit 1, named with the group, nothing written.

@@ -52,6 +52,7 @@ export {
   formatPlan,
   type PipelinePlan,
   type Plan,
+  type PlannedApproval,
   type PlannedBuild,
   planRing,
   type RingPlan,

@@ -14,9 +14,16 @@ describe('engine.plan', () => {
     const journal = join(w.dir, 'ledger', 'journal.jsonl');
     const before = await readFile(journal);
 
+    // A deploy request in the repository (the seed's svn copy to prod/<timestamp>) made just now.
+    const head = await w.source.head();
+    await w.source.requestDeploy!({ ring: 'prod', revision: head.id, name: '2026-11-02-09-00' });
+
     const plan = await w.engine.plan();
     const app = plan.pipelines[0]!;
     expect(app.builds.map((b) => [b.author, b.message, b.from])).toEqual([['bob', 'second', 'source']]);
+    expect(app.approvals).toMatchObject([
+      { ring: 'prod', revision: head.id, name: '2026-11-02-09-00', known: true },
+    ]);
     expect(app.rings.map((r) => [r.ring, r.action, r.version ?? null, r.until ?? null])).toEqual([
       ['eng', 'idle', null, null],
       ['sandbox', 'wait', '1.0.1', '2026-11-03T09:00:00.000Z'],

@@ -41,9 +41,22 @@ export interface PlannedBuild {
   from: 'ledger' | 'source';
 }
 
+/** A deploy request in the repository the next tick would record as an approval. */
+export interface PlannedApproval {
+  ring: string;
+  revision: string;
+  by: string;
+  /** The request's name (`prod/2011-07-08-10:00`'s timestamp, a tag's suffix). */
+  name: string;
+  /** False when the request names a ring the pipeline does not have (it would be ignored). */
+  known: boolean;
+}
+
 export interface PipelinePlan {
   pipeline: string;
   builds: PlannedBuild[];
+  /** Deploy requests (svn copies, git tags) the next tick would record as approvals. */
+  approvals: PlannedApproval[];
   /** Why the source could not be asked for new revisions, when it could not. */
   pollError?: string;
   rings: RingPlan[];
@@ -133,9 +146,25 @@ export async function planPipeline(
           : String(error);
     }
   }
+  const approvals: PlannedApproval[] = [];
+  if (poll && pipeline.source.deployRequests) {
+    try {
+      for (const r of await pipeline.source.deployRequests(p.requestCursor))
+        approvals.push({
+          ring: r.ring,
+          revision: r.revision,
+          by: r.author,
+          name: r.name,
+          known: pipeline.rings.some((ring) => ring.name === r.ring),
+        });
+    } catch (error) {
+      pollError ??= `deploy requests: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
   return {
     pipeline: pipeline.name,
     builds,
+    approvals,
     ...(pollError ? { pollError } : {}),
     rings: pipeline.rings.map((_, index) => planRing(pipeline, p, index, now)),
   };
@@ -150,6 +179,10 @@ export function formatPlan(plan: Plan): string {
     for (const b of p.builds)
       lines.push(`  build ${b.revision.slice(0, 12)} by ${b.author}: ${b.message.split('\n')[0]}`);
     if (!p.builds.length && !p.pollError) lines.push('  build: nothing new');
+    for (const a of p.approvals)
+      lines.push(
+        `  approval ${a.revision.slice(0, 12)} for ${a.ring} by ${a.by} (${a.name})${a.known ? '' : ': unknown ring, ignored'}`,
+      );
     for (const r of p.rings) {
       const what = r.version ?? r.release ?? '';
       const head =
