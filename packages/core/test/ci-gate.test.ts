@@ -91,6 +91,19 @@ describe('ciGate: polls a status URL', () => {
     expect(late.log).toContain('last: HTTP 200: pending');
   });
 
+  it('hostile revisions are encoded into one path segment, and a bare ".." is refused without a request', async () => {
+    answers.set('/status/a%2F..%2Fadmin%3Fx%3D1', [state('success')]);
+    const gate = ciGate({ name: 'ci', statusUrl: `${base}/status/{revision}`, interval: 5, timeout: 2_000 });
+    const hostile = { ...context(), release: { id: '1', version: '1', revision: 'a/../admin?x=1' } };
+    expect((await gate.run(hostile)).ok).toBe(true);
+    expect(seen.at(-1)!.path).toBe('/status/a%2F..%2Fadmin%3Fx%3D1');
+    const requests = seen.length;
+    const climb = await gate.run({ ...context(), release: { id: '1', version: '1', revision: '..' } });
+    expect(climb.ok).toBe(false);
+    expect(climb.log).toContain('refusing ".." as the {revision}');
+    expect(seen.length).toBe(requests);
+  });
+
   it('reads a custom body with expect, and refuses a non-http URL at the factory', async () => {
     answers.set('/tc', [{ status: 200, body: JSON.stringify({ build: { status: 'SUCCESS' } }) }]);
     const gate = ciGate({

@@ -5,7 +5,7 @@
  * (where tokens live) never appear in the log.
  */
 import { z } from 'zod';
-import { parseOptions } from '../errors.js';
+import { parseOptions, RingmasterError } from '../errors.js';
 import { durationSchema, formatDuration } from './duration.js';
 import type { Gate, GateContext, GateOutcome } from './gate.js';
 
@@ -61,9 +61,21 @@ export function fillUrl(
     ring: context.ring,
     pipeline: context.pipeline,
   };
-  return template.replace(/\{(\w+)\}/g, (all, key: string) =>
-    key in values ? encodeURIComponent(values[key]!) : all,
-  );
+  return template.replace(/\{(\w+)\}/g, (all, key: string) => {
+    if (!(key in values)) return all;
+    const value = values[key]!;
+    // Encoding keeps "/" and "?" out; a whole "." or ".." would still climb the URL's path.
+    if (/^\.{1,2}$/.test(value) || value === '') {
+      throw new RingmasterError(
+        'UNSAFE_INPUT',
+        `refusing ${JSON.stringify(value)} as the {${key}} of a status URL`,
+        {
+          scope: 'gate',
+        },
+      );
+    }
+    return encodeURIComponent(value);
+  });
 }
 
 /** The URL without user info, query or fragment: safe to log. */
@@ -114,7 +126,12 @@ export function ciGate(options: CiGateOptions): Gate {
       `${opts.name}: CI status ${redactUrl(opts.statusUrl)} (within ${formatDuration(opts.timeout)})`,
     async run(context): Promise<GateOutcome> {
       const lines: string[] = [];
-      const url = fillUrl(opts.statusUrl, context);
+      let url: string;
+      try {
+        url = fillUrl(opts.statusUrl, context);
+      } catch (error) {
+        return { ok: false, log: error instanceof Error ? error.message : String(error) };
+      }
       const shown = redactUrl(url);
       const deadline = Date.now() + opts.timeout;
       let polls = 0;
