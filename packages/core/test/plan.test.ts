@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { entry, formatPlan, manual, soak } from '../src/index.js';
+import { entry, formatPlan, manual, oneAtATime, planBatches, soak } from '../src/index.js';
 import { world } from './helpers.js';
 
 describe('engine.plan', () => {
@@ -53,19 +53,25 @@ describe('engine.plan', () => {
 
   it('an interrupted rollout is planned as resume, a fresh one as gates', async () => {
     const w = await world({ gates: { eng: [{ name: 'unit', run: ['true'] }] } });
-    const p = () => w.engine.ledger.state.pipelines.get('app')!;
-    // Build and record a rollout start without running it: what a crash mid-rollout leaves.
+    // Build 1.0.2 with eng locked, then record a rollout start without running it: what a crash
+    // right after the rollout began leaves in the ledger.
     await w.engine.tick();
     await w.source.commit({ 'app.txt': 'v2\n' }, 'second', 'bob');
-    const engineInternals = w.engine as unknown as {
-      intake: { poll(x: unknown): Promise<void>; buildPending(x: unknown): Promise<void> };
-      rings: { rolloutEntry(...a: unknown[]): never };
-    };
-    await engineInternals.intake.poll(w.app);
-    await engineInternals.intake.buildPending(w.app);
-    const release = p().releases.get('1.0.2')!;
+    await w.engine.lock({ pipeline: 'app', ring: 'eng', reason: 'hold', by: 'test' });
+    await w.engine.tick();
+    await w.engine.unlock({ pipeline: 'app', ring: 'eng' });
+    const spec = oneAtATime();
     await w.engine.ledger.write(
-      engineInternals.rings.rolloutEntry(w.app, w.app.rings[0], release, 'deploy', 'test'),
+      entry('rollout.started', {
+        pipeline: 'app',
+        ring: 'eng',
+        rollout: 'eng#2',
+        release: '1.0.2',
+        kind: 'deploy',
+        reason: 'test',
+        strategy: spec,
+        batches: planBatches(spec, ['eng-1', 'eng-2']),
+      }),
     );
     const plan = await w.engine.plan({ poll: false });
     expect(plan.pipelines[0]!.rings[0]).toMatchObject({
