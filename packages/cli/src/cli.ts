@@ -52,6 +52,7 @@ export async function runCli(argv: string[], io: Io = processIo, cwd = process.c
         comment: { type: 'string' },
         reason: { type: 'string' },
         to: { type: 'string' },
+        policy: { type: 'string' },
       },
     });
     parsed = { command: positionals[0] ?? '', positionals: positionals.slice(1), flags: values };

@@ -3,10 +3,12 @@
  * `bin.ts` only wires them to the process. `--json` prints one JSON document for tools.
  */
 import {
+  formatPlan,
   formatStatus,
   isRingmasterError,
   parseDuration,
   RingmasterError,
+  replayPolicy,
   type TypedRecord,
 } from '@ringmaster/core';
 import { type LoadedProject, loadProject } from './config.js';
@@ -267,6 +269,68 @@ export const commands: Record<string, Command> = {
             io.out(
               `${String(r.seq).padStart(6)} ${r.time} ${describeRecord(r) ?? `[${String((r.data as { pipeline?: string }).pipeline)}] ${r.type}`}`,
             );
+        return EXIT.OK;
+      }),
+  },
+  converge: {
+    usage: 'converge [pipeline] [ring] [--json]',
+    summary: "bring drifted hosts back to their ring's release (exit 1 if drift remains)",
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [pipeline, ring] = args.positionals;
+        if (!json(args)) follow(project, io);
+        const report = await project.engine.converge({
+          ...(pipeline ? { pipeline } : {}),
+          ...(ring ? { ring } : {}),
+          by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+        });
+        if (json(args)) io.out(JSON.stringify(report, null, 2));
+        else
+          for (const r of report.rings)
+            io.out(`${r.pipeline}/${r.ring}: ${r.rollout ? `${r.rollout} ${r.outcome}: ` : ''}${r.reason}`);
+        return report.ok ? EXIT.OK : EXIT.FAILED;
+      }),
+  },
+  plan: {
+    usage: 'plan [--json]',
+    summary: 'what the next pass of watch would do and why, without doing it',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const plan = await project.engine.plan();
+        io.out(json(args) ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+        return EXIT.OK;
+      }),
+  },
+  replay: {
+    usage: 'replay <pipeline> <ring> [--policy NAME] [--json]',
+    summary:
+      "when a policy (the ring's, or one of the config's named policies) would have promoted each past release",
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [pipeline, ring] = need(args, 2, 'replay <pipeline> <ring> [--policy NAME]');
+        // Names an unknown pipeline or ring (NOT_FOUND) the way every command does.
+        await project.engine.explain({ pipeline: pipeline!, ring: ring! });
+        const name = flag(args, 'policy');
+        const policy = name
+          ? project.config.policies[name]
+          : project.engine.pipelines.get(pipeline!)!.rings.find((r) => r.name === ring)!.policy;
+        if (!policy) {
+          const known = Object.keys(project.config.policies);
+          throw new RingmasterError(
+            'NOT_FOUND',
+            `--policy: no policy "${name}" in the config's policies; ${known.length ? `known: ${known.join(', ')}` : 'add one: policies: { candidate: soak("24h") }'}`,
+            { scope: 'cli' },
+          );
+        }
+        const results = replayPolicy({ policy, history: project.engine, pipeline: pipeline!, ring: ring! });
+        if (json(args)) io.out(JSON.stringify({ policy: policy.describe(), results }, null, 2));
+        else {
+          io.out(`policy: ${policy.describe()}`);
+          for (const r of results)
+            io.out(
+              `${r.version}  ready ${r.readyAt}  → ${r.promoteAt ?? `not promoted: ${r.reason}`}${r.actualAt ? `  (really ${r.actualAt})` : ''}`,
+            );
+        }
         return EXIT.OK;
       }),
   },

@@ -9,8 +9,10 @@ import {
   createEngine,
   type Engine,
   fileStore,
+  isPolicy,
   type Notifier,
   type Pipeline,
+  type Policy,
   parseOptions,
   type Store,
 } from '@ringmaster/core';
@@ -51,6 +53,10 @@ export const projectConfigSchema = z
         ),
       )
       .default([]),
+    /** Named policies to try with `ringmaster replay <pipeline> <ring> --policy NAME`. */
+    policies: z
+      .record(z.string(), z.custom<Policy>(isPolicy, 'expected a policy such as soak("24h")'))
+      .default({}),
     /** Poll interval of `watch`. @default '30s' */
     interval: z.union([z.string(), z.number()]).default('30s'),
   })

@@ -34,6 +34,11 @@ export {
   tarball,
   tarballOptionsSchema,
 } from './adapters/tarball.js';
+export type {
+  ConvergeReport,
+  ConvergeRingResult,
+  DriftedHost,
+} from './engine/converge.js';
 export { type Candidate, decideRing, eligibleReleases, type RingDecision } from './engine/decide.js';
 export {
   type ActionOptions,
@@ -43,6 +48,15 @@ export {
   engineOptionsSchema,
 } from './engine/engine.js';
 export type { DecisionEvent, EngineEvents, ErrorEvent } from './engine/events.js';
+export {
+  formatPlan,
+  type PipelinePlan,
+  type Plan,
+  type PlannedApproval,
+  type PlannedBuild,
+  planRing,
+  type RingPlan,
+} from './engine/plan.js';
 export {
   type Explanation,
   explainRing,
@@ -76,6 +90,13 @@ export {
   buildOptionsSchema,
   runBuild,
 } from './model/build.js';
+export {
+  type CiGateOptions,
+  type CiReader,
+  type CiState,
+  ciGate,
+  ciGateOptionsSchema,
+} from './model/ci-gate.js';
 export { type ManualClock, manualClock, systemClock } from './model/clock.js';
 export { type DurationInput, durationSchema, formatDuration, parseDuration } from './model/duration.js';
 export {
@@ -97,7 +118,16 @@ export {
   ring,
   ringOptionsSchema,
 } from './model/pipeline.js';
+export {
+  signWebhook,
+  verifyWebhook,
+  type WebhookGateOptions,
+  webhookGate,
+  webhookGateOptionsSchema,
+} from './model/webhook-gate.js';
+export { assertCanApprove } from './policy/approvers.js';
 export * from './policy/index.js';
+export { type ReplayHistory, type ReplayInput, type ReplayResult, replayPolicy } from './policy/replay.js';
 export {
   type ExecuteRolloutInput,
   executeRollout,

@@ -10,12 +10,15 @@ import type { PipelineState, ReleaseState } from '../ledger/state.js';
 import { pipelineState, ringState } from '../ledger/state.js';
 import { systemClock } from '../model/clock.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
+import { assertCanApprove } from '../policy/approvers.js';
 import { fileStore } from '../store/file.js';
 import { describeHolder } from '../store/lockfile.js';
+import { type ConvergeReport, convergePipelines } from './converge.js';
 import { decideRing } from './decide.js';
 import type { EngineEvents } from './events.js';
 import { Intake } from './intake.js';
 import { deliverNotifications } from './notify.js';
+import { type Plan, planPipeline } from './plan.js';
 import { type Explanation, explainRing, type StatusReport, statusReport } from './report.js';
 import { RingRunner } from './rings.js';
 import { LEASE_MS, type Runtime } from './runtime.js';
@@ -283,10 +286,15 @@ export class Engine extends EventEmitter<EngineEvents> {
   }): Promise<void> {
     await this.ensureLoaded();
     const pipeline = this.pipeline(input.pipeline);
-    this.ringIndex(pipeline, input.ring);
+    const ringAt = this.ringIndex(pipeline, input.ring);
     const release = this.findRelease(pipeline, input.release);
     if (!input.by.trim())
       throw new RingmasterError('CONFIG', 'an approval needs a name in "by"', { scope: 'engine' });
+    assertCanApprove(pipeline.rings[ringAt]!.policy, {
+      pipeline: pipeline.name,
+      ring: input.ring,
+      by: input.by,
+    });
     await this.ledger.write(
       entry('approval.recorded', {
         pipeline: pipeline.name,
@@ -451,6 +459,46 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.clock.now(),
       options.live ?? false,
     );
+  }
+
+  /**
+   * Brings drifted hosts back to their ring's release: asks every host what it runs, and rolls
+   * the ring's current release out (a rollout of kind `converge`, in the ledger) to the hosts
+   * that do not run it. A locked ring or one with a rollout under way is skipped and reported.
+   *
+   * @example
+   * ```ts
+   * const report = await engine.converge({ pipeline: 'foostat', ring: 'prod' });
+   * if (!report.ok) console.error(report.rings.map((r) => r.reason).join('\n'));
+   * ```
+   */
+  async converge(input: { pipeline?: string; ring?: string; by?: string } = {}): Promise<ConvergeReport> {
+    await this.ensureLoaded();
+    if (input.ring !== undefined && input.pipeline === undefined)
+      throw new RingmasterError('CONFIG', 'converge of a ring needs its pipeline too', { scope: 'engine' });
+    const pipelines = input.pipeline ? [this.pipeline(input.pipeline)] : [...this.pipelines.values()];
+    if (input.ring !== undefined) this.ringIndex(pipelines[0]!, input.ring);
+    return convergePipelines(this.runtime, this.rings, pipelines, input.ring, input.by ?? 'api');
+  }
+
+  /**
+   * What the next tick would do and why, without doing it: revisions it would build, and per
+   * ring resume / gates / promote / wait / blocked / locked / idle. Reads the ledger and the
+   * policies, and (unless `poll: false`) asks each source for new revisions; writes nothing.
+   *
+   * @example
+   * ```ts
+   * for (const p of (await engine.plan()).pipelines)
+   *   for (const r of p.rings) console.log(p.pipeline, r.ring, r.action, r.reason);
+   * ```
+   */
+  async plan(options: { poll?: boolean } = {}): Promise<Plan> {
+    await this.ensureLoaded();
+    const now = this.clock.now();
+    const pipelines = [];
+    for (const pipeline of this.pipelines.values())
+      pipelines.push(await planPipeline(pipeline, this.state(pipeline.name), now, options.poll ?? true));
+    return { at: now.toISOString(), pipelines };
   }
 }
 

@@ -15,6 +15,7 @@ import type { Decision, Policy, PolicyApproval, PolicyContext } from './types.js
 export function auto(): Policy {
   return {
     kind: 'auto',
+    approvers: [],
     describe: () => 'automatic',
     evaluate: () => ({ verdict: 'promote', reason: 'automatic promotion' }),
   };
@@ -77,6 +78,7 @@ export function manual(options: ManualOptions = {}): Policy {
   const who = opts.group ? ` from ${opts.group.join(', ')}` : '';
   return {
     kind: 'manual',
+    ...(opts.group ? { approvers: opts.group } : {}),
     describe: () => `manual approval (${opts.quorum}${who})`,
     evaluate(context): Decision {
       const { counted, ignored } = countedApprovals(opts, context);
@@ -108,6 +110,7 @@ export function soak(duration: string | number): Policy {
   const ms = parseOptions(durationSchema, duration, 'policy', 'soak');
   return {
     kind: 'soak',
+    approvers: [],
     describe: () => `soak ${formatDuration(ms)}`,
     evaluate(context): Decision {
       const until = context.readyAt.getTime() + ms;
@@ -155,6 +158,7 @@ export function freeze(options: FreezeOptions = {}): Policy {
   const opts = parseOptions(freezeOptionsSchema, options, 'policy', 'freeze');
   return {
     kind: 'freeze',
+    approvers: [],
     describe: () =>
       `freeze (${opts.reason}${opts.until !== undefined ? ` until ${new Date(opts.until).toISOString()}` : ''})`,
     evaluate(context): Decision {

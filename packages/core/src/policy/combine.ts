@@ -12,6 +12,12 @@ function check(kind: string, policies: readonly Policy[]): void {
   });
 }
 
+/** Approvers of a combination: the union, or anyone when any part lets anyone count. */
+const unionApprovers = (policies: readonly Policy[]): { approvers?: readonly string[] } =>
+  policies.some((p) => p.approvers === undefined)
+    ? {}
+    : { approvers: [...new Set(policies.flatMap((p) => p.approvers ?? []))] };
+
 // ISO 8601 UTC times sort as strings.
 const latest = (times: (string | undefined)[]) =>
   times.some((t) => t === undefined) ? undefined : (times as string[]).sort().at(-1);
@@ -50,6 +56,7 @@ export function all(...policies: Policy[]): Policy {
   };
   return {
     kind: 'all',
+    ...unionApprovers(policies),
     describe: () => `all(${policies.map((p) => p.describe()).join(', ')})`,
     evaluate(context: PolicyContext): Decision {
       const decisions = policies.map((p) => p.evaluate(context));
@@ -83,6 +90,7 @@ export function any(...policies: Policy[]): Policy {
   check('any', policies);
   return {
     kind: 'any',
+    ...unionApprovers(policies),
     describe: () => `any(${policies.map((p) => p.describe()).join(', ')})`,
     evaluate(context: PolicyContext): Decision {
       const decisions = policies.map((p) => p.evaluate(context));

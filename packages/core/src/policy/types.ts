@@ -42,6 +42,12 @@ export interface Policy {
   /** One line a person reads: `soak 24h`, `window Mon–Thu 10:00–16:00 Europe/Berlin`. */
   describe(): string;
   evaluate(context: PolicyContext): Decision;
+  /**
+   * Who can ever count as an approver under this policy: a list (`manual({ group })`), `[]` when
+   * the policy takes no approvals (`auto()`, `soak()`…), or undefined when anyone may count
+   * (`manual()` without a group, or a policy that does not say). `all()`/`any()` union them.
+   */
+  readonly approvers?: readonly string[];
 }
 
 export function isPolicy(value: unknown): value is Policy {

@@ -137,6 +137,7 @@ export function window(options: WindowOptions): Policy {
   const label = `window ${opts.days.join(',')} ${opts.hours} ${opts.timeZone}`;
   return {
     kind: 'window',
+    approvers: [],
     describe: () => label,
     evaluate(context): Decision {
       const now = context.now.getTime();

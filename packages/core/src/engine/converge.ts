@@ -1,0 +1,187 @@
+/**
+ * Converge: bring drifted hosts back to their ring's release. Every host is asked what it
+ * really runs (as `status({ live: true })` does); the hosts that do not run the ring's current
+ * release get it again through a rollout of kind `converge`, recorded in the ledger like any
+ * other, under the ring's lock and with the ring's strategy — on the drifted hosts only.
+ */
+import { entry } from '../ledger/ledger.js';
+import type { RolloutOutcome } from '../ledger/records.js';
+import { ringState } from '../ledger/state.js';
+import type { Pipeline, Ring } from '../model/pipeline.js';
+import { planBatches } from '../rollout/strategy.js';
+import type { RingRunner } from './rings.js';
+import type { Runtime } from './runtime.js';
+
+/** A host found not running its ring's release. */
+export interface DriftedHost {
+  host: string;
+  /** What the host reported (null: nothing, or it could not be read). */
+  live: string | null;
+  /** Why the host could not be read, when it could not. */
+  error?: string;
+}
+
+/** What converge found and did in one ring. */
+export interface ConvergeRingResult {
+  pipeline: string;
+  ring: string;
+  /** The ring's current release, when it has one. */
+  release?: string;
+  version?: string;
+  drifted: DriftedHost[];
+  /** The converge rollout, when one ran. */
+  rollout?: string;
+  /** `succeeded`, `halted`, … for a rollout that ran; `skipped` when the ring could not be touched. */
+  outcome?: RolloutOutcome | 'skipped';
+  /** True when every host of the ring runs its release afterwards (or already did). */
+  converged: boolean;
+  /** One sentence a person reads. */
+  reason: string;
+}
+
+/** The result of `engine.converge()`. */
+export interface ConvergeReport {
+  at: string;
+  rings: ConvergeRingResult[];
+  /** True when no ring is left with drift. */
+  ok: boolean;
+}
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+async function readLive(
+  ring: Ring,
+  pkg: string,
+): Promise<{ host: string; live: string | null; error?: string }[]> {
+  return Promise.all(
+    ring.target.hosts.map(async (h) => {
+      try {
+        return { host: h.name, live: (await ring.target.installed(h.name, pkg)) ?? null };
+      } catch (error) {
+        return { host: h.name, live: null, error: message(error) };
+      }
+    }),
+  );
+}
+
+/** Converges one ring: reads every host, and reinstalls the ring's release on the drifted ones. */
+export async function convergeRing(
+  rt: Runtime,
+  runner: RingRunner,
+  pipeline: Pipeline,
+  ring: Ring,
+  by: string,
+): Promise<ConvergeRingResult> {
+  const base = { pipeline: pipeline.name, ring: ring.name };
+  const p = rt.state(pipeline.name);
+  const rs = ringState(p, ring.name);
+  const current = rs.current ? p.releases.get(rs.current) : undefined;
+  if (!current) {
+    return {
+      ...base,
+      drifted: [],
+      converged: true,
+      reason: `${ring.name} runs no release yet: nothing to converge to`,
+    };
+  }
+  const where = { ...base, release: current.id, version: current.version };
+  const live = await readLive(ring, pipeline.packager.packageName);
+  const drifted: DriftedHost[] = live.filter((h) => h.live !== current.version);
+  if (drifted.length === 0) {
+    return {
+      ...where,
+      drifted,
+      converged: true,
+      reason: `every host of ${ring.name} runs ${current.version}`,
+    };
+  }
+  const list = drifted.map(
+    (d) => `${d.host} (${d.error ? `unreadable: ${d.error}` : (d.live ?? 'nothing')})`,
+  );
+  if (rs.locked) {
+    return {
+      ...where,
+      drifted,
+      converged: false,
+      outcome: 'skipped',
+      reason: `${ring.name} is locked by ${rs.locked.by}: ${rs.locked.reason}; unlock it to converge ${list.join(', ')}`,
+    };
+  }
+  if (rs.inFlight) {
+    return {
+      ...where,
+      drifted,
+      converged: false,
+      outcome: 'skipped',
+      reason: `rollout ${rs.inFlight} is under way in ${ring.name}; converge again when it ends`,
+    };
+  }
+  let rollout: string | undefined;
+  let skipped: string | undefined;
+  await runner.withRingLock(pipeline, ring, async (lease) => {
+    // Another process may have moved the ring while we read the hosts.
+    const now = ringState(rt.state(pipeline.name), ring.name);
+    if (now.inFlight || now.locked || now.current !== current.id) {
+      skipped = `${ring.name} changed while its hosts were read; converge again`;
+      return;
+    }
+    // A converge never undoes itself: putting drift back is no remedy, so it halts on failure.
+    const strategy = { ...ring.rollout, onFailure: 'halt' as const };
+    rollout = `${ring.name}#${now.rollouts.length + 1}`;
+    await rt.ledger.write(
+      entry('rollout.started', {
+        pipeline: pipeline.name,
+        ring: ring.name,
+        rollout,
+        release: current.id,
+        kind: 'converge',
+        reason: `converge by ${by}: ${list.join(', ')} did not run ${current.version}`,
+        strategy,
+        batches: planBatches(
+          strategy,
+          drifted.map((d) => d.host),
+        ),
+      }),
+    );
+    await runner.resumeRollout(pipeline, ring, lease);
+  });
+  if (!rollout) {
+    return {
+      ...where,
+      drifted,
+      converged: false,
+      outcome: 'skipped',
+      reason:
+        skipped ?? `a rollout of ${pipeline.name}/${ring.name} holds its lock; converge again when it ends`,
+    };
+  }
+  const done = rt.state(pipeline.name).rollouts.get(rollout);
+  return {
+    ...where,
+    drifted,
+    rollout,
+    converged:
+      done?.outcome === 'succeeded' && [...done.hosts.values()].every((h) => h.finished?.ok === true),
+    outcome: done?.outcome ?? 'interrupted',
+    reason: done?.outcomeReason ?? 'stopped before it finished; it resumes at the next start',
+  };
+}
+
+/** Converges every ring (or the one named) of the given pipelines, in ring order. */
+export async function convergePipelines(
+  rt: Runtime,
+  runner: RingRunner,
+  pipelines: readonly Pipeline[],
+  ringName: string | undefined,
+  by: string,
+): Promise<ConvergeReport> {
+  const rings: ConvergeRingResult[] = [];
+  for (const pipeline of pipelines) {
+    for (const ring of pipeline.rings) {
+      if (ringName !== undefined && ring.name !== ringName) continue;
+      if (rt.signal.aborted) break;
+      rings.push(await convergeRing(rt, runner, pipeline, ring, by));
+    }
+  }
+  return { at: rt.clock.now().toISOString(), rings, ok: rings.every((r) => r.converged) };
+}

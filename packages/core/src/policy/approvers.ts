@@ -1,0 +1,34 @@
+/**
+ * Approval validation: an approval that could never count under a ring's policy (the approver
+ * is in no `manual({ group })` of it, or the policy takes no approvals at all) is refused before
+ * it is written, so a typo in a name is an error now rather than a silent wait later.
+ */
+import { RingmasterError } from '../errors.js';
+import type { Policy } from './types.js';
+
+/**
+ * Throws a `POLICY` error naming the approver and the group when `by` can never count as an
+ * approver under `policy`; returns quietly when they can (or when the policy does not say).
+ *
+ * @example
+ * ```ts
+ * assertCanApprove(manual({ group: ['alice', 'bob'] }), { pipeline: 'app', ring: 'prod', by: 'mallory' });
+ * // → RingmasterError POLICY: mallory cannot approve for app/prod: … only alice, bob
+ * ```
+ */
+export function assertCanApprove(
+  policy: Policy,
+  where: { pipeline: string; ring: string; by: string },
+): void {
+  const approvers = policy.approvers;
+  if (approvers === undefined || approvers.includes(where.by)) return;
+  const at = `${where.pipeline}/${where.ring}`;
+  const message =
+    approvers.length === 0
+      ? `${where.by} cannot approve for ${at}: its policy (${policy.describe()}) takes no approvals, so an approval would never count`
+      : `${where.by} cannot approve for ${at}: its policy (${policy.describe()}) counts approvals only from the group ${approvers.join(', ')}; ask one of them, or add ${where.by} to the group in the config`;
+  throw new RingmasterError('POLICY', message, {
+    scope: 'engine',
+    details: { by: where.by, pipeline: where.pipeline, ring: where.ring, group: [...approvers] },
+  });
+}
