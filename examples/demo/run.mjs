@@ -15,13 +15,12 @@ import {
   createEngine,
   fileStore,
   formatStatus,
-  localRepository,
   localTarget,
   manual,
   oneAtATime,
   pipeline,
-  tarball,
 } from '@ringmaster/core';
+import { aptRepository, deb } from '@ringmaster/pkg-deb';
 import { git } from '@ringmaster/vcs-git';
 
 const home = resolve(process.env.RINGMASTER_DEMO_DIR ?? '.ringmaster-demo');
@@ -73,8 +72,14 @@ const foostat = pipeline({
   name: 'foostat',
   source,
   build: build({ steps: [['sh', '-c', 'mkdir -p out && cp index.html check.sh out/']], output: 'out' }),
-  packager: tarball({ name: 'foostat' }),
-  repository: localRepository({ dir: join(home, 'repository') }),
+  // A real Debian package, published to an apt repository (pool/, dists/…/Packages, Release).
+  packager: deb({
+    name: 'foostat',
+    version: '1.0.{number}',
+    maintainer: 'Foostat team <foostat@example.com>',
+    description: 'Foostat widget\nRenders the foostat widget on the home page.',
+  }),
+  repository: aptRepository({ dir: join(home, 'apt') }),
   rings: [
     {
       name: 'eng',
@@ -108,7 +113,7 @@ const engine = createEngine({
 
 // Progress: every step the engine takes arrives as a typed event.
 engine.on('revision.seen', ({ revision }) =>
-  say(`  commit ${revision.id.slice(0, 8)} by ${revision.author}: ${revision.message}`),
+  say(`  commit ${revision.id.slice(0, 8)} by ${revision.author}: ${revision.message.trim()}`),
 );
 engine.on('build.finished', (d) =>
   say(`  build ${d.ok ? color('32', 'passed') : color('31', `failed: ${d.error}`)} (${d.durationMs} ms)`),
@@ -134,7 +139,7 @@ engine.on('error', (e) => say(color('31', `  error (${e.operation}): ${e.error.m
 
 await engine.start();
 
-step('Commit 1 → build → .tar.gz → eng → sandbox, then prod waits for approval');
+step('Commit 1 → build → .deb → apt repository → eng → sandbox, then prod waits for approval');
 await engine.tick();
 const why = await engine.explain({ pipeline: 'foostat', ring: 'prod' });
 say(`  explain prod: ${color('33', why.summary)}`);
