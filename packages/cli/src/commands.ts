@@ -92,6 +92,33 @@ function describeRecord(r: TypedRecord): string | undefined {
   }
 }
 
+/**
+ * Rolls a release out now and exits by what really happened: 0 only when the rollout succeeded
+ * and the ring's gates passed.
+ */
+function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: number): Promise<number> {
+  return withProject(args, cwd, async (project) => {
+    const [pipeline, ring, release] = need(args, required, usage);
+    follow(project, io);
+    let outcome: string | undefined;
+    project.engine.on('rollout.finished', (d) => {
+      outcome = d.outcome;
+    });
+    let verified = false;
+    project.engine.on('ring.verified', () => {
+      verified = true;
+    });
+    await project.engine.promote({
+      pipeline: pipeline!,
+      ring: ring!,
+      ...(release ? { release } : {}),
+      by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+    });
+    if (json(args)) io.out(JSON.stringify({ pipeline, ring, outcome, verified }));
+    return outcome === 'succeeded' && verified ? EXIT.OK : EXIT.FAILED;
+  });
+}
+
 export const commands: Record<string, Command> = {
   init: {
     usage: 'init [--force]',
@@ -183,21 +210,37 @@ export const commands: Record<string, Command> = {
         return EXIT.OK;
       }),
   },
+  build: {
+    usage: 'build [pipeline] [--json]',
+    summary: 'poll the sources and build new revisions into releases, without deploying',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        follow(project, io);
+        const builds: { pipeline: string; revision: string; ok: boolean; error?: string }[] = [];
+        project.engine.on('build.finished', (d) =>
+          builds.push({
+            pipeline: d.pipeline,
+            revision: d.revision,
+            ok: d.ok,
+            ...(d.error ? { error: d.error } : {}),
+          }),
+        );
+        const [pipeline] = args.positionals;
+        await project.engine.build(pipeline ? { pipeline } : {});
+        if (json(args)) io.out(JSON.stringify({ builds }, null, 2));
+        else if (builds.length === 0) io.out('nothing new to build');
+        return builds.every((b) => b.ok) ? EXIT.OK : EXIT.FAILED;
+      }),
+  },
   promote: {
     usage: 'promote <pipeline> <ring> [release] [--by NAME]',
     summary: 'roll a release out to a ring now, bypassing its policy (not its lock)',
-    run: (args, io, cwd) =>
-      withProject(args, cwd, async (project) => {
-        const [pipeline, ring, release] = need(args, 2, 'promote <pipeline> <ring> [release]');
-        follow(project, io);
-        await project.engine.promote({
-          pipeline: pipeline!,
-          ring: ring!,
-          ...(release ? { release } : {}),
-          by: flag(args, 'by') ?? process.env.USER ?? 'cli',
-        });
-        return EXIT.OK;
-      }),
+    run: (args, io, cwd) => deployNow(args, io, cwd, 'promote <pipeline> <ring> [release]', 2),
+  },
+  deploy: {
+    usage: 'deploy <pipeline> <ring> <release> [--by NAME]',
+    summary: 'deploy a named release to a ring now (same as promote, with the release required)',
+    run: (args, io, cwd) => deployNow(args, io, cwd, 'deploy <pipeline> <ring> <release>', 3),
   },
   rollback: {
     usage: 'rollback <pipeline> <ring> [--to RELEASE] [--reason TEXT]',

@@ -125,6 +125,39 @@ describe('ringmaster CLI', () => {
     ]);
   });
 
+  it('build makes releases without deploying; deploy exits by what really happened', {
+    timeout: 120_000,
+  }, async () => {
+    const dir = await project('build-deploy');
+    await writeFile(
+      join(dir, 'ringmaster.config.mjs'),
+      `import { localRepository, localTarget, memorySource, pipeline, tarball } from '@ringmaster/core';
+       const hosts = (ring) => localTarget({ root: 'hosts/' + ring, hosts: [ring + '-1'] });
+       export default { pipelines: [pipeline({
+         name: 'app', source: memorySource({ commits: [{ files: { a: '1' }, message: 'one' }] }),
+         packager: tarball({ name: 'app' }), repository: localRepository({ dir: 'repo' }),
+         rings: [
+           { name: 'eng', target: hosts('eng') },
+           { name: 'sandbox', target: hosts('sandbox'), gates: [{ name: 'smoke', run: ['false'] }], onGateFailure: 'halt' },
+         ],
+       })] };`,
+    );
+    const build = await ringmaster(dir, 'build', '--json');
+    expect(build.code).toBe(0);
+    expect(JSON.parse(build.stdout.slice(build.stdout.indexOf('{'))).builds).toMatchObject([
+      { pipeline: 'app', ok: true },
+    ]);
+    const status = JSON.parse((await ringmaster(dir, 'status', '--json')).stdout);
+    expect(status.pipelines[0].rings.map((r: { version?: string }) => r.version ?? null)).toEqual([
+      null,
+      null,
+    ]);
+    expect((await ringmaster(dir, 'deploy', 'app', 'eng', '1.0.1')).code).toBe(0);
+    const failing = await ringmaster(dir, 'deploy', 'app', 'sandbox', '1.0.1');
+    expect(failing.code).toBe(1);
+    expect(failing.stdout).toContain('gate smoke on sandbox: FAILED');
+  });
+
   it('an invalid config exits 2 naming the option path', async () => {
     const dir = await project('invalid');
     await writeFile(

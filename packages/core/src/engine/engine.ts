@@ -225,6 +225,20 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
   }
 
+  /**
+   * Polls the sources and builds every new revision into a release, without deploying anything
+   * (`ringmaster build`). Errors are thrown, not emitted.
+   */
+  async build(options: { pipeline?: string } = {}): Promise<void> {
+    await this.ensureLoaded();
+    const pipelines = options.pipeline ? [this.pipeline(options.pipeline)] : [...this.pipelines.values()];
+    for (const pipeline of pipelines) {
+      await this.intake.poll(pipeline);
+      await this.intake.buildPending(pipeline);
+      await deliverNotifications(this.runtime, pipeline);
+    }
+  }
+
   /** Ticks until `signal` aborts or `close()` is called, sleeping `intervalMs` between passes. */
   async run(options: { intervalMs?: number; signal?: AbortSignal } = {}): Promise<void> {
     const signal = options.signal
