@@ -97,4 +97,21 @@ describe('examples/flipkart', () => {
       ['sandbox', 'smoke', true],
     ]);
   });
+
+  it("catches carol's broken Makefile in ENG: the health check fails on eng-1, which goes back to 0.0.2", () => {
+    expect(run.out).toMatch(/✘ eng-1 runs 0\.0\.4 \(.*host eng-1: the health check did not pass/);
+    expect(run.out).toContain('✔ eng-1 rolled back to 0.0.2');
+    expect(run.out).toContain('✉ to carol: deploy of 0.0.4 to eng rolled-back');
+    const rollouts = journal
+      .filter((r) => r.type === 'rollout.started')
+      .map((r) => [r.data.ring, r.data.release, r.data.kind]);
+    expect(rollouts).toEqual([
+      ['eng', '0.0.2', 'deploy'],
+      ['sandbox', '0.0.2', 'deploy'],
+      ['prod', '0.0.2', 'deploy'],
+      ['eng', '0.0.4', 'deploy'],
+    ]);
+    const finished = journal.find((r) => r.type === 'rollout.finished' && r.data.rollout === 'eng#2');
+    expect(finished?.data.outcome).toBe('rolled-back');
+  });
 });

@@ -5,6 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { ssh } from '@ringmaster/target-ssh';
+import { startTestHosts } from '@ringmaster/target-ssh/testing';
 
 const SVN_ENV = { ...process.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' };
 
@@ -107,4 +109,32 @@ export async function trustRepository(hostRoot, publicKey, repoUrl) {
     join(hostRoot, 'etc/apt/sources.list.d/flipkart.list'),
     `deb [signed-by=${keyring}] ${repoUrl} stable main\n`,
   );
+}
+
+/**
+ * `count` real sshd hosts named `<prefix>-1…`, each checked over SSH (its key against
+ * known_hosts, then `true`) before use. The machine is shared: a lab whose host does not answer
+ * is stopped and started again, at most three times.
+ */
+export async function startRingHosts(prefix, count) {
+  let problem = '';
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const lab = await startTestHosts({ count, prefix });
+    const probe = ssh({
+      hosts: lab.hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: 'root' })),
+      privateKey: lab.clientKeyFile,
+      knownHosts: [lab.knownHostsFile],
+      timeouts: { connectMs: 5_000 },
+    });
+    const answers = await Promise.allSettled(lab.hosts.map((h) => probe.run(h.name, ['true'])));
+    await probe.close();
+    const failed = answers.flatMap((a, i) =>
+      a.status === 'rejected' || a.value.exitCode !== 0 ? [lab.hosts[i].name] : [],
+    );
+    if (failed.length === 0) return lab;
+    problem = answers.map((a) => (a.status === 'rejected' ? a.reason.message : '')).join(' ');
+    console.log(`  ${failed.join(', ')} did not answer over SSH (attempt ${attempt}): ${problem.trim()}`);
+    await lab.stop();
+  }
+  throw new Error(`could not start ${count} ${prefix} hosts that answer over SSH: ${problem.trim()}`);
 }

@@ -26,10 +26,9 @@ import {
 } from '@ringmaster/core';
 import { aptRepository, deb } from '@ringmaster/pkg-deb';
 import { ssh } from '@ringmaster/target-ssh';
-import { startTestHosts } from '@ringmaster/target-ssh/testing';
 import { svn } from '@ringmaster/vcs-svn';
 import { appFiles } from './app.mjs';
-import { createSigningKey, createSvnRepository, trustRepository } from './lab.mjs';
+import { createSigningKey, createSvnRepository, startRingHosts, trustRepository } from './lab.mjs';
 
 const home = resolve(process.env.RINGMASTER_FLIPKART_DIR ?? '.ringmaster-flipkart');
 const color = process.stdout.isTTY ? (code, text) => `\x1b[${code}m${text}\x1b[0m` : (_code, text) => text;
@@ -62,11 +61,7 @@ try {
   });
   const server = await apt.serve({ port: 0 });
   say(`  signed apt repository served at ${server.url}`);
-  await Promise.all(
-    Object.entries(RINGS).map(async ([ring, count]) => {
-      labs[ring] = await startTestHosts({ count, prefix: ring });
-    }),
-  );
+  for (const [ring, count] of Object.entries(RINGS)) labs[ring] = await startRingHosts(ring, count);
   const publicKey = await readFile(key.publicKeyFile);
   for (const [ring, lab] of Object.entries(labs)) {
     for (const h of lab.hosts) await trustRepository(lab.rootOf(h.name), publicKey, server.url);
@@ -210,6 +205,15 @@ try {
   step(`${until}: the window opens; prod gets the release one host at a time`);
   await engine.tick();
   await explain();
+
+  // Slide 6, "All images are gone": a Makefile change that forgets to ship the page. The unit
+  // tests pass (the source is fine); the health check on eng-1 does not, and eng-1 goes back.
+  clock.advance(5 * 60_000);
+  const broken = await repo.commit('carol', 'Makefile: ship only bin/', {
+    Makefile: appFiles.Makefile.replace('\tcp www/index.html out/www/\n', ''),
+  });
+  step(`carol commits r${broken}, which forgets the page; ENG catches it and sandbox and prod never see it`);
+  await engine.tick();
 
   step('Status (every host asked through SSH what it really runs)');
   const status = await engine.status({ live: true });
