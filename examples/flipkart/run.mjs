@@ -8,7 +8,7 @@
 // Exits 0 only when every prod host runs the release (asked through SSH).
 //
 //   npm run example:flipkart      (from the repository root, as root; installs what it needs)
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   all,
@@ -39,6 +39,7 @@ const step = (text) => say(`\n${color('1', `▸ ${text}`)}`);
 const TIME_ZONE = 'Asia/Kolkata';
 const clock = manualClock('2011-07-08T04:30:00Z');
 const RINGS = { eng: 1, sandbox: 2, prod: 3 };
+const MARKER = '# scratch space of examples/flipkart/run.mjs\n*\n';
 
 const labs = {};
 let key;
@@ -46,8 +47,16 @@ let apt;
 let engine;
 let ok = false;
 try {
+  // Start afresh, but never wipe a directory this example did not make (its marker is the
+  // .gitignore it writes there, which also keeps the scratch space out of git).
+  const marker = join(home, '.gitignore');
+  const entries = await readdir(home).catch(() => []);
+  if (entries.length > 0 && (await readFile(marker, 'utf8').catch(() => '')) !== MARKER) {
+    throw new Error(`${home} is not empty and was not made by this example; set RINGMASTER_FLIPKART_DIR`);
+  }
   await rm(home, { recursive: true, force: true });
   await mkdir(home, { recursive: true });
+  await writeFile(marker, MARKER);
 
   step('Setting up: svn repository, signing key, apt repository, sshd hosts');
   const repo = await createSvnRepository(join(home, 'svn'));
