@@ -27,6 +27,7 @@ const debianTools = {
     zstd: 'zstd',
     'util-linux': 'unshare',
     curl: 'curl',
+    make: 'make',
     sudo: 'sudo',
   },
 };

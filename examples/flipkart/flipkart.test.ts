@@ -1,0 +1,117 @@
+/**
+ * `npm run example:flipkart` must keep working: run the example as a user would (real svn,
+ * gpg, apt-get and sshd hosts; the built packages) and read what it printed and recorded.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+let dir: string;
+let run: { code: number | null; out: string };
+let journal: { type: string; time: string; data: Record<string, unknown> }[];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'rm-flipkart-'));
+  const script = fileURLToPath(new URL('./run.mjs', import.meta.url));
+  run = await new Promise((resolve) => {
+    const p = spawn(process.execPath, [script], {
+      env: { ...process.env, RINGMASTER_FLIPKART_DIR: dir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    // Bounded: the example never needs this long; a hang fails the test instead of blocking it.
+    const timer = setTimeout(() => p.kill('SIGKILL'), 110_000);
+    p.stdout.on('data', (c) => (out += c));
+    p.stderr.on('data', (c) => (out += c));
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+  // Journal lines are `<crc32> <json>`.
+  const text = await readFile(join(dir, 'ledger', 'journal.jsonl'), 'utf8').catch(() => '');
+  journal = text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line.slice(line.indexOf(' ') + 1)));
+}, 120_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('examples/flipkart', () => {
+  it('exits 0 with prod running the release on all three hosts, checked through SSH', () => {
+    expect(run.out).toContain('Flipkart example finished: prod runs foostat 0.0.2 on every host.');
+    expect(run.code).toBe(0);
+    expect(run.out).toMatch(/foostat\s+eng\s+0\.0\.2\s+1\/1\s+idle/);
+    expect(run.out).toMatch(/foostat\s+sandbox\s+0\.0\.2\s+2\/2\s+idle/);
+    expect(run.out).toMatch(/foostat\s+prod\s+0\.0\.2\s+3\/3\s+idle/);
+    expect(run.out).not.toContain('drift');
+  });
+
+  it('installs through apt-get from the signed repository served on loopback', () => {
+    expect(run.out).toMatch(
+      /\*\*\* 0\.0\.2 500\n\s+500 http:\/\/127\.0\.0\.1:\d+ stable\/main amd64 Packages/,
+    );
+  });
+
+  it('first shows prod waiting for the approval and the deploy window, then for the window alone', () => {
+    const explains = run.out.split('\n').filter((l) => l.includes('explain prod:'));
+    expect(explains[0]).toContain('waiting for 1 more approval from bob, carol');
+    expect(explains[0]).toContain('outside window mon-thu 10:00-16:00 Asia/Kolkata');
+    expect(explains[1]).toContain('outside window mon-thu 10:00-16:00 Asia/Kolkata');
+    expect(explains[1]).toContain('until 2011-07-11T04:30:00.000Z');
+    expect(explains[1]).not.toContain('approval');
+  });
+
+  it('records the svn copy into prod/ as an approval by the person who copied', () => {
+    const approvals = journal.filter((r) => r.type === 'approval.recorded');
+    expect(approvals).toEqual([
+      expect.objectContaining({
+        data: expect.objectContaining({
+          ring: 'prod',
+          revision: '2',
+          by: 'bob',
+          via: 'vcs',
+          comment: 'deploying to prod',
+        }),
+      }),
+    ]);
+    const requests = journal.filter((r) => r.type === 'deploy-request.seen');
+    expect(requests.map((r) => (r.data.request as { name: string }).name)).toEqual(['2011-07-08-10:00']);
+  });
+
+  it('deploys prod only once the window is open, one host at a time', () => {
+    const prod = journal.find((r) => r.type === 'rollout.started' && r.data.ring === 'prod');
+    expect(prod?.time).toBe('2011-07-11T04:30:00.000Z');
+    expect(prod?.data.batches).toEqual([['prod-1'], ['prod-2'], ['prod-3']]);
+    const gates = journal
+      .filter((r) => r.type === 'gate.finished')
+      .map((r) => [r.data.ring, r.data.gate, r.data.ok]);
+    expect(gates).toEqual([
+      ['eng', 'unit', true],
+      ['sandbox', 'smoke', true],
+    ]);
+  });
+
+  it("catches carol's broken Makefile in ENG: the health check fails on eng-1, which goes back to 0.0.2", () => {
+    expect(run.out).toMatch(/✘ eng-1 runs 0\.0\.4 \(.*host eng-1: the health check did not pass/);
+    expect(run.out).toContain('✔ eng-1 rolled back to 0.0.2');
+    expect(run.out).toContain('✉ to carol: deploy of 0.0.4 to eng rolled-back');
+    const rollouts = journal
+      .filter((r) => r.type === 'rollout.started')
+      .map((r) => [r.data.ring, r.data.release, r.data.kind]);
+    expect(rollouts).toEqual([
+      ['eng', '0.0.2', 'deploy'],
+      ['sandbox', '0.0.2', 'deploy'],
+      ['prod', '0.0.2', 'deploy'],
+      ['eng', '0.0.4', 'deploy'],
+    ]);
+    const finished = journal.find((r) => r.type === 'rollout.finished' && r.data.rollout === 'eng#2');
+    expect(finished?.data.outcome).toBe('rolled-back');
+  });
+});
