@@ -255,11 +255,18 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
         });
         child.unref();
         const pid = child.pid ?? 0;
-        for (let w = 0; w < 400 && !exited; w++) {
-          if (await portOpen(port)) break;
-          await sleep(25);
+        // Ready when sshd itself says it listens on the port: an open port alone could belong to
+        // another process that took the port first (then this sshd fails to bind and exits).
+        const listening = `Server listening on 127.0.0.1 port ${port}`;
+        let ready = false;
+        for (let w = 0; w < 400 && !exited && !ready; w++) {
+          ready =
+            (await portOpen(port)) &&
+            existsSync(logFile) &&
+            (await readFile(logFile, 'utf8')).includes(listening);
+          if (!ready) await sleep(25);
         }
-        if (!exited && (await portOpen(port))) {
+        if (ready && !exited) {
           (child.stderr as { unref?: () => void } | null)?.unref?.();
           started = { name, address: '127.0.0.1', port, pid };
           const ns = await mountNamespaceOf(pid);
