@@ -2,42 +2,19 @@
  * The `ringmaster` command as a user runs it: the built bin (npm test builds first) in a
  * project folder with a ringmaster.config.ts, on the reference adapters.
  */
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectBase, ringmaster } from './helpers.js';
 
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = join(repo, 'packages/cli/dist/bin.js');
 let base: string;
 
 beforeAll(async () => {
-  // Inside the repository, so the config's imports of @ringmaster/* resolve to the workspace.
-  await mkdir(join(repo, '.ringmaster'), { recursive: true });
-  base = await mkdtemp(join(repo, '.ringmaster', 'cli-test-'));
+  base = await projectBase('cli-test-');
 });
 afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
-
-function ringmaster(
-  cwd: string,
-  ...args: string[]
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c) => (stdout += c));
-    p.stderr.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 async function project(name: string): Promise<string> {
   const dir = join(base, name);

@@ -2,14 +2,11 @@
  * The ring commands as a user runs them: the built bin in a project folder, on the reference
  * adapters — a refused approval, plan, converge after a hand-edited host, and replay.
  */
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectBase, ringmaster as run } from './helpers.js';
 
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = join(repo, 'packages/cli/dist/bin.js');
 let dir: string;
 
 const CONFIG = `import { auto, localRepository, localTarget, manual, memorySource, pipeline, tarball } from '@ringmaster/core';
@@ -30,29 +27,14 @@ export default { pipelines: [app], policies: { oncallOnly: manual({ group: ['onc
 `;
 
 beforeAll(async () => {
-  // Inside the repository, so the config's imports of @ringmaster/* resolve to the workspace.
-  await mkdir(join(repo, '.ringmaster'), { recursive: true });
-  dir = await mkdtemp(join(repo, '.ringmaster', 'cli-rings-'));
+  dir = await projectBase('cli-rings-');
   await writeFile(join(dir, 'ringmaster.config.mjs'), CONFIG);
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function ringmaster(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c) => (stdout += c));
-    p.stderr.on('data', (c) => (stderr += c));
-    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const ringmaster = (...args: string[]) => run(dir, ...args);
 
 const journal = () => readFile(join(dir, '.ringmaster/ledger/journal.jsonl'));
 

@@ -1,0 +1,36 @@
+/** Shared by the CLI tests: run the built `ringmaster` bin as a user would, in a project folder. */
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = join(repo, 'packages/cli/dist/bin.js');
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `ringmaster …args` in `cwd` (killed after 60 s). */
+export function ringmaster(cwd: string, ...args: string[]): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c) => (stdout += c));
+    p.stderr.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A scratch folder inside the repository, so a config's imports of @ringmaster/* resolve to the workspace. */
+export async function projectBase(prefix: string): Promise<string> {
+  await mkdir(join(repo, '.ringmaster'), { recursive: true });
+  return mkdtemp(join(repo, '.ringmaster', prefix));
+}
