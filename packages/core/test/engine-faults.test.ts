@@ -137,3 +137,61 @@ describe('engine: status and drift', () => {
     expect(rejected).toMatchObject({ status: 'rejected', reason: 'error rate' });
   });
 });
+
+describe('engine: stopping mid-rollout (Ctrl-C)', () => {
+  it('close() lets the current host finish, leaves the rollout in flight, and the next engine resumes it', async () => {
+    const w = await world({ hosts: 4 });
+    // Slow hosts: each health check takes a moment, so close() lands mid-rollout.
+    // (The engine's first poll takes just the head: this commit is release 1.0.2.)
+    await w.source.commit({ 'check.sh': 'sleep 0.2; exit 0\n' }, 'slow check');
+    // Watch the eng target: closing it while a host is mid-install would break that host.
+    const eng = w.app.rings[0]!.target;
+    let installing = 0;
+    let closedMidInstall: boolean | undefined;
+    const install = eng.install.bind(eng);
+    Object.assign(eng, {
+      install: async (...args: Parameters<typeof install>) => {
+        installing++;
+        try {
+          return await install(...args);
+        } finally {
+          installing--;
+        }
+      },
+      close: async () => {
+        closedMidInstall = installing > 0;
+      },
+    });
+    await w.engine.start();
+    // Ctrl-C while the second host is being installed.
+    let started = 0;
+    const secondHost = new Promise<void>((resolve) =>
+      w.engine.on('host.started', () => {
+        if (++started === 2) resolve();
+      }),
+    );
+    const pass = w.engine.tick();
+    await secondHost;
+    await w.engine.close();
+    await pass;
+    expect(closedMidInstall).toBe(false);
+    const p = w.engine.ledger.state.pipelines.get('app')!;
+    const rollout = p.rollouts.get('eng#1')!;
+    expect(rollout.outcome).toBeUndefined();
+    const finished = [...rollout.hosts.values()].filter((h) => h.finished);
+    expect(finished.length).toBeGreaterThan(0);
+    expect(finished.length).toBeLessThan(4);
+    expect(finished.every((h) => h.finished!.ok)).toBe(true);
+
+    const next = createEngine({
+      pipelines: [w.app],
+      store: fileStore({ dir: join(w.dir, 'ledger') }),
+      workDir: join(w.dir, 'work'),
+    });
+    await next.start();
+    await next.tick();
+    expect(await w.versions('prod')).toEqual(['1.0.2', '1.0.2', '1.0.2', '1.0.2']);
+    expect(next.ledger.state.pipelines.get('app')!.rollouts.get('eng#1')!.outcome).toBe('succeeded');
+    await next.close();
+  });
+});

@@ -85,6 +85,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private lease: Lease | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly stopping = new AbortController();
+  /** The reconcile pass under way, which `close()` waits for. */
+  private ticking: Promise<void> | undefined;
   private readonly runtime: Runtime;
   private readonly intake: Intake;
   private readonly rings: RingRunner;
@@ -158,6 +160,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Stops `run()` after the current host/batch, releases the lease, and closes the adapters. */
   async close(): Promise<void> {
     this.stopping.abort();
+    // Let the pass under way finish its current host or batch before the adapters are closed.
+    await this.ticking?.catch(() => {});
     clearInterval(this.renewTimer);
     await this.ledger.flush();
     if (this.lease) await this.ledger.store.release(this.lease);
@@ -208,7 +212,13 @@ export class Engine extends EventEmitter<EngineEvents> {
   // ─── the reconcile loop ──────────────────────────────────────────────────────────────
 
   /** One reconcile pass over every pipeline. Errors are emitted as `error` events, not thrown. */
-  async tick(): Promise<void> {
+  tick(): Promise<void> {
+    const pass = this.tickOnce();
+    this.ticking = pass;
+    return pass;
+  }
+
+  private async tickOnce(): Promise<void> {
     await this.ensureLoaded();
     for (const pipeline of this.pipelines.values()) {
       if (this.stopping.signal.aborted) return;
