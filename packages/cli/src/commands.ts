@@ -295,6 +295,22 @@ export const commands: Record<string, Command> = {
         return EXIT.OK;
       }),
   },
+  unpin: {
+    usage: 'unpin <pipeline> <ring> <release>',
+    summary: 'lift the rejection of a release in a ring (after a rollback), so it may be promoted again',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [pipeline, ring, release] = need(args, 3, 'unpin <pipeline> <ring> <release>');
+        await project.engine.unpin({
+          pipeline: pipeline!,
+          ring: ring!,
+          release: release!,
+          by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+        });
+        io.out(`unpinned ${release} in ${pipeline}/${ring}: its policy may promote it again`);
+        return EXIT.OK;
+      }),
+  },
   history: {
     usage: 'history [pipeline] [--json]',
     summary: 'the ledger, one line per record',

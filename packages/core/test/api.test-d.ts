@@ -35,6 +35,7 @@ describe('public types', () => {
       | 'ring.verified'
       | 'ring.failed'
       | 'ring.rejected'
+      | 'ring.unrejected'
       | 'ring.locked'
       | 'ring.unlocked'
       | 'approval.recorded'

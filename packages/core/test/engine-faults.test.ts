@@ -135,6 +135,13 @@ describe('engine: status and drift', () => {
     expect((await w.engine.explain({ pipeline: 'app', ring: 'prod' })).state).toBe('idle');
     const rejected = w.engine.ledger.state.pipelines.get('app')!.releaseRings.get('1.0.2')!.get('prod');
     expect(rejected).toMatchObject({ status: 'rejected', reason: 'error rate' });
+    // Unpinning lifts the rejection: the next pass promotes 1.0.2 to prod again.
+    await expect(w.engine.unpin({ pipeline: 'app', ring: 'sandbox', release: '1.0.2' })).rejects.toThrow(
+      /not rejected/,
+    );
+    await w.engine.unpin({ pipeline: 'app', ring: 'prod', release: '1.0.2', by: 'carol' });
+    await w.engine.tick();
+    expect(await w.versions('prod')).toEqual(['1.0.2', '1.0.2']);
   });
 });
 

@@ -446,6 +446,33 @@ export class Engine extends EventEmitter<EngineEvents> {
     );
   }
 
+  /**
+   * Lifts the rejection of a release in a ring (set by a rollback or a failed gate), so the
+   * ring's policy may promote it again: `ringmaster unpin`.
+   */
+  async unpin(input: { pipeline: string; ring: string; release: string; by?: string }): Promise<void> {
+    await this.ensureLoaded();
+    const pipeline = this.pipeline(input.pipeline);
+    this.ringIndex(pipeline, input.ring);
+    const release = this.findRelease(pipeline, input.release);
+    const status = this.state(pipeline.name).releaseRings.get(release.id)?.get(input.ring)?.status;
+    if (status !== 'rejected') {
+      throw new RingmasterError(
+        'STATE',
+        `${release.version} is not rejected in ${pipeline.name}/${input.ring} (it is ${status ?? 'not there'}); nothing to unpin`,
+        { scope: 'engine' },
+      );
+    }
+    await this.ledger.write(
+      entry('ring.unrejected', {
+        pipeline: pipeline.name,
+        ring: input.ring,
+        release: release.id,
+        by: input.by ?? 'api',
+      }),
+    );
+  }
+
   private assertUnlocked(pipeline: Pipeline, ring: Ring): void {
     const locked = ringState(this.state(pipeline.name), ring.name).locked;
     if (locked) {

@@ -76,6 +76,8 @@ export interface RecordData {
   'ring.verified': { pipeline: string; ring: string; release: string };
   'ring.failed': { pipeline: string; ring: string; release: string; reason: string };
   'ring.rejected': { pipeline: string; ring: string; release: string; reason: string; by: string };
+  /** A person lifts a rejection: the release may be promoted into the ring again. */
+  'ring.unrejected': { pipeline: string; ring: string; release: string; by: string };
   'ring.locked': { pipeline: string; ring: string; reason: string; by: string };
   'ring.unlocked': { pipeline: string; ring: string; by: string };
   'approval.recorded': {

@@ -284,6 +284,10 @@ const handlers: Handlers = {
   'ring.failed'(p, { ring, release, reason }, time) {
     setReleaseRing(p, release, ring, { status: 'failed', since: time, reason });
   },
+  'ring.unrejected'(p, { ring, release }) {
+    // Forget the release's history in this ring, so it is a candidate there again.
+    p.releaseRings.get(release)?.delete(ring);
+  },
   'ring.rejected'(p, { ring, release, reason }, time) {
     setReleaseRing(p, release, ring, { status: 'rejected', since: time, reason });
   },
