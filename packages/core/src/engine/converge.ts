@@ -118,7 +118,7 @@ export async function convergeRing(
   }
   let rollout: string | undefined;
   let skipped: string | undefined;
-  await runner.withRingLock(pipeline, ring, async (lease) => {
+  await runner.withRingLock(pipeline, ring, async () => {
     // Another process may have moved the ring while we read the hosts.
     const now = ringState(rt.state(pipeline.name), ring.name);
     if (now.inFlight || now.locked || now.current !== current.id) {
@@ -143,7 +143,7 @@ export async function convergeRing(
         ),
       }),
     );
-    await runner.resumeRollout(pipeline, ring, lease);
+    await runner.resumeRollout(pipeline, ring);
   });
   if (!rollout) {
     return {

@@ -341,17 +341,14 @@ export class Engine extends EventEmitter<EngineEvents> {
     const index = this.ringIndex(pipeline, input.ring);
     const ring = pipeline.rings[index]!;
     this.assertUnlocked(pipeline, ring);
-    const release = input.release
-      ? this.findRelease(pipeline, input.release)
-      : decideRing(pipeline, this.state(pipeline.name), index, this.clock.now()).newest?.release;
+    const decision = input.release
+      ? undefined
+      : decideRing(pipeline, this.state(pipeline.name), index, this.clock.now());
+    const release = input.release ? this.findRelease(pipeline, input.release) : decision?.newest?.release;
     if (!release) {
-      throw new RingmasterError(
-        'STATE',
-        `nothing to promote to ${ring.name}: ${decideRing(pipeline, this.state(pipeline.name), index, this.clock.now()).idle}`,
-        {
-          scope: 'engine',
-        },
-      );
+      throw new RingmasterError('STATE', `nothing to promote to ${ring.name}: ${decision?.idle}`, {
+        scope: 'engine',
+      });
     }
     await this.rings.deploy(
       pipeline,

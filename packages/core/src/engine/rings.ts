@@ -1,9 +1,3 @@
-/**
- * The ring runner: decides and drives what each ring does — resume an in-flight rollout, run
- * the gates of a fresh one, or promote the next release its policy lets in — under the ring's
- * cross-process lock, recording every step in the ledger before and after it happens.
- */
-import type { Lease } from '../contracts/store.js';
 import { RingmasterError } from '../errors.js';
 import { entry } from '../ledger/ledger.js';
 import type { RolloutKind } from '../ledger/records.js';
@@ -51,15 +45,19 @@ export class RingRunner {
     }
   }
 
-  /** Runs `work` holding the ring's rollout lock; skips quietly when another process holds it. */
+  /**
+   * Runs `work` holding the ring's rollout lock, renewed in the background for as long as the
+   * work takes (a slow gate included); skips quietly when another process holds it, unless the
+   * lock is `required`.
+   */
   async withRingLock(
     pipeline: Pipeline,
     ring: Ring,
-    work: (lease: Lease) => Promise<void>,
+    work: () => Promise<void>,
     required = false,
   ): Promise<void> {
     const name = `rollout:${pipeline.name}:${ring.name}`;
-    const lease = await this.rt.ledger.store.acquire(name, { owner: this.rt.owner, ttlMs: LEASE_MS });
+    let lease = await this.rt.ledger.store.acquire(name, { owner: this.rt.owner, ttlMs: LEASE_MS });
     if (!lease) {
       if (!required) return;
       const holder = await this.rt.ledger.store.inspect(name);
@@ -69,10 +67,22 @@ export class RingRunner {
         { scope: 'engine', details: { holder } },
       );
     }
+    let renewing: Promise<void> = Promise.resolve();
+    const renewal = setInterval(() => {
+      renewing = renewing.then(async () => {
+        if (lease) lease = await this.rt.ledger.store.renew(lease, LEASE_MS);
+      });
+      renewing.catch((error: unknown) =>
+        this.rt.emit('error', { pipeline: pipeline.name, operation: `lock ${name}`, error: error as Error }),
+      );
+    }, LEASE_MS / 3);
+    renewal.unref();
     try {
       await this.rt.ledger.refresh(); // another process may have moved the ring while we waited
-      await work(lease);
+      await work();
     } finally {
+      clearInterval(renewal);
+      await renewing.catch(() => {});
       await this.rt.ledger.store.release(lease);
     }
   }
@@ -88,28 +98,29 @@ export class RingRunner {
     await this.withRingLock(
       pipeline,
       ring,
-      async (lease) => {
+      async () => {
         const rs = ringState(this.rt.state(pipeline.name), ring.name);
         if (rs.inFlight) {
-          await this.resumeRollout(pipeline, ring, lease);
+          await this.resumeRollout(pipeline, ring);
           return;
         }
         await this.rt.ledger.write(this.rolloutEntry(pipeline, ring, release, kind, reason));
-        await this.resumeRollout(pipeline, ring, lease);
+        await this.resumeRollout(pipeline, ring);
       },
       required,
     );
   }
 
-  /** Drives the in-flight rollout of the ring to its end (fresh or after a crash), then its gates. */
-  async resumeRollout(pipeline: Pipeline, ring: Ring, lease?: Lease): Promise<void> {
+  /**
+   * Drives the in-flight rollout of the ring to its end (fresh or after a crash), then its gates.
+   * The caller holds the ring lock.
+   */
+  async resumeRollout(pipeline: Pipeline, ring: Ring): Promise<void> {
     const p = this.rt.state(pipeline.name);
     const rs = ringState(p, ring.name);
     const rollout = rs.inFlight ? p.rollouts.get(rs.inFlight) : undefined;
     if (!rollout) return;
     const release = p.releases.get(rollout.release)!;
-    let held = lease;
-    let renewing: Promise<void> = Promise.resolve();
     const base = { pipeline: pipeline.name, rollout: rollout.id };
     const result: RolloutResult = await executeRollout({
       spec: rollout.strategy,
@@ -136,15 +147,6 @@ export class RingRunner {
               ...(outcome.alreadyThere ? { alreadyThere: true } : {}),
             }),
           );
-          // Renew the ring lock when half of it is used up; hosts of a batch finish concurrently,
-          // so renewals are chained rather than raced.
-          if (held && held.expiresAt - Date.now() < LEASE_MS / 2) {
-            renewing = renewing.then(async () => {
-              if (held && held.expiresAt - Date.now() < LEASE_MS / 2)
-                held = await this.rt.ledger.store.renew(held, LEASE_MS);
-            });
-            await renewing;
-          }
         },
       },
     });
