@@ -14,6 +14,7 @@ import {
 import { type LoadedProject, loadProject } from './config.js';
 import { initProject } from './init.js';
 import { EXIT, type Io, paint } from './output.js';
+import { ProgressLine } from './progress.js';
 
 export interface Parsed {
   command: string;
@@ -53,16 +54,26 @@ async function withProject<T>(
   }
 }
 
-/** Prints the engine's progress as plain lines (the long-running commands). */
+/**
+ * Prints the engine's progress (the long-running commands): a line per step, and on a terminal
+ * a progress line for each rollout under way instead of a line per host.
+ */
 function follow(project: LoadedProject, io: Io): void {
   const engine = project.engine;
+  const progress = io.isTTY ? new ProgressLine(io) : undefined;
   engine.on('record', (record: TypedRecord) => {
-    const line = describeRecord(record);
-    if (line) io.out(line);
+    const covered = progress?.handle(record) ?? false;
+    const line = covered ? undefined : describeRecord(record);
+    if (line) {
+      progress?.clear();
+      io.out(line);
+    }
+    progress?.draw();
   });
-  engine.on('error', (e) =>
-    io.err(paint(io, '31', `error (${e.pipeline ?? '-'} ${e.operation}): ${e.error.message}`)),
-  );
+  engine.on('error', (e) => {
+    progress?.clear();
+    io.err(paint(io, '31', `error (${e.pipeline ?? '-'} ${e.operation}): ${e.error.message}`));
+  });
 }
 
 function describeRecord(r: TypedRecord): string | undefined {

@@ -3,12 +3,15 @@
 export interface Io {
   out(text: string): void;
   err(text: string): void;
+  /** Writes without a newline: the progress line on a terminal. */
+  write(text: string): void;
   isTTY: boolean;
 }
 
 export const processIo: Io = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
+  write: (text) => process.stdout.write(text),
   isTTY: Boolean(process.stdout.isTTY),
 };
 
