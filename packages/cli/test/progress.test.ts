@@ -14,7 +14,11 @@ const rec = (type: string, data: Record<string, unknown>) =>
 describe('ProgressLine', () => {
   it('redraws one line per rollout with hosts done over hosts, and stands in for the hosts that went fine', () => {
     let screen = '';
-    const line = new ProgressLine({ write: (t) => void (screen += t) });
+    const line = new ProgressLine({
+      write: (t) => {
+        screen += t;
+      },
+    });
     expect(
       line.handle(
         rec('rollout.started', {
