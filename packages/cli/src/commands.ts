@@ -90,6 +90,8 @@ function describeRecord(r: TypedRecord): string | undefined {
       return `${p} ${r.data.kind} ${r.data.release} → ${r.data.ring} (${r.data.reason})`;
     case 'host.finished':
       return `${p}   ${r.data.ok ? '✔' : '✘'} ${r.data.host} ${r.data.version ?? 'nothing'}${r.data.error ? `: ${r.data.error}` : ''}`;
+    case 'rollout.parked':
+      return `${p} ${r.data.rollout} parked (${r.data.reason}); it resumes at the next start`;
     case 'rollout.finished':
       return `${p} ${r.data.rollout} ${r.data.outcome}: ${r.data.reason}`;
     case 'gate.finished':

@@ -30,6 +30,7 @@ describe('public types', () => {
       | 'rollout.started'
       | 'host.started'
       | 'host.finished'
+      | 'rollout.parked'
       | 'rollout.finished'
       | 'gate.finished'
       | 'ring.verified'

@@ -189,6 +189,8 @@ describe('engine: stopping mid-rollout (Ctrl-C)', () => {
     expect(finished.length).toBeGreaterThan(0);
     expect(finished.length).toBeLessThan(4);
     expect(finished.every((h) => h.finished!.ok)).toBe(true);
+    expect(rollout.parked?.reason).toMatch(/stopped before batch/);
+    expect((await w.engine.explain({ pipeline: 'app', ring: 'eng' })).summary).toContain('is parked');
 
     const next = createEngine({
       pipelines: [w.app],

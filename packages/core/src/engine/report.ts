@@ -40,7 +40,9 @@ export function explainRing(pipeline: Pipeline, p: PipelineState, index: number,
     return {
       ...base,
       state: 'rolling-out',
-      summary: `${r.kind} of ${r.release} to ${ring.name} is under way (${done}/${r.batches.flat().length} hosts done)`,
+      summary: r.parked
+        ? `${r.kind} of ${r.release} to ${ring.name} is parked (${r.parked.reason}; ${done}/${r.batches.flat().length} hosts done); it resumes at the next start`
+        : `${r.kind} of ${r.release} to ${ring.name} is under way (${done}/${r.batches.flat().length} hosts done)`,
     };
   }
   if (rs.locked) {

@@ -150,7 +150,11 @@ export class RingRunner {
         },
       },
     });
-    if (result.outcome === 'interrupted') return; // stays in flight; the next start resumes it
+    if (result.outcome === 'interrupted') {
+      // Stays in flight, and says so: the next start resumes it from the ledger.
+      await this.rt.ledger.write(entry('rollout.parked', { ...base, reason: result.reason }));
+      return;
+    }
     const ok = result.outcome === 'succeeded';
     await this.rt.ledger.write(
       entry('rollout.finished', { ...base, outcome: result.outcome, reason: result.reason }),

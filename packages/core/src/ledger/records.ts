@@ -61,6 +61,8 @@ export interface RecordData {
     /** True when the host already ran the version (found on resume after a crash). */
     alreadyThere?: boolean;
   };
+  /** The engine was stopped (Ctrl-C, `close()`) between batches: the rollout resumes at the next start. */
+  'rollout.parked': { pipeline: string; rollout: string; reason: string };
   'rollout.finished': { pipeline: string; rollout: string; outcome: RolloutOutcome; reason: string };
   'gate.finished': {
     pipeline: string;

@@ -60,6 +60,8 @@ export interface RolloutState {
   rollbacks: Map<string, HostStep>;
   outcome?: RolloutOutcome;
   outcomeReason?: string;
+  /** Set while the rollout waits, parked by a stop, for the next start. */
+  parked?: { reason: string; at: string };
   finishedAt?: string;
 }
 
@@ -226,6 +228,7 @@ const handlers: Handlers = {
   'host.started'(p, { rollout, host, from, phase }, time) {
     const r = p.rollouts.get(rollout);
     if (!r) return;
+    delete r.parked;
     (phase === 'deploy' ? r.hosts : r.rollbacks).set(host, { from, phase, startedAt: time });
   },
   'host.finished'(p, data, time) {
@@ -242,6 +245,10 @@ const handlers: Handlers = {
     };
     steps.set(data.host, step);
     ringState(p, r.ring).hosts.set(data.host, { version: data.version, at: time });
+  },
+  'rollout.parked'(p, { rollout, reason }, time) {
+    const r = p.rollouts.get(rollout);
+    if (r) r.parked = { reason, at: time };
   },
   'rollout.finished'(p, { rollout, outcome, reason }, time) {
     const r = p.rollouts.get(rollout);
