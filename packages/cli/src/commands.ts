@@ -34,6 +34,9 @@ const flag = (args: Parsed, name: string): string | undefined => {
   return typeof v === 'string' ? v : undefined;
 };
 
+/** Who runs the command, as recorded in the ledger: --by, else $USER. */
+const who = (args: Parsed): string => flag(args, 'by') ?? process.env.USER ?? 'cli';
+
 function need(args: Parsed, count: number, usage: string): string[] {
   if (args.positionals.length < count) {
     throw new RingmasterError('CONFIG', `usage: ringmaster ${usage}`, { scope: 'cli' });
@@ -125,7 +128,7 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
       pipeline: pipeline!,
       ring: ring!,
       ...(release ? { release } : {}),
-      by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+      by: who(args),
     });
     if (json(args)) io.out(JSON.stringify({ pipeline, ring, outcome, verified }));
     return outcome === 'succeeded' && verified ? EXIT.OK : EXIT.FAILED;
@@ -269,7 +272,7 @@ export const commands: Record<string, Command> = {
           ring: ring!,
           ...(to ? { to } : {}),
           ...(reason ? { reason } : {}),
-          by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+          by: who(args),
         });
         return EXIT.OK;
       }),
@@ -287,7 +290,7 @@ export const commands: Record<string, Command> = {
           pipeline: pipeline!,
           ring: ring!,
           reason,
-          by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+          by: who(args),
         });
         io.out(`locked ${pipeline}/${ring}: ${reason}`);
         return EXIT.OK;
@@ -302,7 +305,7 @@ export const commands: Record<string, Command> = {
         await project.engine.unlock({
           pipeline: pipeline!,
           ring: ring!,
-          by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+          by: who(args),
         });
         io.out(`unlocked ${pipeline}/${ring}`);
         return EXIT.OK;
@@ -318,7 +321,7 @@ export const commands: Record<string, Command> = {
           pipeline: pipeline!,
           ring: ring!,
           release: release!,
-          by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+          by: who(args),
         });
         io.out(`unpinned ${release} in ${pipeline}/${ring}: its policy may promote it again`);
         return EXIT.OK;
@@ -354,7 +357,7 @@ export const commands: Record<string, Command> = {
         const report = await project.engine.converge({
           ...(pipeline ? { pipeline } : {}),
           ...(ring ? { ring } : {}),
-          by: flag(args, 'by') ?? process.env.USER ?? 'cli',
+          by: who(args),
         });
         if (json(args)) io.out(JSON.stringify(report, null, 2));
         else
