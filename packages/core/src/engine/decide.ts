@@ -3,7 +3,7 @@
  * pipeline's configuration and the time. The reconciler acts on it; `explain()` reports it.
  */
 import type { PipelineState, ReleaseState } from '../ledger/state.js';
-import type { Pipeline } from '../model/pipeline.js';
+import type { Pipeline, Ring } from '../model/pipeline.js';
 import type { Decision } from '../policy/types.js';
 
 export interface Candidate {
@@ -28,8 +28,18 @@ export function releasesNewestFirst(p: PipelineState): ReleaseState[] {
 }
 
 /**
- * Releases that may enter ring `index`: verified in the previous ring (any release for the
- * first ring), never tried in this ring, and newer than what it runs. Newest first.
+ * The ring that feeds ring `index` with verified releases: the nearest earlier ring that takes
+ * mainline releases (rings fed by their own line are skipped). Undefined for the first such ring.
+ */
+export function feederOf(pipeline: Pipeline, index: number): Ring | undefined {
+  for (let i = index - 1; i >= 0; i--) if (!pipeline.rings[i]!.line) return pipeline.rings[i];
+  return undefined;
+}
+
+/**
+ * Releases that may enter ring `index`, newest first: never tried in this ring, newer than what
+ * it runs, and — for a ring fed by its own line — built from that line; otherwise mainline
+ * releases verified by the feeding ring (any mainline release, for the first ring).
  */
 export function eligibleReleases(
   pipeline: Pipeline,
@@ -37,11 +47,12 @@ export function eligibleReleases(
   index: number,
 ): { release: ReleaseState; readyAt: Date }[] {
   const ring = pipeline.rings[index]!;
-  const previous = index > 0 ? pipeline.rings[index - 1]! : undefined;
+  const previous = ring.line ? undefined : feederOf(pipeline, index);
   const current = p.rings.get(ring.name)?.current;
   const currentVersion = current ? p.releases.get(current)?.version : undefined;
   const out: { release: ReleaseState; readyAt: Date }[] = [];
   for (const release of releasesNewestFirst(p)) {
+    if (release.feed !== (ring.line ? ring.name : undefined)) continue;
     if (
       currentVersion !== undefined &&
       pipeline.packager.compareVersions(release.version, currentVersion) <= 0
@@ -64,7 +75,7 @@ export function decideRing(pipeline: Pipeline, p: PipelineState, index: number, 
   const ring = pipeline.rings[index]!;
   const eligible = eligibleReleases(pipeline, p, index);
   if (eligible.length === 0) {
-    const previous = index > 0 ? pipeline.rings[index - 1]!.name : undefined;
+    const previous = ring.line ? undefined : feederOf(pipeline, index)?.name;
     const current = p.rings.get(ring.name)?.current;
     const runs = current
       ? `${ring.name} runs ${p.releases.get(current)?.version ?? current}`
@@ -72,7 +83,7 @@ export function decideRing(pipeline: Pipeline, p: PipelineState, index: number, 
     return {
       idle: previous
         ? `${runs}; ${previous} has verified nothing newer that ${ring.name} has not tried`
-        : `${runs}; no newer release has been built`,
+        : `${runs}; no newer release has been built${ring.line ? ` from ${ring.name}'s own line` : ''}`,
     };
   }
   let newest: Candidate | undefined;

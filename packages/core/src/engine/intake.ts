@@ -6,7 +6,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Artifact } from '../contracts/artifact.js';
-import type { Revision } from '../contracts/source.js';
+import type { Revision, Source } from '../contracts/source.js';
 import { isRingmasterError, RingmasterError } from '../errors.js';
 import { entry } from '../ledger/ledger.js';
 import { runBuild } from '../model/build.js';
@@ -17,33 +17,50 @@ import type { Runtime } from './runtime.js';
 export class Intake {
   constructor(private readonly rt: Runtime) {}
 
+  /** Polls the pipeline's mainline, and the own line of each ring that has one. */
   async poll(pipeline: Pipeline): Promise<void> {
     const p = this.rt.state(pipeline.name);
+    await this.pollLine(pipeline, pipeline.source, p.cursor);
+    for (const ring of pipeline.rings) {
+      if (ring.line) await this.pollLine(pipeline, ring.line, p.feedCursors.get(ring.name), ring.name);
+    }
+  }
+
+  private async pollLine(
+    pipeline: Pipeline,
+    source: Source,
+    cursor: string | undefined,
+    feed?: string,
+  ): Promise<void> {
+    const p = this.rt.state(pipeline.name);
+    const of = feed ? { feed } : {};
     let revisions: Revision[];
     try {
-      revisions = await pipeline.source.log(p.cursor);
+      revisions = await source.log(cursor);
     } catch (error) {
-      if (!isRingmasterError(error, 'CURSOR_LOST') || p.cursor === undefined) throw error;
+      if (!isRingmasterError(error, 'CURSOR_LOST') || cursor === undefined) throw error;
       // History was rewritten under the cursor: start again from the head, without rebuilding the past.
-      const head = await pipeline.source.head();
+      const head = await source.head();
       await this.rt.ledger.write(
         entry('source.reset', {
           pipeline: pipeline.name,
-          from: p.cursor,
+          from: cursor,
           to: head.id,
           reason: error.message,
+          ...of,
         }),
         ...(p.revisions.has(head.id)
           ? []
-          : [entry('revision.seen', { pipeline: pipeline.name, revision: head })]),
+          : [entry('revision.seen', { pipeline: pipeline.name, revision: head, ...of })]),
       );
       return;
     }
     const fresh = revisions.filter((r) => !p.revisions.has(r.id));
-    if (fresh.length)
+    if (fresh.length) {
       await this.rt.ledger.write(
-        ...fresh.map((revision) => entry('revision.seen', { pipeline: pipeline.name, revision })),
+        ...fresh.map((revision) => entry('revision.seen', { pipeline: pipeline.name, revision, ...of })),
       );
+    }
   }
 
   async pollDeployRequests(pipeline: Pipeline): Promise<void> {
@@ -87,11 +104,13 @@ export class Intake {
     const p = this.rt.state(pipeline.name);
     for (const id of [...p.pending]) {
       if (this.rt.signal.aborted) return;
-      await this.buildRevision(pipeline, p.revisions.get(id)!.revision);
+      const seen = p.revisions.get(id)!;
+      await this.buildRevision(pipeline, seen.revision, seen.feed);
     }
   }
 
-  async buildRevision(pipeline: Pipeline, revision: Revision): Promise<void> {
+  async buildRevision(pipeline: Pipeline, revision: Revision, feed?: string): Promise<void> {
+    const source = (feed ? pipeline.rings.find((r) => r.name === feed)?.line : undefined) ?? pipeline.source;
     const name = pipeline.name;
     await this.rt.ledger.write(entry('build.started', { pipeline: name, revision: revision.id }));
     const dir = join(this.rt.workDir, name, 'builds', revision.id.slice(0, 40));
@@ -104,7 +123,18 @@ export class Intake {
     let artifact: Artifact | undefined;
     const started = performance.now();
     try {
-      await pipeline.source.checkout(revision.id, dir);
+      // Two lines (the mainline and a ring's own) must never share a version: the repository
+      // would hand out one line's package for the other's.
+      const version = pipeline.packager.versionFor(revision);
+      const clash = this.rt.state(name).releases.get(version);
+      if (clash && clash.revision !== revision.id) {
+        throw new RingmasterError(
+          'BUILD',
+          `version ${version} is already the release of revision ${clash.revision}${clash.feed ? ` (${clash.feed}'s line)` : ''}; give the packager a version that tells the lines apart, e.g. one that includes the revision id`,
+          { scope: 'engine' },
+        );
+      }
+      await source.checkout(revision.id, dir);
       const result = await runBuild(pipeline.build, dir, revision, name, this.rt.signal);
       log = result.log;
       error = result.error;
@@ -139,6 +169,7 @@ export class Intake {
               author: revision.author,
               message: revision.message,
               artifact,
+              ...(feed ? { feed } : {}),
             }),
           ]
         : []),

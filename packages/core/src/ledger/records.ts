@@ -12,8 +12,9 @@ export type RolloutOutcome = 'succeeded' | 'failed' | 'rolled-back' | 'halted' |
 
 /** Record type → its data. */
 export interface RecordData {
-  'revision.seen': { pipeline: string; revision: Revision };
-  'source.reset': { pipeline: string; from: string; to: string; reason: string };
+  /** `feed`: the ring whose own line the revision is on (absent for the pipeline's mainline). */
+  'revision.seen': { pipeline: string; revision: Revision; feed?: string };
+  'source.reset': { pipeline: string; from: string; to: string; reason: string; feed?: string };
   'build.started': { pipeline: string; revision: string };
   'build.finished': {
     pipeline: string;
@@ -31,6 +32,8 @@ export interface RecordData {
     author: string;
     message: string;
     artifact: Artifact;
+    /** Built from a ring's own line: only that ring takes it. */
+    feed?: string;
   };
   'rollout.started': {
     pipeline: string;

@@ -23,6 +23,8 @@ export interface ReleaseState {
   author: string;
   message: string;
   artifact: Artifact;
+  /** The ring whose own line it was built from; absent for mainline releases. */
+  feed?: string;
   createdAt: string;
   /** Position in creation order. */
   index: number;
@@ -102,8 +104,10 @@ export interface ApprovalState {
 export interface PipelineState {
   name: string;
   cursor?: string;
+  /** Cursors of the rings fed by their own line of development. */
+  feedCursors: Map<string, string>;
   requestCursor?: string;
-  revisions: Map<string, { revision: Revision; build?: BuildState }>;
+  revisions: Map<string, { revision: Revision; build?: BuildState; feed?: string }>;
   /** Revisions seen but not built yet, oldest first. */
   pending: string[];
   releases: Map<string, ReleaseState>;
@@ -131,6 +135,7 @@ export function pipelineState(state: LedgerState, name: string): PipelineState {
   if (!p) {
     p = {
       name,
+      feedCursors: new Map(),
       revisions: new Map(),
       pending: [],
       releases: new Map(),
@@ -169,15 +174,17 @@ function setReleaseRing(p: PipelineState, release: string, ring: string, patch: 
 type Handlers = { [K in keyof RecordData]: (p: PipelineState, data: RecordData[K], time: string) => void };
 
 const handlers: Handlers = {
-  'revision.seen'(p, { revision }) {
+  'revision.seen'(p, { revision, feed }) {
     if (!p.revisions.has(revision.id)) {
-      p.revisions.set(revision.id, { revision });
+      p.revisions.set(revision.id, { revision, ...(feed ? { feed } : {}) });
       p.pending.push(revision.id);
     }
-    p.cursor = revision.id;
+    if (feed) p.feedCursors.set(feed, revision.id);
+    else p.cursor = revision.id;
   },
-  'source.reset'(p, { to }) {
-    p.cursor = to;
+  'source.reset'(p, { to, feed }) {
+    if (feed) p.feedCursors.set(feed, to);
+    else p.cursor = to;
   },
   'build.started'(p, { revision }) {
     const entry = p.revisions.get(revision);
@@ -198,6 +205,7 @@ const handlers: Handlers = {
       author: data.author,
       message: data.message,
       artifact: data.artifact,
+      ...(data.feed ? { feed: data.feed } : {}),
       createdAt: time,
       index: p.releases.size,
     });

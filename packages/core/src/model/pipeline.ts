@@ -55,6 +55,17 @@ export const ringOptionsSchema = z
     policy: z
       .custom<Policy>(isPolicy, 'expected a policy such as auto(), manual() or soak("24h")')
       .optional(),
+    /**
+     * The ring's own line of development (the seed's `eng/` branch): each commit to it is built
+     * and deployed to this ring only, and mainline releases skip the ring. The default, and the
+     * recommendation, is none: every ring gets the one artifact built from the mainline.
+     */
+    line: z
+      .custom<Source>(
+        hasMethods('head', 'log', 'checkout'),
+        'expected a Source such as svn({ line: "branches/eng" })',
+      )
+      .optional(),
     /** After a failing gate: roll the ring back to what it ran before, or leave it for a person. @default 'rollback' */
     onGateFailure: z.enum(['rollback', 'halt']).default('rollback'),
   })
@@ -84,6 +95,8 @@ export interface Ring {
   readonly gates: readonly Gate[];
   readonly policy: Policy;
   readonly onGateFailure: 'rollback' | 'halt';
+  /** The ring's own line of development, when it has one. */
+  readonly line?: Source;
 }
 
 function toRing(parsed: z.output<typeof ringOptionsSchema>): Ring {

@@ -1,0 +1,98 @@
+/**
+ * A ring fed by its own line of development (the seed's ENG on its `eng/` branch): its commits
+ * go to that ring only, and mainline releases skip it and flow through the other rings.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  createEngine,
+  fileStore,
+  localRepository,
+  localTarget,
+  manualClock,
+  memorySource,
+  pipeline,
+  tarball,
+} from '../src/index.js';
+import { tempDir } from './helpers.js';
+
+async function setup(version: (line: string, n: number) => string) {
+  const dir = await tempDir();
+  const main = memorySource({
+    line: 'trunk',
+    commits: [{ files: { app: 'main 1\n' }, message: 'm1', author: 'alice' }],
+  });
+  const eng = memorySource({
+    line: 'eng',
+    commits: [{ files: { app: 'eng 1\n' }, message: 'e1', author: 'bob' }],
+  });
+  const hosts = (ring: string) => localTarget({ root: join(dir, 'hosts', ring), hosts: [`${ring}-1`] });
+  const app = pipeline({
+    name: 'app',
+    source: main,
+    packager: tarball({ name: 'app', version: (r) => version(r.line, r.number!) }),
+    repository: localRepository({ dir: join(dir, 'repo') }),
+    rings: [
+      { name: 'eng', target: hosts('eng'), line: eng },
+      { name: 'sandbox', target: hosts('sandbox') },
+      { name: 'prod', target: hosts('prod') },
+    ],
+  });
+  const engine = createEngine({
+    pipelines: [app],
+    store: fileStore({ dir: join(dir, 'ledger') }),
+    clock: manualClock('2026-11-02T09:00:00Z'),
+    workDir: join(dir, 'work'),
+  });
+  const runs = async () =>
+    Promise.all(app.rings.map(async (r) => [r.name, await r.target.installed(`${r.name}-1`, 'app')]));
+  return { main, eng, engine, runs };
+}
+
+describe('a ring fed by its own line', () => {
+  it('takes only its line, while mainline releases skip it and go on to sandbox and prod', async () => {
+    const w = await setup((line, n) => (line === 'eng' ? `2.0.${n}` : `1.0.${n}`));
+    await w.engine.tick();
+    expect(await w.runs()).toEqual([
+      ['eng', '2.0.1'],
+      ['sandbox', '1.0.1'],
+      ['prod', '1.0.1'],
+    ]);
+    await w.eng.commit({ app: 'eng 2\n' }, 'e2', 'bob');
+    await w.engine.tick();
+    expect(await w.runs()).toEqual([
+      ['eng', '2.0.2'],
+      ['sandbox', '1.0.1'],
+      ['prod', '1.0.1'],
+    ]);
+    await w.main.commit({ app: 'main 2\n' }, 'm2', 'alice');
+    await w.engine.tick();
+    expect(await w.runs()).toEqual([
+      ['eng', '2.0.2'],
+      ['sandbox', '1.0.2'],
+      ['prod', '1.0.2'],
+    ]);
+    const p = w.engine.ledger.state.pipelines.get('app')!;
+    expect(p.releases.get('2.0.2')?.feed).toBe('eng');
+    expect(p.releases.get('1.0.2')?.feed).toBeUndefined();
+    expect((await w.engine.explain({ pipeline: 'app', ring: 'eng' })).summary).toContain(
+      "from eng's own line",
+    );
+  });
+
+  it('refuses to build a line whose versions collide with the mainline, saying what to change', async () => {
+    const w = await setup((_line, n) => `1.0.${n}`);
+    const errors: string[] = [];
+    await w.engine.tick();
+    const p = w.engine.ledger.state.pipelines.get('app')!;
+    for (const entry of p.revisions.values()) if (entry.build?.error) errors.push(entry.build.error);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toContain('version 1.0.1 is already the release of revision');
+    expect(errors[0]).toContain('tells the lines apart');
+    // The mainline release was built and shipped; the clashing line's build failed alone.
+    expect((await w.runs()).slice(1)).toEqual([
+      ['sandbox', '1.0.1'],
+      ['prod', '1.0.1'],
+    ]);
+  });
+});
