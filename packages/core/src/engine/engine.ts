@@ -56,15 +56,27 @@ export const engineOptionsSchema = z
   })
   .strict()
   .superRefine((o, ctx) => {
-    const seen = new Set<string>();
+    const names = new Set<string>();
+    const packages = new Map<string, string>();
     o.pipelines.forEach((p, i) => {
-      if (seen.has(p.name))
+      if (names.has(p.name)) {
         ctx.addIssue({
           code: 'custom',
           path: ['pipelines', i, 'name'],
           message: `duplicate pipeline "${p.name}"`,
         });
-      seen.add(p.name);
+      }
+      names.add(p.name);
+      // Two pipelines publishing one package would overwrite each other's versions and releases.
+      const owner = packages.get(p.packager.packageName);
+      if (owner !== undefined && owner !== p.name) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['pipelines', i, 'packager'],
+          message: `package "${p.packager.packageName}" is already built by pipeline "${owner}"; give each pipeline its own package name`,
+        });
+      }
+      packages.set(p.packager.packageName, p.name);
     });
   });
 export type EngineOptions = z.input<typeof engineOptionsSchema>;
