@@ -4,7 +4,7 @@
  *
  * @module
  */
-export { DEBIAN_PACKAGE_NAME, packageNameProblem, relationProblem } from './control.js';
+export { DEBIAN_PACKAGE_NAME, packageNameProblem, type RelationKind, relationProblem } from './control.js';
 export { type DebPackager, deb } from './deb.js';
 export { deriveVersion, NUMBERED_TEMPLATE, TIMESTAMPED_TEMPLATE, type VersionScheme } from './derive.js';
 export { type DebOptions, debOptionsSchema, type ResolvedDebOptions } from './options.js';

@@ -17,6 +17,7 @@ export {
   verifyHostKey,
 } from './known-hosts.js';
 export {
+  hostSchema,
   REMOTE_PATH,
   type ResolvedSshOptions,
   SERVICE_NAME,

@@ -36,7 +36,8 @@ const remotePath = z
   )
   .refine((p) => !p.split('/').includes('..'), 'must not contain ".."');
 
-const hostSchema = z.object({
+/** One host of an ssh target: its name in the ledger, address, port and user. */
+export const hostSchema = z.object({
   /** Unique name in the ledger. */
   name: z.string().regex(SAFE_NAME, 'must be letters, digits, . _ - (at most 63 characters)'),
   /** IP address or DNS name. @default the name */
