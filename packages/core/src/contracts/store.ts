@@ -24,6 +24,12 @@ export interface AppendOptions {
    * `CONFLICT` RingmasterError (the caller reads what it missed and decides again).
    */
   expectedSeq?: number;
+  /**
+   * Leases the append is made under (the engine's, a ring's). The store refuses the append
+   * with `LOCKED`, writing nothing, unless each is still held: same token, not expired. This is
+   * what keeps a holder that lost its lease (paused, partitioned, taken over) from writing.
+   */
+  fence?: readonly Lease[];
 }
 
 /** A held lock. Valid until `expiresAt` (epoch ms) unless renewed. */
@@ -53,7 +59,10 @@ export interface AcquireOptions {
 
 export interface Store {
   readonly name: string;
-  /** Appends records atomically (all or none) and returns them numbered. */
+  /**
+   * Appends records atomically (all or none) and returns them numbered, once they are durable.
+   * A failed append (`CONFLICT`, `LOCKED`, `LEDGER` with the cause's errno) wrote nothing.
+   */
   append(records: readonly NewRecord[], options?: AppendOptions): Promise<LedgerRecord[]>;
   /** Records with seq greater than `afterSeq` (default 0), in order. */
   read(afterSeq?: number): Promise<LedgerRecord[]>;

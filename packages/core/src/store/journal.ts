@@ -1,14 +1,30 @@
 /**
- * The journal's line format: `<crc32 hex> <json>\n`, one record a line. The checksum tells a
- * torn last line (a crash mid-write: dropped) from corruption in the middle (start-up stops
- * with the file and line named: never a silent loss).
+ * The journal's line format: `<crc32 hex> <json>\n`, one record a line. An append of several
+ * records marks every line but its last with `"more":true`, so an append is all or nothing even
+ * when a crash cuts its write short between two of its lines.
+ *
+ * What counts as a torn tail (a crash mid-write: never acknowledged, dropped) is decided by
+ * structure alone: a last line without its newline, or an append whose closing line is missing.
+ * A complete line whose checksum or content is wrong is corruption wherever it is, the last
+ * line included: start-up stops naming the file and line, never a silent loss.
  */
 import { crc32 } from 'node:zlib';
 import type { LedgerRecord } from '../contracts/store.js';
 import { RingmasterError } from '../errors.js';
 
-export function encodeRecord(record: LedgerRecord): string {
-  const json = JSON.stringify({ seq: record.seq, type: record.type, time: record.time, data: record.data });
+/** Encodes one append: its records as lines, all but the last marked as continued. */
+export function encodeAppend(records: readonly LedgerRecord[]): string {
+  return records.map((r, i) => encodeLine(r, i < records.length - 1)).join('');
+}
+
+function encodeLine(record: LedgerRecord, more: boolean): string {
+  const json = JSON.stringify({
+    seq: record.seq,
+    type: record.type,
+    time: record.time,
+    data: record.data,
+    ...(more ? { more: true } : {}),
+  });
   return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
 }
 
@@ -16,57 +32,68 @@ export interface DecodedJournal {
   records: LedgerRecord[];
   /** Byte length of the valid prefix; anything after it is a torn tail to cut off. */
   validBytes: number;
-  /** True when a torn last line was found (and ignored). */
+  /** True when a torn tail was found (and ignored). */
   tornTail: boolean;
 }
 
 /**
  * Decodes journal bytes. `firstSeq` is the seq the first line must carry (records are numbered
- * without gaps). Throws `LEDGER` naming `file` and the line for corruption before the last line.
+ * without gaps). Throws `LEDGER` naming `file` and the line for any complete line that is not a
+ * valid record.
  */
 export function decodeJournal(bytes: Buffer, file: string, firstSeq = 1, firstLine = 1): DecodedJournal {
   const records: LedgerRecord[] = [];
+  /** Records of an append whose closing line has not been read yet, and where it began. */
+  let open: { records: LedgerRecord[]; offset: number } | undefined;
   let offset = 0;
   let line = firstLine;
   let expectedSeq = firstSeq;
   while (offset < bytes.length) {
     const newline = bytes.indexOf(10, offset);
-    if (newline === -1) {
-      // No newline: the last write was cut short. Its bytes were never acknowledged.
-      return { records, validBytes: offset, tornTail: true };
+    // No newline: the last write was cut short. Its bytes were never acknowledged.
+    if (newline === -1) return torn(records, open?.offset ?? offset);
+    const parsed = parseLine(bytes, offset, newline, expectedSeq);
+    if (typeof parsed === 'string') {
+      throw new RingmasterError('LEDGER', `${file}:${line}: ${parsed}; the journal is corrupt`, {
+        scope: 'ledger',
+        details: { file, line },
+      });
     }
-    const record = parseLine(bytes, offset, newline, expectedSeq);
-    if (typeof record === 'string') {
-      const isLast = newline === bytes.length - 1;
-      if (isLast) return { records, validBytes: offset, tornTail: true };
-      throw new RingmasterError(
-        'LEDGER',
-        `${file}:${line}: ${record}; the journal is corrupt before its end`,
-        {
-          scope: 'ledger',
-          details: { file, line },
-        },
-      );
+    open ??= { records: [], offset };
+    open.records.push(parsed.record);
+    if (!parsed.more) {
+      records.push(...open.records);
+      open = undefined;
     }
-    records.push(record);
     expectedSeq++;
     offset = newline + 1;
     line++;
   }
-  return { records, validBytes: offset, tornTail: false };
+  // An append whose closing line never made it to disk was never acknowledged either.
+  return open ? torn(records, open.offset) : { records, validBytes: offset, tornTail: false };
 }
 
-function parseLine(bytes: Buffer, start: number, end: number, expectedSeq: number): LedgerRecord | string {
+function torn(records: LedgerRecord[], validBytes: number): DecodedJournal {
+  return { records, validBytes, tornTail: true };
+}
+
+function parseLine(
+  bytes: Buffer,
+  start: number,
+  end: number,
+  expectedSeq: number,
+): { record: LedgerRecord; more: boolean } | string {
   if (end - start < 10 || bytes[start + 8] !== 0x20) return 'malformed line (no checksum)';
   const sum = Number.parseInt(bytes.toString('latin1', start, start + 8), 16);
   // The checksum is over the JSON's bytes, so it is checked before any decoding.
   if (crc32(bytes.subarray(start + 9, end)) !== sum) return 'checksum mismatch';
-  let value: LedgerRecord;
+  let value: LedgerRecord & { more?: boolean };
   try {
-    value = JSON.parse(bytes.toString('utf8', start + 9, end)) as LedgerRecord;
+    value = JSON.parse(bytes.toString('utf8', start + 9, end)) as LedgerRecord & { more?: boolean };
   } catch {
     return 'invalid JSON';
   }
   if (value.seq !== expectedSeq) return `expected record ${expectedSeq}, found ${value.seq}`;
-  return value;
+  const { more, ...record } = value;
+  return { record, more: more === true };
 }

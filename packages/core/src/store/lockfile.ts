@@ -30,6 +30,10 @@ function pidAlive(pid: number | undefined): boolean {
   }
 }
 
+/**
+ * A lease is over when it expired, or when its holder runs on this host and its process is gone.
+ * A holder on another host cannot be checked: its lease is waited out, never cut short.
+ */
 function isStale(content: LockContent, now: number): boolean {
   return content.expiresAt <= now || (content.hostname === HOST && !pidAlive(content.pid));
 }
@@ -38,6 +42,7 @@ export class LockFiles {
   constructor(
     private readonly fs: FsLike,
     private readonly pathOf: (name: string) => string,
+    private readonly now: () => number = Date.now,
   ) {}
 
   private async readContent(path: string): Promise<LockContent | 'missing' | 'unreadable'> {
@@ -76,7 +81,7 @@ export class LockFiles {
     } catch (error) {
       if (errno(error) !== 'EEXIST') throw error;
       const stat = await this.fs.stat(mutex).catch(() => undefined);
-      if (stat && Date.now() - stat.mtimeMs > STEAL_MUTEX_STALE_MS)
+      if (stat && this.now() - stat.mtimeMs > STEAL_MUTEX_STALE_MS)
         await this.fs.rmdir(mutex).catch(() => {});
       return;
     }
@@ -90,7 +95,7 @@ export class LockFiles {
   async acquire(name: string, owner: string, ttlMs: number): Promise<Lease | undefined> {
     const path = this.pathOf(name);
     for (let attempt = 0; attempt < 5; attempt++) {
-      const now = Date.now();
+      const now = this.now();
       const content: LockContent = {
         name,
         token: randomUUID(),
@@ -151,11 +156,37 @@ export class LockFiles {
         details: { lock: lease.name },
       });
     }
-    const renewed: LockContent = { ...current, expiresAt: Date.now() + ttlMs };
+    const renewed: LockContent = { ...current, expiresAt: this.now() + ttlMs };
     const tmp = `${path}.${randomUUID()}.tmp`;
     await this.fs.writeFile(tmp, JSON.stringify(renewed));
     await this.fs.rename(tmp, path);
     return { ...lease, expiresAt: renewed.expiresAt };
+  }
+
+  /**
+   * The fence: throws `LOCKED` unless `lease` is still held — its lock file carries the lease's
+   * token and has not expired. Called under the append mutex before every fenced append.
+   */
+  async check(lease: Lease): Promise<void> {
+    const current = await this.readContent(this.pathOf(lease.name));
+    const now = this.now();
+    if (current !== 'missing' && current !== 'unreadable' && current.token === lease.token) {
+      if (current.expiresAt > now) return;
+      throw new RingmasterError(
+        'LOCKED',
+        `the lease ${lease.name} expired ${now - current.expiresAt} ms ago without being renewed; the append made under it is refused`,
+        { scope: 'ledger', details: { lock: lease.name, reason: 'expired' } },
+      );
+    }
+    const holder = current !== 'missing' && current !== 'unreadable' ? current : undefined;
+    throw new RingmasterError(
+      'LOCKED',
+      `lost the lease ${lease.name}: ${holder ? `${describeHolder(holder)} holds it now` : 'it was taken over and released'}; the append made under it is refused`,
+      {
+        scope: 'ledger',
+        details: { lock: lease.name, reason: 'lost', ...(holder ? { holder: holder.owner } : {}) },
+      },
+    );
   }
 
   /**
@@ -177,7 +208,7 @@ export class LockFiles {
   async inspect(name: string): Promise<LockInfo | undefined> {
     const current = await this.readContent(this.pathOf(name));
     if (current === 'missing' || current === 'unreadable') return undefined;
-    if (isStale(current, Date.now())) return undefined;
+    if (isStale(current, this.now())) return undefined;
     const { token: _token, ...info } = current;
     return info;
   }

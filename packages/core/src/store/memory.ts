@@ -41,6 +41,16 @@ export function memoryStore(): Store & { open(): Store } {
           },
         );
       }
+      for (const lease of options.fence ?? []) {
+        const held = shared.locks.get(lease.name);
+        if (!held || held.token !== lease.token || held.expiresAt <= Date.now()) {
+          throw new RingmasterError(
+            'LOCKED',
+            `the lease ${lease.name} is no longer held; the append made under it is refused`,
+            { scope: 'ledger', details: { lock: lease.name } },
+          );
+        }
+      }
       const stored = records.map((r, i) => structuredClone({ ...r, seq: last + i + 1 }));
       shared.records.push(...stored);
       return structuredClone(stored);

@@ -104,6 +104,36 @@ export function describeStore(name: string, options: DescribeStoreOptions): void
       expect((await store.inspect('ring:x'))?.expiresAt).toBe(renewed.expiresAt);
     });
 
+    it('fencing: an append under a held lease is taken; once the lease is taken over it is refused with LOCKED and writes nothing', async () => {
+      const one = await open();
+      const two = await open();
+      const lease = await one.acquire('ring:fence', { owner: 'one', ttlMs: 30_000 });
+      await one.append([rec('under-lease')], { fence: [lease!] });
+      await one.release(lease!);
+      const taken = await two.acquire('ring:fence', { owner: 'two', ttlMs: 30_000 });
+      expect(taken).toBeDefined();
+      const error = await one.append([rec('too-late')], { fence: [lease!] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isRingmasterError(error, 'LOCKED')).toBe(true);
+      expect((await two.read()).map((r) => r.type)).toEqual(['under-lease']);
+      await two.append([rec('new-holder')], { fence: [taken!] });
+      expect((await one.read()).map((r) => r.type)).toEqual(['under-lease', 'new-holder']);
+    });
+
+    it('fencing: an append under an expired lease is refused even before anyone takes it over', async () => {
+      const store = await open();
+      const lease = await store.acquire('ring:lapsed', { owner: 'me', ttlMs: 1 });
+      await new Promise((r) => setTimeout(r, 20));
+      const error = await store.append([rec('late')], { fence: [lease!] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isRingmasterError(error, 'LOCKED')).toBe(true);
+      expect(await store.read()).toEqual([]);
+    });
+
     options.additionalTests?.(() => fixture);
   });
 }
