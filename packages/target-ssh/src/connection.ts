@@ -67,11 +67,13 @@ export class HostConnection {
     command: string | undefined,
     cause?: unknown,
     stderr?: string,
+    code: 'TARGET' | 'TIMEOUT' = 'TARGET',
   ): RingmasterError {
     return hostError(
       message,
       { host: this.host.name, ...(command ? { command } : {}), ...(stderr ? { stderr } : {}), cause },
       this.context.secrets,
+      code,
     );
   }
 
@@ -132,6 +134,7 @@ export class HostConnection {
                     label,
                     undefined,
                     stderr.toString(),
+                    'TIMEOUT',
                   ),
                 ),
               );
@@ -187,7 +190,18 @@ export class HostConnection {
         }
         this.closeWaiters.add(onLost);
         timer = setTimeout(
-          () => settle(() => reject(this.fail(`the upload did not finish within ${timeoutMs} ms`, label))),
+          () =>
+            settle(() =>
+              reject(
+                this.fail(
+                  `the upload did not finish within ${timeoutMs} ms`,
+                  label,
+                  undefined,
+                  undefined,
+                  'TIMEOUT',
+                ),
+              ),
+            ),
           timeoutMs,
         );
         try {
@@ -242,17 +256,28 @@ export class HostConnection {
   }
 }
 
-function describeConnectError(error: Error & { level?: string; code?: string }, host: SshHost): string {
+function describeConnectError(
+  error: Error & { level?: string; code?: string },
+  host: SshHost,
+  connected: boolean,
+  timeoutMs: number,
+): string {
   const where = `${host.user}@${host.address ?? host.name}:${host.port}`;
   if (error.level === 'client-authentication') {
     return `authentication failed for ${where}: check that the key is in the user's authorized_keys (or that the agent holds it)`;
   }
-  if (error.level === 'client-timeout') return `timed out connecting to ${where}: is the host up?`;
+  if (error.level === 'client-timeout') {
+    return connected
+      ? `timed out connecting to ${where}: the TCP connection opened but the SSH handshake did not finish within ${timeoutMs} ms (a hung sshd, or something else on that port?)`
+      : `timed out connecting to ${where}: is the host up?`;
+  }
   if (error.code === 'ECONNREFUSED')
     return `connection refused by ${where}: is sshd running and the port right?`;
   if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN')
     return `cannot resolve ${host.address ?? host.name}`;
   if (error.code === 'ECONNRESET') return `the connection to ${where} was reset during the handshake`;
+  if (/^Invalid header|^Bad identification|^Unsupported protocol version/i.test(error.message))
+    return `${where} does not speak SSH (${error.message}): is the port right?`;
   return `cannot connect to ${where}: ${error.message}`;
 }
 
@@ -342,6 +367,10 @@ export async function openConnection(
   const client = new Client();
   return new Promise<HostConnection>((resolve, reject) => {
     let settled = false;
+    let connected = false;
+    client.once('connect', () => {
+      connected = true;
+    });
     const onError = (error: Error & { level?: string; code?: string }) => {
       if (settled) return;
       settled = true;
@@ -349,19 +378,25 @@ export async function openConnection(
       if (hostKeyError) reject(hostKeyError);
       else
         reject(
-          hostError(describeConnectError(error, host), { host: host.name, cause: error }, context.secrets),
+          hostError(
+            describeConnectError(error, host, connected, options.timeouts.connectMs),
+            { host: host.name, cause: error },
+            context.secrets,
+            error.level === 'client-timeout' ? 'TIMEOUT' : 'TARGET',
+          ),
         );
     };
-    client.once('error', onError);
+    // `on`, not `once`, for the client's whole life: ssh2 can emit 'error' twice (a handshake
+    // timeout, then "Connection lost before handshake" once destroy() closes the socket), and an
+    // 'error' with no listener left would crash the process. After ready, HostConnection's own
+    // listener marks the connection closed; this one then does nothing.
+    client.on('error', onError);
     client.once('close', () =>
       onError(Object.assign(new Error('the connection closed during the handshake'), {})),
     );
     client.once('ready', () => {
       if (settled) return;
       settled = true;
-      client.removeListener('error', onError);
-      // Errors after ready mark the connection closed (see HostConnection); keep one listener so they never throw.
-      client.on('error', () => {});
       resolve(new HostConnection(host, client, context));
     });
     try {

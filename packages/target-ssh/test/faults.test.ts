@@ -104,10 +104,10 @@ describe.concurrent('faults', () => {
     expect(await uploads('host-4')).toEqual([]);
   });
 
-  it('a command that hangs: TARGET after the timeout, and the command is killed on the host', async () => {
+  it('a command that hangs: TIMEOUT after the timeout, and the command is killed on the host', async () => {
     const target = lab.target();
     const error = await rejectionOf(target.run('host-5', ['sleep', '77'], { timeoutMs: 500 }));
-    expect(error.code).toBe('TARGET');
+    expect(error.code).toBe('TIMEOUT');
     expect(error.message).toContain('host-5');
     expect(error.message).toContain('sleep 77');
     expect(error.message).toContain('500 ms');

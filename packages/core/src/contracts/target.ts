@@ -34,7 +34,8 @@ export interface TargetCapabilities {
  * Host primitives for one set of hosts. Every method takes the host name from `hosts`.
  *
  * Errors: `TARGET` with the host and the command's stderr tail; `HOST_KEY` for an unknown or
- * changed host key.
+ * changed host key; `TIMEOUT` when the host did not answer in time. The engine records a host
+ * whose state a call could not read as `unknown` with that code and message, never as a guess.
  */
 export interface Target {
   readonly name: string;

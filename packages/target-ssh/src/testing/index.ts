@@ -11,3 +11,4 @@ export {
   type TestHost,
   type TestHosts,
 } from './hosts.js';
+export { type MisbehavingServer, type Misbehaviour, startMisbehavingServer } from './misbehaving.js';
