@@ -15,6 +15,7 @@ import {
   auto,
   build,
   createEngine,
+  describeState,
   fileStore,
   formatStatus,
   manual,
@@ -174,7 +175,7 @@ try {
   );
   engine.on('host.finished', (d) =>
     say(
-      `    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${d.version ?? 'nothing'}${d.error ? ` (${d.error.split('\n')[0]})` : ''}`,
+      `    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${describeState(d.state)}${d.error ? ` (${d.error.split('\n')[0]})` : ''}`,
     ),
   );
   engine.on('gate.finished', (d) =>
@@ -229,7 +230,9 @@ try {
   say(formatStatus(status));
   const prod = status.pipelines[0].rings.find((r) => r.name === 'prod');
   const prodTarget = foostat.rings.find((r) => r.name === 'prod').target;
-  const live = await Promise.all(prodTarget.hosts.map((h) => prodTarget.installed(h.name, 'foostat')));
+  const live = await Promise.all(
+    prodTarget.hosts.map(async (h) => (await prodTarget.installed(h.name, 'foostat'))?.version),
+  );
   // "apt-get install whatever" (seed, slide 34): prod-1 got it from the signed repository.
   const policy = await prodTarget.run(prodTarget.hosts[0].name, ['apt-cache', 'policy', 'foostat']);
   say(`\n${prodTarget.hosts[0].name}$ apt-cache policy foostat\n${policy.stdout.trimEnd()}`);

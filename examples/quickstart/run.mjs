@@ -13,6 +13,7 @@ import {
   batches,
   build,
   createEngine,
+  describeState,
   fileStore,
   formatStatus,
   localTarget,
@@ -128,7 +129,7 @@ engine.on('rollout.started', (d) =>
 );
 engine.on('host.finished', (d) =>
   say(
-    `    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${d.version ?? 'nothing'}${d.error ? ` (${d.error.split('\n')[0]})` : ''}`,
+    `    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${describeState(d.state)}${d.error ? ` (${d.error.split('\n')[0]})` : ''}`,
   ),
 );
 engine.on('gate.finished', (d) =>
@@ -175,7 +176,7 @@ say(formatStatus(status));
 await engine.close();
 
 const prod = status.pipelines[0].rings.find((r) => r.name === 'prod');
-const ok = prod.version === '1.0.3' && prod.hosts.every((h) => h.live === '1.0.3');
+const ok = prod.version === '1.0.3' && prod.hosts.every((h) => h.live?.version === '1.0.3');
 say(
   `\n${ok ? color('32', 'Demo finished: prod runs 1.0.3 on every host.') : color('31', 'Demo failed: prod does not run 1.0.3 everywhere.')}`,
 );

@@ -3,6 +3,7 @@
  * `bin.ts` only wires them to the process. `--json` prints one JSON document for tools.
  */
 import {
+  describeState,
   formatPlan,
   formatStatus,
   isRingmasterError,
@@ -92,7 +93,7 @@ function describeRecord(r: TypedRecord): string | undefined {
     case 'rollout.started':
       return `${p} ${r.data.kind} ${r.data.release} → ${r.data.ring} (${r.data.reason})`;
     case 'host.finished':
-      return `${p}   ${r.data.ok ? '✔' : '✘'} ${r.data.host} ${r.data.version ?? 'nothing'}${r.data.error ? `: ${r.data.error}` : ''}`;
+      return `${p}   ${r.data.ok ? '✔' : '✘'} ${r.data.host} ${describeState(r.data.state)}${r.data.error ? `: ${r.data.error}` : ''}`;
     case 'rollout.parked':
       return `${p} ${r.data.rollout} parked (${r.data.reason}); it resumes at the next start`;
     case 'rollout.finished':

@@ -79,7 +79,11 @@ describe('ringmaster CLI', () => {
       (r: { name: string }) => r.name === 'prod',
     );
     expect(prod.version).toBe('1.0.1');
-    expect(prod.hosts.map((h: { live: string }) => h.live)).toEqual(['1.0.1', '1.0.1', '1.0.1']);
+    expect(prod.hosts.map((h: { live: { version: string } }) => h.live.version)).toEqual([
+      '1.0.1',
+      '1.0.1',
+      '1.0.1',
+    ]);
   });
 
   it('a locked ring takes no deployment, and explain says who locked it and why', {

@@ -80,7 +80,10 @@ describe('ringmaster approve / plan / converge / replay', () => {
     const converge = await ringmaster('converge', 'app', '--json');
     expect(converge.code).toBe(0);
     const prod = JSON.parse(converge.stdout).rings.find((r: { ring: string }) => r.ring === 'prod');
-    expect(prod).toMatchObject({ outcome: 'succeeded', drifted: [{ host: 'prod-2', live: '0.9.0' }] });
+    expect(prod).toMatchObject({
+      outcome: 'succeeded',
+      drifted: [{ host: 'prod-2', live: { status: 'installed', version: '0.9.0' } }],
+    });
     expect((await ringmaster('status', '--live')).code).toBe(0);
     const history = await ringmaster('history', 'app');
     expect(history.stdout).toContain(`converge 1.0.1 → prod (converge by`);

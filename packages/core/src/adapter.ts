@@ -25,7 +25,14 @@ export type {
   NewRecord,
   Store,
 } from './contracts/store.js';
-export type { CommandResult, HostInfo, RunOptions, Target, TargetCapabilities } from './contracts/target.js';
+export type {
+  CommandResult,
+  HostInfo,
+  InstalledPackage,
+  RunOptions,
+  Target,
+  TargetCapabilities,
+} from './contracts/target.js';
 export {
   ConfigError,
   type ErrorCode,

@@ -74,6 +74,7 @@ export type {
   HostStep,
   LedgerState,
   PipelineState,
+  RecordedHost,
   ReleaseInRing,
   ReleaseRingStatus,
   ReleaseState,
@@ -137,8 +138,17 @@ export {
   type RolloutResult,
 } from './rollout/execute.js';
 export {
+  describeState,
+  type HostState,
+  observe,
+  runs,
+  sameState,
+  shortReason,
+} from './rollout/host-state.js';
+export {
   batches,
   budgetSpent,
+  DEFAULT_HOST_TIMEOUT_MS,
   describeRollout,
   type FailureOptions,
   oneAtATime,

@@ -1,12 +1,13 @@
 /** Type-level tests of the public API: what a user's editor shows must stay true. */
 import { describe, expectTypeOf, it } from 'vitest';
-import type { Source, Target } from '../src/adapter.js';
+import type { InstalledPackage, Source, Target } from '../src/adapter.js';
 import {
   auto,
   batches,
   type Decision,
   type Engine,
   type ErrorCode,
+  type HostState,
   manual,
   type PipelineOptions,
   type Policy,
@@ -47,7 +48,7 @@ describe('public types', () => {
     const engine = {} as Engine;
     engine.on('host.finished', (data) => {
       expectTypeOf(data.host).toEqualTypeOf<string>();
-      expectTypeOf(data.version).toEqualTypeOf<string | null>();
+      expectTypeOf(data.state).toEqualTypeOf<HostState>();
     });
   });
 
@@ -72,6 +73,6 @@ describe('public types', () => {
     expectTypeOf<Source['log']>().toEqualTypeOf<
       (since?: string) => Promise<import('../src/adapter.js').Revision[]>
     >();
-    expectTypeOf<Target['installed']>().returns.toEqualTypeOf<Promise<string | undefined>>();
+    expectTypeOf<Target['installed']>().returns.toEqualTypeOf<Promise<InstalledPackage | undefined>>();
   });
 });

@@ -2,7 +2,7 @@
 import { rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isRingmasterError } from '../src/index.js';
+import { describeState, isRingmasterError } from '../src/index.js';
 import { world } from './helpers.js';
 
 /** Someone "fixed" a host by hand: its current link now points at a release the ledger never shipped. */
@@ -25,7 +25,11 @@ describe('engine.converge', () => {
     const report = await w.engine.converge({ pipeline: 'app', by: 'carol' });
     expect(report.ok).toBe(true);
     expect(
-      report.rings.map((r) => [r.ring, r.drifted.map((d) => `${d.host}=${d.live}`), r.outcome ?? null]),
+      report.rings.map((r) => [
+        r.ring,
+        r.drifted.map((d) => `${d.host}=${describeState(d.live)}`),
+        r.outcome ?? null,
+      ]),
     ).toEqual([
       ['eng', [], null],
       ['sandbox', [], null],
@@ -44,7 +48,9 @@ describe('engine.converge', () => {
     const hosts = records.filter(
       (r) => r.type === 'host.finished' && r.data.rollout === report.rings[2]!.rollout,
     );
-    expect(hosts.map((r) => [r.data.host, r.data.ok, r.data.version])).toEqual([['prod-2', true, '1.0.1']]);
+    expect(hosts.map((r) => [r.data.host, r.data.ok, r.data.state])).toEqual([
+      ['prod-2', true, { status: 'installed', version: '1.0.1' }],
+    ]);
     // The ring still runs the same release, and a converge is no new deployment of it.
     const prod = w.engine.ledger.state.pipelines.get('app')!.rings.get('prod')!;
     expect(prod.current).toBe('1.0.1');

@@ -132,7 +132,7 @@ async function finalState(dir: string) {
     rollouts: of('rollout.started').map((d) => [d.rollout, d.release, d.kind, JSON.stringify(d.batches)]),
     outcomes: of('rollout.finished').map((d) => [d.rollout, d.outcome, d.reason]),
     hostSteps: of('host.finished')
-      .map((d) => [d.rollout, d.host, d.phase, d.ok, d.version])
+      .map((d) => [d.rollout, d.host, d.phase, d.ok, JSON.stringify(d.state)])
       .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
     gates: of('gate.finished').map((d) => [d.ring, d.release, d.rollout, d.gate, d.ok]),
     verdicts: rs

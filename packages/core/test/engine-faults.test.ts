@@ -117,9 +117,10 @@ describe('engine: status and drift', () => {
     await symlink('releases/0.9.0', link);
     const report = await w.engine.status({ live: true });
     const prod = report.pipelines[0]!.rings.find((r) => r.name === 'prod')!;
+    const v = (version: string) => ({ status: 'installed', version });
     expect(prod.hosts.map((h) => [h.name, h.recorded, h.live, h.drift])).toEqual([
-      ['prod-1', '1.0.1', '1.0.1', false],
-      ['prod-2', '1.0.1', '0.9.0', true],
+      ['prod-1', v('1.0.1'), v('1.0.1'), false],
+      ['prod-2', v('1.0.1'), v('0.9.0'), true],
     ]);
   });
 

@@ -45,7 +45,9 @@ async function setup(version: (line: string, n: number) => string) {
     workDir: join(dir, 'work'),
   });
   const runs = async () =>
-    Promise.all(app.rings.map(async (r) => [r.name, await r.target.installed(`${r.name}-1`, 'app')]));
+    Promise.all(
+      app.rings.map(async (r) => [r.name, (await r.target.installed(`${r.name}-1`, 'app'))?.version]),
+    );
   return { main, eng, engine, runs };
 }
 

@@ -83,7 +83,10 @@ export async function world(options: WorldOptions = {}) {
     Promise.all(
       app.rings
         .find((r) => r.name === ring)!
-        .target.hosts.map((h) => app.rings.find((r) => r.name === ring)!.target.installed(h.name, 'app')),
+        .target.hosts.map(
+          async (h) =>
+            (await app.rings.find((r) => r.name === ring)!.target.installed(h.name, 'app'))?.version,
+        ),
     );
   return { dir, clock, source, app, store, engine, notes, errors, versions };
 }

@@ -7,6 +7,7 @@ import {
   type Artifact,
   batches,
   budgetSpent,
+  describeState,
   executeRollout,
   localTarget,
   oneAtATime,
@@ -86,12 +87,13 @@ async function fixture(broken: string[]) {
       artifact: next,
       resolve: async (v) => (v === '1.0.1' ? good : undefined),
       recorder: {
-        hostStarted: async (h, from, phase) => void steps.push(`${phase} start ${h} from ${from}`),
+        hostStarted: async (h, from, phase) =>
+          void steps.push(`${phase} start ${h} from ${describeState(from)}`),
         hostFinished: async (h, o, phase) =>
-          void steps.push(`${phase} ${o.ok ? 'ok' : 'FAIL'} ${h} ${o.version}`),
+          void steps.push(`${phase} ${o.ok ? 'ok' : 'FAIL'} ${h} ${describeState(o.state)}`),
       },
     });
-  const versions = () => Promise.all(hosts(5).map((h) => target.installed(h, 'svc')));
+  const versions = () => Promise.all(hosts(5).map(async (h) => (await target.installed(h, 'svc'))?.version));
   return { run, versions, steps };
 }
 

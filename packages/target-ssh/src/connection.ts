@@ -79,10 +79,17 @@ export class HostConnection {
 
   /**
    * Runs a command line (already quoted by the caller) and resolves with its exit code and
-   * output; rejects with `TARGET` when the channel cannot open, the connection drops, or the
-   * command outlives `timeoutMs` (the command is then signalled and its channel closed).
+   * output; rejects with `TARGET` when the channel cannot open or the connection drops, and with
+   * `TIMEOUT` when the command outlives `timeoutMs`. The command is then signalled and its
+   * channel closed — unless `interrupt` is false (a package manager, which is never interrupted:
+   * we only stop waiting). `timeoutMs` undefined waits as long as the command runs.
    */
-  async exec(command: string, timeoutMs: number, label = command): Promise<ExecResult> {
+  async exec(
+    command: string,
+    timeoutMs: number | undefined,
+    label = command,
+    interrupt = true,
+  ): Promise<ExecResult> {
     const release = await this.channels.acquire();
     try {
       return await new Promise<ExecResult>((resolve, reject) => {
@@ -116,15 +123,17 @@ export class HostConnection {
             }
             let exitCode: number | undefined;
             let signal: string | undefined;
-            timer = setTimeout(() => {
-              try {
-                // TERM, not KILL: sshd signals the session's process, which is the host-side
-                // `timeout` wrapper (see Remote); timeout passes TERM on to the command and
-                // follows with KILL 5 s later. A KILL would orphan the command instead. (sshd
-                // refuses signals for root sessions; the host-side timeout covers those.)
-                stream.signal('TERM');
-              } catch {
-                // the server may not support signals; the host-side timeout still ends it
+            const onTimeout = () => {
+              if (interrupt) {
+                try {
+                  // TERM, not KILL: sshd signals the session's process, which is the host-side
+                  // `timeout` wrapper (see Remote); timeout passes TERM on to the command and
+                  // follows with KILL 5 s later. A KILL would orphan the command instead. (sshd
+                  // refuses signals for root sessions; the host-side timeout covers those.)
+                  stream.signal('TERM');
+                } catch {
+                  // the server may not support signals; the host-side timeout still ends it
+                }
               }
               stream.close();
               settle(() =>
@@ -138,7 +147,12 @@ export class HostConnection {
                   ),
                 ),
               );
-            }, timeoutMs);
+            };
+            if (timeoutMs !== undefined) timer = setTimeout(onTimeout, timeoutMs);
+            // A channel is a stream: an 'error' without a listener would crash the process.
+            stream.on('error', (err: Error) =>
+              settle(() => reject(this.fail(`the command's channel failed: ${err.message}`, label, err))),
+            );
             stream.on('data', (chunk: Buffer) => stdout.push(chunk));
             stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
             stream.on('exit', (code: number | null, sig?: string) => {
@@ -211,6 +225,10 @@ export class HostConnection {
               return;
             }
             end = () => sftp.end();
+            // A fatal SFTP protocol error is emitted as 'error' on the session.
+            sftp.on('error', (err: Error) =>
+              settle(() => reject(this.fail(`the SFTP session failed: ${err.message}`, label, err))),
+            );
             if (settled) {
               sftp.end();
               return;

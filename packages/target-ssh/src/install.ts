@@ -4,7 +4,7 @@
  * that the host runs the version, service restarts and the health check.
  */
 import { randomBytes } from 'node:crypto';
-import type { Artifact } from '@ringmaster/core/adapter';
+import type { Artifact, InstalledPackage } from '@ringmaster/core/adapter';
 import { hostError } from './errors.js';
 import { checkHealth } from './health.js';
 import type { ResolvedSshOptions } from './options.js';
@@ -15,28 +15,61 @@ export function expandHook(argv: readonly string[], host: string): string[] {
   return argv.map((a) => a.split('{host}').join(host));
 }
 
-/** The installed version from `dpkg-query -f '${db:Status-Abbrev}|${Version}'`, or undefined unless fully installed. */
-export function parseInstalled(stdout: string): string | undefined {
-  const [status, version] = stdout.trim().split('|');
-  // Second letter: current state. i = installed; W/t = installed, triggers pending.
-  if (!status || !version || !/^.[iWt]/.test(status)) return undefined;
-  return version;
+/** dpkg's package states (`${db:Status-Status}`) and what each means for a deployment. */
+const DPKG_STATES: Record<string, 'installed' | 'half-configured' | 'absent'> = {
+  installed: 'installed',
+  // Installed; a trigger of another package is still to run: the package itself is in place.
+  'triggers-awaited': 'installed',
+  'triggers-pending': 'installed',
+  // Unpacked but not (fully) configured: a failed or interrupted postinst, or a dpkg still running.
+  unpacked: 'half-configured',
+  'half-configured': 'half-configured',
+  'half-installed': 'half-configured',
+  'not-installed': 'absent',
+  // Removed, its configuration files left behind: not installed.
+  'config-files': 'absent',
+};
+
+/**
+ * What `dpkg-query -f '${db:Status-Status}|${Version}'` printed: the package fully installed
+ * or half-configured at a version, or undefined when dpkg has it not installed. Throws on a
+ * state it does not know rather than guess.
+ */
+export function parseInstalled(stdout: string): InstalledPackage | undefined {
+  const [state = '', version = ''] = stdout.trim().split('|');
+  const meaning = DPKG_STATES[state];
+  if (meaning === undefined)
+    throw new Error(`dpkg reports an unknown package state ${JSON.stringify(state)}`);
+  if (meaning === 'absent' || version === '') return undefined;
+  return meaning === 'installed'
+    ? { version, status: 'installed' }
+    : { version, status: 'half-configured', detail: state };
 }
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: a dpkg-query format, not a JS template
-const QUERY_FORMAT = '${db:Status-Abbrev}|${Version}';
+const QUERY_FORMAT = '${db:Status-Status}|${Version}';
 
-/** The installed version of `pkg` (already validated) on the host. */
-export async function queryInstalled(remote: Remote, pkg: string): Promise<string | undefined> {
-  const result = await remote.run(['dpkg-query', '-W', '-f', QUERY_FORMAT, '--', pkg]);
-  if (result.exitCode === 0) return parseInstalled(result.stdout);
+/** What the host has of `pkg` (already validated): see {@link parseInstalled}. */
+export async function queryInstalled(remote: Remote, pkg: string): Promise<InstalledPackage | undefined> {
+  const argv = ['dpkg-query', '-W', '-f', QUERY_FORMAT, '--', pkg];
+  const result = await remote.run(argv);
+  const failed = (why: string, cause?: unknown) =>
+    hostError(why, {
+      host: remote.host.name,
+      command: remote.commandLine(argv),
+      exitCode: result.exitCode,
+      stderr: result.stderr,
+      ...(cause ? { cause } : {}),
+    });
+  if (result.exitCode === 0) {
+    try {
+      return parseInstalled(result.stdout);
+    } catch (error) {
+      throw failed(`reading the installed version of ${pkg}: ${(error as Error).message}`, error);
+    }
+  }
   if (/no packages found/i.test(result.stderr)) return undefined;
-  throw hostError(`reading the installed version of ${pkg} failed (exit ${result.exitCode})`, {
-    host: remote.host.name,
-    command: remote.commandLine(['dpkg-query', '-W', '-f', QUERY_FORMAT, '--', pkg]),
-    exitCode: result.exitCode,
-    stderr: result.stderr,
-  });
+  throw failed(`reading the installed version of ${pkg} failed (exit ${result.exitCode})`);
 }
 
 const NONINTERACTIVE = ['env', 'DEBIAN_FRONTEND=noninteractive'];
@@ -50,7 +83,8 @@ const MARKER = '@@ringmaster-installed ';
  * What runs on the host after the upload, in one round trip: checksum, `dpkg -i`, read the
  * version back, and remove the upload whatever happens (EXIT trap). The values arrive as
  * positional parameters ($1 sha256, $2 path, $3 package) quoted by `shellJoin`, never spliced
- * into the script text.
+ * into the script text. It runs as a package-manager command (see Remote's PACKAGE_MANAGER):
+ * nothing interrupts dpkg once it started.
  */
 const INSTALL_SCRIPT = [
   `trap 'rm -f -- "$2"' EXIT`,
@@ -58,15 +92,15 @@ const INSTALL_SCRIPT = [
   `sum=\${sum%% *}`,
   `if [ "$sum" != "$1" ]; then echo "sha256 of the upload is $sum, expected $1: the transfer was corrupted" >&2; exit ${CHECKSUM_MISMATCH}; fi`,
   'DEBIAN_FRONTEND=noninteractive dpkg -i "$2" || exit $?',
-  `printf '\\n${MARKER}%s\\n' "$(dpkg-query -W -f '\${db:Status-Abbrev}|\${Version}' -- "$3")"`,
+  `printf '\\n${MARKER}%s\\n' "$(dpkg-query -W -f '\${db:Status-Status}|\${Version}' -- "$3")"`,
 ].join('\n');
 
-/** Uploads, checks, installs; returns the version the host now reports (or undefined). */
+/** Uploads, checks, installs; returns what the host now reports of the package. */
 async function uploadAndInstall(
   remote: Remote,
   artifact: Artifact,
   options: ResolvedSshOptions,
-): Promise<string | undefined> {
+): Promise<InstalledPackage | undefined> {
   const remotePath = `${options.tmpDir.replace(/\/$/, '')}/ringmaster-${randomBytes(8).toString('hex')}.deb`;
   const argv = [
     'sh',
@@ -82,8 +116,8 @@ async function uploadAndInstall(
   let scriptRan = false;
   try {
     await remote.upload(artifact.file, remotePath);
-    const result = await remote.run(argv, { privileged: true });
-    scriptRan = true;
+    scriptRan = true; // from here on the script's trap removes the upload, even if we stop waiting
+    const result = await remote.run(argv, { privileged: true, packageManager: true });
     if (result.exitCode !== 0) {
       const what =
         result.exitCode === CHECKSUM_MISMATCH || result.exitCode === CHECKSUM_FAILED
@@ -96,7 +130,8 @@ async function uploadAndInstall(
         stderr: result.stderr || result.stdout,
       });
     }
-    const line = result.stdout.split('\n').find((l) => l.startsWith(MARKER));
+    // The script's output arrives on stderr (the package-manager wrapper keeps it in a file).
+    const line = result.stderr.split('\n').find((l) => l.startsWith(MARKER));
     return line === undefined ? undefined : parseInstalled(line.slice(MARKER.length));
   } finally {
     // The script's trap removed the upload; when it never ran (upload failed, connection lost,
@@ -127,7 +162,7 @@ async function aptInstall(remote: Remote, artifact: Artifact, options: ResolvedS
       `${artifact.name}=${artifact.version}`,
     ],
     `installing ${artifact.name} ${artifact.version} with apt`,
-    { privileged: true },
+    { privileged: true, packageManager: true },
   );
 }
 
@@ -154,18 +189,20 @@ export async function installOnHost(
   if (options.hooks.beforeInstall) {
     await remote.mustRun(expandHook(options.hooks.beforeInstall, host), 'the beforeInstall hook');
   }
-  let now: string | undefined;
+  let now: InstalledPackage | undefined;
   if (options.installMode === 'apt') {
     await aptInstall(remote, artifact, options);
     now = await queryInstalled(remote, artifact.name);
   } else {
     now = await uploadAndInstall(remote, artifact, options);
   }
-  if (now !== artifact.version) {
-    throw hostError(
-      `after installing ${artifact.name} ${artifact.version} the host reports ${now ?? 'it not (fully) installed'}`,
-      { host },
-    );
+  if (now?.status !== 'installed' || now.version !== artifact.version) {
+    const has = now
+      ? `${now.version}${now.status === 'installed' ? '' : ` (${now.detail ?? now.status})`}`
+      : 'it not installed';
+    throw hostError(`after installing ${artifact.name} ${artifact.version} the host reports ${has}`, {
+      host,
+    });
   }
   await restartServices(remote, options);
   if (options.healthCheck) await checkHealth(remote, options.healthCheck, options.timeouts.commandMs);

@@ -87,6 +87,12 @@ const timeoutsSchema = z
     commandMs: z.number().int().min(1).default(120_000),
     /** Limit for one SFTP upload. @default 300000 */
     uploadMs: z.number().int().min(1).default(300_000),
+    /**
+     * How long to wait for one package-manager command (dpkg, apt-get install, dpkg -r). When it
+     * passes we stop waiting (TIMEOUT) but dpkg is never signalled: it finishes on the host, and
+     * the host reads as half-configured until it does. @default none (the rollout's hostTimeout bounds the host step)
+     */
+    installMs: z.number().int().min(1).optional(),
     /** Interval of SSH keepalive messages; 0 disables them. @default 15000 */
     keepaliveMs: z.number().int().min(0).default(15_000),
     /** Unanswered keepalives before the connection counts as dead. @default 3 */

@@ -19,7 +19,7 @@ import {
 } from '@ringmaster/core/adapter';
 import { hostError, SCOPE } from './errors.js';
 import { checkHealth } from './health.js';
-import { installOnHost, queryInstalled, restartServices } from './install.js';
+import { installOnHost, parseInstalled, queryInstalled, restartServices } from './install.js';
 import { type ResolvedSshOptions, type SshHost, type SshOptions, sshOptionsSchema } from './options.js';
 import { ConnectionPool } from './pool.js';
 import { Remote } from './remote.js';
@@ -50,7 +50,7 @@ export interface SshTarget extends Target {
 }
 
 // biome-ignore lint/suspicious/noTemplateCurlyInString: a dpkg-query format, not a JS template
-const INVENTORY_FORMAT = '${db:Status-Abbrev}|${Package}|${Version}\n';
+const INVENTORY_FORMAT = '${db:Status-Status}|${Version}|${Package}\n';
 
 /**
  * Creates a Target that installs .deb artifacts on hosts over SSH.
@@ -141,9 +141,7 @@ export function ssh(options: SshOptions): SshTarget {
         remote.mustRun(
           ['env', 'DEBIAN_FRONTEND=noninteractive', 'dpkg', '-r', '--', pkg],
           `removing ${pkg}`,
-          {
-            privileged: true,
-          },
+          { privileged: true, packageManager: true },
         ),
       );
     },
@@ -155,8 +153,10 @@ export function ssh(options: SshOptions): SshTarget {
       );
       const out: Record<string, string> = {};
       for (const line of result.stdout.split('\n')) {
-        const [status, name, version] = line.split('|');
-        if (status && name && version && /^.[iWt]/.test(status)) out[name] = version;
+        const bar = line.lastIndexOf('|');
+        if (bar === -1) continue;
+        const found = parseInstalled(line.slice(0, bar));
+        if (found?.status === 'installed') out[line.slice(bar + 1)] = found.version;
       }
       return out;
     },

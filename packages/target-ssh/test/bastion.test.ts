@@ -23,7 +23,7 @@ describe('through a bastion', () => {
     });
     const artifact = await buildDeb(lab.work, { name: 'rm-behind', version: '3.0' });
     await Promise.all(behind.map((h) => target.install(h.name, artifact)));
-    for (const h of behind) expect(await target.installed(h.name, 'rm-behind')).toBe('3.0');
+    for (const h of behind) expect((await target.installed(h.name, 'rm-behind'))?.version).toBe('3.0');
     expect(await target.installed('host-1', 'rm-behind').catch((e: Error) => e.message)).toContain(
       'no such host',
     );

@@ -89,8 +89,12 @@ describe.concurrent('faults', () => {
     expect(error.message).toContain('dpkg -i');
     expect(error.message).toContain('postinst: cannot bind port 8080');
     expect(await uploads('host-2')).toEqual([]);
-    // Half-configured is not installed: the host's true state.
-    expect(await target.installed('host-2', 'rm-broken')).toBeUndefined();
+    // Half-configured is neither installed nor absent: the host's true state, as dpkg says it.
+    expect(await target.installed('host-2', 'rm-broken')).toEqual({
+      version: '1.0',
+      status: 'half-configured',
+      detail: 'half-configured',
+    });
     expect(await target.openConnections()).toBe(1);
   });
 

@@ -65,7 +65,7 @@ describe.concurrent('hooks, restart and health', () => {
     expect(error.message).toContain('not ready yet');
     expect(existsSync(log('host-2'))).toBe(false);
     // The package is installed; it is the rollout's call to roll it back.
-    expect(await target.installed('host-2', 'rm-unhealthy')).toBe('1.0');
+    expect((await target.installed('host-2', 'rm-unhealthy'))?.version).toBe('1.0');
   });
 
   it('the deadline bounds a health check whose attempts hang', async () => {
@@ -105,7 +105,7 @@ describe.concurrent('hooks, restart and health', () => {
       hooks: { beforeInstall: ['sh', '-c', `echo "hook sudo_user=$SUDO_USER" >> ${LOG}`] },
     });
     await target.install('host-5', await buildDeb(lab.work, { name: 'rm-sudo', version: '1.0' }));
-    expect(await target.installed('host-5', 'rm-sudo')).toBe('1.0');
+    expect((await target.installed('host-5', 'rm-sudo'))?.version).toBe('1.0');
     expect((await readFile(log('host-5'), 'utf8')).trim().split('\n')).toEqual([
       'hook sudo_user=',
       'restart sudo_user=root',

@@ -22,7 +22,7 @@ describe.concurrent('install', () => {
     const target = lab.target();
     const artifact = await buildDeb(lab.work, { name: 'rm-web', version: '1.0.0' });
     await target.install('host-1', artifact);
-    expect(await target.installed('host-1', 'rm-web')).toBe('1.0.0');
+    expect(await target.installed('host-1', 'rm-web')).toEqual({ version: '1.0.0', status: 'installed' });
     expect(await readFile(join(lab.lab.rootOf('host-1'), '/opt/rm-web/VERSION'), 'utf8')).toBe('1.0.0\n');
     expect(existsSync(join(lab.lab.rootOf('host-2'), '/opt/rm-web'))).toBe(false);
     expect(await target.installed('host-2', 'rm-web')).toBeUndefined();
@@ -45,7 +45,7 @@ describe.concurrent('install', () => {
     const artifact = await buildDeb(lab.work, { name: 'rm-api', version: '2.1.0-1' });
     const hosts = target.hosts.map((h) => h.name);
     await Promise.all(hosts.map((h) => target.install(h, artifact)));
-    for (const h of hosts) expect(await target.installed(h, 'rm-api')).toBe('2.1.0-1');
+    for (const h of hosts) expect((await target.installed(h, 'rm-api'))?.version).toBe('2.1.0-1');
     expect(await target.openConnections()).toBe(2);
     await target.close();
     expect(await target.openConnections()).toBe(0);
@@ -55,7 +55,7 @@ describe.concurrent('install', () => {
     const target = lab.target();
     await target.install('host-4', await buildDeb(lab.work, { name: 'rm-epoch', version: '1:2.0' }));
     await target.install('host-4', await buildDeb(lab.work, { name: 'rm-epoch', version: '1:1.9' }));
-    expect(await target.installed('host-4', 'rm-epoch')).toBe('1:1.9');
+    expect((await target.installed('host-4', 'rm-epoch'))?.version).toBe('1:1.9');
   });
 
   it('refuses a hostile version, name or format before connecting: nothing runs on the host', async () => {
@@ -104,11 +104,11 @@ describe.concurrent('install', () => {
     );
     const target = lab.target({ installMode: 'apt' });
     await target.install('host-6', { ...v1, version: '1.1', file: '/nonexistent' });
-    expect(await target.installed('host-6', 'rm-apt')).toBe('1.1');
+    expect((await target.installed('host-6', 'rm-apt'))?.version).toBe('1.1');
     // The lists are fresh now: skip the update for the rollback.
     const noUpdate = lab.target({ installMode: 'apt', aptUpdate: false });
     await noUpdate.install('host-6', v1);
-    expect(await target.installed('host-6', 'rm-apt')).toBe('1.0');
+    expect((await target.installed('host-6', 'rm-apt'))?.version).toBe('1.0');
     const missing = await rejectionOf(noUpdate.install('host-6', { ...v1, version: '9.9' }));
     expect(missing.code).toBe('TARGET');
     expect(missing.message).toContain('host-6');

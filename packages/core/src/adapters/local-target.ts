@@ -9,7 +9,7 @@ import { mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/pro
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import type { Artifact } from '../contracts/artifact.js';
-import type { CommandResult, HostInfo, RunOptions, Target } from '../contracts/target.js';
+import type { CommandResult, HostInfo, InstalledPackage, RunOptions, Target } from '../contracts/target.js';
 import { parseOptions, RingmasterError } from '../errors.js';
 import { assertMatches, PACKAGE_NAME, PACKAGE_VERSION, SAFE_NAME } from '../exec/quote.js';
 import { assertArgv, runCommand, tail } from '../exec/run.js';
@@ -68,9 +68,13 @@ export function localTarget(options: LocalTargetOptions): Target {
   const packageDir = (host: string, pkg: string) =>
     join(hostDir(host), assertMatches(pkg, PACKAGE_NAME, 'package name', scope));
 
-  const installed = async (host: string, pkg: string) => {
+  /** The version the `current` link points at (the link is switched atomically: never half there). */
+  const installed = async (host: string, pkg: string): Promise<InstalledPackage | undefined> => {
     try {
-      return basename(await readlink(join(packageDir(host, pkg), 'current')));
+      return {
+        version: basename(await readlink(join(packageDir(host, pkg), 'current'))),
+        status: 'installed',
+      };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
@@ -163,8 +167,8 @@ export function localTarget(options: LocalTargetOptions): Target {
       const entries = await readdir(hostDir(host)).catch(() => [] as string[]);
       for (const pkg of entries) {
         if (!PACKAGE_NAME.test(pkg)) continue;
-        const version = await installed(host, pkg);
-        if (version) out[pkg] = version;
+        const found = await installed(host, pkg);
+        if (found) out[pkg] = found.version;
       }
       return out;
     },

@@ -21,6 +21,17 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
+/**
+ * What a host reports of one package: fully installed, or half-configured (the package manager
+ * unpacked it but configuring it failed or was interrupted: present, yet not in service).
+ */
+export interface InstalledPackage {
+  version: string;
+  status: 'installed' | 'half-configured';
+  /** The package manager's own word for a half-configured package (`unpacked`, `half-configured`, …). */
+  detail?: string;
+}
+
 export interface TargetCapabilities {
   /** `remove()` can uninstall a package (used to roll back a host that had nothing before). */
   remove?: boolean;
@@ -41,9 +52,16 @@ export interface Target {
   readonly name: string;
   readonly hosts: readonly HostInfo[];
   readonly capabilities?: TargetCapabilities;
-  /** The installed version of a package on a host, or undefined when it is not installed. */
-  installed(host: string, pkg: string): Promise<string | undefined>;
-  /** Installs the artifact (upgrade or downgrade) and returns once the host runs it. */
+  /**
+   * What the host has of a package: its version and whether it is fully installed, or
+   * undefined when the host reports it not installed. Throws (`TARGET`, `HOST_KEY`, `TIMEOUT`)
+   * when the host cannot be asked: never answer "not installed" for a host that did not answer.
+   */
+  installed(host: string, pkg: string): Promise<InstalledPackage | undefined>;
+  /**
+   * Installs the artifact (upgrade or downgrade) and returns once the host runs it, its health
+   * check (if the target has one) passed, and it is back in service.
+   */
   install(host: string, artifact: Artifact): Promise<void>;
   /** Runs an argv command on the host (quoted only at the transport boundary). */
   run(host: string, argv: readonly string[], options?: RunOptions): Promise<CommandResult>;

@@ -1,24 +1,24 @@
 /**
  * Converge: bring drifted hosts back to their ring's release. Every host is asked what it
  * really runs (as `status({ live: true })` does); the hosts that do not run the ring's current
- * release get it again through a rollout of kind `converge`, recorded in the ledger like any
- * other, under the ring's lock and with the ring's strategy — on the drifted hosts only.
+ * release — and those that could not be read, which are tried again — get it through a rollout
+ * of kind `converge`, recorded in the ledger like any other, under the ring's lock and with the
+ * ring's strategy, on those hosts only.
  */
 import { entry } from '../ledger/ledger.js';
 import type { RolloutOutcome } from '../ledger/records.js';
 import { ringState } from '../ledger/state.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
+import { describeState, type HostState, observe, runs } from '../rollout/host-state.js';
 import { planBatches } from '../rollout/strategy.js';
 import type { RingRunner } from './rings.js';
 import type { Runtime } from './runtime.js';
 
-/** A host found not running its ring's release. */
+/** A host found not running its ring's release, or that could not be read. */
 export interface DriftedHost {
   host: string;
-  /** What the host reported (null: nothing, or it could not be read). */
-  live: string | null;
-  /** Why the host could not be read, when it could not. */
-  error?: string;
+  /** What the host reported, or `unknown` with why it could not be read. */
+  live: HostState;
 }
 
 /** What converge found and did in one ring. */
@@ -47,20 +47,9 @@ export interface ConvergeReport {
   ok: boolean;
 }
 
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
-async function readLive(
-  ring: Ring,
-  pkg: string,
-): Promise<{ host: string; live: string | null; error?: string }[]> {
+async function readLive(ring: Ring, pkg: string): Promise<DriftedHost[]> {
   return Promise.all(
-    ring.target.hosts.map(async (h) => {
-      try {
-        return { host: h.name, live: (await ring.target.installed(h.name, pkg)) ?? null };
-      } catch (error) {
-        return { host: h.name, live: null, error: message(error) };
-      }
-    }),
+    ring.target.hosts.map(async (h) => ({ host: h.name, live: await observe(ring.target, h.name, pkg) })),
   );
 }
 
@@ -86,7 +75,7 @@ export async function convergeRing(
   }
   const where = { ...base, release: current.id, version: current.version };
   const live = await readLive(ring, pipeline.packager.packageName);
-  const drifted: DriftedHost[] = live.filter((h) => h.live !== current.version);
+  const drifted: DriftedHost[] = live.filter((h) => !runs(h.live, current.version));
   if (drifted.length === 0) {
     return {
       ...where,
@@ -95,9 +84,7 @@ export async function convergeRing(
       reason: `every host of ${ring.name} runs ${current.version}`,
     };
   }
-  const list = drifted.map(
-    (d) => `${d.host} (${d.error ? `unreadable: ${d.error}` : (d.live ?? 'nothing')})`,
-  );
+  const list = drifted.map((d) => `${d.host} (${describeState(d.live)})`);
   if (rs.locked) {
     return {
       ...where,
@@ -135,7 +122,7 @@ export async function convergeRing(
         rollout,
         release: current.id,
         kind: 'converge',
-        reason: `converge by ${by}: ${list.join(', ')} did not run ${current.version}`,
+        reason: `converge by ${by}: ${list.join(', ')} did not run ${current.version} or could not be read`,
         strategy,
         batches: planBatches(
           strategy,
@@ -160,6 +147,7 @@ export async function convergeRing(
     ...where,
     drifted,
     rollout,
+    // Every host must have succeeded: one still unreadable is not converged, whatever the budget allowed.
     converged:
       done?.outcome === 'succeeded' && [...done.hosts.values()].every((h) => h.finished?.ok === true),
     outcome: done?.outcome ?? 'interrupted',

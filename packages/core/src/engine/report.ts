@@ -4,6 +4,14 @@ import { ringState } from '../ledger/state.js';
 import { formatDuration } from '../model/duration.js';
 import type { Pipeline } from '../model/pipeline.js';
 import type { Decision } from '../policy/types.js';
+import {
+  describeState,
+  type HostState,
+  observe,
+  runs,
+  sameState,
+  shortReason,
+} from '../rollout/host-state.js';
 import { describeRollout } from '../rollout/strategy.js';
 import { decideRing } from './decide.js';
 
@@ -83,13 +91,16 @@ export function explainRing(pipeline: Pipeline, p: PipelineState, index: number,
 
 export interface HostStatus {
   name: string;
-  /** What the ledger says the host runs. */
-  recorded: string | null;
-  /** What the host reports, with `live`. */
-  live?: string | null;
-  /** The host does not run what the ring runs (or what the ledger says). */
+  /** What the ledger last recorded for the host; absent when no rollout has touched it. */
+  recorded?: HostState;
+  /** When `recorded` is unknown: the last reading before it. */
+  lastKnown?: HostState;
+  /** What the host reports now (with `live`). */
+  live?: HostState;
+  /** The host was read but does not run the ring's release (or not what the ledger says). */
   drift: boolean;
-  error?: string;
+  /** The host could not be read (now with `live`, else when last tried): why. Not drift. */
+  unreachable?: string;
 }
 
 export interface RingStatus {
@@ -122,23 +133,32 @@ export async function statusReport(
       const current = rs.current ? p.releases.get(rs.current) : undefined;
       const explanation = explainRing(pipeline, p, index, now);
       const pkg = pipeline.packager.packageName;
+      const expected = current?.version;
       const hosts = await Promise.all(
         ring.target.hosts.map(async (h): Promise<HostStatus> => {
-          const recorded = rs.hosts.get(h.name)?.version ?? null;
-          const expected = current?.version ?? null;
-          if (!live) return { name: h.name, recorded, drift: recorded !== expected };
-          try {
-            const seen = (await ring.target.installed(h.name, pkg)) ?? null;
-            return { name: h.name, recorded, live: seen, drift: seen !== expected || seen !== recorded };
-          } catch (error) {
+          const entry = rs.hosts.get(h.name);
+          const recorded = entry?.state;
+          const known = {
+            name: h.name,
+            ...(recorded ? { recorded } : {}),
+            ...(entry?.lastKnown ? { lastKnown: entry.lastKnown.state } : {}),
+          };
+          const seen = live ? await observe(ring.target, h.name, pkg) : recorded;
+          if (seen?.status === 'unknown') {
             return {
-              name: h.name,
-              recorded,
-              live: null,
-              drift: true,
-              error: error instanceof Error ? error.message : String(error),
+              ...known,
+              ...(live ? { live: seen } : {}),
+              drift: false,
+              unreachable: shortReason(seen.reason),
             };
           }
+          // The ledger's own word disagreeing with the host is drift too (unless it said unknown).
+          const disagrees = live && recorded && recorded.status !== 'unknown' && !sameState(recorded, seen!);
+          return {
+            ...known,
+            ...(live ? { live: seen } : {}),
+            drift: !matches(seen, expected) || Boolean(disagrees),
+          };
         }),
       );
       rings.push({
@@ -154,31 +174,56 @@ export async function statusReport(
   return out;
 }
 
-/** Renders a status report as a plain table: ring, release, hosts, state. */
+/** True when `state` is what a ring running `expected` (or nothing) should see. */
+function matches(state: HostState | undefined, expected: string | undefined): boolean {
+  if (expected === undefined) return state === undefined || state.status === 'absent';
+  return runs(state, expected);
+}
+
+/**
+ * Renders a status report as a plain table (ring, release, hosts, state), then one line per host
+ * that drifted or could not be read, saying what it has or why it could not be asked.
+ */
 export function formatStatus(report: StatusReport): string {
   const rows: string[][] = [['PIPELINE', 'RING', 'RELEASE', 'HOSTS', 'STATE']];
+  const notes: string[] = [];
   for (const p of report.pipelines) {
     for (const r of p.rings) {
-      const onIt = r.version
-        ? r.hosts.filter((h) => (h.live !== undefined ? h.live : h.recorded) === r.version).length
-        : 0;
+      const onIt = r.hosts.filter((h) => !h.drift && !h.unreachable && r.version).length;
       const drift = r.hosts.filter((h) => h.drift).map((h) => h.name);
+      const unreachable = r.hosts.filter((h) => h.unreachable).map((h) => h.name);
+      const trouble = [
+        ...(drift.length ? [`drift: ${drift.join(', ')}`] : []),
+        ...(unreachable.length ? [`unreachable: ${unreachable.join(', ')}`] : []),
+      ];
       rows.push([
         p.name,
         r.name,
         r.version ?? '-',
-        `${onIt}/${r.hosts.length}${drift.length ? ` (drift: ${drift.join(', ')})` : ''}`,
+        `${onIt}/${r.hosts.length}${trouble.length ? ` (${trouble.join('; ')})` : ''}`,
         r.state,
       ]);
+      for (const h of r.hosts) {
+        if (h.unreachable) {
+          const last = h.lastKnown ?? (h.recorded?.status !== 'unknown' ? h.recorded : undefined);
+          notes.push(
+            `  ${p.name}/${r.name} ${h.name}: unreachable (${h.unreachable})${last ? `; last seen with ${describeState(last)}` : ''}`,
+          );
+        } else if (h.drift) {
+          const has = h.live ?? h.recorded;
+          notes.push(
+            `  ${p.name}/${r.name} ${h.name}: has ${has ? describeState(has) : 'nothing recorded'}, ring runs ${r.version ?? 'nothing'}`,
+          );
+        }
+      }
     }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => cell.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  const table = rows.map((row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
+  return [...table, ...notes].join('\n');
 }

@@ -142,9 +142,10 @@ export class RingRunner {
               host,
               phase,
               ok: outcome.ok,
-              version: outcome.version,
+              state: outcome.state,
               ...(outcome.error ? { error: outcome.error } : {}),
               ...(outcome.alreadyThere ? { alreadyThere: true } : {}),
+              ...(outcome.untouched ? { untouched: true } : {}),
             }),
           );
         },

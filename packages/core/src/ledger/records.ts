@@ -5,6 +5,7 @@
 import type { Artifact } from '../contracts/artifact.js';
 import type { Notification } from '../contracts/notifier.js';
 import type { DeployRequest, Revision } from '../contracts/source.js';
+import type { HostState } from '../rollout/host-state.js';
 import type { RolloutSpec } from '../rollout/strategy.js';
 
 export type RolloutKind = 'deploy' | 'rollback' | 'converge';
@@ -49,7 +50,8 @@ export interface RecordData {
     pipeline: string;
     rollout: string;
     host: string;
-    from: string | null;
+    /** What the host had before this step, as it reported it (never a guess). */
+    from: HostState;
     phase: 'deploy' | 'rollback';
   };
   'host.finished': {
@@ -57,12 +59,14 @@ export interface RecordData {
     rollout: string;
     host: string;
     ok: boolean;
-    /** What the host really runs afterwards, as the target reported it. */
-    version: string | null;
+    /** What the host has afterwards, as the target reported it, or `unknown` with why. */
+    state: HostState;
     phase: 'deploy' | 'rollback';
     error?: string;
     /** True when the host already ran the version (found on resume after a crash). */
     alreadyThere?: boolean;
+    /** True when nothing was done to the host (it could not be read first). */
+    untouched?: boolean;
   };
   /** The engine was stopped (Ctrl-C, `close()`) between batches: the rollout resumes at the next start. */
   'rollout.parked': { pipeline: string; rollout: string; reason: string };

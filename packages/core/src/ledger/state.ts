@@ -6,6 +6,7 @@
 import type { Artifact } from '../contracts/artifact.js';
 import type { Notification } from '../contracts/notifier.js';
 import type { Revision } from '../contracts/source.js';
+import type { HostState } from '../rollout/host-state.js';
 import type { RolloutSpec } from '../rollout/strategy.js';
 import type { RecordData, RolloutKind, RolloutOutcome, TypedRecord } from './records.js';
 
@@ -42,10 +43,18 @@ export interface ReleaseInRing {
 }
 
 export interface HostStep {
-  from: string | null;
+  /** What the host had before the step; unknown for a step recorded only by its end. */
+  from: HostState;
   phase: 'deploy' | 'rollback';
   startedAt: string;
-  finished?: { ok: boolean; version: string | null; error?: string; at: string; alreadyThere?: boolean };
+  finished?: {
+    ok: boolean;
+    state: HostState;
+    error?: string;
+    at: string;
+    alreadyThere?: boolean;
+    untouched?: boolean;
+  };
 }
 
 export interface RolloutState {
@@ -78,14 +87,21 @@ export interface GateResult {
   at: string;
 }
 
+/** The ledger's latest word on a host, and — when that is `unknown` — the last reading before it. */
+export interface RecordedHost {
+  state: HostState;
+  at: string;
+  lastKnown?: { state: HostState; at: string };
+}
+
 export interface RingState {
   name: string;
   /** The release the ring runs (its last successful rollout). */
   current?: string;
   /** Releases it ran before, oldest first. */
   history: string[];
-  /** What each host runs, as last recorded. */
-  hosts: Map<string, { version: string | null; at: string }>;
+  /** What each host has, as last recorded (a reading, or unknown with why). */
+  hosts: Map<string, RecordedHost>;
   /** The rollout under way (started, not finished): resumed after a crash. */
   inFlight?: string;
   rollouts: string[];
@@ -243,16 +259,29 @@ const handlers: Handlers = {
     const r = p.rollouts.get(data.rollout);
     if (!r) return;
     const steps = data.phase === 'deploy' ? r.hosts : r.rollbacks;
-    const step = steps.get(data.host) ?? { from: null, phase: data.phase, startedAt: time };
+    const step = steps.get(data.host) ?? {
+      from: { status: 'unknown', code: 'LEDGER', reason: 'no host.started was recorded' },
+      phase: data.phase,
+      startedAt: time,
+    };
     step.finished = {
       ok: data.ok,
-      version: data.version,
+      state: data.state,
       at: time,
       ...(data.error ? { error: data.error } : {}),
       ...(data.alreadyThere ? { alreadyThere: true } : {}),
+      ...(data.untouched ? { untouched: true } : {}),
     };
     steps.set(data.host, step);
-    ringState(p, r.ring).hosts.set(data.host, { version: data.version, at: time });
+    const hosts = ringState(p, r.ring).hosts;
+    const before = hosts.get(data.host);
+    const lastKnown =
+      data.state.status !== 'unknown'
+        ? undefined
+        : before && before.state.status !== 'unknown'
+          ? { state: before.state, at: before.at }
+          : before?.lastKnown;
+    hosts.set(data.host, { state: data.state, at: time, ...(lastKnown ? { lastKnown } : {}) });
   },
   'rollout.parked'(p, { rollout, reason }, time) {
     const r = p.rollouts.get(rollout);

@@ -48,7 +48,7 @@ export const ringOptionsSchema = z
     /** The hosts of the ring and how to reach them. */
     target: targetSchema,
     /** How hosts get a release. @default one at a time, no failures allowed, roll back */
-    rollout: rolloutSchema.default({ batch: 1, maxFailures: 0, onFailure: 'rollback' }),
+    rollout: rolloutSchema.prefault({}),
     /** Checks run after each rollout; all must pass for the release to be verified here. */
     gates: z.array(gateEntry).default([]),
     /** When a release verified in the previous ring may enter this one. @default auto() */

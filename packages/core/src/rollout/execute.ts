@@ -4,24 +4,34 @@
  * Every step goes through the recorder first, so a rollout killed at any point resumes from the
  * ledger: hosts already finished are skipped, and a host caught mid-install is asked what it
  * really runs before anything is done again.
+ *
+ * Only what a host reported is acted on. A host that cannot be read is left untouched and
+ * fails its step (it counts against the budget); a rollback reinstalls what a host was seen
+ * running, removes a package only from a host that was seen with nothing, and fails on a host
+ * it cannot reach.
  */
 import type { Artifact } from '../contracts/artifact.js';
 import type { Target } from '../contracts/target.js';
 import type { RolloutOutcome } from '../ledger/records.js';
 import type { HostStep } from '../ledger/state.js';
-import { budgetSpent, type RolloutSpec } from './strategy.js';
+import { formatDuration } from '../model/duration.js';
+import { describeState, type HostState, observe, runs, sameState, shortReason } from './host-state.js';
+import { budgetSpent, DEFAULT_HOST_TIMEOUT_MS, type RolloutSpec } from './strategy.js';
 
 export type Phase = 'deploy' | 'rollback';
 
 export interface HostOutcome {
   ok: boolean;
-  version: string | null;
+  /** What the host has afterwards, as it reported it (or unknown, with why). */
+  state: HostState;
   error?: string;
   alreadyThere?: boolean;
+  /** Nothing was done to the host: it could not be read before the step. */
+  untouched?: boolean;
 }
 
 export interface RolloutRecorder {
-  hostStarted(host: string, from: string | null, phase: Phase): Promise<void>;
+  hostStarted(host: string, from: HostState, phase: Phase): Promise<void>;
   hostFinished(host: string, outcome: HostOutcome, phase: Phase): Promise<void>;
 }
 
@@ -35,7 +45,7 @@ export interface ExecuteRolloutInput {
   /** Finds the artifact of a version a host ran before, to roll it back. */
   resolve(version: string): Promise<Artifact | undefined>;
   recorder: RolloutRecorder;
-  /** Stop after the current batch (Ctrl-C): the rollout stays in flight and resumes later. */
+  /** Stop at the next host boundary (Ctrl-C, a lost lease): the rollout stays in flight and resumes later. */
   signal?: AbortSignal;
 }
 
@@ -47,97 +57,164 @@ export interface RolloutResult {
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-async function readVersion(target: Target, host: string, pkg: string): Promise<string | null> {
+/**
+ * Runs `work` with a deadline. When it passes, the work is left to finish on its own (an
+ * install is never killed: it may be running dpkg) and `onDeadline` decides the outcome.
+ */
+async function withDeadline<T>(work: Promise<T>, ms: number, onDeadline: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = Symbol('late');
+  const deadline = new Promise<typeof late>((resolve) => {
+    timer = setTimeout(() => resolve(late), ms);
+  });
+  work.catch(() => {}); // a rejection after the deadline has nobody left to tell
   try {
-    return (await target.installed(host, pkg)) ?? null;
-  } catch {
-    return null;
+    const first = await Promise.race([work, deadline]);
+    return first === late ? await onDeadline() : (first as T);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
 /** Installs `artifact` on `host` and checks the host really runs it afterwards. */
-async function installAndCheck(target: Target, host: string, artifact: Artifact): Promise<HostOutcome> {
-  try {
-    await target.install(host, artifact);
-    if (target.healthCheck) await target.healthCheck(host);
-    const version = await readVersion(target, host, artifact.name);
-    if (version !== artifact.version) {
-      return {
-        ok: false,
-        version,
-        error: `host reports ${version ?? 'nothing'} installed after installing ${artifact.version}`,
-      };
+async function installAndCheck(
+  target: Target,
+  host: string,
+  artifact: Artifact,
+  timeoutMs: number,
+): Promise<HostOutcome> {
+  const attempt = async (): Promise<HostOutcome> => {
+    try {
+      // The target runs its own health check, where it belongs: before the host is back in service.
+      await target.install(host, artifact);
+    } catch (error) {
+      return { ok: false, state: await observe(target, host, artifact.name), error: message(error) };
     }
-    return { ok: true, version };
-  } catch (error) {
-    return { ok: false, version: await readVersion(target, host, artifact.name), error: message(error) };
-  }
+    const state = await observe(target, host, artifact.name);
+    if (runs(state, artifact.version)) return { ok: true, state };
+    return {
+      ok: false,
+      state,
+      error: `host reports ${describeState(state)} after installing ${artifact.version}`,
+    };
+  };
+  return withDeadline(attempt(), timeoutMs, async () => ({
+    ok: false,
+    state: {
+      status: 'unknown',
+      code: 'TIMEOUT',
+      reason: `the install of ${artifact.version} did not finish within ${formatDuration(timeoutMs)}; it was left running (an install is never killed) and the host is read again by converge or status --live`,
+    },
+    error: `the host step did not finish within ${formatDuration(timeoutMs)}`,
+  }));
 }
 
-async function deployHost(
-  input: ExecuteRolloutInput,
-  host: string,
-): Promise<HostOutcome & { from: string | null }> {
+interface DeployResult extends HostOutcome {
+  /** What the host had before the step. */
+  from: HostState;
+}
+
+const unreachable = (host: string, state: HostState & { status: 'unknown' }, what: string) =>
+  `cannot read what ${host} runs (${state.code}: ${shortReason(state.reason)}); ${what}`;
+
+async function deployHost(input: ExecuteRolloutInput, host: string): Promise<DeployResult> {
   const { target, artifact, recorder } = input;
+  const timeoutMs = input.spec.hostTimeout ?? DEFAULT_HOST_TIMEOUT_MS;
   const prior = input.prior?.hosts.get(host);
   if (prior?.finished) return { ...prior.finished, from: prior.from };
-  let from: string | null;
+  let from: HostState;
   if (prior) {
     // Started before a crash: ask the host what it runs now rather than trusting either side.
     from = prior.from;
-    const now = await readVersion(target, host, artifact.name);
-    if (now === artifact.version) {
-      const outcome = { ok: true, version: now, alreadyThere: true };
+    const now = await observe(target, host, artifact.name);
+    if (runs(now, artifact.version)) {
+      const outcome = { ok: true, state: now, alreadyThere: true };
+      await recorder.hostFinished(host, outcome, 'deploy');
+      return { ...outcome, from };
+    }
+    if (now.status === 'unknown') {
+      // The install may or may not have run: the host stays in the rollback list, untouched now.
+      const outcome = {
+        ok: false,
+        state: now,
+        error: unreachable(host, now, 'its interrupted install is not retried blind'),
+      };
       await recorder.hostFinished(host, outcome, 'deploy');
       return { ...outcome, from };
     }
   } else {
-    from = await readVersion(target, host, artifact.name);
+    from = await observe(target, host, artifact.name);
     await recorder.hostStarted(host, from, 'deploy');
-    if (from === artifact.version) {
-      const outcome = { ok: true, version: from, alreadyThere: true };
+    if (from.status === 'unknown') {
+      const outcome = {
+        ok: false,
+        state: from,
+        untouched: true,
+        error: unreachable(host, from, 'it was left untouched'),
+      };
+      await recorder.hostFinished(host, outcome, 'deploy');
+      return { ...outcome, from };
+    }
+    if (runs(from, artifact.version)) {
+      const outcome = { ok: true, state: from, alreadyThere: true };
       await recorder.hostFinished(host, outcome, 'deploy');
       return { ...outcome, from };
     }
   }
-  const outcome = await installAndCheck(target, host, artifact);
+  const outcome = await installAndCheck(target, host, artifact, timeoutMs);
   await recorder.hostFinished(host, outcome, 'deploy');
   return { ...outcome, from };
 }
 
-async function rollbackHost(
-  input: ExecuteRolloutInput,
-  host: string,
-  from: string | null,
-): Promise<HostOutcome> {
+/** Puts `host` back to `from`, what it was seen having before the deploy. */
+async function rollbackHost(input: ExecuteRolloutInput, host: string, from: HostState): Promise<HostOutcome> {
   const { target, artifact, recorder } = input;
+  const timeoutMs = input.spec.hostTimeout ?? DEFAULT_HOST_TIMEOUT_MS;
   const prior = input.prior?.rollbacks.get(host);
   if (prior?.finished) return prior.finished;
-  if (!prior) await recorder.hostStarted(host, artifact.version, 'rollback');
+  const now = await observe(target, host, artifact.name);
+  if (!prior) await recorder.hostStarted(host, now, 'rollback');
   let outcome: HostOutcome;
-  const now = await readVersion(target, host, artifact.name);
-  if (now === from) {
-    outcome = { ok: true, version: now, alreadyThere: true };
-  } else if (from === null) {
+  if (now.status === 'unknown') {
+    outcome = { ok: false, state: now, error: unreachable(host, now, 'it could not be rolled back') };
+  } else if (sameState(now, from) && from.status !== 'half-configured') {
+    outcome = { ok: true, state: now, alreadyThere: true };
+  } else if (from.status === 'unknown') {
+    outcome = {
+      ok: false,
+      state: now,
+      error: `what ${host} ran before is unknown (${shortReason(from.reason)}): nothing to roll back to`,
+    };
+  } else if (from.status === 'absent') {
+    // Removing is destructive: done only because a successful read saw nothing there before.
     if (target.remove) {
       try {
         await target.remove(host, artifact.name);
-        outcome = { ok: true, version: await readVersion(target, host, artifact.name) };
+        const after = await observe(target, host, artifact.name);
+        outcome =
+          after.status === 'absent'
+            ? { ok: true, state: after }
+            : {
+                ok: false,
+                state: after,
+                error: `host reports ${describeState(after)} after removing ${artifact.name}`,
+              };
       } catch (error) {
-        outcome = { ok: false, version: now, error: message(error) };
+        outcome = { ok: false, state: await observe(target, host, artifact.name), error: message(error) };
       }
     } else {
       outcome = {
         ok: false,
-        version: now,
+        state: now,
         error: 'host had nothing installed before and the target cannot remove packages',
       };
     }
   } else {
-    const previous = await input.resolve(from);
+    // Installed or half-configured before: reinstall that version (the closest to what it ran).
+    const previous = await input.resolve(from.version);
     outcome = previous
-      ? await installAndCheck(target, host, previous)
-      : { ok: false, version: now, error: `version ${from} is no longer in the repository` };
+      ? await installAndCheck(target, host, previous, timeoutMs)
+      : { ok: false, state: now, error: `version ${from.version} is no longer in the repository` };
   }
   await recorder.hostFinished(host, outcome, 'rollback');
   return outcome;
@@ -153,14 +230,15 @@ async function rollbackHost(
  */
 export async function executeRollout(input: ExecuteRolloutInput): Promise<RolloutResult> {
   const { spec, artifact } = input;
-  const changed: { host: string; from: string | null }[] = [];
+  /** Hosts the rollout may have changed, with what each had before: what a rollback undoes. */
+  const changed: { host: string; from: HostState }[] = [];
   const failed: string[] = [];
   let spentAt: string | undefined;
   for (const [i, batch] of input.batches.entries()) {
     if (input.signal?.aborted) {
       return {
         outcome: 'interrupted',
-        reason: `stopped before batch ${i + 1} of ${input.batches.length}`,
+        reason: `stopped before batch ${i + 1} of ${input.batches.length}${abortReason(input.signal)}`,
         failed,
       };
     }
@@ -169,7 +247,7 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
     );
     let batchFailures = 0;
     for (const r of results) {
-      if (!r.alreadyThere || !r.ok) changed.push({ host: r.host, from: r.from });
+      if (!r.alreadyThere && !r.untouched) changed.push({ host: r.host, from: r.from });
       if (!r.ok) {
         batchFailures++;
         failed.push(r.host);
@@ -190,9 +268,18 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
     };
   }
   if (spec.onFailure === 'halt') return { outcome: 'halted', reason: spentAt, failed };
-  const undo = changed.filter((c) => c.from !== artifact.version).reverse();
+  const undo = changed.filter((c) => !runs(c.from, artifact.version)).reverse();
   const results = [];
-  for (const { host, from } of undo) results.push({ host, ...(await rollbackHost(input, host, from)) });
+  for (const { host, from } of undo) {
+    if (input.signal?.aborted) {
+      return {
+        outcome: 'interrupted',
+        reason: `${spentAt}; stopped while rolling back, before ${host}${abortReason(input.signal)}`,
+        failed,
+      };
+    }
+    results.push({ host, ...(await rollbackHost(input, host, from)) });
+  }
   const stuck = results.filter((r) => !r.ok);
   if (stuck.length) {
     return {
@@ -206,4 +293,10 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
     reason: `${spentAt}; rolled back ${undo.map((u) => u.host).join(', ') || 'nothing'}`,
     failed,
   };
+}
+
+function abortReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name !== 'AbortError') return `: ${reason.message}`;
+  return typeof reason === 'string' ? `: ${reason}` : '';
 }

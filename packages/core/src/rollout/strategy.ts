@@ -5,6 +5,10 @@
  */
 import { z } from 'zod';
 import { parseOptions } from '../errors.js';
+import { durationSchema } from '../model/duration.js';
+
+/** The default deadline of one host's step: generous, since a slow dpkg is never killed. */
+export const DEFAULT_HOST_TIMEOUT_MS = 30 * 60_000;
 
 const percent = z.string().regex(/^(100|[1-9]?\d)(\.\d+)?%$/, 'expected a percentage such as "25%"');
 
@@ -34,6 +38,12 @@ export const rolloutSchema = z
       .default(0),
     /** When the budget is spent: `rollback` reinstalls what each changed host ran before; `halt` stops there. @default 'rollback' */
     onFailure: z.enum(['halt', 'rollback']).default('rollback'),
+    /**
+     * Deadline of one host's step (install, health check, read-back). When it passes the engine
+     * stops waiting and records the host as `unknown` (TIMEOUT) — it never kills the install,
+     * which may still be running dpkg. @default '30m'
+     */
+    hostTimeout: durationSchema.default(DEFAULT_HOST_TIMEOUT_MS),
   })
   .strict();
 
@@ -42,8 +52,8 @@ export type RolloutOptions = z.input<typeof rolloutSchema>;
 /** The parsed strategy, as recorded in the ledger. */
 export type RolloutSpec = z.output<typeof rolloutSchema>;
 
-/** `batch`, `maxFailures` and `onFailure` (used by the factories below). */
-export type FailureOptions = Pick<RolloutOptions, 'maxFailures' | 'onFailure'>;
+/** `maxFailures`, `onFailure` and `hostTimeout` (used by the factories below). */
+export type FailureOptions = Pick<RolloutOptions, 'maxFailures' | 'onFailure' | 'hostTimeout'>;
 
 /**
  * One host at a time, checking each: the seed's "one server at a time, check if it works".

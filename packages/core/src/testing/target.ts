@@ -51,16 +51,19 @@ export function describeTarget(name: string, options: DescribeTargetOptions): vo
     it('installs on one host only, and reads the version back', async () => {
       const [a, b] = hosts();
       await fixture.target.install(a!, await fixture.artifact('1.0.1'));
-      expect(await fixture.target.installed(a!, fixture.packageName)).toBe('1.0.1');
+      expect(await fixture.target.installed(a!, fixture.packageName)).toEqual({
+        version: '1.0.1',
+        status: 'installed',
+      });
       expect(await fixture.target.installed(b!, fixture.packageName)).toBeUndefined();
     });
 
     it('upgrades and downgrades (rollback by version)', async () => {
       const [a] = hosts();
       await fixture.target.install(a!, await fixture.artifact('1.0.2'));
-      expect(await fixture.target.installed(a!, fixture.packageName)).toBe('1.0.2');
+      expect((await fixture.target.installed(a!, fixture.packageName))?.version).toBe('1.0.2');
       await fixture.target.install(a!, await fixture.artifact('1.0.1'));
-      expect(await fixture.target.installed(a!, fixture.packageName)).toBe('1.0.1');
+      expect((await fixture.target.installed(a!, fixture.packageName))?.version).toBe('1.0.1');
     });
 
     it('runs an argv command and returns exit code and output, with no shell in between', async () => {
@@ -90,7 +93,7 @@ export function describeTarget(name: string, options: DescribeTargetOptions): vo
         (e: unknown) => e,
       );
       expect(isRingmasterError(error)).toBe(true);
-      expect(await fixture.target.installed(a!, fixture.packageName)).not.toBe(artifact.version);
+      expect((await fixture.target.installed(a!, fixture.packageName))?.version).not.toBe(artifact.version);
     });
 
     if (options.capabilities?.remove)
@@ -105,7 +108,9 @@ export function describeTarget(name: string, options: DescribeTargetOptions): vo
       it('lists the installed packages in the inventory', async () => {
         const [a] = hosts();
         const inventory = await fixture.target.inventory!(a!);
-        expect(inventory[fixture.packageName]).toBe(await fixture.target.installed(a!, fixture.packageName));
+        expect(inventory[fixture.packageName]).toBe(
+          (await fixture.target.installed(a!, fixture.packageName))?.version,
+        );
       });
 
     options.additionalTests?.(() => fixture);

@@ -11,4 +11,10 @@ export {
   type TestHost,
   type TestHosts,
 } from './hosts.js';
-export { type MisbehavingServer, type Misbehaviour, startMisbehavingServer } from './misbehaving.js';
+export {
+  type FaultProxy,
+  type MisbehavingServer,
+  type Misbehaviour,
+  startFaultProxy,
+  startMisbehavingServer,
+} from './misbehaving.js';

@@ -1,9 +1,10 @@
 /**
- * A fault fixture: a TCP server on loopback that misbehaves the way dying or broken SSH hosts
+ * Fault fixtures: a TCP server on loopback that misbehaves the way dying or broken SSH hosts
  * do — accepts and never speaks, sends a banner and resets, sends garbage, closes in the middle
- * of the key exchange. Seeded where it is random, bounded, and closed by the test.
+ * of the key exchange — and a proxy in front of a real test host that can be switched to any of
+ * those and back. Seeded where random, bounded, and closed by the test.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 
 /**
  * - `silent`: accepts the connection and never sends a banner (a hung sshd, a firewall that
@@ -35,6 +36,66 @@ function prng(seed: number): () => number {
 
 const BANNER = 'SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n';
 
+/** Serves one accepted connection the misbehaving way. */
+function misbehave(socket: Socket, mode: Misbehaviour, random: () => number): void {
+  switch (mode) {
+    case 'silent':
+      return;
+    case 'reset-on-accept':
+      socket.resetAndDestroy();
+      return;
+    case 'banner-then-reset':
+      socket.write(BANNER, () => setTimeout(() => socket.resetAndDestroy(), 20));
+      return;
+    case 'garbage': {
+      const bytes = Buffer.alloc(64 + Math.floor(random() * 512));
+      for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(random() * 256);
+      socket.write(bytes);
+      return;
+    }
+    case 'close-mid-kex':
+      socket.write(BANNER);
+      // The client's banner arrives first, then its KEXINIT: close once we have seen both.
+      socket.on('data', (chunk) => {
+        if (chunk.includes(0x14) || chunk.length > 64) socket.end();
+      });
+      return;
+  }
+}
+
+/** A loopback server whose connection handler the caller supplies; tracks sockets to close them. */
+async function listen(
+  port: number,
+  onSocket: (socket: Socket, track: (s: Socket) => void) => void,
+): Promise<{ port: number; sockets: Set<Socket>; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {
+      // the other side going away is the point of these fixtures
+    });
+  };
+  const server: Server = createServer((socket) => {
+    track(socket);
+    onSocket(socket, track);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    sockets,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 /**
  * Starts a misbehaving server on 127.0.0.1 (a free port unless `port` is given).
  *
@@ -42,7 +103,7 @@ const BANNER = 'SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n';
  * ```ts
  * const server = await startMisbehavingServer('silent');
  * const target = ssh({ hosts: [{ name: 'hung', address: '127.0.0.1', port: server.port }], … });
- * await target.installed('hung', 'foo'); // rejects with TARGET after timeouts.connectMs
+ * await target.installed('hung', 'foo'); // rejects with TIMEOUT after timeouts.connectMs
  * await server.close();
  * ```
  */
@@ -51,54 +112,77 @@ export async function startMisbehavingServer(
   options: { seed?: number; port?: number } = {},
 ): Promise<MisbehavingServer> {
   const random = prng(options.seed ?? 1);
-  const sockets = new Set<Socket>();
   let connections = 0;
-  const server: Server = createServer((socket) => {
+  const server = await listen(options.port ?? 0, (socket) => {
     connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {
-      // the client going away is the point of these tests
-    });
-    switch (mode) {
-      case 'silent':
-        return;
-      case 'reset-on-accept':
-        socket.resetAndDestroy();
-        return;
-      case 'banner-then-reset':
-        socket.write(BANNER, () => setTimeout(() => socket.resetAndDestroy(), 20));
-        return;
-      case 'garbage': {
-        const bytes = Buffer.alloc(64 + Math.floor(random() * 512));
-        for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(random() * 256);
-        socket.write(bytes);
-        return;
-      }
-      case 'close-mid-kex':
-        socket.write(BANNER);
-        // The client's banner arrives first, then its KEXINIT: close once we have seen both.
-        socket.on('data', (chunk) => {
-          if (chunk.includes(0x14) || chunk.length > 64) socket.end();
-        });
-        return;
-    }
+    misbehave(socket, mode, random);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
   return {
-    port,
+    port: server.port,
     get connections() {
       return connections;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    close: server.close,
+  };
+}
+
+/** A loopback TCP proxy in front of a real host, that can be switched to misbehave. */
+export interface FaultProxy {
+  port: number;
+  /** How new connections are served now. */
+  readonly mode: 'forward' | Misbehaviour;
+  /**
+   * Switches how new connections are served: `forward` to the real host, or a misbehaviour.
+   * With `drop`, open connections are cut too (the host vanishes mid-session); with
+   * `connections`, only that many new connections misbehave, then it forwards again (a blip).
+   */
+  set(mode: 'forward' | Misbehaviour, options?: { drop?: boolean; connections?: number }): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a proxy on 127.0.0.1 that forwards to `port` (a real sshd) until told to misbehave:
+ * the way to make a healthy test host vanish, hang or reset and come back, while its real state
+ * stays readable directly.
+ *
+ * @example
+ * ```ts
+ * const proxy = await startFaultProxy(lab.hosts[1].port);
+ * // the target reaches host-2 through proxy.port
+ * proxy.set('silent', { drop: true }); // host-2 stops answering
+ * proxy.set('forward');                // and is back
+ * ```
+ */
+export async function startFaultProxy(port: number, options: { seed?: number } = {}): Promise<FaultProxy> {
+  const random = prng(options.seed ?? 1);
+  let mode: 'forward' | Misbehaviour = 'forward';
+  let left = Number.POSITIVE_INFINITY;
+  const server = await listen(0, (socket, track) => {
+    if (mode !== 'forward') {
+      misbehave(socket, mode, random);
+      if (--left <= 0) mode = 'forward';
+      return;
+    }
+    const upstream = connect({ host: '127.0.0.1', port });
+    track(upstream);
+    socket.pipe(upstream).pipe(socket);
+    const cut = () => {
+      socket.destroy();
+      upstream.destroy();
+    };
+    socket.on('close', cut);
+    upstream.on('close', cut);
+  });
+  return {
+    port: server.port,
+    get mode() {
+      return mode;
+    },
+    set(next, opts = {}) {
+      mode = next;
+      left = opts.connections ?? Number.POSITIVE_INFINITY;
+      if (opts.drop) for (const s of server.sockets) s.destroy();
+    },
+    close: server.close,
   };
 }
