@@ -177,13 +177,15 @@ export const commands: Record<string, Command> = {
   },
   status: {
     usage: 'status [--live] [--json]',
-    summary: 'what every ring runs; with --live, what every host really runs (drift)',
+    summary: 'what every ring runs; with --live, what every host really runs (exit 1 on drift or an unreachable host)',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const report = await project.engine.status({ live: args.flags.live === true });
         io.out(json(args) ? JSON.stringify(report, null, 2) : formatStatus(report));
-        const drift = report.pipelines.some((p) => p.rings.some((r) => r.hosts.some((h) => h.drift)));
-        return args.flags.live === true && drift ? EXIT.FAILED : EXIT.OK;
+        const trouble = report.pipelines.some((p) =>
+          p.rings.some((r) => r.hosts.some((h) => h.drift || h.unreachable !== undefined)),
+        );
+        return args.flags.live === true && trouble ? EXIT.FAILED : EXIT.OK;
       }),
   },
   explain: {
