@@ -104,6 +104,8 @@ function describeRecord(r: TypedRecord): string | undefined {
       return `${p} ${r.data.release} verified in ${r.data.ring}`;
     case 'ring.rejected':
       return `${p} ${r.data.release} rejected in ${r.data.ring}: ${r.data.reason}`;
+    case 'lease.lost':
+      return `[${r.data.pipeline ?? '-'}] ${r.data.owner} lost the lease ${r.data.lease}: ${r.data.reason}`;
     default:
       return undefined;
   }
@@ -177,7 +179,8 @@ export const commands: Record<string, Command> = {
   },
   status: {
     usage: 'status [--live] [--json]',
-    summary: 'what every ring runs; with --live, what every host really runs (exit 1 on drift or an unreachable host)',
+    summary:
+      'what every ring runs; with --live, what every host really runs (exit 1 on drift or an unreachable host)',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const report = await project.engine.status({ live: args.flags.live === true });

@@ -44,6 +44,7 @@ describe('public types', () => {
       | 'deploy-request.seen'
       | 'notification.queued'
       | 'notification.sent'
+      | 'lease.lost'
     >();
     const engine = {} as Engine;
     engine.on('host.finished', (data) => {

@@ -5,12 +5,10 @@
  * of kind `converge`, recorded in the ledger like any other, under the ring's lock and with the
  * ring's strategy, on those hosts only.
  */
-import { entry } from '../ledger/ledger.js';
 import type { RolloutOutcome } from '../ledger/records.js';
 import { ringState } from '../ledger/state.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
 import { describeState, type HostState, observe, runs } from '../rollout/host-state.js';
-import { planBatches } from '../rollout/strategy.js';
 import type { RingRunner } from './rings.js';
 import type { Runtime } from './runtime.js';
 
@@ -105,32 +103,29 @@ export async function convergeRing(
   }
   let rollout: string | undefined;
   let skipped: string | undefined;
-  await runner.withRingLock(pipeline, ring, async () => {
-    // Another process may have moved the ring while we read the hosts.
-    const now = ringState(rt.state(pipeline.name), ring.name);
-    if (now.inFlight || now.locked || now.current !== current.id) {
-      skipped = `${ring.name} changed while its hosts were read; converge again`;
-      return;
-    }
-    // A converge never undoes itself: putting drift back is no remedy, so it halts on failure.
-    const strategy = { ...ring.rollout, onFailure: 'halt' as const };
-    rollout = `${ring.name}#${now.rollouts.length + 1}`;
-    await rt.ledger.write(
-      entry('rollout.started', {
-        pipeline: pipeline.name,
-        ring: ring.name,
-        rollout,
-        release: current.id,
-        kind: 'converge',
-        reason: `converge by ${by}: ${list.join(', ')} did not run ${current.version} or could not be read`,
-        strategy,
-        batches: planBatches(
-          strategy,
+  await runner.withRingLock(pipeline, ring, async (session) => {
+    const [started] = await session.decide(() => {
+      // Another process may have moved the ring while we read the hosts.
+      const now = ringState(rt.state(pipeline.name), ring.name);
+      if (now.inFlight || now.locked || now.current !== current.id) {
+        skipped = `${ring.name} changed while its hosts were read; converge again`;
+        return [];
+      }
+      const reason = `converge by ${by}: ${list.join(', ')} did not run ${current.version} or could not be read`;
+      return [
+        runner.rolloutEntry(
+          pipeline,
+          ring,
+          current,
+          'converge',
+          reason,
           drifted.map((d) => d.host),
         ),
-      }),
-    );
-    await runner.resumeRollout(pipeline, ring);
+      ];
+    });
+    if (started?.type !== 'rollout.started') return;
+    rollout = started.data.rollout;
+    await runner.resumeRollout(session);
   });
   if (!rollout) {
     return {

@@ -17,6 +17,7 @@ import { type ConvergeReport, convergePipelines } from './converge.js';
 import { decideRing } from './decide.js';
 import type { EngineEvents } from './events.js';
 import { Intake } from './intake.js';
+import { LeaseKeeper } from './lease.js';
 import { deliverNotifications } from './notify.js';
 import { type Plan, planPipeline } from './plan.js';
 import { type Explanation, explainRing, type StatusReport, statusReport } from './report.js';
@@ -53,6 +54,11 @@ export const engineOptionsSchema = z
     workDir: z.string().default('.ringmaster/work'),
     /** Names this engine in locks and messages. @default 'engine' */
     owner: z.string().default('engine'),
+    /**
+     * How long the engine's lease on the ledger, and each ring's, lasts without renewal. Holders
+     * renew at a third of it and retry a failed renewal until it runs out. @default 30000
+     */
+    leaseMs: z.number().int().min(50).default(LEASE_MS),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -94,8 +100,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly clock: Clock;
   private readonly opts: z.output<typeof engineOptionsSchema>;
   private loaded = false;
-  private lease: Lease | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
+  /** The engine's lease on the ledger, while started. */
+  private keeper: LeaseKeeper | undefined;
   private readonly stopping = new AbortController();
   /** The reconcile pass under way, which `close()` waits for. */
   private ticking: Promise<void> | undefined;
@@ -109,14 +115,28 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.clock = this.opts.clock ?? systemClock;
     this.pipelines = new Map(this.opts.pipelines.map((p) => [p.name, p]));
     const store = this.opts.store ?? fileStore({ dir: '.ringmaster/ledger' });
-    this.ledger = new Ledger(store, this.clock, (record) => this.onRecord(record));
+    // Once started, everything the engine writes is fenced by its lease (also after it was lost:
+    // that is when the fence matters).
+    this.ledger = new Ledger(store, this.clock, {
+      onRecord: (record) => this.onRecord(record),
+      fence: () => (this.keeper ? [this.keeper.current] : []),
+      // A refused append is the surest sign the engine's lease is gone: stop now, not at the next renewal.
+      onFenceRefused: (error) => {
+        if (error.details.lock === 'engine') this.keeper?.markLost(error);
+      },
+    });
+    const signal = () =>
+      this.keeper ? AbortSignal.any([this.stopping.signal, this.keeper.signal]) : this.stopping.signal;
     this.runtime = {
       ledger: this.ledger,
       clock: this.clock,
       owner: this.opts.owner,
       workDir: this.opts.workDir,
       notifiers: this.opts.notifiers,
-      signal: this.stopping.signal,
+      leaseMs: this.opts.leaseMs,
+      get signal() {
+        return signal();
+      },
       emit: (event: 'error' | 'decision', payload: never) => this.emit(event, payload),
       state: (name) => this.state(name),
     };
@@ -142,9 +162,10 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   async start(options: { waitMs?: number } = {}): Promise<void> {
     const deadline = Date.now() + (options.waitMs ?? 0);
+    let lease: Lease | undefined;
     for (;;) {
-      this.lease = await this.ledger.store.acquire('engine', { owner: this.opts.owner, ttlMs: LEASE_MS });
-      if (this.lease) break;
+      lease = await this.ledger.store.acquire('engine', { owner: this.opts.owner, ttlMs: this.opts.leaseMs });
+      if (lease) break;
       if (Date.now() >= deadline) {
         const holder = await this.ledger.store.inspect('engine');
         throw new RingmasterError(
@@ -155,18 +176,39 @@ export class Engine extends EventEmitter<EngineEvents> {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
-    this.renewTimer = setInterval(() => {
-      if (this.lease) {
-        this.ledger.store.renew(this.lease, LEASE_MS).then(
-          (l) => {
-            this.lease = l;
-          },
-          (error: unknown) => this.emit('error', { operation: 'lease', error: error as Error }),
-        );
-      }
-    }, LEASE_MS / 3);
-    this.renewTimer.unref();
+    const keeper = new LeaseKeeper(this.ledger.store, lease, this.opts.leaseMs, (error) =>
+      this.emit('error', { operation: 'renew the engine lease', error }),
+    );
+    this.keeper = keeper;
+    keeper.signal.addEventListener('abort', () => void this.leaseLost(keeper.signal.reason as Error), {
+      once: true,
+    });
     await this.load();
+  }
+
+  /**
+   * The engine's lease is gone (another engine took the ledger, or it expired unrenewed): work
+   * stops at the next host boundary, `run()` ends with the `LOCKED` error, and the loss is
+   * recorded outside the fence, as the engine's own account of why it stopped.
+   */
+  private async leaseLost(error: Error): Promise<void> {
+    this.emit('error', { operation: 'engine lease', error });
+    await this.ledger
+      .writeUnder(
+        [],
+        entry('lease.lost', {
+          lease: 'engine',
+          owner: this.opts.owner,
+          reason: `${error.message}; this engine stopped`,
+        }),
+      )
+      .catch(() => {});
+  }
+
+  /** The `LOCKED` error, once the engine's lease is lost. */
+  private get lostLease(): Error | undefined {
+    const reason: unknown = this.keeper?.signal.reason;
+    return this.keeper?.signal.aborted ? (reason as Error) : undefined;
   }
 
   /** Stops `run()` after the current host/batch, releases the lease, and closes the adapters. */
@@ -174,10 +216,13 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.stopping.abort();
     // Let the pass under way finish its current host or batch before the adapters are closed.
     await this.ticking?.catch(() => {});
-    clearInterval(this.renewTimer);
     await this.ledger.flush();
-    if (this.lease) await this.ledger.store.release(this.lease);
-    this.lease = undefined;
+    const keeper = this.keeper;
+    if (keeper) {
+      await keeper.stop();
+      await this.ledger.store.release(keeper.current).catch(() => {});
+      this.keeper = undefined;
+    }
     for (const p of this.pipelines.values()) {
       await p.source.close?.();
       await p.repository.close?.();
@@ -231,6 +276,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   private async tickOnce(): Promise<void> {
+    if (this.lostLease) return; // said once, when it was lost; run() ends on it
     await this.ensureLoaded();
     for (const pipeline of this.pipelines.values()) {
       if (this.stopping.signal.aborted) return;
@@ -268,6 +314,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       : this.stopping.signal;
     while (!signal.aborted) {
       await this.tick();
+      const lost = this.lostLease;
+      if (lost) throw lost;
       await this.clock.sleep(options.intervalMs ?? 30_000, signal);
     }
   }
@@ -331,16 +379,28 @@ export class Engine extends EventEmitter<EngineEvents> {
       ring: input.ring,
       by: input.by,
     });
-    await this.ledger.write(
-      entry('approval.recorded', {
-        pipeline: pipeline.name,
-        ring: input.ring,
-        revision: release.revision,
-        by: input.by,
-        via: input.via ?? 'api',
-        ...(input.comment ? { comment: input.comment } : {}),
-      }),
-    );
+    await this.ledger.decide(() => {
+      const twice = this.state(pipeline.name).approvals.find(
+        (a) => a.ring === input.ring && a.revision === release.revision && a.by === input.by,
+      );
+      if (twice) {
+        throw new RingmasterError(
+          'STATE',
+          `${input.by} already approved ${release.version} for ${pipeline.name}/${input.ring} at ${twice.at}; an approval counts once`,
+          { scope: 'engine' },
+        );
+      }
+      return [
+        entry('approval.recorded', {
+          pipeline: pipeline.name,
+          ring: input.ring,
+          revision: release.revision,
+          by: input.by,
+          via: input.via ?? 'api',
+          ...(input.comment ? { comment: input.comment } : {}),
+        }),
+      ];
+    });
   }
 
   /**
@@ -362,14 +422,8 @@ export class Engine extends EventEmitter<EngineEvents> {
         scope: 'engine',
       });
     }
-    await this.rings.deploy(
-      pipeline,
-      ring,
-      release,
-      'deploy',
-      `promoted by ${input.by ?? 'api'}${input.reason ? `: ${input.reason}` : ''}`,
-      true,
-    );
+    const reason = `promoted by ${input.by ?? 'api'}${input.reason ? `: ${input.reason}` : ''}`;
+    await this.rings.deploy(pipeline, ring, () => ({ release, reason }), { required: true });
   }
 
   /**
@@ -380,52 +434,48 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.ensureLoaded();
     const pipeline = this.pipeline(input.pipeline);
     const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
-    const p = this.state(pipeline.name);
-    const current = ringState(p, ring.name).current;
-    const to = input.to
-      ? this.findRelease(pipeline, input.to)
-      : current
-        ? this.rings.previousRelease(pipeline, ring, current)
-        : undefined;
-    if (!to) {
-      throw new RingmasterError(
-        'STATE',
-        `${pipeline.name}/${ring.name} has no previous release to roll back to; name one with "to"`,
-        {
-          scope: 'engine',
-        },
-      );
-    }
+    const named = input.to ? this.findRelease(pipeline, input.to) : undefined;
     const by = input.by ?? 'api';
     const reason = input.reason ?? `rolled back by ${by}`;
     await this.rings.withRingLock(
       pipeline,
       ring,
-      async () => {
-        if (ringState(p, ring.name).inFlight) {
-          throw new RingmasterError(
-            'LOCKED',
-            `${pipeline.name}/${ring.name} has a rollout in flight; let it finish first`,
-            {
-              scope: 'engine',
-            },
-          );
-        }
-        await this.ledger.write(
-          ...(current && current !== to.id
-            ? [
-                entry('ring.rejected', {
-                  pipeline: pipeline.name,
-                  ring: ring.name,
-                  release: current,
-                  reason,
-                  by,
-                }),
-              ]
-            : []),
-          this.rings.rolloutEntry(pipeline, ring, to, 'rollback', reason),
-        );
-        await this.rings.resumeRollout(pipeline, ring);
+      async (session) => {
+        // Decided on the ledger as it is when written: what the ring runs may have changed.
+        await session.decide(() => {
+          const rs = ringState(this.state(pipeline.name), ring.name);
+          if (rs.inFlight) {
+            throw new RingmasterError(
+              'LOCKED',
+              `${pipeline.name}/${ring.name} has a rollout in flight; let it finish first`,
+              { scope: 'engine' },
+            );
+          }
+          const current = rs.current;
+          const to = named ?? (current ? this.rings.previousRelease(pipeline, ring, current) : undefined);
+          if (!to) {
+            throw new RingmasterError(
+              'STATE',
+              `${pipeline.name}/${ring.name} has no previous release to roll back to; name one with "to"`,
+              { scope: 'engine' },
+            );
+          }
+          return [
+            ...(current && current !== to.id
+              ? [
+                  entry('ring.rejected', {
+                    pipeline: pipeline.name,
+                    ring: ring.name,
+                    release: current,
+                    reason,
+                    by,
+                  }),
+                ]
+              : []),
+            this.rings.rolloutEntry(pipeline, ring, to, 'rollback', reason),
+          ];
+        });
+        await this.rings.resumeRollout(session);
       },
       true,
     );
@@ -436,23 +486,43 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.ensureLoaded();
     const pipeline = this.pipeline(input.pipeline);
     this.ringIndex(pipeline, input.ring);
-    await this.ledger.write(
-      entry('ring.locked', {
-        pipeline: pipeline.name,
-        ring: input.ring,
-        reason: input.reason,
-        by: input.by ?? 'api',
-      }),
-    );
+    // Decided on the ledger as it is when written: a lock taken meanwhile by someone else stands.
+    await this.ledger.decide(() => {
+      const locked = ringState(this.state(pipeline.name), input.ring).locked;
+      if (locked) {
+        throw new RingmasterError(
+          'STATE',
+          `${pipeline.name}/${input.ring} is already locked by ${locked.by} since ${locked.at}: ${locked.reason}; unlock it first to lock it again`,
+          { scope: 'engine', details: { locked } },
+        );
+      }
+      return [
+        entry('ring.locked', {
+          pipeline: pipeline.name,
+          ring: input.ring,
+          reason: input.reason,
+          by: input.by ?? 'api',
+        }),
+      ];
+    });
   }
 
   async unlock(input: { pipeline: string; ring: string; by?: string }): Promise<void> {
     await this.ensureLoaded();
     const pipeline = this.pipeline(input.pipeline);
     this.ringIndex(pipeline, input.ring);
-    await this.ledger.write(
-      entry('ring.unlocked', { pipeline: pipeline.name, ring: input.ring, by: input.by ?? 'api' }),
-    );
+    await this.ledger.decide(() => {
+      if (!ringState(this.state(pipeline.name), input.ring).locked) {
+        throw new RingmasterError(
+          'STATE',
+          `${pipeline.name}/${input.ring} is not locked; nothing to unlock`,
+          {
+            scope: 'engine',
+          },
+        );
+      }
+      return [entry('ring.unlocked', { pipeline: pipeline.name, ring: input.ring, by: input.by ?? 'api' })];
+    });
   }
 
   /**
@@ -464,22 +534,24 @@ export class Engine extends EventEmitter<EngineEvents> {
     const pipeline = this.pipeline(input.pipeline);
     this.ringIndex(pipeline, input.ring);
     const release = this.findRelease(pipeline, input.release);
-    const status = this.state(pipeline.name).releaseRings.get(release.id)?.get(input.ring)?.status;
-    if (status !== 'rejected') {
-      throw new RingmasterError(
-        'STATE',
-        `${release.version} is not rejected in ${pipeline.name}/${input.ring} (it is ${status ?? 'not there'}); nothing to unpin`,
-        { scope: 'engine' },
-      );
-    }
-    await this.ledger.write(
-      entry('ring.unrejected', {
-        pipeline: pipeline.name,
-        ring: input.ring,
-        release: release.id,
-        by: input.by ?? 'api',
-      }),
-    );
+    await this.ledger.decide(() => {
+      const status = this.state(pipeline.name).releaseRings.get(release.id)?.get(input.ring)?.status;
+      if (status !== 'rejected') {
+        throw new RingmasterError(
+          'STATE',
+          `${release.version} is not rejected in ${pipeline.name}/${input.ring} (it is ${status ?? 'not there'}); nothing to unpin`,
+          { scope: 'engine' },
+        );
+      }
+      return [
+        entry('ring.unrejected', {
+          pipeline: pipeline.name,
+          ring: input.ring,
+          release: release.id,
+          by: input.by ?? 'api',
+        }),
+      ];
+    });
   }
 
   private assertUnlocked(pipeline: Pipeline, ring: Ring): void {

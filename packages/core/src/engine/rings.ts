@@ -1,16 +1,56 @@
+/**
+ * The ring runner: everything done to one ring happens in a ring session — holding the ring's
+ * lease (kept alive for as long as the work runs), with every write fenced by it and by the
+ * engine's lease, and a signal that stops the work at the next host boundary when the engine
+ * stops or a lease is lost. Decisions (start a rollout) are taken again if the ledger moved on.
+ */
+import type { Lease } from '../contracts/store.js';
 import { RingmasterError } from '../errors.js';
-import { entry } from '../ledger/ledger.js';
-import type { RolloutKind } from '../ledger/records.js';
+import { type Entry, entry, type LedgerDecision } from '../ledger/ledger.js';
+import type { RolloutKind, TypedRecord } from '../ledger/records.js';
 import type { ReleaseState } from '../ledger/state.js';
 import { ringState } from '../ledger/state.js';
 import type { Gate } from '../model/gate.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
 import { executeRollout, type RolloutResult } from '../rollout/execute.js';
-import { planBatches } from '../rollout/strategy.js';
+import { planBatches, type RolloutSpec } from '../rollout/strategy.js';
 import { describeHolder } from '../store/lockfile.js';
 import { decideRing } from './decide.js';
+import { LeaseKeeper } from './lease.js';
 import { notice } from './notify.js';
-import { LEASE_MS, type Runtime } from './runtime.js';
+import type { Runtime } from './runtime.js';
+
+/** One piece of work on a ring, under its lease. */
+export interface RingSession {
+  readonly pipeline: Pipeline;
+  readonly ring: Ring;
+  /** Aborted when the engine stops or its pass is cut short, or a lease is lost (reason: LOCKED). */
+  readonly signal: AbortSignal;
+  /** Appends facts under the engine's and the ring's leases. */
+  write(...entries: Entry[]): Promise<TypedRecord[]>;
+  /** Takes a decision under those leases, again after a conflict. */
+  decide(decision: LedgerDecision): Promise<TypedRecord[]>;
+}
+
+/**
+ * Why a session's work ended early, when it was for a lost lease: the keeper noticed (the
+ * signal's reason), or the store refused an append fenced by one of `fence`.
+ */
+function lostLease(
+  session: RingSession,
+  fence: readonly Lease[],
+  error?: unknown,
+): RingmasterError | undefined {
+  const reason: unknown = session.signal.reason;
+  if (reason instanceof RingmasterError && reason.code === 'LOCKED') return reason;
+  if (
+    error instanceof RingmasterError &&
+    error.code === 'LOCKED' &&
+    fence.some((lease) => lease.name === error.details.lock)
+  )
+    return error;
+  return undefined;
+}
 
 export class RingRunner {
   constructor(private readonly rt: Runtime) {}
@@ -20,13 +60,13 @@ export class RingRunner {
     const p = this.rt.state(pipeline.name);
     const rs = ringState(p, ring.name);
     if (rs.inFlight) {
-      await this.withRingLock(pipeline, ring, () => this.resumeRollout(pipeline, ring));
+      await this.withRingLock(pipeline, ring, (session) => this.resumeRollout(session));
       return;
     }
     if (rs.locked) return;
     if (rs.current && p.releaseRings.get(rs.current)?.get(ring.name)?.status === 'verifying') {
-      await this.withRingLock(pipeline, ring, () =>
-        this.runGates(pipeline, ring, p.releases.get(rs.current!)!),
+      await this.withRingLock(pipeline, ring, (session) =>
+        this.runGates(session, p.releases.get(rs.current!)!),
       );
       return;
     }
@@ -41,81 +81,121 @@ export class RingRunner {
       });
     }
     if (decision.promote) {
-      await this.deploy(pipeline, ring, decision.promote.release, 'deploy', decision.promote.decision.reason);
+      // Decided again on the ledger as it is when the rollout is recorded: a lock, a rejection
+      // or a newer approval written meanwhile by someone else wins.
+      await this.deploy(pipeline, ring, () => {
+        const now = decideRing(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now());
+        return now.promote && { release: now.promote.release, reason: now.promote.decision.reason };
+      });
     }
   }
 
   /**
-   * Runs `work` holding the ring's rollout lock, renewed in the background for as long as the
-   * work takes (a slow gate included); skips quietly when another process holds it, unless the
-   * lock is `required`.
+   * Runs `work` in a session holding the ring's lease, renewed in the background for as long as
+   * the work takes (a slow gate included); skips quietly when another process holds it, unless
+   * the lock is `required`. When a lease is lost, the work stops at its next host boundary, the
+   * loss is recorded (outside the fence: it is the loser's own account) and `LOCKED` is thrown.
    */
   async withRingLock(
     pipeline: Pipeline,
     ring: Ring,
-    work: () => Promise<void>,
+    work: (session: RingSession) => Promise<void>,
     required = false,
   ): Promise<void> {
     const name = `rollout:${pipeline.name}:${ring.name}`;
-    let lease = await this.rt.ledger.store.acquire(name, { owner: this.rt.owner, ttlMs: LEASE_MS });
+    const store = this.rt.ledger.store;
+    const lease = await store.acquire(name, { owner: this.rt.owner, ttlMs: this.rt.leaseMs });
     if (!lease) {
       if (!required) return;
-      const holder = await this.rt.ledger.store.inspect(name);
+      const holder = await store.inspect(name);
       throw new RingmasterError(
         'LOCKED',
         `a rollout of ${pipeline.name}/${ring.name} is under way: ${holder ? describeHolder(holder) : 'another process'}; try again when it ends`,
         { scope: 'engine', details: { holder } },
       );
     }
-    let renewing: Promise<void> = Promise.resolve();
-    const renewal = setInterval(() => {
-      renewing = renewing.then(async () => {
-        if (lease) lease = await this.rt.ledger.store.renew(lease, LEASE_MS);
-      });
-      renewing.catch((error: unknown) =>
-        this.rt.emit('error', { pipeline: pipeline.name, operation: `lock ${name}`, error: error as Error }),
-      );
-    }, LEASE_MS / 3);
-    renewal.unref();
+    const keeper = new LeaseKeeper(store, lease, this.rt.leaseMs, (error) =>
+      this.rt.emit('error', { pipeline: pipeline.name, operation: `renew ${name}`, error }),
+    );
+    const fence = [...this.rt.ledger.fence(), lease];
+    const session: RingSession = {
+      pipeline,
+      ring,
+      signal: AbortSignal.any([this.rt.signal, keeper.signal]),
+      write: (...entries) => this.rt.ledger.writeUnder(fence, ...entries),
+      decide: (decision) => this.rt.ledger.decide(decision, fence),
+    };
+    let failure: unknown;
     try {
       await this.rt.ledger.refresh(); // another process may have moved the ring while we waited
-      await work();
+      await work(session);
+    } catch (error) {
+      failure = error;
     } finally {
-      clearInterval(renewal);
-      await renewing.catch(() => {});
-      await this.rt.ledger.store.release(lease);
+      await keeper.stop();
+      await store.release(lease).catch(() => {}); // a lost lease is not ours to release
     }
+    const lost = lostLease(session, fence, failure);
+    // The engine records the loss of its own lease; the ring's is recorded here.
+    if (lost?.details.lock === name) {
+      await this.rt.ledger
+        .writeUnder(
+          [],
+          entry('lease.lost', {
+            pipeline: pipeline.name,
+            ring: ring.name,
+            lease: name,
+            owner: this.rt.owner,
+            reason: `${lost.message}; stopped at the next host boundary, the new holder resumes from the ledger`,
+          }),
+        )
+        .catch(() => {}); // best effort: the store may be what failed
+    }
+    if (lost) throw lost;
+    if (failure !== undefined) throw failure;
   }
 
+  /**
+   * Starts a rollout to the ring (or resumes the one in flight), then its gates. `choose` says
+   * which release and why; it is asked on the ledger as it is when the rollout is recorded (and
+   * again after a conflict), and when it says none, nothing is written.
+   */
   async deploy(
     pipeline: Pipeline,
     ring: Ring,
-    release: ReleaseState,
-    kind: RolloutKind,
-    reason: string,
-    required = false,
+    choose: () => { release: ReleaseState; reason: string } | undefined,
+    options: { kind?: RolloutKind; required?: boolean } = {},
   ): Promise<void> {
     await this.withRingLock(
       pipeline,
       ring,
-      async () => {
-        const rs = ringState(this.rt.state(pipeline.name), ring.name);
-        if (rs.inFlight) {
-          await this.resumeRollout(pipeline, ring);
-          return;
-        }
-        await this.rt.ledger.write(this.rolloutEntry(pipeline, ring, release, kind, reason));
-        await this.resumeRollout(pipeline, ring);
+      async (session) => {
+        await session.decide(() => {
+          const rs = ringState(this.rt.state(pipeline.name), ring.name);
+          if (rs.inFlight) return []; // someone started one meanwhile: resume it below
+          if (rs.locked) {
+            if (!options.required) return [];
+            throw new RingmasterError(
+              'LOCKED',
+              `${pipeline.name}/${ring.name} is locked by ${rs.locked.by}: ${rs.locked.reason}; unlock it first`,
+              { scope: 'engine' },
+            );
+          }
+          const chosen = choose();
+          if (!chosen) return [];
+          return [this.rolloutEntry(pipeline, ring, chosen.release, options.kind ?? 'deploy', chosen.reason)];
+        });
+        await this.resumeRollout(session);
       },
-      required,
+      options.required ?? false,
     );
   }
 
   /**
    * Drives the in-flight rollout of the ring to its end (fresh or after a crash), then its gates.
-   * The caller holds the ring lock.
    */
-  async resumeRollout(pipeline: Pipeline, ring: Ring): Promise<void> {
+  async resumeRollout(session: RingSession): Promise<void> {
+    const { pipeline, ring } = session;
     const p = this.rt.state(pipeline.name);
     const rs = ringState(p, ring.name);
     const rollout = rs.inFlight ? p.rollouts.get(rs.inFlight) : undefined;
@@ -130,13 +210,13 @@ export class RingRunner {
       prior: { hosts: rollout.hosts, rollbacks: rollout.rollbacks },
       resolve: async (version) =>
         p.releases.get(version)?.artifact ?? (await pipeline.repository.find(release.artifact.name, version)),
-      signal: this.rt.signal,
+      signal: session.signal,
       recorder: {
         hostStarted: async (host, from, phase) => {
-          await this.rt.ledger.write(entry('host.started', { ...base, host, from, phase }));
+          await session.write(entry('host.started', { ...base, host, from, phase }));
         },
         hostFinished: async (host, outcome, phase) => {
-          await this.rt.ledger.write(
+          await session.write(
             entry('host.finished', {
               ...base,
               host,
@@ -152,12 +232,14 @@ export class RingRunner {
       },
     });
     if (result.outcome === 'interrupted') {
-      // Stays in flight, and says so: the next start resumes it from the ledger.
-      await this.rt.ledger.write(entry('rollout.parked', { ...base, reason: result.reason }));
+      // A lost lease is recorded by withRingLock, outside the fence; a stop parks the rollout,
+      // and says so: the next start resumes it from the ledger.
+      if (!(session.signal.reason instanceof RingmasterError))
+        await session.write(entry('rollout.parked', { ...base, reason: result.reason }));
       return;
     }
     const ok = result.outcome === 'succeeded';
-    await this.rt.ledger.write(
+    await session.write(
       entry('rollout.finished', { ...base, outcome: result.outcome, reason: result.reason }),
       notice(pipeline, {
         kind: rollout.kind === 'rollback' ? 'rollback' : 'rollout',
@@ -170,10 +252,11 @@ export class RingRunner {
         ring: ring.name,
       }),
     );
-    if (ok && rollout.kind === 'deploy') await this.runGates(pipeline, ring, release);
+    if (ok && rollout.kind === 'deploy') await this.runGates(session, release);
   }
 
-  async runGates(pipeline: Pipeline, ring: Ring, release: ReleaseState): Promise<void> {
+  async runGates(session: RingSession, release: ReleaseState): Promise<void> {
+    const { pipeline, ring } = session;
     const p = this.rt.state(pipeline.name);
     const rollout = p.releaseRings.get(release.id)?.get(ring.name)?.rollout ?? '';
     const done = new Map(
@@ -184,15 +267,15 @@ export class RingRunner {
     const hosts = ring.target.hosts.map((h) => h.name);
     const failures: string[] = [];
     for (const gate of ring.gates) {
-      const ok =
-        done.get(gate.name)?.ok ?? (await this.runGate(pipeline, ring, release, rollout, gate, hosts));
+      if (session.signal.aborted) return; // a stop or a lost lease: the gates run again later
+      const ok = done.get(gate.name)?.ok ?? (await this.runGate(session, release, rollout, gate, hosts));
       if (!ok) {
         failures.push(gate.name);
         break; // later gates assume the earlier ones passed
       }
     }
     if (failures.length === 0) {
-      await this.rt.ledger.write(
+      await session.write(
         entry('ring.verified', { pipeline: pipeline.name, ring: ring.name, release: release.id }),
         notice(pipeline, {
           kind: 'gate',
@@ -211,7 +294,7 @@ export class RingRunner {
     const previous =
       ring.onGateFailure === 'rollback' ? this.previousRelease(pipeline, ring, release.id) : undefined;
     // One append: a crash can never leave the release failed but not rolled back.
-    await this.rt.ledger.write(
+    await session.write(
       entry('ring.failed', { pipeline: pipeline.name, ring: ring.name, release: release.id, reason }),
       notice(pipeline, {
         kind: 'gate',
@@ -237,17 +320,17 @@ export class RingRunner {
           ]
         : []),
     );
-    if (previous) await this.resumeRollout(pipeline, ring);
+    if (previous) await this.resumeRollout(session);
   }
 
   async runGate(
-    pipeline: Pipeline,
-    ring: Ring,
+    session: RingSession,
     release: ReleaseState,
     rollout: string,
     gate: Gate,
     hosts: string[],
   ): Promise<boolean> {
+    const { pipeline, ring } = session;
     const started = performance.now();
     const outcome = await gate.run({
       pipeline: pipeline.name,
@@ -255,10 +338,10 @@ export class RingRunner {
       release: { id: release.id, version: release.version, revision: release.revision },
       hosts,
       target: ring.target,
-      signal: this.rt.signal,
+      signal: session.signal,
       log: () => {},
     });
-    await this.rt.ledger.write(
+    await session.write(
       entry('gate.finished', {
         pipeline: pipeline.name,
         ring: ring.name,
@@ -286,11 +369,21 @@ export class RingRunner {
     return undefined;
   }
 
-  /** The record that starts a rollout of `release` to `ring` (numbered after the ring's last). */
-  rolloutEntry(pipeline: Pipeline, ring: Ring, release: ReleaseState, kind: RolloutKind, reason: string) {
+  /**
+   * The record that starts a rollout of `release` to `ring` (numbered after the ring's last),
+   * over `hosts` (default: every host of the ring).
+   */
+  rolloutEntry(
+    pipeline: Pipeline,
+    ring: Ring,
+    release: ReleaseState,
+    kind: RolloutKind,
+    reason: string,
+    hosts: readonly string[] = ring.target.hosts.map((h) => h.name),
+  ) {
     const rs = ringState(this.rt.state(pipeline.name), ring.name);
-    // A rollback never rolls itself back: it halts where it fails.
-    const strategy = kind === 'deploy' ? ring.rollout : { ...ring.rollout, onFailure: 'halt' as const };
+    // A rollback or a converge never undoes itself: putting back what it replaces is no remedy.
+    const strategy: RolloutSpec = kind === 'deploy' ? ring.rollout : { ...ring.rollout, onFailure: 'halt' };
     return entry('rollout.started', {
       pipeline: pipeline.name,
       ring: ring.name,
@@ -299,10 +392,7 @@ export class RingRunner {
       kind,
       reason,
       strategy,
-      batches: planBatches(
-        strategy,
-        ring.target.hosts.map((h) => h.name),
-      ),
+      batches: planBatches(strategy, hosts),
     });
   }
 }

@@ -18,7 +18,12 @@ export interface Runtime {
   readonly owner: string;
   readonly workDir: string;
   readonly notifiers: readonly Notifier[];
-  /** Aborted by `close()`: work stops after the current host or batch. */
+  /** How long the engine's and the rings' leases last; holders renew them at a third of it. */
+  readonly leaseMs: number;
+  /**
+   * Aborted by `close()`, by the loss of the engine's lease, or when a fault cuts the pass short:
+   * work stops at the next host boundary.
+   */
   readonly signal: AbortSignal;
   emit(event: 'error', payload: ErrorEvent): boolean;
   emit(event: 'decision', payload: DecisionEvent): boolean;

@@ -1,10 +1,16 @@
 /**
  * The Ledger: the durable record over a Store. It replays the journal into derived views,
- * appends new facts with compare-and-set (catching up and retrying when another process wrote
- * first), and tells a listener about every record it learns.
+ * appends new records with compare-and-set, and tells a listener about every record it learns.
+ *
+ * Two kinds of write. A fact (`write`: a host finished, a build ran) holds whatever others
+ * wrote meanwhile, so after a CONFLICT it is appended again once the ledger is caught up. A
+ * decision (`decide`: start a rollout, record an approval) depends on the state it was taken
+ * on, so after a CONFLICT it is taken again on the caught-up state — a lock or an approval
+ * written meanwhile by another process is never ignored. Every write carries the leases it is
+ * made under (the engine's, a ring's), and the store refuses it once one of them is lost.
  */
 import type { Clock } from '../contracts/clock.js';
-import type { Store } from '../contracts/store.js';
+import type { Lease, Store } from '../contracts/store.js';
 import { isRingmasterError, RingmasterError } from '../errors.js';
 import type { RecordData, RecordType, TypedRecord } from './records.js';
 import { apply, emptyState, type LedgerState } from './state.js';
@@ -19,24 +25,50 @@ export function entry<T extends RecordType>(type: T, data: RecordData[T]): Entry
   return { type, data };
 }
 
+/**
+ * Takes a decision on the ledger's current state: the entries to append, or none. It may throw
+ * to refuse (the write rejects with that error). Called again after a conflict.
+ */
+export type LedgerDecision = (state: LedgerState) => Entry[];
+
+export interface LedgerOptions {
+  /** Told of every record the ledger learns, its own appends and others' alike. */
+  onRecord?: (record: TypedRecord) => void;
+  /** The leases every write is made under unless told otherwise (the engine's, while it holds it). */
+  fence?: () => readonly Lease[];
+  /** Told when the store refused a write because a lease in its fence was lost. */
+  onFenceRefused?: (error: RingmasterError) => void;
+}
+
 const MAX_CAS_RETRIES = 20;
 
 interface PendingWrite {
-  entries: Entry[];
+  decide: LedgerDecision;
+  fence: readonly Lease[];
   resolve(records: TypedRecord[]): void;
   reject(error: unknown): void;
 }
+
+const fenceKey = (fence: readonly Lease[]) => fence.map((l) => `${l.name}=${l.token}`).join(' ');
 
 export class Ledger {
   readonly state: LedgerState = emptyState();
   private pending: PendingWrite[] = [];
   private flushing: Promise<void> | undefined;
 
+  private readonly onRecord: (record: TypedRecord) => void;
+  private readonly baseFence: () => readonly Lease[];
+  private readonly onFenceRefused: (error: RingmasterError) => void;
+
   constructor(
     readonly store: Store,
     private readonly clock: Clock,
-    private readonly onRecord: (record: TypedRecord) => void = () => {},
-  ) {}
+    options: LedgerOptions = {},
+  ) {
+    this.onRecord = options.onRecord ?? (() => {});
+    this.baseFence = options.fence ?? (() => []);
+    this.onFenceRefused = options.onFenceRefused ?? (() => {});
+  }
 
   /** Reads records written since the last look (by this process or another) into the state. */
   async refresh(): Promise<TypedRecord[]> {
@@ -49,14 +81,39 @@ export class Ledger {
   }
 
   /**
-   * Appends entries atomically, in order, after everything already in the ledger, and resolves
-   * once they are durable. Writes made while an append is under way are committed together in
-   * the next one (group commit: one fsync for a whole batch of hosts). Another process's appends
-   * are caught up with and retried over.
+   * Appends facts atomically, in order, after everything already in the ledger, under the base
+   * fence, and resolves once they are durable.
    */
   write(...entries: Entry[]): Promise<TypedRecord[]> {
+    return this.enqueue(() => entries, this.baseFence());
+  }
+
+  /** Appends facts under `fence` (the base fence plus, say, a ring's lease). */
+  writeUnder(fence: readonly Lease[], ...entries: Entry[]): Promise<TypedRecord[]> {
+    return this.enqueue(() => entries, fence);
+  }
+
+  /**
+   * Takes `decision` on the current state and appends what it returns; after a conflict, it is
+   * taken again on the caught-up state. Resolves with the records written (none when the
+   * decision, taken again, wrote nothing).
+   */
+  decide(decision: LedgerDecision, fence: readonly Lease[] = this.baseFence()): Promise<TypedRecord[]> {
+    return this.enqueue(decision, fence);
+  }
+
+  /** The leases writes are made under by default. */
+  fence(): readonly Lease[] {
+    return this.baseFence();
+  }
+
+  /**
+   * Writes made while an append is under way are committed together in the next one (group
+   * commit: one fsync for a whole batch of hosts), as long as they share a fence.
+   */
+  private enqueue(decide: LedgerDecision, fence: readonly Lease[]): Promise<TypedRecord[]> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ entries, resolve, reject });
+      this.pending.push({ decide, fence, resolve, reject });
       this.flushing ??= this.drain();
     });
   }
@@ -64,14 +121,12 @@ export class Ledger {
   private async drain(): Promise<void> {
     try {
       while (this.pending.length) {
-        const group = this.pending.splice(0);
+        const key = fenceKey(this.pending[0]!.fence);
+        let n = 1;
+        while (n < this.pending.length && fenceKey(this.pending[n]!.fence) === key) n++;
+        const group = this.pending.splice(0, n);
         try {
-          const records = await this.appendNow(group.flatMap((w) => w.entries));
-          let at = 0;
-          for (const w of group) {
-            w.resolve(records.slice(at, at + w.entries.length));
-            at += w.entries.length;
-          }
+          await this.appendGroup(group);
         } catch (error) {
           for (const w of group) w.reject(error);
         }
@@ -81,24 +136,60 @@ export class Ledger {
     }
   }
 
-  private async appendNow(entries: Entry[]): Promise<TypedRecord[]> {
-    const time = this.clock.now().toISOString();
+  /** Appends one group, deciding each write on the state it is appended after. */
+  private async appendGroup(group: PendingWrite[]): Promise<void> {
+    let live = group;
     for (let attempt = 0; ; attempt++) {
-      try {
-        const stored = (await this.store.append(
-          entries.map((e) => ({ type: e.type, time, data: e.data as unknown as Record<string, unknown> })),
-          { expectedSeq: this.state.lastSeq },
-        )) as TypedRecord[];
-        for (const record of stored) {
-          apply(this.state, record);
-          this.onRecord(record);
+      const decided: { write: PendingWrite; entries: Entry[] }[] = [];
+      for (const write of live) {
+        try {
+          decided.push({ write, entries: write.decide(this.state) });
+        } catch (error) {
+          write.reject(error);
         }
-        return stored;
+      }
+      live = decided.map((d) => d.write);
+      const entries = decided.flatMap((d) => d.entries);
+      if (entries.length === 0) {
+        for (const d of decided) d.write.resolve([]);
+        return;
+      }
+      try {
+        const records = await this.appendNow(entries, group[0]!.fence);
+        let at = 0;
+        for (const d of decided) {
+          d.write.resolve(records.slice(at, at + d.entries.length));
+          at += d.entries.length;
+        }
+        return;
       } catch (error) {
-        if (!isRingmasterError(error, 'CONFLICT') || attempt >= MAX_CAS_RETRIES) throw error;
+        if (!isRingmasterError(error, 'CONFLICT') || attempt >= MAX_CAS_RETRIES) {
+          for (const write of live) write.reject(error);
+          return;
+        }
         await this.refresh();
       }
     }
+  }
+
+  private async appendNow(entries: Entry[], fence: readonly Lease[]): Promise<TypedRecord[]> {
+    const time = this.clock.now().toISOString();
+    let stored: TypedRecord[];
+    try {
+      stored = (await this.store.append(
+        entries.map((e) => ({ type: e.type, time, data: e.data as unknown as Record<string, unknown> })),
+        { expectedSeq: this.state.lastSeq, ...(fence.length ? { fence } : {}) },
+      )) as TypedRecord[];
+    } catch (error) {
+      if (isRingmasterError(error, 'LOCKED') && fence.some((l) => l.name === error.details.lock))
+        this.onFenceRefused(error);
+      throw error;
+    }
+    for (const record of stored) {
+      apply(this.state, record);
+      this.onRecord(record);
+    }
+    return stored;
   }
 
   /** Waits for appends already queued. */

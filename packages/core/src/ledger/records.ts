@@ -101,6 +101,11 @@ export interface RecordData {
   'deploy-request.seen': { pipeline: string; request: DeployRequest };
   'notification.queued': { pipeline: string; id: string; notification: Notification };
   'notification.sent': { pipeline: string; id: string; notifier: string; ok: boolean; error?: string };
+  /**
+   * A holder lost a lease (taken over, or expired unrenewed) and stopped: written by the loser,
+   * outside the fence, to say why its work ended. Informational: it changes no derived state.
+   */
+  'lease.lost': { pipeline?: string; ring?: string; lease: string; owner: string; reason: string };
 }
 
 export type RecordType = keyof RecordData;

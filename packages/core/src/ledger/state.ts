@@ -187,7 +187,16 @@ function setReleaseRing(p: PipelineState, release: string, ring: string, patch: 
   rings.set(ring, { ...(previous?.rollout ? { rollout: previous.rollout } : {}), ...patch });
 }
 
-type Handlers = { [K in keyof RecordData]: (p: PipelineState, data: RecordData[K], time: string) => void };
+/** Records that change no derived state (kept in the journal for people and tools). */
+type Informational = 'lease.lost';
+
+type Handlers = {
+  [K in Exclude<keyof RecordData, Informational>]: (
+    p: PipelineState,
+    data: RecordData[K],
+    time: string,
+  ) => void;
+};
 
 const handlers: Handlers = {
   'revision.seen'(p, { revision, feed }) {
@@ -365,7 +374,9 @@ const handlers: Handlers = {
 /** Folds one record into the state (records of unknown type are kept in the journal, ignored here). */
 export function apply(state: LedgerState, record: TypedRecord): void {
   state.lastSeq = record.seq;
-  const handler = handlers[record.type] as ((p: PipelineState, d: unknown, t: string) => void) | undefined;
-  if (!handler) return;
+  const handler = (handlers as Partial<Record<string, (p: PipelineState, d: unknown, t: string) => void>>)[
+    record.type
+  ];
+  if (!handler || typeof record.data.pipeline !== 'string') return;
   handler(pipelineState(state, record.data.pipeline), record.data, record.time);
 }
