@@ -44,6 +44,8 @@ describe('public types', () => {
       | 'deploy-request.seen'
       | 'notification.queued'
       | 'notification.sent'
+      | 'process.started'
+      | 'process.reaped'
       | 'lease.lost'
     >();
     const engine = {} as Engine;

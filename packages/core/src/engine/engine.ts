@@ -20,6 +20,7 @@ import { Intake } from './intake.js';
 import { LeaseKeeper } from './lease.js';
 import { deliverNotifications } from './notify.js';
 import { type Plan, planPipeline } from './plan.js';
+import { reapOrphans } from './processes.js';
 import { type Explanation, explainRing, type StatusReport, statusReport } from './report.js';
 import { RingRunner } from './rings.js';
 import { LEASE_MS, type Runtime } from './runtime.js';
@@ -184,6 +185,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       once: true,
     });
     await this.load();
+    // Holding the lease, this engine is the only one: what a dead one left running is ours to end.
+    await reapOrphans(this.runtime, [...this.pipelines.values()]);
   }
 
   /**

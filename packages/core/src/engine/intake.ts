@@ -12,6 +12,7 @@ import { entry } from '../ledger/ledger.js';
 import { runBuild } from '../model/build.js';
 import type { Pipeline } from '../model/pipeline.js';
 import { notice } from './notify.js';
+import { buildDir, processRecorder } from './processes.js';
 import type { Runtime } from './runtime.js';
 
 export class Intake {
@@ -112,11 +113,14 @@ export class Intake {
   async buildRevision(pipeline: Pipeline, revision: Revision, feed?: string): Promise<void> {
     const source = (feed ? pipeline.rings.find((r) => r.name === feed)?.line : undefined) ?? pipeline.source;
     const name = pipeline.name;
-    await this.rt.ledger.write(entry('build.started', { pipeline: name, revision: revision.id }));
-    const dir = join(this.rt.workDir, name, 'builds', revision.id.slice(0, 40));
+    const attempt = (this.rt.state(name).revisions.get(revision.id)?.build?.attempts ?? 0) + 1;
+    await this.rt.ledger.write(entry('build.started', { pipeline: name, revision: revision.id, attempt }));
+    // Each attempt in a directory of its own: a straggler of an earlier one never writes into it.
+    const dir = buildDir(this.rt.workDir, name, revision.id, attempt);
     const outDir = join(this.rt.workDir, name, 'artifacts');
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
+    const record = processRecorder(this.rt, name, { kind: 'build', revision: revision.id, attempt });
     let ok = false;
     let log = '';
     let error: string | undefined;
@@ -135,7 +139,10 @@ export class Intake {
         );
       }
       await source.checkout(revision.id, dir);
-      const result = await runBuild(pipeline.build, dir, revision, name, this.rt.signal);
+      const result = await runBuild(pipeline.build, dir, revision, name, this.rt.signal, {
+        attempt,
+        beforeStart: record,
+      });
       log = result.log;
       error = result.error;
       if (result.ok) {

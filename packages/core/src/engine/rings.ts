@@ -18,6 +18,7 @@ import { describeHolder } from '../store/lockfile.js';
 import { decideRing } from './decide.js';
 import { LeaseKeeper } from './lease.js';
 import { notice } from './notify.js';
+import { processRecorder } from './processes.js';
 import type { Runtime } from './runtime.js';
 
 /** One piece of work on a ring, under its lease. */
@@ -332,6 +333,13 @@ export class RingRunner {
   ): Promise<boolean> {
     const { pipeline, ring } = session;
     const started = performance.now();
+    const record = processRecorder(this.rt, pipeline.name, {
+      kind: 'gate',
+      ring: ring.name,
+      release: release.id,
+      rollout,
+      gate: gate.name,
+    });
     const outcome = await gate.run({
       pipeline: pipeline.name,
       ring: ring.name,
@@ -340,6 +348,7 @@ export class RingRunner {
       target: ring.target,
       signal: session.signal,
       log: () => {},
+      beforeStart: (pid) => record(pid, gate.describe()),
     });
     await session.write(
       entry('gate.finished', {

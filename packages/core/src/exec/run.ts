@@ -3,6 +3,10 @@
  * whole process group, and bounded output capture that keeps the tail (where errors are).
  */
 import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
+import { delimiter, join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
 import { RingmasterError } from '../errors.js';
 
 export interface RunCommandOptions {
@@ -19,6 +23,36 @@ export interface RunCommandOptions {
   signal?: AbortSignal;
   /** Called with each chunk of combined output, for live logs. */
   onOutput?: (chunk: string) => void;
+  /**
+   * Called with the command's pid — also its process group's id, since every command runs in a
+   * group of its own — before the command itself starts: the process waits until the returned
+   * promise resolves (so it can be recorded, durably, and found again after a crash). When it
+   * rejects, the command never runs and `runCommand` rejects with that error.
+   */
+  beforeStart?: (pid: number) => Promise<void>;
+}
+
+/**
+ * What a held command runs first: wait for one line on fd 3, then become the command. If the
+ * line never comes (the parent died), `read` fails and the command never starts.
+ */
+const HELD = 'read -r _ <&3 && exec 3<&- && exec "$@"';
+
+/** Whether `command` can be started (found on PATH, or an executable path). */
+async function startable(command: string, env: Record<string, string | undefined>, cwd?: string) {
+  const candidates = command.includes('/')
+    ? [resolve(cwd ?? '.', command)]
+    : (env.PATH ?? '').split(delimiter).map((dir) => join(dir || '.', command));
+  for (const file of candidates) {
+    if (
+      await access(file, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
+  }
+  return false;
 }
 
 export interface RunCommandResult {
@@ -79,7 +113,7 @@ export function assertArgv(argv: readonly unknown[], scope = 'exec'): asserts ar
  * if (r.exitCode !== 0) throw new Error(r.stderr);
  * ```
  */
-export function runCommand(
+export async function runCommand(
   argv: readonly string[],
   options: RunCommandOptions = {},
 ): Promise<RunCommandResult> {
@@ -87,13 +121,28 @@ export function runCommand(
   const started = performance.now();
   const limit = options.maxOutputBytes ?? 1024 * 1024;
   const env = options.replaceEnv ? { ...options.env } : { ...process.env, ...options.env };
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), {
-      cwd: options.cwd,
-      env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      detached: true,
+  const held = options.beforeStart;
+  // A held command starts through `sh` (HELD): say "cannot run" as a direct spawn would.
+  if (held && !(await startable(argv[0]!, env, options.cwd))) {
+    throw new RingmasterError('COMMAND', `cannot run ${argv[0]}: spawn ${argv[0]} ENOENT`, {
+      scope: 'exec',
+      details: { command: argv[0] },
     });
+  }
+  return new Promise((resolve, reject) => {
+    const child = held
+      ? spawn('/bin/sh', ['-c', HELD, 'ringmaster-step', ...argv], {
+          cwd: options.cwd,
+          env,
+          stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+          detached: true,
+        })
+      : spawn(argv[0]!, argv.slice(1), {
+          cwd: options.cwd,
+          env,
+          stdio: ['pipe', 'pipe', 'pipe'],
+          detached: true,
+        });
     const stdout = new TailBuffer(limit);
     const stderr = new TailBuffer(limit);
     let timedOut = false;
@@ -130,6 +179,22 @@ export function runCommand(
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
     };
+    if (held && child.pid !== undefined) {
+      const go = child.stdio[3] as Writable;
+      go.on('error', () => {
+        // the holder died before it was let go: its exit is reported below
+      });
+      held(child.pid).then(
+        () => go.end('\n'),
+        (error: unknown) => {
+          killGroup();
+          if (settled) return;
+          settled = true;
+          finish();
+          reject(error);
+        },
+      );
+    }
     child.on('error', (error) => {
       if (settled) return;
       settled = true;

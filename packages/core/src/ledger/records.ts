@@ -5,10 +5,16 @@
 import type { Artifact } from '../contracts/artifact.js';
 import type { Notification } from '../contracts/notifier.js';
 import type { DeployRequest, Revision } from '../contracts/source.js';
+import type { ProcessIdentity, ReapOutcome } from '../exec/process-group.js';
 import type { HostState } from '../rollout/host-state.js';
 import type { RolloutSpec } from '../rollout/strategy.js';
 
 export type RolloutKind = 'deploy' | 'rollback' | 'converge';
+
+/** The step a process belongs to: an attempt at a build, or a gate run for a rollout. */
+export type StepRef =
+  | { kind: 'build'; revision: string; attempt: number }
+  | { kind: 'gate'; ring: string; release: string; rollout: string; gate: string };
 export type RolloutOutcome = 'succeeded' | 'failed' | 'rolled-back' | 'halted' | 'interrupted';
 
 /** Record type → its data. */
@@ -16,7 +22,8 @@ export interface RecordData {
   /** `feed`: the ring whose own line the revision is on (absent for the pipeline's mainline). */
   'revision.seen': { pipeline: string; revision: Revision; feed?: string };
   'source.reset': { pipeline: string; from: string; to: string; reason: string; feed?: string };
-  'build.started': { pipeline: string; revision: string };
+  /** `attempt`: 1 for the first build of the revision, counting retries and restarts. */
+  'build.started': { pipeline: string; revision: string; attempt?: number };
   'build.finished': {
     pipeline: string;
     revision: string;
@@ -101,6 +108,10 @@ export interface RecordData {
   'deploy-request.seen': { pipeline: string; request: DeployRequest };
   'notification.queued': { pipeline: string; id: string; notification: Notification };
   'notification.sent': { pipeline: string; id: string; notifier: string; ok: boolean; error?: string };
+  /** A command of a build step or a runner gate started, in a process group of its own. */
+  'process.started': { pipeline: string; process: ProcessIdentity; step: StepRef; command: string };
+  /** A process group left running by an engine that died was dealt with before its step ran again. */
+  'process.reaped': { pipeline: string; process: ProcessIdentity; step: StepRef; outcome: ReapOutcome };
   /**
    * A holder lost a lease (taken over, or expired unrenewed) and stopped: written by the loser,
    * outside the fence, to say why its work ended. Informational: it changes no derived state.

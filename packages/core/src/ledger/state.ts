@@ -6,12 +6,15 @@
 import type { Artifact } from '../contracts/artifact.js';
 import type { Notification } from '../contracts/notifier.js';
 import type { Revision } from '../contracts/source.js';
+import type { ProcessIdentity } from '../exec/process-group.js';
 import type { HostState } from '../rollout/host-state.js';
 import type { RolloutSpec } from '../rollout/strategy.js';
-import type { RecordData, RolloutKind, RolloutOutcome, TypedRecord } from './records.js';
+import type { RecordData, RolloutKind, RolloutOutcome, StepRef, TypedRecord } from './records.js';
 
 export interface BuildState {
   status: 'running' | 'succeeded' | 'failed';
+  /** How many times the revision's build was started (retries and restarts included). */
+  attempts: number;
   log?: string;
   error?: string;
   release?: string;
@@ -135,6 +138,11 @@ export interface PipelineState {
   gates: GateResult[];
   approvals: ApprovalState[];
   notifications: Map<string, { notification: Notification; sent: Map<string, boolean> }>;
+  /**
+   * Processes started for steps that have not finished, by `pid:startTicks`: after a crash,
+   * the ones a new engine must make sure are gone before the step runs again.
+   */
+  processes: Map<string, { process: ProcessIdentity; step: StepRef; command: string; at: string }>;
 }
 
 export interface LedgerState {
@@ -162,6 +170,7 @@ export function pipelineState(state: LedgerState, name: string): PipelineState {
       gates: [],
       approvals: [],
       notifications: new Map(),
+      processes: new Map(),
     };
     state.pipelines.set(name, p);
   }
@@ -211,15 +220,28 @@ const handlers: Handlers = {
     if (feed) p.feedCursors.set(feed, to);
     else p.cursor = to;
   },
-  'build.started'(p, { revision }) {
+  'build.started'(p, { revision, attempt }) {
     const entry = p.revisions.get(revision);
-    if (entry) entry.build = { status: 'running' };
+    if (entry) entry.build = { status: 'running', attempts: attempt ?? (entry.build?.attempts ?? 0) + 1 };
   },
   'build.finished'(p, { revision, ok, log, error }) {
     const entry = p.revisions.get(revision);
     if (entry)
-      entry.build = { ...entry.build, status: ok ? 'succeeded' : 'failed', log, ...(error ? { error } : {}) };
+      entry.build = {
+        attempts: 1,
+        ...entry.build,
+        status: ok ? 'succeeded' : 'failed',
+        log,
+        ...(error ? { error } : {}),
+      };
     p.pending = p.pending.filter((id) => id !== revision);
+    forgetProcesses(p, (s) => s.kind === 'build' && s.revision === revision);
+  },
+  'process.started'(p, { process, step, command }, time) {
+    p.processes.set(processKey(process), { process, step, command, at: time });
+  },
+  'process.reaped'(p, { process }) {
+    p.processes.delete(processKey(process));
   },
   'release.created'(p, data, time) {
     if (p.releases.has(data.release)) return;
@@ -320,6 +342,15 @@ const handlers: Handlers = {
     }
   },
   'gate.finished'(p, data, time) {
+    forgetProcesses(
+      p,
+      (s) =>
+        s.kind === 'gate' &&
+        s.ring === data.ring &&
+        s.release === data.release &&
+        s.rollout === data.rollout &&
+        s.gate === data.gate,
+    );
     p.gates.push({
       ring: data.ring,
       release: data.release,
@@ -370,6 +401,13 @@ const handlers: Handlers = {
     p.notifications.get(id)?.sent.set(notifier, ok);
   },
 };
+
+export const processKey = (p: ProcessIdentity) => `${p.pid}:${p.startTicks}`;
+
+/** A step finished: its processes are no longer anyone's worry. */
+function forgetProcesses(p: PipelineState, of: (step: StepRef) => boolean): void {
+  for (const [key, entry] of p.processes) if (of(entry.step)) p.processes.delete(key);
+}
 
 /** Folds one record into the state (records of unknown type are kept in the journal, ignored here). */
 export function apply(state: LedgerState, record: TypedRecord): void {

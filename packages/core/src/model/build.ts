@@ -94,6 +94,16 @@ class BuildLog {
   }
 }
 
+export interface RunBuildOptions {
+  /** Which attempt at this revision it is (1 for the first), given to the steps as `RINGMASTER_BUILD_ATTEMPT`. */
+  attempt?: number;
+  /**
+   * Called with the pid (= process group) and command line of each command step before it
+   * starts; the step waits for it (see `runCommand`'s `beforeStart`).
+   */
+  beforeStart?: (pid: number, command: string) => Promise<void>;
+}
+
 /** Runs the steps of `spec` in `dir`. Never throws for a failing step: the result says why. */
 export async function runBuild(
   spec: BuildSpec,
@@ -101,6 +111,7 @@ export async function runBuild(
   revision: Revision,
   pipeline: string,
   signal: AbortSignal,
+  options: RunBuildOptions = {},
 ): Promise<BuildResult> {
   const started = performance.now();
   const log = new BuildLog();
@@ -120,6 +131,7 @@ export async function runBuild(
     RINGMASTER_PIPELINE: pipeline,
     RINGMASTER_REVISION: revision.id,
     ...(revision.number !== undefined ? { RINGMASTER_REVISION_NUMBER: String(revision.number) } : {}),
+    ...(options.attempt !== undefined ? { RINGMASTER_BUILD_ATTEMPT: String(options.attempt) } : {}),
   };
   for (const [i, step] of spec.steps.entries()) {
     if (typeof step === 'function') {
@@ -145,6 +157,9 @@ export async function runBuild(
         timeoutMs,
         signal,
         onOutput: (chunk) => log.add(chunk),
+        ...(options.beforeStart
+          ? { beforeStart: (pid: number) => options.beforeStart!(pid, s.run.join(' ')) }
+          : {}),
       });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

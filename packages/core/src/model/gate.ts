@@ -17,6 +17,11 @@ export interface GateContext {
   target: Target;
   signal: AbortSignal;
   log(line: string): void;
+  /**
+   * Called with the pid (= process group) of a command the gate runs on the runner, before it
+   * starts (it waits), so it can be recorded and found again after a crash.
+   */
+  beforeStart?(pid: number): Promise<void>;
 }
 
 /** A gate check function: throw, or return `false` or a reason string, to fail; anything else passes. */
@@ -108,6 +113,7 @@ export function gate(options: GateOptions, path = 'gate'): Gate {
             env: env(context),
             timeoutMs,
             signal: context.signal,
+            ...(context.beforeStart ? { beforeStart: (pid: number) => context.beforeStart!(pid) } : {}),
           });
           const out = `$ ${argv.join(' ')}\n${r.stdout}${r.stderr}`;
           if (r.timedOut) return { ok: false, log: `${out}\ntimed out after ${timeoutMs} ms` };

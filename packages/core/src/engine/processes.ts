@@ -1,0 +1,56 @@
+/**
+ * No orphans: every command a build step or a runner gate starts is recorded (its process group,
+ * the leader's start time, the boot), and at start-up an engine kills any recorded group whose
+ * step never finished — checking it is really ours — before that step runs again. A build's
+ * attempts each get a directory of their own, so a straggler can never write into the next.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { identify, reapGroup } from '../exec/process-group.js';
+import { entry } from '../ledger/ledger.js';
+import type { StepRef } from '../ledger/records.js';
+import type { Pipeline } from '../model/pipeline.js';
+import type { Runtime } from './runtime.js';
+
+/** Where attempt `attempt` at building `revision` runs. */
+export function buildDir(workDir: string, pipeline: string, revision: string, attempt: number): string {
+  return join(workDir, pipeline, 'builds', `${revision.slice(0, 40)}.${attempt}`);
+}
+
+/**
+ * Records a process `step` starts, durably, before it is let run (`runCommand`'s
+ * `beforeStart`): a crash can never leave one running that the ledger does not know of. Where
+ * /proc cannot identify it (not Linux), it runs unrecorded.
+ */
+export function processRecorder(rt: Runtime, pipeline: string, step: StepRef) {
+  return async (pid: number, command: string): Promise<void> => {
+    const process = await identify(pid);
+    if (process) await rt.ledger.write(entry('process.started', { pipeline, process, step, command }));
+  };
+}
+
+export function describeStep(step: StepRef): string {
+  return step.kind === 'build'
+    ? `build of ${step.revision.slice(0, 12)} (attempt ${step.attempt})`
+    : `gate ${step.gate} of ${step.release} in ${step.ring}`;
+}
+
+/**
+ * Kills the process groups that steps left running when an engine died (the caller holds the
+ * engine's lease, so no live engine owns them), records what it found, and removes the build
+ * directories of the attempts they belonged to.
+ */
+export async function reapOrphans(rt: Runtime, pipelines: readonly Pipeline[]): Promise<void> {
+  for (const pipeline of pipelines) {
+    const p = rt.state(pipeline.name);
+    for (const { process, step } of [...p.processes.values()]) {
+      const outcome = await reapGroup(process);
+      await rt.ledger.write(entry('process.reaped', { pipeline: pipeline.name, process, step, outcome }));
+      if (step.kind === 'build')
+        await rm(buildDir(rt.workDir, pipeline.name, step.revision, step.attempt), {
+          recursive: true,
+          force: true,
+        });
+    }
+  }
+}
