@@ -45,15 +45,37 @@ function need(args: Parsed, count: number, usage: string): string[] {
   return args.positionals;
 }
 
+/**
+ * How a command that changes hosts answers signals. Ctrl-C or SIGTERM stops it at the next
+ * host boundary (the rollout is parked and resumes at the next start), never in the middle of
+ * an install. A hang-up of the terminal is ignored — the command runs to its recorded end with
+ * its output dropped — except by `watch`, which has no end and parks instead.
+ */
+type Signals = 'park' | 'park-on-hangup';
+
 async function withProject<T>(
   args: Parsed,
   cwd: string,
   work: (project: LoadedProject) => Promise<T>,
+  options: { io?: Io; signals?: Signals } = {},
 ): Promise<T> {
   const project = await loadProject(cwd, flag(args, 'config'));
+  const park = () => {
+    options.io?.err('stopping after the current host; the rollout resumes at the next start');
+    void project.engine.close();
+  };
+  const hangUp = options.signals === 'park-on-hangup' ? park : () => {};
+  if (options.signals) {
+    process.on('SIGINT', park);
+    process.on('SIGTERM', park);
+    process.on('SIGHUP', hangUp);
+  }
   try {
     return await work(project);
   } finally {
+    process.off('SIGINT', park);
+    process.off('SIGTERM', park);
+    process.off('SIGHUP', hangUp);
     await project.engine.close();
   }
 }
@@ -116,26 +138,31 @@ function describeRecord(r: TypedRecord): string | undefined {
  * and the ring's gates passed.
  */
 function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: number): Promise<number> {
-  return withProject(args, cwd, async (project) => {
-    const [pipeline, ring, release] = need(args, required, usage);
-    follow(project, io);
-    let outcome: string | undefined;
-    project.engine.on('rollout.finished', (d) => {
-      outcome = d.outcome;
-    });
-    let verified = false;
-    project.engine.on('ring.verified', () => {
-      verified = true;
-    });
-    await project.engine.promote({
-      pipeline: pipeline!,
-      ring: ring!,
-      ...(release ? { release } : {}),
-      by: who(args),
-    });
-    if (json(args)) io.out(JSON.stringify({ pipeline, ring, outcome, verified }));
-    return outcome === 'succeeded' && verified ? EXIT.OK : EXIT.FAILED;
-  });
+  return withProject(
+    args,
+    cwd,
+    async (project) => {
+      const [pipeline, ring, release] = need(args, required, usage);
+      follow(project, io);
+      let outcome: string | undefined;
+      project.engine.on('rollout.finished', (d) => {
+        outcome = d.outcome;
+      });
+      let verified = false;
+      project.engine.on('ring.verified', () => {
+        verified = true;
+      });
+      await project.engine.promote({
+        pipeline: pipeline!,
+        ring: ring!,
+        ...(release ? { release } : {}),
+        by: who(args),
+      });
+      if (json(args)) io.out(JSON.stringify({ pipeline, ring, outcome, verified }));
+      return outcome === 'succeeded' && verified ? EXIT.OK : EXIT.FAILED;
+    },
+    { io, signals: 'park' },
+  );
 }
 
 export const commands: Record<string, Command> = {
@@ -148,34 +175,26 @@ export const commands: Record<string, Command> = {
     usage: 'watch [--interval 30s] [--once]',
     summary: 'poll, build, deploy and promote until stopped (Ctrl-C parks the rollout safely)',
     run: (args, io, cwd) =>
-      withProject(args, cwd, async (project) => {
-        follow(project, io);
-        await project.engine.start({ waitMs: 0 });
-        if (args.flags.once === true) {
-          await project.engine.tick();
+      withProject(
+        args,
+        cwd,
+        async (project) => {
+          follow(project, io);
+          await project.engine.start({ waitMs: 0 });
+          if (args.flags.once === true) {
+            await project.engine.tick();
+            return EXIT.OK;
+          }
+          const interval = parseDuration(flag(args, 'interval') ?? String(project.config.interval));
+          if (interval === undefined)
+            throw new RingmasterError('CONFIG', '--interval: expected a duration such as 30s', {
+              scope: 'cli',
+            });
+          await project.engine.run({ intervalMs: interval });
           return EXIT.OK;
-        }
-        const interval = parseDuration(flag(args, 'interval') ?? String(project.config.interval));
-        if (interval === undefined)
-          throw new RingmasterError('CONFIG', '--interval: expected a duration such as 30s', {
-            scope: 'cli',
-          });
-        const stop = new AbortController();
-        const onSignal = () => {
-          io.err('stopping after the current host; the rollout resumes at the next start');
-          stop.abort();
-          void project.engine.close();
-        };
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
-        try {
-          await project.engine.run({ intervalMs: interval, signal: stop.signal });
-        } finally {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-        }
-        return EXIT.OK;
-      }),
+        },
+        { io, signals: 'park-on-hangup' },
+      ),
   },
   status: {
     usage: 'status [--live] [--json]',
@@ -236,23 +255,28 @@ export const commands: Record<string, Command> = {
     usage: 'build [pipeline] [--json]',
     summary: 'poll the sources and build new revisions into releases, without deploying',
     run: (args, io, cwd) =>
-      withProject(args, cwd, async (project) => {
-        follow(project, io);
-        const builds: { pipeline: string; revision: string; ok: boolean; error?: string }[] = [];
-        project.engine.on('build.finished', (d) =>
-          builds.push({
-            pipeline: d.pipeline,
-            revision: d.revision,
-            ok: d.ok,
-            ...(d.error ? { error: d.error } : {}),
-          }),
-        );
-        const [pipeline] = args.positionals;
-        await project.engine.build(pipeline ? { pipeline } : {});
-        if (json(args)) io.out(JSON.stringify({ builds }, null, 2));
-        else if (builds.length === 0) io.out('nothing new to build');
-        return builds.every((b) => b.ok) ? EXIT.OK : EXIT.FAILED;
-      }),
+      withProject(
+        args,
+        cwd,
+        async (project) => {
+          follow(project, io);
+          const builds: { pipeline: string; revision: string; ok: boolean; error?: string }[] = [];
+          project.engine.on('build.finished', (d) =>
+            builds.push({
+              pipeline: d.pipeline,
+              revision: d.revision,
+              ok: d.ok,
+              ...(d.error ? { error: d.error } : {}),
+            }),
+          );
+          const [pipeline] = args.positionals;
+          await project.engine.build(pipeline ? { pipeline } : {});
+          if (json(args)) io.out(JSON.stringify({ builds }, null, 2));
+          else if (builds.length === 0) io.out('nothing new to build');
+          return builds.every((b) => b.ok) ? EXIT.OK : EXIT.FAILED;
+        },
+        { io, signals: 'park' },
+      ),
   },
   promote: {
     usage: 'promote <pipeline> <ring> [release] [--by NAME]',
@@ -268,20 +292,31 @@ export const commands: Record<string, Command> = {
     usage: 'rollback <pipeline> <ring> [--to RELEASE] [--reason TEXT]',
     summary: 'roll a ring back to its previous release and reject the current one there',
     run: (args, io, cwd) =>
-      withProject(args, cwd, async (project) => {
-        const [pipeline, ring] = need(args, 2, 'rollback <pipeline> <ring>');
-        follow(project, io);
-        const to = flag(args, 'to');
-        const reason = flag(args, 'reason');
-        await project.engine.rollback({
-          pipeline: pipeline!,
-          ring: ring!,
-          ...(to ? { to } : {}),
-          ...(reason ? { reason } : {}),
-          by: who(args),
-        });
-        return EXIT.OK;
-      }),
+      withProject(
+        args,
+        cwd,
+        async (project) => {
+          const [pipeline, ring] = need(args, 2, 'rollback <pipeline> <ring>');
+          if (!json(args)) follow(project, io);
+          const to = flag(args, 'to');
+          const reason = flag(args, 'reason');
+          let finished: { rollout: string; outcome: string; reason: string } | undefined;
+          project.engine.on('rollout.finished', (d) => {
+            finished = { rollout: d.rollout, outcome: d.outcome, reason: d.reason };
+          });
+          await project.engine.rollback({
+            pipeline: pipeline!,
+            ring: ring!,
+            ...(to ? { to } : {}),
+            ...(reason ? { reason } : {}),
+            by: who(args),
+          });
+          if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...(finished ?? { outcome: 'parked' }) }));
+          // 0 only when the ring is back: a rollback that failed, halted or was parked is not done.
+          return finished?.outcome === 'succeeded' ? EXIT.OK : EXIT.FAILED;
+        },
+        { io, signals: 'park' },
+      ),
   },
   lock: {
     usage: 'lock <pipeline> <ring> --reason TEXT',
@@ -357,20 +392,25 @@ export const commands: Record<string, Command> = {
     usage: 'converge [pipeline] [ring] [--json]',
     summary: "bring drifted hosts back to their ring's release (exit 1 if drift remains)",
     run: (args, io, cwd) =>
-      withProject(args, cwd, async (project) => {
-        const [pipeline, ring] = args.positionals;
-        if (!json(args)) follow(project, io);
-        const report = await project.engine.converge({
-          ...(pipeline ? { pipeline } : {}),
-          ...(ring ? { ring } : {}),
-          by: who(args),
-        });
-        if (json(args)) io.out(JSON.stringify(report, null, 2));
-        else
-          for (const r of report.rings)
-            io.out(`${r.pipeline}/${r.ring}: ${r.rollout ? `${r.rollout} ${r.outcome}: ` : ''}${r.reason}`);
-        return report.ok ? EXIT.OK : EXIT.FAILED;
-      }),
+      withProject(
+        args,
+        cwd,
+        async (project) => {
+          const [pipeline, ring] = args.positionals;
+          if (!json(args)) follow(project, io);
+          const report = await project.engine.converge({
+            ...(pipeline ? { pipeline } : {}),
+            ...(ring ? { ring } : {}),
+            by: who(args),
+          });
+          if (json(args)) io.out(JSON.stringify(report, null, 2));
+          else
+            for (const r of report.rings)
+              io.out(`${r.pipeline}/${r.ring}: ${r.rollout ? `${r.rollout} ${r.outcome}: ` : ''}${r.reason}`);
+          return report.ok ? EXIT.OK : EXIT.FAILED;
+        },
+        { io, signals: 'park' },
+      ),
   },
   plan: {
     usage: 'plan [--json]',

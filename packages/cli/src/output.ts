@@ -1,4 +1,6 @@
 /** Output for people (lines, colour on a terminal) and for tools (`--json`). */
+import { isatty } from 'node:tty';
+import { OutputStream } from './stream.js';
 
 export interface Io {
   out(text: string): void;
@@ -8,12 +10,24 @@ export interface Io {
   isTTY: boolean;
 }
 
+const stdout = new OutputStream(1);
+const stderr = new OutputStream(2);
+
+/**
+ * The process's own output: written off the event loop, so a slow or vanished reader never
+ * stops what the command is doing (see OutputStream).
+ */
 export const processIo: Io = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
-  write: (text) => process.stdout.write(text),
-  isTTY: Boolean(process.stdout.isTTY),
+  out: (text) => stdout.write(`${text}\n`),
+  err: (text) => stderr.write(`${text}\n`),
+  write: (text) => stdout.write(text),
+  isTTY: isatty(1),
 };
+
+/** Waits (at most `ms`) for the output still queued, before the process exits. */
+export async function flushOutput(ms = 2000): Promise<void> {
+  await Promise.all([stdout.flush(ms), stderr.flush(ms)]);
+}
 
 /** Exit codes, documented in the README. */
 export const EXIT = {

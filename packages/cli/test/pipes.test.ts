@@ -1,0 +1,181 @@
+/**
+ * Output never stops a deploy: the real `ringmaster` bin piped into `head -1` (which exits after
+ * one line, closing the pipe), and sent SIGHUP mid-rollout, on real sshd hosts with real .deb
+ * packages from a real git repository. The rollout runs to its recorded end, the exit code says
+ * how it went, and dpkg on every host, the ledger and `status --json` agree.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileStore, type TypedRecord } from '@ringmaster/core';
+import { ssh } from '@ringmaster/target-ssh';
+import { startTestHosts, type TestHosts } from '@ringmaster/target-ssh/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectBase, repo, ringmaster } from './helpers.js';
+
+const bin = join(repo, 'packages/cli/dist/bin.js');
+let dir: string;
+let lab: TestHosts;
+let direct: ReturnType<typeof ssh>;
+let work: string;
+
+const CONFIG = `import { readFileSync } from 'node:fs';
+import { auto, localRepository, oneAtATime, pipeline } from '@ringmaster/core';
+import { deb } from '@ringmaster/pkg-deb';
+import { ssh } from '@ringmaster/target-ssh';
+import { git } from '@ringmaster/vcs-git';
+
+const lab = JSON.parse(readFileSync(new URL('./lab.json', import.meta.url), 'utf8'));
+
+export default {
+  pipelines: [
+    pipeline({
+      name: 'piped',
+      source: git({ url: lab.gitUrl, branch: 'main' }),
+      packager: deb({
+        name: 'piped',
+        version: '1.0.{number}',
+        prefix: '/opt/piped',
+        maintainer: 'Pipes <pipes@example.com>',
+        description: 'A package deployed with its output piped away',
+      }),
+      repository: localRepository({ dir: 'repo' }),
+      rings: [
+        {
+          name: 'prod',
+          target: ssh({ hosts: lab.hosts, privateKey: lab.clientKey, knownHosts: [lab.knownHosts] }),
+          rollout: oneAtATime(),
+          policy: auto(),
+        },
+      ],
+    }),
+  ],
+};
+`;
+
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 'alice',
+      GIT_AUTHOR_EMAIL: 'alice@example.com',
+      GIT_COMMITTER_NAME: 'alice',
+      GIT_COMMITTER_EMAIL: 'alice@example.com',
+    },
+    stdio: 'pipe',
+  });
+
+async function commit(n: number): Promise<void> {
+  await writeFile(join(work, 'index.html'), `<h1>version ${n}</h1>\n`);
+  git(work, 'add', '-A');
+  git(work, 'commit', '-qm', `change ${n}`);
+  git(work, 'push', '-q', 'origin', 'main');
+}
+
+/** Runs `ringmaster …args | head -1` under bash; resolves ringmaster's own exit code and the line head printed. */
+function pipedToHead(...args: string[]): Promise<{ code: number; line: string }> {
+  const script = 'node "$0" "$@" | head -1; echo "exit=${PIPESTATUS[0]}"';
+  return new Promise((resolve, reject) => {
+    const p = spawn('bash', ['-c', script, bin, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (c) => (out += c));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
+    p.on('close', () => {
+      clearTimeout(timer);
+      const lines = out.trimEnd().split('\n');
+      const code = Number(/^exit=(\d+)$/.exec(lines.at(-1) ?? '')?.[1]);
+      if (Number.isNaN(code)) reject(new Error(`no exit status in ${JSON.stringify(out)}`));
+      else resolve({ code, line: lines[0] ?? '' });
+    });
+  });
+}
+
+/** dpkg on each host (asked directly), the ledger's word on each, and status --live --json agree. */
+async function assertAgree(expected: string): Promise<void> {
+  const real = await Promise.all(
+    lab.hosts.map(async (h) => (await direct.installed(h.name, 'piped'))?.version),
+  );
+  expect(real).toEqual(lab.hosts.map(() => expected));
+  const status = await ringmaster(dir, 'status', '--live', '--json');
+  expect(status.code).toBe(0);
+  const ring = JSON.parse(status.stdout).pipelines[0].rings[0];
+  expect(ring.version).toBe(expected);
+  expect(
+    ring.hosts.map((h: { live: { version: string }; recorded: { version: string } }) => [
+      h.live.version,
+      h.recorded.version,
+    ]),
+  ).toEqual(lab.hosts.map(() => [expected, expected]));
+  const records = (await fileStore({ dir: join(dir, '.ringmaster/ledger') }).read()) as TypedRecord[];
+  expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
+  const steps = records.flatMap((r) =>
+    r.type === 'host.finished' ? [`${r.data.rollout} ${r.data.host} ${r.data.phase}`] : [],
+  );
+  expect(new Set(steps).size).toBe(steps.length);
+}
+
+beforeAll(async () => {
+  dir = await projectBase('pipes-');
+  lab = await startTestHosts({ count: 3, prefix: 'piped' });
+  const bare = join(dir, 'origin.git');
+  work = join(dir, 'clone');
+  git(dir, 'init', '-q', '--bare', '-b', 'main', bare);
+  git(dir, 'clone', '-q', bare, work);
+  git(work, 'checkout', '-q', '-b', 'main');
+  await commit(1);
+  const hosts = lab.hosts.map((h) => ({ name: h.name, address: '127.0.0.1', port: h.port, user: 'root' }));
+  await writeFile(
+    join(dir, 'lab.json'),
+    JSON.stringify({ gitUrl: bare, hosts, clientKey: lab.clientKeyFile, knownHosts: lab.knownHostsFile }),
+  );
+  await writeFile(join(dir, 'ringmaster.config.mjs'), CONFIG);
+  await mkdir(join(dir, 'repo'), { recursive: true });
+  direct = ssh({ hosts, privateKey: lab.clientKeyFile, knownHosts: [lab.knownHostsFile] });
+}, 120_000);
+
+afterAll(async () => {
+  await direct?.close();
+  await lab?.stop();
+});
+
+describe('output that goes away mid-deploy', () => {
+  it('watch --once | head -1, then rollback | head -1: every host is deployed and rolled back, and the exit codes say so', {
+    timeout: 300_000,
+  }, async () => {
+    const first = await ringmaster(dir, 'watch', '--once');
+    expect(first.code).toBe(0);
+    await assertAgree('1.0.1');
+
+    await commit(2);
+    const watched = await pipedToHead('watch', '--once');
+    expect(watched.line).toContain('commit');
+    expect(watched.code).toBe(0);
+    await assertAgree('1.0.2');
+
+    const rolled = await pipedToHead('rollback', 'piped', 'prod', '--reason', 'piped away');
+    expect(rolled.line).toContain('1.0.2 rejected in prod');
+    expect(rolled.code).toBe(0);
+    await assertAgree('1.0.1');
+  });
+
+  it('a hang-up of the terminal (SIGHUP) mid-rollout does not stop it: it runs to its recorded end', {
+    timeout: 300_000,
+  }, async () => {
+    await ringmaster(dir, 'unpin', 'piped', 'prod', '1.0.2');
+    const p = spawn(process.execPath, [bin, 'promote', 'piped', 'prod', '1.0.2'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    p.stdout.on('data', (c: Buffer) => {
+      out += c;
+      // The first host is done: the terminal goes away.
+      if (out.includes('✔') && !p.killed) p.kill('SIGHUP');
+    });
+    const code = await new Promise<number | null>((resolve) => p.on('close', resolve));
+    expect(p.killed).toBe(true);
+    expect(code).toBe(0);
+    await assertAgree('1.0.2');
+  });
+});
