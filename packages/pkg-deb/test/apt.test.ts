@@ -1,12 +1,11 @@
 /** The real apt-get, with a private configuration, reads the repository we serve on loopback. */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Artifact } from '@ringmaster/core/adapter';
-import { runCommand } from '@ringmaster/core/adapter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AptRepository, aptRepository, deb, type RepositoryServer } from '../src/index.js';
-import { cleanup, makeKey, revision, type TestKey, tempDir, writeTree } from './helpers.js';
+import { aptTool, cleanup, makeKey, revision, type TestKey, tempDir, writeTree } from './helpers.js';
 
 let key: TestKey;
 let otherKey: TestKey;
@@ -41,31 +40,9 @@ afterAll(async () => {
   await cleanup();
 });
 
-/** apt-get (or apt-cache) with every state, cache and configuration path private to `root`. */
-async function aptGet(root: string, publicKey: string, args: string[], cwd = root, tool = 'apt-get') {
-  await mkdir(join(root, 'state/lists/partial'), { recursive: true });
-  await mkdir(join(root, 'cache/archives/partial'), { recursive: true });
-  await mkdir(join(root, 'empty.d'), { recursive: true });
-  await writeFile(join(root, 'status'), '');
-  await writeFile(join(root, 'sources.list'), `deb [signed-by=${publicKey}] ${server.url} stable main\n`);
-  const options = {
-    'Dir::Etc::SourceList': join(root, 'sources.list'),
-    'Dir::Etc::SourceParts': join(root, 'empty.d'),
-    'Dir::Etc::Parts': '/dev/null',
-    'Dir::Etc::Preferences': '/dev/null',
-    'Dir::Etc::PreferencesParts': join(root, 'empty.d'),
-    'Dir::Etc::Trusted': '/dev/null',
-    'Dir::Etc::TrustedParts': join(root, 'empty.d'),
-    'Dir::State': join(root, 'state'),
-    'Dir::State::status': join(root, 'status'),
-    'Dir::Cache': join(root, 'cache'),
-    'APT::Sandbox::User': 'root',
-    'Debug::NoLocking': '1',
-    'Acquire::Languages': 'none',
-  };
-  const argv = [tool, '-q', ...Object.entries(options).flatMap(([k, v]) => ['-o', `${k}=${v}`]), ...args];
-  return runCommand(argv, { cwd, timeoutMs: 60_000, env: { DEBIAN_FRONTEND: 'noninteractive' } });
-}
+/** apt-get (or apt-cache) against the served repository, with a private configuration under `root`. */
+const aptGet = (root: string, publicKey: string, args: string[], cwd = root, tool = 'apt-get') =>
+  aptTool(root, `deb [signed-by=${publicKey}] ${server.url} stable main`, args, { cwd, tool });
 
 describe('apt-get against aptRepository().serve()', () => {
   it('verifies our InRelease with signed-by and downloads exactly our bytes', async () => {

@@ -145,3 +145,46 @@ export function wellFormedTree(name: string): TreeSpec {
     [`etc/${name}/${name}.conf`]: 'port = 8080\n',
   };
 }
+
+/**
+ * apt-get (or apt-cache, with `tool`) reading the one source line `source`, with every state,
+ * cache and configuration path private to `root`: it never touches the machine's apt.
+ */
+export async function aptTool(
+  root: string,
+  source: string,
+  args: string[],
+  options: { cwd?: string; tool?: string } = {},
+) {
+  await mkdir(join(root, 'state/lists/partial'), { recursive: true });
+  await mkdir(join(root, 'cache/archives/partial'), { recursive: true });
+  await mkdir(join(root, 'empty.d'), { recursive: true });
+  await writeFile(join(root, 'status'), '');
+  await writeFile(join(root, 'sources.list'), `${source}\n`);
+  const config = {
+    'Dir::Etc::SourceList': join(root, 'sources.list'),
+    'Dir::Etc::SourceParts': join(root, 'empty.d'),
+    'Dir::Etc::Parts': '/dev/null',
+    'Dir::Etc::Preferences': '/dev/null',
+    'Dir::Etc::PreferencesParts': join(root, 'empty.d'),
+    'Dir::Etc::Trusted': '/dev/null',
+    'Dir::Etc::TrustedParts': join(root, 'empty.d'),
+    'Dir::State': join(root, 'state'),
+    'Dir::State::status': join(root, 'status'),
+    'Dir::Cache': join(root, 'cache'),
+    'APT::Sandbox::User': 'root',
+    'Debug::NoLocking': '1',
+    'Acquire::Languages': 'none',
+  };
+  const argv = [
+    options.tool ?? 'apt-get',
+    '-q',
+    ...Object.entries(config).flatMap(([k, v]) => ['-o', `${k}=${v}`]),
+    ...args,
+  ];
+  return runCommand(argv, {
+    cwd: options.cwd ?? root,
+    timeoutMs: 60_000,
+    env: { DEBIAN_FRONTEND: 'noninteractive' },
+  });
+}

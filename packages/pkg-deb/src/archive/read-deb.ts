@@ -1,18 +1,21 @@
 /**
- * Reads a .deb with our own ar and tar readers: checks the container, extracts the control file
- * and verifies the data member decompresses (gzip's CRC catches corruption). Accepts what
- * dpkg-deb writes too: control.tar and data.tar compressed with gzip, xz, zstd or nothing (xz
- * and zstd through the system `xz`/`zstd` binaries, since Node 20 has neither).
+ * Reads a .deb with our own ar and tar readers, as strictly as dpkg: the container (debian-binary
+ * 2.x, then control.tar, then data.tar), a control file parsed by dpkg's rules (one paragraph, no
+ * duplicate or computed fields), and both tar members decompressed to the end and walked entry
+ * by entry — gzip, xz, zstd or uncompressed (xz and zstd through the system `xz`/`zstd`, since
+ * Node 20 has neither). Nothing about a package is trusted before all of it was checked.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, gunzip, gunzipSync } from 'node:zlib';
+import { gunzip } from 'node:zlib';
 import { type ArMember, listArMembers } from './ar.js';
+import { fieldOf, parseControlFile } from './control-file.js';
 import { readTar } from './tar.js';
+import { verifyTarMember } from './verify-member.js';
 
 /** What a .deb says about itself. */
 export interface DebInfo {
@@ -24,49 +27,44 @@ export interface DebInfo {
   size: number;
 }
 
-/** Runs a decompressor over a small buffer (argv only, no shell). */
-function decompressWith(command: string, input: Buffer): Promise<Buffer> {
+/** A control.tar inflating past this is refused (it holds a few small scripts and text files). */
+const CONTROL_LIMIT = 64 << 20;
+
+/** Decompresses a control.tar held in memory, bounded (argv only, no shell, for xz and zstd). */
+async function decompressControl(name: string, data: Buffer): Promise<Buffer> {
+  if (name.endsWith('.tar')) return data;
+  if (name.endsWith('.tar.gz')) {
+    return new Promise((resolve, reject) =>
+      gunzip(data, { maxOutputLength: CONTROL_LIMIT }, (error, out) =>
+        error ? reject(new Error(`${name} does not decompress: ${error.message}`)) : resolve(out),
+      ),
+    );
+  }
+  const command = name.endsWith('.tar.xz') ? 'xz' : name.endsWith('.tar.zst') ? 'zstd' : undefined;
+  if (!command)
+    throw new Error(`${name}: unsupported compression (expected .tar, .tar.gz, .tar.xz or .tar.zst)`);
   return new Promise((resolve, reject) => {
     const child = spawn(command, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
+    let size = 0;
     let err = '';
-    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stdout.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > CONTROL_LIMIT) child.kill('SIGKILL');
+      else out.push(c);
+    });
     child.stderr.on('data', (c: Buffer) => {
       err += c.toString();
     });
     child.on('error', (e) => reject(new Error(`cannot run ${command} to read the package: ${e.message}`)));
-    child.on('close', (code) =>
-      code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`${command} -dc failed: ${err.trim()}`)),
-    );
+    child.on('close', (code) => {
+      if (size > CONTROL_LIMIT) reject(new Error(`${name} inflates beyond ${CONTROL_LIMIT} bytes`));
+      else if (code === 0) resolve(Buffer.concat(out));
+      else reject(new Error(`${name} does not decompress: ${err.trim() || `${command} exited ${code}`}`));
+    });
     child.stdin.on('error', () => {});
-    child.stdin.end(input);
+    child.stdin.end(data);
   });
-}
-
-async function decompress(name: string, data: Buffer): Promise<Buffer> {
-  if (name.endsWith('.gz')) return gunzipSync(data);
-  if (name.endsWith('.xz')) return decompressWith('xz', data);
-  if (name.endsWith('.zst')) return decompressWith('zstd', data);
-  if (name.endsWith('.tar')) return data;
-  throw new Error(`unsupported member ${name}`);
-}
-
-/** Parses one control stanza into ordered fields (continuation lines kept, with their newline). */
-export function parseControl(text: string): [string, string][] {
-  const fields: [string, string][] = [];
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    if (line.startsWith(' ') || line.startsWith('\t')) {
-      const last = fields[fields.length - 1];
-      if (!last) throw new Error('control file starts with a continuation line');
-      last[1] += `\n${line}`;
-      continue;
-    }
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new Error(`malformed control line ${JSON.stringify(line.slice(0, 60))}`);
-    fields.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
-  }
-  return fields;
 }
 
 /** Hex SHA-256 of a file, streamed. */
@@ -76,45 +74,16 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Decompresses a gzip member to nowhere: throws if its CRC or length is wrong. */
-async function verifyGzipMember(file: string, member: ArMember, whole: Buffer | undefined): Promise<void> {
-  if (member.size === 0) throw new Error(`${member.name} is empty`);
-  if (whole) {
-    // One call on the thread pool; the output is bounded, and a member inflating beyond the
-    // bound is checked again by streaming, so a small file that inflates hugely costs time, not memory.
-    const slice = whole.subarray(member.offset, member.offset + member.size);
-    const fits = await new Promise<boolean>((resolve, reject) =>
-      gunzip(slice, { maxOutputLength: 64 << 20 }, (error) => {
-        if (!error) resolve(true);
-        else if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') resolve(false);
-        else reject(error);
-      }),
-    );
-    if (fits) return;
-  }
-  const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  const source = whole
-    ? Readable.from([whole.subarray(member.offset, member.offset + member.size)])
-    : createReadStream(file, {
-        start: member.offset,
-        end: member.offset + member.size - 1,
-        highWaterMark: 1 << 20,
-      });
-  await pipeline(source, createGunzip(), sink);
-}
-
 /** Files up to this size are read once into memory (and handed to the caller to store). */
 const SMALL = 16 << 20;
 
 /**
- * Reads and checks a .deb: the ar container, `debian-binary` 2.x, a control.tar with a control
- * file, a data.tar (fully decompressed when it is gzip). Throws a plain Error saying what is
- * wrong. For a file of at most 16 MiB, `bytes` holds its content (read once).
+ * Reads and checks a .deb. Throws a plain Error saying what is wrong. For a file of at most
+ * 16 MiB, `bytes` holds its content (read once).
  */
 export async function readDeb(file: string): Promise<DebInfo & { bytes?: Buffer }> {
   const handle = await open(file, 'r');
   let members: ArMember[];
-  let controlMember: ArMember | undefined;
   let controlData: Buffer;
   let size: number;
   let whole: Buffer | undefined;
@@ -134,22 +103,36 @@ export async function readDeb(file: string): Promise<DebInfo & { bytes?: Buffer 
     if (!/^2\.[0-9]+\n/.test(version.toString('latin1'))) throw new Error('debian-binary is not 2.x');
     if (!control?.name.startsWith('control.tar')) throw new Error('second member is not control.tar');
     if (!data?.name.startsWith('data.tar')) throw new Error('third member is not data.tar');
-    if (control.size > 64 << 20) throw new Error('control.tar is implausibly large');
-    controlMember = control;
+    if (control.size > CONTROL_LIMIT) throw new Error('control.tar is implausibly large');
+    if (data.size === 0) throw new Error(`${data.name} is empty`);
     controlData = await read(control.offset, control.size);
   } finally {
     await handle.close();
   }
-  const entries = readTar(await decompress(controlMember.name, controlData));
+  const [control, data] = [members[1]!, members[2]!];
+  const entries = readTar(await decompressControl(control.name, controlData));
   const controlEntry = entries.find((e) => e.name === './control' || e.name === 'control');
   if (!controlEntry) throw new Error('control.tar has no control file');
-  const control = controlEntry.data.toString('utf8');
-  const fields = parseControl(control);
+  const fields = parseControlFile(controlEntry.data);
   for (const required of ['Package', 'Version', 'Architecture']) {
-    if (!fields.some(([k]) => k === required)) throw new Error(`control file has no ${required} field`);
+    if (!fieldOf(fields, required)) throw new Error(`control file has no ${required} field`);
   }
-  const data = members[2]!;
-  if (data.name.endsWith('.gz')) await verifyGzipMember(file, data, whole);
+  await verifyTarMember(
+    data.name,
+    whole
+      ? Readable.from([whole.subarray(data.offset, data.offset + data.size)])
+      : createReadStream(file, {
+          start: data.offset,
+          end: data.offset + data.size - 1,
+          highWaterMark: 1 << 20,
+        }),
+  );
   const sha256 = whole ? createHash('sha256').update(whole).digest('hex') : await sha256File(file);
-  return { fields, control, sha256, size: whole?.length ?? size, ...(whole ? { bytes: whole } : {}) };
+  return {
+    fields,
+    control: controlEntry.data.toString('utf8'),
+    sha256,
+    size: whole?.length ?? size,
+    ...(whole ? { bytes: whole } : {}),
+  };
 }

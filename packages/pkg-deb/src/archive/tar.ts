@@ -120,7 +120,7 @@ function readString(buf: Buffer, offset: number, length: number): string {
   return slice.subarray(0, end < 0 ? length : end).toString('utf8');
 }
 
-function readNumber(buf: Buffer, offset: number, length: number): number {
+export function readNumber(buf: Buffer, offset: number, length: number): number {
   if ((buf[offset]! & 0x80) !== 0) {
     let value = 0n;
     for (let i = offset + 1; i < offset + length; i++) value = (value << 8n) | BigInt(buf[i]!);
@@ -149,6 +149,14 @@ function parsePax(data: Buffer): Record<string, string> {
   return out;
 }
 
+/** True when a header block's stored checksum matches its bytes (the checksum field read as spaces). */
+export function checksumOk(header: Buffer): boolean {
+  const stored = readNumber(header, 148, 8);
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i]!;
+  return sum === stored;
+}
+
 /**
  * Reads every entry of a tar archive held in memory (a control.tar is a few kilobytes). Throws
  * on a bad checksum or a truncated archive.
@@ -163,10 +171,7 @@ export function readTar(archive: Buffer): TarEntry[] {
   while (pos + BLOCK <= archive.length) {
     const header = archive.subarray(pos, pos + BLOCK);
     if (header.every((b) => b === 0)) return entries;
-    const stored = readNumber(header, 148, 8);
-    let sum = 0;
-    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i]!;
-    if (sum !== stored) throw new Error(`bad tar header checksum at offset ${pos}`);
+    if (!checksumOk(header)) throw new Error(`bad tar header checksum at offset ${pos}`);
     const typeflag = String.fromCharCode(header[156]!) || '0';
     const size = readNumber(header, 124, 12);
     const dataStart = pos + BLOCK;

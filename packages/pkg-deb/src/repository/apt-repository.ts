@@ -8,6 +8,7 @@ import { copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Artifact, Repository } from '@ringmaster/core/adapter';
 import { parseOptions, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
+import { fieldOf } from '../archive/control-file.js';
 import { readDeb, sha256File } from '../archive/read-deb.js';
 import { DEBIAN_PACKAGE_NAME } from '../control.js';
 import { compareVersions, versionProblem } from '../version.js';
@@ -149,7 +150,7 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
         { scope: SCOPE, cause: error, details: { path: artifact.file } },
       );
     }
-    const field = (k: string) => info.fields.find(([key]) => key === k)?.[1];
+    const field = (k: string) => fieldOf(info.fields, k);
     const name = field('Package')!;
     const version = field('Version')!;
     const architecture = field('Architecture')!;
