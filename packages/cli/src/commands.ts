@@ -65,10 +65,18 @@ async function withProject<T>(
     void project.engine.close();
   };
   const hangUp = options.signals === 'park-on-hangup' ? park : () => {};
+  // The last-resort guard of a one-shot command (watch has run()'s): a fault no adapter
+  // contained is recorded and parks the rollout; the command then ends, and says it failed.
+  const fault = (error: unknown) => void project.engine.fault(error);
+  const guarded = options.signals === 'park';
   if (options.signals) {
     process.on('SIGINT', park);
     process.on('SIGTERM', park);
     process.on('SIGHUP', hangUp);
+  }
+  if (guarded) {
+    process.on('uncaughtException', fault);
+    process.on('unhandledRejection', fault);
   }
   try {
     return await work(project);
@@ -76,6 +84,8 @@ async function withProject<T>(
     process.off('SIGINT', park);
     process.off('SIGTERM', park);
     process.off('SIGHUP', hangUp);
+    process.off('uncaughtException', fault);
+    process.off('unhandledRejection', fault);
     await project.engine.close();
   }
 }
@@ -126,6 +136,8 @@ function describeRecord(r: TypedRecord): string | undefined {
       return `${p} ${r.data.release} verified in ${r.data.ring}`;
     case 'ring.rejected':
       return `${p} ${r.data.release} rejected in ${r.data.ring}: ${r.data.reason}`;
+    case 'engine.fault':
+      return `[-] ${r.data.owner} caught a fault nothing else did, and parked the work under way: ${r.data.error}`;
     case 'lease.lost':
       return `[${r.data.pipeline ?? '-'}] ${r.data.owner} lost the lease ${r.data.lease}: ${r.data.reason}`;
     default:

@@ -46,6 +46,7 @@ describe('public types', () => {
       | 'notification.sent'
       | 'process.started'
       | 'process.reaped'
+      | 'engine.fault'
       | 'lease.lost'
     >();
     const engine = {} as Engine;

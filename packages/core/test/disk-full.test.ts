@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inSmallTmpfs } from './tmpfs.js';
+import { inSmallTmpfs } from '../src/testing/index.js';
 
 let root: string;
 let child: string;

@@ -104,6 +104,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** The engine's lease on the ledger, while started. */
   private keeper: LeaseKeeper | undefined;
   private readonly stopping = new AbortController();
+  /** Aborted by a fault (see `fault()`): the work under way stops at its next host boundary. */
+  private pass = new AbortController();
   /** The reconcile pass under way, which `close()` waits for. */
   private ticking: Promise<void> | undefined;
   private readonly runtime: Runtime;
@@ -127,7 +129,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       },
     });
     const signal = () =>
-      this.keeper ? AbortSignal.any([this.stopping.signal, this.keeper.signal]) : this.stopping.signal;
+      AbortSignal.any([this.stopping.signal, this.pass.signal, ...(this.keeper ? [this.keeper.signal] : [])]);
     this.runtime = {
       ledger: this.ledger,
       clock: this.clock,
@@ -282,12 +284,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (this.lostLease) return; // said once, when it was lost; run() ends on it
     await this.ensureLoaded();
     for (const pipeline of this.pipelines.values()) {
-      if (this.stopping.signal.aborted) return;
+      if (this.runtime.signal.aborted) return;
       await this.guard(pipeline.name, 'poll', () => this.intake.poll(pipeline));
       await this.guard(pipeline.name, 'deploy requests', () => this.intake.pollDeployRequests(pipeline));
       await this.guard(pipeline.name, 'build', () => this.intake.buildPending(pipeline));
       for (let i = 0; i < pipeline.rings.length; i++) {
-        if (this.stopping.signal.aborted) return;
+        if (this.runtime.signal.aborted) return;
         await this.guard(pipeline.name, `ring ${pipeline.rings[i]!.name}`, () =>
           this.rings.reconcileRing(pipeline, i),
         );
@@ -310,17 +312,60 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
   }
 
-  /** Ticks until `signal` aborts or `close()` is called, sleeping `intervalMs` between passes. */
-  async run(options: { intervalMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+  /**
+   * Ticks until `signal` aborts or `close()` is called, sleeping `intervalMs` between passes.
+   * While it runs, a last-resort guard catches what no adapter contained (an uncaught exception,
+   * an unhandled rejection): the fault is recorded and the rollout under way parks at its next
+   * host boundary, to resume at the next pass — the process does not die. `guard: false` leaves
+   * the process's own handlers alone.
+   */
+  async run(options: { intervalMs?: number; signal?: AbortSignal; guard?: boolean } = {}): Promise<void> {
     const signal = options.signal
       ? AbortSignal.any([options.signal, this.stopping.signal])
       : this.stopping.signal;
-    while (!signal.aborted) {
-      await this.tick();
-      const lost = this.lostLease;
-      if (lost) throw lost;
-      await this.clock.sleep(options.intervalMs ?? 30_000, signal);
+    const onFault = (error: unknown) => void this.fault(error);
+    if (options.guard !== false) {
+      process.on('uncaughtException', onFault);
+      process.on('unhandledRejection', onFault);
     }
+    try {
+      while (!signal.aborted) {
+        await this.tick();
+        const lost = this.lostLease;
+        if (lost) throw lost;
+        await this.clock.sleep(options.intervalMs ?? 30_000, signal);
+      }
+    } finally {
+      process.off('uncaughtException', onFault);
+      process.off('unhandledRejection', onFault);
+    }
+  }
+
+  /**
+   * Records a fault nothing else contained (`engine.fault`) and stops the work under way at its
+   * next host boundary: a rollout is parked, and resumes at the next pass. `run()` calls it for
+   * uncaught exceptions; a process embedding the engine may call it from its own handler.
+   */
+  async fault(error: unknown): Promise<void> {
+    const reason = error instanceof Error ? error : new Error(String(error));
+    const previous = this.pass;
+    this.pass = new AbortController();
+    previous.abort(
+      new RingmasterError('STATE', `a fault stopped the work under way: ${reason.message}`, {
+        scope: 'engine',
+        cause: reason,
+      }),
+    );
+    this.emit('error', { operation: 'uncaught fault', error: reason });
+    await this.ledger
+      .write(
+        entry('engine.fault', {
+          owner: this.opts.owner,
+          error: reason.message,
+          ...(reason.stack ? { stack: reason.stack.split('\n').slice(0, 12).join('\n') } : {}),
+        }),
+      )
+      .catch(() => {}); // the store may be what is failing: the error event has said it
   }
 
   private async guard(pipeline: string, operation: string, work: () => Promise<void>): Promise<void> {

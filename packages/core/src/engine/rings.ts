@@ -235,7 +235,7 @@ export class RingRunner {
     if (result.outcome === 'interrupted') {
       // A lost lease is recorded by withRingLock, outside the fence; a stop parks the rollout,
       // and says so: the next start resumes it from the ledger.
-      if (!(session.signal.reason instanceof RingmasterError))
+      if (!lostLease(session, []))
         await session.write(entry('rollout.parked', { ...base, reason: result.reason }));
       return;
     }

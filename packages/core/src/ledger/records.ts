@@ -113,6 +113,11 @@ export interface RecordData {
   /** A process group left running by an engine that died was dealt with before its step ran again. */
   'process.reaped': { pipeline: string; process: ProcessIdentity; step: StepRef; outcome: ReapOutcome };
   /**
+   * A fault nothing contained (an uncaught exception in an adapter) reached the engine's
+   * last-resort guard: the work under way was parked. Informational.
+   */
+  'engine.fault': { owner: string; error: string; stack?: string };
+  /**
    * A holder lost a lease (taken over, or expired unrenewed) and stopped: written by the loser,
    * outside the fence, to say why its work ended. Informational: it changes no derived state.
    */

@@ -197,7 +197,7 @@ function setReleaseRing(p: PipelineState, release: string, ring: string, patch: 
 }
 
 /** Records that change no derived state (kept in the journal for people and tools). */
-type Informational = 'lease.lost';
+type Informational = 'lease.lost' | 'engine.fault';
 
 type Handlers = {
   [K in Exclude<keyof RecordData, Informational>]: (
@@ -415,6 +415,7 @@ export function apply(state: LedgerState, record: TypedRecord): void {
   const handler = (handlers as Partial<Record<string, (p: PipelineState, d: unknown, t: string) => void>>)[
     record.type
   ];
-  if (!handler || typeof record.data.pipeline !== 'string') return;
-  handler(pipelineState(state, record.data.pipeline), record.data, record.time);
+  const pipeline = (record.data as { pipeline?: unknown }).pipeline;
+  if (!handler || typeof pipeline !== 'string') return;
+  handler(pipelineState(state, pipeline), record.data, record.time);
 }

@@ -297,6 +297,6 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
 
 function abortReason(signal: AbortSignal): string {
   const reason: unknown = signal.reason;
-  if (reason instanceof Error && reason.name !== 'AbortError') return `: ${reason.message}`;
+  if (reason instanceof Error && reason.name !== 'AbortError') return `: ${shortReason(reason.message)}`;
   return typeof reason === 'string' ? `: ${reason}` : '';
 }

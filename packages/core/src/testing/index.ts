@@ -8,3 +8,4 @@ export { type DescribeRepositoryOptions, describeRepository, type RepositoryFixt
 export { type DescribeSourceOptions, describeSource, type SourceFixture } from './source.js';
 export { type DescribeStoreOptions, describeStore, type StoreFixture } from './store.js';
 export { type DescribeTargetOptions, describeTarget, type TargetFixture } from './target.js';
+export { inSmallTmpfs } from './tmpfs.js';

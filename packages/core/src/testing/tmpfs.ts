@@ -5,7 +5,15 @@
  */
 import { spawn } from 'node:child_process';
 
-/** Runs argv inside a new mount namespace with a tmpfs of `size` mounted at `at`. */
+/**
+ * Runs argv inside a new mount namespace with a tmpfs of `size` (`192k`) mounted at `at`: the
+ * child sees a disk that fills up after that much, everyone else sees nothing. Bounded (60 s).
+ *
+ * @example
+ * ```ts
+ * const run = await inSmallTmpfs('192k', ledgerDir, [process.execPath, 'fill-the-ledger.mjs', ledgerDir]);
+ * ```
+ */
 export function inSmallTmpfs(
   size: string,
   at: string,

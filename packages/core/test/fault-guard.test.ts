@@ -1,0 +1,73 @@
+/**
+ * The last-resort guard, in a real engine process: faults no adapter contained (an exception
+ * thrown from a timer, an unhandled rejection) are recorded, the rollout parks at its next host
+ * boundary and resumes at the next pass, and the process lives to finish it.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileStore, type TypedRecord } from '../src/index.js';
+
+let root: string;
+let child: string;
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'rm-fault-'));
+  child = join(root, 'fault-child.mjs');
+  await build({
+    entryPoints: [fileURLToPath(new URL('./fixtures/fault-child.ts', import.meta.url))],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: child,
+    logLevel: 'warning',
+  });
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('the engine’s last-resort guard', () => {
+  it('records each uncaught fault, parks the rollout, resumes it, and does not die', async () => {
+    const dir = join(root, 'run');
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [child, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (c) => (stdout += c));
+      p.stderr.on('data', (c) => (stderr += c));
+      const limit = setTimeout(() => p.kill('SIGKILL'), 60_000);
+      p.on('close', (code) => {
+        clearTimeout(limit);
+        resolve({ code, stdout, stderr });
+      });
+    });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const { errors } = JSON.parse(run.stdout) as { errors: string[] };
+    expect(errors).toEqual([
+      'uncaught fault: rogue adapter: an error nobody listened for',
+      'uncaught fault: rogue adapter: a rejection nobody handled',
+    ]);
+    const records = (await fileStore({ dir: join(dir, 'ledger') }).read()) as TypedRecord[];
+    const faults = records.flatMap((r) => (r.type === 'engine.fault' ? [r.data.error] : []));
+    expect(faults).toEqual(errors.map((e) => e.replace('uncaught fault: ', '')));
+    // The first fault (on eng-2) parked the rollout before eng-3; the second came in the last
+    // batch, after which there was no boundary left to stop at.
+    const parked = records.flatMap((r) => (r.type === 'rollout.parked' ? [r.data.reason] : []));
+    expect(parked).toEqual([
+      'stopped before batch 3 of 3: a fault stopped the work under way: rogue adapter: an error nobody listened for',
+    ]);
+    const finished = records.filter((r) => r.type === 'rollout.finished');
+    expect(finished.map((r) => r.data.outcome)).toEqual(['succeeded']);
+    const steps = records.flatMap((r) => (r.type === 'host.finished' ? [`${r.data.host} ${r.data.ok}`] : []));
+    expect(steps).toEqual(['eng-1 true', 'eng-2 true', 'eng-3 true']);
+    for (const host of ['eng-1', 'eng-2', 'eng-3'])
+      expect(await readlink(join(dir, 'hosts', host, 'app', 'current'))).toBe('releases/1.0.1');
+  });
+});
