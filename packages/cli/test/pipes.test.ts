@@ -75,6 +75,7 @@ async function commit(n: number): Promise<void> {
 
 /** Runs `ringmaster …args | head -1` under bash; resolves ringmaster's own exit code and the line head printed. */
 function pipedToHead(...args: string[]): Promise<{ code: number; line: string }> {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash script, not a JS template
   const script = 'node "$0" "$@" | head -1; echo "exit=${PIPESTATUS[0]}"';
   return new Promise((resolve, reject) => {
     const p = spawn('bash', ['-c', script, bin, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });

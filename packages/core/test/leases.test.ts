@@ -148,7 +148,10 @@ describe('a lease taken over mid-rollout', () => {
       beforeInstall: async (host) => {
         // While the first engine installs prod-2, another engine (whose clock is an hour ahead,
         // so every lease of the first looks expired) takes the ledger over.
-        if (host === 'prod-2' && thief) await (steal ??= thief.engine.start());
+        if (host === 'prod-2' && thief) {
+          steal ??= thief.engine.start();
+          await steal;
+        }
       },
     });
     const first = w.make(fileStore({ dir: w.ledger }));

@@ -83,7 +83,10 @@ class TarWalker extends Writable {
       if (this.filled < BLOCK) break;
       this.filled = 0;
       const error = this.block();
-      if (error) return done(error);
+      if (error) {
+        done(error);
+        return;
+      }
     }
     done();
   }
