@@ -21,7 +21,10 @@ import {
 } from '../src/index.js';
 
 const dirs: string[] = [];
+const engines: Engine[] = [];
 afterEach(async () => {
+  // Closed first: an engine keeps its journal open, and its files are about to go.
+  for (const engine of engines.splice(0)) await engine.close();
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 
@@ -77,6 +80,7 @@ export async function world(options: WorldOptions = {}) {
   });
   const store = fileStore({ dir: join(dir, 'ledger') });
   const engine: Engine = createEngine({ pipelines: [app], store, clock, workDir: join(dir, 'work') });
+  engines.push(engine);
   const errors: string[] = [];
   engine.on('error', (e) => errors.push(`${e.operation}: ${e.error.message}`));
   const versions = async (ring: string) =>

@@ -5,7 +5,7 @@
  * Each ends with the hosts, the ledger and status agreeing, nothing written twice.
  */
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   auto,
   createEngine,
@@ -28,6 +28,12 @@ import {
 import { tempDir } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every engine a test made, closed after it (their journals stay open until then). */
+const made: Engine[] = [];
+afterEach(async () => {
+  for (const engine of made.splice(0)) await engine.close();
+});
 
 interface Hooks {
   /** Runs before an append reaches the store (the moment another process may win the race). */
@@ -108,6 +114,7 @@ async function setup(options: SetupOptions = {}) {
     });
     const errors: Error[] = [];
     engine.on('error', (e) => errors.push(e.error));
+    made.push(engine);
     return { engine, errors };
   };
   const versions = (ring: string) =>
