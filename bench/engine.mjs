@@ -21,7 +21,10 @@ const memoryTarget = (ring) => {
   return {
     name: 'memory',
     hosts: Array.from({ length: HOSTS }, (_, i) => ({ name: `${ring}-${i + 1}` })),
-    installed: async (host) => installed.get(host),
+    installed: async (host) => {
+      const version = installed.get(host);
+      return version === undefined ? undefined : { version, status: 'installed' };
+    },
     install: async (host, artifact) => void installed.set(host, artifact.version),
     run: async () => ({ exitCode: 0, stdout: '', stderr: '' }),
   };
