@@ -4,39 +4,18 @@
  * of an uninterrupted run: no release, rollout step, approval or gate result lost or
  * duplicated, and every host really running what the ledger says.
  */
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RecordData, RecordType, TypedRecord } from '../src/index.js';
 import { decodeJournal } from '../src/store/journal.js';
+import { fixtureScript, runChild } from './child.js';
 
 const TRIALS = 50;
 const PARALLEL = 5;
 const RUN_LIMIT_MS = 60_000;
 
-let root: string;
-let child: string;
-
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'rm-crash-'));
-  child = join(root, 'crash-child.mjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile: child,
-    logLevel: 'warning',
-  });
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const child = fixtureScript('crash-child');
 
 /** mulberry32: a small seeded PRNG, so a failing trial can be replayed. */
 function prng(seed: number): () => number {
@@ -49,42 +28,15 @@ function prng(seed: number): () => number {
   };
 }
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** Runs the child; kills it with SIGKILL after `killAfterMs` when given. Bounded by RUN_LIMIT_MS. */
-function runChild(
-  dir: string,
-  options: { crashAfterRecords?: number; killAfterMs?: number } = {},
-): Promise<Run> {
-  const started = Date.now();
-  return new Promise((resolve) => {
-    const args = [child, dir, ...(options.crashAfterRecords ? [String(options.crashAfterRecords)] : [])];
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (c) => (stdout += c));
-    proc.stderr.on('data', (c) => (stderr += c));
-    const killer =
-      options.killAfterMs !== undefined
-        ? setTimeout(() => proc.kill('SIGKILL'), options.killAfterMs)
-        : undefined;
-    const limit = setTimeout(() => proc.kill('SIGKILL'), RUN_LIMIT_MS);
-    proc.on('close', (code, signal) => {
-      clearTimeout(killer);
-      clearTimeout(limit);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
-    });
+/** Runs the engine; it SIGKILLs itself after a record, or is SIGKILLed after `killAfterMs`. */
+const runEngine = (dir: string, options: { crashAfterRecords?: number; killAfterMs?: number } = {}) =>
+  runChild(child.script(), [dir, ...(options.crashAfterRecords ? [String(options.crashAfterRecords)] : [])], {
+    ...(options.killAfterMs !== undefined ? { killAfterMs: options.killAfterMs } : {}),
+    limitMs: RUN_LIMIT_MS,
   });
-}
 
 async function freshDir(name: string): Promise<string> {
-  const dir = join(root, name);
+  const dir = join(child.root(), name);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'commits.json'), JSON.stringify([{ n: 1, content: 'v1\n' }]));
   return dir;
@@ -151,7 +103,7 @@ describe('crash safety (engine in a child process, SIGKILL at random points)', (
     timeout: 480_000,
   }, async () => {
     const referenceDir = await freshDir('reference');
-    const reference = await runChild(referenceDir);
+    const reference = await runEngine(referenceDir);
     expect(reference.stderr).toBe('');
     expect(reference.stdout).toMatch(/^DONE \d+/);
     const totalRecords = Number(reference.stdout.split(' ')[1]);
@@ -177,11 +129,11 @@ describe('crash safety (engine in a child process, SIGKILL at random points)', (
     const runTrial = async (plan: (typeof plans)[number]) => {
       const dir = await freshDir(plan.name);
       for (const kill of plan.kills) {
-        const run = await runChild(dir, kill);
+        const run = await runEngine(dir, kill);
         if (run.signal === 'SIGKILL') killed++;
         else if (run.code !== 0) failures.push(`${plan.name}: crashed run exited ${run.code}: ${run.stderr}`);
       }
-      const last = await runChild(dir);
+      const last = await runEngine(dir);
       if (last.code !== 0 || !last.stdout.startsWith('DONE')) {
         failures.push(
           `${plan.name} ${JSON.stringify(plan.kills)}: final run exited ${last.code}: ${last.stderr}`,

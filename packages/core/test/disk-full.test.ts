@@ -3,33 +3,13 @@
  * namespace (`unshare -m`), filled until writes fail with ENOSPC, then given space again.
  * Nothing acknowledged is lost, no seq is reused, every failure says ENOSPC.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { inSmallTmpfs } from '../src/testing/index.js';
+import { fixtureScript } from './child.js';
 
-let root: string;
-let child: string;
-
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'rm-diskfull-'));
-  child = join(root, 'disk-full-child.mjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('./fixtures/disk-full-child.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile: child,
-    logLevel: 'warning',
-  });
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const child = fixtureScript('disk-full-child');
 
 interface ChildReport {
   acknowledged: { seq: number; n: number }[];
@@ -41,8 +21,8 @@ interface ChildReport {
 describe('file ledger on a full disk (tmpfs in its own mount namespace)', () => {
   for (const seed of [7, 1201, 90210]) {
     it(`seed ${seed}: appends fail with ENOSPC while full, nothing acknowledged is lost, no seq reused`, async () => {
-      const mount = await mkdtemp(join(root, 'mnt-'));
-      const run = await inSmallTmpfs('192k', mount, [process.execPath, child, mount, String(seed)]);
+      const mount = await mkdtemp(join(child.root(), 'mnt-'));
+      const run = await inSmallTmpfs('192k', mount, [process.execPath, child.script(), mount, String(seed)]);
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       const report = JSON.parse(run.stdout) as ChildReport;

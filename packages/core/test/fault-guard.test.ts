@@ -3,50 +3,18 @@
  * thrown from a timer, an unhandled rejection) are recorded, the rollout parks at its next host
  * boundary and resumes at the next pass, and the process lives to finish it.
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, readlink, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fileStore, type TypedRecord } from '../src/index.js';
+import { fixtureScript, runChild } from './child.js';
 
-let root: string;
-let child: string;
-
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'rm-fault-'));
-  child = join(root, 'fault-child.mjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('./fixtures/fault-child.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile: child,
-    logLevel: 'warning',
-  });
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const child = fixtureScript('fault-child');
 
 describe('the engine’s last-resort guard', () => {
   it('records each uncaught fault, parks the rollout, resumes it, and does not die', async () => {
-    const dir = join(root, 'run');
-    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const p = spawn(process.execPath, [child, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (c) => (stdout += c));
-      p.stderr.on('data', (c) => (stderr += c));
-      const limit = setTimeout(() => p.kill('SIGKILL'), 60_000);
-      p.on('close', (code) => {
-        clearTimeout(limit);
-        resolve({ code, stdout, stderr });
-      });
-    });
+    const dir = join(child.root(), 'run');
+    const run = await runChild(child.script(), [dir]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const { errors } = JSON.parse(run.stdout) as { errors: string[] };

@@ -3,35 +3,14 @@
  * runs; the step's process group lives on. The next engine, at start-up, kills that group —
  * leader and child — records it, and runs the step again in a directory of its own.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fileStore, type TypedRecord } from '../src/index.js';
+import { fixtureScript, runChild } from './child.js';
 
-let root: string;
-let child: string;
-
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'rm-orphans-'));
-  child = join(root, 'orphan-child.mjs');
-  await build({
-    entryPoints: [fileURLToPath(new URL('./fixtures/orphan-child.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile: child,
-    logLevel: 'warning',
-  });
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const child = fixtureScript('orphan-child');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -45,34 +24,16 @@ async function running(pid: number): Promise<boolean> {
   }
 }
 
-function runEngine(dir: string, mode: string, killWhen?: () => boolean) {
-  return new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>(
-    (resolve) => {
-      const env = { ...process.env, HANG: join(dir, 'hang'), PIDS: join(dir, 'pids') };
-      const p = spawn(process.execPath, [child, dir, mode], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (c) => (stdout += c));
-      p.stderr.on('data', (c) => (stderr += c));
-      const poll = killWhen
-        ? setInterval(() => {
-            if (killWhen()) p.kill('SIGKILL');
-          }, 20)
-        : undefined;
-      const limit = setTimeout(() => p.kill('SIGKILL'), 60_000);
-      p.on('close', (code, signal) => {
-        clearInterval(poll);
-        clearTimeout(limit);
-        resolve({ code, signal, stdout, stderr });
-      });
-    },
-  );
-}
+const runEngine = (dir: string, mode: string, killWhen?: () => boolean) =>
+  runChild(child.script(), [dir, mode], {
+    env: { HANG: join(dir, 'hang'), PIDS: join(dir, 'pids') },
+    ...(killWhen ? { killWhen } : {}),
+  });
 
 describe('orphans of a killed engine', () => {
   for (const mode of ['build', 'gate'] as const) {
     it(`a ${mode} step left running is killed (leader and child) before it runs again`, async () => {
-      const dir = join(root, mode);
+      const dir = join(child.root(), mode);
       await mkdir(dir, { recursive: true });
       await writeFile(join(dir, 'hang'), '');
       const killed = await runEngine(dir, mode, () => existsSync(join(dir, 'pids')));
