@@ -115,7 +115,10 @@ const records = engine.ledger.state.lastSeq;
 const lines = (await readFile(join(ledgerDir, 'journal.jsonl'), 'utf8')).split('\n');
 const replayDir = join(dir, 'replay');
 await mkdir(replayDir);
-const replayCount = Math.min(100_000, lines.length - 1);
+let replayCount = Math.min(100_000, lines.length - 1);
+// Cut where an append ends: an append's lines but its last say "more", and a cut inside one is
+// a torn append, dropped whole on replay.
+while (replayCount > 0 && lines[replayCount - 1].includes('"more":true')) replayCount--;
 await writeFile(join(replayDir, 'journal.jsonl'), `${lines.slice(0, replayCount).join('\n')}\n`);
 const replayRuns = [];
 for (let i = 0; i < 3; i++) {
