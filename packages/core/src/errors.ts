@@ -44,6 +44,13 @@ export interface RingmasterErrorOptions {
  * }
  * ```
  */
+/**
+ * The brand every RingmasterError carries, registered globally (`Symbol.for`): the ESM and CJS
+ * builds of core, or two copies of it in one process, each have their own class, so `instanceof`
+ * cannot tell; the brand can.
+ */
+const BRAND = Symbol.for('ringmaster.error');
+
 export class RingmasterError extends Error {
   readonly code: ErrorCode;
   readonly scope: string | undefined;
@@ -56,7 +63,21 @@ export class RingmasterError extends Error {
     this.code = code;
     this.scope = options.scope;
     this.details = options.details ?? {};
+    Object.defineProperty(this, BRAND, { value: true });
   }
+
+  /**
+   * `instanceof` that holds across copies of core (ESM and CJS): any branded error is a
+   * RingmasterError; it is a subclass's (ConfigError's) when it carries that class's name.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (!branded(value)) return false;
+    return this === RingmasterError || (value as Error).name === this.name;
+  }
+}
+
+function branded(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }
 
 /** A bad option. `path` is the option path, e.g. `rings[2].rollout.maxFailures`. */
@@ -74,7 +95,7 @@ export class ConfigError extends RingmasterError {
 
 /** True when `error` is a RingmasterError (of `code`, when given). */
 export function isRingmasterError(error: unknown, code?: ErrorCode): error is RingmasterError {
-  return error instanceof RingmasterError && (code === undefined || error.code === code);
+  return branded(error) && (code === undefined || (error as RingmasterError).code === code);
 }
 
 /** Formats a zod issue path as users write it: `rings[2].rollout.maxFailures`. */
