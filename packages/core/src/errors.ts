@@ -72,6 +72,7 @@ export class RingmasterError extends Error {
    */
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (!branded(value)) return false;
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class `instanceof` asks about (a subclass too)
     return this === RingmasterError || (value as Error).name === this.name;
   }
 }
