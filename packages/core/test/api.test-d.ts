@@ -44,6 +44,7 @@ describe('public types', () => {
       | 'deploy-request.seen'
       | 'notification.queued'
       | 'notification.sent'
+      | 'build.retried'
       | 'process.started'
       | 'process.reaped'
       | 'engine.fault'

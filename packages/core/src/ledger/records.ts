@@ -108,6 +108,8 @@ export interface RecordData {
   'deploy-request.seen': { pipeline: string; request: DeployRequest };
   'notification.queued': { pipeline: string; id: string; notification: Notification };
   'notification.sent': { pipeline: string; id: string; notifier: string; ok: boolean; error?: string };
+  /** Someone asked for a revision to be built again (after a failed build): its next attempt. */
+  'build.retried': { pipeline: string; revision: string; by: string };
   /** A command of a build step or a runner gate started, in a process group of its own. */
   'process.started': { pipeline: string; process: ProcessIdentity; step: StepRef; command: string };
   /** A process group left running by an engine that died was dealt with before its step ran again. */

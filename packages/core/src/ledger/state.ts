@@ -1,7 +1,12 @@
 /**
- * Derived views of the ledger: a pure fold of records into the state the engine decides from
- * and `status`/`explain` report. Rebuilt from the journal at start-up (replay) and kept up to
- * date as records are appended.
+ * Derived views of the ledger: a fold of records into the state the engine decides from and
+ * `status`/`explain` report. Rebuilt from the journal at start-up (replay), kept up to date as
+ * records are appended, and continued from any seq onward by folding the records after it.
+ *
+ * Reading never changes it: readers get read-only values, and asking for a pipeline or a ring
+ * the ledger has never seen gives an empty one without creating it. The fold replaces an entry
+ * (a rollout, a ring, a release's standing in a ring) rather than changing it in place, so a
+ * value a reader holds never changes under it; to see what happened since, read again.
  */
 import type { Artifact } from '../contracts/artifact.js';
 import type { Notification } from '../contracts/notifier.js';
@@ -12,199 +17,258 @@ import type { RolloutSpec } from '../rollout/strategy.js';
 import type { RecordData, RolloutKind, RolloutOutcome, StepRef, TypedRecord } from './records.js';
 
 export interface BuildState {
-  status: 'running' | 'succeeded' | 'failed';
+  readonly status: 'running' | 'succeeded' | 'failed';
   /** How many times the revision's build was started (retries and restarts included). */
-  attempts: number;
-  log?: string;
-  error?: string;
-  release?: string;
+  readonly attempts: number;
+  readonly log?: string;
+  readonly error?: string;
+  readonly release?: string;
+}
+
+export interface RevisionState {
+  readonly revision: Revision;
+  readonly build?: BuildState;
+  /** The ring whose own line the revision is on; absent for the mainline. */
+  readonly feed?: string;
 }
 
 export interface ReleaseState {
-  id: string;
-  version: string;
-  revision: string;
-  author: string;
-  message: string;
-  artifact: Artifact;
+  readonly id: string;
+  readonly version: string;
+  readonly revision: string;
+  readonly author: string;
+  readonly message: string;
+  readonly artifact: Artifact;
   /** The ring whose own line it was built from; absent for mainline releases. */
-  feed?: string;
-  createdAt: string;
+  readonly feed?: string;
+  readonly createdAt: string;
   /** Position in creation order. */
-  index: number;
+  readonly index: number;
 }
 
 export type ReleaseRingStatus = 'deploying' | 'verifying' | 'verified' | 'failed' | 'rejected';
 
 export interface ReleaseInRing {
-  status: ReleaseRingStatus;
-  since: string;
+  readonly status: ReleaseRingStatus;
+  readonly since: string;
   /** The rollout that brought the release into the ring. */
-  rollout?: string;
-  reason?: string;
-  verifiedAt?: string;
+  readonly rollout?: string;
+  readonly reason?: string;
+  readonly verifiedAt?: string;
+  /** Who rejected it (a person, or `engine` after a failed gate). */
+  readonly by?: string;
 }
 
 export interface HostStep {
   /** What the host had before the step; unknown for a step recorded only by its end. */
-  from: HostState;
-  phase: 'deploy' | 'rollback';
-  startedAt: string;
-  finished?: {
-    ok: boolean;
-    state: HostState;
-    error?: string;
-    at: string;
-    alreadyThere?: boolean;
-    untouched?: boolean;
+  readonly from: HostState;
+  readonly phase: 'deploy' | 'rollback';
+  readonly startedAt: string;
+  readonly finished?: {
+    readonly ok: boolean;
+    readonly state: HostState;
+    readonly error?: string;
+    readonly at: string;
+    readonly alreadyThere?: boolean;
+    readonly untouched?: boolean;
   };
 }
 
 export interface RolloutState {
-  id: string;
-  ring: string;
-  release: string;
-  kind: RolloutKind;
-  reason: string;
-  strategy: RolloutSpec;
-  batches: string[][];
-  startedAt: string;
+  readonly id: string;
+  readonly ring: string;
+  readonly release: string;
+  readonly kind: RolloutKind;
+  readonly reason: string;
+  readonly strategy: RolloutSpec;
+  readonly batches: readonly (readonly string[])[];
+  readonly startedAt: string;
   /** Deploy steps per host, then rollback steps per host. */
-  hosts: Map<string, HostStep>;
-  rollbacks: Map<string, HostStep>;
-  outcome?: RolloutOutcome;
-  outcomeReason?: string;
+  readonly hosts: ReadonlyMap<string, HostStep>;
+  readonly rollbacks: ReadonlyMap<string, HostStep>;
+  readonly outcome?: RolloutOutcome;
+  readonly outcomeReason?: string;
   /** Set while the rollout waits, parked by a stop, for the next start. */
-  parked?: { reason: string; at: string };
-  finishedAt?: string;
+  readonly parked?: { readonly reason: string; readonly at: string };
+  readonly finishedAt?: string;
 }
 
 export interface GateResult {
-  ring: string;
-  release: string;
-  rollout: string;
-  gate: string;
-  ok: boolean;
-  log: string;
-  durationMs: number;
-  at: string;
+  readonly ring: string;
+  readonly release: string;
+  readonly rollout: string;
+  readonly gate: string;
+  readonly ok: boolean;
+  readonly log: string;
+  readonly durationMs: number;
+  readonly at: string;
 }
 
 /** The ledger's latest word on a host, and — when that is `unknown` — the last reading before it. */
 export interface RecordedHost {
-  state: HostState;
-  at: string;
-  lastKnown?: { state: HostState; at: string };
+  readonly state: HostState;
+  readonly at: string;
+  readonly lastKnown?: { readonly state: HostState; readonly at: string };
 }
 
 export interface RingState {
-  name: string;
+  readonly name: string;
   /** The release the ring runs (its last successful rollout). */
-  current?: string;
+  readonly current?: string;
   /** Releases it ran before, oldest first. */
-  history: string[];
+  readonly history: readonly string[];
   /** What each host has, as last recorded (a reading, or unknown with why). */
-  hosts: Map<string, RecordedHost>;
+  readonly hosts: ReadonlyMap<string, RecordedHost>;
   /** The rollout under way (started, not finished): resumed after a crash. */
-  inFlight?: string;
-  rollouts: string[];
-  locked?: { reason: string; by: string; at: string };
+  readonly inFlight?: string;
+  readonly rollouts: readonly string[];
+  readonly locked?: { readonly reason: string; readonly by: string; readonly at: string };
 }
 
 export interface ApprovalState {
-  ring: string;
-  revision: string;
-  by: string;
-  via: 'api' | 'cli' | 'vcs';
-  at: string;
-  comment?: string;
+  readonly ring: string;
+  readonly revision: string;
+  readonly by: string;
+  readonly via: 'api' | 'cli' | 'vcs';
+  readonly at: string;
+  readonly comment?: string;
+}
+
+export interface NotificationState {
+  readonly notification: Notification;
+  readonly sent: ReadonlyMap<string, boolean>;
+}
+
+export interface ProcessState {
+  readonly process: ProcessIdentity;
+  readonly step: StepRef;
+  readonly command: string;
+  readonly at: string;
 }
 
 export interface PipelineState {
-  name: string;
-  cursor?: string;
+  readonly name: string;
+  readonly cursor?: string;
   /** Cursors of the rings fed by their own line of development. */
-  feedCursors: Map<string, string>;
-  requestCursor?: string;
-  revisions: Map<string, { revision: Revision; build?: BuildState; feed?: string }>;
-  /** Revisions seen but not built yet, oldest first. */
-  pending: string[];
-  releases: Map<string, ReleaseState>;
-  releaseByRevision: Map<string, string>;
+  readonly feedCursors: ReadonlyMap<string, string>;
+  readonly requestCursor?: string;
+  readonly revisions: ReadonlyMap<string, RevisionState>;
+  /** Revisions seen (or asked to be built again) but not built yet, oldest first. */
+  readonly pending: readonly string[];
+  readonly releases: ReadonlyMap<string, ReleaseState>;
+  readonly releaseByRevision: ReadonlyMap<string, string>;
   /** Per release, per ring. */
-  releaseRings: Map<string, Map<string, ReleaseInRing>>;
-  rings: Map<string, RingState>;
-  rollouts: Map<string, RolloutState>;
-  gates: GateResult[];
-  approvals: ApprovalState[];
-  notifications: Map<string, { notification: Notification; sent: Map<string, boolean> }>;
+  readonly releaseRings: ReadonlyMap<string, ReadonlyMap<string, ReleaseInRing>>;
+  readonly rings: ReadonlyMap<string, RingState>;
+  readonly rollouts: ReadonlyMap<string, RolloutState>;
+  readonly gates: readonly GateResult[];
+  readonly approvals: readonly ApprovalState[];
+  readonly notifications: ReadonlyMap<string, NotificationState>;
   /**
    * Processes started for steps that have not finished, by `pid:startTicks`: after a crash,
    * the ones a new engine must make sure are gone before the step runs again.
    */
-  processes: Map<string, { process: ProcessIdentity; step: StepRef; command: string; at: string }>;
+  readonly processes: ReadonlyMap<string, ProcessState>;
 }
 
 export interface LedgerState {
+  readonly lastSeq: number;
+  readonly pipelines: ReadonlyMap<string, PipelineState>;
+}
+
+/** What the fold works on: the same shape, with collections it may add to. */
+type Folding = {
+  -readonly [K in keyof PipelineState]: PipelineState[K] extends ReadonlyMap<infer Key, infer Value>
+    ? Map<Key, Value>
+    : PipelineState[K] extends readonly (infer Item)[]
+      ? Item[]
+      : PipelineState[K];
+};
+
+interface FoldState {
   lastSeq: number;
-  pipelines: Map<string, PipelineState>;
+  pipelines: Map<string, Folding>;
 }
 
 export function emptyState(): LedgerState {
   return { lastSeq: 0, pipelines: new Map() };
 }
 
+function newPipeline(name: string): Folding {
+  return {
+    name,
+    feedCursors: new Map(),
+    revisions: new Map(),
+    pending: [],
+    releases: new Map(),
+    releaseByRevision: new Map(),
+    releaseRings: new Map(),
+    rings: new Map(),
+    rollouts: new Map(),
+    gates: [],
+    approvals: [],
+    notifications: new Map(),
+    processes: new Map(),
+  };
+}
+
+const emptyRing = (name: string): RingState => ({ name, history: [], hosts: new Map(), rollouts: [] });
+
+/** A pipeline's state; an empty one for a pipeline the ledger has not seen (nothing is created). */
 export function pipelineState(state: LedgerState, name: string): PipelineState {
-  let p = state.pipelines.get(name);
-  if (!p) {
-    p = {
-      name,
-      feedCursors: new Map(),
-      revisions: new Map(),
-      pending: [],
-      releases: new Map(),
-      releaseByRevision: new Map(),
-      releaseRings: new Map(),
-      rings: new Map(),
-      rollouts: new Map(),
-      gates: [],
-      approvals: [],
-      notifications: new Map(),
-      processes: new Map(),
-    };
-    state.pipelines.set(name, p);
-  }
-  return p;
+  return state.pipelines.get(name) ?? newPipeline(name);
 }
 
+/** A ring's state; an empty one for a ring no record has named yet (nothing is created). */
 export function ringState(p: PipelineState, name: string): RingState {
-  let r = p.rings.get(name);
-  if (!r) {
-    r = { name, history: [], hosts: new Map(), rollouts: [] };
-    p.rings.set(name, r);
-  }
-  return r;
+  return p.rings.get(name) ?? emptyRing(name);
 }
 
-function setReleaseRing(p: PipelineState, release: string, ring: string, patch: ReleaseInRing): void {
-  let rings = p.releaseRings.get(release);
-  if (!rings) {
-    rings = new Map();
-    p.releaseRings.set(release, rings);
-  }
+/** A change to an entry: the fields to set, `undefined` for a field to drop. */
+type Patch<T> = { [K in keyof T]?: T[K] | undefined };
+
+/** `entry` with `patch` applied, as a new object (fields patched to undefined are dropped). */
+function patched<T extends object>(entry: T, patch: Patch<T>): T {
+  const next: Record<string, unknown> = { ...entry, ...patch };
+  for (const key of Object.keys(patch)) if (next[key] === undefined) delete next[key];
+  return next as T;
+}
+
+/** Replaces a ring's entry with `patch` applied. */
+function updateRing(p: Folding, name: string, patch: (r: RingState) => Patch<RingState>): void {
+  const ring = ringState(p, name);
+  p.rings.set(name, patched(ring, patch(ring)));
+}
+
+function updateRollout(
+  p: Folding,
+  id: string,
+  patch: (r: RolloutState) => Patch<RolloutState>,
+): RolloutState | undefined {
+  const rollout = p.rollouts.get(id);
+  if (!rollout) return undefined;
+  const next = patched(rollout, patch(rollout));
+  p.rollouts.set(id, next);
+  return next;
+}
+
+function setReleaseRing(p: Folding, release: string, ring: string, patch: ReleaseInRing): void {
+  const rings = new Map(p.releaseRings.get(release));
   const previous = rings.get(ring);
   rings.set(ring, { ...(previous?.rollout ? { rollout: previous.rollout } : {}), ...patch });
+  p.releaseRings.set(release, rings);
+}
+
+function updateBuild(p: Folding, revision: string, build: (b: BuildState | undefined) => BuildState): void {
+  const entry = p.revisions.get(revision);
+  if (entry) p.revisions.set(revision, { ...entry, build: build(entry.build) });
 }
 
 /** Records that change no derived state (kept in the journal for people and tools). */
 type Informational = 'lease.lost' | 'engine.fault';
 
 type Handlers = {
-  [K in Exclude<keyof RecordData, Informational>]: (
-    p: PipelineState,
-    data: RecordData[K],
-    time: string,
-  ) => void;
+  [K in Exclude<keyof RecordData, Informational>]: (p: Folding, data: RecordData[K], time: string) => void;
 };
 
 const handlers: Handlers = {
@@ -221,21 +285,21 @@ const handlers: Handlers = {
     else p.cursor = to;
   },
   'build.started'(p, { revision, attempt }) {
-    const entry = p.revisions.get(revision);
-    if (entry) entry.build = { status: 'running', attempts: attempt ?? (entry.build?.attempts ?? 0) + 1 };
+    updateBuild(p, revision, (b) => ({ status: 'running', attempts: attempt ?? (b?.attempts ?? 0) + 1 }));
   },
   'build.finished'(p, { revision, ok, log, error }) {
-    const entry = p.revisions.get(revision);
-    if (entry)
-      entry.build = {
-        attempts: 1,
-        ...entry.build,
-        status: ok ? 'succeeded' : 'failed',
-        log,
-        ...(error ? { error } : {}),
-      };
+    updateBuild(p, revision, (b) => ({
+      attempts: 1,
+      ...b,
+      status: ok ? 'succeeded' : 'failed',
+      log,
+      ...(error ? { error } : {}),
+    }));
     p.pending = p.pending.filter((id) => id !== revision);
     forgetProcesses(p, (s) => s.kind === 'build' && s.revision === revision);
+  },
+  'build.retried'(p, { revision }) {
+    if (p.revisions.has(revision) && !p.pending.includes(revision)) p.pending = [...p.pending, revision];
   },
   'process.started'(p, { process, step, command }, time) {
     p.processes.set(processKey(process), { process, step, command, at: time });
@@ -257,8 +321,7 @@ const handlers: Handlers = {
       index: p.releases.size,
     });
     p.releaseByRevision.set(data.revision, data.release);
-    const entry = p.revisions.get(data.revision);
-    if (entry?.build) entry.build.release = data.release;
+    updateBuild(p, data.revision, (b) => ({ status: 'succeeded', attempts: 1, ...b, release: data.release }));
   },
   'rollout.started'(p, data, time) {
     p.rollouts.set(data.rollout, {
@@ -273,63 +336,71 @@ const handlers: Handlers = {
       hosts: new Map(),
       rollbacks: new Map(),
     });
-    const ring = ringState(p, data.ring);
-    ring.inFlight = data.rollout;
-    ring.rollouts.push(data.rollout);
+    updateRing(p, data.ring, (r) => ({ inFlight: data.rollout, rollouts: [...r.rollouts, data.rollout] }));
     if (data.kind === 'deploy') {
       setReleaseRing(p, data.release, data.ring, { status: 'deploying', since: time, rollout: data.rollout });
     }
   },
   'host.started'(p, { rollout, host, from, phase }, time) {
-    const r = p.rollouts.get(rollout);
-    if (!r) return;
-    delete r.parked;
-    (phase === 'deploy' ? r.hosts : r.rollbacks).set(host, { from, phase, startedAt: time });
+    updateRollout(p, rollout, (r) => {
+      const steps = new Map(phase === 'deploy' ? r.hosts : r.rollbacks).set(host, {
+        from,
+        phase,
+        startedAt: time,
+      });
+      return { parked: undefined, ...(phase === 'deploy' ? { hosts: steps } : { rollbacks: steps }) };
+    });
   },
   'host.finished'(p, data, time) {
-    const r = p.rollouts.get(data.rollout);
+    const r = updateRollout(p, data.rollout, (r) => {
+      const steps = new Map(data.phase === 'deploy' ? r.hosts : r.rollbacks);
+      const step = steps.get(data.host) ?? {
+        from: { status: 'unknown', code: 'LEDGER', reason: 'no host.started was recorded' },
+        phase: data.phase,
+        startedAt: time,
+      };
+      steps.set(data.host, {
+        ...step,
+        finished: {
+          ok: data.ok,
+          state: data.state,
+          at: time,
+          ...(data.error ? { error: data.error } : {}),
+          ...(data.alreadyThere ? { alreadyThere: true } : {}),
+          ...(data.untouched ? { untouched: true } : {}),
+        },
+      });
+      return data.phase === 'deploy' ? { hosts: steps } : { rollbacks: steps };
+    });
     if (!r) return;
-    const steps = data.phase === 'deploy' ? r.hosts : r.rollbacks;
-    const step = steps.get(data.host) ?? {
-      from: { status: 'unknown', code: 'LEDGER', reason: 'no host.started was recorded' },
-      phase: data.phase,
-      startedAt: time,
-    };
-    step.finished = {
-      ok: data.ok,
-      state: data.state,
-      at: time,
-      ...(data.error ? { error: data.error } : {}),
-      ...(data.alreadyThere ? { alreadyThere: true } : {}),
-      ...(data.untouched ? { untouched: true } : {}),
-    };
-    steps.set(data.host, step);
-    const hosts = ringState(p, r.ring).hosts;
-    const before = hosts.get(data.host);
-    const lastKnown =
-      data.state.status !== 'unknown'
-        ? undefined
-        : before && before.state.status !== 'unknown'
-          ? { state: before.state, at: before.at }
-          : before?.lastKnown;
-    hosts.set(data.host, { state: data.state, at: time, ...(lastKnown ? { lastKnown } : {}) });
+    updateRing(p, r.ring, (ring) => {
+      const before = ring.hosts.get(data.host);
+      const lastKnown =
+        data.state.status !== 'unknown'
+          ? undefined
+          : before && before.state.status !== 'unknown'
+            ? { state: before.state, at: before.at }
+            : before?.lastKnown;
+      const hosts = new Map(ring.hosts).set(data.host, {
+        state: data.state,
+        at: time,
+        ...(lastKnown ? { lastKnown } : {}),
+      });
+      return { hosts };
+    });
   },
   'rollout.parked'(p, { rollout, reason }, time) {
-    const r = p.rollouts.get(rollout);
-    if (r) r.parked = { reason, at: time };
+    updateRollout(p, rollout, () => ({ parked: { reason, at: time } }));
   },
   'rollout.finished'(p, { rollout, outcome, reason }, time) {
-    const r = p.rollouts.get(rollout);
+    const r = updateRollout(p, rollout, () => ({ outcome, outcomeReason: reason, finishedAt: time }));
     if (!r) return;
-    r.outcome = outcome;
-    r.outcomeReason = reason;
-    r.finishedAt = time;
-    const ring = ringState(p, r.ring);
-    if (ring.inFlight === rollout) delete ring.inFlight;
-    if (outcome === 'succeeded' && ring.current !== r.release) {
-      if (ring.current) ring.history.push(ring.current);
-      ring.current = r.release;
-    }
+    updateRing(p, r.ring, (ring) => ({
+      inFlight: ring.inFlight === rollout ? undefined : ring.inFlight,
+      ...(outcome === 'succeeded' && ring.current !== r.release
+        ? { current: r.release, history: ring.current ? [...ring.history, ring.current] : ring.history }
+        : {}),
+    }));
     if (r.kind === 'deploy') {
       setReleaseRing(
         p,
@@ -342,6 +413,19 @@ const handlers: Handlers = {
     }
   },
   'gate.finished'(p, data, time) {
+    p.gates = [
+      ...p.gates,
+      {
+        ring: data.ring,
+        release: data.release,
+        rollout: data.rollout,
+        gate: data.gate,
+        ok: data.ok,
+        log: data.log,
+        durationMs: data.durationMs,
+        at: time,
+      },
+    ];
     forgetProcesses(
       p,
       (s) =>
@@ -351,16 +435,6 @@ const handlers: Handlers = {
         s.rollout === data.rollout &&
         s.gate === data.gate,
     );
-    p.gates.push({
-      ring: data.ring,
-      release: data.release,
-      rollout: data.rollout,
-      gate: data.gate,
-      ok: data.ok,
-      log: data.log,
-      durationMs: data.durationMs,
-      at: time,
-    });
   },
   'ring.verified'(p, { ring, release }, time) {
     setReleaseRing(p, release, ring, { status: 'verified', since: time, verifiedAt: time });
@@ -370,26 +444,31 @@ const handlers: Handlers = {
   },
   'ring.unrejected'(p, { ring, release }) {
     // Forget the release's history in this ring, so it is a candidate there again.
-    p.releaseRings.get(release)?.delete(ring);
+    const rings = new Map(p.releaseRings.get(release));
+    rings.delete(ring);
+    p.releaseRings.set(release, rings);
   },
-  'ring.rejected'(p, { ring, release, reason }, time) {
-    setReleaseRing(p, release, ring, { status: 'rejected', since: time, reason });
+  'ring.rejected'(p, { ring, release, reason, by }, time) {
+    setReleaseRing(p, release, ring, { status: 'rejected', since: time, reason, by });
   },
   'ring.locked'(p, { ring, reason, by }, time) {
-    ringState(p, ring).locked = { reason, by, at: time };
+    updateRing(p, ring, () => ({ locked: { reason, by, at: time } }));
   },
   'ring.unlocked'(p, { ring }) {
-    delete ringState(p, ring).locked;
+    updateRing(p, ring, () => ({ locked: undefined }));
   },
   'approval.recorded'(p, data, time) {
-    p.approvals.push({
-      ring: data.ring,
-      revision: data.revision,
-      by: data.by,
-      via: data.via,
-      at: time,
-      ...(data.comment ? { comment: data.comment } : {}),
-    });
+    p.approvals = [
+      ...p.approvals,
+      {
+        ring: data.ring,
+        revision: data.revision,
+        by: data.by,
+        via: data.via,
+        at: time,
+        ...(data.comment ? { comment: data.comment } : {}),
+      },
+    ];
   },
   'deploy-request.seen'(p, { request }) {
     p.requestCursor = request.id;
@@ -398,24 +477,43 @@ const handlers: Handlers = {
     p.notifications.set(id, { notification, sent: new Map() });
   },
   'notification.sent'(p, { id, notifier, ok }) {
-    p.notifications.get(id)?.sent.set(notifier, ok);
+    const entry = p.notifications.get(id);
+    if (entry) p.notifications.set(id, { ...entry, sent: new Map(entry.sent).set(notifier, ok) });
   },
 };
 
 export const processKey = (p: ProcessIdentity) => `${p.pid}:${p.startTicks}`;
 
 /** A step finished: its processes are no longer anyone's worry. */
-function forgetProcesses(p: PipelineState, of: (step: StepRef) => boolean): void {
+function forgetProcesses(p: Folding, of: (step: StepRef) => boolean): void {
   for (const [key, entry] of p.processes) if (of(entry.step)) p.processes.delete(key);
 }
 
-/** Folds one record into the state (records of unknown type are kept in the journal, ignored here). */
+/**
+ * Folds one record into the state (records of unknown type are kept in the journal, ignored
+ * here). Only the Ledger calls this, on the state it owns.
+ */
 export function apply(state: LedgerState, record: TypedRecord): void {
-  state.lastSeq = record.seq;
-  const handler = (handlers as Partial<Record<string, (p: PipelineState, d: unknown, t: string) => void>>)[
+  const fold = state as FoldState;
+  fold.lastSeq = record.seq;
+  const handler = (handlers as Partial<Record<string, (p: Folding, d: unknown, t: string) => void>>)[
     record.type
   ];
   const pipeline = (record.data as { pipeline?: unknown }).pipeline;
   if (!handler || typeof pipeline !== 'string') return;
-  handler(pipelineState(state, pipeline), record.data, record.time);
+  let p = fold.pipelines.get(pipeline);
+  if (!p) {
+    p = newPipeline(pipeline);
+    fold.pipelines.set(pipeline, p);
+  }
+  handler(p, record.data, record.time);
+}
+
+/**
+ * Folds records into a state: from the empty state, or onward from one already folded up to
+ * some seq (the records must follow it). Returns the state.
+ */
+export function foldRecords(records: Iterable<TypedRecord>, state: LedgerState = emptyState()): LedgerState {
+  for (const record of records) apply(state, record);
+  return state;
 }
