@@ -39,32 +39,47 @@ export type {
   ConvergeRingResult,
   DriftedHost,
 } from './engine/converge.js';
-export { type Candidate, decideRing, eligibleReleases, type RingDecision } from './engine/decide.js';
 export {
-  type ActionOptions,
+  type Candidate,
+  candidates,
+  eligibleReleases,
+  feederOf,
+  newestTried,
+  readyAt,
+} from './engine/eligibility.js';
+export {
   createEngine,
   Engine,
   type EngineOptions,
   engineOptionsSchema,
 } from './engine/engine.js';
 export type { DecisionEvent, EngineEvents, ErrorEvent } from './engine/events.js';
+export type { ActionOptions, RolloutSummary } from './engine/operations.js';
 export {
   formatPlan,
   type PipelinePlan,
   type Plan,
   type PlannedApproval,
   type PlannedBuild,
-  planRing,
+  planOf,
   type RingPlan,
 } from './engine/plan.js';
 export {
   type Explanation,
   explainRing,
+  explanationOf,
   formatStatus,
   type HostStatus,
   type RingStatus,
   type StatusReport,
 } from './engine/report.js';
+export {
+  lastFailureIn,
+  type RingAction,
+  type RingActionKind,
+  type RingFailure,
+  ringAction,
+} from './engine/ring-action.js';
 export { type Entry, entry, Ledger } from './ledger/ledger.js';
 export type { RecordData, RecordType, RolloutKind, RolloutOutcome, TypedRecord } from './ledger/records.js';
 export type {

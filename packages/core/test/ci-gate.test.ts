@@ -82,8 +82,10 @@ describe('ciGate: polls a status URL', () => {
     expect(failed.ok).toBe(false);
     expect(failed.log).toContain('reports failure');
 
+    // The deadline leaves room for the first answer even on a loaded machine (a request cut off
+    // by a 300 ms deadline under load made 'last' a timeout instead of the answer).
     answers.set('/slow', [state('pending')]);
-    const late = await ciGate({ name: 'ci', statusUrl: `${base}/slow`, interval: 20, timeout: 300 }).run(
+    const late = await ciGate({ name: 'ci', statusUrl: `${base}/slow`, interval: 20, timeout: 2_000 }).run(
       context(),
     );
     expect(late.ok).toBe(false);

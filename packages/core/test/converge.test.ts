@@ -80,7 +80,7 @@ describe('engine.converge', () => {
     expect(report.ok).toBe(false);
     expect(report.rings).toHaveLength(1);
     expect(report.rings[0]).toMatchObject({ outcome: 'skipped', converged: false });
-    expect(report.rings[0]!.reason).toContain('locked by dave: incident 42');
+    expect(report.rings[0]!.reason).toMatch(/locked by dave since .*: incident 42; unlock it to converge/);
     expect(await w.versions('sandbox')).toEqual(['0.9.0', '1.0.1']);
     const error = await w.engine.converge({ pipeline: 'app', ring: 'qa' }).catch((e: unknown) => e);
     expect(isRingmasterError(error, 'NOT_FOUND')).toBe(true);

@@ -133,7 +133,7 @@ describe('engine: status and drift', () => {
     expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);
     await w.engine.tick();
     expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);
-    expect((await w.engine.explain({ pipeline: 'app', ring: 'prod' })).state).toBe('idle');
+    expect((await w.engine.explain({ pipeline: 'app', ring: 'prod' })).action).toBe('idle');
     const rejected = w.engine.ledger.state.pipelines.get('app')!.releaseRings.get('1.0.2')!.get('prod');
     expect(rejected).toMatchObject({ status: 'rejected', reason: 'error rate' });
     // Unpinning lifts the rejection: the next pass promotes 1.0.2 to prod again.

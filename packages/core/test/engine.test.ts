@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { all, freeze, manual, soak } from '../src/index.js';
+import { all, freeze, isRingmasterError, manual, soak } from '../src/index.js';
 import { world } from './helpers.js';
 
 describe('engine: a release trickles down the rings', () => {
@@ -36,15 +36,19 @@ describe('engine: a release trickles down the rings', () => {
     expect(await w.versions('sandbox')).toEqual(['1.0.1', '1.0.1']);
     expect(await w.versions('prod')).toEqual([undefined, undefined]);
     const why = await w.engine.explain({ pipeline: 'app', ring: 'prod' });
-    expect(why.state).toBe('wait');
+    expect(why.action).toBe('wait');
     expect(why.summary).toContain('waiting for 1 more approval');
-    await expect(
-      w.engine.approve({ pipeline: 'app', ring: 'prod', release: '1.0.1', by: 'alice' }),
-    ).resolves.toBeUndefined();
+    // alice committed it: her own approval would never count, so it is refused at the door.
+    const seq = w.engine.ledger.state.lastSeq;
+    const self = await w.engine
+      .approve({ pipeline: 'app', ring: 'prod', release: '1.0.1', by: 'alice' })
+      .catch((e: unknown) => e);
+    expect(isRingmasterError(self, 'POLICY')).toBe(true);
+    expect((self as Error).message).toContain('alice committed 1.0.1');
+    expect((self as Error).message).toContain('ask someone else');
+    expect(w.engine.ledger.state.lastSeq).toBe(seq);
     await w.engine.tick();
-    // alice committed it: self-approval does not count.
     expect(await w.versions('prod')).toEqual([undefined, undefined]);
-    expect((await w.engine.explain({ pipeline: 'app', ring: 'prod' })).summary).toContain('may not approve');
     await w.engine.approve({ pipeline: 'app', ring: 'prod', release: '1.0.1', by: 'carol' });
     await w.engine.tick();
     expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);
@@ -54,7 +58,7 @@ describe('engine: a release trickles down the rings', () => {
     const w = await world({ policies: { prod: soak('24h') } });
     await w.engine.tick();
     const why = await w.engine.explain({ pipeline: 'app', ring: 'prod' });
-    expect(why.state).toBe('wait');
+    expect(why.action).toBe('wait');
     expect(why.candidate?.decision).toMatchObject({ verdict: 'wait', until: '2026-11-03T09:00:00.000Z' });
     w.clock.advance(23 * 3_600_000);
     await w.engine.tick();
@@ -68,7 +72,7 @@ describe('engine: a release trickles down the rings', () => {
     const w = await world({ policies: { prod: all(freeze({ reason: 'year-end' }), manual()) } });
     await w.engine.tick();
     const why = await w.engine.explain({ pipeline: 'app', ring: 'prod' });
-    expect(why.state).toBe('blocked');
+    expect(why.action).toBe('blocked');
     expect(why.summary).toContain('frozen: year-end');
   });
 

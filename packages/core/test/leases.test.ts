@@ -325,9 +325,9 @@ describe('a person writing between the engine deciding and appending', () => {
     // sandbox takes 1.0.2; just before prod's rollout of it is recorded, a person rolls sandbox back.
     const cli = w.make(fileStore({ dir: w.ledger }), { owner: 'cli' });
     const { engine } = w.make(
-      raceBefore(w.ledger, 'rollout.started', () =>
-        cli.engine.rollback({ pipeline: 'app', ring: 'sandbox', by: 'carol', reason: 'error rate' }),
-      ),
+      raceBefore(w.ledger, 'rollout.started', async () => {
+        await cli.engine.rollback({ pipeline: 'app', ring: 'sandbox', by: 'carol', reason: 'error rate' });
+      }),
     );
     await engine.tick();
     const all = await w.records();

@@ -45,13 +45,13 @@ describe('engine.plan', () => {
     expect(later.pipelines[0]!.rings[1]).toMatchObject({
       action: 'promote',
       version: '1.0.1',
-      reason: 'soaked 1d',
+      reason: '1.0.1 is being promoted to sandbox: soaked 1d',
     });
     await w.engine.tick();
     expect(await w.versions('sandbox')).toEqual(['1.0.1', '1.0.1']);
   });
 
-  it('an interrupted rollout is planned as resume, a fresh one as gates', async () => {
+  it('an interrupted rollout is planned as resume, a fresh one as verifying (its gates)', async () => {
     const w = await world({ gates: { eng: [{ name: 'unit', run: ['true'] }] } });
     // Build 1.0.2 with eng locked, then record a rollout start without running it: what a crash
     // right after the rollout began leaves in the ledger.
@@ -79,14 +79,14 @@ describe('engine.plan', () => {
       rollout: 'eng#2',
       version: '1.0.2',
     });
-    expect(plan.pipelines[0]!.rings[0]!.reason).toContain('after 0/2 hosts');
+    expect(plan.pipelines[0]!.rings[0]!.reason).toContain('0/2 hosts done');
     // Its hosts done and the rollout finished, but the gates not run yet: the plan runs them next.
     await w.engine.ledger.write(
       entry('rollout.finished', { pipeline: 'app', rollout: 'eng#2', outcome: 'succeeded', reason: 'test' }),
     );
     const gates = await w.engine.plan({ poll: false });
     expect(gates.pipelines[0]!.rings[0]).toMatchObject({
-      action: 'gates',
+      action: 'verifying',
       version: '1.0.2',
       gates: ['unit'],
     });

@@ -9,6 +9,7 @@ import type { RolloutOutcome } from '../ledger/records.js';
 import { ringState } from '../ledger/state.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
 import { describeState, type HostState, observe, runs } from '../rollout/host-state.js';
+import { ringAction } from './ring-action.js';
 import type { RingRunner } from './rings.js';
 import type { Runtime } from './runtime.js';
 
@@ -83,22 +84,18 @@ export async function convergeRing(
     };
   }
   const list = drifted.map((d) => `${d.host} (${describeState(d.live)})`);
-  if (rs.locked) {
+  // The ring's own state machine says whether it may be touched now.
+  const action = ringAction(pipeline, p, pipeline.rings.indexOf(ring), rt.clock.now());
+  if (action.action === 'locked' || action.action === 'resume') {
     return {
       ...where,
       drifted,
       converged: false,
       outcome: 'skipped',
-      reason: `${ring.name} is locked by ${rs.locked.by}: ${rs.locked.reason}; unlock it to converge ${list.join(', ')}`,
-    };
-  }
-  if (rs.inFlight) {
-    return {
-      ...where,
-      drifted,
-      converged: false,
-      outcome: 'skipped',
-      reason: `rollout ${rs.inFlight} is under way in ${ring.name}; converge again when it ends`,
+      reason:
+        action.action === 'locked'
+          ? `${action.reason}; unlock it to converge ${list.join(', ')}`
+          : `${action.reason}; converge again when it ends`,
     };
   }
   let rollout: string | undefined;

@@ -6,19 +6,18 @@ import type { Lease, Store } from '../contracts/store.js';
 import { parseOptions, RingmasterError } from '../errors.js';
 import { entry, Ledger } from '../ledger/ledger.js';
 import type { RecordType, TypedRecord } from '../ledger/records.js';
-import type { PipelineState, ReleaseState } from '../ledger/state.js';
-import { pipelineState, ringState } from '../ledger/state.js';
+import type { PipelineState } from '../ledger/state.js';
+import { pipelineState } from '../ledger/state.js';
 import { systemClock } from '../model/clock.js';
-import type { Pipeline, Ring } from '../model/pipeline.js';
-import { assertCanApprove } from '../policy/approvers.js';
+import type { Pipeline } from '../model/pipeline.js';
 import { fileStore } from '../store/file.js';
 import { describeHolder } from '../store/lockfile.js';
 import { type ConvergeReport, convergePipelines } from './converge.js';
-import { decideRing } from './decide.js';
 import type { EngineEvents } from './events.js';
 import { Intake } from './intake.js';
 import { LeaseKeeper } from './lease.js';
 import { deliverNotifications } from './notify.js';
+import { type ActionOptions, Operations, type RolloutSummary } from './operations.js';
 import { type Plan, planPipeline } from './plan.js';
 import { reapOrphans } from './processes.js';
 import { type Explanation, explainRing, type StatusReport, statusReport } from './report.js';
@@ -88,12 +87,6 @@ export const engineOptionsSchema = z
   });
 export type EngineOptions = z.input<typeof engineOptionsSchema>;
 
-export interface ActionOptions {
-  /** Who asks (recorded in the ledger). @default 'api' */
-  by?: string;
-  reason?: string;
-}
-
 /** Runs pipelines durably. Create with `createEngine()`. */
 export class Engine extends EventEmitter<EngineEvents> {
   readonly pipelines: ReadonlyMap<string, Pipeline>;
@@ -111,6 +104,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly runtime: Runtime;
   private readonly intake: Intake;
   private readonly rings: RingRunner;
+  private readonly operations: Operations;
 
   constructor(options: EngineOptions) {
     super();
@@ -145,6 +139,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     };
     this.intake = new Intake(this.runtime);
     this.rings = new RingRunner(this.runtime);
+    this.operations = new Operations(this.runtime, this.rings, this.pipelines);
   }
 
   private onRecord(record: TypedRecord): void {
@@ -236,32 +231,6 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.ledger.store.close?.();
   }
 
-  private pipeline(name: string): Pipeline {
-    const p = this.pipelines.get(name);
-    if (!p) {
-      throw new RingmasterError(
-        'NOT_FOUND',
-        `no pipeline "${name}"; known: ${[...this.pipelines.keys()].join(', ')}`,
-        {
-          scope: 'engine',
-        },
-      );
-    }
-    return p;
-  }
-
-  private ringIndex(pipeline: Pipeline, name: string): number {
-    const i = pipeline.rings.findIndex((r) => r.name === name);
-    if (i === -1) {
-      throw new RingmasterError(
-        'NOT_FOUND',
-        `pipeline ${pipeline.name} has no ring "${name}"; its rings are ${pipeline.rings.map((r) => r.name).join(', ')}`,
-        { scope: 'engine' },
-      );
-    }
-    return i;
-  }
-
   private state(name: string): PipelineState {
     return pipelineState(this.ledger.state, name);
   }
@@ -304,7 +273,9 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   async build(options: { pipeline?: string } = {}): Promise<void> {
     await this.ensureLoaded();
-    const pipelines = options.pipeline ? [this.pipeline(options.pipeline)] : [...this.pipelines.values()];
+    const pipelines = options.pipeline
+      ? [this.operations.pipeline(options.pipeline)]
+      : [...this.pipelines.values()];
     for (const pipeline of pipelines) {
       await this.intake.poll(pipeline);
       await this.intake.buildPending(pipeline);
@@ -380,197 +351,55 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
   }
 
-  // ─── the API for people and tools ────────────────────────────────────────────────────
-
-  private findRelease(pipeline: Pipeline, ref: string): ReleaseState {
-    const p = this.state(pipeline.name);
-    const byId = p.releases.get(ref) ?? p.releases.get(p.releaseByRevision.get(ref) ?? '');
-    const byPrefix =
-      byId ?? [...p.releases.values()].find((r) => ref.length >= 7 && r.revision.startsWith(ref));
-    if (!byPrefix) {
-      const known = [...p.releases.keys()].slice(-5).join(', ') || 'none yet';
-      throw new RingmasterError(
-        'NOT_FOUND',
-        `pipeline ${pipeline.name} has no release "${ref}" (newest: ${known})`,
-        {
-          scope: 'engine',
-        },
-      );
-    }
-    return byPrefix;
-  }
+  // ─── the API for people and tools: operations.ts, reports in report.ts and plan.ts ───
 
   /**
-   * Records an approval of a release for a ring (checked by `manual()` policies).
+   * Records an approval of a release for a ring (checked by `manual()` policies). Refused
+   * (`POLICY`, `STATE`) when it could never count: someone outside the policy's group, the
+   * release's own author where self-approval does not count, a second approval by one person.
    *
    * @example
    * ```ts
    * await engine.approve({ pipeline: 'foostat', ring: 'prod', release: '1.0.42', by: 'alice' });
    * ```
    */
-  async approve(input: {
-    pipeline: string;
-    ring: string;
-    release: string;
-    by: string;
-    comment?: string;
-    via?: 'api' | 'cli';
-  }): Promise<void> {
+  async approve(input: Parameters<Operations['approve']>[0]): Promise<void> {
     await this.ensureLoaded();
-    const pipeline = this.pipeline(input.pipeline);
-    const ringAt = this.ringIndex(pipeline, input.ring);
-    const release = this.findRelease(pipeline, input.release);
-    if (!input.by.trim())
-      throw new RingmasterError('CONFIG', 'an approval needs a name in "by"', { scope: 'engine' });
-    assertCanApprove(pipeline.rings[ringAt]!.policy, {
-      pipeline: pipeline.name,
-      ring: input.ring,
-      by: input.by,
-    });
-    await this.ledger.decide(() => {
-      const twice = this.state(pipeline.name).approvals.find(
-        (a) => a.ring === input.ring && a.revision === release.revision && a.by === input.by,
-      );
-      if (twice) {
-        throw new RingmasterError(
-          'STATE',
-          `${input.by} already approved ${release.version} for ${pipeline.name}/${input.ring} at ${twice.at}; an approval counts once`,
-          { scope: 'engine' },
-        );
-      }
-      return [
-        entry('approval.recorded', {
-          pipeline: pipeline.name,
-          ring: input.ring,
-          revision: release.revision,
-          by: input.by,
-          via: input.via ?? 'api',
-          ...(input.comment ? { comment: input.comment } : {}),
-        }),
-      ];
-    });
+    await this.operations.approve(input);
   }
 
   /**
-   * Rolls a release (default: the newest the previous ring verified) out to a ring now,
-   * bypassing its policy but not its lock. Runs the ring's gates afterwards.
+   * Rolls a release (default: the newest one ready for the ring) out to a ring now, bypassing
+   * its policy but not its lock, then runs the ring's gates. Says which rollout, and how it ended.
    */
-  async promote(input: { pipeline: string; ring: string; release?: string } & ActionOptions): Promise<void> {
+  async promote(
+    input: { pipeline: string; ring: string; release?: string } & ActionOptions,
+  ): Promise<RolloutSummary> {
     await this.ensureLoaded();
-    const pipeline = this.pipeline(input.pipeline);
-    const index = this.ringIndex(pipeline, input.ring);
-    const ring = pipeline.rings[index]!;
-    this.assertUnlocked(pipeline, ring);
-    const decision = input.release
-      ? undefined
-      : decideRing(pipeline, this.state(pipeline.name), index, this.clock.now());
-    const release = input.release ? this.findRelease(pipeline, input.release) : decision?.newest?.release;
-    if (!release) {
-      throw new RingmasterError('STATE', `nothing to promote to ${ring.name}: ${decision?.idle}`, {
-        scope: 'engine',
-      });
-    }
-    const reason = `promoted by ${input.by ?? 'api'}${input.reason ? `: ${input.reason}` : ''}`;
-    await this.rings.deploy(pipeline, ring, () => ({ release, reason }), { required: true });
+    return this.operations.promote(input);
   }
 
   /**
-   * Rolls a ring back to the release it ran before (or `to`), and marks the release it ran as
-   * rejected there, so automatic promotion never ships it again.
+   * Rolls a ring back to `to`, or to the newest release verified there (never onto one rejected
+   * or failed there unless named), and rejects the release it ran there, so automatic promotion
+   * never ships it again. Says which release it chose, and how the rollback ended.
    */
-  async rollback(input: { pipeline: string; ring: string; to?: string } & ActionOptions): Promise<void> {
+  async rollback(
+    input: { pipeline: string; ring: string; to?: string } & ActionOptions,
+  ): Promise<RolloutSummary> {
     await this.ensureLoaded();
-    const pipeline = this.pipeline(input.pipeline);
-    const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
-    const named = input.to ? this.findRelease(pipeline, input.to) : undefined;
-    const by = input.by ?? 'api';
-    const reason = input.reason ?? `rolled back by ${by}`;
-    await this.rings.withRingLock(
-      pipeline,
-      ring,
-      async (session) => {
-        // Decided on the ledger as it is when written: what the ring runs may have changed.
-        await session.decide(() => {
-          const rs = ringState(this.state(pipeline.name), ring.name);
-          if (rs.inFlight) {
-            throw new RingmasterError(
-              'LOCKED',
-              `${pipeline.name}/${ring.name} has a rollout in flight; let it finish first`,
-              { scope: 'engine' },
-            );
-          }
-          const current = rs.current;
-          const to = named ?? (current ? this.rings.previousRelease(pipeline, ring, current) : undefined);
-          if (!to) {
-            throw new RingmasterError(
-              'STATE',
-              `${pipeline.name}/${ring.name} has no previous release to roll back to; name one with "to"`,
-              { scope: 'engine' },
-            );
-          }
-          return [
-            ...(current && current !== to.id
-              ? [
-                  entry('ring.rejected', {
-                    pipeline: pipeline.name,
-                    ring: ring.name,
-                    release: current,
-                    reason,
-                    by,
-                  }),
-                ]
-              : []),
-            this.rings.rolloutEntry(pipeline, ring, to, 'rollback', reason),
-          ];
-        });
-        await this.rings.resumeRollout(session);
-      },
-      true,
-    );
+    return this.operations.rollback(input);
   }
 
   /** Stops every deployment to a ring (automatic ones included) until `unlock`. */
   async lock(input: { pipeline: string; ring: string; reason: string; by?: string }): Promise<void> {
     await this.ensureLoaded();
-    const pipeline = this.pipeline(input.pipeline);
-    this.ringIndex(pipeline, input.ring);
-    // Decided on the ledger as it is when written: a lock taken meanwhile by someone else stands.
-    await this.ledger.decide(() => {
-      const locked = ringState(this.state(pipeline.name), input.ring).locked;
-      if (locked) {
-        throw new RingmasterError(
-          'STATE',
-          `${pipeline.name}/${input.ring} is already locked by ${locked.by} since ${locked.at}: ${locked.reason}; unlock it first to lock it again`,
-          { scope: 'engine', details: { locked } },
-        );
-      }
-      return [
-        entry('ring.locked', {
-          pipeline: pipeline.name,
-          ring: input.ring,
-          reason: input.reason,
-          by: input.by ?? 'api',
-        }),
-      ];
-    });
+    await this.operations.lock(input);
   }
 
   async unlock(input: { pipeline: string; ring: string; by?: string }): Promise<void> {
     await this.ensureLoaded();
-    const pipeline = this.pipeline(input.pipeline);
-    this.ringIndex(pipeline, input.ring);
-    await this.ledger.decide(() => {
-      if (!ringState(this.state(pipeline.name), input.ring).locked) {
-        throw new RingmasterError(
-          'STATE',
-          `${pipeline.name}/${input.ring} is not locked; nothing to unlock`,
-          {
-            scope: 'engine',
-          },
-        );
-      }
-      return [entry('ring.unlocked', { pipeline: pipeline.name, ring: input.ring, by: input.by ?? 'api' })];
-    });
+    await this.operations.unlock(input);
   }
 
   /**
@@ -579,50 +408,32 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   async unpin(input: { pipeline: string; ring: string; release: string; by?: string }): Promise<void> {
     await this.ensureLoaded();
-    const pipeline = this.pipeline(input.pipeline);
-    this.ringIndex(pipeline, input.ring);
-    const release = this.findRelease(pipeline, input.release);
-    await this.ledger.decide(() => {
-      const status = this.state(pipeline.name).releaseRings.get(release.id)?.get(input.ring)?.status;
-      if (status !== 'rejected') {
-        throw new RingmasterError(
-          'STATE',
-          `${release.version} is not rejected in ${pipeline.name}/${input.ring} (it is ${status ?? 'not there'}); nothing to unpin`,
-          { scope: 'engine' },
-        );
-      }
-      return [
-        entry('ring.unrejected', {
-          pipeline: pipeline.name,
-          ring: input.ring,
-          release: release.id,
-          by: input.by ?? 'api',
-        }),
-      ];
-    });
+    await this.operations.unpin(input);
   }
 
-  private assertUnlocked(pipeline: Pipeline, ring: Ring): void {
-    const locked = ringState(this.state(pipeline.name), ring.name).locked;
-    if (locked) {
-      throw new RingmasterError(
-        'LOCKED',
-        `${pipeline.name}/${ring.name} is locked by ${locked.by}: ${locked.reason}; unlock it first`,
-        {
-          scope: 'engine',
-        },
-      );
-    }
+  /**
+   * Asks for a failed build (by revision, or a prefix of 7+ characters) to be run again: it is
+   * recorded, and the next `build()` or pass builds it as a new attempt of the same revision.
+   *
+   * @example
+   * ```ts
+   * await engine.rebuild({ pipeline: 'foostat', revision: 'a1b2c3d', by: 'alice' });
+   * await engine.build({ pipeline: 'foostat' });
+   * ```
+   */
+  async rebuild(input: { pipeline: string; revision: string; by?: string }): Promise<{ revision: string }> {
+    await this.ensureLoaded();
+    return this.operations.rebuild(input);
   }
 
   /** Why the newest release is or is not moving into a ring, from the ledger alone. */
   async explain(input: { pipeline: string; ring: string }): Promise<Explanation> {
     await this.ensureLoaded();
-    const pipeline = this.pipeline(input.pipeline);
+    const pipeline = this.operations.pipeline(input.pipeline);
     return explainRing(
       pipeline,
       this.state(pipeline.name),
-      this.ringIndex(pipeline, input.ring),
+      this.operations.ringIndex(pipeline, input.ring),
       this.clock.now(),
     );
   }
@@ -656,8 +467,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.ensureLoaded();
     if (input.ring !== undefined && input.pipeline === undefined)
       throw new RingmasterError('CONFIG', 'converge of a ring needs its pipeline too', { scope: 'engine' });
-    const pipelines = input.pipeline ? [this.pipeline(input.pipeline)] : [...this.pipelines.values()];
-    if (input.ring !== undefined) this.ringIndex(pipelines[0]!, input.ring);
+    const pipelines = input.pipeline
+      ? [this.operations.pipeline(input.pipeline)]
+      : [...this.pipelines.values()];
+    if (input.ring !== undefined) this.operations.ringIndex(pipelines[0]!, input.ring);
     return convergePipelines(this.runtime, this.rings, pipelines, input.ring, input.by ?? 'api');
   }
 

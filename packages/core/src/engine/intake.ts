@@ -9,22 +9,39 @@ import type { Artifact } from '../contracts/artifact.js';
 import type { Revision, Source } from '../contracts/source.js';
 import { isRingmasterError, RingmasterError } from '../errors.js';
 import { entry } from '../ledger/ledger.js';
+import type { PipelineState } from '../ledger/state.js';
 import { runBuild } from '../model/build.js';
 import type { Pipeline } from '../model/pipeline.js';
 import { notice } from './notify.js';
 import { buildDir, processRecorder } from './processes.js';
 import type { Runtime } from './runtime.js';
 
+/** One line of development the intake watches: the mainline, or a ring's own line (`feed`). */
+export interface Line {
+  source: Source;
+  /** The last revision seen on it. */
+  cursor: string | undefined;
+  /** The ring fed by this line; absent for the mainline. */
+  feed?: string;
+}
+
+/** Every line the intake polls for a pipeline: the mainline, then each ring's own line. */
+export function linesOf(pipeline: Pipeline, p: PipelineState): Line[] {
+  return [
+    { source: pipeline.source, cursor: p.cursor },
+    ...pipeline.rings.flatMap((ring) =>
+      ring.line ? [{ source: ring.line, cursor: p.feedCursors.get(ring.name), feed: ring.name }] : [],
+    ),
+  ];
+}
+
 export class Intake {
   constructor(private readonly rt: Runtime) {}
 
   /** Polls the pipeline's mainline, and the own line of each ring that has one. */
   async poll(pipeline: Pipeline): Promise<void> {
-    const p = this.rt.state(pipeline.name);
-    await this.pollLine(pipeline, pipeline.source, p.cursor);
-    for (const ring of pipeline.rings) {
-      if (ring.line) await this.pollLine(pipeline, ring.line, p.feedCursors.get(ring.name), ring.name);
-    }
+    for (const line of linesOf(pipeline, this.rt.state(pipeline.name)))
+      await this.pollLine(pipeline, line.source, line.cursor, line.feed);
   }
 
   private async pollLine(

@@ -1,23 +1,23 @@
 /**
- * Plan: what the next tick would do and why, without doing it. It reads the ledger and the
- * policies (and, unless told not to, asks each source for new revisions); it never builds,
- * installs or writes the ledger. It follows the ring runner's order of concerns: an in-flight
- * rollout is resumed, a lock stops everything, a fresh release runs its gates, then the policy.
+ * Plan: what the next tick would do and why, without doing it. The builds it would start (asking
+ * every line the intake polls for new revisions, unless told not to), the deploy requests it
+ * would record, and per ring the ring state machine's answer in words. It never builds,
+ * installs or writes the ledger.
  */
 import { isRingmasterError } from '../errors.js';
 import type { PipelineState } from '../ledger/state.js';
-import { ringState } from '../ledger/state.js';
 import type { Pipeline } from '../model/pipeline.js';
-import { decideRing } from './decide.js';
+import { linesOf } from './intake.js';
+import { type RingAction, type RingActionKind, ringAction } from './ring-action.js';
 
-/** What the next tick would do in one ring. */
+/** What the next tick would do in one ring: the ring's action, with its policy in words. */
 export interface RingPlan {
   ring: string;
   /**
-   * `resume` an in-flight rollout, run its `gates`, `promote` a release, `wait` for its policy,
-   * `blocked` by its policy, `locked` by a person, or `idle` (nothing newer to take).
+   * `resume` a rollout in flight, `verifying` (its gates run), `promote` a release, `wait` for
+   * its policy, `blocked` by its policy, `locked` by a person, or `idle` (nothing newer to take).
    */
-  action: 'resume' | 'gates' | 'promote' | 'wait' | 'blocked' | 'locked' | 'idle';
+  action: RingActionKind;
   release?: string;
   version?: string;
   /** The rollout that would be resumed. */
@@ -28,7 +28,7 @@ export interface RingPlan {
   until?: string;
   /** The ring's policy, as a person reads it. */
   policy: string;
-  /** Why: the policy's reason, the lock's reason, or what the ring waits for. */
+  /** Why: the state machine's reason. */
   reason: string;
 }
 
@@ -39,6 +39,8 @@ export interface PlannedBuild {
   message: string;
   /** `ledger`: seen and not built yet; `source`: new in the source since the last poll. */
   from: 'ledger' | 'source';
+  /** The ring whose own line it is on; absent for the mainline. */
+  feed?: string;
 }
 
 /** A deploy request in the repository the next tick would record as an approval. */
@@ -57,7 +59,7 @@ export interface PipelinePlan {
   builds: PlannedBuild[];
   /** Deploy requests (svn copies, git tags) the next tick would record as approvals. */
   approvals: PlannedApproval[];
-  /** Why the source could not be asked for new revisions, when it could not. */
+  /** Why a line could not be asked for new revisions, when one could not. */
   pollError?: string;
   rings: RingPlan[];
 }
@@ -68,59 +70,32 @@ export interface Plan {
   pipelines: PipelinePlan[];
 }
 
-/** What ring `index` would do at the next tick, from the ledger state alone. */
-export function planRing(pipeline: Pipeline, p: PipelineState, index: number, now: Date): RingPlan {
-  const ring = pipeline.rings[index]!;
-  const rs = ringState(p, ring.name);
-  const base = { ring: ring.name, policy: ring.policy.describe() };
-  const about = (id: string) => {
-    const release = p.releases.get(id);
-    return { release: id, ...(release ? { version: release.version } : {}) };
-  };
-  if (rs.inFlight) {
-    const r = p.rollouts.get(rs.inFlight);
-    const done = r ? [...r.hosts.values()].filter((h) => h.finished).length : 0;
-    return {
-      ...base,
-      action: 'resume',
-      rollout: rs.inFlight,
-      ...(r ? about(r.release) : {}),
-      reason: `${r?.kind ?? 'rollout'} ${rs.inFlight} was interrupted after ${done}/${r?.batches.flat().length ?? 0} hosts; it is resumed first`,
-    };
+/** A ring's action as a plan line. */
+export function planOf(action: RingAction, policy: string): RingPlan {
+  const base = { ring: action.ring, action: action.action, policy, reason: action.reason };
+  switch (action.action) {
+    case 'resume':
+      return { ...base, rollout: action.rollout, release: action.release, version: action.version };
+    case 'verifying':
+      return { ...base, release: action.release, version: action.version, gates: action.gates };
+    case 'promote':
+    case 'blocked':
+      return { ...base, release: action.release, version: action.version };
+    case 'wait':
+      return {
+        ...base,
+        release: action.release,
+        version: action.version,
+        ...(action.until ? { until: action.until } : {}),
+      };
+    default:
+      return base;
   }
-  if (rs.locked) {
-    return {
-      ...base,
-      action: 'locked',
-      reason: `locked by ${rs.locked.by} since ${rs.locked.at}: ${rs.locked.reason}`,
-    };
-  }
-  if (rs.current && p.releaseRings.get(rs.current)?.get(ring.name)?.status === 'verifying') {
-    return {
-      ...base,
-      action: 'gates',
-      ...about(rs.current),
-      gates: ring.gates.map((g) => g.name),
-      reason: ring.gates.length
-        ? `${rs.current} is deployed; gates ${ring.gates.map((g) => g.name).join(', ')} decide whether it is verified`
-        : `${rs.current} is deployed and has no gates: it is verified`,
-    };
-  }
-  const decision = decideRing(pipeline, p, index, now);
-  const chosen = decision.promote ?? decision.newest;
-  if (!chosen) return { ...base, action: 'idle', reason: decision.idle ?? 'nothing to do' };
-  const d = chosen.decision;
-  return {
-    ...base,
-    action: d.verdict,
-    release: chosen.release.id,
-    version: chosen.release.version,
-    ...(d.verdict === 'wait' && d.until ? { until: d.until } : {}),
-    reason: d.reason,
-  };
 }
 
-/** Plans one pipeline: builds (asking the source when `poll`), then each ring. */
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Plans one pipeline: builds (asking every line's source when `poll`), then each ring. */
 export async function planPipeline(
   pipeline: Pipeline,
   p: PipelineState,
@@ -128,22 +103,39 @@ export async function planPipeline(
   poll: boolean,
 ): Promise<PipelinePlan> {
   const builds: PlannedBuild[] = p.pending.flatMap((id) => {
-    const r = p.revisions.get(id)?.revision;
-    return r ? [{ revision: r.id, author: r.author, message: r.message, from: 'ledger' as const }] : [];
+    const seen = p.revisions.get(id);
+    if (!seen) return [];
+    const r = seen.revision;
+    return [
+      {
+        revision: r.id,
+        author: r.author,
+        message: r.message,
+        from: 'ledger' as const,
+        ...(seen.feed ? { feed: seen.feed } : {}),
+      },
+    ];
   });
   let pollError: string | undefined;
   if (poll) {
-    try {
-      for (const r of await pipeline.source.log(p.cursor)) {
-        if (!p.revisions.has(r.id))
-          builds.push({ revision: r.id, author: r.author, message: r.message, from: 'source' });
+    for (const line of linesOf(pipeline, p)) {
+      try {
+        for (const r of await line.source.log(line.cursor)) {
+          if (!p.revisions.has(r.id))
+            builds.push({
+              revision: r.id,
+              author: r.author,
+              message: r.message,
+              from: 'source',
+              ...(line.feed ? { feed: line.feed } : {}),
+            });
+        }
+      } catch (error) {
+        const where = line.feed ? `${line.feed}'s line: ` : '';
+        pollError ??= isRingmasterError(error, 'CURSOR_LOST')
+          ? `${where}history was rewritten under ${line.cursor}; the next tick starts again from the head`
+          : `${where}${message(error)}`;
       }
-    } catch (error) {
-      pollError = isRingmasterError(error, 'CURSOR_LOST')
-        ? `history was rewritten under ${p.cursor}; the next tick starts again from the head`
-        : error instanceof Error
-          ? error.message
-          : String(error);
     }
   }
   const approvals: PlannedApproval[] = [];
@@ -158,7 +150,7 @@ export async function planPipeline(
           known: pipeline.rings.some((ring) => ring.name === r.ring),
         });
     } catch (error) {
-      pollError ??= `deploy requests: ${error instanceof Error ? error.message : String(error)}`;
+      pollError ??= `deploy requests: ${message(error)}`;
     }
   }
   return {
@@ -166,7 +158,9 @@ export async function planPipeline(
     builds,
     approvals,
     ...(pollError ? { pollError } : {}),
-    rings: pipeline.rings.map((_, index) => planRing(pipeline, p, index, now)),
+    rings: pipeline.rings.map((ring, index) =>
+      planOf(ringAction(pipeline, p, index, now), ring.policy.describe()),
+    ),
   };
 }
 
@@ -177,7 +171,9 @@ export function formatPlan(plan: Plan): string {
     lines.push(`${p.pipeline}:`);
     if (p.pollError) lines.push(`  source: cannot poll: ${p.pollError}`);
     for (const b of p.builds)
-      lines.push(`  build ${b.revision.slice(0, 12)} by ${b.author}: ${b.message.split('\n')[0]}`);
+      lines.push(
+        `  build ${b.revision.slice(0, 12)}${b.feed ? ` (${b.feed}'s line)` : ''} by ${b.author}: ${b.message.split('\n')[0]}`,
+      );
     if (!p.builds.length && !p.pollError) lines.push('  build: nothing new');
     for (const a of p.approvals)
       lines.push(
@@ -188,7 +184,7 @@ export function formatPlan(plan: Plan): string {
       const head =
         r.action === 'resume'
           ? `resume ${r.rollout}`
-          : r.action === 'gates'
+          : r.action === 'verifying'
             ? `run gates on ${what}`
             : r.action === 'promote'
               ? `promote ${what}`

@@ -1,7 +1,6 @@
 /** Read-only views for people and tools: `explain` for one ring, `status` for everything. */
 import type { PipelineState } from '../ledger/state.js';
 import { ringState } from '../ledger/state.js';
-import { formatDuration } from '../model/duration.js';
 import type { Pipeline } from '../model/pipeline.js';
 import type { Decision } from '../policy/types.js';
 import {
@@ -13,80 +12,53 @@ import {
   shortReason,
 } from '../rollout/host-state.js';
 import { describeRollout } from '../rollout/strategy.js';
-import { decideRing } from './decide.js';
+import { type RingAction, type RingActionKind, type RingFailure, ringAction } from './ring-action.js';
 
 export interface Explanation {
   pipeline: string;
   ring: string;
   /** What the ring runs now. */
   current?: { release: string; version: string };
-  /** The newest release that could enter the ring, and what the policy says of it. */
+  /** What the ring does next: the ring state machine's answer. */
+  action: RingActionKind;
+  /** The release the ring would take, and what its policy says of it (promote, wait, blocked). */
   candidate?: { release: string; version: string; readyAt: string; decision: Decision };
-  /** `promote`, `wait`, `blocked`, `locked`, `rolling-out` or `idle`. */
-  state: 'promote' | 'wait' | 'blocked' | 'locked' | 'rolling-out' | 'verifying' | 'idle';
+  /** The newest failure that still matters in the ring, with its reason. */
+  lastFailure?: RingFailure;
   /** One sentence a person reads. */
   summary: string;
   policy: string;
   rollout: string;
 }
 
-/** Explains ring `index` of a pipeline from the ledger state alone. */
-export function explainRing(pipeline: Pipeline, p: PipelineState, index: number, now: Date): Explanation {
-  const ring = pipeline.rings[index]!;
-  const rs = ringState(p, ring.name);
-  const currentRelease = rs.current ? p.releases.get(rs.current) : undefined;
-  const base = {
+/** A ring's action as an explanation (the same answer `plan` and `status` give). */
+export function explanationOf(pipeline: Pipeline, action: RingAction): Explanation {
+  const ring = pipeline.rings.find((r) => r.name === action.ring)!;
+  const candidate =
+    action.action === 'promote' || action.action === 'wait' || action.action === 'blocked'
+      ? {
+          release: action.release,
+          version: action.version,
+          readyAt: action.readyAt,
+          decision: action.decision,
+        }
+      : undefined;
+  return {
     pipeline: pipeline.name,
-    ring: ring.name,
-    ...(currentRelease ? { current: { release: currentRelease.id, version: currentRelease.version } } : {}),
+    ring: action.ring,
+    ...(action.current ? { current: action.current } : {}),
+    action: action.action,
+    ...(candidate ? { candidate } : {}),
+    ...(action.lastFailure ? { lastFailure: action.lastFailure } : {}),
+    summary: action.reason,
     policy: ring.policy.describe(),
     rollout: describeRollout(ring.rollout),
   };
-  if (rs.inFlight) {
-    const r = p.rollouts.get(rs.inFlight)!;
-    const done = [...r.hosts.values()].filter((h) => h.finished).length;
-    return {
-      ...base,
-      state: 'rolling-out',
-      summary: r.parked
-        ? `${r.kind} of ${r.release} to ${ring.name} is parked (${r.parked.reason}; ${done}/${r.batches.flat().length} hosts done); it resumes at the next start`
-        : `${r.kind} of ${r.release} to ${ring.name} is under way (${done}/${r.batches.flat().length} hosts done)`,
-    };
-  }
-  if (rs.locked) {
-    return {
-      ...base,
-      state: 'locked',
-      summary: `${ring.name} is locked by ${rs.locked.by} since ${rs.locked.at}: ${rs.locked.reason}`,
-    };
-  }
-  if (currentRelease && p.releaseRings.get(currentRelease.id)?.get(ring.name)?.status === 'verifying') {
-    return {
-      ...base,
-      state: 'verifying',
-      summary: `${currentRelease.version} is deployed to ${ring.name}; its gates have not all passed yet`,
-    };
-  }
-  const decision = decideRing(pipeline, p, index, now);
-  const chosen = decision.promote ?? decision.newest;
-  if (!chosen) return { ...base, state: 'idle', summary: decision.idle ?? 'nothing to do' };
-  const { release, readyAt } = chosen;
-  const d = chosen.decision;
-  const when =
-    d.verdict === 'wait' && d.until
-      ? ` (until ${d.until}, in ${formatDuration(Date.parse(d.until) - now.getTime())})`
-      : '';
-  const verb = d.verdict === 'promote' ? 'is being promoted' : d.verdict === 'wait' ? 'waits' : 'is blocked';
-  const skipped =
-    decision.promote && decision.newest && decision.newest !== decision.promote
-      ? `; newer ${decision.newest.release.version} ${decision.newest.decision.verdict}s: ${decision.newest.decision.reason}`
-      : '';
-  return {
-    ...base,
-    candidate: { release: release.id, version: release.version, readyAt: readyAt.toISOString(), decision: d },
-    state: d.verdict,
-    summary: `${release.version} ${verb} for ${ring.name}: ${d.reason}${when}${skipped}`,
-  };
+}
+
+/** Explains ring `index` of a pipeline from the ledger state alone. */
+export function explainRing(pipeline: Pipeline, p: PipelineState, index: number, now: Date): Explanation {
+  return explanationOf(pipeline, ringAction(pipeline, p, index, now));
 }
 
 export interface HostStatus {
@@ -107,8 +79,11 @@ export interface RingStatus {
   name: string;
   release?: string;
   version?: string;
-  state: Explanation['state'];
+  /** What the ring does next (the ring state machine's answer). */
+  action: RingActionKind;
   summary: string;
+  /** The newest failure that still matters in the ring, with its reason. */
+  lastFailure?: RingFailure;
   hosts: HostStatus[];
 }
 
@@ -164,14 +139,20 @@ export async function statusReport(
       rings.push({
         name: ring.name,
         ...(current ? { release: current.id, version: current.version } : {}),
-        state: explanation.state,
+        action: explanation.action,
         summary: explanation.summary,
+        ...(explanation.lastFailure ? { lastFailure: explanation.lastFailure } : {}),
         hosts,
       });
     }
     out.pipelines.push({ name: pipeline.name, rings });
   }
   return out;
+}
+
+/** `2026-12-01 12:04Z`: a moment as the status table shows it. */
+function shortTime(iso: string): string {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)}Z`;
 }
 
 /** True when `state` is what a ring running `expected` (or nothing) should see. */
@@ -181,8 +162,9 @@ function matches(state: HostState | undefined, expected: string | undefined): bo
 }
 
 /**
- * Renders a status report as a plain table (ring, release, hosts, state), then one line per host
- * that drifted or could not be read, saying what it has or why it could not be asked.
+ * Renders a status report as a plain table (ring, release, hosts, what the ring does next), then
+ * one line per ring with a failure that still matters (what failed and why), and per host that
+ * drifted or could not be read (what it has, or why it could not be asked).
  */
 export function formatStatus(report: StatusReport): string {
   const rows: string[][] = [['PIPELINE', 'RING', 'RELEASE', 'HOSTS', 'STATE']];
@@ -201,8 +183,12 @@ export function formatStatus(report: StatusReport): string {
         r.name,
         r.version ?? '-',
         `${onIt}/${r.hosts.length}${trouble.length ? ` (${trouble.join('; ')})` : ''}`,
-        r.state,
+        r.action,
       ]);
+      if (r.lastFailure) {
+        const f = r.lastFailure;
+        notes.push(`  ${p.name}/${r.name}: ${f.version} ${f.status} ${shortTime(f.at)}: ${f.reason}`);
+      }
       for (const h of r.hosts) {
         if (h.unreachable) {
           const last = h.lastKnown ?? (h.recorded?.status !== 'unknown' ? h.recorded : undefined);

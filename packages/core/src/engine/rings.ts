@@ -10,15 +10,15 @@ import { type Entry, entry, type LedgerDecision } from '../ledger/ledger.js';
 import type { RolloutKind, TypedRecord } from '../ledger/records.js';
 import type { ReleaseState } from '../ledger/state.js';
 import { ringState } from '../ledger/state.js';
-import type { Gate } from '../model/gate.js';
+import { type Gate, gateFailureLine } from '../model/gate.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
 import { executeRollout, type RolloutResult } from '../rollout/execute.js';
 import { planBatches, type RolloutSpec } from '../rollout/strategy.js';
 import { describeHolder } from '../store/lockfile.js';
-import { decideRing } from './decide.js';
 import { LeaseKeeper } from './lease.js';
 import { notice } from './notify.js';
 import { processRecorder } from './processes.js';
+import { ringAction } from './ring-action.js';
 import type { Runtime } from './runtime.js';
 
 /** One piece of work on a ring, under its lease. */
@@ -56,39 +56,44 @@ function lostLease(
 export class RingRunner {
   constructor(private readonly rt: Runtime) {}
 
+  /** One pass over a ring: asks the ring state machine what to do, and does it. */
   async reconcileRing(pipeline: Pipeline, index: number): Promise<void> {
     const ring = pipeline.rings[index]!;
-    const p = this.rt.state(pipeline.name);
-    const rs = ringState(p, ring.name);
-    if (rs.inFlight) {
-      await this.withRingLock(pipeline, ring, (session) => this.resumeRollout(session));
-      return;
+    const action = ringAction(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now());
+    switch (action.action) {
+      case 'resume':
+        await this.withRingLock(pipeline, ring, (session) => this.resumeRollout(session));
+        return;
+      case 'verifying': {
+        const release = this.rt.state(pipeline.name).releases.get(action.release)!;
+        await this.withRingLock(pipeline, ring, (session) => this.runGates(session, release));
+        return;
+      }
+      case 'promote':
+      case 'wait':
+      case 'blocked':
+        this.rt.emit('decision', {
+          pipeline: pipeline.name,
+          ring: ring.name,
+          release: action.release,
+          version: action.version,
+          decision: action.decision,
+        });
+        break;
+      default:
+        return;
     }
-    if (rs.locked) return;
-    if (rs.current && p.releaseRings.get(rs.current)?.get(ring.name)?.status === 'verifying') {
-      await this.withRingLock(pipeline, ring, (session) =>
-        this.runGates(session, p.releases.get(rs.current!)!),
-      );
-      return;
-    }
-    const decision = decideRing(pipeline, p, index, this.rt.clock.now());
-    if (decision.newest) {
-      this.rt.emit('decision', {
-        pipeline: pipeline.name,
-        ring: ring.name,
-        release: decision.newest.release.id,
-        version: decision.newest.release.version,
-        decision: decision.newest.decision,
-      });
-    }
-    if (decision.promote) {
-      // Decided again on the ledger as it is when the rollout is recorded: a lock, a rejection
-      // or a newer approval written meanwhile by someone else wins.
-      await this.deploy(pipeline, ring, () => {
-        const now = decideRing(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now());
-        return now.promote && { release: now.promote.release, reason: now.promote.decision.reason };
-      });
-    }
+    if (action.action !== 'promote') return;
+    // Decided again on the ledger as it is when the rollout is recorded: a lock, a rejection or a
+    // newer approval written meanwhile by someone else wins.
+    await this.deploy(pipeline, ring, () => {
+      const now = ringAction(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now());
+      if (now.action !== 'promote') return undefined;
+      return {
+        release: this.rt.state(pipeline.name).releases.get(now.release)!,
+        reason: now.decision.reason,
+      };
+    });
   }
 
   /**
@@ -291,7 +296,14 @@ export class RingRunner {
       );
       return;
     }
-    const reason = `gate ${failures.join(', ')} failed`;
+    // The reason says what the gate said: the line a person needs, not just its name.
+    const failed = this.rt
+      .state(pipeline.name)
+      .gates.findLast(
+        (g) => g.ring === ring.name && g.release === release.id && g.rollout === rollout && !g.ok,
+      );
+    const said = failed ? gateFailureLine(failed.log) : '';
+    const reason = `gate ${failures.join(', ')} failed${said ? `: ${said}` : ''}`;
     const previous =
       ring.onGateFailure === 'rollback' ? this.previousRelease(pipeline, ring, release.id) : undefined;
     // One append: a crash can never leave the release failed but not rolled back.
@@ -306,7 +318,7 @@ export class RingRunner {
         revision: release.revision,
         release: release.id,
         ring: ring.name,
-        log: p.gates.at(-1)?.log.slice(-4000) ?? '',
+        log: failed?.log.slice(-4000) ?? '',
       }),
       ...(previous
         ? [
@@ -365,13 +377,16 @@ export class RingRunner {
     return outcome.ok;
   }
 
-  /** The release the ring ran before `current`, skipping releases rejected there. */
+  /**
+   * Where a rollback of `current` goes: the newest release the ring ran before it that was
+   * verified there — never one rejected there or whose rollout or gates failed there.
+   */
   previousRelease(pipeline: Pipeline, ring: Ring, current: string): ReleaseState | undefined {
     const p = this.rt.state(pipeline.name);
     const rs = ringState(p, ring.name);
     for (const id of [...rs.history].reverse()) {
       if (id === current) continue;
-      if (p.releaseRings.get(id)?.get(ring.name)?.status === 'rejected') continue;
+      if (p.releaseRings.get(id)?.get(ring.name)?.status !== 'verified') continue;
       const release = p.releases.get(id);
       if (release) return release;
     }

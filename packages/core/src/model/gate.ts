@@ -143,3 +143,16 @@ export function isGate(value: unknown): value is Gate {
   const g = value as Gate | null;
   return typeof g === 'object' && g !== null && typeof g.run === 'function' && typeof g.name === 'string';
 }
+
+/**
+ * The line of a failed gate's log a person needs first: its last line of output that is not the
+ * command echo (`$ make unit`) or the exit code the gate adds, e.g.
+ * `make: *** No rule to make target 'unit'.  Stop.`
+ */
+export function gateFailureLine(log: string): string {
+  const lines = log
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('$ ') && !/^exit code \d+$/.test(l) && !/^\[[^\]]+\] \$ /.test(l));
+  return (lines.at(-1) ?? '').slice(0, 300);
+}

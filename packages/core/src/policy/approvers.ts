@@ -8,7 +8,8 @@ import type { Policy } from './types.js';
 
 /**
  * Throws a `POLICY` error naming the approver and the group when `by` can never count as an
- * approver under `policy`; returns quietly when they can (or when the policy does not say).
+ * approver under `policy` — not in its group, or the release's own `author` where the policy
+ * does not count self-approvals; returns quietly when they can (or when the policy does not say).
  *
  * @example
  * ```ts
@@ -18,11 +19,21 @@ import type { Policy } from './types.js';
  */
 export function assertCanApprove(
   policy: Policy,
-  where: { pipeline: string; ring: string; by: string },
+  where: { pipeline: string; ring: string; by: string; author?: string; version?: string },
 ): void {
+  const at = `${where.pipeline}/${where.ring}`;
+  if (where.author !== undefined && where.by === where.author && policy.selfApproval === false) {
+    throw new RingmasterError(
+      'POLICY',
+      `${where.by} committed ${where.version ?? 'the release'}: an approval by its own author does not count for ${at} (${policy.describe()}); ask someone else to approve, or set allowSelfApproval: true`,
+      {
+        scope: 'engine',
+        details: { by: where.by, pipeline: where.pipeline, ring: where.ring, reason: 'self-approval' },
+      },
+    );
+  }
   const approvers = policy.approvers;
   if (approvers === undefined || approvers.includes(where.by)) return;
-  const at = `${where.pipeline}/${where.ring}`;
   const message =
     approvers.length === 0
       ? `${where.by} cannot approve for ${at}: its policy (${policy.describe()}) takes no approvals, so an approval would never count`

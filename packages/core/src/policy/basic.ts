@@ -79,6 +79,7 @@ export function manual(options: ManualOptions = {}): Policy {
   return {
     kind: 'manual',
     ...(opts.group ? { approvers: opts.group } : {}),
+    selfApproval: opts.allowSelfApproval,
     describe: () => `manual approval (${opts.quorum}${who})`,
     evaluate(context): Decision {
       const { counted, ignored } = countedApprovals(opts, context);

@@ -12,11 +12,20 @@ function check(kind: string, policies: readonly Policy[]): void {
   });
 }
 
-/** Approvers of a combination: the union, or anyone when any part lets anyone count. */
-const unionApprovers = (policies: readonly Policy[]): { approvers?: readonly string[] } =>
-  policies.some((p) => p.approvers === undefined)
-    ? {}
-    : { approvers: [...new Set(policies.flatMap((p) => p.approvers ?? []))] };
+/**
+ * Approvers of a combination: the union, or anyone when any part lets anyone count; and a
+ * release's author counts when some part that takes approvals would count them.
+ */
+const unionApprovers = (
+  policies: readonly Policy[],
+): { approvers?: readonly string[]; selfApproval?: boolean } => {
+  const taking = policies.filter((p) => p.approvers === undefined || p.approvers.length > 0);
+  const self =
+    taking.length > 0 && taking.every((p) => p.selfApproval === false) ? { selfApproval: false } : {};
+  return policies.some((p) => p.approvers === undefined)
+    ? self
+    : { approvers: [...new Set(policies.flatMap((p) => p.approvers ?? []))], ...self };
+};
 
 // ISO 8601 UTC times sort as strings.
 const latest = (times: (string | undefined)[]) =>

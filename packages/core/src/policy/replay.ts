@@ -1,20 +1,22 @@
 /**
  * Policy replay: "when would this policy have promoted each past release?" For every release
- * the ledger saw become ready for a ring (verified in the previous ring, or built for the first
- * one), time is simulated forward on a manual clock from that moment, jumping from event to
+ * the ledger saw become ready for a ring (as the engine decides it: verified by the feeding
+ * ring, built for the first, or built from the ring's own line), time is simulated forward on a manual clock from that moment, jumping from event to
  * event (each recorded approval) and to each decision's `until`, a bounded number of steps,
  * until the policy promotes, or the history ends, or nothing recorded could change its mind.
  */
+import { approvalsFor, readyAt } from '../engine/eligibility.js';
 import { RingmasterError } from '../errors.js';
 import type { LedgerState } from '../ledger/state.js';
 import { pipelineState } from '../ledger/state.js';
 import { manualClock } from '../model/clock.js';
+import type { Pipeline } from '../model/pipeline.js';
 import type { Decision, Policy, PolicyApproval } from './types.js';
 
 /** Where the history comes from: an engine (or anything with its ledger, pipelines and clock). */
 export interface ReplayHistory {
   readonly ledger: { readonly state: LedgerState };
-  readonly pipelines: ReadonlyMap<string, { readonly rings: readonly { readonly name: string }[] }>;
+  readonly pipelines: ReadonlyMap<string, Pipeline>;
   readonly clock: { now(): Date };
 }
 
@@ -74,25 +76,23 @@ export function replayPolicy(input: ReplayInput): ReplayResult[] {
       { scope: 'policy' },
     );
   }
-  const previous = index > 0 ? pipeline.rings[index - 1]!.name : undefined;
   const p = pipelineState(input.history.ledger.state, input.pipeline);
   const from = input.from === undefined ? -Infinity : new Date(input.from).getTime();
   const to = new Date(input.to ?? input.history.clock.now()).getTime();
   const clock = manualClock(0);
   const out: ReplayResult[] = [];
   for (const release of [...p.releases.values()].sort((a, b) => a.index - b.index)) {
-    const there = previous ? p.releaseRings.get(release.id)?.get(previous) : undefined;
-    const readyIso = previous ? there?.verifiedAt : release.createdAt;
-    if (!readyIso) continue;
-    const readyAt = Date.parse(readyIso);
-    if (readyAt < from || readyAt > to) continue;
-    const approvals: PolicyApproval[] = p.approvals
-      .filter((a) => a.ring === input.ring && a.revision === release.revision)
-      .map((a) => ({ by: a.by, at: a.at, via: a.via, ...(a.comment ? { comment: a.comment } : {}) }))
-      .sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+    // Ready as the engine sees it: from the ring's own line, or verified by the feeding ring.
+    const ready = readyAt(pipeline, p, index, release);
+    if (!ready) continue;
+    const readyMs = ready.getTime();
+    if (readyMs < from || readyMs > to) continue;
+    const approvals: PolicyApproval[] = approvalsFor(p, input.ring, release.revision).sort(
+      (a, b) => Date.parse(a.at) - Date.parse(b.at),
+    );
     const rolloutId = p.releaseRings.get(release.id)?.get(input.ring)?.rollout;
     const actual = rolloutId ? p.rollouts.get(rolloutId)?.startedAt : undefined;
-    clock.set(new Date(readyAt));
+    clock.set(new Date(readyMs));
     let decision: Decision = { verdict: 'wait', reason: 'not evaluated' };
     let promoteAt: string | null = null;
     for (let step = 0; step < MAX_STEPS; step++) {
@@ -108,7 +108,7 @@ export function replayPolicy(input: ReplayInput): ReplayResult[] {
           revision: release.revision,
           author: release.author,
         },
-        readyAt: new Date(readyAt),
+        readyAt: ready,
         approvals: approvals.filter((a) => Date.parse(a.at) <= t),
       });
       if (decision.verdict === 'promote') {
@@ -129,7 +129,7 @@ export function replayPolicy(input: ReplayInput): ReplayResult[] {
     out.push({
       release: release.id,
       version: release.version,
-      readyAt: new Date(readyAt).toISOString(),
+      readyAt: ready.toISOString(),
       promoteAt,
       reason: decision.reason,
       ...(actual ? { actualAt: actual } : {}),

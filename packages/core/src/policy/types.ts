@@ -48,6 +48,11 @@ export interface Policy {
    * (`manual()` without a group, or a policy that does not say). `all()`/`any()` union them.
    */
   readonly approvers?: readonly string[];
+  /**
+   * Whether an approval by the release's own author can count: false when it never does
+   * (`manual()` without `allowSelfApproval`), undefined when the policy does not say.
+   */
+  readonly selfApproval?: boolean;
 }
 
 export function isPolicy(value: unknown): value is Policy {

@@ -233,6 +233,8 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
   /** Hosts the rollout may have changed, with what each had before: what a rollback undoes. */
   const changed: { host: string; from: HostState }[] = [];
   const failed: string[] = [];
+  /** Each failed host with the first line of why, for the rollout's reason. */
+  const why = new Map<string, string>();
   let spentAt: string | undefined;
   for (const [i, batch] of input.batches.entries()) {
     if (input.signal?.aborted) {
@@ -251,10 +253,12 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
       if (!r.ok) {
         batchFailures++;
         failed.push(r.host);
+        if (r.error) why.set(r.host, shortReason(r.error));
       }
     }
     if (budgetSpent(spec, failed.length, batchFailures, batch.length)) {
-      spentAt = `batch ${i + 1} of ${input.batches.length}: ${failed.length} host(s) failed (${failed.join(', ')}), budget ${spec.maxFailures}`;
+      const named = failed.map((h) => (why.has(h) ? `${h}: ${why.get(h)}` : h)).join('; ');
+      spentAt = `batch ${i + 1} of ${input.batches.length}: ${failed.length} host(s) failed (${named}), budget ${spec.maxFailures}`;
       break;
     }
   }

@@ -1,0 +1,363 @@
+/**
+ * What people and tools ask of the engine, beside the loop: approve, promote, roll back, lock,
+ * unlock, unpin, build again. Each is refused at the door when it could not do what it says
+ * (with a message saying what to do instead) and otherwise written as a decision — taken again
+ * on the caught-up ledger if another process wrote first — so nothing is recorded that does not
+ * hold.
+ */
+import { RingmasterError } from '../errors.js';
+import { entry } from '../ledger/ledger.js';
+import type { RolloutKind, RolloutOutcome } from '../ledger/records.js';
+import type { ReleaseState } from '../ledger/state.js';
+import { ringState } from '../ledger/state.js';
+import type { Pipeline, Ring } from '../model/pipeline.js';
+import { assertCanApprove } from '../policy/approvers.js';
+import { eligibleReleases } from './eligibility.js';
+import { ringAction } from './ring-action.js';
+import type { RingRunner } from './rings.js';
+import type { Runtime } from './runtime.js';
+
+export interface ActionOptions {
+  /** Who asks (recorded in the ledger). @default 'api' */
+  by?: string;
+  reason?: string;
+}
+
+/** What a promote or a rollback did: which rollout, of what, and how it ended. */
+export interface RolloutSummary {
+  rollout: string;
+  kind: RolloutKind;
+  release: string;
+  version: string;
+  /** Undefined when the rollout was parked (stopped at a host boundary) before its end. */
+  outcome?: RolloutOutcome;
+  reason?: string;
+  /** Why this release (for a rollback without `to`: the newest verified there). */
+  chosen: string;
+}
+
+export class Operations {
+  constructor(
+    private readonly rt: Runtime,
+    private readonly rings: RingRunner,
+    private readonly pipelines: ReadonlyMap<string, Pipeline>,
+  ) {}
+
+  pipeline(name: string): Pipeline {
+    const p = this.pipelines.get(name);
+    if (!p) {
+      throw new RingmasterError(
+        'NOT_FOUND',
+        `no pipeline "${name}"; known: ${[...this.pipelines.keys()].join(', ')}`,
+        {
+          scope: 'engine',
+        },
+      );
+    }
+    return p;
+  }
+
+  ringIndex(pipeline: Pipeline, name: string): number {
+    const i = pipeline.rings.findIndex((r) => r.name === name);
+    if (i === -1) {
+      throw new RingmasterError(
+        'NOT_FOUND',
+        `pipeline ${pipeline.name} has no ring "${name}"; its rings are ${pipeline.rings.map((r) => r.name).join(', ')}`,
+        { scope: 'engine' },
+      );
+    }
+    return i;
+  }
+
+  /** A release by id (version), by revision, or by a revision prefix of at least 7 characters. */
+  findRelease(pipeline: Pipeline, ref: string): ReleaseState {
+    const p = this.rt.state(pipeline.name);
+    const release =
+      p.releases.get(ref) ??
+      p.releases.get(p.releaseByRevision.get(ref) ?? '') ??
+      [...p.releases.values()].find((r) => ref.length >= 7 && r.revision.startsWith(ref));
+    if (!release) {
+      const known = [...p.releases.keys()].slice(-5).join(', ') || 'none yet';
+      throw new RingmasterError(
+        'NOT_FOUND',
+        `pipeline ${pipeline.name} has no release "${ref}" (newest: ${known})`,
+        {
+          scope: 'engine',
+        },
+      );
+    }
+    return release;
+  }
+
+  async approve(input: {
+    pipeline: string;
+    ring: string;
+    release: string;
+    by: string;
+    comment?: string;
+    via?: 'api' | 'cli';
+  }): Promise<void> {
+    const pipeline = this.pipeline(input.pipeline);
+    const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
+    const release = this.findRelease(pipeline, input.release);
+    if (!input.by.trim())
+      throw new RingmasterError('CONFIG', 'an approval needs a name in "by"', { scope: 'engine' });
+    assertCanApprove(ring.policy, {
+      pipeline: pipeline.name,
+      ring: input.ring,
+      by: input.by,
+      author: release.author,
+      version: release.version,
+    });
+    await this.rt.ledger.decide(() => {
+      const twice = this.rt
+        .state(pipeline.name)
+        .approvals.find((a) => a.ring === input.ring && a.revision === release.revision && a.by === input.by);
+      if (twice) {
+        throw new RingmasterError(
+          'STATE',
+          `${input.by} already approved ${release.version} for ${pipeline.name}/${input.ring} at ${twice.at}; an approval counts once`,
+          { scope: 'engine' },
+        );
+      }
+      return [
+        entry('approval.recorded', {
+          pipeline: pipeline.name,
+          ring: input.ring,
+          revision: release.revision,
+          by: input.by,
+          via: input.via ?? 'api',
+          ...(input.comment ? { comment: input.comment } : {}),
+        }),
+      ];
+    });
+  }
+
+  async promote(
+    input: { pipeline: string; ring: string; release?: string } & ActionOptions,
+  ): Promise<RolloutSummary> {
+    const pipeline = this.pipeline(input.pipeline);
+    const index = this.ringIndex(pipeline, input.ring);
+    const ring = pipeline.rings[index]!;
+    this.assertUnlocked(pipeline, ring);
+    const p = this.rt.state(pipeline.name);
+    const release = input.release
+      ? this.findRelease(pipeline, input.release)
+      : eligibleReleases(pipeline, p, index)[0]?.release;
+    if (!release) {
+      const why = ringAction(pipeline, p, index, this.rt.clock.now()).reason;
+      throw new RingmasterError('STATE', `nothing to promote to ${ring.name}: ${why}`, { scope: 'engine' });
+    }
+    const reason = `promoted by ${input.by ?? 'api'}${input.reason ? `: ${input.reason}` : ''}`;
+    const before = ringState(p, ring.name).rollouts.length;
+    await this.rings.deploy(pipeline, ring, () => ({ release, reason }), { required: true });
+    return this.summary(
+      pipeline,
+      ring,
+      before,
+      input.release ? `named by ${input.by ?? 'api'}` : `the newest release ready for ${ring.name}`,
+    );
+  }
+
+  /**
+   * Rolls a ring back to `to`, or to the newest release verified there other than the one it
+   * runs (never onto one rejected or failed there unless named), and rejects the release it ran.
+   */
+  async rollback(
+    input: { pipeline: string; ring: string; to?: string } & ActionOptions,
+  ): Promise<RolloutSummary> {
+    const pipeline = this.pipeline(input.pipeline);
+    const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
+    const named = input.to ? this.findRelease(pipeline, input.to) : undefined;
+    const by = input.by ?? 'api';
+    const reason = input.reason ?? `rolled back by ${by}`;
+    const before = ringState(this.rt.state(pipeline.name), ring.name).rollouts.length;
+    await this.rings.withRingLock(
+      pipeline,
+      ring,
+      async (session) => {
+        // Decided on the ledger as it is when written: what the ring runs may have changed.
+        await session.decide(() => {
+          const rs = ringState(this.rt.state(pipeline.name), ring.name);
+          if (rs.inFlight) {
+            throw new RingmasterError(
+              'LOCKED',
+              `${pipeline.name}/${ring.name} has a rollout in flight; let it finish first`,
+              {
+                scope: 'engine',
+              },
+            );
+          }
+          const current = rs.current;
+          const to = named ?? (current ? this.rings.previousRelease(pipeline, ring, current) : undefined);
+          if (!to) {
+            throw new RingmasterError(
+              'STATE',
+              `${pipeline.name}/${ring.name} has no earlier release verified there to roll back to; name one with "to"`,
+              { scope: 'engine' },
+            );
+          }
+          return [
+            ...(current && current !== to.id
+              ? [
+                  entry('ring.rejected', {
+                    pipeline: pipeline.name,
+                    ring: ring.name,
+                    release: current,
+                    reason,
+                    by,
+                  }),
+                ]
+              : []),
+            this.rings.rolloutEntry(pipeline, ring, to, 'rollback', reason),
+          ];
+        });
+        await this.rings.resumeRollout(session);
+      },
+      true,
+    );
+    return this.summary(
+      pipeline,
+      ring,
+      before,
+      named ? `named by ${by}` : `the newest release verified in ${ring.name}`,
+    );
+  }
+
+  /** The rollout a promote or rollback started: the first the ring recorded after `before`. */
+  private summary(pipeline: Pipeline, ring: Ring, before: number, chosen: string): RolloutSummary {
+    const p = this.rt.state(pipeline.name);
+    // The rollout it started, or — when one was in flight already — the one it drove to its end.
+    const rollouts = ringState(p, ring.name).rollouts;
+    const id = rollouts[before] ?? rollouts.at(-1);
+    const rollout = id ? p.rollouts.get(id) : undefined;
+    if (!rollout) {
+      throw new RingmasterError('STATE', `no rollout of ${pipeline.name}/${ring.name} was started`, {
+        scope: 'engine',
+      });
+    }
+    return {
+      rollout: rollout.id,
+      kind: rollout.kind,
+      release: rollout.release,
+      version: p.releases.get(rollout.release)?.version ?? rollout.release,
+      ...(rollout.outcome ? { outcome: rollout.outcome } : {}),
+      ...(rollout.outcomeReason ? { reason: rollout.outcomeReason } : {}),
+      chosen,
+    };
+  }
+
+  async lock(input: { pipeline: string; ring: string; reason: string; by?: string }): Promise<void> {
+    const pipeline = this.pipeline(input.pipeline);
+    this.ringIndex(pipeline, input.ring);
+    // Decided on the ledger as it is when written: a lock taken meanwhile by someone else stands.
+    await this.rt.ledger.decide(() => {
+      const locked = ringState(this.rt.state(pipeline.name), input.ring).locked;
+      if (locked) {
+        throw new RingmasterError(
+          'STATE',
+          `${pipeline.name}/${input.ring} is already locked by ${locked.by} since ${locked.at}: ${locked.reason}; unlock it first to lock it again`,
+          { scope: 'engine', details: { locked } },
+        );
+      }
+      return [
+        entry('ring.locked', {
+          pipeline: pipeline.name,
+          ring: input.ring,
+          reason: input.reason,
+          by: input.by ?? 'api',
+        }),
+      ];
+    });
+  }
+
+  async unlock(input: { pipeline: string; ring: string; by?: string }): Promise<void> {
+    const pipeline = this.pipeline(input.pipeline);
+    this.ringIndex(pipeline, input.ring);
+    await this.rt.ledger.decide(() => {
+      if (!ringState(this.rt.state(pipeline.name), input.ring).locked) {
+        throw new RingmasterError(
+          'STATE',
+          `${pipeline.name}/${input.ring} is not locked; nothing to unlock`,
+          {
+            scope: 'engine',
+          },
+        );
+      }
+      return [entry('ring.unlocked', { pipeline: pipeline.name, ring: input.ring, by: input.by ?? 'api' })];
+    });
+  }
+
+  async unpin(input: { pipeline: string; ring: string; release: string; by?: string }): Promise<void> {
+    const pipeline = this.pipeline(input.pipeline);
+    this.ringIndex(pipeline, input.ring);
+    const release = this.findRelease(pipeline, input.release);
+    await this.rt.ledger.decide(() => {
+      const status = this.rt.state(pipeline.name).releaseRings.get(release.id)?.get(input.ring)?.status;
+      if (status !== 'rejected') {
+        throw new RingmasterError(
+          'STATE',
+          `${release.version} is not rejected in ${pipeline.name}/${input.ring} (it is ${status ?? 'not there'}); nothing to unpin`,
+          { scope: 'engine' },
+        );
+      }
+      return [
+        entry('ring.unrejected', {
+          pipeline: pipeline.name,
+          ring: input.ring,
+          release: release.id,
+          by: input.by ?? 'api',
+        }),
+      ];
+    });
+  }
+
+  /** Asks for a failed build to be run again: the revision's next attempt, at the next build. */
+  async rebuild(input: { pipeline: string; revision: string; by?: string }): Promise<{ revision: string }> {
+    const pipeline = this.pipeline(input.pipeline);
+    const p = this.rt.state(pipeline.name);
+    const matches = [...p.revisions.values()].filter(
+      (r) =>
+        r.revision.id === input.revision ||
+        (input.revision.length >= 7 && r.revision.id.startsWith(input.revision)),
+    );
+    if (matches.length !== 1) {
+      throw new RingmasterError(
+        'NOT_FOUND',
+        matches.length
+          ? `"${input.revision}" names ${matches.length} revisions of ${pipeline.name}; give more of it`
+          : `pipeline ${pipeline.name} has seen no revision "${input.revision}"`,
+        { scope: 'engine' },
+      );
+    }
+    const revision = matches[0]!.revision.id;
+    await this.rt.ledger.decide(() => {
+      const seen = this.rt.state(pipeline.name).revisions.get(revision)!;
+      const status = seen.build?.status;
+      if (status !== 'failed') {
+        const why =
+          status === 'succeeded'
+            ? `it was built into release ${seen.build?.release ?? '?'}`
+            : status === 'running'
+              ? 'its build is running'
+              : 'it has not been built yet';
+        throw new RingmasterError('STATE', `${revision.slice(0, 12)} needs no retry: ${why}`, {
+          scope: 'engine',
+        });
+      }
+      return [entry('build.retried', { pipeline: pipeline.name, revision, by: input.by ?? 'api' })];
+    });
+    return { revision };
+  }
+
+  private assertUnlocked(pipeline: Pipeline, ring: Ring): void {
+    const locked = ringState(this.rt.state(pipeline.name), ring.name).locked;
+    if (locked) {
+      throw new RingmasterError(
+        'LOCKED',
+        `${pipeline.name}/${ring.name} is locked by ${locked.by}: ${locked.reason}; unlock it first`,
+        { scope: 'engine' },
+      );
+    }
+  }
+}

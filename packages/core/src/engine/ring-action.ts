@@ -1,0 +1,238 @@
+/**
+ * The ring state machine: the one place that decides what a ring does next. A pure function of
+ * the ledger's read-only view, the ring and the time, in one order of concerns — a rollout in
+ * flight is resumed; a lock stops everything; a release just rolled out runs its gates; then the
+ * ring's policy promotes, waits (until T, when it knows) or is blocked (because Y); else the
+ * ring is idle, and says why. The engine acts on the answer; `plan`, `explain`, `status` and the
+ * page only put it in words.
+ */
+import type { PipelineState, ReleaseInRing, ReleaseState } from '../ledger/state.js';
+import { ringState } from '../ledger/state.js';
+import { formatDuration } from '../model/duration.js';
+import type { Pipeline } from '../model/pipeline.js';
+import type { Decision } from '../policy/types.js';
+import { type Candidate, candidates, feederOf } from './eligibility.js';
+
+/** The newest failure that still matters in a ring: of its current release, or of a newer one. */
+export interface RingFailure {
+  release: string;
+  version: string;
+  /** `rejected`: rolled back, or rejected by a person; it stays out until unpinned. `failed`: its rollout or a gate failed. */
+  status: 'rejected' | 'failed';
+  /** ISO time. */
+  at: string;
+  /** Who rejected it (a person, or `engine` after a failed gate). */
+  by?: string;
+  /** What failed and why: `gate smoke failed: curl: (7) …`, `rollout rolled-back: …`. */
+  reason: string;
+}
+
+interface Common {
+  ring: string;
+  /** What the ring runs now. */
+  current?: { release: string; version: string };
+  lastFailure?: RingFailure;
+  /** One sentence: what the ring does next and why. */
+  reason: string;
+}
+
+interface Move {
+  release: string;
+  version: string;
+  /** When the release became a candidate for this ring (ISO). */
+  readyAt: string;
+  decision: Decision;
+}
+
+export type RingAction = Common &
+  (
+    | {
+        /** A rollout is in flight (or parked): it is driven to its end first. */
+        action: 'resume';
+        rollout: string;
+        kind: 'deploy' | 'rollback' | 'converge';
+        release: string;
+        version: string;
+        done: number;
+        total: number;
+        parked?: { reason: string; at: string };
+      }
+    | { action: 'locked'; locked: { by: string; at: string; reason: string } }
+    | {
+        /** The current release was rolled out; its gates decide whether it is verified. */
+        action: 'verifying';
+        release: string;
+        version: string;
+        gates: string[];
+      }
+    | (Move & {
+        action: 'promote';
+        /** A newer candidate the policy holds back, when there is one. */
+        newer?: Move;
+      })
+    | (Move & { action: 'wait'; until?: string })
+    | (Move & { action: 'blocked' })
+    | { action: 'idle' }
+  );
+
+export type RingActionKind = RingAction['action'];
+
+const move = (c: Candidate): Move => ({
+  release: c.release.id,
+  version: c.release.version,
+  readyAt: c.readyAt.toISOString(),
+  decision: c.decision,
+});
+
+/** The first line of a reason, the `[ringmaster] [scope]` prefixes left out. */
+function firstLine(text: string): string {
+  return (text.replace(/^(\[[^\]]+\] )+/, '').split('\n')[0] ?? '').trim();
+}
+
+/**
+ * The newest failure in the ring that still matters: of the release it runs or of a newer one
+ * (a failure older than what the ring went on to run is history).
+ */
+export function lastFailureIn(pipeline: Pipeline, p: PipelineState, ring: string): RingFailure | undefined {
+  const rs = ringState(p, ring);
+  const current = rs.current ? p.releases.get(rs.current) : undefined;
+  let newest: { release: ReleaseState; entry: ReleaseInRing } | undefined;
+  for (const [id, rings] of p.releaseRings) {
+    const entry = rings.get(ring);
+    if (entry?.status !== 'failed' && entry?.status !== 'rejected') continue;
+    const release = p.releases.get(id);
+    if (!release) continue;
+    if (current && pipeline.packager.compareVersions(release.version, current.version) < 0) continue;
+    if (!newest || entry.since > newest.entry.since) newest = { release, entry };
+  }
+  if (!newest) return undefined;
+  const { release, entry } = newest;
+  return {
+    release: release.id,
+    version: release.version,
+    status: entry.status as 'failed' | 'rejected',
+    at: entry.since,
+    ...(entry.by ? { by: entry.by } : {}),
+    reason: firstLine(entry.reason ?? `${entry.status} in ${ring}`),
+  };
+}
+
+/** Decides what ring `index` of the pipeline does next, from the ledger's view and the time. */
+export function ringAction(pipeline: Pipeline, p: PipelineState, index: number, now: Date): RingAction {
+  const ring = pipeline.rings[index]!;
+  const rs = ringState(p, ring.name);
+  const currentRelease = rs.current ? p.releases.get(rs.current) : undefined;
+  const lastFailure = lastFailureIn(pipeline, p, ring.name);
+  const common = {
+    ring: ring.name,
+    ...(currentRelease ? { current: { release: currentRelease.id, version: currentRelease.version } } : {}),
+    ...(lastFailure ? { lastFailure } : {}),
+  };
+
+  const inFlight = rs.inFlight ? p.rollouts.get(rs.inFlight) : undefined;
+  if (inFlight) {
+    const version = p.releases.get(inFlight.release)?.version ?? inFlight.release;
+    const done = [...inFlight.hosts.values()].filter((h) => h.finished).length;
+    const total = inFlight.batches.flat().length;
+    const what = `${inFlight.kind} ${inFlight.id} of ${version} to ${ring.name}`;
+    return {
+      ...common,
+      action: 'resume',
+      rollout: inFlight.id,
+      kind: inFlight.kind,
+      release: inFlight.release,
+      version,
+      done,
+      total,
+      ...(inFlight.parked ? { parked: inFlight.parked } : {}),
+      reason: inFlight.parked
+        ? `${what} is parked (${inFlight.parked.reason}; ${done}/${total} hosts done); it resumes at the next pass`
+        : `${what} is under way (${done}/${total} hosts done); it is driven to its end first`,
+    };
+  }
+
+  if (rs.locked) {
+    return {
+      ...common,
+      action: 'locked',
+      locked: rs.locked,
+      reason: `${ring.name} is locked by ${rs.locked.by} since ${rs.locked.at}: ${rs.locked.reason}`,
+    };
+  }
+
+  if (currentRelease && p.releaseRings.get(currentRelease.id)?.get(ring.name)?.status === 'verifying') {
+    const gates = ring.gates.map((g) => g.name);
+    return {
+      ...common,
+      action: 'verifying',
+      release: currentRelease.id,
+      version: currentRelease.version,
+      gates,
+      reason: gates.length
+        ? `${currentRelease.version} is deployed to ${ring.name}; gates ${gates.join(', ')} decide whether it is verified`
+        : `${currentRelease.version} is deployed to ${ring.name} and has no gates: it is verified at the next pass`,
+    };
+  }
+
+  const all = candidates(pipeline, p, index, now);
+  const promote = all.find((c) => c.decision.verdict === 'promote');
+  const newest = all[0];
+  if (promote) {
+    const held = newest && newest !== promote ? newest : undefined;
+    return {
+      ...common,
+      action: 'promote',
+      ...move(promote),
+      ...(held ? { newer: move(held) } : {}),
+      reason: `${promote.release.version} is being promoted to ${ring.name}: ${promote.decision.reason}${
+        held ? `; newer ${held.release.version} ${held.decision.verdict}s: ${held.decision.reason}` : ''
+      }`,
+    };
+  }
+  if (newest) {
+    const d = newest.decision;
+    if (d.verdict === 'wait') {
+      const when = d.until
+        ? ` (until ${d.until}, in ${formatDuration(Date.parse(d.until) - now.getTime())})`
+        : '';
+      return {
+        ...common,
+        action: 'wait',
+        ...move(newest),
+        ...(d.until ? { until: d.until } : {}),
+        reason: `${newest.release.version} waits for ${ring.name}: ${d.reason}${when}`,
+      };
+    }
+    return {
+      ...common,
+      action: 'blocked',
+      ...move(newest),
+      reason: `${newest.release.version} is blocked for ${ring.name}: ${d.reason}`,
+    };
+  }
+  return { ...common, action: 'idle', reason: idleReason(pipeline, p, index, lastFailure) };
+}
+
+/** Why nothing moves: what the ring runs, what was kept out of it, or what it waits to be given. */
+function idleReason(
+  pipeline: Pipeline,
+  p: PipelineState,
+  index: number,
+  failure: RingFailure | undefined,
+): string {
+  const ring = pipeline.rings[index]!;
+  const rs = ringState(p, ring.name);
+  const current = rs.current ? p.releases.get(rs.current) : undefined;
+  const runs = current ? `${ring.name} runs ${current.version}` : `${ring.name} runs nothing`;
+  if (failure && failure.release !== current?.id) {
+    const what = failure.status === 'rejected' ? 'was rejected' : 'failed';
+    const next =
+      failure.status === 'rejected'
+        ? `unpin ${failure.version} to let it through`
+        : 'a newer release is tried when one is ready';
+    return `${runs}; ${failure.version} ${what} here at ${failure.at} (${failure.reason}); ${next}`;
+  }
+  const feeder = feederOf(pipeline, index);
+  if (feeder) return `${runs}; ${feeder.name} has verified nothing newer that ${ring.name} has not tried`;
+  return `${runs}; no newer release has been built${ring.line ? ` from ${ring.name}'s own line` : ''}`;
+}
