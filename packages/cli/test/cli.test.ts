@@ -62,7 +62,7 @@ describe('ringmaster CLI', () => {
     expect(watch.stdout).toContain('1.0.1 verified in sandbox');
 
     const explain = JSON.parse((await ringmaster(dir, 'explain', 'app', 'prod', '--json')).stdout);
-    expect(explain).toMatchObject({ state: 'wait', candidate: { version: '1.0.1' } });
+    expect(explain).toMatchObject({ action: 'wait', candidate: { version: '1.0.1' } });
     expect(explain.summary).toContain('approval');
 
     const before = await journalLines(dir);
