@@ -12,6 +12,8 @@ import {
   manualClock,
   memorySource,
   pipeline,
+  replayPolicy,
+  soak,
   tarball,
 } from '../src/index.js';
 import { tempDir } from './helpers.js';
@@ -96,5 +98,38 @@ describe('a ring fed by its own line', () => {
       ['sandbox', '1.0.1'],
       ['prod', '1.0.1'],
     ]);
+  });
+
+  it("plan sees commits waiting on the ring's own line, and replay reads readiness from the release's line", async () => {
+    const w = await setup((line, n) => (line === 'eng' ? `2.0.${n}` : `1.0.${n}`));
+    await w.engine.tick();
+    await w.eng.commit({ app: 'eng 2\n' }, 'e2 on the eng line', 'bob');
+    await w.main.commit({ app: 'main 2\n' }, 'm2 on trunk', 'alice');
+    // The plan asks both lines: the mainline commit and the eng line's.
+    const plan = await w.engine.plan();
+    expect(plan.pipelines[0]!.builds.map((b) => [b.message, b.feed ?? 'mainline'])).toEqual([
+      ['m2 on trunk', 'mainline'],
+      ['e2 on the eng line', 'eng'],
+    ]);
+    await w.engine.tick();
+    // eng runs its own line's newest and, for a ring fed by its own line, nothing else is coming.
+    const eng = await w.engine.explain({ pipeline: 'app', ring: 'eng' });
+    expect(eng).toMatchObject({ action: 'idle', current: { version: '2.0.2' } });
+    // Mainline rings never wait on eng: sandbox's feeding ring is none (it is the first mainline ring).
+    const replayed = replayPolicy({
+      policy: soak('1h'),
+      history: w.engine,
+      pipeline: 'app',
+      ring: 'sandbox',
+    });
+    expect(replayed.map((r) => r.version)).toEqual(['1.0.1', '1.0.2']);
+    const own = replayPolicy({ policy: soak('1h'), history: w.engine, pipeline: 'app', ring: 'eng' });
+    expect(own.map((r) => r.version)).toEqual(['2.0.1', '2.0.2']);
+    const prod = replayPolicy({ policy: soak('1h'), history: w.engine, pipeline: 'app', ring: 'prod' });
+    // prod is fed by sandbox: ready when sandbox verified each mainline release.
+    const p = w.engine.ledger.state.pipelines.get('app')!;
+    expect(prod.map((r) => [r.version, r.readyAt])).toEqual(
+      ['1.0.1', '1.0.2'].map((v) => [v, p.releaseRings.get(v)!.get('sandbox')!.verifiedAt]),
+    );
   });
 });
