@@ -1,148 +1,47 @@
 /**
- * The `ringmaster` commands. Each takes parsed arguments and an Io, and returns an exit code;
- * `bin.ts` only wires them to the process. `--json` prints one JSON document for tools.
+ * The `ringmaster` commands. Each takes parsed arguments and an Io, and returns an exit code
+ * from the one table every command shares (EXIT); `bin.ts` only wires them to the process.
+ * `--json` prints JSON for tools — one document, or for a running command one record a line.
  */
 import {
-  describeState,
   formatPlan,
   formatStatus,
-  isRingmasterError,
   parseDuration,
   RingmasterError,
+  type RolloutSummary,
   replayPolicy,
   type TypedRecord,
 } from '@ringmaster/core';
-import { type LoadedProject, loadProject } from './config.js';
 import { initProject } from './init.js';
-import { EXIT, type Io, paint } from './output.js';
-import { ProgressLine } from './progress.js';
+import { EXIT, type Io } from './output.js';
+import { describeRecord } from './records.js';
+import { type Followed, flag, follow, json, need, type Parsed, who, withProject } from './session.js';
 
-export interface Parsed {
-  command: string;
-  positionals: string[];
-  flags: Record<string, string | boolean | undefined>;
-}
+export type { Parsed } from './session.js';
 
 export interface Command {
   usage: string;
   summary: string;
+  /** The command's own flags, one line each: `--live   ask every host what it runs`. */
+  flags?: string[];
+  /** One complete example, as typed. */
+  example: string;
   run(args: Parsed, io: Io, cwd: string): Promise<number>;
 }
 
-const json = (args: Parsed) => args.flags.json === true;
-const flag = (args: Parsed, name: string): string | undefined => {
-  const v = args.flags[name];
-  return typeof v === 'string' ? v : undefined;
-};
-
-/** Who runs the command, as recorded in the ledger: --by, else $USER. */
-const who = (args: Parsed): string => flag(args, 'by') ?? process.env.USER ?? 'cli';
-
-function need(args: Parsed, count: number, usage: string): string[] {
-  if (args.positionals.length < count) {
-    throw new RingmasterError('CONFIG', `usage: ringmaster ${usage}`, { scope: 'cli' });
-  }
-  return args.positionals;
+/** 0 when nothing the command did failed; 1 with each failure said once more at the end. */
+function byFailures(io: Io, followed: Followed, asJson: boolean): number {
+  if (followed.failures.length === 0) return EXIT.OK;
+  if (!asJson) io.err(`${followed.failures.length} failure(s); see above`);
+  return EXIT.FAILED;
 }
 
-/**
- * How a command that changes hosts answers signals. Ctrl-C or SIGTERM stops it at the next
- * host boundary (the rollout is parked and resumes at the next start), never in the middle of
- * an install. A hang-up of the terminal is ignored — the command runs to its recorded end with
- * its output dropped — except by `watch`, which has no end and parks instead.
- */
-type Signals = 'park' | 'park-on-hangup';
-
-async function withProject<T>(
-  args: Parsed,
-  cwd: string,
-  work: (project: LoadedProject) => Promise<T>,
-  options: { io?: Io; signals?: Signals } = {},
-): Promise<T> {
-  const project = await loadProject(cwd, flag(args, 'config'));
-  const park = () => {
-    options.io?.err('stopping after the current host; the rollout resumes at the next start');
-    void project.engine.close();
-  };
-  const hangUp = options.signals === 'park-on-hangup' ? park : () => {};
-  // The last-resort guard of a one-shot command (watch has run()'s): a fault no adapter
-  // contained is recorded and parks the rollout; the command then ends, and says it failed.
-  const fault = (error: unknown) => void project.engine.fault(error);
-  const guarded = options.signals === 'park';
-  if (options.signals) {
-    process.on('SIGINT', park);
-    process.on('SIGTERM', park);
-    process.on('SIGHUP', hangUp);
-  }
-  if (guarded) {
-    process.on('uncaughtException', fault);
-    process.on('unhandledRejection', fault);
-  }
-  try {
-    return await work(project);
-  } finally {
-    process.off('SIGINT', park);
-    process.off('SIGTERM', park);
-    process.off('SIGHUP', hangUp);
-    process.off('uncaughtException', fault);
-    process.off('unhandledRejection', fault);
-    await project.engine.close();
-  }
-}
-
-/**
- * Prints the engine's progress (the long-running commands): a line per step, and on a terminal
- * a progress line for each rollout under way instead of a line per host.
- */
-function follow(project: LoadedProject, io: Io): void {
-  const engine = project.engine;
-  const progress = io.isTTY ? new ProgressLine(io) : undefined;
-  engine.on('record', (record: TypedRecord) => {
-    const covered = progress?.handle(record) ?? false;
-    const line = covered ? undefined : describeRecord(record);
-    if (line) {
-      progress?.clear();
-      io.out(line);
-    }
-    progress?.draw();
-  });
-  engine.on('error', (e) => {
-    progress?.clear();
-    io.err(paint(io, '31', `error (${e.pipeline ?? '-'} ${e.operation}): ${e.error.message}`));
-  });
-}
-
-function describeRecord(r: TypedRecord): string | undefined {
-  const d = r.data as Record<string, unknown>;
-  const p = `[${String(d.pipeline)}]`;
-  switch (r.type) {
-    case 'revision.seen':
-      return `${p} commit ${r.data.revision.id.slice(0, 10)} by ${r.data.revision.author}: ${r.data.revision.message.split('\n')[0]}`;
-    case 'build.finished':
-      return `${p} build ${r.data.revision.slice(0, 10)} ${r.data.ok ? 'passed' : `failed: ${r.data.error}`}`;
-    case 'release.created':
-      return `${p} release ${r.data.version}`;
-    case 'rollout.started':
-      return `${p} ${r.data.kind} ${r.data.release} → ${r.data.ring} (${r.data.reason})`;
-    case 'host.finished':
-      return `${p}   ${r.data.ok ? '✔' : '✘'} ${r.data.host} ${describeState(r.data.state)}${r.data.error ? `: ${r.data.error}` : ''}`;
-    case 'rollout.parked':
-      return `${p} ${r.data.rollout} parked (${r.data.reason}); it resumes at the next start`;
-    case 'rollout.finished':
-      return `${p} ${r.data.rollout} ${r.data.outcome}: ${r.data.reason}`;
-    case 'gate.finished':
-      return `${p}   gate ${r.data.gate} on ${r.data.ring}: ${r.data.ok ? 'passed' : 'FAILED'}`;
-    case 'ring.verified':
-      return `${p} ${r.data.release} verified in ${r.data.ring}`;
-    case 'ring.rejected':
-      return `${p} ${r.data.release} rejected in ${r.data.ring}: ${r.data.reason}`;
-    case 'engine.fault':
-      return `[-] ${r.data.owner} caught a fault nothing else did, and parked the work under way: ${r.data.error}`;
-    case 'lease.lost':
-      return `[${r.data.pipeline ?? '-'}] ${r.data.owner} lost the lease ${r.data.lease}: ${r.data.reason}`;
-    default:
-      return undefined;
-  }
+/** A promote or rollback as tools read it, and the line a person reads. */
+function rolloutLine(s: RolloutSummary, ring: string): string {
+  const how = s.outcome
+    ? `${s.outcome}${s.reason ? `: ${s.reason}` : ''}`
+    : 'parked: it resumes at the next start';
+  return `${s.kind} ${s.rollout} of ${s.version} to ${ring} (${s.chosen}) ${how}`;
 }
 
 /**
@@ -155,23 +54,24 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
     cwd,
     async (project) => {
       const [pipeline, ring, release] = need(args, required, usage);
-      follow(project, io);
-      let outcome: string | undefined;
-      project.engine.on('rollout.finished', (d) => {
-        outcome = d.outcome;
-      });
-      let verified = false;
-      project.engine.on('ring.verified', () => {
-        verified = true;
-      });
-      await project.engine.promote({
+      const followed = follow(project, io, { json: json(args) });
+      const reason = flag(args, 'reason');
+      const summary = await project.engine.promote({
         pipeline: pipeline!,
         ring: ring!,
         ...(release ? { release } : {}),
+        ...(reason ? { reason } : {}),
         by: who(args),
       });
-      if (json(args)) io.out(JSON.stringify({ pipeline, ring, outcome, verified }));
-      return outcome === 'succeeded' && verified ? EXIT.OK : EXIT.FAILED;
+      const verified =
+        project.engine.ledger.state.pipelines.get(pipeline!)?.releaseRings.get(summary.release)?.get(ring!)
+          ?.status === 'verified';
+      if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...summary, verified }));
+      else
+        io.out(
+          `${rolloutLine(summary, ring!)}${verified ? `; verified in ${ring}` : `; not verified in ${ring}`}`,
+        );
+      return summary.outcome === 'succeeded' && verified ? byFailures(io, followed, json(args)) : EXIT.FAILED;
     },
     { io, signals: 'park' },
   );
@@ -181,21 +81,29 @@ export const commands: Record<string, Command> = {
   init: {
     usage: 'init [--force]',
     summary: 'write a ringmaster.config.ts to start from',
+    flags: ['--force   overwrite an existing ringmaster.config.ts'],
+    example: 'ringmaster init && ringmaster watch --once',
     run: async (args, io, cwd) => initProject(cwd, args.flags.force === true, io),
   },
   watch: {
-    usage: 'watch [--interval 30s] [--once]',
+    usage: 'watch [--interval 30s] [--once] [--json]',
     summary: 'poll, build, deploy and promote until stopped (Ctrl-C parks the rollout safely)',
+    flags: [
+      '--once       one pass, then exit: 1 if anything in it failed (cron-friendly)',
+      "--interval   time between passes (default: the config's interval, 30s)",
+      '--json       one JSON record per line instead of text',
+    ],
+    example: 'ringmaster watch --interval 1m',
     run: (args, io, cwd) =>
       withProject(
         args,
         cwd,
         async (project) => {
-          follow(project, io);
+          const followed = follow(project, io, { json: json(args), timestamps: true });
           await project.engine.start({ waitMs: 0 });
           if (args.flags.once === true) {
             await project.engine.tick();
-            return EXIT.OK;
+            return byFailures(io, followed, json(args));
           }
           const interval = parseDuration(flag(args, 'interval') ?? String(project.config.interval));
           if (interval === undefined)
@@ -211,7 +119,9 @@ export const commands: Record<string, Command> = {
   status: {
     usage: 'status [--live] [--json]',
     summary:
-      'what every ring runs; with --live, what every host really runs (exit 1 on drift or an unreachable host)',
+      'what every ring runs and does next, its newest failure; with --live, what every host really runs',
+    flags: ['--live   ask every host what it runs: exit 1 on drift or an unreachable host'],
+    example: 'ringmaster status --live',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const report = await project.engine.status({ live: args.flags.live === true });
@@ -224,7 +134,8 @@ export const commands: Record<string, Command> = {
   },
   explain: {
     usage: 'explain <pipeline> <ring> [--json]',
-    summary: 'why the newest release is or is not moving into a ring',
+    summary: 'what a ring does next and why: the release it waits for, what failed there',
+    example: 'ringmaster explain foostat prod',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const [pipeline, ring] = need(args, 2, 'explain <pipeline> <ring>');
@@ -232,6 +143,10 @@ export const commands: Record<string, Command> = {
         if (json(args)) io.out(JSON.stringify(e, null, 2));
         else {
           io.out(e.summary);
+          if (e.lastFailure && e.action !== 'idle')
+            io.out(
+              `  failed:  ${e.lastFailure.version} ${e.lastFailure.status} at ${e.lastFailure.at}: ${e.lastFailure.reason}`,
+            );
           io.out(`  policy:  ${e.policy}`);
           io.out(`  rollout: ${e.rollout}`);
         }
@@ -239,8 +154,10 @@ export const commands: Record<string, Command> = {
       }),
   },
   approve: {
-    usage: 'approve <pipeline> <ring> <release> --by NAME [--comment TEXT]',
-    summary: 'approve a release for a ring (manual() policies)',
+    usage: 'approve <pipeline> <ring> <release> [--by NAME] [--comment TEXT] [--json]',
+    summary: 'approve a release for a ring (manual() policies); refused when it could never count',
+    flags: ['--by        who approves (default: $USER)', '--comment   recorded with the approval'],
+    example: 'ringmaster approve foostat prod 1.0.42 --by alice --comment "CAB-1234"',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const [pipeline, ring, release] = need(args, 3, 'approve <pipeline> <ring> <release> --by NAME');
@@ -264,14 +181,17 @@ export const commands: Record<string, Command> = {
       }),
   },
   build: {
-    usage: 'build [pipeline] [--json]',
-    summary: 'poll the sources and build new revisions into releases, without deploying',
+    usage: 'build [pipeline] [--retry REVISION] [--json]',
+    summary:
+      'poll the sources and build new revisions into releases, deploying nothing; --retry builds a failed one again',
+    flags: ['--retry   build this revision (or its first 7+ characters) again, as a new attempt'],
+    example: 'ringmaster build foostat --retry 3f2a9c1',
     run: (args, io, cwd) =>
       withProject(
         args,
         cwd,
         async (project) => {
-          follow(project, io);
+          const followed = follow(project, io, { json: json(args) });
           const builds: { pipeline: string; revision: string; ok: boolean; error?: string }[] = [];
           project.engine.on('build.finished', (d) =>
             builds.push({
@@ -282,107 +202,122 @@ export const commands: Record<string, Command> = {
             }),
           );
           const [pipeline] = args.positionals;
+          const retry = flag(args, 'retry');
+          if (retry) {
+            if (!pipeline)
+              throw new RingmasterError('CONFIG', 'usage: ringmaster build <pipeline> --retry REVISION', {
+                scope: 'cli',
+              });
+            await project.engine.rebuild({ pipeline, revision: retry, by: who(args) });
+          }
           await project.engine.build(pipeline ? { pipeline } : {});
-          if (json(args)) io.out(JSON.stringify({ builds }, null, 2));
+          if (json(args)) io.out(JSON.stringify({ builds }));
           else if (builds.length === 0) io.out('nothing new to build');
-          return builds.every((b) => b.ok) ? EXIT.OK : EXIT.FAILED;
+          return byFailures(io, followed, json(args));
         },
         { io, signals: 'park' },
       ),
   },
   promote: {
-    usage: 'promote <pipeline> <ring> [release] [--by NAME]',
-    summary: 'roll a release out to a ring now, bypassing its policy (not its lock)',
+    usage: 'promote <pipeline> <ring> [release] [--by NAME] [--reason TEXT] [--json]',
+    summary:
+      'roll a release out to a ring now, bypassing its policy (not its lock); exit 0 only if it is verified there',
+    example: 'ringmaster promote foostat sandbox 1.0.42 --reason "hotfix"',
     run: (args, io, cwd) => deployNow(args, io, cwd, 'promote <pipeline> <ring> [release]', 2),
   },
   deploy: {
-    usage: 'deploy <pipeline> <ring> <release> [--by NAME]',
-    summary: 'deploy a named release to a ring now (same as promote, with the release required)',
+    usage: 'deploy <pipeline> <ring> <release> [--by NAME] [--reason TEXT] [--json]',
+    summary: 'deploy a named release to a ring now (promote, with the release required)',
+    example: 'ringmaster deploy foostat prod 1.0.42',
     run: (args, io, cwd) => deployNow(args, io, cwd, 'deploy <pipeline> <ring> <release>', 3),
   },
   rollback: {
-    usage: 'rollback <pipeline> <ring> [--to RELEASE] [--reason TEXT]',
-    summary: 'roll a ring back to its previous release and reject the current one there',
+    usage: 'rollback <pipeline> <ring> [--to RELEASE] [--reason TEXT] [--json]',
+    summary: 'roll a ring back (to the newest release verified there, or --to) and reject what it ran',
+    flags: [
+      '--to       the release to go back to (even one rejected there)',
+      '--reason   recorded with the rejection',
+    ],
+    example: 'ringmaster rollback foostat prod --reason "error rate up"',
     run: (args, io, cwd) =>
       withProject(
         args,
         cwd,
         async (project) => {
           const [pipeline, ring] = need(args, 2, 'rollback <pipeline> <ring>');
-          if (!json(args)) follow(project, io);
+          const followed = follow(project, io, { json: json(args) });
           const to = flag(args, 'to');
           const reason = flag(args, 'reason');
-          let finished: { rollout: string; outcome: string; reason: string } | undefined;
-          project.engine.on('rollout.finished', (d) => {
-            finished = { rollout: d.rollout, outcome: d.outcome, reason: d.reason };
-          });
-          await project.engine.rollback({
+          const summary = await project.engine.rollback({
             pipeline: pipeline!,
             ring: ring!,
             ...(to ? { to } : {}),
             ...(reason ? { reason } : {}),
             by: who(args),
           });
-          if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...(finished ?? { outcome: 'parked' }) }));
+          if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...summary }));
+          else io.out(rolloutLine(summary, ring!));
           // 0 only when the ring is back: a rollback that failed, halted or was parked is not done.
-          return finished?.outcome === 'succeeded' ? EXIT.OK : EXIT.FAILED;
+          return summary.outcome === 'succeeded' ? byFailures(io, followed, json(args)) : EXIT.FAILED;
         },
         { io, signals: 'park' },
       ),
   },
   lock: {
-    usage: 'lock <pipeline> <ring> --reason TEXT',
-    summary: 'stop every deployment to a ring until unlocked',
+    usage: 'lock <pipeline> <ring> --reason TEXT [--json]',
+    summary: 'stop every deployment to a ring until unlocked (refused if it is locked already)',
+    example: 'ringmaster lock foostat prod --reason "incident 42"',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const [pipeline, ring] = need(args, 2, 'lock <pipeline> <ring> --reason TEXT');
         const reason = flag(args, 'reason');
         if (!reason)
           throw new RingmasterError('CONFIG', '--reason: say why the ring is locked', { scope: 'cli' });
-        await project.engine.lock({
-          pipeline: pipeline!,
-          ring: ring!,
-          reason,
-          by: who(args),
-        });
-        io.out(`locked ${pipeline}/${ring}: ${reason}`);
+        await project.engine.lock({ pipeline: pipeline!, ring: ring!, reason, by: who(args) });
+        io.out(
+          json(args)
+            ? JSON.stringify({ locked: { pipeline, ring, reason, by: who(args) } })
+            : `locked ${pipeline}/${ring}: ${reason}`,
+        );
         return EXIT.OK;
       }),
   },
   unlock: {
-    usage: 'unlock <pipeline> <ring>',
-    summary: 'allow deployments to a ring again',
+    usage: 'unlock <pipeline> <ring> [--json]',
+    summary: 'allow deployments to a ring again (refused if it is not locked)',
+    example: 'ringmaster unlock foostat prod',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const [pipeline, ring] = need(args, 2, 'unlock <pipeline> <ring>');
-        await project.engine.unlock({
-          pipeline: pipeline!,
-          ring: ring!,
-          by: who(args),
-        });
-        io.out(`unlocked ${pipeline}/${ring}`);
+        await project.engine.unlock({ pipeline: pipeline!, ring: ring!, by: who(args) });
+        io.out(
+          json(args)
+            ? JSON.stringify({ unlocked: { pipeline, ring, by: who(args) } })
+            : `unlocked ${pipeline}/${ring}`,
+        );
         return EXIT.OK;
       }),
   },
   unpin: {
-    usage: 'unpin <pipeline> <ring> <release>',
+    usage: 'unpin <pipeline> <ring> <release> [--json]',
     summary: 'lift the rejection of a release in a ring (after a rollback), so it may be promoted again',
+    example: 'ringmaster unpin foostat prod 1.0.42',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const [pipeline, ring, release] = need(args, 3, 'unpin <pipeline> <ring> <release>');
-        await project.engine.unpin({
-          pipeline: pipeline!,
-          ring: ring!,
-          release: release!,
-          by: who(args),
-        });
-        io.out(`unpinned ${release} in ${pipeline}/${ring}: its policy may promote it again`);
+        await project.engine.unpin({ pipeline: pipeline!, ring: ring!, release: release!, by: who(args) });
+        io.out(
+          json(args)
+            ? JSON.stringify({ unpinned: { pipeline, ring, release, by: who(args) } })
+            : `unpinned ${release} in ${pipeline}/${ring}: its policy may promote it again`,
+        );
         return EXIT.OK;
       }),
   },
   history: {
     usage: 'history [pipeline] [--json]',
-    summary: 'the ledger, one line per record',
+    summary: 'the ledger, one line per record: who did what, when',
+    example: 'ringmaster history foostat | grep approved',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         await project.engine.load();
@@ -392,17 +327,14 @@ export const commands: Record<string, Command> = {
           (r) => !pipeline || (r.data as { pipeline?: string }).pipeline === pipeline,
         );
         if (json(args)) io.out(JSON.stringify(mine, null, 2));
-        else
-          for (const r of mine)
-            io.out(
-              `${String(r.seq).padStart(6)} ${r.time} ${describeRecord(r) ?? `[${String((r.data as { pipeline?: string }).pipeline)}] ${r.type}`}`,
-            );
+        else for (const r of mine) io.out(`${String(r.seq).padStart(6)} ${r.time} ${describeRecord(r)[0]}`);
         return EXIT.OK;
       }),
   },
   converge: {
     usage: 'converge [pipeline] [ring] [--json]',
-    summary: "bring drifted hosts back to their ring's release (exit 1 if drift remains)",
+    summary: "bring drifted and unreachable hosts back to their ring's release (exit 1 if drift remains)",
+    example: 'ringmaster converge foostat prod',
     run: (args, io, cwd) =>
       withProject(
         args,
@@ -427,6 +359,7 @@ export const commands: Record<string, Command> = {
   plan: {
     usage: 'plan [--json]',
     summary: 'what the next pass of watch would do and why, without doing it',
+    example: 'ringmaster plan',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const plan = await project.engine.plan();
@@ -438,6 +371,8 @@ export const commands: Record<string, Command> = {
     usage: 'replay <pipeline> <ring> [--policy NAME] [--json]',
     summary:
       "when a policy (the ring's, or one of the config's named policies) would have promoted each past release",
+    flags: ["--policy   a policy from the config's `policies` (default: the ring's own)"],
+    example: 'ringmaster replay foostat prod --policy candidate',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const [pipeline, ring] = need(args, 2, 'replay <pipeline> <ring> [--policy NAME]');
@@ -468,28 +403,3 @@ export const commands: Record<string, Command> = {
       }),
   },
 };
-
-/** Maps an error to an exit code and a message that says what to do next. */
-export function reportError(error: unknown, io: Io): number {
-  if (isRingmasterError(error)) {
-    io.err(paint(io, '31', error.message));
-    switch (error.code) {
-      case 'CONFIG':
-        return EXIT.USAGE;
-      case 'LOCKED':
-        return EXIT.LOCKED;
-      case 'NOT_FOUND':
-        return EXIT.NOT_FOUND;
-      default:
-        return EXIT.FAILED;
-    }
-  }
-  io.err(
-    paint(
-      io,
-      '31',
-      `[ringmaster] unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
-    ),
-  );
-  return EXIT.FAILED;
-}

@@ -125,7 +125,10 @@ describe('ringmaster CLI', () => {
     );
     const build = await ringmaster(dir, 'build', '--json');
     expect(build.code).toBe(0);
-    expect(JSON.parse(build.stdout.slice(build.stdout.indexOf('{'))).builds).toMatchObject([
+    // With --json a running command prints each record as a JSON line, then its result.
+    const lines = build.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.type === 'build.finished')).toHaveLength(1);
+    expect(lines.at(-1).builds).toMatchObject([
       { pipeline: 'app', ok: true },
     ]);
     const status = JSON.parse((await ringmaster(dir, 'status', '--json')).stdout);

@@ -83,7 +83,7 @@ describe('ringmaster watch on a terminal', () => {
     await rm(join(dir, 'hosts'), { recursive: true, force: true });
     await rm(join(dir, 'repo'), { recursive: true, force: true });
     const plain = await run([process.execPath, bin, 'watch', '--once']);
-    expect(plain).toContain('✔ e1 1.0.1');
+    expect(plain).toContain('✔ e1 runs 1.0.1');
     expect(plain).not.toContain('\x1b[2K');
   });
 });

@@ -4,13 +4,15 @@
  * engine's lease, and a signal that stops the work at the next host boundary when the engine
  * stops or a lease is lost. Decisions (start a rollout) are taken again if the ledger moved on.
  */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Lease } from '../contracts/store.js';
 import { RingmasterError } from '../errors.js';
 import { type Entry, entry, type LedgerDecision } from '../ledger/ledger.js';
 import type { RolloutKind, TypedRecord } from '../ledger/records.js';
 import type { ReleaseState } from '../ledger/state.js';
 import { ringState } from '../ledger/state.js';
-import { type Gate, gateFailureLine } from '../model/gate.js';
+import { type Gate, type GateOutcome, gateFailureLine } from '../model/gate.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
 import { executeRollout, type RolloutResult } from '../rollout/execute.js';
 import { planBatches, type RolloutSpec } from '../rollout/strategy.js';
@@ -352,16 +354,36 @@ export class RingRunner {
       rollout,
       gate: gate.name,
     });
-    const outcome = await gate.run({
-      pipeline: pipeline.name,
-      ring: ring.name,
-      release: { id: release.id, version: release.version, revision: release.revision },
-      hosts,
-      target: ring.target,
-      signal: session.signal,
-      log: () => {},
-      beforeStart: (pid) => record(pid, gate.describe()),
-    });
+    // A gate that runs on the runner works in a fresh checkout of the release's revision, made
+    // only when it asks for one and removed afterwards.
+    const dir = join(this.rt.workDir, pipeline.name, 'gates', `${rollout.replace('#', '-')}.${gate.name}`);
+    let checkedOut = false;
+    const checkout = async (): Promise<string> => {
+      if (!checkedOut) {
+        const source = (release.feed ? ring.line : undefined) ?? pipeline.source;
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir, { recursive: true });
+        await source.checkout(release.revision, dir);
+        checkedOut = true;
+      }
+      return dir;
+    };
+    let outcome: GateOutcome;
+    try {
+      outcome = await gate.run({
+        pipeline: pipeline.name,
+        ring: ring.name,
+        release: { id: release.id, version: release.version, revision: release.revision },
+        hosts,
+        target: ring.target,
+        signal: session.signal,
+        log: () => {},
+        beforeStart: (pid) => record(pid, gate.describe()),
+        checkout,
+      });
+    } finally {
+      if (checkedOut) await rm(dir, { recursive: true, force: true });
+    }
     await session.write(
       entry('gate.finished', {
         pipeline: pipeline.name,

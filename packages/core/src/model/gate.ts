@@ -3,6 +3,7 @@
  * Sandbox, functional tests before production. A gate is an argv command (on the runner or on
  * every host of the ring) or a function, with a timeout and a captured log.
  */
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { Target } from '../contracts/target.js';
 import { parseOptions } from '../errors.js';
@@ -22,6 +23,11 @@ export interface GateContext {
    * starts (it waits), so it can be recorded and found again after a crash.
    */
   beforeStart?(pid: number): Promise<void>;
+  /**
+   * A fresh checkout of the release's revision, made on first call (and removed after the gate):
+   * where a gate that runs on the runner works, so `['make', 'unit']` finds the release's Makefile.
+   */
+  checkout?(): Promise<string>;
 }
 
 /** A gate check function: throw, or return `false` or a reason string, to fail; anything else passes. */
@@ -36,6 +42,10 @@ export const gateOptionsSchema = z
     check: z.custom<GateCheck>((v) => typeof v === 'function', 'expected a function').optional(),
     /** Where `run` runs. @default 'runner' */
     on: z.enum(['runner', 'hosts']).default('runner'),
+    /**
+     * Where a `run` gate on the runner works: relative to a fresh checkout of the release's
+     * revision (the default is the checkout itself), or an absolute path. @default the checkout
+     */
     cwd: z.string().optional(),
     env: z.record(z.string(), z.string()).default({}),
     /** @default '5m' */
@@ -108,8 +118,9 @@ export function gate(options: GateOptions, path = 'gate'): Gate {
         }
         const argv = opts.run!;
         if (opts.on === 'runner') {
+          const base = context.checkout ? await context.checkout() : process.cwd();
           const r = await runCommand(argv, {
-            cwd: opts.cwd,
+            cwd: resolve(base, opts.cwd ?? '.'),
             env: env(context),
             timeoutMs,
             signal: context.signal,
