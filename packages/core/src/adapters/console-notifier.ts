@@ -11,7 +11,7 @@ export function consoleNotifier(write: (line: string) => void = (line) => consol
   return {
     name: 'console',
     async notify(n: Notification) {
-      const to = n.author ? ` → ${n.author}` : '';
+      const to = n.to || n.author ? ` → ${n.to ?? n.author}` : '';
       write(`${n.ok ? '✔' : '✘'} [${n.pipeline}${n.ring ? `/${n.ring}` : ''}] ${n.summary}${to}`);
     },
   };

@@ -91,7 +91,7 @@ export function commandNotifier(options: CommandNotifierOptions): Notifier {
         env: {
           RINGMASTER_SUMMARY: notification.summary,
           RINGMASTER_OK: String(notification.ok),
-          RINGMASTER_TO: notification.author ?? '',
+          RINGMASTER_TO: notification.to ?? notification.author ?? '',
         },
       });
       if (r.exitCode !== 0 || r.timedOut) {

@@ -9,8 +9,13 @@ export interface Notification {
   ok: boolean;
   /** One line a person reads. */
   summary: string;
-  /** The committer of the revision concerned. */
+  /** The committer of the revision concerned (their name, as the VCS records it). */
   author?: string;
+  /**
+   * Where the committer is told: the pipeline's `authors` entry for them, else the address the
+   * VCS recorded (git does; svn does not).
+   */
+  to?: string;
   revision?: string;
   release?: string;
   ring?: string;

@@ -191,24 +191,29 @@ export class Intake {
               version: artifact.version,
               revision: revision.id,
               author: revision.author,
+              ...(revision.email ? { email: revision.email } : {}),
               message: revision.message,
               artifact,
               ...(feed ? { feed } : {}),
             }),
           ]
         : []),
-      notice(pipeline, {
-        kind: 'build',
-        pipeline: name,
-        ok,
-        summary: ok
-          ? `build of ${revision.id.slice(0, 12)} passed: release ${version}`
-          : `build of ${revision.id.slice(0, 12)} failed: ${error}`,
-        author: revision.author,
-        revision: revision.id,
-        ...(version ? { release: version } : {}),
-        ...(ok ? {} : { log: log.slice(-4000) }),
-      }),
+      notice(
+        pipeline,
+        {
+          kind: 'build',
+          pipeline: name,
+          ok,
+          summary: ok
+            ? `build of ${revision.id.slice(0, 12)} passed: release ${version}`
+            : `build of ${revision.id.slice(0, 12)} failed: ${error}`,
+          author: revision.author,
+          revision: revision.id,
+          ...(version ? { release: version } : {}),
+          ...(ok ? {} : { log: log.slice(-4000) }),
+        },
+        revision.email,
+      ),
     );
   }
 

@@ -9,12 +9,16 @@ import { entry } from '../ledger/ledger.js';
 import type { Pipeline } from '../model/pipeline.js';
 import type { Runtime } from './runtime.js';
 
-export function notice(pipeline: Pipeline, notification: Notification) {
-  const address = notification.author ? pipeline.authors[notification.author] : undefined;
+/**
+ * The record that queues a notification. It is addressed to the committer: the pipeline's
+ * `authors` entry for them, else `email`, the address their commit carries.
+ */
+export function notice(pipeline: Pipeline, notification: Notification, email?: string) {
+  const to = (notification.author ? pipeline.authors[notification.author] : undefined) ?? email;
   return entry('notification.queued', {
     pipeline: pipeline.name,
     id: randomUUID(),
-    notification: address ? { ...notification, author: address } : notification,
+    notification: to ? { ...notification, to } : notification,
   });
 }
 

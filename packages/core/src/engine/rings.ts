@@ -249,16 +249,20 @@ export class RingRunner {
     const ok = result.outcome === 'succeeded';
     await session.write(
       entry('rollout.finished', { ...base, outcome: result.outcome, reason: result.reason }),
-      notice(pipeline, {
-        kind: rollout.kind === 'rollback' ? 'rollback' : 'rollout',
-        pipeline: pipeline.name,
-        ok,
-        summary: `${rollout.kind} of ${release.version} to ${ring.name} ${result.outcome}: ${result.reason}`,
-        author: release.author,
-        revision: release.revision,
-        release: release.id,
-        ring: ring.name,
-      }),
+      notice(
+        pipeline,
+        {
+          kind: rollout.kind === 'rollback' ? 'rollback' : 'rollout',
+          pipeline: pipeline.name,
+          ok,
+          summary: `${rollout.kind} of ${release.version} to ${ring.name} ${result.outcome}: ${result.reason}`,
+          author: release.author,
+          revision: release.revision,
+          release: release.id,
+          ring: ring.name,
+        },
+        release.email,
+      ),
     );
     if (ok && rollout.kind === 'deploy') await this.runGates(session, release);
   }
@@ -285,16 +289,20 @@ export class RingRunner {
     if (failures.length === 0) {
       await session.write(
         entry('ring.verified', { pipeline: pipeline.name, ring: ring.name, release: release.id }),
-        notice(pipeline, {
-          kind: 'gate',
-          pipeline: pipeline.name,
-          ok: true,
-          summary: `${release.version} verified in ${ring.name}${ring.gates.length ? ` (${ring.gates.map((g) => g.name).join(', ')} passed)` : ''}`,
-          author: release.author,
-          revision: release.revision,
-          release: release.id,
-          ring: ring.name,
-        }),
+        notice(
+          pipeline,
+          {
+            kind: 'gate',
+            pipeline: pipeline.name,
+            ok: true,
+            summary: `${release.version} verified in ${ring.name}${ring.gates.length ? ` (${ring.gates.map((g) => g.name).join(', ')} passed)` : ''}`,
+            author: release.author,
+            revision: release.revision,
+            release: release.id,
+            ring: ring.name,
+          },
+          release.email,
+        ),
       );
       return;
     }
@@ -311,17 +319,21 @@ export class RingRunner {
     // One append: a crash can never leave the release failed but not rolled back.
     await session.write(
       entry('ring.failed', { pipeline: pipeline.name, ring: ring.name, release: release.id, reason }),
-      notice(pipeline, {
-        kind: 'gate',
-        pipeline: pipeline.name,
-        ok: false,
-        summary: `${release.version} failed in ${ring.name}: ${reason}`,
-        author: release.author,
-        revision: release.revision,
-        release: release.id,
-        ring: ring.name,
-        log: failed?.log.slice(-4000) ?? '',
-      }),
+      notice(
+        pipeline,
+        {
+          kind: 'gate',
+          pipeline: pipeline.name,
+          ok: false,
+          summary: `${release.version} failed in ${ring.name}: ${reason}`,
+          author: release.author,
+          revision: release.revision,
+          release: release.id,
+          ring: ring.name,
+          log: failed?.log.slice(-4000) ?? '',
+        },
+        release.email,
+      ),
       ...(previous
         ? [
             entry('ring.rejected', {

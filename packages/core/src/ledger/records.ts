@@ -38,6 +38,8 @@ export interface RecordData {
     version: string;
     revision: string;
     author: string;
+    /** The committer's address, where the VCS records one. */
+    email?: string;
     message: string;
     artifact: Artifact;
     /** Built from a ring's own line: only that ring takes it. */

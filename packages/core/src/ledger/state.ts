@@ -37,6 +37,8 @@ export interface ReleaseState {
   readonly version: string;
   readonly revision: string;
   readonly author: string;
+  /** The committer's address, where the VCS records one. */
+  readonly email?: string;
   readonly message: string;
   readonly artifact: Artifact;
   /** The ring whose own line it was built from; absent for mainline releases. */
@@ -314,6 +316,7 @@ const handlers: Handlers = {
       version: data.version,
       revision: data.revision,
       author: data.author,
+      ...(data.email ? { email: data.email } : {}),
       message: data.message,
       artifact: data.artifact,
       ...(data.feed ? { feed: data.feed } : {}),

@@ -1,0 +1,101 @@
+/**
+ * A project as a team has one, on the real components: a git repository a person commits to,
+ * real sshd test hosts, and a `ringmaster.config.mjs` (inside the workspace, so its imports of
+ * `@ringmaster/*` resolve to the built packages) reading `lab.json` for the hosts, the key and
+ * the repository. The CLI tests drive it with the built `ringmaster` bin.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileStore, type TypedRecord } from '@ringmaster/core';
+import { ssh } from '@ringmaster/target-ssh';
+import { startTestHosts, type TestHosts } from '@ringmaster/target-ssh/testing';
+import { type CliRun, projectBase, ringmaster } from './helpers.js';
+
+export interface RealProject {
+  dir: string;
+  lab: TestHosts;
+  /** The hosts, asked directly what they run. */
+  direct: ReturnType<typeof ssh>;
+  /** Commits `files` (path → content) as `author` and pushes; returns the sha. */
+  commit(files: Record<string, string>, message: string, author?: string): string;
+  run(...args: string[]): Promise<CliRun>;
+  /** The ledger, read back. */
+  records(): Promise<TypedRecord[]>;
+  /** What dpkg on each host says of `pkg`: its version, or null. */
+  versions(pkg: string): Promise<(string | null)[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `hosts` sshd hosts and a git repository, and writes `config` as the project's
+ * ringmaster.config.mjs. `lab.json` holds `{ gitUrl, hosts: [{ name, address, port, user }],
+ * clientKey, knownHosts }`.
+ */
+export async function realProject(prefix: string, hosts: number, config: string): Promise<RealProject> {
+  const dir = await projectBase(`${prefix}-`);
+  const lab = await startTestHosts({ count: hosts, prefix });
+  const bare = join(dir, 'origin.git');
+  const work = join(dir, 'clone');
+  const git = (cwd: string, author: string, ...args: string[]) =>
+    execFileSync('git', args, {
+      cwd,
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: author,
+        GIT_AUTHOR_EMAIL: `${author}@example.com`,
+        GIT_COMMITTER_NAME: author,
+        GIT_COMMITTER_EMAIL: `${author}@example.com`,
+      },
+      stdio: 'pipe',
+    })
+      .toString()
+      .trim();
+  git(dir, 'setup', 'init', '-q', '--bare', '-b', 'main', bare);
+  git(dir, 'setup', 'clone', '-q', bare, work);
+  git(work, 'setup', 'checkout', '-q', '-b', 'main');
+  const hostList = lab.hosts.map((h) => ({ name: h.name, address: '127.0.0.1', port: h.port, user: 'root' }));
+  await writeFile(
+    join(dir, 'lab.json'),
+    JSON.stringify({ gitUrl: bare, hosts: hostList, clientKey: lab.clientKeyFile, knownHosts: lab.knownHostsFile }),
+  );
+  await writeFile(join(dir, 'ringmaster.config.mjs'), config);
+  const direct = ssh({ hosts: hostList, privateKey: lab.clientKeyFile, knownHosts: [lab.knownHostsFile] });
+  return {
+    dir,
+    lab,
+    direct,
+    commit(files, message, author = 'alice') {
+      for (const [path, content] of Object.entries(files)) {
+        mkdirSync(dirname(join(work, path)), { recursive: true });
+        writeFileSync(join(work, path), content);
+      }
+      git(work, author, 'add', '-A');
+      git(work, author, 'commit', '-qm', message);
+      git(work, author, 'push', '-q', 'origin', 'main');
+      return git(work, author, 'rev-parse', 'HEAD');
+    },
+    run: (...args) => ringmaster(dir, ...args),
+    records: async () => (await fileStore({ dir: join(dir, '.ringmaster/ledger') }).read()) as TypedRecord[],
+    versions: (pkg) =>
+      Promise.all(
+        hostList.map(async (h) => {
+          const found = await direct.installed(h.name, pkg);
+          return found?.status === 'installed' ? found.version : null;
+        }),
+      ),
+    async stop() {
+      await direct.close();
+      await lab.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A config file's common head: reads lab.json; `hosts(a, b)` is lab hosts a..b-1 as a target. */
+export const CONFIG_HEAD = `import { readFileSync } from 'node:fs';
+import { ssh } from '@ringmaster/target-ssh';
+const lab = JSON.parse(readFileSync(new URL('./lab.json', import.meta.url), 'utf8'));
+const hosts = (from, to) => ssh({ hosts: lab.hosts.slice(from, to), privateKey: lab.clientKey, knownHosts: [lab.knownHosts] });
+`;
