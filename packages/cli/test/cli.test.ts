@@ -126,11 +126,12 @@ describe('ringmaster CLI', () => {
     const build = await ringmaster(dir, 'build', '--json');
     expect(build.code).toBe(0);
     // With --json a running command prints each record as a JSON line, then its result.
-    const lines = build.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = build.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.filter((l) => l.type === 'build.finished')).toHaveLength(1);
-    expect(lines.at(-1).builds).toMatchObject([
-      { pipeline: 'app', ok: true },
-    ]);
+    expect(lines.at(-1).builds).toMatchObject([{ pipeline: 'app', ok: true }]);
     const status = JSON.parse((await ringmaster(dir, 'status', '--json')).stdout);
     expect(status.pipelines[0].rings.map((r: { version?: string }) => r.version ?? null)).toEqual([
       null,

@@ -58,7 +58,12 @@ export async function realProject(prefix: string, hosts: number, config: string)
   const hostList = lab.hosts.map((h) => ({ name: h.name, address: '127.0.0.1', port: h.port, user: 'root' }));
   await writeFile(
     join(dir, 'lab.json'),
-    JSON.stringify({ gitUrl: bare, hosts: hostList, clientKey: lab.clientKeyFile, knownHosts: lab.knownHostsFile }),
+    JSON.stringify({
+      gitUrl: bare,
+      hosts: hostList,
+      clientKey: lab.clientKeyFile,
+      knownHosts: lab.knownHostsFile,
+    }),
   );
   await writeFile(join(dir, 'ringmaster.config.mjs'), config);
   const direct = ssh({ hosts: hostList, privateKey: lab.clientKeyFile, knownHosts: [lab.knownHostsFile] });

@@ -4,29 +4,19 @@
  * packages from a real git repository. The rollout runs to its recorded end, the exit code says
  * how it went, and dpkg on every host, the ledger and `status --json` agree.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { fileStore, type TypedRecord } from '@ringmaster/core';
-import { ssh } from '@ringmaster/target-ssh';
-import { startTestHosts, type TestHosts } from '@ringmaster/target-ssh/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectBase, repo, ringmaster } from './helpers.js';
+import { repo } from './helpers.js';
+import { CONFIG_HEAD, type RealProject, realProject } from './lab.js';
 
 const bin = join(repo, 'packages/cli/dist/bin.js');
-let dir: string;
-let lab: TestHosts;
-let direct: ReturnType<typeof ssh>;
-let work: string;
+let w: RealProject;
 
-const CONFIG = `import { readFileSync } from 'node:fs';
-import { auto, localRepository, oneAtATime, pipeline } from '@ringmaster/core';
+const CONFIG = `import { auto, localRepository, oneAtATime, pipeline } from '@ringmaster/core';
 import { deb } from '@ringmaster/pkg-deb';
-import { ssh } from '@ringmaster/target-ssh';
 import { git } from '@ringmaster/vcs-git';
-
-const lab = JSON.parse(readFileSync(new URL('./lab.json', import.meta.url), 'utf8'));
-
+${CONFIG_HEAD}
 export default {
   pipelines: [
     pipeline({
@@ -40,45 +30,20 @@ export default {
         description: 'A package deployed with its output piped away',
       }),
       repository: localRepository({ dir: 'repo' }),
-      rings: [
-        {
-          name: 'prod',
-          target: ssh({ hosts: lab.hosts, privateKey: lab.clientKey, knownHosts: [lab.knownHosts] }),
-          rollout: oneAtATime(),
-          policy: auto(),
-        },
-      ],
+      rings: [{ name: 'prod', target: hosts(0, 3), rollout: oneAtATime(), policy: auto() }],
     }),
   ],
 };
 `;
 
-const git = (cwd: string, ...args: string[]) =>
-  execFileSync('git', args, {
-    cwd,
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 'alice',
-      GIT_AUTHOR_EMAIL: 'alice@example.com',
-      GIT_COMMITTER_NAME: 'alice',
-      GIT_COMMITTER_EMAIL: 'alice@example.com',
-    },
-    stdio: 'pipe',
-  });
-
-async function commit(n: number): Promise<void> {
-  await writeFile(join(work, 'index.html'), `<h1>version ${n}</h1>\n`);
-  git(work, 'add', '-A');
-  git(work, 'commit', '-qm', `change ${n}`);
-  git(work, 'push', '-q', 'origin', 'main');
-}
+const commit = (n: number) => w.commit({ 'index.html': `<h1>version ${n}</h1>\n` }, `change ${n}`);
 
 /** Runs `ringmaster …args | head -1` under bash; resolves ringmaster's own exit code and the line head printed. */
 function pipedToHead(...args: string[]): Promise<{ code: number; line: string }> {
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash script, not a JS template
   const script = 'node "$0" "$@" | head -1; echo "exit=${PIPESTATUS[0]}"';
   return new Promise((resolve, reject) => {
-    const p = spawn('bash', ['-c', script, bin, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('bash', ['-c', script, bin, ...args], { cwd: w.dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     p.stdout.on('data', (c) => (out += c));
     const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
@@ -94,11 +59,8 @@ function pipedToHead(...args: string[]): Promise<{ code: number; line: string }>
 
 /** dpkg on each host (asked directly), the ledger's word on each, and status --live --json agree. */
 async function assertAgree(expected: string): Promise<void> {
-  const real = await Promise.all(
-    lab.hosts.map(async (h) => (await direct.installed(h.name, 'piped'))?.version),
-  );
-  expect(real).toEqual(lab.hosts.map(() => expected));
-  const status = await ringmaster(dir, 'status', '--live', '--json');
+  expect(await w.versions('piped')).toEqual([expected, expected, expected]);
+  const status = await w.run('status', '--live', '--json');
   expect(status.code).toBe(0);
   const ring = JSON.parse(status.stdout).pipelines[0].rings[0];
   expect(ring.version).toBe(expected);
@@ -107,8 +69,8 @@ async function assertAgree(expected: string): Promise<void> {
       h.live.version,
       h.recorded.version,
     ]),
-  ).toEqual(lab.hosts.map(() => [expected, expected]));
-  const records = (await fileStore({ dir: join(dir, '.ringmaster/ledger') }).read()) as TypedRecord[];
+  ).toEqual([0, 1, 2].map(() => [expected, expected]));
+  const records = await w.records();
   expect(records.map((r) => r.seq)).toEqual(records.map((_, i) => i + 1));
   const steps = records.flatMap((r) =>
     r.type === 'host.finished' ? [`${r.data.rollout} ${r.data.host} ${r.data.phase}`] : [],
@@ -117,38 +79,23 @@ async function assertAgree(expected: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  dir = await projectBase('pipes-');
-  lab = await startTestHosts({ count: 3, prefix: 'piped' });
-  const bare = join(dir, 'origin.git');
-  work = join(dir, 'clone');
-  git(dir, 'init', '-q', '--bare', '-b', 'main', bare);
-  git(dir, 'clone', '-q', bare, work);
-  git(work, 'checkout', '-q', '-b', 'main');
-  await commit(1);
-  const hosts = lab.hosts.map((h) => ({ name: h.name, address: '127.0.0.1', port: h.port, user: 'root' }));
-  await writeFile(
-    join(dir, 'lab.json'),
-    JSON.stringify({ gitUrl: bare, hosts, clientKey: lab.clientKeyFile, knownHosts: lab.knownHostsFile }),
-  );
-  await writeFile(join(dir, 'ringmaster.config.mjs'), CONFIG);
-  await mkdir(join(dir, 'repo'), { recursive: true });
-  direct = ssh({ hosts, privateKey: lab.clientKeyFile, knownHosts: [lab.knownHostsFile] });
+  w = await realProject('piped', 3, CONFIG);
+  commit(1);
 }, 120_000);
 
 afterAll(async () => {
-  await direct?.close();
-  await lab?.stop();
+  await w?.stop();
 });
 
 describe('output that goes away mid-deploy', () => {
   it('watch --once | head -1, then rollback | head -1: every host is deployed and rolled back, and the exit codes say so', {
     timeout: 300_000,
   }, async () => {
-    const first = await ringmaster(dir, 'watch', '--once');
+    const first = await w.run('watch', '--once');
     expect(first.code).toBe(0);
     await assertAgree('1.0.1');
 
-    await commit(2);
+    commit(2);
     const watched = await pipedToHead('watch', '--once');
     expect(watched.line).toContain('commit');
     expect(watched.code).toBe(0);
@@ -163,9 +110,9 @@ describe('output that goes away mid-deploy', () => {
   it('a hang-up of the terminal (SIGHUP) mid-rollout does not stop it: it runs to its recorded end', {
     timeout: 300_000,
   }, async () => {
-    await ringmaster(dir, 'unpin', 'piped', 'prod', '1.0.2');
+    await w.run('unpin', 'piped', 'prod', '1.0.2');
     const p = spawn(process.execPath, [bin, 'promote', 'piped', 'prod', '1.0.2'], {
-      cwd: dir,
+      cwd: w.dir,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

@@ -12,6 +12,8 @@ export interface LoggedCommit {
   id: string;
   parents: string[];
   author: string;
+  /** The author's address, as git records it. */
+  email: string;
   time: string;
   message: string;
   paths: string[];
@@ -30,7 +32,7 @@ export function logFormat(): { marker: string; args: string[] } {
       '--no-renames',
       // A merge on the line lists what it changed relative to the line, not a combined diff.
       '--diff-merges=first-parent',
-      `--format=format:${marker}%x00%H%x00%P%x00%an%x00%ct%x00%B%x00`,
+      `--format=format:${marker}%x00%H%x00%P%x00%an%x00%ae%x00%ct%x00%B%x00`,
     ],
   };
 }
@@ -54,8 +56,8 @@ export function parseLog(output: string, marker: string): LoggedCommit[] {
       i++;
       continue;
     }
-    const [id = '', parents = '', author = '', seconds = '0', body = ''] = tokens.slice(i + 1, i + 6);
-    i += 6;
+    const [id = '', parents = '', author = '', email = '', seconds = '0', body = ''] = tokens.slice(i + 1, i + 7);
+    i += 7;
     const paths: string[] = [];
     // The path list follows the message, opened by a newline, one NUL-terminated path each.
     while (i < tokens.length && tokens[i] !== marker && tokens[i] !== `\n${marker}`) {
@@ -68,6 +70,7 @@ export function parseLog(output: string, marker: string): LoggedCommit[] {
       id,
       parents: parents === '' ? [] : parents.split(' '),
       author,
+      email,
       time: new Date(Number(seconds) * 1000).toISOString(),
       message: body,
       paths,
@@ -82,6 +85,7 @@ export function toRevision(commit: LoggedCommit, line: string, number: number | 
     id: commit.id,
     line,
     author: commit.author,
+    ...(commit.email ? { email: commit.email } : {}),
     message: commit.message,
     time: commit.time,
     ...(number !== undefined ? { number } : {}),

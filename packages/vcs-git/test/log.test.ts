@@ -74,6 +74,9 @@ describe('head() and log(since)', () => {
     expect(log[0]!.message.length).toBe(1_048_577);
     expect(log[1]!.message).toBe(odd);
     expect(log[1]!.author).toBe('Zoë "Z" O\'Brien $(id)');
+    // The author's address as git records it: where the committer is told about the change.
+    expect(log[0]!.email).toBe('big@example.com');
+    expect(log[1]!.email).toBe(sh(repo.work, ['log', '-1', '--format=%ae']).trim());
   });
 
   it('reads a latin-1 commit (declared encoding) as text, and shows undeclared invalid bytes as U+FFFD', async () => {
