@@ -56,7 +56,10 @@ export function parseLog(output: string, marker: string): LoggedCommit[] {
       i++;
       continue;
     }
-    const [id = '', parents = '', author = '', email = '', seconds = '0', body = ''] = tokens.slice(i + 1, i + 7);
+    const [id = '', parents = '', author = '', email = '', seconds = '0', body = ''] = tokens.slice(
+      i + 1,
+      i + 7,
+    );
     i += 7;
     const paths: string[] = [];
     // The path list follows the message, opened by a newline, one NUL-terminated path each.
