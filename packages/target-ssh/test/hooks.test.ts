@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
+import { executeRollout, oneAtATime, planBatches } from '@ringmaster/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDeb, type Lab, rejectionOf, startLab } from './fixture.js';
 
@@ -10,7 +11,7 @@ let server: Server;
 let base = '';
 beforeAll(async () => {
   // One host per test, so the tests run concurrently.
-  lab = await startLab(6);
+  lab = await startLab(7);
   // An HTTP service on loopback; the hosts share the machine's network, so they reach it too.
   server = createServer((req, res) => {
     res.statusCode = req.url === '/healthy' ? 200 : 503;
@@ -50,6 +51,26 @@ describe.concurrent('hooks, restart and health', () => {
     ]);
     expect(existsSync(log('host-2'))).toBe(false);
     expect(target.capabilities.healthCheck).toBe(true);
+  });
+
+  it('a rollout checks health once per host, before afterInstall puts the host back in service', async () => {
+    const target = lab.target({
+      hooks: { afterInstall: record('lb-in {host}') },
+      healthCheck: { command: ['sh', '-c', `echo health >> ${LOG}`] },
+    });
+    const artifact = await buildDeb(lab.work, { name: 'rm-once', version: '1.0' });
+    const spec = oneAtATime();
+    const result = await executeRollout({
+      spec,
+      batches: planBatches(spec, ['host-7']),
+      target,
+      artifact,
+      resolve: async () => undefined,
+      recorder: { hostStarted: async () => {}, hostFinished: async () => {} },
+    });
+    expect(result.outcome).toBe('succeeded');
+    // Once: the engine leaves the check to the target, which runs it where it belongs.
+    expect((await readFile(log('host-7'), 'utf8')).trim().split('\n')).toEqual(['health', 'lb-in host-7']);
   });
 
   it('a health check that never turns green fails after its retries, and afterInstall does not run', async () => {
