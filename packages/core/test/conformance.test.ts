@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { Volume } from 'memfs';
 import type { FsLike } from '../src/index.js';
 import { fileStore, localRepository, localTarget, memorySource, memoryStore, tarball } from '../src/index.js';
-import { describeRepository, describeSource, describeStore, describeTarget } from '../src/testing/index.js';
+import {
+  describePackager,
+  describeRepository,
+  describeSource,
+  describeStore,
+  describeTarget,
+} from '../src/testing/index.js';
 
 const made: string[] = [];
 const temp = async () => {
@@ -33,7 +39,6 @@ async function artifactOf(name: string, version: string, variant = '') {
 }
 
 describeSource('memory', {
-  capabilities: { deployRequests: true, createDeployRequest: true },
   async create() {
     const source = memorySource({ commits: [{ files: { README: 'hi\n' }, message: 'init' }] });
     return { source, commit: (files, message, author) => source.commit(files, message, author) };
@@ -41,7 +46,6 @@ describeSource('memory', {
 });
 
 describeTarget('local', {
-  capabilities: { remove: true, inventory: true },
   async create() {
     const root = await temp();
     return {
@@ -50,6 +54,24 @@ describeTarget('local', {
       artifact: (version) => artifactOf('confpkg', version),
       cleanup,
     };
+  },
+});
+
+describeTarget('local, with a health check', {
+  async create() {
+    const root = await temp();
+    return {
+      target: localTarget({ root, hosts: ['h1', 'h2'], healthCheck: { run: ['test', '-f', 'VERSION'] } }),
+      packageName: 'confpkg',
+      artifact: (version) => artifactOf('confpkg', version),
+      cleanup,
+    };
+  },
+});
+
+describePackager('tarball', {
+  async create() {
+    return { packager: tarball({ name: 'confpkg' }) };
   },
 });
 

@@ -1,5 +1,5 @@
-/** The core Repository conformance suite, run against aptRepository() with packages from deb(). */
-import { describeRepository } from '@ringmaster/core/testing';
+/** The core conformance suites: Packager against deb() (its default and a timestamped version), Repository against aptRepository(). */
+import { describePackager, describeRepository } from '@ringmaster/core/testing';
 import { afterAll } from 'vitest';
 import { aptRepository, deb } from '../src/index.js';
 import { cleanup, revision, tempDir, writeTree } from './helpers.js';
@@ -24,6 +24,27 @@ describeRepository('apt', {
           description: `Conformance package ${name}`,
         }).package({ dir: tree, revision: revision(1), outDir: await tempDir('out') });
       },
+    };
+  },
+});
+
+describePackager('deb', {
+  async create() {
+    return {
+      packager: deb({ name: 'conformance', maintainer: 'Ops <ops@example.com>', description: 'Conformance' }),
+    };
+  },
+});
+
+describePackager('deb, with an upstream version and a revision', {
+  async create() {
+    return {
+      packager: deb({
+        name: 'conformance-up',
+        version: '2.4.{number}-1',
+        maintainer: 'Ops <ops@example.com>',
+        description: 'Conformance',
+      }),
     };
   },
 });

@@ -5,7 +5,6 @@ import { buildDeb, type Lab, startLab } from './fixture.js';
 let lab: Lab;
 
 describeTarget('ssh', {
-  capabilities: { remove: true, inventory: true },
   async create() {
     lab = await startLab(3);
     return {
@@ -21,10 +20,9 @@ describeTarget('ssh', {
       const host = target.hosts[0]!.name;
       await target.run(host, ['true']);
       await target.installed(host, 'rm-conformance');
-      const t = target as unknown as { openConnections(): Promise<number> };
-      const before = await t.openConnections();
+      const before = await target.openConnections();
       await target.run(host, ['true']);
-      expect(await t.openConnections()).toBe(before);
+      expect(await target.openConnections()).toBe(before);
     });
   },
 });

@@ -2,7 +2,6 @@ import { describeSource } from '@ringmaster/core/testing';
 import { makeRepo } from './helpers.js';
 
 describeSource('git', {
-  capabilities: { deployRequests: true, createDeployRequest: true },
   async create() {
     const repo = makeRepo();
     return {

@@ -42,7 +42,6 @@ async function fixture(repo: Repo, wc: WorkingCopy, source: ReturnType<typeof sv
 }
 
 describeSource('svn file://', {
-  capabilities: { deployRequests: true, createDeployRequest: true },
   async create() {
     const repo = await createRepo();
     const wc = await repo.workingCopy('trunk');
@@ -51,7 +50,6 @@ describeSource('svn file://', {
 });
 
 describeSource('svn svnserve', {
-  capabilities: { deployRequests: true, createDeployRequest: true },
   async create() {
     const name = `repo${++count}`;
     const repo = await createRepo(served, name);

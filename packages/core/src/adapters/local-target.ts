@@ -97,6 +97,19 @@ export function localTarget(options: LocalTargetOptions): Target {
     return { exitCode: r.timedOut ? 124 : r.exitCode, stdout: r.stdout, stderr: r.stderr };
   };
 
+  /** The configured health check, run in a release's folder; throws TARGET unless it passes. */
+  const checkHealth = async (host: string, releaseDir: string) => {
+    if (!opts.healthCheck) return;
+    const r = await run(host, opts.healthCheck.run, { timeoutMs: opts.healthCheck.timeout }, releaseDir);
+    if (r.exitCode !== 0) {
+      throw new RingmasterError(
+        'TARGET',
+        `[${host}] health check ${opts.healthCheck.run.join(' ')} failed (exit ${r.exitCode}): ${tail(r.stderr || r.stdout, 5)}`,
+        { scope, details: { host, exitCode: r.exitCode } },
+      );
+    }
+  };
+
   const extract = async (artifact: Artifact, into: string) => {
     const argv =
       artifact.format === 'deb'
@@ -148,17 +161,20 @@ export function localTarget(options: LocalTargetOptions): Target {
       const link = join(dir, `.current.${randomUUID()}`);
       await symlink(join('releases', version), link);
       await rename(link, join(dir, 'current'));
-      if (opts.healthCheck) {
-        const r = await run(host, opts.healthCheck.run, { timeoutMs: opts.healthCheck.timeout }, release);
-        if (r.exitCode !== 0) {
-          throw new RingmasterError(
-            'TARGET',
-            `[${host}] health check ${opts.healthCheck.run.join(' ')} failed (exit ${r.exitCode}): ${tail(r.stderr || r.stdout, 5)}`,
-            { scope, details: { host, exitCode: r.exitCode } },
-          );
-        }
-      }
+      await checkHealth(host, release);
     },
+    ...(opts.healthCheck
+      ? {
+          /** Runs the check in the current release of every package on the host. */
+          async healthCheck(host: string) {
+            const entries = await readdir(hostDir(host)).catch(() => [] as string[]);
+            for (const pkg of entries) {
+              if (!PACKAGE_NAME.test(pkg) || !(await installed(host, pkg))) continue;
+              await checkHealth(host, join(packageDir(host, pkg), 'current'));
+            }
+          },
+        }
+      : {}),
     async remove(host, pkg) {
       await rm(join(packageDir(host, pkg), 'current'), { force: true });
     },

@@ -4,6 +4,7 @@
  *
  * @module
  */
+export { type DescribePackagerOptions, describePackager, type PackagerFixture } from './packager.js';
 export { type DescribeRepositoryOptions, describeRepository, type RepositoryFixture } from './repository.js';
 export { type DescribeSourceOptions, describeSource, type SourceFixture } from './source.js';
 export { type DescribeStoreOptions, describeStore, type StoreFixture } from './store.js';

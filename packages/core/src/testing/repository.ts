@@ -3,8 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Artifact, Repository } from '../contracts/artifact.js';
 import { isRingmasterError } from '../errors.js';
 
-export interface RepositoryFixture {
-  repository: Repository;
+export interface RepositoryFixture<R extends Repository = Repository> {
+  repository: R;
   /** A fresh artifact file of `name` at `version`; `variant` changes its bytes. */
   artifact(name: string, version: string, variant?: string): Promise<Artifact>;
   /** Versions in the order the repository must list them (its packager's order). */
@@ -12,14 +12,18 @@ export interface RepositoryFixture {
   cleanup?(): Promise<void>;
 }
 
-export interface DescribeRepositoryOptions {
-  create(): Promise<RepositoryFixture>;
-  additionalTests?(fixture: () => RepositoryFixture): void;
+export interface DescribeRepositoryOptions<R extends Repository = Repository> {
+  create(): Promise<RepositoryFixture<R>>;
+  additionalTests?(fixture: () => RepositoryFixture<R>): void;
 }
 
-export function describeRepository(name: string, options: DescribeRepositoryOptions): void {
+/** Registers the Repository contract tests: publish, find, order, idempotence, close. */
+export function describeRepository<R extends Repository>(
+  name: string,
+  options: DescribeRepositoryOptions<R>,
+): void {
   describe(`Repository conformance: ${name}`, () => {
-    let fixture: RepositoryFixture;
+    let fixture: RepositoryFixture<R>;
     beforeEach(async () => {
       fixture = await options.create();
     });
@@ -63,5 +67,18 @@ export function describeRepository(name: string, options: DescribeRepositoryOpti
     });
 
     options.additionalTests?.(() => fixture);
+
+    it('close() may be called twice, and a repository used after it works again or fails with a RingmasterError', async () => {
+      const a = await fixture.artifact('app', fixture.orderedVersions[0]);
+      await fixture.repository.publish(a);
+      await fixture.repository.close?.();
+      await fixture.repository.close?.();
+      const after = await fixture.repository.find('app', fixture.orderedVersions[0]).then(
+        (found) => found,
+        (e: unknown) => e,
+      );
+      if (after instanceof Error) expect(isRingmasterError(after)).toBe(true);
+      else expect((after as Artifact | undefined)?.sha256).toBe(a.sha256);
+    });
   });
 }
