@@ -3,18 +3,29 @@
  * gpg, apt-get and sshd hosts; the built packages) and read what it printed and recorded.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+let root: string;
 let dir: string;
 let run: { code: number | null; out: string };
 let journal: { type: string; time: string; data: Record<string, unknown> }[];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'rm-flipkart-'));
+  root = await mkdtemp(join(tmpdir(), 'rm-flipkart-'));
+  // A clone can live anywhere: a home this deep puts any socket made in it past the 108-byte
+  // limit, so the example must keep its sockets (gpg-agent's) elsewhere.
+  dir = join(
+    root,
+    'a-checkout-in-a-deeply-nested-workspace',
+    'of-a-team-that-likes-long-names',
+    'x'.repeat(24),
+  );
+  await mkdir(dir, { recursive: true });
+  expect(Buffer.byteLength(join(dir, 'gnupg', 'S.gpg-agent'))).toBeGreaterThan(108);
   const script = fileURLToPath(new URL('./run.mjs', import.meta.url));
   run = await new Promise((resolve) => {
     const p = spawn(process.execPath, [script], {
@@ -40,7 +51,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+  await rm(root, { recursive: true, force: true });
 });
 
 describe('examples/flipkart', () => {

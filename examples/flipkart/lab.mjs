@@ -3,7 +3,9 @@
 // repository, and the apt configuration each test host gets (the repository's key and a sources
 // entry), written into the host's own /etc through the fixture's rootOf().
 import { execFileSync } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ssh } from '@ringmaster/target-ssh';
 import { startTestHosts } from '@ringmaster/target-ssh/testing';
@@ -65,11 +67,13 @@ export async function createSvnRepository(dir) {
 
 /**
  * A signing key made in batch (no passphrase) in a private GnuPG home, and its public key
- * exported for apt's `signed-by`. `close()` stops the gpg-agent it started.
+ * exported for apt's `signed-by`. `close()` stops the gpg-agent it started and removes the home.
+ * The home is a short path under the system's temp dir, wherever the clone is: gpg-agent's
+ * socket lives in it, and a socket path may not be longer than 108 bytes.
  */
 export async function createSigningKey(dir) {
-  const homedir = join(dir, 'gnupg');
-  await mkdir(homedir, { recursive: true, mode: 0o700 });
+  const homedir = await mkdtemp(join(tmpdir(), 'rm-gpg-'));
+  await chmod(homedir, 0o700);
   const keyId = 'repo@flipkart.invalid';
   const gpg = (...args) => tool(['gpg', '--homedir', homedir, '--batch', ...args]);
   gpg(
@@ -93,6 +97,7 @@ export async function createSigningKey(dir) {
       } catch {
         // no agent running
       }
+      rmSync(homedir, { recursive: true, force: true });
     },
   };
 }
