@@ -126,3 +126,40 @@ engine.on('error', (e) => errors.push(e.error.message));
     expect(r.out).toEqual({ errors: [], resets: 1, releases: ['1.0.1', '1.0.2', '1.0.3'] });
   });
 });
+
+describe('CommonJS: the CLI package', () => {
+  it('loads a TypeScript config file through require("@ringmaster/cli")', async () => {
+    await writeFile(
+      join(dir, 'ringmaster.config.ts'),
+      `import { defineConfig } from '@ringmaster/cli';
+import { localRepository, localTarget, pipeline, tarball } from '@ringmaster/core';
+import { git } from '@ringmaster/vcs-git';
+const name: string = 'app';
+export default defineConfig({
+  pipelines: [
+    pipeline({
+      name,
+      source: git({ url: 'file:///nowhere.git', branch: 'main' }),
+      packager: tarball({ name }),
+      repository: localRepository({ dir: 'repo' }),
+      rings: [{ name: 'eng', target: localTarget({ root: 'hosts', hosts: ['eng-1'] }) }],
+    }),
+  ],
+});
+`,
+    );
+    const r = await runCjs(
+      'cli-config',
+      `const { loadProject } = require('@ringmaster/cli');
+loadProject(process.argv[2]).then(async (project) => {
+  const out = { file: project.file.endsWith('ringmaster.config.ts'), pipelines: [...project.engine.pipelines.keys()] };
+  await project.engine.close();
+  console.log(JSON.stringify(out));
+});
+`,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.out).toEqual({ file: true, pipelines: ['app'] });
+  });
+});

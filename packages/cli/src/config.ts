@@ -106,7 +106,8 @@ export function findConfig(cwd: string, explicit?: string): string {
 /** Loads and validates the config, and builds the engine it describes. */
 export async function loadProject(cwd: string, explicit?: string): Promise<LoadedProject> {
   const file = findConfig(cwd, explicit);
-  const jiti = createJiti(import.meta.url, { interopDefault: true, moduleCache: false });
+  // Resolved from the config file itself (import.meta is not there in the CommonJS build).
+  const jiti = createJiti(file, { interopDefault: true, moduleCache: false });
   let exported: unknown;
   try {
     exported = await jiti.import(file, { default: true });
