@@ -14,6 +14,7 @@ import {
   type MemorySource,
   manualClock,
   memorySource,
+  type Notification,
   type Policy,
   pipeline,
   type RolloutOptions,
@@ -42,6 +43,8 @@ export interface WorldOptions {
   rollout?: RolloutOptions;
   buildSteps?: string[][];
   start?: string;
+  /** The pipeline's `authors` map: committer name → address. */
+  authors?: Record<string, string>;
 }
 
 /** A pipeline through eng → sandbox → prod on local hosts, a memory source and a file ledger. */
@@ -61,6 +64,7 @@ export async function world(options: WorldOptions = {}) {
       healthCheck: { run: ['sh', 'check.sh'] },
     });
   const notes: string[] = [];
+  const sent: Notification[] = [];
   const app = pipeline({
     name: 'app',
     source,
@@ -75,8 +79,15 @@ export async function world(options: WorldOptions = {}) {
       ...(options.rollout ? { rollout: options.rollout } : {}),
     })),
     notifiers: [
-      { name: 'memory', notify: async (n) => void notes.push(`${n.ok ? 'ok' : 'FAIL'} ${n.summary}`) },
+      {
+        name: 'memory',
+        notify: async (n) => {
+          sent.push(n);
+          notes.push(`${n.ok ? 'ok' : 'FAIL'} ${n.summary}`);
+        },
+      },
     ],
+    ...(options.authors ? { authors: options.authors } : {}),
   });
   const store = fileStore({ dir: join(dir, 'ledger') });
   const engine: Engine = createEngine({ pipelines: [app], store, clock, workDir: join(dir, 'work') });
@@ -92,5 +103,5 @@ export async function world(options: WorldOptions = {}) {
             (await app.rings.find((r) => r.name === ring)!.target.installed(h.name, 'app'))?.version,
         ),
     );
-  return { dir, clock, source, app, store, engine, notes, errors, versions };
+  return { dir, clock, source, app, store, engine, notes, sent, errors, versions };
 }
