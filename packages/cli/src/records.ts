@@ -60,7 +60,9 @@ export function describeRecord(r: TypedRecord): string[] {
     case 'host.finished': {
       const d = r.data;
       const verb = d.phase === 'rollback' ? 'rolled back to' : 'runs';
-      const line = `${p}   ${d.ok ? '✔' : '✘'} ${d.host} ${verb} ${describeState(d.state)}${d.error ? `: ${first(d.error)}` : ''}`;
+      // A host that could not be read says so, not "runs unknown".
+      const what = d.state.status === 'unknown' ? '' : ` ${verb} ${describeState(d.state)}`;
+      const line = `${p}   ${d.ok ? '✔' : '✘'} ${d.host}${what}${d.error ? `: ${first(d.error)}` : ''}`;
       return d.ok ? [line] : [line, ...tailOf(d.error)];
     }
     case 'rollout.parked':

@@ -39,6 +39,7 @@ export {
   formatPath,
   isRingmasterError,
   parseOptions,
+  plainMessage,
   RingmasterError,
   type RingmasterErrorOptions,
   toRingmasterError,

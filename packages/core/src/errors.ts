@@ -77,6 +77,14 @@ export class RingmasterError extends Error {
   }
 }
 
+/**
+ * A message without its `[ringmaster] [scope]` prefixes, for a sentence that already says where
+ * it comes from.
+ */
+export function plainMessage(message: string): string {
+  return message.replace(/^(\[[^\]]+\] )+/, '');
+}
+
 function branded(value: unknown): boolean {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }

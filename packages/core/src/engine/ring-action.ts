@@ -6,6 +6,7 @@
  * ring is idle, and says why. The engine acts on the answer; `plan`, `explain`, `status` and the
  * page only put it in words.
  */
+import { plainMessage } from '../errors.js';
 import type { PipelineState, ReleaseInRing, ReleaseState } from '../ledger/state.js';
 import { ringState } from '../ledger/state.js';
 import { formatDuration } from '../model/duration.js';
@@ -86,7 +87,7 @@ const move = (c: Candidate): Move => ({
 
 /** The first line of a reason, the `[ringmaster] [scope]` prefixes left out. */
 function firstLine(text: string): string {
-  return (text.replace(/^(\[[^\]]+\] )+/, '').split('\n')[0] ?? '').trim();
+  return (plainMessage(text).split('\n')[0] ?? '').trim();
 }
 
 /**

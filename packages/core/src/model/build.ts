@@ -5,7 +5,7 @@
 import { resolve, sep } from 'node:path';
 import { z } from 'zod';
 import type { Revision } from '../contracts/source.js';
-import { parseOptions } from '../errors.js';
+import { parseOptions, plainMessage } from '../errors.js';
 import { runCommand, tail } from '../exec/run.js';
 import { durationSchema } from './duration.js';
 
@@ -164,7 +164,8 @@ export async function runBuild(
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       log.add(`${message}\n`);
-      return done(false, `${s.run[0]} could not start: ${message}`);
+      const why = plainMessage(message).replace(`cannot run ${s.run[0]}: `, '');
+      return done(false, `${s.run[0]} could not start: ${why}`);
     }
     if (result.timedOut) return done(false, `${s.run.join(' ')} timed out after ${timeoutMs} ms`);
     if (result.exitCode !== 0) {

@@ -4,7 +4,7 @@
  * recorded as "not installed", and nothing destructive is ever done on that guess.
  */
 import type { Target } from '../contracts/target.js';
-import { isRingmasterError } from '../errors.js';
+import { isRingmasterError, plainMessage } from '../errors.js';
 
 export type HostState =
   /** Fully installed at `version`. */
@@ -55,8 +55,7 @@ export function sameState(a: HostState, b: HostState): boolean {
  */
 export function shortReason(reason: string): string {
   return (
-    reason
-      .replace(/^(\[[^\]]+\] )+/, '')
+    plainMessage(reason)
       .replace(/^host [^\s:]+: /, '')
       .split('\n')[0] ?? ''
   );
