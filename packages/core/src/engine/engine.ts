@@ -12,7 +12,7 @@ import { systemClock } from '../model/clock.js';
 import type { Pipeline } from '../model/pipeline.js';
 import { fileStore } from '../store/file.js';
 import { describeHolder } from '../store/lockfile.js';
-import { type ConvergeReport, convergePipelines } from './converge.js';
+import type { ConvergeReport } from './converge.js';
 import type { EngineEvents } from './events.js';
 import { Intake } from './intake.js';
 import { LeaseKeeper } from './lease.js';
@@ -465,18 +465,12 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   async converge(input: { pipeline?: string; ring?: string; by?: string } = {}): Promise<ConvergeReport> {
     await this.ensureLoaded();
-    if (input.ring !== undefined && input.pipeline === undefined)
-      throw new RingmasterError('CONFIG', 'converge of a ring needs its pipeline too', { scope: 'engine' });
-    const pipelines = input.pipeline
-      ? [this.operations.pipeline(input.pipeline)]
-      : [...this.pipelines.values()];
-    if (input.ring !== undefined) this.operations.ringIndex(pipelines[0]!, input.ring);
-    return convergePipelines(this.runtime, this.rings, pipelines, input.ring, input.by ?? 'api');
+    return this.operations.converge(input);
   }
 
   /**
    * What the next tick would do and why, without doing it: revisions it would build, and per
-   * ring resume / gates / promote / wait / blocked / locked / idle. Reads the ledger and the
+   * ring its action (resume, locked, verifying, promote, wait, blocked, idle) and why. Reads the ledger and the
    * policies, and (unless `poll: false`) asks each source for new revisions; writes nothing.
    *
    * @example

@@ -1,6 +1,6 @@
 /**
  * What people and tools ask of the engine, beside the loop: approve, promote, roll back, lock,
- * unlock, unpin, build again. Each is refused at the door when it could not do what it says
+ * unlock, unpin, build again, converge. Each is refused at the door when it could not do what it says
  * (with a message saying what to do instead) and otherwise written as a decision — taken again
  * on the caught-up ledger if another process wrote first — so nothing is recorded that does not
  * hold.
@@ -12,6 +12,7 @@ import type { ReleaseState } from '../ledger/state.js';
 import { ringState } from '../ledger/state.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
 import { assertCanApprove } from '../policy/approvers.js';
+import { type ConvergeReport, convergePipelines } from './converge.js';
 import { eligibleReleases } from './eligibility.js';
 import { ringAction } from './ring-action.js';
 import type { RingRunner } from './rings.js';
@@ -348,6 +349,15 @@ export class Operations {
       return [entry('build.retried', { pipeline: pipeline.name, revision, by: input.by ?? 'api' })];
     });
     return { revision };
+  }
+
+  /** Brings drifted hosts back to their ring's release (see `Engine.converge`). */
+  async converge(input: { pipeline?: string; ring?: string; by?: string }): Promise<ConvergeReport> {
+    if (input.ring !== undefined && input.pipeline === undefined)
+      throw new RingmasterError('CONFIG', 'converge of a ring needs its pipeline too', { scope: 'engine' });
+    const pipelines = input.pipeline ? [this.pipeline(input.pipeline)] : [...this.pipelines.values()];
+    if (input.ring !== undefined) this.ringIndex(pipelines[0]!, input.ring);
+    return convergePipelines(this.rt, this.rings, pipelines, input.ring, input.by ?? 'api');
   }
 
   private assertUnlocked(pipeline: Pipeline, ring: Ring): void {
