@@ -7,6 +7,7 @@ import {
   auto,
   createEngine,
   type Engine,
+  entry,
   fileStore,
   type GateOptions,
   localRepository,
@@ -17,7 +18,9 @@ import {
   type Notification,
   type Policy,
   pipeline,
+  planBatches,
   type RolloutOptions,
+  type RolloutSpec,
   tarball,
 } from '../src/index.js';
 
@@ -104,4 +107,23 @@ export async function world(options: WorldOptions = {}) {
         ),
     );
   return { dir, clock, source, app, store, engine, notes, sent, errors, versions };
+}
+
+/**
+ * Writes the start of a deploy rollout `eng#2` of `release` to eng's two hosts and nothing after
+ * it: a rollout in flight, as a process that died mid-rollout leaves it.
+ */
+export async function rolloutInFlight(engine: Engine, release: string, strategy: RolloutSpec): Promise<void> {
+  await engine.ledger.write(
+    entry('rollout.started', {
+      pipeline: 'app',
+      ring: 'eng',
+      rollout: 'eng#2',
+      release,
+      kind: 'deploy',
+      reason: 'test',
+      strategy,
+      batches: planBatches(strategy, ['eng-1', 'eng-2']),
+    }),
+  );
 }

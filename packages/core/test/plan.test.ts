@@ -2,8 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { entry, formatPlan, manual, oneAtATime, planBatches, soak } from '../src/index.js';
-import { world } from './helpers.js';
+import { entry, formatPlan, manual, oneAtATime, soak } from '../src/index.js';
+import { rolloutInFlight, world } from './helpers.js';
 
 describe('engine.plan', () => {
   it('names the builds, the promotions, the waits with their until, and the lock — and writes nothing', async () => {
@@ -61,18 +61,7 @@ describe('engine.plan', () => {
     await w.engine.tick();
     await w.engine.unlock({ pipeline: 'app', ring: 'eng' });
     const spec = oneAtATime();
-    await w.engine.ledger.write(
-      entry('rollout.started', {
-        pipeline: 'app',
-        ring: 'eng',
-        rollout: 'eng#2',
-        release: '1.0.2',
-        kind: 'deploy',
-        reason: 'test',
-        strategy: spec,
-        batches: planBatches(spec, ['eng-1', 'eng-2']),
-      }),
-    );
+    await rolloutInFlight(w.engine, '1.0.2', spec);
     const plan = await w.engine.plan({ poll: false });
     expect(plan.pipelines[0]!.rings[0]).toMatchObject({
       action: 'resume',

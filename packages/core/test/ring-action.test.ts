@@ -4,17 +4,8 @@
  * explain and status give exactly what ringAction() decides, and the engine does what it says.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  entry,
-  freeze,
-  manual,
-  planBatches,
-  type RingActionKind,
-  ringAction,
-  rolloutSchema,
-  soak,
-} from '../src/index.js';
-import { world } from './helpers.js';
+import { entry, freeze, manual, type RingActionKind, ringAction, rolloutSchema, soak } from '../src/index.js';
+import { rolloutInFlight, world } from './helpers.js';
 
 type World = Awaited<ReturnType<typeof world>>;
 
@@ -37,18 +28,7 @@ const states: {
       await w.source.commit({ 'app.txt': 'v2\n' }, 'two', 'bob');
       await w.engine.build();
       const spec = rolloutSchema.parse({});
-      await w.engine.ledger.write(
-        entry('rollout.started', {
-          pipeline: 'app',
-          ring: 'eng',
-          rollout: 'eng#2',
-          release: '1.0.2',
-          kind: 'deploy',
-          reason: 'test',
-          strategy: spec,
-          batches: planBatches(spec, ['eng-1', 'eng-2']),
-        }),
-      );
+      await rolloutInFlight(w.engine, '1.0.2', spec);
       return w;
     },
   },
