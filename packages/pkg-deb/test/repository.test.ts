@@ -1,6 +1,6 @@
 /** aptRepository(): layout, signed indexes, refusal of bad packages, lock, retention, HTTP. */
 import { createHash } from 'node:crypto';
-import { open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Artifact } from '@ringmaster/core/adapter';
@@ -377,5 +377,60 @@ describe('aptRepository().serve()', () => {
         () => 'closed',
       ),
     ).toBe('closed');
+  });
+
+  it('serves each file whole, as one version, while publishes replace it underneath', async () => {
+    // A publish replaces InRelease by rename. A response whose length came from one version and
+    // whose bytes from the next is what apt reports as "Splitting up … InRelease … failed".
+    const dir = await tempDir('repo');
+    const file = join(dir, 'dists/stable/InRelease');
+    const versions = [Buffer.alloc(64 * 1024, 'a'), Buffer.alloc(3 * 64 * 1024, 'b')];
+    await mkdir(join(dir, 'dists/stable'), { recursive: true });
+    await writeFile(file, versions[0]!);
+    const server = await aptRepository({ dir }).serve({ port: 0 });
+    let swaps = 0;
+    let stop = false;
+    const swapping = (async () => {
+      for (let i = 0; !stop && i < 100_000; i++) {
+        await writeFile(`${dir}.next`, versions[i % 2 === 0 ? 1 : 0]!);
+        await rename(`${dir}.next`, file);
+        swaps++;
+      }
+    })();
+    const seen = new Map<string, number>();
+    try {
+      for (let round = 0; round < 20; round++) {
+        const bodies = await Promise.all(
+          Array.from({ length: 10 }, () =>
+            // Bounded: a response shorter than its content-length leaves the client waiting.
+            fetch(new URL('dists/stable/InRelease', server.url), { signal: AbortSignal.timeout(5_000) })
+              .then((r) => r.arrayBuffer())
+              .then(
+                (bytes) => Buffer.from(bytes),
+                (error: Error) =>
+                  new Error(error.cause instanceof Error ? error.cause.message : error.message),
+              ),
+          ),
+        );
+        for (const body of bodies) {
+          const version = body instanceof Error ? -1 : versions.findIndex((v) => v.equals(body));
+          const what =
+            body instanceof Error
+              ? `error: ${body.message}`
+              : version >= 0
+                ? `version ${version}`
+                : `torn (${body.length} bytes)`;
+          seen.set(what, (seen.get(what) ?? 0) + 1);
+        }
+        // One bad response is the finding; the rest would each wait out their timeout.
+        if ([...seen.keys()].some((k) => !k.startsWith('version '))) break;
+      }
+    } finally {
+      stop = true;
+      await swapping;
+      await server.close();
+    }
+    expect(swaps).toBeGreaterThan(20);
+    expect([...seen.keys()].filter((k) => !k.startsWith('version '))).toEqual([]);
   });
 });

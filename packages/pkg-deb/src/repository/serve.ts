@@ -3,10 +3,10 @@
  * `apt-get` on the same machine or through an SSH tunnel. Never serves outside the directory or
  * the repository's private `.ringmaster` state.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream';
 import { RingmasterError } from '@ringmaster/core/adapter';
 
 /** A running server. */
@@ -44,9 +44,12 @@ export async function serveDirectory(dir: string, options: ServeOptions = {}): P
       res.writeHead(rel === undefined ? 404 : 405).end();
       return;
     }
-    const file = join(dir, rel);
-    const info = await stat(file).catch(() => undefined);
-    if (!info?.isFile()) {
+    // One open file for the length and the bytes: a publish renames a new index over the old
+    // one, and a length read from one version with bytes from the next is a torn response.
+    const handle = await open(join(dir, rel), 'r').catch(() => undefined);
+    const info = await handle?.stat().catch(() => undefined);
+    if (!handle || !info?.isFile()) {
+      await handle?.close();
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;
     }
@@ -56,12 +59,13 @@ export async function serveDirectory(dir: string, options: ServeOptions = {}): P
       'last-modified': info.mtime.toUTCString(),
     });
     if (req.method === 'HEAD') {
+      await handle.close();
       res.end();
       return;
     }
-    createReadStream(file)
-      .on('error', () => res.destroy())
-      .pipe(res);
+    // Never more than the length said; the stream closes the handle when it ends, fails or the
+    // client goes away (pipeline destroys both sides).
+    pipeline(handle.createReadStream({ start: 0, end: Math.max(0, info.size - 1) }), res, () => {});
   });
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
