@@ -470,8 +470,9 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /**
    * What the next tick would do and why, without doing it: revisions it would build, and per
-   * ring its action (resume, locked, verifying, promote, wait, blocked, idle) and why. Reads the ledger and the
-   * policies, and (unless `poll: false`) asks each source for new revisions; writes nothing.
+   * ring its action (resume, locked, verifying, promote, wait, blocked, idle) and why. Reads the
+   * ledger and the policies, and (unless `poll: false`) asks each source for new revisions;
+   * writes nothing.
    *
    * @example
    * ```ts

@@ -1,9 +1,9 @@
 /**
  * What people and tools ask of the engine, beside the loop: approve, promote, roll back, lock,
- * unlock, unpin, build again, converge. Each is refused at the door when it could not do what it says
- * (with a message saying what to do instead) and otherwise written as a decision — taken again
- * on the caught-up ledger if another process wrote first — so nothing is recorded that does not
- * hold.
+ * unlock, unpin, build again, converge. Each is refused at the door when it could not do what it
+ * says (with a message saying what to do instead) and otherwise written as a decision — taken
+ * again on the caught-up ledger if another process wrote first — so nothing is recorded that does
+ * not hold.
  */
 import { RingmasterError } from '../errors.js';
 import { entry } from '../ledger/ledger.js';
