@@ -49,6 +49,18 @@ describe('configuration errors', () => {
     expect(e.code).toBe('CONFIG');
   });
 
+  it('refuses a gate name that would lead its scratch folder out of the work directory', () => {
+    for (const name of ['../../../../home/me', '/etc', 'smoke test', '']) {
+      const e = configError(() =>
+        pipeline({
+          ...base(),
+          rings: [{ name: 'eng', target: target(['e1']), gates: [{ name, run: ['true'] }] }],
+        }),
+      );
+      expect(e.path, name).toBe('rings[0].gates[0].name');
+    }
+  });
+
   it('catches duplicate ring names and empty host lists when the pipeline is defined', () => {
     expect(
       configError(() =>

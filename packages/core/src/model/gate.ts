@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { Target } from '../contracts/target.js';
 import { parseOptions } from '../errors.js';
+import { SAFE_NAME } from '../exec/quote.js';
 import { runCommand, tail } from '../exec/run.js';
 import { durationSchema } from './duration.js';
 
@@ -35,7 +36,8 @@ export type GateCheck = (context: GateContext) => unknown;
 
 export const gateOptionsSchema = z
   .object({
-    name: z.string().min(1),
+    /** Also names the gate's scratch folder, so a name as safe as a ring's. */
+    name: z.string().regex(SAFE_NAME, 'expected a name of letters, digits, ".", "_" or "-" (at most 63)'),
     /** An argv command. With `on: 'hosts'` it runs on every host of the ring through the target. */
     run: z.array(z.string()).min(1).optional(),
     /** A function gate. */
