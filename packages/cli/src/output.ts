@@ -29,6 +29,12 @@ export async function flushOutput(ms = 2000): Promise<void> {
   await Promise.all([stdout.flush(ms), stderr.flush(ms)]);
 }
 
+/** Why the process's output was lost (a full disk, not a reader that went away), if it was. */
+export function outputFailure(): string | undefined {
+  const failed = stdout.failure ?? stderr.failure;
+  return failed && `output lost: ${failed.code ?? 'error'}: ${failed.message}`;
+}
+
 /** Exit codes, documented in the README. */
 export const EXIT = {
   OK: 0,

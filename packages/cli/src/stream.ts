@@ -4,7 +4,9 @@
  * rollout, its SSH keepalives and its lease renewals with it — and a reader that goes away
  * (`| head -1`) makes the next write fail with EPIPE. Here each write goes to the thread pool,
  * one at a time; a reader that is gone ends the output (not the command); one that falls behind
- * by more than a bound loses lines, and is told how many.
+ * by more than a bound loses lines, and is told how many. Any other write error (a full disk
+ * under `> file`: ENOSPC, EDQUOT, EFBIG) also ends the output, and is kept in `failure` so the
+ * command can exit non-zero: output that was lost is not success.
  */
 import { write } from 'node:fs';
 
@@ -21,6 +23,8 @@ export class OutputStream {
   private drained: (() => void)[] = [];
   /** Set once the reader is gone: everything after is dropped silently. */
   closed = false;
+  /** The write error that ended the output, when it was not the reader going away. */
+  failure: NodeJS.ErrnoException | undefined;
 
   constructor(private readonly fd: number) {}
 
@@ -60,12 +64,11 @@ export class OutputStream {
           setTimeout(() => this.pump(), 10).unref();
           return;
         }
-        if (GONE.has(code)) {
-          this.close();
-          return;
-        }
+        if (!GONE.has(code)) this.failure = error as NodeJS.ErrnoException;
+        this.close();
+        return;
       }
-      if (!error && written < next.length) {
+      if (written < next.length) {
         this.queue.unshift(next.subarray(written));
         this.queued -= written;
       } else {

@@ -2,10 +2,10 @@
  * The `ringmaster` command as a user runs it: the built bin (npm test builds first) in a
  * project folder with a ringmaster.config.ts, on the reference adapters.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectBase, ringmaster } from './helpers.js';
+import { projectBase, ringmaster, ringmasterWithStdout } from './helpers.js';
 
 let base: string;
 
@@ -44,6 +44,17 @@ describe('ringmaster CLI', () => {
       expect(r.stdout).toContain(`  ${c}`);
     }
     expect(r.stdout).toContain('Exit codes');
+  });
+
+  it('output that could not be written (stdout on a full disk) is a failure: exit 1, and stderr says why', async () => {
+    const full = await open('/dev/full', 'w');
+    try {
+      const r = await ringmasterWithStdout(full.fd, base, '--help');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^ringmaster: output lost: ENOSPC: /m);
+    } finally {
+      await full.close();
+    }
   });
 
   it('says what to do when there is no config, and exits 2', async () => {

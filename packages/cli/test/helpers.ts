@@ -15,12 +15,17 @@ export interface CliRun {
 
 /** Runs `ringmaster …args` in `cwd` (killed after 60 s). */
 export function ringmaster(cwd: string, ...args: string[]): Promise<CliRun> {
+  return ringmasterWithStdout('pipe', cwd, ...args);
+}
+
+/** As {@link ringmaster}, with stdout going to `out` (an open fd, e.g. of /dev/full) instead of a pipe. */
+export function ringmasterWithStdout(out: 'pipe' | number, cwd: string, ...args: string[]): Promise<CliRun> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', out, 'pipe'] });
     let stdout = '';
     let stderr = '';
-    p.stdout.on('data', (c) => (stdout += c));
-    p.stderr.on('data', (c) => (stderr += c));
+    p.stdout?.on('data', (c) => (stdout += c));
+    p.stderr?.on('data', (c) => (stderr += c));
     const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
     p.on('close', (code) => {
       clearTimeout(timer);
