@@ -132,7 +132,15 @@ async function uploadAndInstall(
     }
     // The script's output arrives on stderr (the package-manager wrapper keeps it in a file).
     const line = result.stderr.split('\n').find((l) => l.startsWith(MARKER));
-    return line === undefined ? undefined : parseInstalled(line.slice(MARKER.length));
+    if (line === undefined) {
+      // Nothing was read: saying "not installed" here would be a guess.
+      throw hostError(`dpkg -i exited 0 but the script's read-back of ${artifact.name} is missing`, {
+        host: remote.host.name,
+        command: shown,
+        stderr: result.stderr || result.stdout,
+      });
+    }
+    return parseInstalled(line.slice(MARKER.length));
   } finally {
     // The script's trap removed the upload; when it never ran (upload failed, connection lost,
     // timeout), remove it here — one reconnect is tried. A host that died keeps it in tmpDir.
