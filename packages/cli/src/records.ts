@@ -3,7 +3,7 @@
  * what failed — why, with the tail of the command's output on the lines under it. `history`
  * shows the first line of each; the progress of a running command shows them all.
  */
-import { describeState, type TypedRecord } from '@ringmaster/core';
+import { describeState, shortReason, type TypedRecord } from '@ringmaster/core';
 
 /** Lines of detail under a failure at most (the end of the output, where errors are). */
 const TAIL = 8;
@@ -60,9 +60,15 @@ export function describeRecord(r: TypedRecord): string[] {
     case 'host.finished': {
       const d = r.data;
       const verb = d.phase === 'rollback' ? 'rolled back to' : 'runs';
-      // A host that could not be read says so, not "runs unknown".
-      const what = d.state.status === 'unknown' ? '' : ` ${verb} ${describeState(d.state)}`;
-      const line = `${p}   ${d.ok ? '✔' : '✘'} ${d.host}${what}${d.error ? `: ${first(d.error)}` : ''}`;
+      // A host that could not be read says so, not "runs unknown"; and says why, when the
+      // error (an install that failed) is about something else.
+      const unknown = d.state.status === 'unknown' ? d.state : undefined;
+      const what = unknown ? '' : ` ${verb} ${describeState(d.state)}`;
+      const now =
+        unknown && !(d.error ?? '').includes(shortReason(unknown.reason))
+          ? `; now ${describeState(unknown)}`
+          : '';
+      const line = `${p}   ${d.ok ? '✔' : '✘'} ${d.host}${what}${d.error ? `: ${first(d.error)}` : ''}${now}`;
       return d.ok ? [line] : [line, ...tailOf(d.error)];
     }
     case 'rollout.parked':
