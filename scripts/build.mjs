@@ -49,28 +49,34 @@ const started = performance.now();
 const built = new Set();
 const running = new Map();
 const logs = new Map();
+const failures = [];
 let warnings = 0;
-let failed;
-while (!failed && built.size < packages.length) {
+const settle = ({ p, status, output }) => {
+  running.delete(p.name);
+  logs.set(p.name, `── ${p.name} (${p.workspace})\n${output}\n`);
+  warnings += output.match(/\bWARN\b|\[WARNING\]/g)?.length ?? 0;
+  if (verbose) process.stdout.write(output);
+  if (status === 0) built.add(p.name);
+  else failures.push({ p, status, output });
+};
+// After a failure nothing new starts; what is running is let finish and logged.
+while (failures.length === 0 && built.size < packages.length) {
   for (const p of packages) {
     if (running.size >= availableParallelism()) break;
     if (built.has(p.name) || running.has(p.name) || !p.deps.every((d) => built.has(d))) continue;
     running.set(p.name, buildOne(p));
   }
   if (running.size === 0) throw new Error('workspace packages depend on each other in a cycle');
-  const { p, status, output } = await Promise.race(running.values());
-  running.delete(p.name);
-  logs.set(p.name, `── ${p.name} (${p.workspace})\n${output}\n`);
-  warnings += output.match(/\bWARN\b|\[WARNING\]/g)?.length ?? 0;
-  if (verbose) process.stdout.write(output);
-  if (status === 0) built.add(p.name);
-  else failed = { p, status, output };
+  settle(await Promise.race(running.values()));
 }
-await Promise.all(running.values());
+for (const result of await Promise.all(running.values())) settle(result);
 writeFileSync(logFile, packages.map((p) => logs.get(p.name) ?? '').join(''));
-if (failed) {
-  if (!verbose) process.stderr.write(failed.output);
-  process.stderr.write(`\nbuild of ${failed.p.name} failed (exit ${failed.status}); log: ${shown}\n`);
+if (failures.length > 0) {
+  for (const { p, status, output } of failures) {
+    if (!verbose) process.stderr.write(output);
+    const why = status === null ? 'tsup could not run' : `exit ${status}`;
+    process.stderr.write(`\nbuild of ${p.name} failed (${why}); log: ${shown}\n`);
+  }
   process.exit(1);
 }
 const seconds = ((performance.now() - started) / 1000).toFixed(1);
