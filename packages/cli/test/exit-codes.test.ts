@@ -109,7 +109,9 @@ const ROWS: Row[] = [
     before: () => unhealthy(prod1, true),
     args: ['deploy', 'app', 'prod', '1.0.1'],
     code: 1,
-    says: [/exits-3/, /health/i],
+    says: [/✘ exits-3 runs 1\.0\.1: .*health check did not pass/, /ROLLED-BACK/],
+    // Rolled back to what it had: nothing.
+    after: async () => expect(await w.versions('app')).toEqual(['1.0.1', '1.0.1', null]),
   },
   {
     given: 'the host healthy again, prod promoted by hand',
@@ -131,7 +133,7 @@ const ROWS: Row[] = [
     before: () => unhealthy(prod1, true),
     args: ['promote', 'app', 'prod', '1.0.2'],
     code: 1,
-    says: [/exits-3/, /health/i],
+    says: [/✘ exits-3 runs 1\.0\.2: .*health check did not pass/, /rollback failed on exits-3/],
     after: async () => {
       await unhealthy(prod1, false);
       expect((await w.versions('app'))[2]).toBe('1.0.1');
@@ -152,8 +154,12 @@ const ROWS: Row[] = [
     },
     args: ['watch', '--once'],
     code: 1,
-    says: [/exits-2/, /health/i],
-    after: () => unhealthy(eng2, false),
+    says: [/✘ exits-2 runs 1\.0\.3: .*health check did not pass/, /eng#\d FAILED/],
+    after: async () => {
+      await unhealthy(eng2, false);
+      // Both eng hosts back on 1.0.1 (exits-2's rollback installed it, its health check still failing).
+      expect(await w.versions('app')).toEqual(['1.0.1', '1.0.1', '1.0.1']);
+    },
   },
   {
     given: 'an eng host whose sshd is gone',
