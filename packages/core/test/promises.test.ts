@@ -131,7 +131,7 @@ describe('an approval', () => {
     const why = await w.engine.explain({ pipeline: 'app', ring: 'prod' });
     expect(why.action).toBe('wait');
     expect(why.candidate?.version).toBe('1.0.2');
-    expect(why.summary).toContain('approval');
+    expect(why.summary).toBe('1.0.2 waits for prod: waiting for 1 more approval');
 
     await w.engine.approve({ pipeline: 'app', ring: 'prod', release: '1.0.2', by: 'carol' });
     await w.engine.tick();

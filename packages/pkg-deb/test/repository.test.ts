@@ -382,6 +382,8 @@ describe('aptRepository().serve()', () => {
   it('serves each file whole, as one version, while publishes replace it underneath', async () => {
     // A publish replaces InRelease by rename. A response whose length came from one version and
     // whose bytes from the next is what apt reports as "Splitting up … InRelease … failed".
+    // A stress test, not a construction of the race: without the fix it failed within 5 s in
+    // every run tried here (5 of 5); with it, a response is always one whole version.
     const dir = await tempDir('repo');
     const file = join(dir, 'dists/stable/InRelease');
     const versions = [Buffer.alloc(64 * 1024, 'a'), Buffer.alloc(3 * 64 * 1024, 'b')];
