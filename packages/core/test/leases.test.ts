@@ -206,7 +206,9 @@ describe('a lease taken over mid-rollout', () => {
 
 describe('renewals that fail', () => {
   it('a renewal that fails is retried: the lease is kept and the rollout finishes', async () => {
-    const w = await setup({ installDelayMs: 150, leaseMs: 300 });
+    // Renewed every 400 ms: after a failed renewal the next one comes 400 ms before expiry, room
+    // for a loaded machine; 700 ms per host gives the three hosts five renewals or so.
+    const w = await setup({ installDelayMs: 700, leaseMs: 1200 });
     let failures = 0;
     const store = hooked(fileStore({ dir: w.ledger }), {
       renew: async (lease, ttl) => {
