@@ -10,7 +10,6 @@ import {
   RingmasterError,
   type RolloutSummary,
   replayPolicy,
-  type TypedRecord,
 } from '@ringmaster/core';
 import { initProject } from './init.js';
 import { EXIT, type Io } from './output.js';
@@ -322,7 +321,7 @@ export const commands: Record<string, Command> = {
       withProject(args, cwd, async (project) => {
         await project.engine.load();
         const [pipeline] = args.positionals;
-        const records = (await project.engine.ledger.store.read()) as TypedRecord[];
+        const records = await project.engine.ledger.read();
         const mine = records.filter(
           (r) => !pipeline || (r.data as { pipeline?: string }).pipeline === pipeline,
         );

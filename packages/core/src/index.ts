@@ -81,7 +81,14 @@ export {
   ringAction,
 } from './engine/ring-action.js';
 export { type Entry, entry, Ledger } from './ledger/ledger.js';
-export type { RecordData, RecordType, RolloutKind, RolloutOutcome, TypedRecord } from './ledger/records.js';
+export {
+  type RecordData,
+  type RecordType,
+  type RolloutKind,
+  type RolloutOutcome,
+  type TypedRecord,
+  upgradeRecord,
+} from './ledger/records.js';
 export type {
   ApprovalState,
   BuildState,

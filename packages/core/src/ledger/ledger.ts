@@ -12,7 +12,7 @@
 import type { Clock } from '../contracts/clock.js';
 import type { Lease, Store } from '../contracts/store.js';
 import { isRingmasterError, RingmasterError } from '../errors.js';
-import type { RecordData, RecordType, TypedRecord } from './records.js';
+import { type RecordData, type RecordType, type TypedRecord, upgradeRecord } from './records.js';
 import { apply, emptyState, type LedgerState } from './state.js';
 
 export interface Entry<T extends RecordType = RecordType> {
@@ -72,12 +72,17 @@ export class Ledger {
 
   /** Reads records written since the last look (by this process or another) into the state. */
   async refresh(): Promise<TypedRecord[]> {
-    const records = (await this.store.read(this.state.lastSeq)) as TypedRecord[];
+    const records = await this.read(this.state.lastSeq);
     for (const record of records) {
       apply(this.state, record);
       this.onRecord(record);
     }
     return records;
+  }
+
+  /** The records after `since` (all by default), as this version reads them ({@link upgradeRecord}). */
+  async read(since = 0): Promise<TypedRecord[]> {
+    return (await this.store.read(since)).map(upgradeRecord);
   }
 
   /**

@@ -5,6 +5,7 @@
 import type { Artifact } from '../contracts/artifact.js';
 import type { Notification } from '../contracts/notifier.js';
 import type { DeployRequest, Revision } from '../contracts/source.js';
+import type { LedgerRecord } from '../contracts/store.js';
 import type { ProcessIdentity, ReapOutcome } from '../exec/process-group.js';
 import type { HostState } from '../rollout/host-state.js';
 import type { RolloutSpec } from '../rollout/strategy.js';
@@ -134,3 +135,30 @@ export type RecordType = keyof RecordData;
 export type TypedRecord<T extends RecordType = RecordType> = {
   [K in T]: { seq: number; time: string; type: K; data: RecordData[K] };
 }[T];
+
+/** What a host state was recorded as before the ledger kept states (a bare version, or null). */
+const LEGACY_NULL: HostState = {
+  status: 'unknown',
+  code: 'LEGACY',
+  reason: 'recorded by an earlier Ringmaster as "nothing", which could also mean a read that failed',
+};
+const fromLegacy = (version: unknown): HostState =>
+  typeof version === 'string' ? { status: 'installed', version } : LEGACY_NULL;
+
+/**
+ * A record as this version reads it. Journals written before host states were kept carry
+ * `host.started.from` and `host.finished.version` as a version or null; a version becomes
+ * `installed`, and null `unknown` (then, a failed read was also written as null: it is not
+ * taken for "nothing installed"). Every other record is returned as it is.
+ */
+export function upgradeRecord(record: LedgerRecord): TypedRecord {
+  const data = record.data as Record<string, unknown>;
+  if (record.type === 'host.started' && (typeof data.from !== 'object' || data.from === null)) {
+    return { ...record, data: { ...data, from: fromLegacy(data.from) } } as TypedRecord;
+  }
+  if (record.type === 'host.finished' && data.state === undefined) {
+    const { version, ...rest } = data;
+    return { ...record, data: { ...rest, state: fromLegacy(version) } } as TypedRecord;
+  }
+  return record as TypedRecord;
+}
