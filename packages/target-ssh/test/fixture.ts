@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Artifact, runCommand } from '@ringmaster/core/adapter';
+import { type Artifact, type Packager, runCommand } from '@ringmaster/core/adapter';
 import { type SshOptions, ssh } from '../src/index.js';
 import { startTestHosts, type TestHosts } from '../src/testing/index.js';
 
@@ -59,6 +59,28 @@ export async function buildDeb(workDir: string, spec: DebSpec): Promise<Artifact
     sha256: createHash('sha256').update(bytes).digest('hex'),
     size: bytes.length,
     format: 'deb',
+  };
+}
+
+/**
+ * A packager of real .debs for engine tests: revision N is version 1.0.N, and 1.0.2 carries
+ * `brokenPostinst` (a postinst that fails where the test says a host is broken).
+ */
+export function failingSecondRelease(pkg: string, brokenPostinst: string): Packager {
+  return {
+    name: 'test-deb',
+    packageName: pkg,
+    versionFor: (r) => `1.0.${r.number}`,
+    compareVersions: (a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]),
+    async package({ revision, outDir }) {
+      await mkdir(outDir, { recursive: true });
+      const version = `1.0.${revision.number}`;
+      return buildDeb(outDir, {
+        name: pkg,
+        version,
+        ...(version === '1.0.2' ? { postinst: brokenPostinst } : {}),
+      });
+    },
   };
 }
 

@@ -15,14 +15,13 @@ import {
   localRepository,
   memorySource,
   oneAtATime,
-  type Packager,
   percentages,
   pipeline,
   planBatches,
   type RolloutSpec,
 } from '@ringmaster/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDeb, type Lab, startLab } from './fixture.js';
+import { buildDeb, failingSecondRelease, type Lab, startLab } from './fixture.js';
 
 const versionIn = (state: HostState | undefined) => (state?.status === 'installed' ? state.version : null);
 
@@ -161,23 +160,10 @@ describe('the engine on real sshd hosts', () => {
     }
     await breakHosts(['host-4']);
     // Version 1.0.2 of this package fails its postinst on broken hosts.
-    const packager: Packager = {
-      name: 'test-deb',
-      packageName: 'ledger-app',
-      versionFor: (r) => `1.0.${r.number}`,
-      compareVersions: (a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]),
-      async package({ revision, outDir }) {
-        await mkdir(outDir, { recursive: true });
-        const version = `1.0.${revision.number}`;
-        return buildDeb(outDir, {
-          name: 'ledger-app',
-          version,
-          ...(version === '1.0.2'
-            ? { postinst: 'if [ -e /etc/ringmaster/broken ] && [ "$1" = configure ]; then exit 1; fi' }
-            : {}),
-        });
-      },
-    };
+    const packager = failingSecondRelease(
+      'ledger-app',
+      'if [ -e /etc/ringmaster/broken ] && [ "$1" = configure ]; then exit 1; fi',
+    );
     const source = memorySource({ commits: [{ files: { a: '1' }, message: 'one', author: 'alice' }] });
     const app = pipeline({
       name: 'ledger-app',

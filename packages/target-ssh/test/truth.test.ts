@@ -18,13 +18,12 @@ import {
   memorySource,
   observe,
   oneAtATime,
-  type Packager,
   pipeline,
   type TypedRecord,
 } from '@ringmaster/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FaultProxy, startFaultProxy } from '../src/testing/index.js';
-import { buildDeb, type Lab, startLab } from './fixture.js';
+import { failingSecondRelease, type Lab, startLab } from './fixture.js';
 
 let lab: Lab;
 let direct: ReturnType<Lab['target']>;
@@ -69,25 +68,10 @@ async function world(pkg: string, broken: string[] = []) {
     knownHosts: [knownHosts],
     timeouts: { connectMs: 1500, keepaliveMs: 500, keepaliveCountMax: 2 },
   });
-  const packager: Packager = {
-    name: 'test-deb',
-    packageName: pkg,
-    versionFor: (r) => `1.0.${r.number}`,
-    compareVersions: (a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]),
-    async package({ revision, outDir }) {
-      await mkdir(outDir, { recursive: true });
-      const version = `1.0.${revision.number}`;
-      return buildDeb(outDir, {
-        name: pkg,
-        version,
-        ...(version === '1.0.2'
-          ? {
-              postinst: `if [ -e /etc/ringmaster/broken-${pkg} ] && [ "$1" = configure ]; then echo "${pkg}: cannot start" >&2; exit 1; fi`,
-            }
-          : {}),
-      });
-    },
-  };
+  const packager = failingSecondRelease(
+    pkg,
+    `if [ -e /etc/ringmaster/broken-${pkg} ] && [ "$1" = configure ]; then echo "${pkg}: cannot start" >&2; exit 1; fi`,
+  );
   const source = memorySource({ commits: [{ files: { a: '1' }, message: 'one', author: 'alice' }] });
   const app = pipeline({
     name: pkg,
