@@ -35,6 +35,13 @@ export interface RingmasterErrorOptions {
 }
 
 /**
+ * The brand every RingmasterError carries, registered globally (`Symbol.for`): the ESM and CJS
+ * builds of core, or two copies of it in one process, each have their own class, so `instanceof`
+ * cannot tell; the brand can.
+ */
+const BRAND = Symbol.for('ringmaster.error');
+
+/**
  * The base error of Ringmaster. Its message reads `[ringmaster] [scope] what happened`.
  *
  * @example
@@ -44,13 +51,6 @@ export interface RingmasterErrorOptions {
  * }
  * ```
  */
-/**
- * The brand every RingmasterError carries, registered globally (`Symbol.for`): the ESM and CJS
- * builds of core, or two copies of it in one process, each have their own class, so `instanceof`
- * cannot tell; the brand can.
- */
-const BRAND = Symbol.for('ringmaster.error');
-
 export class RingmasterError extends Error {
   readonly code: ErrorCode;
   readonly scope: string | undefined;

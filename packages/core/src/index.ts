@@ -39,14 +39,7 @@ export type {
   ConvergeRingResult,
   DriftedHost,
 } from './engine/converge.js';
-export {
-  type Candidate,
-  candidates,
-  eligibleReleases,
-  feederOf,
-  newestTried,
-  readyAt,
-} from './engine/eligibility.js';
+export { type Candidate, eligibleReleases } from './engine/eligibility.js';
 export {
   createEngine,
   Engine,
@@ -61,20 +54,17 @@ export {
   type Plan,
   type PlannedApproval,
   type PlannedBuild,
-  planOf,
   type RingPlan,
 } from './engine/plan.js';
 export {
   type Explanation,
   explainRing,
-  explanationOf,
   formatStatus,
   type HostStatus,
   type RingStatus,
   type StatusReport,
 } from './engine/report.js';
 export {
-  lastFailureIn,
   type RingAction,
   type RingActionKind,
   type RingFailure,
@@ -103,6 +93,7 @@ export type {
   RingState,
   RolloutState,
 } from './ledger/state.js';
+export { pipelineState, ringState } from './ledger/state.js';
 export {
   type BuildContext,
   type BuildFunction,
@@ -163,14 +154,11 @@ export {
   describeState,
   type HostState,
   observe,
-  runs,
-  sameState,
   shortReason,
 } from './rollout/host-state.js';
 export {
   batches,
   budgetSpent,
-  DEFAULT_HOST_TIMEOUT_MS,
   describeRollout,
   type FailureOptions,
   oneAtATime,

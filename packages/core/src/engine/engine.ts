@@ -455,7 +455,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   /**
    * Brings drifted hosts back to their ring's release: asks every host what it runs, and rolls
    * the ring's current release out (a rollout of kind `converge`, in the ledger) to the hosts
-   * that do not run it. A locked ring or one with a rollout under way is skipped and reported.
+   * that do not run it or could not be read (a host still unreachable fails its step and the
+   * report says so). A locked ring or one with a rollout under way is skipped and reported.
    *
    * @example
    * ```ts
