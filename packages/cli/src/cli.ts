@@ -11,7 +11,9 @@ const VERSION = '0.1.0';
 export const EXIT_CODES = [
   '0  ok: the command did all it says',
   '1  failed or refused: a build, host, gate or rollout failed; drift or an unreachable host (status --live,',
-  '   converge); an approval that would never count, a second one, a lock of a locked ring',
+  '   converge); output that could not be written; an approval that would never count, one by the',
+  "   release's committer, a second one; lock of a locked ring, unlock of an unlocked one; build --retry",
+  '   of a revision that built',
   '2  bad usage or config',
   '3  locked: another engine or rollout holds it, or watch lost its lease to another engine',
   '4  not found: no such pipeline, ring, release or revision',
@@ -59,17 +61,16 @@ export function commandHelp(name: string, command: Command): string {
   ].join('\n');
 }
 
+/** The exit code of an error by its code; every other error is a failure (1). */
+const EXIT_FOR: Partial<Record<string, number>> = {
+  CONFIG: EXIT.USAGE,
+  LOCKED: EXIT.LOCKED,
+  NOT_FOUND: EXIT.NOT_FOUND,
+};
+
 /** Maps an error to an exit code and says it: a message that says what to do next, or JSON. */
 export function reportError(error: unknown, io: Io, asJson = false): number {
-  const code = isRingmasterError(error)
-    ? error.code === 'CONFIG'
-      ? EXIT.USAGE
-      : error.code === 'LOCKED'
-        ? EXIT.LOCKED
-        : error.code === 'NOT_FOUND'
-          ? EXIT.NOT_FOUND
-          : EXIT.FAILED
-    : EXIT.FAILED;
+  const code = (isRingmasterError(error) && EXIT_FOR[error.code]) || EXIT.FAILED;
   if (asJson) io.out(JSON.stringify({ error: errorJson(error) }));
   else if (isRingmasterError(error)) io.err(paint(io, '31', error.message));
   else

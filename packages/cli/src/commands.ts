@@ -62,15 +62,11 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
         ...(reason ? { reason } : {}),
         by: who(args),
       });
-      const verified =
-        project.engine.ledger.state.pipelines.get(pipeline!)?.releaseRings.get(summary.release)?.get(ring!)
-          ?.status === 'verified';
-      if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...summary, verified }));
-      else
-        io.out(
-          `${rolloutLine(summary, ring!)}${verified ? `; verified in ${ring}` : `; not verified in ${ring}`}`,
-        );
-      return summary.outcome === 'succeeded' && verified ? byFailures(io, followed, json(args)) : EXIT.FAILED;
+      if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...summary }));
+      else io.out(`${rolloutLine(summary, ring!)}; ${summary.verified ? '' : 'not '}verified in ${ring}`);
+      return summary.outcome === 'succeeded' && summary.verified
+        ? byFailures(io, followed, json(args))
+        : EXIT.FAILED;
     },
     { io, signals: 'park' },
   );
@@ -221,12 +217,14 @@ export const commands: Record<string, Command> = {
     usage: 'promote <pipeline> <ring> [release] [--by NAME] [--reason TEXT] [--json]',
     summary:
       'roll a release out to a ring now, bypassing its policy (not its lock); exit 0 only if it is verified there',
+    flags: ['--by       who promotes it (recorded; default: cli)', '--reason   recorded with the rollout'],
     example: 'ringmaster promote foostat sandbox 1.0.42 --reason "hotfix"',
     run: (args, io, cwd) => deployNow(args, io, cwd, 'promote <pipeline> <ring> [release]', 2),
   },
   deploy: {
     usage: 'deploy <pipeline> <ring> <release> [--by NAME] [--reason TEXT] [--json]',
     summary: 'deploy a named release to a ring now (promote, with the release required)',
+    flags: ['--by       who deploys it (recorded; default: cli)', '--reason   recorded with the rollout'],
     example: 'ringmaster deploy foostat prod 1.0.42',
     run: (args, io, cwd) => deployNow(args, io, cwd, 'deploy <pipeline> <ring> <release>', 3),
   },
@@ -340,13 +338,13 @@ export const commands: Record<string, Command> = {
         cwd,
         async (project) => {
           const [pipeline, ring] = args.positionals;
-          if (!json(args)) follow(project, io);
+          follow(project, io, { json: json(args) });
           const report = await project.engine.converge({
             ...(pipeline ? { pipeline } : {}),
             ...(ring ? { ring } : {}),
             by: who(args),
           });
-          if (json(args)) io.out(JSON.stringify(report, null, 2));
+          if (json(args)) io.out(JSON.stringify(report));
           else
             for (const r of report.rings)
               io.out(`${r.pipeline}/${r.ring}: ${r.rollout ? `${r.rollout} ${r.outcome}: ` : ''}${r.reason}`);

@@ -79,7 +79,10 @@ describe('ringmaster approve / plan / converge / replay', () => {
     expect(drift.stdout).toContain('drift: prod-2');
     const converge = await ringmaster('converge', 'app', '--json');
     expect(converge.code).toBe(0);
-    const prod = JSON.parse(converge.stdout).rings.find((r: { ring: string }) => r.ring === 'prod');
+    // Records as JSON lines while it runs, then the report.
+    const lines = converge.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.some((l) => l.type === 'rollout.started' && l.data.kind === 'converge')).toBe(true);
+    const prod = lines.at(-1).rings.find((r: { ring: string }) => r.ring === 'prod');
     expect(prod).toMatchObject({
       outcome: 'succeeded',
       drifted: [{ host: 'prod-2', live: { status: 'installed', version: '0.9.0' } }],

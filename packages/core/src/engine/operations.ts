@@ -35,6 +35,8 @@ export interface RolloutSummary {
   reason?: string;
   /** Why this release (for a rollback without `to`: the newest verified there). */
   chosen: string;
+  /** Whether the release is verified in the ring now (its rollout succeeded and its gates passed). */
+  verified: boolean;
 }
 
 export class Operations {
@@ -245,6 +247,7 @@ export class Operations {
       ...(rollout.outcome ? { outcome: rollout.outcome } : {}),
       ...(rollout.outcomeReason ? { reason: rollout.outcomeReason } : {}),
       chosen,
+      verified: p.releaseRings.get(rollout.release)?.get(ring.name)?.status === 'verified',
     };
   }
 
