@@ -80,7 +80,10 @@ describe('ringmaster approve / plan / converge / replay', () => {
     const converge = await ringmaster('converge', 'app', '--json');
     expect(converge.code).toBe(0);
     // Records as JSON lines while it runs, then the report.
-    const lines = converge.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = converge.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.some((l) => l.type === 'rollout.started' && l.data.kind === 'converge')).toBe(true);
     const prod = lines.at(-1).rings.find((r: { ring: string }) => r.ring === 'prod');
     expect(prod).toMatchObject({
