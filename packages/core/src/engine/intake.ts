@@ -137,7 +137,11 @@ export class Intake {
     const outDir = join(this.rt.workDir, name, 'artifacts');
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
-    const record = processRecorder(this.rt, name, { kind: 'build', revision: revision.id, attempt });
+    const record = processRecorder((e) => this.rt.ledger.write(e), name, {
+      kind: 'build',
+      revision: revision.id,
+      attempt,
+    });
     let ok = false;
     let log = '';
     let error: string | undefined;

@@ -7,7 +7,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { identify, reapGroup } from '../exec/process-group.js';
-import { entry } from '../ledger/ledger.js';
+import { type Entry, entry } from '../ledger/ledger.js';
 import type { StepRef } from '../ledger/records.js';
 import type { Pipeline } from '../model/pipeline.js';
 import type { Runtime } from './runtime.js';
@@ -18,21 +18,16 @@ export function buildDir(workDir: string, pipeline: string, revision: string, at
 }
 
 /**
- * Records a process `step` starts, durably, before it is let run (`runCommand`'s
- * `beforeStart`): a crash can never leave one running that the ledger does not know of. Where
+ * Records a process `step` starts, durably (through `write`: the ring's session for a gate, so
+ * it is fenced by the ring's lease as the gate's other records are), before it is let run
+ * (`runCommand`'s `beforeStart`): a crash can never leave one running that the ledger does not know of. Where
  * /proc cannot identify it (not Linux), it runs unrecorded.
  */
-export function processRecorder(rt: Runtime, pipeline: string, step: StepRef) {
+export function processRecorder(write: (record: Entry) => Promise<unknown>, pipeline: string, step: StepRef) {
   return async (pid: number, command: string): Promise<void> => {
     const process = await identify(pid);
-    if (process) await rt.ledger.write(entry('process.started', { pipeline, process, step, command }));
+    if (process) await write(entry('process.started', { pipeline, process, step, command }));
   };
-}
-
-export function describeStep(step: StepRef): string {
-  return step.kind === 'build'
-    ? `build of ${step.revision.slice(0, 12)} (attempt ${step.attempt})`
-    : `gate ${step.gate} of ${step.release} in ${step.ring}`;
 }
 
 /**

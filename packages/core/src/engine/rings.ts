@@ -359,7 +359,7 @@ export class RingRunner {
   ): Promise<boolean> {
     const { pipeline, ring } = session;
     const started = performance.now();
-    const record = processRecorder(this.rt, pipeline.name, {
+    const record = processRecorder((e) => session.write(e), pipeline.name, {
       kind: 'gate',
       ring: ring.name,
       release: release.id,
