@@ -23,6 +23,7 @@ import {
   oneAtATime,
   pipeline,
   runCommand,
+  shortReason,
   window,
 } from '@ringmaster/core';
 import { aptRepository, deb } from '@ringmaster/pkg-deb';
@@ -175,7 +176,7 @@ try {
   );
   engine.on('host.finished', (d) =>
     say(
-      `    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${describeState(d.state)}${d.error ? ` (${d.error.split('\n')[0]})` : ''}`,
+      `    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${describeState(d.state)}${d.error ? ` (${shortReason(d.error)})` : ''}`,
     ),
   );
   engine.on('gate.finished', (d) =>

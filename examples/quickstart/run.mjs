@@ -20,6 +20,7 @@ import {
   manual,
   oneAtATime,
   pipeline,
+  shortReason,
 } from '@ringmaster/core';
 import { aptRepository, deb } from '@ringmaster/pkg-deb';
 import { git } from '@ringmaster/vcs-git';
@@ -129,7 +130,7 @@ engine.on('rollout.started', (d) =>
 );
 engine.on('host.finished', (d) =>
   say(
-    `    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${describeState(d.state)}${d.error ? ` (${d.error.split('\n')[0]})` : ''}`,
+    `    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${describeState(d.state)}${d.error ? ` (${shortReason(d.error)})` : ''}`,
   ),
 );
 engine.on('gate.finished', (d) =>
