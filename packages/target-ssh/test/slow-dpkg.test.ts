@@ -61,10 +61,12 @@ describe.concurrent('a slow maintainer script', () => {
     const target = lab.target();
     const installing = rejectionOf(target.install('host-3', await slow('rm-slow-drop', 3)));
     // Wait until dpkg is in postinst on the host, then cut our side.
-    for (let i = 0; i < 100; i++) {
-      if ((await direct.installed('host-3', 'rm-slow-drop'))?.status === 'half-configured') break;
-      await sleep(50);
+    let inPostinst = false;
+    for (let i = 0; i < 100 && !inPostinst; i++) {
+      inPostinst = (await direct.installed('host-3', 'rm-slow-drop'))?.status === 'half-configured';
+      if (!inPostinst) await sleep(50);
     }
+    expect(inPostinst).toBe(true); // the cut lands mid-postinst, not after it
     await target.close();
     const error = await installing;
     expect(error.code).toBe('TARGET');
