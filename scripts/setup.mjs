@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Makes a fresh clone ready: installs the Debian tools the tests and the demo drive for real
-// (subversion, sshd, dpkg-dev, lintian, apt-utils, gnupg) and the npm dependencies.
+// (subversion, sshd, dpkg-dev, lintian, apt-utils, gnupg, postgresql) and the npm dependencies.
 // Idempotent and quick when everything is already there, so `npm test` and `npm run demo`
 // can call it on every run.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,10 +29,16 @@ const debianTools = {
     curl: 'curl',
     make: 'make',
     sudo: 'sudo',
+    // The server binaries live in /usr/lib/postgresql/<version>/bin, not on PATH.
+    postgresql: 'postgres-server',
   },
 };
 
 function has(command) {
+  if (command === 'postgres-server') {
+    const root = '/usr/lib/postgresql';
+    return existsSync(root) && readdirSync(root).some((v) => existsSync(join(root, v, 'bin', 'initdb')));
+  }
   return (
     spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0 ||
     existsSync(`/usr/sbin/${command}`)

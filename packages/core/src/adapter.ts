@@ -24,6 +24,7 @@ export type {
   LockInfo,
   NewRecord,
   Store,
+  StoreCapabilities,
 } from './contracts/store.js';
 export type {
   CommandResult,
@@ -60,3 +61,5 @@ export {
   TailBuffer,
   tail,
 } from './exec/run.js';
+export { decodeRecord, encodeRecord } from './store/journal.js';
+export { describeHolder } from './store/lockfile.js';

@@ -57,8 +57,21 @@ export interface AcquireOptions {
   ttlMs: number;
 }
 
+/** What a store can do beyond the contract's minimum. */
+export interface StoreCapabilities {
+  /**
+   * Several engines (runners) may work on this ledger at once. The engine then takes a lease
+   * per pipeline and per ring instead of one on the whole ledger, and folds what other runners
+   * appended before each decision. A store says so only when its appends and leases are
+   * consistent across machines (a database), not merely across the processes of one host.
+   */
+  manyRunners?: boolean;
+}
+
 export interface Store {
   readonly name: string;
+  /** @default {} (one runner per ledger) */
+  readonly capabilities?: StoreCapabilities;
   /**
    * Appends records atomically (all or none) and returns them numbered, once they are durable.
    * A failed append (`CONFLICT`, `LOCKED`, `LEDGER` with the cause's errno) wrote nothing.
@@ -77,5 +90,11 @@ export interface Store {
   release(lease: Lease): Promise<void>;
   /** Who holds the named lock now, if anyone. */
   inspect(name: string): Promise<LockInfo | undefined>;
+  /**
+   * Calls `listener` when someone may have appended (PostgreSQL's LISTEN/NOTIFY, say). A wake-up
+   * carries no data and may be lost or spurious: the engine reads the ledger either way, and
+   * still polls on its interval. Returns the unsubscribe function.
+   */
+  subscribe?(listener: () => void): () => void;
   close?(): Promise<void>;
 }

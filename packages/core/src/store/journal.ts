@@ -18,14 +18,46 @@ export function encodeAppend(records: readonly LedgerRecord[]): string {
 }
 
 function encodeLine(record: LedgerRecord, more: boolean): string {
-  const json = JSON.stringify({
+  const json = recordJson(record, more);
+  return `${checksumOf(json)} ${json}\n`;
+}
+
+function recordJson(record: LedgerRecord, more = false): string {
+  return JSON.stringify({
     seq: record.seq,
     type: record.type,
     time: record.time,
     data: record.data,
     ...(more ? { more: true } : {}),
   });
-  return `${crc32(json).toString(16).padStart(8, '0')} ${json}\n`;
+}
+
+const checksumOf = (json: string) => crc32(json).toString(16).padStart(8, '0');
+
+/**
+ * A record's canonical text and its checksum (crc32, 8 hex digits): what a journal line holds
+ * for a record that ends its append, and what a database store keeps beside each row. Copying a
+ * ledger between stores keeps both, so `ledger verify` can compare them.
+ */
+export function encodeRecord(record: LedgerRecord): { json: string; checksum: string } {
+  const json = recordJson(record);
+  return { json, checksum: checksumOf(json) };
+}
+
+/**
+ * Reads a record back from its canonical text, checking its checksum and seq; returns what is
+ * wrong with it as a string.
+ */
+export function decodeRecord(json: string, checksum: string, expectedSeq: number): LedgerRecord | string {
+  if (checksumOf(json) !== checksum) return 'checksum mismatch';
+  let value: LedgerRecord;
+  try {
+    value = JSON.parse(json) as LedgerRecord;
+  } catch {
+    return 'invalid JSON';
+  }
+  if (value.seq !== expectedSeq) return `expected record ${expectedSeq}, found ${value.seq}`;
+  return value;
 }
 
 export interface DecodedJournal {

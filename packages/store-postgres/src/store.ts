@@ -1,0 +1,491 @@
+/**
+ * `postgresStore()`: the ledger in PostgreSQL, so several runners (engines on one or many
+ * machines) share it. It implements core's Store contract:
+ *
+ * - **append** is one transaction. It locks the `head` row, checks compare-and-set against it
+ *   and every fencing lease against the `leases` table (on the database's clock), inserts the
+ *   rows and moves the head: seqs are gapless, and an append under a lost lease writes nothing.
+ *   When the connection drops after COMMIT was sent, the outcome is asked again by the append's
+ *   id on a new connection (waiting on the head lock, so the old transaction has ended), so a
+ *   landed append is reported as written and a lost one as not.
+ * - **read** checks every row's checksum: a row changed behind the store's back stops start-up.
+ * - **leases** are rows with a fencing token from a sequence; an expired lease, or one whose
+ *   holder process on this host is gone, is taken over.
+ * - **subscribe** uses LISTEN/NOTIFY only to wake runners: a notification carries nothing, and a
+ *   runner still polls on its interval, so lost notifications only cost latency.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import {
+  type AcquireOptions,
+  type AppendOptions,
+  decodeRecord,
+  encodeRecord,
+  type Lease,
+  type LedgerRecord,
+  type LockInfo,
+  type NewRecord,
+  parseOptions,
+  RingmasterError,
+  type Store,
+  type StoreCapabilities,
+} from '@ringmaster/core/adapter';
+import pg from 'pg';
+import { z } from 'zod';
+import { describeConnection, isConnectionError, storeError } from './errors.js';
+import { migrate, quoted, SCHEMA_VERSION } from './schema.js';
+
+const HOST = hostname();
+
+export const postgresStoreOptionsSchema = z
+  .object({
+    /** `postgres://user:password@host:port/database`. Give this or `pool`. */
+    connectionString: z.string().min(1).optional(),
+    /** A `pg.Pool` you manage (the store never ends it). Give this or `connectionString`. */
+    pool: z
+      .custom<pg.Pool>(
+        (v) => typeof v === 'object' && v !== null && typeof (v as pg.Pool).connect === 'function',
+        'expected a pg.Pool',
+      )
+      .optional(),
+    /** The PostgreSQL schema holding the ledger's tables; created on first use. @default 'ringmaster' */
+    schema: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,50}$/, 'expected a lower-case SQL identifier (letters, digits, _)')
+      .default('ringmaster'),
+    /** Wake other runners with NOTIFY after each append. @default true */
+    notify: z.boolean().default(true),
+    /**
+     * How long an append whose connection dropped while committing keeps asking whether it
+     * landed before it gives up and says the outcome is unknown. @default 15000
+     */
+    resolveMs: z.number().int().min(0).default(15_000),
+    /** Connections in the store's own pool. @default 4 */
+    maxConnections: z.number().int().min(1).default(4),
+  })
+  .strict()
+  .refine((o) => (o.connectionString === undefined) !== (o.pool === undefined), {
+    message: 'give exactly one of connectionString and pool',
+    path: ['connectionString'],
+  });
+export type PostgresStoreOptions = z.input<typeof postgresStoreOptionsSchema>;
+
+/** The database's clock in epoch ms: leases are measured on it, so runners agree on expiry. */
+const NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
+
+function pidAlive(pid: number | null): boolean {
+  if (!pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+interface LeaseRow {
+  token: string;
+  owner: string;
+  pid: number | null;
+  hostname: string | null;
+  acquired_at: string;
+  expires_at: string;
+  now: string;
+}
+
+/** A lease row is over when it expired, or when its holder ran on this host and is gone. */
+const isStale = (row: LeaseRow) =>
+  Number(row.expires_at) <= Number(row.now) || (row.hostname === HOST && !pidAlive(row.pid));
+
+class PostgresStore implements Store {
+  readonly name = 'postgres';
+  readonly capabilities: StoreCapabilities = { manyRunners: true };
+  private readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+  private readonly s: string;
+  private readonly where: string;
+  private readonly channel: string;
+  private ready: Promise<void> | undefined;
+  private listener: pg.Client | undefined;
+  private readonly listeners = new Set<() => void>();
+  private closed = false;
+
+  constructor(private readonly opts: z.output<typeof postgresStoreOptionsSchema>) {
+    this.s = quoted(opts.schema);
+    this.where = describeConnection(opts.connectionString);
+    this.channel = `ringmaster_${opts.schema}`;
+    this.ownsPool = opts.pool === undefined;
+    this.pool =
+      opts.pool ??
+      new pg.Pool({
+        connectionString: opts.connectionString,
+        max: opts.maxConnections,
+        connectionTimeoutMillis: 10_000,
+        // A server that vanished without a reset (a partition) must not hang a query forever.
+        query_timeout: 60_000,
+        keepAlive: true,
+        application_name: 'ringmaster',
+      });
+    // An idle connection the server closed (a restart, pg_terminate_backend) is dropped from
+    // the pool; the next query opens a new one. It must not crash the process.
+    this.pool.on('error', () => {});
+  }
+
+  /** Runs `fn` on a pooled connection; a connection that failed is discarded, not reused. */
+  private async withClient<T>(doing: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw storeError(error, doing, this.where, this.opts.schema);
+    }
+    let broken: Error | undefined;
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', onError);
+    try {
+      return await fn(client);
+    } catch (error) {
+      if (isConnectionError(error)) broken ??= error as Error;
+      throw error instanceof RingmasterError ? error : storeError(error, doing, this.where, this.opts.schema);
+    } finally {
+      client.off('error', onError);
+      client.release(broken);
+    }
+  }
+
+  /** Creates or migrates the schema once per handle; a failure is retried by the next call. */
+  private init(): Promise<void> {
+    this.ready ??= this.withClient(`open the ledger in schema "${this.opts.schema}"`, async (client) => {
+      const found = await migrate(client, this.opts.schema);
+      if (found > SCHEMA_VERSION) {
+        throw new RingmasterError(
+          'LEDGER',
+          `the ledger in schema "${this.opts.schema}" at ${this.where} has schema version ${found}, newer than this @ringmaster/store-postgres knows (${SCHEMA_VERSION}); upgrade it before running against this database`,
+          { scope: 'store-postgres', details: { found, supported: SCHEMA_VERSION } },
+        );
+      }
+    }).catch((error: unknown) => {
+      this.ready = undefined;
+      throw error;
+    });
+    return this.ready;
+  }
+
+  async append(records: readonly NewRecord[], options: AppendOptions = {}): Promise<LedgerRecord[]> {
+    await this.init();
+    const appendId = randomUUID();
+    let committing = false;
+    try {
+      return await this.withClient('append to the ledger', async (client) => {
+        await client.query('BEGIN');
+        try {
+          await client.query("SET LOCAL statement_timeout = '30s'");
+          const head = await client.query<{ last_seq: string }>(
+            `SELECT last_seq FROM ${this.s}.head WHERE id = 1 FOR UPDATE`,
+          );
+          const last = Number(head.rows[0]!.last_seq);
+          if (options.expectedSeq !== undefined && options.expectedSeq !== last) {
+            throw new RingmasterError(
+              'CONFLICT',
+              `the ledger moved on: expected record ${options.expectedSeq} to be the last, found ${last}`,
+              { scope: 'ledger', details: { expectedSeq: options.expectedSeq, lastSeq: last } },
+            );
+          }
+          await this.checkFence(client, options.fence ?? []);
+          const stored = records.map((r, i) => ({
+            seq: last + i + 1,
+            type: r.type,
+            time: r.time,
+            data: r.data,
+          }));
+          if (stored.length > 0) {
+            const encoded = stored.map(encodeRecord);
+            await client.query(
+              `INSERT INTO ${this.s}.records (seq, type, json, checksum, append_id)
+               SELECT seq, type, json, checksum, $5 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
+                 AS t(seq, type, json, checksum)`,
+              [
+                stored.map((r) => r.seq),
+                stored.map((r) => r.type),
+                encoded.map((e) => e.json),
+                encoded.map((e) => e.checksum),
+                appendId,
+              ],
+            );
+            await client.query(`UPDATE ${this.s}.head SET last_seq = $1 WHERE id = 1`, [
+              last + stored.length,
+            ]);
+            // Delivered on commit, carrying nothing: it only wakes other runners.
+            if (this.opts.notify) await client.query('SELECT pg_notify($1, $2)', [this.channel, '']);
+          }
+          committing = true;
+          await client.query('COMMIT');
+          return stored;
+        } catch (error) {
+          if (!committing) await client.query('ROLLBACK').catch(() => {});
+          throw error;
+        }
+      });
+    } catch (error) {
+      if (!committing || !isConnectionError((error as RingmasterError).cause ?? error)) throw error;
+      return this.resolveAppend(appendId, error as RingmasterError);
+    }
+  }
+
+  /** Refuses the append (`LOCKED`) unless every lease in `fence` is held with its token and unexpired. */
+  private async checkFence(client: pg.PoolClient, fence: readonly Lease[]): Promise<void> {
+    if (fence.length === 0) return;
+    // FOR SHARE: a takeover (an UPDATE of the row) waits until this append has committed.
+    const rows = await client.query<{ name: string; token: string; live: boolean }>(
+      `SELECT name, token, expires_at > ${NOW_MS} AS live FROM ${this.s}.leases WHERE name = ANY($1) FOR SHARE`,
+      [fence.map((l) => l.name)],
+    );
+    const held = new Map(rows.rows.map((r) => [r.name, r]));
+    for (const lease of fence) {
+      const row = held.get(lease.name);
+      if (!row || row.token !== lease.token || !row.live) {
+        throw new RingmasterError(
+          'LOCKED',
+          `the lease ${lease.name} is no longer held; the append made under it is refused`,
+          { scope: 'ledger', details: { lock: lease.name } },
+        );
+      }
+    }
+  }
+
+  /**
+   * The connection dropped after COMMIT was sent: the append landed or it did not. Asked on a
+   * new connection, after taking the head lock (so the old transaction has ended either way),
+   * until `resolveMs` runs out.
+   */
+  private async resolveAppend(appendId: string, failure: RingmasterError): Promise<LedgerRecord[]> {
+    const deadline = Date.now() + this.opts.resolveMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const rows = await this.withClient('ask whether an interrupted append landed', async (client) => {
+          await client.query('BEGIN');
+          try {
+            await client.query(`SELECT last_seq FROM ${this.s}.head WHERE id = 1 FOR UPDATE`);
+            const found = await client.query<{ seq: string; json: string; checksum: string }>(
+              `SELECT seq, json, checksum FROM ${this.s}.records WHERE append_id = $1 ORDER BY seq`,
+              [appendId],
+            );
+            return found.rows;
+          } finally {
+            await client.query('ROLLBACK').catch(() => {});
+          }
+        });
+        if (rows.length === 0) throw failure; // it did not land: nothing was written
+        return rows.map((row) => this.decodeRow(row));
+      } catch (error) {
+        if (error === failure) throw failure;
+        if (Date.now() + 250 > deadline || !isConnectionError((error as RingmasterError).cause ?? error)) {
+          throw new RingmasterError(
+            'LEDGER',
+            `the connection to ${this.where} dropped while an append was committing, and whether it landed cannot be known until the database is back (${(error as Error).message}); the engine reads the ledger again before it decides anything`,
+            {
+              scope: 'store-postgres',
+              cause: failure,
+              details: { outcome: 'unknown', appendId, retryable: true },
+            },
+          );
+        }
+        await new Promise((r) => setTimeout(r, Math.min(250 * 2 ** attempt, 2_000)));
+      }
+    }
+  }
+
+  private decodeRow(row: { seq: string; json: string; checksum: string }): LedgerRecord {
+    const seq = Number(row.seq);
+    const record = decodeRecord(row.json, row.checksum, seq);
+    if (typeof record === 'string') {
+      throw new RingmasterError(
+        'LEDGER',
+        `${this.where} schema "${this.opts.schema}", record ${seq}: ${record}; the ledger is corrupt`,
+        { scope: 'store-postgres', details: { seq, schema: this.opts.schema } },
+      );
+    }
+    return record;
+  }
+
+  async read(afterSeq = 0): Promise<LedgerRecord[]> {
+    await this.init();
+    const rows = await this.withClient('read the ledger', (client) =>
+      client.query<{ seq: string; json: string; checksum: string }>(
+        `SELECT seq, json, checksum FROM ${this.s}.records WHERE seq > $1 ORDER BY seq`,
+        [afterSeq],
+      ),
+    );
+    const records: LedgerRecord[] = [];
+    let expected = afterSeq + 1;
+    for (const row of rows.rows) {
+      if (Number(row.seq) !== expected) {
+        throw new RingmasterError(
+          'LEDGER',
+          `${this.where} schema "${this.opts.schema}": record ${expected} is missing (found ${row.seq}); the ledger is corrupt`,
+          { scope: 'store-postgres', details: { seq: expected, schema: this.opts.schema } },
+        );
+      }
+      records.push(this.decodeRow(row));
+      expected++;
+    }
+    return records;
+  }
+
+  async acquire(name: string, options: AcquireOptions): Promise<Lease | undefined> {
+    await this.init();
+    return this.withClient(`take the lock ${name}`, async (client) => {
+      const took = await client.query<{ token: string; expires_at: string }>(
+        `INSERT INTO ${this.s}.leases AS l (name, token, owner, pid, hostname, acquired_at, expires_at)
+         SELECT $1, nextval('${this.s}.fencing_tokens'), $2, $3, $4, now_ms, now_ms + $5
+           FROM (SELECT ${NOW_MS} AS now_ms) AS clock
+         ON CONFLICT (name) DO UPDATE
+           SET token = EXCLUDED.token, owner = EXCLUDED.owner, pid = EXCLUDED.pid,
+               hostname = EXCLUDED.hostname, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at
+           WHERE l.expires_at <= EXCLUDED.acquired_at
+         RETURNING token, expires_at`,
+        [name, options.owner, process.pid, HOST, options.ttlMs],
+      );
+      if (took.rows[0]) return this.lease(name, options.owner, took.rows[0]);
+      // Held and unexpired: taken over only when its holder ran here and its process is gone.
+      const held = await this.row(client, name);
+      if (!held || !isStale(held)) return undefined;
+      const stolen = await client.query<{ token: string; expires_at: string }>(
+        `UPDATE ${this.s}.leases
+            SET token = nextval('${this.s}.fencing_tokens'), owner = $3, pid = $4, hostname = $5,
+                acquired_at = ${NOW_MS}, expires_at = ${NOW_MS} + $6
+          WHERE name = $1 AND token = $2
+          RETURNING token, expires_at`,
+        [name, held.token, options.owner, process.pid, HOST, options.ttlMs],
+      );
+      return stolen.rows[0] ? this.lease(name, options.owner, stolen.rows[0]) : undefined;
+    });
+  }
+
+  private lease(name: string, owner: string, row: { token: string; expires_at: string }): Lease {
+    return { name, owner, token: row.token, expiresAt: Number(row.expires_at) };
+  }
+
+  private async row(client: pg.PoolClient, name: string): Promise<LeaseRow | undefined> {
+    const found = await client.query<LeaseRow>(
+      `SELECT token, owner, pid, hostname, acquired_at, expires_at, ${NOW_MS} AS now FROM ${this.s}.leases WHERE name = $1`,
+      [name],
+    );
+    return found.rows[0];
+  }
+
+  async renew(lease: Lease, ttlMs: number): Promise<Lease> {
+    await this.init();
+    const renewed = await this.withClient(`renew the lock ${lease.name}`, (client) =>
+      client.query<{ expires_at: string }>(
+        `UPDATE ${this.s}.leases SET expires_at = ${NOW_MS} + $3
+          WHERE name = $1 AND token = $2 AND expires_at > ${NOW_MS}
+          RETURNING expires_at`,
+        [lease.name, lease.token, ttlMs],
+      ),
+    );
+    const row = renewed.rows[0];
+    if (!row) {
+      throw new RingmasterError(
+        'LOCKED',
+        `lost the lock ${lease.name}: it expired or another holder took it`,
+        {
+          scope: 'ledger',
+          details: { lock: lease.name },
+        },
+      );
+    }
+    return { ...lease, expiresAt: Number(row.expires_at) };
+  }
+
+  async release(lease: Lease): Promise<void> {
+    await this.init();
+    await this.withClient(`release the lock ${lease.name}`, (client) =>
+      client.query(`DELETE FROM ${this.s}.leases WHERE name = $1 AND token = $2`, [lease.name, lease.token]),
+    );
+  }
+
+  async inspect(name: string): Promise<LockInfo | undefined> {
+    await this.init();
+    const row = await this.withClient(`inspect the lock ${name}`, (client) => this.row(client, name));
+    if (!row || isStale(row)) return undefined;
+    return {
+      name,
+      owner: row.owner,
+      ...(row.pid ? { pid: row.pid } : {}),
+      ...(row.hostname ? { hostname: row.hostname } : {}),
+      acquiredAt: Number(row.acquired_at),
+      expiresAt: Number(row.expires_at),
+    };
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.listeners.add(listener);
+    if (this.listeners.size === 1) void this.listen(0);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  /**
+   * Keeps one connection LISTENing while anyone subscribes. When it drops, it reconnects with
+   * a growing pause and wakes everyone once it is back (appends made meanwhile sent nothing).
+   */
+  private async listen(attempt: number): Promise<void> {
+    if (this.closed || this.listeners.size === 0 || this.listener) return;
+    const client = new pg.Client({
+      ...(this.opts.connectionString
+        ? { connectionString: this.opts.connectionString }
+        : ((this.pool as unknown as { options: pg.ClientConfig }).options ?? {})),
+      connectionTimeoutMillis: 10_000,
+      keepAlive: true,
+    });
+    const retry = () => {
+      if (this.listener === client) this.listener = undefined;
+      client.end().catch(() => {});
+      if (this.closed || this.listeners.size === 0) return;
+      const pause = setTimeout(() => void this.listen(attempt + 1), Math.min(200 * 2 ** attempt, 5_000));
+      pause.unref();
+    };
+    client.on('error', retry);
+    client.on('notification', () => this.wake());
+    try {
+      this.listener = client;
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+      this.wake();
+    } catch {
+      retry();
+    }
+  }
+
+  private wake(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+    await this.listener?.end().catch(() => {});
+    this.listener = undefined;
+    if (this.ownsPool) await this.pool.end().catch(() => {});
+  }
+}
+
+/**
+ * The ledger in PostgreSQL, shared by several runners.
+ *
+ * @example
+ * ```ts
+ * import { postgresStore } from '@ringmaster/store-postgres';
+ * const store = postgresStore({ connectionString: process.env.RINGMASTER_DATABASE_URL });
+ * const engine = createEngine({ store, pipelines: [app] });
+ * ```
+ */
+export function postgresStore(options: PostgresStoreOptions): Store {
+  return new PostgresStore(
+    parseOptions(postgresStoreOptionsSchema, options, 'store-postgres', 'postgresStore'),
+  );
+}
