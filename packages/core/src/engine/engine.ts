@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'eventemitter3';
 import { z } from 'zod';
 import type { Clock } from '../contracts/clock.js';
@@ -105,6 +106,13 @@ export class Engine extends EventEmitter<EngineEvents> {
   private readonly intake: Intake;
   private readonly rings: RingRunner;
   private readonly operations: Operations;
+  /** The store lets several runners share the ledger: leases per pipeline and ring, none on the whole. */
+  private readonly manyRunners: boolean;
+  /** The pipeline lease the work under way holds (with many runners): its writes are fenced by it. */
+  private readonly pipelineLease = new AsyncLocalStorage<LeaseKeeper>();
+  /** Passes so far: with many runners each pass starts at a different pipeline. */
+  private passes = 0;
+  private readonly offset = Math.floor(Math.random() * 1_000);
 
   constructor(options: EngineOptions) {
     super();
@@ -112,18 +120,31 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.clock = this.opts.clock ?? systemClock;
     this.pipelines = new Map(this.opts.pipelines.map((p) => [p.name, p]));
     const store = this.opts.store ?? fileStore({ dir: '.ringmaster/ledger' });
+    this.manyRunners = store.capabilities?.manyRunners === true;
     // Once started, everything the engine writes is fenced by its lease (also after it was lost:
     // that is when the fence matters).
     this.ledger = new Ledger(store, this.clock, {
       onRecord: (record) => this.onRecord(record),
-      fence: () => (this.keeper ? [this.keeper.current] : []),
+      fence: () => {
+        const pipeline = this.pipelineLease.getStore();
+        return [...(this.keeper ? [this.keeper.current] : []), ...(pipeline ? [pipeline.current] : [])];
+      },
       // A refused append is the surest sign the engine's lease is gone: stop now, not at the next renewal.
       onFenceRefused: (error) => {
         if (error.details.lock === 'engine') this.keeper?.markLost(error);
+        const pipeline = this.pipelineLease.getStore();
+        if (pipeline && error.details.lock === pipeline.current.name) pipeline.markLost(error);
       },
     });
-    const signal = () =>
-      AbortSignal.any([this.stopping.signal, this.pass.signal, ...(this.keeper ? [this.keeper.signal] : [])]);
+    const signal = () => {
+      const pipeline = this.pipelineLease.getStore();
+      return AbortSignal.any([
+        this.stopping.signal,
+        this.pass.signal,
+        ...(this.keeper ? [this.keeper.signal] : []),
+        ...(pipeline ? [pipeline.signal] : []),
+      ]);
+    };
     this.runtime = {
       ledger: this.ledger,
       clock: this.clock,
@@ -131,6 +152,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       workDir: this.opts.workDir,
       notifiers: this.opts.notifiers,
       leaseMs: this.opts.leaseMs,
+      manyRunners: this.manyRunners,
       get signal() {
         return signal();
       },
@@ -157,8 +179,17 @@ export class Engine extends EventEmitter<EngineEvents> {
   /**
    * Takes the engine lease on the ledger (one running engine per ledger) and loads it. A second
    * engine gets a `LOCKED` error naming the holder, or waits up to `waitMs`.
+   *
+   * On a store that supports many runners (`capabilities.manyRunners`, such as
+   * `postgresStore`), no lease on the whole ledger is taken: any number of engines start, and
+   * each pass takes a lease per pipeline (its sources, builds and notifications) and per ring
+   * (its rollouts and gates), skipping what another runner holds.
    */
   async start(options: { waitMs?: number } = {}): Promise<void> {
+    if (this.manyRunners) {
+      await this.load();
+      return;
+    }
     const deadline = Date.now() + (options.waitMs ?? 0);
     let lease: Lease | undefined;
     for (;;) {
@@ -251,19 +282,90 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   private async tickOnce(): Promise<void> {
     if (this.lostLease) return; // said once, when it was lost; run() ends on it
-    await this.ensureLoaded();
-    for (const pipeline of this.pipelines.values()) {
+    try {
+      await this.ensureLoaded();
+    } catch (error) {
+      // The store is unreachable (a database restarting): say so, decide nothing on a stale
+      // ledger, and try again next pass.
+      this.emit('error', {
+        operation: 'read the ledger',
+        error: error instanceof Error ? error : new Error(String(error)),
+      });
+      return;
+    }
+    for (const pipeline of this.passOrder()) {
       if (this.runtime.signal.aborted) return;
-      await this.guard(pipeline.name, 'poll', () => this.intake.poll(pipeline));
-      await this.guard(pipeline.name, 'deploy requests', () => this.intake.pollDeployRequests(pipeline));
-      await this.guard(pipeline.name, 'build', () => this.intake.buildPending(pipeline));
+      await this.guard(pipeline.name, 'pipeline lease', () =>
+        this.underPipelineLease(pipeline, async () => {
+          await this.guard(pipeline.name, 'poll', () => this.intake.poll(pipeline));
+          await this.guard(pipeline.name, 'deploy requests', () => this.intake.pollDeployRequests(pipeline));
+          await this.guard(pipeline.name, 'build', () => this.intake.buildPending(pipeline));
+        }),
+      );
       for (let i = 0; i < pipeline.rings.length; i++) {
         if (this.runtime.signal.aborted) return;
         await this.guard(pipeline.name, `ring ${pipeline.rings[i]!.name}`, () =>
           this.rings.reconcileRing(pipeline, i),
         );
       }
-      await this.guard(pipeline.name, 'notify', () => deliverNotifications(this.runtime, pipeline));
+      await this.guard(pipeline.name, 'notify', () =>
+        this.underPipelineLease(pipeline, () => deliverNotifications(this.runtime, pipeline)),
+      );
+    }
+  }
+
+  /**
+   * The pipelines in the order this pass visits them. One runner visits them in config order;
+   * with many, each runner starts each pass at a different one, so the runners spread out over
+   * the pipelines instead of queueing behind each other's leases.
+   */
+  private passOrder(): Pipeline[] {
+    const all = [...this.pipelines.values()];
+    if (!this.manyRunners || all.length < 2) return all;
+    const start = (this.offset + this.passes++) % all.length;
+    return [...all.slice(start), ...all.slice(0, start)];
+  }
+
+  /**
+   * Runs `work` on one pipeline's sources, builds or notifications. With many runners it holds
+   * the pipeline's lease (renewed while the work runs; its writes are fenced by it) after
+   * reading what other runners wrote, and ends the builds a dead holder left running; when
+   * another runner holds it, the work is skipped this pass. With one runner, the engine's lease
+   * already covers it.
+   */
+  private async underPipelineLease(pipeline: Pipeline, work: () => Promise<void>): Promise<void> {
+    if (!this.manyRunners) return work();
+    const name = `pipeline:${pipeline.name}`;
+    const store = this.ledger.store;
+    const lease = await store.acquire(name, { owner: this.opts.owner, ttlMs: this.opts.leaseMs });
+    if (!lease) return;
+    const keeper = new LeaseKeeper(store, lease, this.opts.leaseMs, (error) =>
+      this.emit('error', { pipeline: pipeline.name, operation: `renew ${name}`, error }),
+    );
+    try {
+      await this.pipelineLease.run(keeper, async () => {
+        await this.ledger.refresh();
+        await reapOrphans(this.runtime, [pipeline], (step) => step.kind === 'build');
+        await work();
+      });
+    } finally {
+      await keeper.stop();
+      await store.release(keeper.current).catch(() => {}); // a lost lease is not ours to release
+    }
+    if (keeper.signal.aborted) {
+      const reason = keeper.signal.reason as Error;
+      await this.ledger
+        .writeUnder(
+          [],
+          entry('lease.lost', {
+            pipeline: pipeline.name,
+            lease: name,
+            owner: this.opts.owner,
+            reason: `${reason.message}; stopped, the next holder goes on from the ledger`,
+          }),
+        )
+        .catch(() => {}); // best effort: the store may be what failed
+      throw reason;
     }
   }
 
@@ -277,9 +379,11 @@ export class Engine extends EventEmitter<EngineEvents> {
       ? [this.operations.pipeline(options.pipeline)]
       : [...this.pipelines.values()];
     for (const pipeline of pipelines) {
-      await this.intake.poll(pipeline);
-      await this.intake.buildPending(pipeline);
-      await deliverNotifications(this.runtime, pipeline);
+      await this.underPipelineLease(pipeline, async () => {
+        await this.intake.poll(pipeline);
+        await this.intake.buildPending(pipeline);
+        await deliverNotifications(this.runtime, pipeline);
+      });
     }
   }
 
@@ -299,14 +403,20 @@ export class Engine extends EventEmitter<EngineEvents> {
       process.on('uncaughtException', onFault);
       process.on('unhandledRejection', onFault);
     }
+    // A store that can tell when someone appended (LISTEN/NOTIFY) cuts the sleep short; one that
+    // arrives during a pass makes the next sleep end at once. Lost ones only cost the interval.
+    let woken = new AbortController();
+    const unsubscribe = this.ledger.store.subscribe?.(() => woken.abort());
     try {
       while (!signal.aborted) {
         await this.tick();
         const lost = this.lostLease;
         if (lost) throw lost;
-        await this.clock.sleep(options.intervalMs ?? 30_000, signal);
+        await this.clock.sleep(options.intervalMs ?? 30_000, AbortSignal.any([signal, woken.signal]));
+        woken = new AbortController();
       }
     } finally {
+      unsubscribe?.();
       process.off('uncaughtException', onFault);
       process.off('unhandledRejection', onFault);
     }

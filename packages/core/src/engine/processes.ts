@@ -32,15 +32,22 @@ export function processRecorder(write: (record: Entry) => Promise<unknown>, pipe
 
 /**
  * Kills the process groups that steps left running when an engine died (the caller holds the
- * engine's lease, so no live engine owns them), records what it found, and removes the build
- * directories of the attempts they belonged to.
+ * lease their steps run under — the engine's, or with many runners the pipeline's for builds and
+ * the ring's for gates — so no live holder owns them), records what it found through `write`,
+ * and removes the build directories of the attempts they belonged to. `which` picks the steps.
  */
-export async function reapOrphans(rt: Runtime, pipelines: readonly Pipeline[]): Promise<void> {
+export async function reapOrphans(
+  rt: Runtime,
+  pipelines: readonly Pipeline[],
+  which: (step: StepRef) => boolean = () => true,
+  write: (record: Entry) => Promise<unknown> = (record) => rt.ledger.write(record),
+): Promise<void> {
   for (const pipeline of pipelines) {
     const p = rt.state(pipeline.name);
     for (const { process, step } of [...p.processes.values()]) {
+      if (!which(step)) continue;
       const outcome = await reapGroup(process);
-      await rt.ledger.write(entry('process.reaped', { pipeline: pipeline.name, process, step, outcome }));
+      await write(entry('process.reaped', { pipeline: pipeline.name, process, step, outcome }));
       if (step.kind === 'build')
         await rm(buildDir(rt.workDir, pipeline.name, step.revision, step.attempt), {
           recursive: true,

@@ -19,7 +19,7 @@ import { planBatches, type RolloutSpec } from '../rollout/strategy.js';
 import { describeHolder } from '../store/lockfile.js';
 import { LeaseKeeper } from './lease.js';
 import { notice } from './notify.js';
-import { processRecorder } from './processes.js';
+import { processRecorder, reapOrphans } from './processes.js';
 import { ringAction } from './ring-action.js';
 import type { Runtime } from './runtime.js';
 
@@ -64,13 +64,9 @@ export class RingRunner {
     const action = ringAction(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now());
     switch (action.action) {
       case 'resume':
-        await this.withRingLock(pipeline, ring, (session) => this.resumeRollout(session));
+      case 'verifying':
+        await this.withRingLock(pipeline, ring, (session) => this.continueRing(session, index));
         return;
-      case 'verifying': {
-        const release = this.rt.state(pipeline.name).releases.get(action.release)!;
-        await this.withRingLock(pipeline, ring, (session) => this.runGates(session, release));
-        return;
-      }
       case 'promote':
       case 'wait':
       case 'blocked':
@@ -96,6 +92,19 @@ export class RingRunner {
         reason: now.decision.reason,
       };
     });
+  }
+
+  /**
+   * Resumes the ring's rollout or runs its gates, if that is still what the ring needs on the
+   * ledger as it is now, under the lease: the holder before (a runner that died, a CLI) may have
+   * finished the step between the look that brought us here and the lease.
+   */
+  private async continueRing(session: RingSession, index: number): Promise<void> {
+    const { pipeline } = session;
+    const now = ringAction(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now());
+    if (now.action === 'resume') await this.resumeRollout(session);
+    else if (now.action === 'verifying')
+      await this.runGates(session, this.rt.state(pipeline.name).releases.get(now.release)!);
   }
 
   /**
@@ -136,6 +145,14 @@ export class RingRunner {
     let failure: unknown;
     try {
       await this.rt.ledger.refresh(); // another process may have moved the ring while we waited
+      // With many runners, gates a dead runner left running in this ring are ours to end now.
+      if (this.rt.manyRunners)
+        await reapOrphans(
+          this.rt,
+          [pipeline],
+          (step) => step.kind === 'gate' && step.ring === ring.name,
+          (record) => session.write(record),
+        );
       await work(session);
     } catch (error) {
       failure = error;

@@ -21,6 +21,11 @@ export interface Runtime {
   /** How long the engine's and the rings' leases last; holders renew them at a third of it. */
   readonly leaseMs: number;
   /**
+   * Several runners share the ledger (the store says it can): work is fenced by a lease per
+   * pipeline and per ring, not one on the whole ledger.
+   */
+  readonly manyRunners: boolean;
+  /**
    * Aborted by `close()`, by the loss of the engine's lease, or when a fault cuts the pass short:
    * work stops at the next host boundary.
    */

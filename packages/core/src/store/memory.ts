@@ -18,17 +18,20 @@ interface Shared {
 
 /**
  * A store that lives in memory. Handles made from the same `memoryStore()` share its data
- * through `.open()`, which is how tests model two processes.
+ * through `.open()`, which is how tests model two processes. `manyRunners: true` declares the
+ * capability, so engines on its handles run as several runners on one ledger (fast tests of
+ * the engine's many-runner mode; the real thing is `@ringmaster/store-postgres`).
  *
  * @example
  * ```ts
  * const store = memoryStore();
  * ```
  */
-export function memoryStore(): Store & { open(): Store } {
+export function memoryStore(options: { manyRunners?: boolean } = {}): Store & { open(): Store } {
   const shared: Shared = { records: [], locks: new Map() };
   const make = (): Store => ({
     name: 'memory',
+    capabilities: { manyRunners: options.manyRunners === true },
     async append(records: readonly NewRecord[], options: AppendOptions = {}) {
       const last = shared.records.length;
       if (options.expectedSeq !== undefined && options.expectedSeq !== last) {

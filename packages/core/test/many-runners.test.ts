@@ -1,0 +1,147 @@
+/**
+ * Several engines on one ledger, on a store that declares `manyRunners` (the memory store's
+ * handles here; the real-process chaos test is in store-postgres). Each pass takes a lease per
+ * pipeline and per ring, so the runners spread over the work, never deploy a host twice for one
+ * release, and end where one runner would.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  auto,
+  createEngine,
+  type Engine,
+  fileStore,
+  isRingmasterError,
+  localRepository,
+  localTarget,
+  manualClock,
+  memorySource,
+  memoryStore,
+  pipeline,
+  type Store,
+  tarball,
+} from '../src/index.js';
+import { tempDir } from './helpers.js';
+
+const NAMES = ['alpha', 'beta', 'gamma', 'delta'];
+
+/** Four pipelines through three rings of two local hosts, their files under `dir`. */
+function pipelines(dir: string) {
+  return NAMES.map((name) =>
+    pipeline({
+      name,
+      source: memorySource({
+        commits: [{ files: { 'app.txt': `${name} v1\n` }, message: 'first', author: 'alice' }],
+      }),
+      build: { steps: [] },
+      packager: tarball({ name }),
+      repository: localRepository({ dir: join(dir, 'repo', name) }),
+      rings: ['eng', 'sandbox', 'prod'].map((ring) => ({
+        name: ring,
+        target: localTarget({ root: join(dir, 'hosts', name, ring), hosts: [`${ring}-1`, `${ring}-2`] }),
+        policy: auto(),
+      })),
+    }),
+  );
+}
+
+/** A store handle that counts which records its engine appended. */
+function counted(store: Store, counts: Map<string, number>): Store {
+  return Object.assign(Object.create(store) as Store, {
+    append: async (...args: Parameters<Store['append']>) => {
+      const stored = await store.append(...args);
+      for (const r of stored) counts.set(r.type, (counts.get(r.type) ?? 0) + 1);
+      return stored;
+    },
+  });
+}
+
+/** Ticks every engine at once until each pipeline's prod is verified (bounded). */
+async function runUntilDone(engines: Engine[]) {
+  for (let pass = 0; pass < 40; pass++) {
+    await Promise.all(engines.map((e) => e.tick()));
+    const status = await engines[0]!.status();
+    if (status.pipelines.every((p) => p.rings.every((r) => r.version !== undefined && r.action === 'idle')))
+      return pass;
+  }
+  throw new Error('the runners did not finish in 40 passes');
+}
+
+describe('many runners on one ledger', () => {
+  it('three engines start together, spread the pipelines between them, deploy each host once, and end as one engine would', async () => {
+    const dir = await tempDir();
+    const shared = memoryStore({ manyRunners: true });
+    const counts = [new Map<string, number>(), new Map<string, number>(), new Map<string, number>()];
+    const clock = manualClock('2026-11-02T09:00:00Z');
+    // One set of pipelines (the same sources and hosts), three engines: three runners.
+    const config = pipelines(dir);
+    const engines = counts.map((c, i) =>
+      createEngine({
+        pipelines: config,
+        store: counted(shared.open(), c),
+        clock,
+        owner: `runner-${i + 1}`,
+        workDir: join(dir, `work-${i + 1}`),
+      }),
+    );
+    try {
+      // No LOCKED: the store says many may run.
+      for (const e of engines) await e.start();
+      await runUntilDone(engines);
+
+      const records = await shared.read();
+      const finished = records.filter((r) => r.type === 'host.finished');
+      const keys = finished.map((r) => `${r.data.pipeline}/${r.data.ring}/${r.data.host}/${r.data.release}`);
+      expect(new Set(keys).size).toBe(keys.length); // no host deployed twice for one release
+      expect(keys).toHaveLength(NAMES.length * 3 * 2);
+      expect(records.filter((r) => r.type === 'release.created')).toHaveLength(NAMES.length);
+      // The work was spread: more than one runner finished hosts.
+      const workers = counts.filter((c) => (c.get('host.finished') ?? 0) > 0).length;
+      expect(workers).toBeGreaterThan(1);
+      // And the hosts run what the ledger says.
+      for (const p of config)
+        for (const ring of p.rings)
+          for (const host of ring.target.hosts)
+            expect((await ring.target.installed(host.name, p.name))?.version).toBe(
+              (await engines[1]!.status()).pipelines
+                .find((s) => s.name === p.name)!
+                .rings.find((r) => r.name === ring.name)!.version,
+            );
+
+      // One engine on a file ledger, on a fresh copy of the same config, ends the same.
+      const soloDir = await tempDir();
+      const solo = createEngine({
+        pipelines: pipelines(soloDir),
+        store: fileStore({ dir: join(soloDir, 'ledger') }),
+        clock,
+        workDir: join(soloDir, 'work'),
+      });
+      try {
+        await solo.start();
+        await runUntilDone([solo]);
+        const summary = (s: Awaited<ReturnType<Engine['status']>>) =>
+          s.pipelines.map((p) => [p.name, p.rings.map((r) => [r.name, r.version, r.action])]);
+        expect(summary(await engines[2]!.status())).toEqual(summary(await solo.status()));
+      } finally {
+        await solo.close();
+      }
+    } finally {
+      for (const e of engines) await e.close();
+    }
+  });
+
+  it('on a store without the capability the second engine is still refused (one runner per file ledger)', async () => {
+    const dir = await tempDir();
+    const store = memoryStore();
+    const one = createEngine({ pipelines: pipelines(dir), store: store.open(), workDir: join(dir, 'w1') });
+    const two = createEngine({ pipelines: pipelines(dir), store: store.open(), workDir: join(dir, 'w2') });
+    try {
+      await one.start();
+      const error = await two.start().catch((e: unknown) => e);
+      expect(isRingmasterError(error, 'LOCKED')).toBe(true);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+});
