@@ -115,6 +115,9 @@ export async function runCli(argv: string[], io: Io = processIo, cwd = process.c
         to: { type: 'string' },
         policy: { type: 'string' },
         retry: { type: 'string' },
+        from: { type: 'string' },
+        against: { type: 'string' },
+        store: { type: 'string' },
       },
     });
     parsed = { command: positionals[0] ?? '', positionals: positionals.slice(1), flags: values };

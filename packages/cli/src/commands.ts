@@ -12,6 +12,7 @@ import {
   replayPolicy,
 } from '@ringmaster/core';
 import { initProject } from './init.js';
+import { copyLedger, openStore, type VerifyReport, verifyLedger } from './ledger.js';
 import { EXIT, type Io } from './output.js';
 import { describeRecord } from './records.js';
 import { type Followed, flag, follow, json, need, type Parsed, who, withProject } from './session.js';
@@ -398,5 +399,65 @@ export const commands: Record<string, Command> = {
         }
         return EXIT.OK;
       }),
+  },
+  ledger: {
+    usage: 'ledger copy --from STORE --to STORE | ledger verify [--store STORE] [--against STORE]',
+    summary:
+      'copy a ledger between stores (file ↔ postgres), keeping every seq and checksum; check one end to end',
+    flags: [
+      "--from, --to   stores: postgres://user@host:port/db[?schema=s], file:DIR or a directory, or config (the config's)",
+      "--store        the ledger to verify (default: the config's)",
+      '--against      verify also that this ledger holds the same records, seq by seq and checksum by checksum',
+    ],
+    example: 'ringmaster ledger copy --from .ringmaster/ledger --to postgres://ringmaster@db:5432/ringmaster',
+    run: async (args, io, cwd) => {
+      const [action] = need(args, 1, 'ledger copy|verify');
+      const open = (spec: string) => openStore(spec, cwd, flag(args, 'config'));
+      const say = (report: VerifyReport, label: string) =>
+        report.ok
+          ? `${label}: ${report.records} records, seq 1–${report.records}, every seq and checksum checks out${report.first ? ` (${report.first} … ${report.last})` : ''}; pipelines: ${report.pipelines.join(', ') || 'none'}`
+          : `${label}: ${report.difference}`;
+      if (action === 'verify') {
+        const store = await open(flag(args, 'store') ?? 'config');
+        const againstSpec = flag(args, 'against');
+        const against = againstSpec ? await open(againstSpec) : undefined;
+        try {
+          const report = await verifyLedger(store.store, against?.store);
+          io.out(json(args) ? JSON.stringify({ ledger: store.label, ...report }) : say(report, store.label));
+          return report.ok ? EXIT.OK : EXIT.FAILED;
+        } finally {
+          await store.close();
+          await against?.close();
+        }
+      }
+      if (action === 'copy') {
+        const fromSpec = flag(args, 'from');
+        const toSpec = flag(args, 'to');
+        if (!fromSpec || !toSpec)
+          throw new RingmasterError('CONFIG', 'usage: ringmaster ledger copy --from STORE --to STORE', {
+            scope: 'cli',
+          });
+        const from = await open(fromSpec);
+        try {
+          const to = await open(toSpec);
+          try {
+            const { records, verified } = await copyLedger(from, to);
+            if (json(args)) io.out(JSON.stringify({ from: from.label, to: to.label, records, verified }));
+            else
+              io.out(
+                `copied ${records} records from ${from.label} to ${to.label}\n${say(verified, to.label)}`,
+              );
+            return verified.ok ? EXIT.OK : EXIT.FAILED;
+          } finally {
+            await to.close();
+          }
+        } finally {
+          await from.close();
+        }
+      }
+      throw new RingmasterError('CONFIG', `ledger: unknown action "${action}"; use copy or verify`, {
+        scope: 'cli',
+      });
+    },
   },
 };

@@ -93,7 +93,7 @@ export type {
   RingState,
   RolloutState,
 } from './ledger/state.js';
-export { pipelineState, ringState } from './ledger/state.js';
+export { foldRecords, pipelineState, ringState } from './ledger/state.js';
 export {
   type BuildContext,
   type BuildFunction,

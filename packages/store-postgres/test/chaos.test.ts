@@ -1,7 +1,8 @@
 /**
  * Many runners under chaos, with real processes and a real PostgreSQL: three runner processes
  * share one ledger and run ten pipelines through three rings, while the test (seeded) SIGKILLs
- * the runner holding a ring mid-batch and starts a new one, terminates runners' database
+ * the runner holding a ring mid-batch and starts a new one, SIGSTOPs one past its lease (its
+ * ring is taken over; its late appends must be refused), terminates runners' database
  * connections mid-append, restarts PostgreSQL mid-rollout, and in some trials runs with NOTIFY
  * off. After each trial:
  * - nothing acknowledged was lost: every seq a runner was told was written is there, with the
@@ -76,6 +77,9 @@ interface Runner {
   /** Set when the test killed it; a runner that exits otherwise has crashed. */
   killed: boolean;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGSTOPped by the test, until `resume()`. */
+  paused?: boolean;
+  resume?: () => void;
   /** Resolves once it said READY (its SIGTERM handler is in place), or exited. */
   ready: Promise<void>;
   stderr: string[];
@@ -87,6 +91,12 @@ interface Trial {
   notify: boolean;
   runners: Runner[];
   crashed: string[];
+}
+
+function resume(runner: Runner): void {
+  if (!runner.paused) return;
+  runner.paused = false;
+  runner.process.kill('SIGCONT');
 }
 
 function startRunner(trial: Trial, owner: string): Runner {
@@ -128,6 +138,7 @@ function startRunner(trial: Trial, owner: string): Runner {
 }
 
 async function stopRunners(trial: Trial): Promise<void> {
+  for (const r of trial.runners) r.resume?.();
   for (const r of trial.runners) {
     if (r.process.exitCode !== null || r.process.signalCode !== null) continue;
     await r.ready;
@@ -257,23 +268,35 @@ async function runTrial(name: string, seed: number | undefined) {
       await new Promise((r) => setTimeout(r, 100));
       if (injected.length < faults && Date.now() >= nextFaultAt) {
         const roll = rand();
-        if (roll < 0.45) {
-          // SIGKILL the runner holding a ring, mid-batch; a new runner takes its place.
+        if (roll < 0.5) {
+          // The runner holding a ring, mid-batch: SIGKILLed (a new runner takes its place), or
+          // SIGSTOPped past its lease (another runner takes the ring over; when it wakes, its
+          // appends are refused and it stops).
           const held = await superuser(
             db,
             `SELECT pid FROM ringmaster.leases WHERE name LIKE 'rollout:%'
               AND expires_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint`,
           ).catch(() => []);
           const pids = new Set(held.map((h) => Number(h.pid)));
-          const live = trial.runners.filter((r) => r.process.exitCode === null && !r.killed);
+          const live = trial.runners.filter((r) => r.process.exitCode === null && !r.killed && !r.paused);
           const victim = live.find((r) => pids.has(r.process.pid!)) ?? live[Math.floor(rand() * live.length)];
-          if (victim) {
+          const holding = victim && pids.has(victim.process.pid!) ? ' (holding a ring)' : '';
+          if (victim && roll < 0.35) {
             victim.killed = true;
             victim.process.kill('SIGKILL');
-            injected.push(`kill ${victim.owner}${pids.has(victim.process.pid!) ? ' (holding a ring)' : ''}`);
+            injected.push(`kill ${victim.owner}${holding}`);
             startRunner(trial, `r${next++}`);
+          } else if (victim) {
+            victim.paused = true;
+            victim.process.kill('SIGSTOP');
+            injected.push(`pause ${victim.owner}${holding}`);
+            const wake = setTimeout(() => resume(victim), 2_500 + rand() * 1_500);
+            victim.resume = () => {
+              clearTimeout(wake);
+              resume(victim);
+            };
           }
-        } else if (roll < 0.8 || restarted) {
+        } else if (roll < 0.82 || restarted) {
           const rows = await superuser(
             db,
             `SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity
@@ -299,6 +322,7 @@ async function runTrial(name: string, seed: number | undefined) {
       state: await finalState(records, dir),
       lost: await lostAppends(trial, records),
       crashed: trial.crashed,
+      leasesLost: records.filter((r) => r.type === 'lease.lost').length,
       injected,
       notify: trial.notify,
     };
@@ -320,10 +344,12 @@ describe('many runners under chaos (real processes, real PostgreSQL)', () => {
 
     const failures: string[] = [];
     const kinds = new Set<string>();
+    let leasesLost = 0;
     for (let seed = 1; seed <= TRIALS; seed++) {
       const result = await runTrial(`chaos_${seed}`, seed);
       for (const fault of result.injected) kinds.add(fault.split(' ')[0]!);
       if (!result.notify) kinds.add('notify-off');
+      leasesLost += result.leasesLost;
       const problems = [
         ...result.crashed.map((c) => `crashed: ${c}`),
         ...result.lost.map((l) => `lost: ${l}`),
@@ -340,7 +366,9 @@ describe('many runners under chaos (real processes, real PostgreSQL)', () => {
         );
     }
     expect(failures).toEqual([]);
+    // A paused holder woke to find its lease taken, and said so (its late appends were refused).
+    expect(leasesLost).toBeGreaterThan(0);
     // Every kind of fault was injected somewhere.
-    expect([...kinds].sort()).toEqual(['kill', 'notify-off', 'restart', 'terminate']);
+    expect([...kinds].sort()).toEqual(['kill', 'notify-off', 'pause', 'restart', 'terminate']);
   }, 1_200_000);
 });
