@@ -28,6 +28,12 @@ export {
   webhookNotifierOptionsSchema,
 } from './adapters/notifiers.js';
 export {
+  type SimulatedFleet,
+  type SimulatedTargetOptions,
+  simulatedTarget,
+  simulatedTargetOptionsSchema,
+} from './adapters/simulated-target.js';
+export {
   compareDotted,
   sha256File,
   type TarballOptions,

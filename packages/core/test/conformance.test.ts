@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Volume } from 'memfs';
 import type { FsLike } from '../src/index.js';
-import { fileStore, localRepository, localTarget, memorySource, memoryStore, tarball } from '../src/index.js';
+import {
+  fileStore,
+  localRepository,
+  localTarget,
+  memorySource,
+  memoryStore,
+  simulatedTarget,
+  tarball,
+} from '../src/index.js';
 import {
   describePackager,
   describeRepository,
@@ -62,6 +70,17 @@ describeTarget('local, with a health check', {
     const root = await temp();
     return {
       target: localTarget({ root, hosts: ['h1', 'h2'], healthCheck: { run: ['test', '-f', 'VERSION'] } }),
+      packageName: 'confpkg',
+      artifact: (version) => artifactOf('confpkg', version),
+      cleanup,
+    };
+  },
+});
+
+describeTarget('simulated', {
+  async create() {
+    return {
+      target: simulatedTarget({ hosts: ['h1', 'h2'], latencyMs: [1, 3] }),
       packageName: 'confpkg',
       artifact: (version) => artifactOf('confpkg', version),
       cleanup,

@@ -60,6 +60,12 @@ export const engineOptionsSchema = z
      * renew at a third of it and retry a failed renewal until it runs out. @default 30000
      */
     leaseMs: z.number().int().min(50).default(LEASE_MS),
+    /**
+     * How many hosts of a batch this engine works on at once, whatever the batch size (as
+     * Ansible's `forks`): a bound on its connections and memory. A batch larger than this takes
+     * several rounds. @default every host of the batch at once
+     */
+    forks: z.number().int().min(1).optional(),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -153,6 +159,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       notifiers: this.opts.notifiers,
       leaseMs: this.opts.leaseMs,
       manyRunners: this.manyRunners,
+      forks: this.opts.forks,
       get signal() {
         return signal();
       },

@@ -236,6 +236,7 @@ export class RingRunner {
       resolve: async (version) =>
         p.releases.get(version)?.artifact ?? (await pipeline.repository.find(release.artifact.name, version)),
       signal: session.signal,
+      ...(this.rt.forks ? { forks: this.rt.forks } : {}),
       recorder: {
         hostStarted: async (host, from, phase) => {
           await session.write(entry('host.started', { ...base, host, from, phase }));

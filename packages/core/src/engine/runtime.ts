@@ -25,6 +25,8 @@ export interface Runtime {
    * pipeline and per ring, not one on the whole ledger.
    */
   readonly manyRunners: boolean;
+  /** How many hosts of a batch this runner works on at once (Ansible's forks). */
+  readonly forks: number | undefined;
   /**
    * Aborted by `close()`, by the loss of the engine's lease, or when a fault cuts the pass short:
    * work stops at the next host boundary.

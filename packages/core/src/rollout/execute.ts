@@ -47,6 +47,8 @@ export interface ExecuteRolloutInput {
   recorder: RolloutRecorder;
   /** Stop at the next host boundary (Ctrl-C, a lost lease): the rollout stays in flight and resumes later. */
   signal?: AbortSignal;
+  /** At most this many hosts of a batch are worked on at once (the runner's `forks`). @default all */
+  forks?: number;
 }
 
 export interface RolloutResult {
@@ -244,9 +246,10 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
         failed,
       };
     }
-    const results = await Promise.all(
-      batch.map(async (host) => ({ host, ...(await deployHost(input, host)) })),
-    );
+    const results = await mapLimited(batch, input.forks ?? batch.length, async (host) => ({
+      host,
+      ...(await deployHost(input, host)),
+    }));
     let batchFailures = 0;
     for (const r of results) {
       if (!r.alreadyThere && !r.untouched) changed.push({ host: r.host, from: r.from });
@@ -297,6 +300,25 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
     reason: `${spentAt}; rolled back ${undo.map((u) => u.host).join(', ') || 'nothing'}`,
     failed,
   };
+}
+
+/** `fn` over `items`, at most `limit` at a time, results in the order of `items`. */
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  if (limit >= items.length) return Promise.all(items.map(fn));
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
+  return results;
 }
 
 function abortReason(signal: AbortSignal): string {
