@@ -78,8 +78,8 @@ export function simulatedTarget(
       throw new RingmasterError('TARGET', `unknown host ${host}`, { scope: opts.name, details: { host } });
   };
   const on = (host: string) => {
-    let packages = fleet.get(host);
-    if (!packages) fleet.set(host, (packages = new Map()));
+    const packages = fleet.get(host) ?? new Map<string, InstalledPackage>();
+    fleet.set(host, packages);
     return packages;
   };
   return {
