@@ -71,6 +71,8 @@ export function describeRecord(r: TypedRecord): string[] {
       const line = `${p}   ${d.ok ? '✔' : '✘'} ${d.host}${what}${d.error ? `: ${first(d.error)}` : ''}${now}`;
       return d.ok ? [line] : [line, ...tailOf(d.error)];
     }
+    case 'batch.started':
+      return [`${p} ${r.data.rollout} batch ${r.data.batch + 1} open to every runner`];
     case 'rollout.parked':
       return [`${p} ${r.data.rollout} parked (${r.data.reason}); it resumes at the next pass`];
     case 'rollout.finished':

@@ -31,6 +31,7 @@ describe('public types', () => {
       | 'rollout.started'
       | 'host.started'
       | 'host.finished'
+      | 'batch.started'
       | 'rollout.parked'
       | 'rollout.finished'
       | 'gate.finished'

@@ -14,7 +14,14 @@ import type { ReleaseState } from '../ledger/state.js';
 import { ringState } from '../ledger/state.js';
 import { type Gate, type GateOutcome, gateFailureLine } from '../model/gate.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
-import { executeRollout, type RolloutResult } from '../rollout/execute.js';
+import {
+  deployHost,
+  executeRollout,
+  type HostSharing,
+  mapLimited,
+  type RolloutRecorder,
+  type RolloutResult,
+} from '../rollout/execute.js';
 import { planBatches, type RolloutSpec } from '../rollout/strategy.js';
 import { describeHolder } from '../store/lockfile.js';
 import { LeaseKeeper } from './lease.js';
@@ -23,10 +30,60 @@ import { processRecorder, reapOrphans } from './processes.js';
 import { ringAction } from './ring-action.js';
 import type { Runtime } from './runtime.js';
 
+/** How often a ring's holder looks for other runners' progress on a shared batch. */
+const SHARE_POLL_MS = 100;
+
+interface HostClaim {
+  recorder: RolloutRecorder;
+  release(): Promise<void>;
+}
+
+/** Records a rollout's host steps through `write`. */
+function hostRecorder(
+  write: (...entries: Entry[]) => Promise<unknown>,
+  base: { pipeline: string; rollout: string },
+): RolloutRecorder {
+  return {
+    hostStarted: async (host, from, phase) => {
+      await write(entry('host.started', { ...base, host, from, phase }));
+    },
+    hostFinished: async (host, outcome, phase) => {
+      await write(
+        entry('host.finished', {
+          ...base,
+          host,
+          phase,
+          ok: outcome.ok,
+          state: outcome.state,
+          ...(outcome.error ? { error: outcome.error } : {}),
+          ...(outcome.alreadyThere ? { alreadyThere: true } : {}),
+          ...(outcome.untouched ? { untouched: true } : {}),
+        }),
+      );
+    },
+  };
+}
+
+/** Waits `ms` (real time: a poll interval, not a schedule), or until `signal` aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** One piece of work on a ring, under its lease. */
 export interface RingSession {
   readonly pipeline: Pipeline;
   readonly ring: Ring;
+  /** The leases the session's writes are made under (the engine's, if any, and the ring's). */
+  readonly fence: readonly Lease[];
   /** Aborted when the engine stops or its pass is cut short, or a lease is lost (reason: LOCKED). */
   readonly signal: AbortSignal;
   /** Appends facts under the engine's and the ring's leases. */
@@ -64,9 +121,12 @@ export class RingRunner {
     const action = ringAction(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now());
     switch (action.action) {
       case 'resume':
-      case 'verifying':
-        await this.withRingLock(pipeline, ring, (session) => this.continueRing(session, index));
+      case 'verifying': {
+        const ran = await this.withRingLock(pipeline, ring, (session) => this.continueRing(session, index));
+        // With many runners, the ring's holder shares each batch: help with the open one.
+        if (!ran && action.action === 'resume' && this.rt.manyRunners) await this.helpRollout(pipeline, ring);
         return;
+      }
       case 'promote':
       case 'wait':
       case 'blocked':
@@ -112,18 +172,19 @@ export class RingRunner {
    * the work takes (a slow gate included); skips quietly when another process holds it, unless
    * the lock is `required`. When a lease is lost, the work stops at its next host boundary, the
    * loss is recorded (outside the fence: it is the loser's own account) and `LOCKED` is thrown.
+   * Resolves true when the work ran, false when it was skipped.
    */
   async withRingLock(
     pipeline: Pipeline,
     ring: Ring,
     work: (session: RingSession) => Promise<void>,
     required = false,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const name = `rollout:${pipeline.name}:${ring.name}`;
     const store = this.rt.ledger.store;
     const lease = await store.acquire(name, { owner: this.rt.owner, ttlMs: this.rt.leaseMs });
     if (!lease) {
-      if (!required) return;
+      if (!required) return false;
       const holder = await store.inspect(name);
       throw new RingmasterError(
         'LOCKED',
@@ -138,6 +199,7 @@ export class RingRunner {
     const session: RingSession = {
       pipeline,
       ring,
+      fence,
       signal: AbortSignal.any([this.rt.signal, keeper.signal]),
       write: (...entries) => this.rt.ledger.writeUnder(fence, ...entries),
       decide: (decision) => this.rt.ledger.decide(decision, fence),
@@ -178,6 +240,107 @@ export class RingRunner {
     }
     if (lost) throw lost;
     if (failure !== undefined) throw failure;
+    return true;
+  }
+
+  /**
+   * Claims one host of a shared rollout for this runner (a lease of its own, renewed while the
+   * host's step runs): its records are written under the claim (and `fence`, the ring's lease
+   * for the ring's holder), so a runner whose claim lapsed cannot write for the host any more.
+   */
+  private async claimHost(
+    pipeline: Pipeline,
+    ring: Ring,
+    rollout: string,
+    host: string,
+    fence: readonly Lease[],
+  ): Promise<HostClaim | undefined> {
+    const name = `host:${pipeline.name}:${ring.name}:${host}`;
+    const store = this.rt.ledger.store;
+    const lease = await store.acquire(name, { owner: this.rt.owner, ttlMs: this.rt.leaseMs });
+    if (!lease) return undefined;
+    const keeper = new LeaseKeeper(store, lease, this.rt.leaseMs, (error) =>
+      this.rt.emit('error', { pipeline: pipeline.name, operation: `renew ${name}`, error }),
+    );
+    const write = (...entries: Entry[]) => this.rt.ledger.writeUnder([...fence, keeper.current], ...entries);
+    return {
+      recorder: hostRecorder(write, { pipeline: pipeline.name, rollout }),
+      release: async () => {
+        await keeper.stop();
+        await store.release(keeper.current).catch(() => {});
+      },
+    };
+  }
+
+  /** The coordination a ring's holder offers the other runners for `rollout` (see HostSharing). */
+  private sharing(session: RingSession, rollout: string, fence: readonly Lease[]): HostSharing {
+    const { pipeline, ring } = session;
+    const current = () => this.rt.state(pipeline.name).rollouts.get(rollout);
+    return {
+      open: async (index) => {
+        if ((current()?.batchesOpened ?? 0) > index) return;
+        await session.write(entry('batch.started', { pipeline: pipeline.name, rollout, batch: index }));
+      },
+      claim: (host) => this.claimHost(pipeline, ring, rollout, host, fence),
+      refresh: async () => {
+        await this.rt.ledger.refresh();
+      },
+      step: (host) => current()?.hosts.get(host),
+      pause: async (signal) => {
+        await pause(SHARE_POLL_MS, signal);
+        await this.rt.ledger.refresh();
+      },
+    };
+  }
+
+  /**
+   * Works on the hosts of the batch another runner opened in this ring's rollout, as many at
+   * once as `forks` allows, each under its claim: the holder waits for them, weighs the batch,
+   * and alone decides what comes next (the next batch, or a rollback, which is never shared).
+   */
+  private async helpRollout(pipeline: Pipeline, ring: Ring): Promise<void> {
+    await this.rt.ledger.refresh();
+    const p = this.rt.state(pipeline.name);
+    const id = ringState(p, ring.name).inFlight;
+    const rollout = id ? p.rollouts.get(id) : undefined;
+    const opened = rollout?.batchesOpened ?? 0;
+    if (!rollout || opened === 0 || rollout.outcome || rollout.rollbacks.size > 0) return;
+    const release = p.releases.get(rollout.release)!;
+    const batch = rollout.batches[opened - 1] ?? [];
+    const pending = batch.filter((host) => !rollout.hosts.get(host)?.finished);
+    await mapLimited(pending, this.rt.forks ?? pending.length, async (host) => {
+      if (this.rt.signal.aborted) return;
+      const claim = await this.claimHost(pipeline, ring, rollout.id, host, this.rt.ledger.fence());
+      if (!claim) return;
+      try {
+        await this.rt.ledger.refresh();
+        const now = this.rt.state(pipeline.name).rollouts.get(rollout.id);
+        // Only while the holder still waits on this batch: not once it moved on or rolls back.
+        if (!now || now.outcome || now.rollbacks.size > 0 || (now.batchesOpened ?? 0) !== opened) return;
+        const step = now.hosts.get(host);
+        if (step?.finished) return;
+        await deployHost(
+          {
+            spec: rollout.strategy,
+            batches: rollout.batches,
+            target: ring.target,
+            artifact: release.artifact,
+            prior: { hosts: new Map(step ? [[host, step]] : []), rollbacks: now.rollbacks },
+            resolve: async () => undefined, // a helper never rolls back
+            recorder: claim.recorder,
+          },
+          host,
+        );
+      } catch (error) {
+        this.rt.emit('error', {
+          pipeline: pipeline.name,
+          operation: `help ${rollout.id} on ${host}`,
+          error: error instanceof Error ? error : new Error(String(error)),
+        });
+      } finally {
+        await claim.release();
+      }
+    });
   }
 
   /**
@@ -237,25 +400,8 @@ export class RingRunner {
         p.releases.get(version)?.artifact ?? (await pipeline.repository.find(release.artifact.name, version)),
       signal: session.signal,
       ...(this.rt.forks ? { forks: this.rt.forks } : {}),
-      recorder: {
-        hostStarted: async (host, from, phase) => {
-          await session.write(entry('host.started', { ...base, host, from, phase }));
-        },
-        hostFinished: async (host, outcome, phase) => {
-          await session.write(
-            entry('host.finished', {
-              ...base,
-              host,
-              phase,
-              ok: outcome.ok,
-              state: outcome.state,
-              ...(outcome.error ? { error: outcome.error } : {}),
-              ...(outcome.alreadyThere ? { alreadyThere: true } : {}),
-              ...(outcome.untouched ? { untouched: true } : {}),
-            }),
-          );
-        },
-      },
+      ...(this.rt.manyRunners ? { share: this.sharing(session, rollout.id, session.fence) } : {}),
+      recorder: hostRecorder(session.write, base),
     });
     if (result.outcome === 'interrupted') {
       // A lost lease is recorded by withRingLock, outside the fence; a stop parks the rollout,

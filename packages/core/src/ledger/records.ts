@@ -78,6 +78,12 @@ export interface RecordData {
     /** True when nothing was done to the host (it could not be read first). */
     untouched?: boolean;
   };
+  /**
+   * With many runners: the ring's holder opened batch `batch` (from 0) of the rollout, so other
+   * runners may work on its hosts (each under a lease of its own). A runner never works on a
+   * batch that was not opened: the holder opens the next one only after weighing the last.
+   */
+  'batch.started': { pipeline: string; rollout: string; batch: number };
   /** The engine was stopped (Ctrl-C, `close()`) between batches: the rollout resumes at the next start. */
   'rollout.parked': { pipeline: string; rollout: string; reason: string };
   'rollout.finished': { pipeline: string; rollout: string; outcome: RolloutOutcome; reason: string };

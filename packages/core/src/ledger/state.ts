@@ -92,6 +92,8 @@ export interface RolloutState {
   readonly outcomeReason?: string;
   /** Set while the rollout waits, parked by a stop, for the next start. */
   readonly parked?: { readonly reason: string; readonly at: string };
+  /** With many runners: how many of its batches the ring's holder has opened to every runner. */
+  readonly batchesOpened?: number;
   readonly finishedAt?: string;
 }
 
@@ -391,6 +393,9 @@ const handlers: Handlers = {
       });
       return { hosts };
     });
+  },
+  'batch.started'(p, { rollout, batch }) {
+    updateRollout(p, rollout, (r) => ({ batchesOpened: Math.max(r.batchesOpened ?? 0, batch + 1) }));
   },
   'rollout.parked'(p, { rollout, reason }, time) {
     updateRollout(p, rollout, () => ({ parked: { reason, at: time } }));

@@ -49,6 +49,30 @@ export interface ExecuteRolloutInput {
   signal?: AbortSignal;
   /** At most this many hosts of a batch are worked on at once (the runner's `forks`). @default all */
   forks?: number;
+  /** With many runners: the hosts of each batch are shared with the others (see {@link HostSharing}). */
+  share?: HostSharing;
+}
+
+/**
+ * How the runner holding a ring shares a batch's hosts with the other runners. It opens each
+ * batch (so others may take its hosts), works on every host it can claim, then waits for the
+ * rest to be finished by whoever claimed them — taking over any whose claim lapsed — before it
+ * weighs the batch. Every host is worked on under its claim by one runner at a time.
+ */
+export interface HostSharing {
+  /** Records that batch `index` is open to every runner. */
+  open(index: number): Promise<void>;
+  /**
+   * Claims `host` for this runner: resolves with the recorder its steps are written through
+   * (under the claim) and the release, or undefined when another runner has it.
+   */
+  claim(host: string): Promise<{ recorder: RolloutRecorder; release(): Promise<void> } | undefined>;
+  /** Reads what other runners wrote since the last look. */
+  refresh(): Promise<void>;
+  /** The host's deploy step in this rollout as last read. */
+  step(host: string): HostStep | undefined;
+  /** Waits a moment (or for a wake-up), then reads what others wrote. */
+  pause(signal?: AbortSignal): Promise<void>;
 }
 
 export interface RolloutResult {
@@ -111,7 +135,7 @@ async function installAndCheck(
   }));
 }
 
-interface DeployResult extends HostOutcome {
+export interface DeployResult extends HostOutcome {
   /** What the host had before the step. */
   from: HostState;
 }
@@ -119,7 +143,8 @@ interface DeployResult extends HostOutcome {
 const unreachable = (host: string, state: HostState & { status: 'unknown' }, what: string) =>
   `cannot read what ${host} runs (${state.code}: ${shortReason(state.reason)}); ${what}`;
 
-async function deployHost(input: ExecuteRolloutInput, host: string): Promise<DeployResult> {
+/** Deploys one host (or finishes its interrupted step), recording through the input's recorder. */
+export async function deployHost(input: ExecuteRolloutInput, host: string): Promise<DeployResult> {
   const { target, artifact, recorder } = input;
   const timeoutMs = input.spec.hostTimeout ?? DEFAULT_HOST_TIMEOUT_MS;
   const prior = input.prior?.hosts.get(host);
@@ -246,10 +271,19 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
         failed,
       };
     }
-    const results = await mapLimited(batch, input.forks ?? batch.length, async (host) => ({
-      host,
-      ...(await deployHost(input, host)),
-    }));
+    const results = input.share
+      ? await deploySharedBatch(input, input.share, i, batch)
+      : await mapLimited(batch, input.forks ?? batch.length, async (host) => ({
+          host,
+          ...(await deployHost(input, host)),
+        }));
+    if (!results) {
+      return {
+        outcome: 'interrupted',
+        reason: `stopped in batch ${i + 1} of ${input.batches.length}${abortReason(input.signal!)}`,
+        failed,
+      };
+    }
     let batchFailures = 0;
     for (const r of results) {
       if (!r.alreadyThere && !r.untouched) changed.push({ host: r.host, from: r.from });
@@ -302,8 +336,75 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
   };
 }
 
+type BatchResult = DeployResult & { host: string };
+
+/** A finished step, as deployHost would have returned it. */
+const asResult = (host: string, step: HostStep): BatchResult => ({
+  host,
+  ...step.finished!,
+  from: step.from,
+});
+
+/**
+ * Deploys one batch with the other runners (see {@link HostSharing}); undefined when stopped
+ * (the signal) while waiting for others' hosts.
+ */
+async function deploySharedBatch(
+  input: ExecuteRolloutInput,
+  share: HostSharing,
+  index: number,
+  batch: readonly string[],
+): Promise<BatchResult[] | undefined> {
+  await share.open(index);
+  const results = new Map<string, BatchResult>();
+  /** Deploys `host` if it can be claimed and is still unfinished; false when another runner has it. */
+  const tryHost = async (host: string): Promise<boolean> => {
+    const claim = await share.claim(host);
+    if (!claim) return false;
+    try {
+      // Read after the claim: whoever held it before may have finished it.
+      await share.refresh();
+      const step = share.step(host);
+      if (step?.finished) results.set(host, asResult(host, step));
+      else {
+        const prior = {
+          hosts: new Map(step ? [[host, step]] : []),
+          rollbacks: input.prior?.rollbacks ?? new Map(),
+        };
+        results.set(host, {
+          host,
+          ...(await deployHost({ ...input, prior, recorder: claim.recorder }, host)),
+        });
+      }
+      return true;
+    } finally {
+      await claim.release();
+    }
+  };
+  const unfinished = () => {
+    const left: string[] = [];
+    for (const host of batch) {
+      if (results.has(host)) continue;
+      const step = share.step(host);
+      if (step?.finished) results.set(host, asResult(host, step));
+      else left.push(host);
+    }
+    return left;
+  };
+  await share.refresh();
+  await mapLimited(unfinished(), input.forks ?? batch.length, tryHost);
+  // What others claimed: wait for it to be finished; every few looks, try to claim what is
+  // left, which succeeds only where a claim lapsed (its runner died or stalled).
+  for (let look = 1, left = unfinished(); left.length > 0; look++, left = unfinished()) {
+    if (input.signal?.aborted) return undefined;
+    await share.pause(input.signal);
+    if (look % 5 === 0) await mapLimited(unfinished(), input.forks ?? left.length, tryHost);
+  }
+  return batch.map((host) => results.get(host)!);
+}
+
 /** `fn` over `items`, at most `limit` at a time, results in the order of `items`. */
-async function mapLimited<T, R>(
+export async function mapLimited<T, R>(
   items: readonly T[],
   limit: number,
   fn: (item: T) => Promise<R>,

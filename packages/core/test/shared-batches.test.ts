@@ -1,0 +1,143 @@
+/**
+ * One ring's rollout shared by several runners: the ring's holder opens each batch, every
+ * runner works on the hosts it can claim (at most `forks` at once), the holder weighs the whole
+ * batch — the others' failures included — and alone decides to go on or roll back.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  auto,
+  batches,
+  createEngine,
+  type Engine,
+  type LedgerRecord,
+  localRepository,
+  memorySource,
+  memoryStore,
+  pipeline,
+  type SimulatedFleet,
+  type Store,
+  simulatedTarget,
+  type Target,
+  tarball,
+} from '../src/index.js';
+import { tempDir } from './helpers.js';
+
+/** A store handle that remembers which records its engine appended. */
+function counted(store: Store, mine: LedgerRecord[]): Store {
+  return Object.assign(Object.create(store) as Store, {
+    append: async (...args: Parameters<Store['append']>) => {
+      const stored = await store.append(...args);
+      mine.push(...stored);
+      return stored;
+    },
+  });
+}
+
+/** Fails every install on `host`, passes the rest to `target`. */
+function failingOn(target: Target, host: string): Target {
+  return Object.assign(Object.create(target) as Target, {
+    install: async (h: string, artifact: Parameters<Target['install']>[1]) => {
+      if (h === host) throw new Error(`${h}: disk on fire`);
+      return target.install(h, artifact);
+    },
+  });
+}
+
+async function runners(options: { hosts: number; batch: number; failOn?: string }) {
+  const dir = await tempDir();
+  const store = memoryStore({ manyRunners: true });
+  const fleet: SimulatedFleet = new Map();
+  const appended = [[], [], []] as LedgerRecord[][];
+  const engines: Engine[] = appended.map((mine, i) => {
+    const sim = simulatedTarget({ hosts: options.hosts, latencyMs: [40, 60], fleet, seed: i + 1 });
+    const app = pipeline({
+      name: 'app',
+      source: memorySource({ commits: [{ files: { a: '1' }, message: 'one' }] }),
+      packager: tarball({ name: 'app' }),
+      repository: localRepository({ dir: join(dir, 'repo') }),
+      rings: [
+        {
+          name: 'prod',
+          target: options.failOn ? failingOn(sim, options.failOn) : sim,
+          policy: auto(),
+          rollout: batches(options.batch, { maxFailures: 0, onFailure: 'rollback' }),
+        },
+      ],
+    });
+    return createEngine({
+      pipelines: [app],
+      store: counted(store.open(), mine),
+      owner: `runner-${i + 1}`,
+      workDir: join(dir, `work-${i + 1}`),
+      forks: 4,
+      leaseMs: 2_000,
+    });
+  });
+  const stop = new AbortController();
+  for (const e of engines) await e.start();
+  const running = engines.map((e) => e.run({ intervalMs: 10, signal: stop.signal, guard: false }));
+  const finished = async () => {
+    for (let i = 0; i < 500; i++) {
+      if ((await store.read()).some((r) => r.type === 'rollout.finished')) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error('the rollout did not finish in 10 s');
+  };
+  return {
+    store,
+    fleet,
+    appended,
+    async done() {
+      await finished();
+      stop.abort();
+      await Promise.all(running);
+      for (const e of engines) await e.close();
+    },
+  };
+}
+
+const hostsIn = (records: LedgerRecord[], type: string, phase = 'deploy') =>
+  records.filter((r) => r.type === type && r.data.phase === phase).map((r) => r.data.host as string);
+
+describe('a rollout shared by several runners', () => {
+  it('the hosts of each batch are spread over the runners, each deployed once, and the holder weighs every batch', async () => {
+    const w = await runners({ hosts: 24, batch: 12 });
+    await w.done();
+    const records = await w.store.read();
+    const finished = hostsIn(records, 'host.finished');
+    expect(finished.sort()).toEqual(Array.from({ length: 24 }, (_, i) => `sim-${i + 1}`).sort());
+    expect(records.filter((r) => r.type === 'batch.started').map((r) => r.data.batch)).toEqual([0, 1]);
+    // More than one runner finished hosts: the batch was shared.
+    const workers = w.appended.filter((mine) => hostsIn(mine, 'host.finished').length > 0);
+    expect(workers.length).toBeGreaterThan(1);
+    // No host of batch 2 started before every host of batch 1 had finished.
+    const seqOf = (host: string, type: string) =>
+      records.find((r) => r.type === type && r.data.host === host)!.seq;
+    const lastOfFirst = Math.max(
+      ...Array.from({ length: 12 }, (_, i) => seqOf(`sim-${i + 1}`, 'host.finished')),
+    );
+    const firstOfSecond = Math.min(
+      ...Array.from({ length: 12 }, (_, i) => seqOf(`sim-${i + 13}`, 'host.started')),
+    );
+    expect(firstOfSecond).toBeGreaterThan(lastOfFirst);
+    expect(records.find((r) => r.type === 'rollout.finished')?.data.outcome).toBe('succeeded');
+    for (let i = 1; i <= 24; i++) expect(w.fleet.get(`sim-${i}`)?.get('app')?.version).toBe('1.0.1');
+  });
+
+  it("a failure anywhere in a shared batch spends the holder's budget: the batch is rolled back, the next never opened", async () => {
+    const w = await runners({ hosts: 16, batch: 8, failOn: 'sim-5' });
+    await w.done();
+    const records = await w.store.read();
+    const end = records.find((r) => r.type === 'rollout.finished')!;
+    expect(end.data.outcome).toBe('rolled-back');
+    expect(String(end.data.reason)).toContain('sim-5: disk on fire');
+    expect(records.filter((r) => r.type === 'batch.started').map((r) => r.data.batch)).toEqual([0]);
+    // Nothing of the second batch was touched; every changed host of the first is back to nothing.
+    expect(hostsIn(records, 'host.started').filter((h) => Number(h.slice(4)) > 8)).toEqual([]);
+    for (let i = 1; i <= 16; i++) expect(w.fleet.get(`sim-${i}`)?.get('app')).toBeUndefined();
+    // Every host of the batch is visited by the rollback, the failed one included (found as it was).
+    const rolledBack = hostsIn(records, 'host.finished', 'rollback').sort();
+    expect(rolledBack).toEqual(Array.from({ length: 8 }, (_, i) => `sim-${i + 1}`).sort());
+  });
+});
