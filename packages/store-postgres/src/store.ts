@@ -127,12 +127,33 @@ class PostgresStore implements Store {
         application_name: 'ringmaster',
       });
     // An idle connection the server closed (a restart, pg_terminate_backend) is dropped from
-    // the pool; the next query opens a new one. It must not crash the process.
+    // the pool; the next query opens a new one. It must not crash the process — nor may an
+    // error a connection reports after it was given back or discarded: every connection keeps
+    // a listener for its whole life (withClient watches for errors while it holds one).
     this.pool.on('error', () => {});
+    this.pool.on('connect', (client) => client.on('error', () => {}));
   }
 
-  /** Runs `fn` on a pooled connection; a connection that failed is discarded, not reused. */
-  private async withClient<T>(doing: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` on a pooled connection; a connection that failed is discarded, not reused. When
+   * the connection turns out dead (a pooled one the server closed during a restart) and
+   * `retry()` says the work may be done again — it wrote nothing, or writing it twice is the
+   * same — it runs once more on a new connection.
+   */
+  private async withClient<T>(
+    doing: string,
+    fn: (client: pg.PoolClient) => Promise<T>,
+    retry: () => boolean = () => true,
+  ): Promise<T> {
+    try {
+      return await this.onClient(doing, fn);
+    } catch (error) {
+      if (!isConnectionError((error as RingmasterError).cause ?? error) || !retry()) throw error;
+      return this.onClient(doing, fn);
+    }
+  }
+
+  private async onClient<T>(doing: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -178,56 +199,61 @@ class PostgresStore implements Store {
     const appendId = randomUUID();
     let committing = false;
     try {
-      return await this.withClient('append to the ledger', async (client) => {
-        await client.query('BEGIN');
-        try {
-          await client.query("SET LOCAL statement_timeout = '30s'");
-          const head = await client.query<{ last_seq: string }>(
-            `SELECT last_seq FROM ${this.s}.head WHERE id = 1 FOR UPDATE`,
-          );
-          const last = Number(head.rows[0]!.last_seq);
-          if (options.expectedSeq !== undefined && options.expectedSeq !== last) {
-            throw new RingmasterError(
-              'CONFLICT',
-              `the ledger moved on: expected record ${options.expectedSeq} to be the last, found ${last}`,
-              { scope: 'ledger', details: { expectedSeq: options.expectedSeq, lastSeq: last } },
+      return await this.withClient(
+        'append to the ledger',
+        async (client) => {
+          await client.query('BEGIN');
+          try {
+            await client.query("SET LOCAL statement_timeout = '30s'");
+            const head = await client.query<{ last_seq: string }>(
+              `SELECT last_seq FROM ${this.s}.head WHERE id = 1 FOR UPDATE`,
             );
-          }
-          await this.checkFence(client, options.fence ?? []);
-          const stored = records.map((r, i) => ({
-            seq: last + i + 1,
-            type: r.type,
-            time: r.time,
-            data: r.data,
-          }));
-          if (stored.length > 0) {
-            const encoded = stored.map(encodeRecord);
-            await client.query(
-              `INSERT INTO ${this.s}.records (seq, type, json, checksum, append_id)
+            const last = Number(head.rows[0]!.last_seq);
+            if (options.expectedSeq !== undefined && options.expectedSeq !== last) {
+              throw new RingmasterError(
+                'CONFLICT',
+                `the ledger moved on: expected record ${options.expectedSeq} to be the last, found ${last}`,
+                { scope: 'ledger', details: { expectedSeq: options.expectedSeq, lastSeq: last } },
+              );
+            }
+            await this.checkFence(client, options.fence ?? []);
+            const stored = records.map((r, i) => ({
+              seq: last + i + 1,
+              type: r.type,
+              time: r.time,
+              data: r.data,
+            }));
+            if (stored.length > 0) {
+              const encoded = stored.map(encodeRecord);
+              await client.query(
+                `INSERT INTO ${this.s}.records (seq, type, json, checksum, append_id)
                SELECT seq, type, json, checksum, $5 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
                  AS t(seq, type, json, checksum)`,
-              [
-                stored.map((r) => r.seq),
-                stored.map((r) => r.type),
-                encoded.map((e) => e.json),
-                encoded.map((e) => e.checksum),
-                appendId,
-              ],
-            );
-            await client.query(`UPDATE ${this.s}.head SET last_seq = $1 WHERE id = 1`, [
-              last + stored.length,
-            ]);
-            // Delivered on commit, carrying nothing: it only wakes other runners.
-            if (this.opts.notify) await client.query('SELECT pg_notify($1, $2)', [this.channel, '']);
+                [
+                  stored.map((r) => r.seq),
+                  stored.map((r) => r.type),
+                  encoded.map((e) => e.json),
+                  encoded.map((e) => e.checksum),
+                  appendId,
+                ],
+              );
+              await client.query(`UPDATE ${this.s}.head SET last_seq = $1 WHERE id = 1`, [
+                last + stored.length,
+              ]);
+              // Delivered on commit, carrying nothing: it only wakes other runners.
+              if (this.opts.notify) await client.query('SELECT pg_notify($1, $2)', [this.channel, '']);
+            }
+            committing = true;
+            await client.query('COMMIT');
+            return stored;
+          } catch (error) {
+            if (!committing) await client.query('ROLLBACK').catch(() => {});
+            throw error;
           }
-          committing = true;
-          await client.query('COMMIT');
-          return stored;
-        } catch (error) {
-          if (!committing) await client.query('ROLLBACK').catch(() => {});
-          throw error;
-        }
-      });
+          // Tried again on a new connection only if it broke before COMMIT: nothing was written.
+        },
+        () => !committing,
+      );
     } catch (error) {
       if (!committing || !isConnectionError((error as RingmasterError).cause ?? error)) throw error;
       return this.resolveAppend(appendId, error as RingmasterError);
@@ -264,19 +290,23 @@ class PostgresStore implements Store {
     const deadline = Date.now() + this.opts.resolveMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        const rows = await this.withClient('ask whether an interrupted append landed', async (client) => {
-          await client.query('BEGIN');
-          try {
-            await client.query(`SELECT last_seq FROM ${this.s}.head WHERE id = 1 FOR UPDATE`);
-            const found = await client.query<{ seq: string; json: string; checksum: string }>(
-              `SELECT seq, json, checksum FROM ${this.s}.records WHERE append_id = $1 ORDER BY seq`,
-              [appendId],
-            );
-            return found.rows;
-          } finally {
-            await client.query('ROLLBACK').catch(() => {});
-          }
-        });
+        const rows = await this.withClient(
+          'ask whether an interrupted append landed',
+          async (client) => {
+            await client.query('BEGIN');
+            try {
+              await client.query(`SELECT last_seq FROM ${this.s}.head WHERE id = 1 FOR UPDATE`);
+              const found = await client.query<{ seq: string; json: string; checksum: string }>(
+                `SELECT seq, json, checksum FROM ${this.s}.records WHERE append_id = $1 ORDER BY seq`,
+                [appendId],
+              );
+              return found.rows;
+            } finally {
+              await client.query('ROLLBACK').catch(() => {});
+            }
+          },
+          () => false,
+        );
         if (rows.length === 0) throw failure; // it did not land: nothing was written
         return rows.map((row) => this.decodeRow(row));
       } catch (error) {
