@@ -10,8 +10,10 @@ import {
   auto,
   createEngine,
   type Engine,
+  entry,
   fileStore,
   isRingmasterError,
+  Ledger,
   localRepository,
   localTarget,
   manualClock,
@@ -143,5 +145,24 @@ describe('many runners on one ledger', () => {
       await one.close();
       await two.close();
     }
+  });
+
+  it('facts from several writers never fail for being late, and concurrent reads fold each record once, in order', async () => {
+    const shared = memoryStore({ manyRunners: true });
+    const seen: number[] = [];
+    const clock = manualClock('2026-11-02T09:00:00Z');
+    const mine = new Ledger(shared.open(), clock, { onRecord: (r) => seen.push(r.seq) });
+    const others = [new Ledger(shared.open(), clock), new Ledger(shared.open(), clock)];
+    const fact = (n: number) =>
+      entry('lease.lost', { lease: `x${n}`, owner: 'test', reason: 'a fact, appended wherever the end is' });
+    // Three writers append facts at once while this one also reads: no CONFLICT, nothing twice.
+    await Promise.all([
+      ...others.map((l, w) => Promise.all(Array.from({ length: 40 }, (_, i) => l.write(fact(w * 100 + i))))),
+      Promise.all(Array.from({ length: 40 }, (_, i) => mine.write(fact(1000 + i)))),
+      Promise.all(Array.from({ length: 20 }, () => mine.refresh())),
+    ]);
+    await mine.refresh();
+    expect(mine.state.lastSeq).toBe(120);
+    expect(seen).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
   });
 });

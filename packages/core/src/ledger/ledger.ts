@@ -44,6 +44,8 @@ const MAX_CAS_RETRIES = 20;
 
 interface PendingWrite {
   decide: LedgerDecision;
+  /** A fact does not depend on the state it is appended after: no compare-and-set. */
+  fact: boolean;
   fence: readonly Lease[];
   resolve(records: TypedRecord[]): void;
   reject(error: unknown): void;
@@ -72,12 +74,23 @@ export class Ledger {
 
   /** Reads records written since the last look (by this process or another) into the state. */
   async refresh(): Promise<TypedRecord[]> {
-    const records = await this.read(this.state.lastSeq);
+    return this.learn(await this.read(this.state.lastSeq));
+  }
+
+  /**
+   * Folds in the records that follow the state, in seq order, each once: two reads under way at
+   * once (a refresh and an append) may both bring the same record back.
+   */
+  private learn(records: readonly TypedRecord[]): TypedRecord[] {
+    const fresh: TypedRecord[] = [];
     for (const record of records) {
+      if (record.seq <= this.state.lastSeq) continue;
+      if (record.seq !== this.state.lastSeq + 1) break; // a gap: the next refresh reads it in order
       apply(this.state, record);
       this.onRecord(record);
+      fresh.push(record);
     }
-    return records;
+    return fresh;
   }
 
   /** The records after `since` (all by default), as this version reads them ({@link upgradeRecord}). */
@@ -90,12 +103,12 @@ export class Ledger {
    * fence, and resolves once they are durable.
    */
   write(...entries: Entry[]): Promise<TypedRecord[]> {
-    return this.enqueue(() => entries, this.baseFence());
+    return this.enqueue(() => entries, this.baseFence(), true);
   }
 
   /** Appends facts under `fence` (the base fence plus, say, a ring's lease). */
   writeUnder(fence: readonly Lease[], ...entries: Entry[]): Promise<TypedRecord[]> {
-    return this.enqueue(() => entries, fence);
+    return this.enqueue(() => entries, fence, true);
   }
 
   /**
@@ -104,7 +117,7 @@ export class Ledger {
    * decision, taken again, wrote nothing).
    */
   decide(decision: LedgerDecision, fence: readonly Lease[] = this.baseFence()): Promise<TypedRecord[]> {
-    return this.enqueue(decision, fence);
+    return this.enqueue(decision, fence, false);
   }
 
   /** The leases writes are made under by default. */
@@ -116,9 +129,9 @@ export class Ledger {
    * Writes made while an append is under way are committed together in the next one (group
    * commit: one fsync for a whole batch of hosts), as long as they share a fence.
    */
-  private enqueue(decide: LedgerDecision, fence: readonly Lease[]): Promise<TypedRecord[]> {
+  private enqueue(decide: LedgerDecision, fence: readonly Lease[], fact: boolean): Promise<TypedRecord[]> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ decide, fence, resolve, reject });
+      this.pending.push({ decide, fact, fence, resolve, reject });
       this.flushing ??= this.drain();
     });
   }
@@ -160,7 +173,11 @@ export class Ledger {
         return;
       }
       try {
-        const records = await this.appendNow(entries, group[0]!.fence);
+        const records = await this.appendNow(
+          entries,
+          group[0]!.fence,
+          live.every((w) => w.fact),
+        );
         let at = 0;
         for (const d of decided) {
           d.write.resolve(records.slice(at, at + d.entries.length));
@@ -172,28 +189,34 @@ export class Ledger {
           for (const write of live) write.reject(error);
           return;
         }
+        // Others are deciding too: step aside a moment (jittered) so one of us gets through.
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(2 ** attempt, 50)));
         await this.refresh();
       }
     }
   }
 
-  private async appendNow(entries: Entry[], fence: readonly Lease[]): Promise<TypedRecord[]> {
+  /**
+   * Appends `entries`. Facts alone go after whatever is there (no compare-and-set: under many
+   * writers a fact must never fail for being late); others' records that land before them are
+   * read in first, so the state is always folded in seq order.
+   */
+  private async appendNow(entries: Entry[], fence: readonly Lease[], facts: boolean): Promise<TypedRecord[]> {
     const time = this.clock.now().toISOString();
     let stored: TypedRecord[];
     try {
       stored = (await this.store.append(
         entries.map((e) => ({ type: e.type, time, data: e.data as unknown as Record<string, unknown> })),
-        { expectedSeq: this.state.lastSeq, ...(fence.length ? { fence } : {}) },
+        { ...(facts ? {} : { expectedSeq: this.state.lastSeq }), ...(fence.length ? { fence } : {}) },
       )) as TypedRecord[];
     } catch (error) {
       if (isRingmasterError(error, 'LOCKED') && fence.some((l) => l.name === error.details.lock))
         this.onFenceRefused(error);
       throw error;
     }
-    for (const record of stored) {
-      apply(this.state, record);
-      this.onRecord(record);
-    }
+    // Others appended first: read theirs (and ours, in order) back.
+    if (stored[0] && stored[0].seq > this.state.lastSeq + 1) await this.refresh();
+    else this.learn(stored);
     return stored;
   }
 
