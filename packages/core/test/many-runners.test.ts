@@ -165,4 +165,39 @@ describe('many runners on one ledger', () => {
     expect(mine.state.lastSeq).toBe(120);
     expect(seen).toEqual(Array.from({ length: 120 }, (_, i) => i + 1));
   });
+
+  it('writes under different leases go out in one append; when one lease is lost only the writes under it fail', async () => {
+    const shared = memoryStore({ manyRunners: true });
+    const handle = shared.open();
+    let appends = 0;
+    const counting = Object.assign(Object.create(handle) as Store, {
+      append: (...args: Parameters<Store['append']>) => {
+        appends++;
+        return handle.append(...args);
+      },
+    });
+    const ledger = new Ledger(counting, manualClock('2026-11-02T09:00:00Z'));
+    const a = (await handle.acquire('host:a', { owner: 'me', ttlMs: 60_000 }))!;
+    const b = (await handle.acquire('host:b', { owner: 'me', ttlMs: 60_000 }))!;
+    const fact = (n: string) => entry('lease.lost', { lease: n, owner: 'test', reason: 'a fact' });
+    // While the first append is under way, writes under a and under b queue up: one append for both.
+    const first = ledger.write(fact('first'));
+    const together = [ledger.writeUnder([a], fact('a1')), ledger.writeUnder([b], fact('b1'))];
+    await Promise.all([first, ...together]);
+    expect(appends).toBe(2);
+
+    // b is taken over by someone else: a's write lands, b's is refused, nothing else is lost.
+    await handle.release(b);
+    expect(await shared.open().acquire('host:b', { owner: 'thief', ttlMs: 60_000 })).toBeDefined();
+    const results = await Promise.allSettled([
+      ledger.write(fact('second')),
+      ledger.writeUnder([a], fact('a2')),
+      ledger.writeUnder([b], fact('b2')),
+      ledger.writeUnder([a], fact('a3')),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(isRingmasterError((results[2] as PromiseRejectedResult).reason, 'LOCKED')).toBe(true);
+    const leases = (await handle.read()).map((r) => r.data.lease);
+    expect(leases).toEqual(['first', 'a1', 'b1', 'second', 'a2', 'a3']);
+  });
 });

@@ -136,17 +136,30 @@ export class Ledger {
     });
   }
 
+  /**
+   * Appends what is queued, all in one append when it can: writes under different leases (a
+   * ring's, each host's) go together under all of their leases at once. If one of those leases
+   * turns out lost, the writes are appended again lease set by lease set, so only those made
+   * under the lost one fail. Writes queued together were made concurrently (each caller awaits
+   * its own), so their order among themselves carries no meaning.
+   */
   private async drain(): Promise<void> {
     try {
       while (this.pending.length) {
-        const key = fenceKey(this.pending[0]!.fence);
-        let n = 1;
-        while (n < this.pending.length && fenceKey(this.pending[n]!.fence) === key) n++;
-        const group = this.pending.splice(0, n);
-        try {
-          await this.appendGroup(group);
-        } catch (error) {
-          for (const w of group) w.reject(error);
+        const group = this.pending.splice(0);
+        const fences = new Map<string, readonly Lease[]>();
+        for (const w of group) fences.set(fenceKey(w.fence), w.fence);
+        if (fences.size === 1) {
+          await this.appendGroup(group, group[0]!.fence);
+          continue;
+        }
+        const union = new Map<string, Lease>();
+        for (const fence of fences.values()) for (const l of fence) union.set(`${l.name}=${l.token}`, l);
+        const unsettled = await this.appendGroup(group, [...union.values()], true);
+        if (!unsettled) continue;
+        for (const [key, fence] of fences) {
+          const part = unsettled.filter((w) => fenceKey(w.fence) === key);
+          if (part.length) await this.appendGroup(part, fence);
         }
       }
     } finally {
@@ -154,8 +167,16 @@ export class Ledger {
     }
   }
 
-  /** Appends one group, deciding each write on the state it is appended after. */
-  private async appendGroup(group: PendingWrite[]): Promise<void> {
+  /**
+   * Appends one group under `fence`, deciding each write on the state it is appended after.
+   * With `splitOnLocked`, a refusal for a lost lease leaves the writes it would have settled
+   * unsettled and returns them, for the caller to append again in smaller groups.
+   */
+  private async appendGroup(
+    group: PendingWrite[],
+    fence: readonly Lease[],
+    splitOnLocked = false,
+  ): Promise<PendingWrite[] | undefined> {
     let live = group;
     for (let attempt = 0; ; attempt++) {
       const decided: { write: PendingWrite; entries: Entry[] }[] = [];
@@ -170,12 +191,12 @@ export class Ledger {
       const entries = decided.flatMap((d) => d.entries);
       if (entries.length === 0) {
         for (const d of decided) d.write.resolve([]);
-        return;
+        return undefined;
       }
       try {
         const records = await this.appendNow(
           entries,
-          group[0]!.fence,
+          fence,
           live.every((w) => w.fact),
         );
         let at = 0;
@@ -185,6 +206,7 @@ export class Ledger {
         }
         return;
       } catch (error) {
+        if (splitOnLocked && isRingmasterError(error, 'LOCKED')) return live;
         if (!isRingmasterError(error, 'CONFLICT') || attempt >= MAX_CAS_RETRIES) {
           for (const write of live) write.reject(error);
           return;
