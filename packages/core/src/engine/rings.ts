@@ -10,7 +10,7 @@ import type { Lease } from '../contracts/store.js';
 import { RingmasterError } from '../errors.js';
 import { type Entry, entry, type LedgerDecision } from '../ledger/ledger.js';
 import type { RolloutKind, TypedRecord } from '../ledger/records.js';
-import type { ReleaseState } from '../ledger/state.js';
+import type { ReleaseState, RolloutState } from '../ledger/state.js';
 import { ringState } from '../ledger/state.js';
 import { type Gate, type GateOutcome, gateFailureLine } from '../model/gate.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
@@ -30,8 +30,10 @@ import { processRecorder, reapOrphans } from './processes.js';
 import { ringAction } from './ring-action.js';
 import type { Runtime } from './runtime.js';
 
-/** How often a ring's holder looks for other runners' progress on a shared batch. */
-const SHARE_POLL_MS = 100;
+/** How often a ring's holder (or a helper) looks for other runners' progress on a shared batch. */
+const SHARE_POLL_MS = 25;
+/** How long a helper waits for the holder to open the next batch before it goes on with its pass. */
+const HELP_IDLE_MS = 500;
 
 interface HostClaim {
   recorder: RolloutRecorder;
@@ -294,53 +296,84 @@ export class RingRunner {
   }
 
   /**
-   * Works on the hosts of the batch another runner opened in this ring's rollout, as many at
-   * once as `forks` allows, each under its claim: the holder waits for them, weighs the batch,
+   * Works on the hosts of the batches another runner opens in this ring's rollout, as many at
+   * once as `forks` allows, each under its claim: the holder waits for them, weighs each batch,
    * and alone decides what comes next (the next batch, or a rollback, which is never shared).
+   * It stays while there is work (waiting up to HELP_IDLE_MS for the holder to open the next
+   * batch), then returns to the rest of its pass.
    */
   private async helpRollout(pipeline: Pipeline, ring: Ring): Promise<void> {
-    await this.rt.ledger.refresh();
-    const p = this.rt.state(pipeline.name);
-    const id = ringState(p, ring.name).inFlight;
-    const rollout = id ? p.rollouts.get(id) : undefined;
-    const opened = rollout?.batchesOpened ?? 0;
-    if (!rollout || opened === 0 || rollout.outcome || rollout.rollbacks.size > 0) return;
-    const release = p.releases.get(rollout.release)!;
-    const batch = rollout.batches[opened - 1] ?? [];
-    const pending = batch.filter((host) => !rollout.hosts.get(host)?.finished);
-    await mapLimited(pending, this.rt.forks ?? pending.length, async (host) => {
-      if (this.rt.signal.aborted) return;
-      const claim = await this.claimHost(pipeline, ring, rollout.id, host, this.rt.ledger.fence());
-      if (!claim) return;
-      try {
-        await this.rt.ledger.refresh();
-        const now = this.rt.state(pipeline.name).rollouts.get(rollout.id);
-        // Only while the holder still waits on this batch: not once it moved on or rolls back.
-        if (!now || now.outcome || now.rollbacks.size > 0 || (now.batchesOpened ?? 0) !== opened) return;
-        const step = now.hosts.get(host);
-        if (step?.finished) return;
-        await deployHost(
-          {
-            spec: rollout.strategy,
-            batches: rollout.batches,
-            target: ring.target,
-            artifact: release.artifact,
-            prior: { hosts: new Map(step ? [[host, step]] : []), rollbacks: now.rollbacks },
-            resolve: async () => undefined, // a helper never rolls back
-            recorder: claim.recorder,
-          },
-          host,
-        );
-      } catch (error) {
-        this.rt.emit('error', {
-          pipeline: pipeline.name,
-          operation: `help ${rollout.id} on ${host}`,
-          error: error instanceof Error ? error : new Error(String(error)),
-        });
-      } finally {
-        await claim.release();
+    /** Hosts of the open batch this runner tried to claim: another runner has the rest. */
+    const tried = new Set<string>();
+    let batchSeen = -1;
+    let idleSince = Date.now();
+    while (!this.rt.signal.aborted) {
+      await this.rt.ledger.refresh();
+      const p = this.rt.state(pipeline.name);
+      const id = ringState(p, ring.name).inFlight;
+      const rollout = id ? p.rollouts.get(id) : undefined;
+      const opened = rollout?.batchesOpened ?? 0;
+      if (!rollout || opened === 0 || rollout.outcome || rollout.rollbacks.size > 0) return;
+      if (opened !== batchSeen) {
+        batchSeen = opened;
+        tried.clear();
       }
-    });
+      const pending = (rollout.batches[opened - 1] ?? []).filter(
+        (host) => !rollout.hosts.get(host)?.finished && !tried.has(host),
+      );
+      if (pending.length === 0) {
+        if (Date.now() - idleSince > HELP_IDLE_MS) return;
+        await pause(SHARE_POLL_MS, this.rt.signal);
+        continue;
+      }
+      idleSince = Date.now();
+      for (const host of pending) tried.add(host);
+      await mapLimited(pending, this.rt.forks ?? pending.length, (host) =>
+        this.helpWithHost(pipeline, ring, rollout, opened, host),
+      );
+    }
+  }
+
+  /** Deploys one host of an open shared batch, if it can be claimed and still needs it. */
+  private async helpWithHost(
+    pipeline: Pipeline,
+    ring: Ring,
+    rollout: RolloutState,
+    opened: number,
+    host: string,
+  ): Promise<void> {
+    if (this.rt.signal.aborted) return;
+    const claim = await this.claimHost(pipeline, ring, rollout.id, host, this.rt.ledger.fence());
+    if (!claim) return;
+    try {
+      await this.rt.ledger.refresh();
+      const p = this.rt.state(pipeline.name);
+      const now = p.rollouts.get(rollout.id);
+      // Only while the holder still waits on this batch: not once it moved on or rolls back.
+      if (!now || now.outcome || now.rollbacks.size > 0 || (now.batchesOpened ?? 0) !== opened) return;
+      const step = now.hosts.get(host);
+      if (step?.finished) return;
+      await deployHost(
+        {
+          spec: rollout.strategy,
+          batches: rollout.batches,
+          target: ring.target,
+          artifact: p.releases.get(rollout.release)!.artifact,
+          prior: { hosts: new Map(step ? [[host, step]] : []), rollbacks: now.rollbacks },
+          resolve: async () => undefined, // a helper never rolls back
+          recorder: claim.recorder,
+        },
+        host,
+      );
+    } catch (error) {
+      this.rt.emit('error', {
+        pipeline: pipeline.name,
+        operation: `help ${rollout.id} on ${host}`,
+        error: error instanceof Error ? error : new Error(String(error)),
+      });
+    } finally {
+      await claim.release();
+    }
   }
 
   /**

@@ -1,0 +1,254 @@
+#!/usr/bin/env node
+// Store benchmark, on a throwaway PostgreSQL cluster (Debian's postgresql, started and stopped
+// here) and a file ledger on the same disk:
+//   1. append latency and throughput: the file store, the postgres store, and the database's own
+//      floor (a bare INSERT in a transaction over the same driver), with one writer and three;
+//   2. a 1,000-host ring (simulated hosts that take 100–200 ms each, forks 25 per runner) rolled
+//      out by one runner and by three sharing it: the ratio of wall times;
+//   3. the engine's overhead per host step on postgres (hosts that take no time);
+//   4. the process's peak RSS (the three runners run in this one process).
+// Each measurement is repeated (BENCH_RUNS, default 5) with ours and the peer interleaved, and
+// reported as median (min–max); ratios come from medians of the same run.
+//
+//   npm run bench:store            BENCH_RUNS=3 npm run bench:store
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  auto,
+  batches,
+  createEngine,
+  fileStore,
+  memorySource,
+  pipeline,
+  simulatedTarget,
+} from '@ringmaster/core';
+import { postgresStore } from '@ringmaster/store-postgres';
+import { startPostgres } from '@ringmaster/store-postgres/testing';
+import pg from 'pg';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const APPENDS = 400;
+const RING_HOSTS = 1000;
+const dir = await mkdtemp(join(tmpdir(), 'rm-bench-store-'));
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+console.log(`[bench] load at start: ${load()} (1, 5, 15 min); ${RUNS} runs of each measurement`);
+
+let peakRss = 0;
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+}, 50);
+
+const cluster = await startPostgres({ settings: { synchronous_commit: 'on' } });
+let databases = 0;
+const freshDb = () => cluster.createDatabase(`bench_${++databases}`);
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const spread = (xs) =>
+  `${median(xs).toFixed(3)} (${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)})`;
+const record = (i) => ({
+  type: 'bench.record',
+  time: new Date(0).toISOString(),
+  data: { i, pad: 'x'.repeat(200) },
+});
+
+/** `writers` concurrent writers each appending APPENDS/writers single records; ms per append. */
+async function appendRun(open, writers) {
+  const handles = await Promise.all(Array.from({ length: writers }, () => open()));
+  await handles[0].append([record(-1)]); // schema created, connections warm
+  const started = performance.now();
+  await Promise.all(
+    handles.map(async (h, w) => {
+      for (let i = 0; i < APPENDS / writers; i++) await h.append([record(w * APPENDS + i)]);
+    }),
+  );
+  const ms = performance.now() - started;
+  for (const h of handles) await h.close?.();
+  return { perAppend: ms / APPENDS, perSecond: (APPENDS / ms) * 1000 };
+}
+
+/** The database's floor: BEGIN; INSERT one row; COMMIT, over pg, per writer connection. */
+async function floorRun(writers) {
+  const url = await freshDb();
+  const setup = new pg.Client({ connectionString: url });
+  await setup.connect();
+  await setup.query('CREATE TABLE t (seq bigserial PRIMARY KEY, json text NOT NULL)');
+  await setup.end();
+  const clients = await Promise.all(
+    Array.from({ length: writers }, async () => {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      return c;
+    }),
+  );
+  const json = JSON.stringify(record(0));
+  const started = performance.now();
+  await Promise.all(
+    clients.map(async (c) => {
+      for (let i = 0; i < APPENDS / writers; i++) {
+        await c.query('BEGIN');
+        await c.query('INSERT INTO t (json) VALUES ($1)', [json]);
+        await c.query('COMMIT');
+      }
+    }),
+  );
+  const ms = performance.now() - started;
+  for (const c of clients) await c.end();
+  return { perAppend: ms / APPENDS, perSecond: (APPENDS / ms) * 1000 };
+}
+
+const appendResults = {};
+for (const writers of [1, 3]) {
+  const file = [];
+  const postgres = [];
+  const floor = [];
+  for (let run = 0; run < RUNS; run++) {
+    const ledger = join(dir, `ledger-${writers}-${run}`);
+    file.push(await appendRun(async () => fileStore({ dir: ledger }), writers));
+    const url = await freshDb();
+    postgres.push(
+      await appendRun(async () => postgresStore({ connectionString: url, notify: true }), writers),
+    );
+    floor.push(await floorRun(writers));
+  }
+  appendResults[writers] = { file, postgres, floor };
+  const ms = (xs) => spread(xs.map((x) => x.perAppend));
+  const tput = (xs) => median(xs.map((x) => x.perSecond)).toFixed(0);
+  console.log(
+    `[bench] append, ${writers} writer(s): file ${ms(file)} ms (${tput(file)}/s), postgres ${ms(postgres)} ms (${tput(postgres)}/s), bare INSERT+COMMIT ${ms(floor)} ms (${tput(floor)}/s) → postgres store / floor ${(median(postgres.map((x) => x.perAppend)) / median(floor.map((x) => x.perAppend))).toFixed(2)}`,
+  );
+}
+
+// ─── a 1,000-host ring: one runner against three ────────────────────────────────────────────
+
+const memoryPackager = {
+  name: 'memory',
+  packageName: 'fleet',
+  versionFor: (r) => `1.0.${r.number}`,
+  compareVersions: (a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]),
+  package: async ({ revision }) => ({
+    name: 'fleet',
+    version: `1.0.${revision.number}`,
+    architecture: 'all',
+    dependencies: [],
+    file: `/dev/null/${revision.number}`,
+    sha256: createHash('sha256').update(revision.id).digest('hex'),
+    size: 0,
+    format: 'memory',
+  }),
+};
+const memoryRepository = () => {
+  const stored = new Map();
+  return {
+    name: 'memory',
+    publish: async (a) => {
+      stored.set(a.version, a);
+      return a;
+    },
+    versions: async () => [...stored.keys()],
+    find: async (_n, v) => stored.get(v),
+  };
+};
+
+/** Rolls one release out to RING_HOSTS simulated hosts with `runners` engines; wall ms. */
+async function ringRun(runners, latencyMs, hosts = RING_HOSTS, forks = 25) {
+  const url = await freshDb();
+  const fleet = new Map();
+  const source = memorySource({ commits: [{ files: { a: '1' }, message: 'one' }] });
+  const repository = memoryRepository();
+  const engines = Array.from({ length: runners }, (_, i) =>
+    createEngine({
+      pipelines: [
+        pipeline({
+          name: 'fleet',
+          source,
+          packager: memoryPackager,
+          repository,
+          rings: [
+            {
+              name: 'prod',
+              target: simulatedTarget({ hosts, latencyMs, fleet, seed: i + 1 }),
+              rollout: batches('25%'),
+              policy: auto(),
+            },
+          ],
+        }),
+      ],
+      store: postgresStore({ connectionString: url }),
+      owner: `runner-${i + 1}`,
+      workDir: join(dir, `work-${i}`),
+      forks,
+    }),
+  );
+  for (const e of engines) {
+    e.on('error', (err) => console.error(`[bench] ${err.operation}: ${err.error.message}`));
+    await e.start();
+  }
+  // Built before the clock starts: what is timed is the rollout.
+  await engines[0].build();
+  const stop = new AbortController();
+  const started = performance.now();
+  const running = engines.map((e) => e.run({ intervalMs: 200, signal: stop.signal, guard: false }));
+  const check = postgresStore({ connectionString: url, notify: false });
+  let steps = 0;
+  for (let i = 0; ; i++) {
+    if (i > 6_000) throw new Error('the rollout did not finish in 10 minutes');
+    await new Promise((r) => setTimeout(r, 100));
+    const records = await check.read();
+    if (records.some((r) => r.type === 'rollout.finished')) {
+      steps = records.filter((r) => r.type === 'host.finished').length;
+      break;
+    }
+  }
+  const ms = performance.now() - started;
+  stop.abort();
+  await Promise.all(running);
+  for (const e of engines) await e.close();
+  await check.close();
+  if (steps !== hosts) throw new Error(`expected ${hosts} host steps, found ${steps}`);
+  return ms;
+}
+
+const one = [];
+const three = [];
+for (let run = 0; run < RUNS; run++) {
+  one.push(await ringRun(1, [100, 200]));
+  three.push(await ringRun(3, [100, 200]));
+}
+const threeVsOne = median(three) / median(one);
+console.log(
+  `[bench] ${RING_HOSTS}-host ring (hosts 100–200 ms each, batches of 25%, forks 25 per runner): one runner ${spread(one.map((x) => x / 1000))} s, three ${spread(three.map((x) => x / 1000))} s → three/one ${threeVsOne.toFixed(2)} (goal ≤ 0.45)`,
+);
+
+// ─── engine overhead per host step on postgres: hosts that take no time ─────────────────────
+const overhead = [];
+for (let run = 0; run < RUNS; run++) overhead.push((await ringRun(1, 0, 300, 300)) / 300);
+console.log(
+  `[bench] engine overhead per host step on postgres (one runner, instant hosts): ${spread(overhead)} ms (goal < 2 ms)`,
+);
+
+clearInterval(sampler);
+await cluster.destroy();
+await rm(dir, { recursive: true, force: true });
+console.log(
+  `[bench] peak RSS of this process (three runners in it at once): ${(peakRss / 1e6).toFixed(0)} MB (goal < 300 MB per runner)`,
+);
+console.log(`[bench] load at end: ${load()}`);
+const r3 = (x) => Number(x.toFixed(3));
+console.log(
+  JSON.stringify({
+    bench: 'store',
+    append_ms_file: r3(median(appendResults[1].file.map((x) => x.perAppend))),
+    append_ms_pg: r3(median(appendResults[1].postgres.map((x) => x.perAppend))),
+    append_ms_pg_floor: r3(median(appendResults[1].floor.map((x) => x.perAppend))),
+    append_ms_file_3_writers: r3(median(appendResults[3].file.map((x) => x.perAppend))),
+    append_ms_pg_3_writers: r3(median(appendResults[3].postgres.map((x) => x.perAppend))),
+    three_vs_one_runner: r3(threeVsOne),
+    host_step_overhead_ms_pg: r3(median(overhead)),
+    peak_rss_mb: Math.round(peakRss / 1e6),
+  }),
+);
