@@ -300,8 +300,12 @@ export class Engine extends EventEmitter<EngineEvents> {
       });
       return;
     }
+    const all = [...this.pipelines.values()];
     for (const pipeline of this.passOrder()) {
       if (this.runtime.signal.aborted) return;
+      // A batch another runner opened to everyone holds up its ring: help with it first.
+      if (this.manyRunners)
+        await this.guard(undefined, 'help with shared batches', () => this.rings.helpOpenBatches(all));
       await this.guard(pipeline.name, 'pipeline lease', () =>
         this.underPipelineLease(pipeline, async () => {
           await this.guard(pipeline.name, 'poll', () => this.intake.poll(pipeline));
@@ -456,12 +460,16 @@ export class Engine extends EventEmitter<EngineEvents> {
       .catch(() => {}); // the store may be what is failing: the error event has said it
   }
 
-  private async guard(pipeline: string, operation: string, work: () => Promise<void>): Promise<void> {
+  private async guard(
+    pipeline: string | undefined,
+    operation: string,
+    work: () => Promise<void>,
+  ): Promise<void> {
     try {
       await work();
     } catch (error) {
       this.emit('error', {
-        pipeline,
+        ...(pipeline ? { pipeline } : {}),
         operation,
         error: error instanceof Error ? error : new Error(String(error)),
       });

@@ -115,6 +115,9 @@ function lostLease(
 }
 
 export class RingRunner {
+  /** Per shared rollout: the open batch, and the hosts of it this runner tried to claim. */
+  private readonly tried = new Map<string, { batch: number; hosts: Set<string> }>();
+
   constructor(private readonly rt: Runtime) {}
 
   /** One pass over a ring: asks the ring state machine what to do, and does it. */
@@ -303,9 +306,6 @@ export class RingRunner {
    * batch), then returns to the rest of its pass.
    */
   private async helpRollout(pipeline: Pipeline, ring: Ring): Promise<void> {
-    /** Hosts of the open batch this runner tried to claim: another runner has the rest. */
-    const tried = new Set<string>();
-    let batchSeen = -1;
     let idleSince = Date.now();
     while (!this.rt.signal.aborted) {
       await this.rt.ledger.refresh();
@@ -314,10 +314,7 @@ export class RingRunner {
       const rollout = id ? p.rollouts.get(id) : undefined;
       const opened = rollout?.batchesOpened ?? 0;
       if (!rollout || opened === 0 || rollout.outcome || rollout.rollbacks.size > 0) return;
-      if (opened !== batchSeen) {
-        batchSeen = opened;
-        tried.clear();
-      }
+      const tried = this.triedIn(pipeline.name, rollout.id, opened);
       const pending = (rollout.batches[opened - 1] ?? []).filter(
         (host) => !rollout.hosts.get(host)?.finished && !tried.has(host),
       );
@@ -331,6 +328,44 @@ export class RingRunner {
       await mapLimited(pending, this.rt.forks ?? pending.length, (host) =>
         this.helpWithHost(pipeline, ring, rollout, opened, host),
       );
+    }
+  }
+
+  /**
+   * The hosts of a shared batch this runner already tried to claim: another runner had the
+   * rest, and the ring's holder takes over any whose claim lapses, so they are not asked again.
+   */
+  private triedIn(pipeline: string, rollout: string, batch: number): Set<string> {
+    const key = `${pipeline}/${rollout}`;
+    let entry = this.tried.get(key);
+    if (entry?.batch !== batch) {
+      entry = { batch, hosts: new Set() };
+      this.tried.set(key, entry);
+    }
+    return entry.hosts;
+  }
+
+  /**
+   * With many runners: helps with every shared batch that still has hosts nobody claimed (in any
+   * of `pipelines`), before the pass goes on to its next pipeline. A shared batch holds up its
+   * whole ring, so it comes first.
+   */
+  async helpOpenBatches(pipelines: readonly Pipeline[]): Promise<void> {
+    await this.rt.ledger.refresh();
+    for (const pipeline of pipelines) {
+      const p = this.rt.state(pipeline.name);
+      for (const ring of pipeline.rings) {
+        if (this.rt.signal.aborted) return;
+        const id = ringState(p, ring.name).inFlight;
+        const rollout = id ? p.rollouts.get(id) : undefined;
+        const opened = rollout?.batchesOpened ?? 0;
+        if (!rollout || opened === 0 || rollout.outcome || rollout.rollbacks.size > 0) continue;
+        const tried = this.triedIn(pipeline.name, rollout.id, opened);
+        const open = (rollout.batches[opened - 1] ?? []).some(
+          (host) => !rollout.hosts.get(host) && !tried.has(host),
+        );
+        if (open) await this.helpRollout(pipeline, ring);
+      }
     }
   }
 
