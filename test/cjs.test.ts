@@ -127,6 +127,41 @@ engine.on('error', (e) => errors.push(e.error.message));
   });
 });
 
+describe('CommonJS: store-postgres', () => {
+  it('stores a ledger in a real PostgreSQL, and its errors are recognised by core', async () => {
+    const r = await runCjs(
+      'postgres',
+      `const core = require('@ringmaster/core');
+const { postgresStore } = require('@ringmaster/store-postgres');
+const { startPostgres } = require('@ringmaster/store-postgres/testing');
+const caught = async (p) => p.then(() => undefined, (e) => e);
+(async () => {
+  const bad = (() => { try { postgresStore({ schema: 'x' }); } catch (e) { return e; } })();
+  const cluster = await startPostgres();
+  try {
+    const store = postgresStore({ connectionString: cluster.connectionString });
+    await store.append([{ type: 'a', time: new Date(0).toISOString(), data: {} }]);
+    const conflict = await caught(store.append([{ type: 'b', time: new Date(0).toISOString(), data: {} }], { expectedSeq: 0 }));
+    const records = await store.read();
+    await store.close();
+    console.log(JSON.stringify({
+      config: [core.isRingmasterError(bad, 'CONFIG'), bad instanceof core.ConfigError],
+      conflict: [core.isRingmasterError(conflict, 'CONFLICT'), conflict instanceof core.RingmasterError],
+      records: records.map((x) => [x.seq, x.type]),
+      many: store.capabilities.manyRunners,
+    }));
+  } finally {
+    await cluster.destroy();
+  }
+})();
+`,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.out).toEqual({ config: [true, true], conflict: [true, true], records: [[1, 'a']], many: true });
+  });
+});
+
 describe('CommonJS: the CLI package', () => {
   it('loads a TypeScript config file through require("@ringmaster/cli")', async () => {
     await writeFile(

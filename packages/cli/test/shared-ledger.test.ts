@@ -138,4 +138,33 @@ describe('the CLI on a shared PostgreSQL ledger', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/record 3: checksum mismatch/);
   });
+
+  it('a database that cannot be reached, or a user without permissions, is said before any work, with exit 1', {
+    timeout: 60_000,
+  }, async () => {
+    const good = JSON.stringify({ url: db });
+    try {
+      await writeFile(
+        join(w.dir, 'db.json'),
+        JSON.stringify({ url: 'postgres://ringmaster@127.0.0.1:1/ringmaster' }),
+      );
+      const down = await w.run('watch', '--once');
+      expect(down.code).toBe(1);
+      expect(down.stderr).toMatch(/127\.0\.0\.1:1\/ringmaster cannot be reached/);
+      expect(down.stdout).not.toMatch(/build|deploy/);
+
+      await cluster.sql('CREATE ROLE outsider LOGIN');
+      await cluster.sql('CREATE DATABASE closed OWNER postgres');
+      await cluster.sql('REVOKE CREATE ON DATABASE closed FROM PUBLIC');
+      await writeFile(
+        join(w.dir, 'db.json'),
+        JSON.stringify({ url: `postgres://outsider@127.0.0.1:${cluster.port}/closed` }),
+      );
+      const denied = await w.run('status');
+      expect(denied.code).toBe(1);
+      expect(denied.stderr).toMatch(/lacks a permission .*CREATE on the database/);
+    } finally {
+      await writeFile(join(w.dir, 'db.json'), good);
+    }
+  });
 });
