@@ -3,8 +3,8 @@
 // here) and a file ledger on the same disk:
 //   1. append latency and throughput: the file store, the postgres store, and the database's own
 //      floor (a bare INSERT in a transaction over the same driver), with one writer and three;
-//   2. a 1,000-host ring (simulated hosts that take 100–200 ms each, forks 25 per runner) rolled
-//      out by one runner and by three sharing it: the ratio of wall times;
+//   2. a 1,000-host ring (simulated hosts that take 0.5–1 s each, and again 50–100 ms; forks 25
+//      per runner) rolled out by one runner and by three sharing it: the ratio of wall times;
 //   3. the engine's overhead per host step on postgres (hosts that take no time);
 //   4. the process's peak RSS (the three runners run in this one process).
 // Each measurement is repeated (BENCH_RUNS, default 5) with ours and the peer interleaved, and
@@ -213,16 +213,24 @@ async function ringRun(runners, latencyMs, hosts = RING_HOSTS, forks = 25) {
   return ms;
 }
 
-const one = [];
-const three = [];
-for (let run = 0; run < RUNS; run++) {
-  one.push(await ringRun(1, [100, 200]));
-  three.push(await ringRun(3, [100, 200]));
+/** One runner against three on the ring, hosts taking `latency` ms; the ratio of median wall times. */
+async function oneVsThree(latency) {
+  const one = [];
+  const three = [];
+  for (let run = 0; run < RUNS; run++) {
+    one.push(await ringRun(1, latency));
+    three.push(await ringRun(3, latency));
+  }
+  const ratio = median(three) / median(one);
+  console.log(
+    `[bench] ${RING_HOSTS}-host ring (hosts ${latency[0]}–${latency[1]} ms each, batches of 25%, forks 25 per runner): one runner ${spread(one.map((x) => x / 1000))} s, three ${spread(three.map((x) => x / 1000))} s → three/one ${ratio.toFixed(2)} (goal ≤ 0.45; the floor is about 0.4: 250 hosts a batch over 75 forks is 3⅓ rounds against 10)`,
+  );
+  return ratio;
 }
-const threeVsOne = median(three) / median(one);
-console.log(
-  `[bench] ${RING_HOSTS}-host ring (hosts 100–200 ms each, batches of 25%, forks 25 per runner): one runner ${spread(one.map((x) => x / 1000))} s, three ${spread(three.map((x) => x / 1000))} s → three/one ${threeVsOne.toFixed(2)} (goal ≤ 0.45)`,
-);
+// Hosts as a small dpkg install takes them (the goal's case: hosts, not the engine, the limit),
+// and hosts ten times faster, where the engine's own costs show.
+const threeVsOne = await oneVsThree([500, 1000]);
+const threeVsOneFast = await oneVsThree([50, 100]);
 
 // ─── engine overhead per host step on postgres: hosts that take no time ─────────────────────
 const overhead = [];
@@ -248,6 +256,7 @@ console.log(
     append_ms_file_3_writers: r3(median(appendResults[3].file.map((x) => x.perAppend))),
     append_ms_pg_3_writers: r3(median(appendResults[3].postgres.map((x) => x.perAppend))),
     three_vs_one_runner: r3(threeVsOne),
+    three_vs_one_runner_fast_hosts: r3(threeVsOneFast),
     host_step_overhead_ms_pg: r3(median(overhead)),
     peak_rss_mb: Math.round(peakRss / 1e6),
   }),

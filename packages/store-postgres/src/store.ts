@@ -97,6 +97,27 @@ interface LeaseRow {
 const isStale = (row: LeaseRow) =>
   Number(row.expires_at) <= Number(row.now) || (row.hostname === HOST && !pidAlive(row.pid));
 
+interface LeaseCheck {
+  name: string;
+  token: string;
+  live: boolean;
+}
+
+/** Refuses the append (`LOCKED`) unless every lease in `fence` is held with its token and unexpired. */
+function checkFence(fence: readonly Lease[], rows: readonly LeaseCheck[]): void {
+  const held = new Map(rows.map((r) => [r.name, r]));
+  for (const lease of fence) {
+    const row = held.get(lease.name);
+    if (!row || row.token !== lease.token || !row.live) {
+      throw new RingmasterError(
+        'LOCKED',
+        `the lease ${lease.name} is no longer held; the append made under it is refused`,
+        { scope: 'ledger', details: { lock: lease.name } },
+      );
+    }
+  }
+}
+
 class PostgresStore implements Store {
   readonly name = 'postgres';
   readonly capabilities: StoreCapabilities = { manyRunners: true };
@@ -121,8 +142,10 @@ class PostgresStore implements Store {
         connectionString: opts.connectionString,
         max: opts.maxConnections,
         connectionTimeoutMillis: 10_000,
-        // A server that vanished without a reset (a partition) must not hang a query forever.
+        // A server that vanished without a reset (a partition) must not hang a query forever,
+        // nor may a statement wait on a lock for ever.
         query_timeout: 60_000,
+        statement_timeout: 30_000,
         keepAlive: true,
         application_name: 'ringmaster',
       });
@@ -204,9 +227,15 @@ class PostgresStore implements Store {
         async (client) => {
           await client.query('BEGIN');
           try {
-            await client.query("SET LOCAL statement_timeout = '30s'");
-            const head = await client.query<{ last_seq: string }>(
-              `SELECT last_seq FROM ${this.s}.head WHERE id = 1 FOR UPDATE`,
+            // One round trip: the head locked (seqs stay gapless, compare-and-set exact) and the
+            // fencing leases read FOR SHARE (a takeover waits until this append has committed).
+            const fence = options.fence ?? [];
+            const head = await client.query<{ last_seq: string; leases: LeaseCheck[] | null }>(
+              `WITH h AS (SELECT last_seq FROM ${this.s}.head WHERE id = 1 FOR UPDATE),
+                    f AS (SELECT name, token::text AS token, expires_at > ${NOW_MS} AS live FROM ${this.s}.leases
+                           WHERE name = ANY($1) FOR SHARE)
+               SELECT h.last_seq, (SELECT json_agg(f) FROM f) AS leases FROM h`,
+              [fence.map((l) => l.name)],
             );
             const last = Number(head.rows[0]!.last_seq);
             if (options.expectedSeq !== undefined && options.expectedSeq !== last) {
@@ -216,7 +245,7 @@ class PostgresStore implements Store {
                 { scope: 'ledger', details: { expectedSeq: options.expectedSeq, lastSeq: last } },
               );
             }
-            await this.checkFence(client, options.fence ?? []);
+            checkFence(fence, head.rows[0]!.leases ?? []);
             const stored = records.map((r, i) => ({
               seq: last + i + 1,
               type: r.type,
@@ -225,23 +254,27 @@ class PostgresStore implements Store {
             }));
             if (stored.length > 0) {
               const encoded = stored.map(encodeRecord);
+              // One round trip: the rows, the new head, and (delivered on commit, carrying
+              // nothing) the NOTIFY that wakes other runners.
               await client.query(
-                `INSERT INTO ${this.s}.records (seq, type, json, checksum, append_id)
-               SELECT seq, type, json, checksum, $5 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
-                 AS t(seq, type, json, checksum)`,
+                `WITH rows AS (
+                   INSERT INTO ${this.s}.records (seq, type, json, checksum, append_id)
+                   SELECT seq, type, json, checksum, $5 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[])
+                     AS t(seq, type, json, checksum)
+                   RETURNING 1),
+                 moved AS (UPDATE ${this.s}.head SET last_seq = $6 WHERE id = 1 RETURNING 1)
+                 SELECT (SELECT count(*) FROM rows) AS n, CASE WHEN $7::text IS NULL THEN NULL ELSE pg_notify($7::text, '') END
+                   FROM moved`,
                 [
                   stored.map((r) => r.seq),
                   stored.map((r) => r.type),
                   encoded.map((e) => e.json),
                   encoded.map((e) => e.checksum),
                   appendId,
+                  last + stored.length,
+                  this.opts.notify ? this.channel : null,
                 ],
               );
-              await client.query(`UPDATE ${this.s}.head SET last_seq = $1 WHERE id = 1`, [
-                last + stored.length,
-              ]);
-              // Delivered on commit, carrying nothing: it only wakes other runners.
-              if (this.opts.notify) await client.query('SELECT pg_notify($1, $2)', [this.channel, '']);
             }
             committing = true;
             await client.query('COMMIT');
@@ -257,27 +290,6 @@ class PostgresStore implements Store {
     } catch (error) {
       if (!committing || !isConnectionError((error as RingmasterError).cause ?? error)) throw error;
       return this.resolveAppend(appendId, error as RingmasterError);
-    }
-  }
-
-  /** Refuses the append (`LOCKED`) unless every lease in `fence` is held with its token and unexpired. */
-  private async checkFence(client: pg.PoolClient, fence: readonly Lease[]): Promise<void> {
-    if (fence.length === 0) return;
-    // FOR SHARE: a takeover (an UPDATE of the row) waits until this append has committed.
-    const rows = await client.query<{ name: string; token: string; live: boolean }>(
-      `SELECT name, token, expires_at > ${NOW_MS} AS live FROM ${this.s}.leases WHERE name = ANY($1) FOR SHARE`,
-      [fence.map((l) => l.name)],
-    );
-    const held = new Map(rows.rows.map((r) => [r.name, r]));
-    for (const lease of fence) {
-      const row = held.get(lease.name);
-      if (!row || row.token !== lease.token || !row.live) {
-        throw new RingmasterError(
-          'LOCKED',
-          `the lease ${lease.name} is no longer held; the append made under it is refused`,
-          { scope: 'ledger', details: { lock: lease.name } },
-        );
-      }
     }
   }
 
