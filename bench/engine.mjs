@@ -5,11 +5,19 @@
 // bookkeeping. Then `status` on the resulting ledger, and the replay of 100,000 records.
 //
 //   npm run bench:engine            BENCH_RELEASES=200 npm run bench:engine
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { auto, batches, createEngine, fileStore, memorySource, pipeline } from '@ringmaster/core';
+import {
+  auto,
+  batches,
+  createEngine,
+  fileStore,
+  memoryRepository,
+  memorySource,
+  pipeline,
+  simulatedPackager,
+} from '@ringmaster/core';
 
 const RELEASES = Number(process.env.BENCH_RELEASES ?? 1000);
 const HOSTS = 50;
@@ -29,32 +37,8 @@ const memoryTarget = (ring) => {
     run: async () => ({ exitCode: 0, stdout: '', stderr: '' }),
   };
 };
-const packager = {
-  name: 'memory',
-  packageName: 'bench',
-  versionFor: (r) => `1.0.${r.number}`,
-  compareVersions: (a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]),
-  package: async ({ revision }) => ({
-    name: 'bench',
-    version: `1.0.${revision.number}`,
-    architecture: 'all',
-    dependencies: [],
-    file: `/dev/null/${revision.number}`,
-    sha256: createHash('sha256').update(revision.id).digest('hex'),
-    size: 0,
-    format: 'memory',
-  }),
-};
-const stored = new Map();
-const repository = {
-  name: 'memory',
-  publish: async (a) => {
-    stored.set(a.version, a);
-    return a;
-  },
-  versions: async () => [...stored.keys()],
-  find: async (_n, v) => stored.get(v),
-};
+const packager = simulatedPackager({ name: 'bench' });
+const repository = memoryRepository();
 
 const source = memorySource({ commits: [{ files: { a: '0' }, message: 'c0' }] });
 const app = pipeline({

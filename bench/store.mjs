@@ -11,7 +11,6 @@
 // reported as median (min–max); ratios come from medians of the same run.
 //
 //   npm run bench:store            BENCH_RUNS=3 npm run bench:store
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +19,10 @@ import {
   batches,
   createEngine,
   fileStore,
+  memoryRepository,
   memorySource,
   pipeline,
+  simulatedPackager,
   simulatedTarget,
 } from '@ringmaster/core';
 import { postgresStore } from '@ringmaster/store-postgres';
@@ -125,35 +126,6 @@ for (const writers of [1, 3]) {
 
 // ─── a 1,000-host ring: one runner against three ────────────────────────────────────────────
 
-const memoryPackager = {
-  name: 'memory',
-  packageName: 'fleet',
-  versionFor: (r) => `1.0.${r.number}`,
-  compareVersions: (a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]),
-  package: async ({ revision }) => ({
-    name: 'fleet',
-    version: `1.0.${revision.number}`,
-    architecture: 'all',
-    dependencies: [],
-    file: `/dev/null/${revision.number}`,
-    sha256: createHash('sha256').update(revision.id).digest('hex'),
-    size: 0,
-    format: 'memory',
-  }),
-};
-const memoryRepository = () => {
-  const stored = new Map();
-  return {
-    name: 'memory',
-    publish: async (a) => {
-      stored.set(a.version, a);
-      return a;
-    },
-    versions: async () => [...stored.keys()],
-    find: async (_n, v) => stored.get(v),
-  };
-};
-
 /** Rolls one release out to RING_HOSTS simulated hosts with `runners` engines; wall ms. */
 async function ringRun(runners, latencyMs, hosts = RING_HOSTS, forks = 25) {
   const url = await freshDb();
@@ -166,7 +138,7 @@ async function ringRun(runners, latencyMs, hosts = RING_HOSTS, forks = 25) {
         pipeline({
           name: 'fleet',
           source,
-          packager: memoryPackager,
+          packager: simulatedPackager({ name: 'fleet' }),
           repository,
           rings: [
             {

@@ -61,5 +61,6 @@ export {
   TailBuffer,
   tail,
 } from './exec/run.js';
+export { seededRandom } from './model/random.js';
 export { decodeRecord, encodeRecord } from './store/journal.js';
-export { describeHolder } from './store/lockfile.js';
+export { describeHolder, processAlive } from './store/lockfile.js';

@@ -12,6 +12,7 @@ export {
   localRepositoryOptionsSchema,
 } from './adapters/local-repository.js';
 export { type LocalTargetOptions, localTarget, localTargetOptionsSchema } from './adapters/local-target.js';
+export { memoryRepository } from './adapters/memory-repository.js';
 export {
   type MemoryCommit,
   type MemorySource,
@@ -30,6 +31,7 @@ export {
 export {
   type SimulatedFleet,
   type SimulatedTargetOptions,
+  simulatedPackager,
   simulatedTarget,
   simulatedTargetOptionsSchema,
 } from './adapters/simulated-target.js';

@@ -8,6 +8,7 @@ import {
   fileStore,
   localRepository,
   localTarget,
+  memoryRepository,
   memorySource,
   memoryStore,
   simulatedTarget,
@@ -99,6 +100,17 @@ describeRepository('local', {
     const dir = await temp();
     return {
       repository: localRepository({ dir: join(dir, 'repo') }),
+      artifact: (name, version, variant) => artifactOf(name, version, variant),
+      orderedVersions: ['1.0.9', '1.0.10', '2.0.0'],
+      cleanup,
+    };
+  },
+});
+
+describeRepository('memory', {
+  async create() {
+    return {
+      repository: memoryRepository(),
       artifact: (name, version, variant) => artifactOf(name, version, variant),
       orderedVersions: ['1.0.9', '1.0.10', '2.0.0'],
       cleanup,

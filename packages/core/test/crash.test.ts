@@ -7,7 +7,7 @@
 import { mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { RecordData, RecordType, TypedRecord } from '../src/index.js';
+import { type RecordData, type RecordType, seededRandom, type TypedRecord } from '../src/index.js';
 import { decodeJournal } from '../src/store/journal.js';
 import { fixtureScript, runChild } from './child.js';
 
@@ -16,17 +16,6 @@ const PARALLEL = 5;
 const RUN_LIMIT_MS = 60_000;
 
 const child = fixtureScript('crash-child');
-
-/** mulberry32: a small seeded PRNG, so a failing trial can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs the engine; it SIGKILLs itself after a record, or is SIGKILLed after `killAfterMs`. */
 const runEngine = (dir: string, options: { crashAfterRecords?: number; killAfterMs?: number } = {}) =>
@@ -112,7 +101,7 @@ describe('crash safety (engine in a child process, SIGKILL at random points)', (
     expect(expected.verdicts).toContainEqual(['ring.rejected', 'sandbox', '1.0.2']);
     expect(Object.values(expected.duplicates).flat()).toEqual([]);
 
-    const random = prng(20261128);
+    const random = seededRandom(20261128);
     const plans = Array.from({ length: TRIALS }, (_, i) => ({
       name: `trial-${i}`,
       // Half the kills land right after a chosen record (every point between two records is

@@ -26,6 +26,7 @@ import {
   type LockInfo,
   type NewRecord,
   parseOptions,
+  processAlive,
   RingmasterError,
   type Store,
   type StoreCapabilities,
@@ -73,16 +74,6 @@ export type PostgresStoreOptions = z.input<typeof postgresStoreOptionsSchema>;
 /** The database's clock in epoch ms: leases are measured on it, so runners agree on expiry. */
 const NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
 
-function pidAlive(pid: number | null): boolean {
-  if (!pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 interface LeaseRow {
   token: string;
   owner: string;
@@ -95,7 +86,7 @@ interface LeaseRow {
 
 /** A lease row is over when it expired, or when its holder ran on this host and is gone. */
 const isStale = (row: LeaseRow) =>
-  Number(row.expires_at) <= Number(row.now) || (row.hostname === HOST && !pidAlive(row.pid));
+  Number(row.expires_at) <= Number(row.now) || (row.hostname === HOST && !processAlive(row.pid));
 
 interface LeaseCheck {
   name: string;

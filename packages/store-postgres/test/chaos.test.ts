@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LedgerRecord, Store } from '@ringmaster/core/adapter';
-import { encodeRecord } from '@ringmaster/core/adapter';
+import { encodeRecord, seededRandom } from '@ringmaster/core/adapter';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStore } from '../src/index.js';
@@ -59,17 +59,6 @@ afterAll(async () => {
   await cluster?.destroy();
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
-
-/** mulberry32: a small seeded PRNG, so a failing trial can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Runner {
   owner: string;
@@ -242,7 +231,7 @@ async function superuser(db: string, sql: string, values: unknown[] = []) {
 async function runTrial(name: string, seed: number | undefined) {
   const db = await cluster.createDatabase(name);
   const dir = await mkdtemp(join(scratch, `${name}-`));
-  const rand = seed === undefined ? () => 1 : prng(seed);
+  const rand = seed === undefined ? () => 1 : seededRandom(seed);
   const trial: Trial = { db, dir, notify: seed === undefined || rand() < 0.6, runners: [], crashed: [] };
   await writeFile(join(dir, 'seed'), String(seed));
   const checker: Store = postgresStore({ connectionString: db, notify: false });

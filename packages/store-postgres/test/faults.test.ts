@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
-import { isRingmasterError, type Store } from '@ringmaster/core/adapter';
+import { isRingmasterError, type Store, seededRandom } from '@ringmaster/core/adapter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStore, SCHEMA_VERSION } from '../src/index.js';
 import { type PostgresCluster, startPostgres } from '../src/testing/index.js';
@@ -30,23 +30,12 @@ afterAll(async () => {
   await cluster?.destroy();
 });
 
-/** A small seeded generator (mulberry32), so a failing trial can be run again. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('postgresStore under faults', () => {
   for (const seed of [11, 29, 47]) {
     it(`backends terminated while appends run (seed ${seed}): every append reported written is in the ledger once, every failed one is not`, async () => {
       const { store, connectionString } = await freshStore({ resolveMs: 10_000 });
       const database = new URL(connectionString).pathname.slice(1);
-      const rand = random(seed);
+      const rand = seededRandom(seed);
       const reported = new Map<number, number[]>(); // payload i → seqs the store returned
       const failed = new Set<number>();
       let i = 0;

@@ -5,7 +5,6 @@
  * with every runner doing its share (none idle while work waits), and with a ledger that grows
  * with the work, not with the polling: passes with nothing to do write nothing.
  */
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,12 +14,13 @@ import {
   createEngine,
   type Engine,
   type LedgerRecord,
+  memoryRepository,
   memorySource,
-  type Packager,
   pipeline,
   type Repository,
   type SimulatedFleet,
   type Store,
+  simulatedPackager,
   simulatedTarget,
 } from '@ringmaster/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,37 +41,10 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Packages that are only names: what is measured is the engine and the store. */
-const packagerFor = (name: string): Packager => ({
-  name: 'memory',
-  packageName: name,
-  versionFor: (r) => `1.0.${r.number}`,
-  compareVersions: (a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]),
-  package: async ({ revision }) => ({
-    name,
-    version: `1.0.${revision.number}`,
-    architecture: 'all',
-    dependencies: [],
-    file: `/nonexistent/${name}/${revision.number}`,
-    sha256: createHash('sha256').update(`${name} ${revision.id}`).digest('hex'),
-    size: 0,
-    format: 'memory',
-  }),
-});
+/** One repository per pipeline, shared by the runners (as a real one would be). */
 const repositories = new Map<string, Repository>();
 const repositoryFor = (name: string): Repository => {
-  const existing = repositories.get(name);
-  if (existing) return existing;
-  const stored = new Map<string, Awaited<ReturnType<Packager['package']>>>();
-  const repository: Repository = {
-    name: 'memory',
-    publish: async (a) => {
-      stored.set(a.version, a);
-      return a;
-    },
-    versions: async () => [...stored.keys()],
-    find: async (_n, v) => stored.get(v),
-  };
+  const repository = repositories.get(name) ?? memoryRepository();
   repositories.set(name, repository);
   return repository;
 };
@@ -109,7 +82,7 @@ function pipelines(fleet: SimulatedFleet, seed: number) {
     return pipeline({
       name,
       source: memorySource({ commits: [{ files: { a: name }, message: 'one' }] }),
-      packager: packagerFor(name),
+      packager: simulatedPackager({ name }),
       repository: repositoryFor(name),
       rings,
     });

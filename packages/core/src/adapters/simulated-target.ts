@@ -5,12 +5,14 @@
  * the same hosts. Not for deploying anything: it installs nothing anywhere, and `run` runs its
  * command on this machine.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Artifact } from '../contracts/artifact.js';
+import type { Artifact, Packager } from '../contracts/artifact.js';
 import type { CommandResult, HostInfo, InstalledPackage, RunOptions, Target } from '../contracts/target.js';
 import { parseOptions, RingmasterError } from '../errors.js';
 import { assertMatches, PACKAGE_NAME, PACKAGE_VERSION } from '../exec/quote.js';
 import { runCommand } from '../exec/run.js';
+import { seededRandom } from '../model/random.js';
 
 /** What the simulated hosts run: host → package → installed version. */
 export type SimulatedFleet = Map<string, Map<string, InstalledPackage>>;
@@ -35,17 +37,6 @@ export const simulatedTargetOptionsSchema = z
   .strict();
 export type SimulatedTargetOptions = z.input<typeof simulatedTargetOptionsSchema>;
 
-/** mulberry32: small and seeded, so a failing run can be repeated. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number) => (ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve());
 
 /**
@@ -67,7 +58,7 @@ export function simulatedTarget(
       : opts.hosts;
   const hosts: HostInfo[] = names.map((name) => ({ name }));
   const fleet: SimulatedFleet = opts.fleet ?? new Map();
-  const random = prng(opts.seed);
+  const random = seededRandom(opts.seed);
   const known = new Set(names);
   const latency = () =>
     typeof opts.latencyMs === 'number'
@@ -117,5 +108,35 @@ export function simulatedTarget(
       const r = await runCommand(argv, { timeoutMs: runOptions.timeoutMs ?? 60_000 });
       return { exitCode: r.timedOut ? 124 : r.exitCode, stdout: r.stdout, stderr: r.stderr };
     },
+  };
+}
+
+/**
+ * A packager for simulations: artifacts that are only a name and a version (`1.0.<n>` for the
+ * revision's number), made instantly, for the simulated hosts above. Nothing is written, so it
+ * does not pass `describePackager` (which checks the file it made) and is for nothing else.
+ *
+ * @example
+ * ```ts
+ * pipeline({ name: 'svc', source, packager: simulatedPackager({ name: 'svc' }), repository: memoryRepository(), rings })
+ * ```
+ */
+export function simulatedPackager(options: { name: string }): Packager {
+  const name = assertMatches(options.name, PACKAGE_NAME, 'package name', 'simulated-packager');
+  return {
+    name: 'simulated',
+    packageName: name,
+    versionFor: (revision) => `1.0.${revision.number}`,
+    compareVersions: (a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]),
+    package: async ({ revision }) => ({
+      name,
+      version: `1.0.${revision.number}`,
+      architecture: 'all',
+      dependencies: [],
+      file: `/nonexistent/simulated/${name}_1.0.${revision.number}`,
+      sha256: createHash('sha256').update(`${name} ${revision.id}`).digest('hex'),
+      size: 0,
+      format: 'simulated',
+    }),
   };
 }

@@ -20,7 +20,8 @@ const HALF_WRITTEN_GRACE_MS = 2_000;
 /** The steal mutex is held for microseconds; one older than this was left by a dead process. */
 const STEAL_MUTEX_STALE_MS = 5_000;
 
-function pidAlive(pid: number | undefined): boolean {
+/** Whether process `pid` runs on this machine (an unknown pid counts as alive: never cut short). */
+export function processAlive(pid: number | undefined | null): boolean {
   if (!pid) return true;
   try {
     process.kill(pid, 0);
@@ -35,7 +36,7 @@ function pidAlive(pid: number | undefined): boolean {
  * A holder on another host cannot be checked: its lease is waited out, never cut short.
  */
 function isStale(content: LockContent, now: number): boolean {
-  return content.expiresAt <= now || (content.hostname === HOST && !pidAlive(content.pid));
+  return content.expiresAt <= now || (content.hostname === HOST && !processAlive(content.pid));
 }
 
 export class LockFiles {

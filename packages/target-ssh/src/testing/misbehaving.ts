@@ -5,6 +5,7 @@
  * those and back. Seeded where random, bounded, and closed by the test.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { seededRandom } from '@ringmaster/core/adapter';
 
 /**
  * - `silent`: accepts the connection and never sends a banner (a hung sshd, a firewall that
@@ -21,17 +22,6 @@ export interface MisbehavingServer {
   /** Connections accepted so far. */
   readonly connections: number;
   close(): Promise<void>;
-}
-
-/** mulberry32: small and seeded, so a failing case can be replayed byte for byte. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const BANNER = 'SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n';
@@ -111,7 +101,7 @@ export async function startMisbehavingServer(
   mode: Misbehaviour,
   options: { seed?: number; port?: number } = {},
 ): Promise<MisbehavingServer> {
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let connections = 0;
   const server = await listen(options.port ?? 0, (socket) => {
     connections++;
@@ -154,7 +144,7 @@ export interface FaultProxy {
  * ```
  */
 export async function startFaultProxy(port: number, options: { seed?: number } = {}): Promise<FaultProxy> {
-  const random = prng(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   let mode: 'forward' | Misbehaviour = 'forward';
   let left = Number.POSITIVE_INFINITY;
   const server = await listen(0, (socket, track) => {
