@@ -200,4 +200,42 @@ describe('many runners on one ledger', () => {
     const leases = (await handle.read()).map((r) => r.data.lease);
     expect(leases).toEqual(['first', 'a1', 'b1', 'second', 'a2', 'a3']);
   });
+
+  it('a decision whose retry cannot read the ledger fails with that error, and the ledger goes on writing', async () => {
+    const shared = memoryStore({ manyRunners: true });
+    const handle = shared.open();
+    let readsFail = false;
+    const flaky = Object.assign(Object.create(handle) as Store, {
+      read: (...args: Parameters<Store['read']>) =>
+        readsFail ? Promise.reject(new Error('the database is restarting')) : handle.read(...args),
+    });
+    const ledger = new Ledger(flaky, manualClock('2026-11-02T09:00:00Z'));
+    const fact = (n: string) => entry('lease.lost', { lease: n, owner: 'test', reason: 'a fact' });
+    await shared.open().append([{ type: 'other', time: new Date(0).toISOString(), data: {} }]); // ledger moved on
+    readsFail = true;
+    const decided = await ledger.decide(() => [fact('decision')]).then(
+      () => 'written',
+      (e: Error) => e.message,
+    );
+    expect(decided).toBe('the database is restarting');
+    readsFail = false;
+    await ledger.write(fact('after'));
+    expect((await handle.read()).map((r) => r.data.lease ?? r.type)).toEqual(['other', 'after']);
+  });
+
+  it('build() says another runner has the pipeline (LOCKED) instead of building nothing in silence', async () => {
+    const dir = await tempDir();
+    const shared = memoryStore({ manyRunners: true });
+    const held = await shared.open().acquire('pipeline:alpha', { owner: 'runner-9', ttlMs: 60_000 });
+    expect(held).toBeDefined();
+    const engine = createEngine({ pipelines: pipelines(dir), store: shared.open(), workDir: join(dir, 'w') });
+    try {
+      await engine.start();
+      const error = await engine.build({ pipeline: 'alpha' }).catch((e: unknown) => e);
+      expect(isRingmasterError(error, 'LOCKED')).toBe(true);
+      expect((error as Error).message).toContain('runner-9');
+    } finally {
+      await engine.close();
+    }
+  });
 });

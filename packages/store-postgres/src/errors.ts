@@ -27,6 +27,16 @@ const CONNECTION_CODES = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now (starting up, shutting down)
   '57P05', // idle session timeout
+  '25P03', // idle in transaction session timeout
+]);
+
+/** SQLSTATEs that mean "busy for now": the statement may be tried again as it is. */
+const BUSY_CODES = new Set([
+  '57014', // statement timeout: a lock held by a stalled session, say
+  '55P03', // lock not available (lock_timeout)
+  '53300', // too many connections (right after a restart)
+  '40001', // serialization failure
+  '40P01', // deadlock detected
 ]);
 
 /** True when `error` says the database connection was lost or could not be made. */
@@ -36,6 +46,13 @@ export function isConnectionError(error: unknown): boolean {
   if (code && (CONNECTION_CODES.has(code) || code.startsWith('08'))) return true;
   return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/i.test(
     error.message,
+  );
+}
+
+/** True when `error` is worth trying again: the connection went away, or the server is busy. */
+export function isTransient(error: unknown): boolean {
+  return (
+    isConnectionError(error) || (error instanceof Error && BUSY_CODES.has((error as PgError).code ?? ''))
   );
 }
 
@@ -50,6 +67,8 @@ export function storeError(error: unknown, doing: string, where: string, schema:
   let advice: string;
   if (isConnectionError(e)) {
     advice = `the database at ${where} cannot be reached (${e.message}); the runner waits and tries again`;
+  } else if (isTransient(e)) {
+    advice = `the database at ${where} is busy (${e.message}${code ? `, SQLSTATE ${code}` : ''}); the runner waits and tries again`;
   } else if (code === '28P01' || code === '28000') {
     advice = `the database at ${where} refused the login (${e.message}); check the user and password in the connection string`;
   } else if (code === '3D000') {
@@ -65,7 +84,7 @@ export function storeError(error: unknown, doing: string, where: string, schema:
     details: {
       database: where,
       ...(code ? { sqlstate: code } : {}),
-      retryable: isConnectionError(e),
+      retryable: isTransient(e),
     },
   });
 }

@@ -9,7 +9,8 @@
  * - `head`: one row, the last seq. Every append locks it, which is what keeps seqs gapless and
  *   makes compare-and-set exact.
  * - `leases`: one row per lock; `token` is a fencing token from a sequence, so a newer holder's
- *   token is always greater.
+ *   token is always greater. `pid`, `hostname` and `pid_ns` (the holder's PID namespace) say
+ *   whether a holder on this machine is gone.
  */
 import type { PoolClient } from 'pg';
 
@@ -34,6 +35,7 @@ const MIGRATIONS: readonly string[] = [
      owner text NOT NULL,
      pid int,
      hostname text,
+     pid_ns text,
      acquired_at bigint NOT NULL,
      expires_at bigint NOT NULL
    );`,
@@ -51,7 +53,10 @@ export async function migrate(client: PoolClient, schema: string): Promise<numbe
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`ringmaster:${schema}`]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema is there:
+    // asked only when it is missing, so that right can be revoked after the first start.
+    const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+    if (exists.rowCount === 0) await client.query(`CREATE SCHEMA ${s}`);
     await client.query(`CREATE TABLE IF NOT EXISTS ${s}.meta (key text PRIMARY KEY, value text NOT NULL)`);
     const found = await client.query<{ value: string }>(
       `SELECT value FROM ${s}.meta WHERE key = 'schema_version'`,

@@ -15,6 +15,7 @@
  *   runner still polls on its interval, so lost notifications only cost latency.
  */
 import { randomUUID } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import {
   type AcquireOptions,
@@ -33,10 +34,21 @@ import {
 } from '@ringmaster/core/adapter';
 import pg from 'pg';
 import { z } from 'zod';
-import { describeConnection, isConnectionError, storeError } from './errors.js';
+import { describeConnection, isConnectionError, isTransient, storeError } from './errors.js';
 import { migrate, quoted, SCHEMA_VERSION } from './schema.js';
 
 const HOST = hostname();
+/**
+ * This process's PID namespace: containers may share a hostname without sharing pids, and a
+ * holder is judged gone by its pid only when it ran in this namespace on this host.
+ */
+const PID_NS = (() => {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return undefined; // not Linux: holders are only ever taken over on expiry
+  }
+})();
 
 export const postgresStoreOptionsSchema = z
   .object({
@@ -79,14 +91,16 @@ interface LeaseRow {
   owner: string;
   pid: number | null;
   hostname: string | null;
+  pid_ns: string | null;
   acquired_at: string;
   expires_at: string;
   now: string;
 }
 
-/** A lease row is over when it expired, or when its holder ran on this host and is gone. */
+/** A lease row is over when it expired, or when its holder ran in this host's PID namespace and is gone. */
 const isStale = (row: LeaseRow) =>
-  Number(row.expires_at) <= Number(row.now) || (row.hostname === HOST && !processAlive(row.pid));
+  Number(row.expires_at) <= Number(row.now) ||
+  (PID_NS !== undefined && row.hostname === HOST && row.pid_ns === PID_NS && !processAlive(row.pid));
 
 interface LeaseCheck {
   name: string;
@@ -134,9 +148,13 @@ class PostgresStore implements Store {
         max: opts.maxConnections,
         connectionTimeoutMillis: 10_000,
         // A server that vanished without a reset (a partition) must not hang a query forever,
-        // nor may a statement wait on a lock for ever.
+        // nor may a statement wait on a lock for ever; and a runner stalled inside an append
+        // (SIGSTOP, a long pause, a dead socket) holds the head lock for seconds, not hours:
+        // the server ends its transaction, which then wrote nothing.
         query_timeout: 60_000,
         statement_timeout: 30_000,
+        lock_timeout: 20_000,
+        idle_in_transaction_session_timeout: 5_000,
         keepAlive: true,
         application_name: 'ringmaster',
       });
@@ -162,7 +180,7 @@ class PostgresStore implements Store {
     try {
       return await this.onClient(doing, fn);
     } catch (error) {
-      if (!isConnectionError((error as RingmasterError).cause ?? error) || !retry()) throw error;
+      if (!isTransient((error as RingmasterError).cause ?? error) || !retry()) throw error;
       return this.onClient(doing, fn);
     }
   }
@@ -314,7 +332,7 @@ class PostgresStore implements Store {
         return rows.map((row) => this.decodeRow(row));
       } catch (error) {
         if (error === failure) throw failure;
-        if (Date.now() + 250 > deadline || !isConnectionError((error as RingmasterError).cause ?? error)) {
+        if (Date.now() + 250 > deadline || !isTransient((error as RingmasterError).cause ?? error)) {
           throw new RingmasterError(
             'LEDGER',
             `the connection to ${this.where} dropped while an append was committing, and whether it landed cannot be known until the database is back (${(error as Error).message}); the engine reads the ledger again before it decides anything`,
@@ -371,27 +389,28 @@ class PostgresStore implements Store {
     await this.init();
     return this.withClient(`take the lock ${name}`, async (client) => {
       const took = await client.query<{ token: string; expires_at: string }>(
-        `INSERT INTO ${this.s}.leases AS l (name, token, owner, pid, hostname, acquired_at, expires_at)
-         SELECT $1, nextval('${this.s}.fencing_tokens'), $2, $3, $4, now_ms, now_ms + $5
+        `INSERT INTO ${this.s}.leases AS l (name, token, owner, pid, hostname, pid_ns, acquired_at, expires_at)
+         SELECT $1, nextval('${this.s}.fencing_tokens'), $2, $3, $4, $6, now_ms, now_ms + $5
            FROM (SELECT ${NOW_MS} AS now_ms) AS clock
          ON CONFLICT (name) DO UPDATE
-           SET token = EXCLUDED.token, owner = EXCLUDED.owner, pid = EXCLUDED.pid,
-               hostname = EXCLUDED.hostname, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at
+           SET token = EXCLUDED.token, owner = EXCLUDED.owner, pid = EXCLUDED.pid, hostname = EXCLUDED.hostname,
+               pid_ns = EXCLUDED.pid_ns, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at
            WHERE l.expires_at <= EXCLUDED.acquired_at
          RETURNING token, expires_at`,
-        [name, options.owner, process.pid, HOST, options.ttlMs],
+        [name, options.owner, process.pid, HOST, options.ttlMs, PID_NS ?? null],
       );
       if (took.rows[0]) return this.lease(name, options.owner, took.rows[0]);
-      // Held and unexpired: taken over only when its holder ran here and its process is gone.
+      // Held and unexpired: taken over only when its holder ran here (this host, this PID
+      // namespace) and its process is gone.
       const held = await this.row(client, name);
       if (!held || !isStale(held)) return undefined;
       const stolen = await client.query<{ token: string; expires_at: string }>(
         `UPDATE ${this.s}.leases
             SET token = nextval('${this.s}.fencing_tokens'), owner = $3, pid = $4, hostname = $5,
-                acquired_at = ${NOW_MS}, expires_at = ${NOW_MS} + $6
+                pid_ns = $7, acquired_at = ${NOW_MS}, expires_at = ${NOW_MS} + $6
           WHERE name = $1 AND token = $2
           RETURNING token, expires_at`,
-        [name, held.token, options.owner, process.pid, HOST, options.ttlMs],
+        [name, held.token, options.owner, process.pid, HOST, options.ttlMs, PID_NS ?? null],
       );
       return stolen.rows[0] ? this.lease(name, options.owner, stolen.rows[0]) : undefined;
     });
@@ -403,7 +422,7 @@ class PostgresStore implements Store {
 
   private async row(client: pg.PoolClient, name: string): Promise<LeaseRow | undefined> {
     const found = await client.query<LeaseRow>(
-      `SELECT token, owner, pid, hostname, acquired_at, expires_at, ${NOW_MS} AS now FROM ${this.s}.leases WHERE name = $1`,
+      `SELECT token, owner, pid, hostname, pid_ns, acquired_at, expires_at, ${NOW_MS} AS now FROM ${this.s}.leases WHERE name = $1`,
       [name],
     );
     return found.rows[0];
@@ -459,6 +478,11 @@ class PostgresStore implements Store {
     if (this.listeners.size === 1) void this.listen(0);
     return () => {
       this.listeners.delete(listener);
+      if (this.listeners.size > 0 || !this.listener) return;
+      // Nobody listens any more: the LISTEN connection goes (a new subscriber opens another).
+      const client = this.listener;
+      this.listener = undefined;
+      client.end().catch(() => {});
     };
   }
 

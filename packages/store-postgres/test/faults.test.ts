@@ -228,6 +228,22 @@ describe('postgresStore under faults', () => {
     expect((denied as Error).message).toMatch(/lacks a permission.*CREATE on the database/);
   });
 
+  it('once its schema exists, the store needs no CREATE on the database: that right can be revoked', async () => {
+    await cluster.sql('CREATE ROLE starter LOGIN');
+    await cluster.sql('CREATE DATABASE handover OWNER postgres');
+    await cluster.sql('GRANT CREATE ON DATABASE handover TO starter');
+    const url = `postgres://starter@127.0.0.1:${cluster.port}/handover`;
+    const first = postgresStore({ connectionString: url });
+    stores.push(first);
+    await first.append([rec(1)]);
+    await cluster.sql('REVOKE CREATE ON DATABASE handover FROM starter');
+    await cluster.sql('REVOKE CREATE ON DATABASE handover FROM PUBLIC');
+    const later = postgresStore({ connectionString: url });
+    stores.push(later);
+    await later.append([rec(2)]);
+    expect((await later.read()).map((r) => r.data.i)).toEqual([1, 2]);
+  });
+
   it('a row changed behind the store is corruption, named by its seq', async () => {
     const { store, connectionString } = await freshStore();
     await store.append([rec(1), rec(2), rec(3)]);

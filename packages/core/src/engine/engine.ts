@@ -306,22 +306,22 @@ export class Engine extends EventEmitter<EngineEvents> {
       // A batch another runner opened to everyone holds up its ring: help with it first.
       if (this.manyRunners)
         await this.guard(undefined, 'help with shared batches', () => this.rings.helpOpenBatches(all));
-      await this.guard(pipeline.name, 'pipeline lease', () =>
-        this.underPipelineLease(pipeline, async () => {
+      await this.guard(pipeline.name, 'pipeline lease', async () => {
+        await this.underPipelineLease(pipeline, async () => {
           await this.guard(pipeline.name, 'poll', () => this.intake.poll(pipeline));
           await this.guard(pipeline.name, 'deploy requests', () => this.intake.pollDeployRequests(pipeline));
           await this.guard(pipeline.name, 'build', () => this.intake.buildPending(pipeline));
-        }),
-      );
+        });
+      });
       for (let i = 0; i < pipeline.rings.length; i++) {
         if (this.runtime.signal.aborted) return;
         await this.guard(pipeline.name, `ring ${pipeline.rings[i]!.name}`, () =>
           this.rings.reconcileRing(pipeline, i),
         );
       }
-      await this.guard(pipeline.name, 'notify', () =>
-        this.underPipelineLease(pipeline, () => deliverNotifications(this.runtime, pipeline)),
-      );
+      await this.guard(pipeline.name, 'notify', async () => {
+        await this.underPipelineLease(pipeline, () => deliverNotifications(this.runtime, pipeline));
+      });
     }
   }
 
@@ -344,12 +344,15 @@ export class Engine extends EventEmitter<EngineEvents> {
    * another runner holds it, the work is skipped this pass. With one runner, the engine's lease
    * already covers it.
    */
-  private async underPipelineLease(pipeline: Pipeline, work: () => Promise<void>): Promise<void> {
-    if (!this.manyRunners) return work();
+  private async underPipelineLease(pipeline: Pipeline, work: () => Promise<void>): Promise<boolean> {
+    if (!this.manyRunners) {
+      await work();
+      return true;
+    }
     const name = `pipeline:${pipeline.name}`;
     const store = this.ledger.store;
     const lease = await store.acquire(name, { owner: this.opts.owner, ttlMs: this.opts.leaseMs });
-    if (!lease) return;
+    if (!lease) return false;
     const keeper = new LeaseKeeper(store, lease, this.opts.leaseMs, (error) =>
       this.emit('error', { pipeline: pipeline.name, operation: `renew ${name}`, error }),
     );
@@ -378,6 +381,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         .catch(() => {}); // best effort: the store may be what failed
       throw reason;
     }
+    return true;
   }
 
   /**
@@ -390,11 +394,19 @@ export class Engine extends EventEmitter<EngineEvents> {
       ? [this.operations.pipeline(options.pipeline)]
       : [...this.pipelines.values()];
     for (const pipeline of pipelines) {
-      await this.underPipelineLease(pipeline, async () => {
+      const ran = await this.underPipelineLease(pipeline, async () => {
         await this.intake.poll(pipeline);
         await this.intake.buildPending(pipeline);
         await deliverNotifications(this.runtime, pipeline);
       });
+      if (!ran) {
+        const holder = await this.ledger.store.inspect(`pipeline:${pipeline.name}`);
+        throw new RingmasterError(
+          'LOCKED',
+          `another runner is polling and building ${pipeline.name}: ${holder ? describeHolder(holder) : 'unknown holder'}; its builds land in the ledger, or try again when it is done`,
+          { scope: 'engine', details: { holder } },
+        );
+      }
     }
   }
 

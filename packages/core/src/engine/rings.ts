@@ -37,6 +37,8 @@ const HELP_IDLE_MS = 500;
 
 interface HostClaim {
   recorder: RolloutRecorder;
+  /** Renews the claim with the store, or throws `LOCKED`: called right before the host is changed. */
+  confirm(): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -270,6 +272,10 @@ export class RingRunner {
     const write = (...entries: Entry[]) => this.rt.ledger.writeUnder([...fence, keeper.current], ...entries);
     return {
       recorder: hostRecorder(write, { pipeline: pipeline.name, rollout }),
+      confirm: async () => {
+        if (keeper.signal.aborted) throw keeper.signal.reason;
+        await store.renew(keeper.current, this.rt.leaseMs);
+      },
       release: async () => {
         await keeper.stop();
         await store.release(keeper.current).catch(() => {});
@@ -352,6 +358,11 @@ export class RingRunner {
    */
   async helpOpenBatches(pipelines: readonly Pipeline[]): Promise<void> {
     await this.rt.ledger.refresh();
+    // What was tried in rollouts that have ended is of no use any more.
+    for (const key of this.tried.keys()) {
+      const [pipeline, rollout] = key.split('/') as [string, string];
+      if (this.rt.state(pipeline).rollouts.get(rollout)?.outcome) this.tried.delete(key);
+    }
     for (const pipeline of pipelines) {
       const p = this.rt.state(pipeline.name);
       for (const ring of pipeline.rings) {
@@ -397,6 +408,7 @@ export class RingRunner {
           prior: { hosts: new Map(step ? [[host, step]] : []), rollbacks: now.rollbacks },
           resolve: async () => undefined, // a helper never rolls back
           recorder: claim.recorder,
+          beforeInstall: claim.confirm,
         },
         host,
       );

@@ -127,7 +127,7 @@ export class Ledger {
 
   /**
    * Writes made while an append is under way are committed together in the next one (group
-   * commit: one fsync for a whole batch of hosts), as long as they share a fence.
+   * commit: one fsync for a whole batch of hosts).
    */
   private enqueue(decide: LedgerDecision, fence: readonly Lease[], fact: boolean): Promise<TypedRecord[]> {
     return new Promise((resolve, reject) => {
@@ -137,33 +137,48 @@ export class Ledger {
   }
 
   /**
-   * Appends what is queued, all in one append when it can: writes under different leases (a
-   * ring's, each host's) go together under all of their leases at once. If one of those leases
-   * turns out lost, the writes are appended again lease set by lease set, so only those made
-   * under the lost one fail. Writes queued together were made concurrently (each caller awaits
-   * its own), so their order among themselves carries no meaning.
+   * Appends what is queued: the facts, then the decisions (a fact must never wait on a
+   * compare-and-set), each all in one append when it can. Writes queued together were made
+   * concurrently (each caller awaits its own), so their order among themselves carries no
+   * meaning. Whatever fails, every write is settled.
    */
   private async drain(): Promise<void> {
     try {
       while (this.pending.length) {
-        const group = this.pending.splice(0);
-        const fences = new Map<string, readonly Lease[]>();
-        for (const w of group) fences.set(fenceKey(w.fence), w.fence);
-        if (fences.size === 1) {
-          await this.appendGroup(group, group[0]!.fence);
-          continue;
-        }
-        const union = new Map<string, Lease>();
-        for (const fence of fences.values()) for (const l of fence) union.set(`${l.name}=${l.token}`, l);
-        const unsettled = await this.appendGroup(group, [...union.values()], true);
-        if (!unsettled) continue;
-        for (const [key, fence] of fences) {
-          const part = unsettled.filter((w) => fenceKey(w.fence) === key);
-          if (part.length) await this.appendGroup(part, fence);
+        const queued = this.pending.splice(0);
+        for (const writes of [queued.filter((w) => w.fact), queued.filter((w) => !w.fact)]) {
+          if (writes.length === 0) continue;
+          try {
+            await this.appendUnion(writes);
+          } catch (error) {
+            for (const w of writes) w.reject(error); // no-ops for those already settled
+          }
         }
       }
     } finally {
       this.flushing = undefined;
+    }
+  }
+
+  /**
+   * Appends `writes` in one append under all of their leases at once (a ring's, each host's).
+   * If one of those leases turns out lost, they are appended again lease set by lease set, so
+   * only those made under the lost one fail.
+   */
+  private async appendUnion(writes: PendingWrite[]): Promise<void> {
+    const fences = new Map<string, readonly Lease[]>();
+    for (const w of writes) fences.set(fenceKey(w.fence), w.fence);
+    if (fences.size === 1) {
+      await this.appendGroup(writes, writes[0]!.fence);
+      return;
+    }
+    const union = new Map<string, Lease>();
+    for (const fence of fences.values()) for (const l of fence) union.set(`${l.name}=${l.token}`, l);
+    const unsettled = await this.appendGroup(writes, [...union.values()], true);
+    if (!unsettled) return;
+    for (const [key, fence] of fences) {
+      const part = unsettled.filter((w) => fenceKey(w.fence) === key);
+      if (part.length) await this.appendGroup(part, fence);
     }
   }
 
@@ -213,7 +228,12 @@ export class Ledger {
         }
         // Others are deciding too: step aside a moment (jittered) so one of us gets through.
         await new Promise((r) => setTimeout(r, Math.random() * Math.min(2 ** attempt, 50)));
-        await this.refresh();
+        try {
+          await this.refresh();
+        } catch (readError) {
+          for (const write of live) write.reject(readError);
+          return undefined;
+        }
       }
     }
   }
@@ -236,8 +256,9 @@ export class Ledger {
         this.onFenceRefused(error);
       throw error;
     }
-    // Others appended first: read theirs (and ours, in order) back.
-    if (stored[0] && stored[0].seq > this.state.lastSeq + 1) await this.refresh();
+    // Others appended first: read theirs (and ours, in order) back. Ours are written whatever
+    // that read does: if it fails, the next refresh folds them in.
+    if (stored[0] && stored[0].seq > this.state.lastSeq + 1) await this.refresh().catch(() => {});
     else this.learn(stored);
     return stored;
   }

@@ -51,6 +51,12 @@ export interface ExecuteRolloutInput {
   forks?: number;
   /** With many runners: the hosts of each batch are shared with the others (see {@link HostSharing}). */
   share?: HostSharing;
+  /**
+   * Called right before a host is changed (installed); throws to leave it untouched. A shared
+   * host's claim is confirmed here: a runner that stalled past its claim must not install on a
+   * host another runner took over.
+   */
+  beforeInstall?: (host: string) => Promise<void>;
 }
 
 /**
@@ -66,7 +72,9 @@ export interface HostSharing {
    * Claims `host` for this runner: resolves with the recorder its steps are written through
    * (under the claim) and the release, or undefined when another runner has it.
    */
-  claim(host: string): Promise<{ recorder: RolloutRecorder; release(): Promise<void> } | undefined>;
+  claim(
+    host: string,
+  ): Promise<{ recorder: RolloutRecorder; confirm(): Promise<void>; release(): Promise<void> } | undefined>;
   /** Reads what other runners wrote since the last look. */
   refresh(): Promise<void>;
   /** The host's deploy step in this rollout as last read. */
@@ -188,6 +196,7 @@ export async function deployHost(input: ExecuteRolloutInput, host: string): Prom
       return { ...outcome, from };
     }
   }
+  await input.beforeInstall?.(host);
   const outcome = await installAndCheck(target, host, artifact, timeoutMs);
   await recorder.hostFinished(host, outcome, 'deploy');
   return { ...outcome, from };
@@ -373,7 +382,10 @@ async function deploySharedBatch(
         };
         results.set(host, {
           host,
-          ...(await deployHost({ ...input, prior, recorder: claim.recorder }, host)),
+          ...(await deployHost(
+            { ...input, prior, recorder: claim.recorder, beforeInstall: claim.confirm },
+            host,
+          )),
         });
       }
       return true;
