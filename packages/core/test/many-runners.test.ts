@@ -213,10 +213,12 @@ describe('many runners on one ledger', () => {
     const fact = (n: string) => entry('lease.lost', { lease: n, owner: 'test', reason: 'a fact' });
     await shared.open().append([{ type: 'other', time: new Date(0).toISOString(), data: {} }]); // ledger moved on
     readsFail = true;
-    const decided = await ledger.decide(() => [fact('decision')]).then(
-      () => 'written',
-      (e: Error) => e.message,
-    );
+    const decided = await ledger
+      .decide(() => [fact('decision')])
+      .then(
+        () => 'written',
+        (e: Error) => e.message,
+      );
     expect(decided).toBe('the database is restarting');
     readsFail = false;
     await ledger.write(fact('after'));
