@@ -10,6 +10,7 @@ import {
   batches,
   createEngine,
   type Engine,
+  type Lease,
   type LedgerRecord,
   localRepository,
   memorySource,
@@ -139,5 +140,60 @@ describe('a rollout shared by several runners', () => {
     // Every host of the batch is visited by the rollback, the failed one included (found as it was).
     const rolledBack = hostsIn(records, 'host.finished', 'rollback').sort();
     expect(rolledBack).toEqual(Array.from({ length: 8 }, (_, i) => `sim-${i + 1}`).sort());
+  });
+
+  it('a runner whose host claim was taken after it recorded host.started does not install there', async () => {
+    const dir = await tempDir();
+    const shared = memoryStore({ manyRunners: true });
+    const installs: string[] = [];
+    const sim = simulatedTarget({ hosts: 4, latencyMs: 1 });
+    const target: Target = Object.assign(Object.create(sim) as Target, {
+      install: async (host: string, artifact: Parameters<Target['install']>[1]) => {
+        installs.push(host);
+        return sim.install(host, artifact);
+      },
+    });
+    // The moment sim-2's step is recorded, another runner takes its claim, as if this one had
+    // stalled past it (its lease given up here, taken by the thief): the install must not follow.
+    const name = 'host:app:prod:sim-2';
+    const handle = shared.open();
+    let claim: Lease | undefined;
+    const store: Store = Object.assign(Object.create(handle) as Store, {
+      acquire: async (...args: Parameters<Store['acquire']>) => {
+        const lease = await handle.acquire(...args);
+        if (args[0] === name) claim = lease;
+        return lease;
+      },
+      append: async (...args: Parameters<Store['append']>) => {
+        const stored = await handle.append(...args);
+        if (claim && stored.some((r) => r.type === 'host.started' && r.data.host === 'sim-2')) {
+          await handle.release(claim);
+          expect(await shared.open().acquire(name, { owner: 'thief', ttlMs: 60_000 })).toBeDefined();
+        }
+        return stored;
+      },
+    });
+    const app = pipeline({
+      name: 'app',
+      source: memorySource({ commits: [{ files: { a: '1' }, message: 'one' }] }),
+      packager: tarball({ name: 'app' }),
+      repository: localRepository({ dir: join(dir, 'repo') }),
+      rings: [{ name: 'prod', target, policy: auto(), rollout: batches(4) }],
+    });
+    const engine = createEngine({ pipelines: [app], store, workDir: join(dir, 'work') });
+    const errors: string[] = [];
+    engine.on('error', (e) => errors.push(e.error.message));
+    try {
+      await engine.start();
+      await engine.tick();
+      expect(installs.sort()).toEqual(['sim-1', 'sim-3', 'sim-4']);
+      expect(errors.join('\n')).toMatch(/lost the lock host:app:prod:sim-2/);
+      const records = await shared.read();
+      expect(records.some((r) => r.type === 'host.started' && r.data.host === 'sim-2')).toBe(true);
+      expect(records.filter((r) => r.type === 'host.finished' && r.data.host === 'sim-2')).toEqual([]);
+      expect(sim.fleet.get('sim-2')?.get('app')).toBeUndefined();
+    } finally {
+      await engine.close();
+    }
   });
 });
