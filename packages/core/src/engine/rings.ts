@@ -3,6 +3,11 @@
  * lease (kept alive for as long as the work runs), with every write fenced by it and by the
  * engine's lease, and a signal that stops the work at the next host boundary when the engine
  * stops or a lease is lost. Decisions (start a rollout) are taken again if the ledger moved on.
+ *
+ * With many runners (a store with `capabilities.manyRunners`) the session's holder also shares
+ * each batch: it opens the batch to everyone, and any runner claims hosts of it (a lease per
+ * host, its records fenced by that claim). The holder alone weighs a batch and decides what
+ * comes next; a rollback is never shared.
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
