@@ -10,6 +10,7 @@ import {
   batches,
   createEngine,
   type Engine,
+  formatStatus,
   type Lease,
   type LedgerRecord,
   localRepository,
@@ -194,6 +195,58 @@ describe('a rollout shared by several runners', () => {
       expect(sim.fleet.get('sim-2')?.get('app')).toBeUndefined();
     } finally {
       await engine.close();
+    }
+  });
+
+  it('status, asked from another runner, says which runner has a ring under way', async () => {
+    const dir = await tempDir();
+    const shared = memoryStore({ manyRunners: true });
+    const fleet: SimulatedFleet = new Map();
+    const app = () =>
+      pipeline({
+        name: 'app',
+        source: memorySource({ commits: [{ files: { a: '1' }, message: 'one' }] }),
+        packager: tarball({ name: 'app' }),
+        repository: localRepository({ dir: join(dir, 'repo') }),
+        rings: [
+          {
+            name: 'prod',
+            target: simulatedTarget({ hosts: 3, latencyMs: 150, fleet }),
+            policy: auto(),
+            rollout: batches(1),
+          },
+        ],
+      });
+    const busy = createEngine({
+      pipelines: [app()],
+      store: shared.open(),
+      owner: 'runner-busy',
+      workDir: join(dir, 'w1'),
+    });
+    const asking = createEngine({
+      pipelines: [app()],
+      store: shared.open(),
+      owner: 'runner-asking',
+      workDir: join(dir, 'w2'),
+    });
+    try {
+      await busy.start();
+      await asking.start();
+      const pass = busy.tick();
+      for (let i = 0; i < 200 && !(await shared.read()).some((r) => r.type === 'host.started'); i++)
+        await new Promise((r) => setTimeout(r, 10));
+      const status = await asking.status();
+      const prod = status.pipelines[0]!.rings[0]!;
+      expect(prod.action).toBe('resume');
+      expect(prod.holder).toMatch(/^runner-busy \(pid \d+ on /);
+      expect(formatStatus(status)).toContain('app/prod: rollout under way by runner-busy');
+      await pass;
+      const after = (await asking.status()).pipelines[0]!.rings[0]!;
+      expect(after.holder).toBeUndefined();
+      expect(after.version).toBe('1.0.1');
+    } finally {
+      await busy.close();
+      await asking.close();
     }
   });
 });

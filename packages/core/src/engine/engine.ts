@@ -586,6 +586,10 @@ export class Engine extends EventEmitter<EngineEvents> {
       (name) => this.state(name),
       this.clock.now(),
       options.live ?? false,
+      async (pipeline, ring) => {
+        const holder = await this.ledger.store.inspect(`rollout:${pipeline}:${ring}`).catch(() => undefined);
+        return holder ? describeHolder(holder) : undefined;
+      },
     );
   }
 

@@ -84,6 +84,11 @@ export interface RingStatus {
   summary: string;
   /** The newest failure that still matters in the ring, with its reason. */
   lastFailure?: RingFailure;
+  /**
+   * Who runs the ring's rollout or gates now (the holder of its lease), when one is under way:
+   * `runner-2 (pid 4242 on build-1, since …)`. With many runners, which one is at it.
+   */
+  holder?: string;
   hosts: HostStatus[];
 }
 
@@ -98,6 +103,8 @@ export async function statusReport(
   stateOf: (name: string) => PipelineState,
   now: Date,
   live: boolean,
+  /** Who holds a ring's lease, asked only for rings with work under way. */
+  holderOf: (pipeline: string, ring: string) => Promise<string | undefined> = async () => undefined,
 ): Promise<StatusReport> {
   const out: StatusReport = { at: now.toISOString(), pipelines: [] };
   for (const pipeline of pipelines) {
@@ -136,12 +143,15 @@ export async function statusReport(
           };
         }),
       );
+      const busy = explanation.action === 'resume' || explanation.action === 'verifying';
+      const holder = busy ? await holderOf(pipeline.name, ring.name) : undefined;
       rings.push({
         name: ring.name,
         ...(current ? { release: current.id, version: current.version } : {}),
         action: explanation.action,
         summary: explanation.summary,
         ...(explanation.lastFailure ? { lastFailure: explanation.lastFailure } : {}),
+        ...(holder ? { holder } : {}),
         hosts,
       });
     }
@@ -185,6 +195,10 @@ export function formatStatus(report: StatusReport): string {
         `${onIt}/${r.hosts.length}${trouble.length ? ` (${trouble.join('; ')})` : ''}`,
         r.action,
       ]);
+      if (r.holder)
+        notes.push(
+          `  ${p.name}/${r.name}: ${r.action === 'verifying' ? 'gates' : 'rollout'} under way by ${r.holder}`,
+        );
       if (r.lastFailure) {
         const f = r.lastFailure;
         notes.push(`  ${p.name}/${r.name}: ${f.version} ${f.status} ${shortTime(f.at)}: ${f.reason}`);

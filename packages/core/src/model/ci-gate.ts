@@ -157,6 +157,12 @@ export function ciGate(options: CiGateOptions): Gate {
           if (response.ok || opts.expect) state = read(body, { status: response.status });
           last = response.ok ? `HTTP ${response.status}: ${state}` : `HTTP ${response.status}`;
         } catch (error) {
+          // A request cut off by the gate's own deadline says nothing about the CI: the last
+          // answer stays what the message reports.
+          if (Date.now() >= deadline && !context.signal.aborted && polls > 1) {
+            lines.push(`poll ${polls} ${shown}: cut off by the deadline`);
+            break;
+          }
           last = `request failed: ${error instanceof Error ? error.message : String(error)}`;
         }
         lines.push(`poll ${polls} ${shown}: ${last}`);
