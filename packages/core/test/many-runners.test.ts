@@ -14,6 +14,7 @@ import {
   fileStore,
   isRingmasterError,
   Ledger,
+  type LedgerRecord,
   localRepository,
   localTarget,
   manualClock,
@@ -23,6 +24,7 @@ import {
   type Store,
   tarball,
 } from '../src/index.js';
+import { recordAppends } from '../src/testing/index.js';
 import { tempDir } from './helpers.js';
 
 const NAMES = ['alpha', 'beta', 'gamma', 'delta'];
@@ -47,17 +49,6 @@ function pipelines(dir: string) {
   );
 }
 
-/** A store handle that counts which records its engine appended. */
-function counted(store: Store, counts: Map<string, number>): Store {
-  return Object.assign(Object.create(store) as Store, {
-    append: async (...args: Parameters<Store['append']>) => {
-      const stored = await store.append(...args);
-      for (const r of stored) counts.set(r.type, (counts.get(r.type) ?? 0) + 1);
-      return stored;
-    },
-  });
-}
-
 /** Ticks every engine at once until each pipeline's prod is verified (bounded). */
 async function runUntilDone(engines: Engine[]) {
   for (let pass = 0; pass < 40; pass++) {
@@ -73,14 +64,14 @@ describe('many runners on one ledger', () => {
   it('three engines start together, spread the pipelines between them, deploy each host once, and end as one engine would', async () => {
     const dir = await tempDir();
     const shared = memoryStore({ manyRunners: true });
-    const counts = [new Map<string, number>(), new Map<string, number>(), new Map<string, number>()];
+    const appended: LedgerRecord[][] = [[], [], []];
     const clock = manualClock('2026-11-02T09:00:00Z');
     // One set of pipelines (the same sources and hosts), three engines: three runners.
     const config = pipelines(dir);
-    const engines = counts.map((c, i) =>
+    const engines = appended.map((mine, i) =>
       createEngine({
         pipelines: config,
-        store: counted(shared.open(), c),
+        store: recordAppends(shared.open(), mine),
         clock,
         owner: `runner-${i + 1}`,
         workDir: join(dir, `work-${i + 1}`),
@@ -98,7 +89,7 @@ describe('many runners on one ledger', () => {
       expect(keys).toHaveLength(NAMES.length * 3 * 2);
       expect(records.filter((r) => r.type === 'release.created')).toHaveLength(NAMES.length);
       // The work was spread: more than one runner finished hosts.
-      const workers = counts.filter((c) => (c.get('host.finished') ?? 0) > 0).length;
+      const workers = appended.filter((mine) => mine.some((r) => r.type === 'host.finished')).length;
       expect(workers).toBeGreaterThan(1);
       // And the hosts run what the ledger says.
       for (const p of config)

@@ -23,18 +23,8 @@ import {
   type Target,
   tarball,
 } from '../src/index.js';
+import { recordAppends } from '../src/testing/index.js';
 import { tempDir } from './helpers.js';
-
-/** A store handle that remembers which records its engine appended. */
-function counted(store: Store, mine: LedgerRecord[]): Store {
-  return Object.assign(Object.create(store) as Store, {
-    append: async (...args: Parameters<Store['append']>) => {
-      const stored = await store.append(...args);
-      mine.push(...stored);
-      return stored;
-    },
-  });
-}
 
 /** Fails every install on `host`, passes the rest to `target`. */
 function failingOn(target: Target, host: string): Target {
@@ -69,7 +59,7 @@ async function runners(options: { hosts: number; batch: number; failOn?: string 
     });
     return createEngine({
       pipelines: [app],
-      store: counted(store.open(), mine),
+      store: recordAppends(store.open(), mine),
       owner: `runner-${i + 1}`,
       workDir: join(dir, `work-${i + 1}`),
       forks: 4,

@@ -19,10 +19,10 @@ import {
   pipeline,
   type Repository,
   type SimulatedFleet,
-  type Store,
   simulatedPackager,
   simulatedTarget,
 } from '@ringmaster/core';
+import { recordAppends } from '@ringmaster/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresStore } from '../src/index.js';
 import { type PostgresCluster, startPostgres } from '../src/testing/index.js';
@@ -89,17 +89,6 @@ function pipelines(fleet: SimulatedFleet, seed: number) {
   });
 }
 
-/** A store handle that keeps what its runner appended. */
-function counted(store: Store, mine: LedgerRecord[]): Store {
-  return Object.assign(Object.create(store) as Store, {
-    append: async (...args: Parameters<Store['append']>) => {
-      const stored = await store.append(...args);
-      mine.push(...stored);
-      return stored;
-    },
-  });
-}
-
 describe('scale by simulation (three runners, PostgreSQL)', () => {
   it(`${PIPELINES} pipelines and a ${BIG_RING}-host ring: every host once, bounded memory, every runner busy, a ledger proportional to the work`, async () => {
     const db = await cluster.createDatabase('scale');
@@ -108,7 +97,7 @@ describe('scale by simulation (three runners, PostgreSQL)', () => {
     const engines: Engine[] = appended.map((mine, i) =>
       createEngine({
         pipelines: pipelines(fleet, i + 1),
-        store: counted(postgresStore({ connectionString: db }), mine),
+        store: recordAppends(postgresStore({ connectionString: db }), mine),
         owner: `runner-${i + 1}`,
         workDir: join(dir, `work-${i + 1}`),
         forks: 50,

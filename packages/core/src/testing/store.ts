@@ -1,6 +1,6 @@
 /** Conformance suite for Store adapters (the ledger's backing): append, CAS, read, leases. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from '../contracts/store.js';
+import type { LedgerRecord, Store } from '../contracts/store.js';
 import { isRingmasterError } from '../errors.js';
 
 export interface StoreFixture {
@@ -135,5 +135,25 @@ export function describeStore(name: string, options: DescribeStoreOptions): void
     });
 
     options.additionalTests?.(() => fixture);
+  });
+}
+
+/**
+ * A handle on `store` that also pushes every record it appended into `into`: which runner wrote
+ * what, when several share one ledger in a test.
+ *
+ * @example
+ * ```ts
+ * const mine: LedgerRecord[] = [];
+ * const engine = createEngine({ pipelines, store: recordAppends(shared.open(), mine) });
+ * ```
+ */
+export function recordAppends(store: Store, into: LedgerRecord[]): Store {
+  return Object.assign(Object.create(store) as Store, {
+    append: async (...args: Parameters<Store['append']>) => {
+      const stored = await store.append(...args);
+      into.push(...stored);
+      return stored;
+    },
   });
 }
