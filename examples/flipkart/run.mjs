@@ -147,7 +147,12 @@ try {
     notifiers: [
       {
         name: 'committer',
-        notify: async (n) => say(`    ${n.ok ? '✉' : color('31', '✉')} to ${n.author}: ${n.summary}`),
+        notify: async (n) =>
+          say(
+            n.kind === 'approval'
+              ? `    ✉ to ${n.approvers?.join(', ') ?? 'the approvers'}: ${n.summary}`
+              : `    ${n.ok ? '✉' : color('31', '✉')} to ${n.author}: ${n.summary}`,
+          ),
       },
     ],
   });

@@ -24,7 +24,11 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'COMMAND'
   | 'NOTIFY'
-  | 'UNSAFE_INPUT';
+  | 'UNSAFE_INPUT'
+  /** No identity, or one that does not check out (a missing or wrong token, an expired session). */
+  | 'UNAUTHENTICATED'
+  /** An authenticated user who may not do this (in this ring), or a `by` that is not them. */
+  | 'FORBIDDEN';
 
 export interface RingmasterErrorOptions {
   /** The subsystem or adapter that raised it, e.g. `vcs-svn`, `ledger`. Prefixes the message. */

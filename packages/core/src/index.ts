@@ -4,6 +4,16 @@
  *
  * @module
  */
+
+export {
+  ACCESS_ACTIONS,
+  Access,
+  type AccessAction,
+  type AccessOptions,
+  accessOptionsSchema,
+  createAccess,
+  type Principal,
+} from './access/access.js';
 export * from './adapter.js';
 export { consoleNotifier } from './adapters/console-notifier.js';
 export {
@@ -78,7 +88,9 @@ export {
   type RingFailure,
   ringAction,
 } from './engine/ring-action.js';
+export { describeRecord, isFailure } from './ledger/describe.js';
 export { type Entry, entry, Ledger } from './ledger/ledger.js';
+export type { ApprovalIdentity } from './ledger/records.js';
 export {
   type RecordData,
   type RecordType,

@@ -11,8 +11,17 @@ export function consoleNotifier(write: (line: string) => void = (line) => consol
   return {
     name: 'console',
     async notify(n: Notification) {
-      const to = n.to || n.author ? ` → ${n.to ?? n.author}` : '';
-      write(`${n.ok ? '✔' : '✘'} [${n.pipeline}${n.ring ? `/${n.ring}` : ''}] ${n.summary}${to}`);
+      const to =
+        n.to || n.author
+          ? ` → ${n.to ?? n.author}`
+          : n.approvers?.length
+            ? ` → ${n.approvers.join(', ')}`
+            : '';
+      // A request for approval is neither good nor bad news: it asks.
+      const mark = n.kind === 'approval' ? '?' : n.ok ? '✔' : '✘';
+      // The link, unless the summary carries it already.
+      const link = n.url && !n.summary.includes(n.url) ? ` — ${n.url}` : '';
+      write(`${mark} [${n.pipeline}${n.ring ? `/${n.ring}` : ''}] ${n.summary}${link}${to}`);
     },
   };
 }

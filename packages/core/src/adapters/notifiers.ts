@@ -24,7 +24,8 @@ export const webhookNotifierOptionsSchema = z
 export type WebhookNotifierOptions = z.input<typeof webhookNotifierOptionsSchema>;
 
 /**
- * POSTs each notification as JSON; retries on network errors and 5xx answers.
+ * POSTs each notification as JSON (all of its fields: an approval notice's `url` and
+ * `approvers` too); retries on network errors and 5xx answers.
  *
  * @example
  * ```ts
@@ -63,7 +64,12 @@ export function webhookNotifier(options: WebhookNotifierOptions): Notifier {
 
 export const commandNotifierOptionsSchema = z
   .object({
-    /** argv; the notification arrives as JSON on stdin, its summary in RINGMASTER_SUMMARY. */
+    /**
+     * argv; the notification arrives as JSON on stdin, and in the environment: RINGMASTER_KIND,
+     * RINGMASTER_SUMMARY, RINGMASTER_OK, RINGMASTER_TO (the committer's address, else name),
+     * RINGMASTER_URL (the page, or empty) and RINGMASTER_APPROVERS (comma-separated, for an
+     * approval notice whose policy names a group; else empty).
+     */
     run: z.array(z.string()).min(1),
     timeout: durationSchema.default(30_000),
     /** Names the notifier in the ledger. @default the command */
@@ -89,9 +95,12 @@ export function commandNotifier(options: CommandNotifierOptions): Notifier {
         input: JSON.stringify(notification),
         timeoutMs: opts.timeout,
         env: {
+          RINGMASTER_KIND: notification.kind,
           RINGMASTER_SUMMARY: notification.summary,
           RINGMASTER_OK: String(notification.ok),
           RINGMASTER_TO: notification.to ?? notification.author ?? '',
+          RINGMASTER_URL: notification.url ?? '',
+          RINGMASTER_APPROVERS: (notification.approvers ?? []).join(','),
         },
       });
       if (r.exitCode !== 0 || r.timedOut) {

@@ -1,6 +1,10 @@
-/** The Notifier contract: how a committer hears about their change. */
+/** The Notifier contract: how a committer hears about their change, and approvers about a wait. */
 
-export type NotificationKind = 'build' | 'rollout' | 'gate' | 'rollback';
+/**
+ * What a notification is about. `approval`: a release waits for approvals in a ring; it goes to
+ * the approvers (`approvers`), not the committer, once per pipeline, ring and release.
+ */
+export type NotificationKind = 'build' | 'rollout' | 'gate' | 'rollback' | 'approval';
 
 export interface Notification {
   kind: NotificationKind;
@@ -21,6 +25,10 @@ export interface Notification {
   ring?: string;
   /** Build or gate log tail, where there is one. */
   log?: string;
+  /** A link to the team's page (the engine's `pageUrl`), where a person can act on it. */
+  url?: string;
+  /** Who may approve, for an `approval` notice whose policy names a group; anyone when absent. */
+  approvers?: string[];
 }
 
 export interface Notifier {

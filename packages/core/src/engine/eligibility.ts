@@ -86,7 +86,13 @@ export function eligibleReleases(
 export function approvalsFor(p: PipelineState, ring: string, revision: string) {
   return p.approvals
     .filter((a) => a.ring === ring && a.revision === revision)
-    .map((a) => ({ by: a.by, at: a.at, via: a.via, ...(a.comment ? { comment: a.comment } : {}) }));
+    .map((a) => ({
+      by: a.by,
+      at: a.at,
+      via: a.via,
+      ...(a.comment ? { comment: a.comment } : {}),
+      ...(a.identity ? { authenticated: a.identity.method, groups: a.identity.groups } : {}),
+    }));
 }
 
 /** Every eligible release with what the ring's policy says of it now, newest first. */

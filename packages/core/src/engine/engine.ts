@@ -11,6 +11,7 @@ import type { PipelineState } from '../ledger/state.js';
 import { pipelineState } from '../ledger/state.js';
 import { systemClock } from '../model/clock.js';
 import type { Pipeline } from '../model/pipeline.js';
+import { authenticatedOnly } from '../policy/authenticated.js';
 import { fileStore } from '../store/file.js';
 import { describeHolder } from '../store/lockfile.js';
 import type { ConvergeReport } from './converge.js';
@@ -66,6 +67,19 @@ export const engineOptionsSchema = z
      * several rounds. @default every host of the batch at once
      */
     forks: z.number().int().min(1).optional(),
+    /**
+     * The team's web page: the link notifications carry (as `url`) where a person can act on
+     * them, such as a release that waits for an approval. Used as it is. @default no link
+     *
+     * @example 'https://deploys.example.com/foostat'
+     */
+    pageUrl: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional(),
+    /**
+     * Approvals count only when the approver signed in (a token, a page session, the trusted
+     * proxy) or asked through the repository: what the CLI sets when the config has `access`.
+     * Others are shown as not counted. @default false
+     */
+    authenticatedApprovals: z.boolean().default(false),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -124,7 +138,14 @@ export class Engine extends EventEmitter<EngineEvents> {
     super();
     this.opts = parseOptions(engineOptionsSchema, options, 'engine', '');
     this.clock = this.opts.clock ?? systemClock;
-    this.pipelines = new Map(this.opts.pipelines.map((p) => [p.name, p]));
+    // With identities, every ring's policy counts only approvals whose approver signed in.
+    const pipelines = this.opts.authenticatedApprovals
+      ? this.opts.pipelines.map((p) => ({
+          ...p,
+          rings: p.rings.map((r) => ({ ...r, policy: authenticatedOnly(r.policy) })),
+        }))
+      : this.opts.pipelines;
+    this.pipelines = new Map(pipelines.map((p) => [p.name, p]));
     const store = this.opts.store ?? fileStore({ dir: '.ringmaster/ledger' });
     this.manyRunners = store.capabilities?.manyRunners === true;
     // Once started, everything the engine writes is fenced by its lease (also after it was lost:
@@ -160,6 +181,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       leaseMs: this.opts.leaseMs,
       manyRunners: this.manyRunners,
       forks: this.opts.forks,
+      pageUrl: this.opts.pageUrl,
       get signal() {
         return signal();
       },

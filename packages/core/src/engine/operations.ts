@@ -7,7 +7,7 @@
  */
 import { RingmasterError } from '../errors.js';
 import { entry } from '../ledger/ledger.js';
-import type { RolloutKind, RolloutOutcome } from '../ledger/records.js';
+import type { ApprovalIdentity, RolloutKind, RolloutOutcome } from '../ledger/records.js';
 import type { ReleaseState } from '../ledger/state.js';
 import { ringState } from '../ledger/state.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
@@ -99,6 +99,8 @@ export class Operations {
     by: string;
     comment?: string;
     via?: 'api' | 'cli';
+    /** How `by` proved who they are (the CLI's token, the page's session), and their groups. */
+    identity?: ApprovalIdentity;
   }): Promise<void> {
     const pipeline = this.pipeline(input.pipeline);
     const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
@@ -109,6 +111,7 @@ export class Operations {
       pipeline: pipeline.name,
       ring: input.ring,
       by: input.by,
+      ...(input.identity ? { groups: input.identity.groups } : {}),
       author: release.author,
       version: release.version,
     });
@@ -131,6 +134,9 @@ export class Operations {
           by: input.by,
           via: input.via ?? 'api',
           ...(input.comment ? { comment: input.comment } : {}),
+          ...(input.identity
+            ? { identity: { method: input.identity.method, groups: [...input.identity.groups] } }
+            : {}),
         }),
       ];
     });

@@ -15,8 +15,8 @@ import type { Lease } from '../contracts/store.js';
 import { RingmasterError } from '../errors.js';
 import { type Entry, entry, type LedgerDecision } from '../ledger/ledger.js';
 import type { RolloutKind, TypedRecord } from '../ledger/records.js';
-import type { ReleaseState, RolloutState } from '../ledger/state.js';
-import { ringState } from '../ledger/state.js';
+import type { PipelineState, ReleaseState, RolloutState } from '../ledger/state.js';
+import { pipelineState, ringState } from '../ledger/state.js';
 import { type Gate, type GateOutcome, gateFailureLine } from '../model/gate.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
 import {
@@ -121,6 +121,45 @@ function lostLease(
   return undefined;
 }
 
+/** Whether the approvers were asked already for `release` in `ring`: an approval notice queued. */
+function approvalAsked(p: PipelineState, ring: string, release: string): boolean {
+  for (const { notification: n } of p.notifications.values())
+    if (n.kind === 'approval' && n.ring === ring && n.release === release) return true;
+  return false;
+}
+
+/**
+ * The notice that asks for the approvals ring `index` waits for, on the ledger's view `p` at
+ * `now`: none when the ring does not wait for approvals, or its approvers were asked already for
+ * that release. It is for the approvers, not the committer: no `author`, so no `to` either.
+ */
+function approvalNotice(
+  pipeline: Pipeline,
+  p: PipelineState,
+  index: number,
+  now: Date,
+  pageUrl: string | undefined,
+): Entry | undefined {
+  const action = ringAction(pipeline, p, index, now);
+  if (action.action !== 'wait' || action.decision.verdict !== 'wait') return undefined;
+  const { awaiting } = action.decision;
+  if (!awaiting || approvalAsked(p, action.ring, action.release)) return undefined;
+  const release = p.releases.get(action.release);
+  const n = awaiting.approvals;
+  const from = awaiting.from?.length ? ` from ${awaiting.from.join(', ')}` : '';
+  return notice(pipeline, {
+    kind: 'approval',
+    pipeline: pipeline.name,
+    ok: true, // nothing failed: the release is ready, and people are asked to let it go on
+    summary: `${pipeline.name} ${action.version} waits for approval in ${action.ring}: waiting for ${n} more approval${n === 1 ? '' : 's'}${from}${pageUrl ? ` — approve: ${pageUrl}` : ''}`,
+    ...(release ? { revision: release.revision } : {}),
+    release: action.release,
+    ring: action.ring,
+    ...(pageUrl ? { url: pageUrl } : {}),
+    ...(awaiting.from ? { approvers: [...awaiting.from] } : {}),
+  });
+}
+
 export class RingRunner {
   /** Per shared rollout: the open batch, and the hosts of it this runner tried to claim. */
   private readonly tried = new Map<string, { batch: number; hosts: Set<string> }>();
@@ -153,6 +192,8 @@ export class RingRunner {
       default:
         return;
     }
+    if (action.action === 'wait' && action.decision.verdict === 'wait' && action.decision.awaiting)
+      await this.askForApproval(pipeline, index);
     if (action.action !== 'promote') return;
     // Decided again on the ledger as it is when the rollout is recorded: a lock, a rejection or a
     // newer approval written meanwhile by someone else wins.
@@ -163,6 +204,22 @@ export class RingRunner {
         release: this.rt.state(pipeline.name).releases.get(now.release)!,
         reason: now.decision.reason,
       };
+    });
+  }
+
+  /**
+   * Tells the approvers that a release waits for them in the ring, once per pipeline, ring and
+   * release. "Once" is read from the ledger, and the notice is a decision taken on it as it is
+   * when appended (compare-and-set): after a restart, or with another runner deciding the same
+   * at once, the notice already queued is found and no second one is.
+   */
+  private async askForApproval(pipeline: Pipeline, index: number): Promise<void> {
+    const ask = (p: PipelineState) =>
+      approvalNotice(pipeline, p, index, this.rt.clock.now(), this.rt.pageUrl);
+    if (!ask(this.rt.state(pipeline.name))) return; // asked already: no write at all
+    await this.rt.ledger.decide((state) => {
+      const notice = ask(pipelineState(state, pipeline.name));
+      return notice ? [notice] : [];
     });
   }
 

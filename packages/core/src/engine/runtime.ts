@@ -27,6 +27,8 @@ export interface Runtime {
   readonly manyRunners: boolean;
   /** How many hosts of a batch this runner works on at once (Ansible's forks). */
   readonly forks: number | undefined;
+  /** The team's web page, linked from notifications where a person can act (the engine's `pageUrl`). */
+  readonly pageUrl: string | undefined;
   /**
    * Aborted by `close()`, by the loss of the engine's lease, or when a fault cuts the pass short:
    * work stops at the next host boundary.

@@ -18,6 +18,13 @@ export type StepRef =
   | { kind: 'gate'; ring: string; release: string; rollout: string; gate: string };
 export type RolloutOutcome = 'succeeded' | 'failed' | 'rolled-back' | 'halted' | 'interrupted';
 
+/** How a person proved who they are when they acted: a token, a page session, a trusted proxy. */
+export interface ApprovalIdentity {
+  method: 'token' | 'session' | 'proxy';
+  /** Their groups at that moment (what `manual({ group })` counts them by). */
+  groups: string[];
+}
+
 /** Record type → its data. */
 export interface RecordData {
   /** `feed`: the ring whose own line the revision is on (absent for the pipeline's mainline). */
@@ -113,6 +120,8 @@ export interface RecordData {
     by: string;
     via: 'api' | 'cli' | 'vcs';
     comment?: string;
+    /** How the approver proved who they are, and their groups then; absent when nobody asked. */
+    identity?: ApprovalIdentity;
   };
   'deploy-request.seen': { pipeline: string; request: DeployRequest };
   'notification.queued': { pipeline: string; id: string; notification: Notification };

@@ -14,7 +14,14 @@ import type { Revision } from '../contracts/source.js';
 import type { ProcessIdentity } from '../exec/process-group.js';
 import type { HostState } from '../rollout/host-state.js';
 import type { RolloutSpec } from '../rollout/strategy.js';
-import type { RecordData, RolloutKind, RolloutOutcome, StepRef, TypedRecord } from './records.js';
+import type {
+  ApprovalIdentity,
+  RecordData,
+  RolloutKind,
+  RolloutOutcome,
+  StepRef,
+  TypedRecord,
+} from './records.js';
 
 export interface BuildState {
   readonly status: 'running' | 'succeeded' | 'failed';
@@ -136,6 +143,8 @@ export interface ApprovalState {
   readonly via: 'api' | 'cli' | 'vcs';
   readonly at: string;
   readonly comment?: string;
+  /** How the approver proved who they are; absent for an approval nobody authenticated. */
+  readonly identity?: ApprovalIdentity;
 }
 
 export interface NotificationState {
@@ -475,6 +484,7 @@ const handlers: Handlers = {
         via: data.via,
         at: time,
         ...(data.comment ? { comment: data.comment } : {}),
+        ...(data.identity ? { identity: data.identity } : {}),
       },
     ];
   },

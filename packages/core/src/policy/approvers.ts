@@ -4,6 +4,7 @@
  * it is written, so a typo in a name is an error now rather than a silent wait later.
  */
 import { RingmasterError } from '../errors.js';
+import { inGroup } from './basic.js';
 import type { Policy } from './types.js';
 
 /**
@@ -19,7 +20,15 @@ import type { Policy } from './types.js';
  */
 export function assertCanApprove(
   policy: Policy,
-  where: { pipeline: string; ring: string; by: string; author?: string; version?: string },
+  where: {
+    pipeline: string;
+    ring: string;
+    by: string;
+    /** The approver's groups, when they are authenticated. */
+    groups?: readonly string[];
+    author?: string;
+    version?: string;
+  },
 ): void {
   const at = `${where.pipeline}/${where.ring}`;
   if (where.author !== undefined && where.by === where.author && policy.selfApproval === false) {
@@ -33,7 +42,7 @@ export function assertCanApprove(
     );
   }
   const approvers = policy.approvers;
-  if (approvers === undefined || approvers.includes(where.by)) return;
+  if (approvers === undefined || inGroup(approvers, where.by, where.groups)) return;
   const message =
     approvers.length === 0
       ? `${where.by} cannot approve for ${at}: its policy (${policy.describe()}) takes no approvals, so an approval would never count`

@@ -25,7 +25,10 @@ export const manualOptionsSchema = z
   .object({
     /** How many distinct people must approve. */
     quorum: z.number().int().min(1).default(1),
-    /** Who may approve; anyone when omitted. */
+    /**
+     * Who may approve: people by name, or groups of the config's `access` (which count only
+     * approvers who signed in). Anyone when omitted.
+     */
     group: z.array(z.string().min(1)).min(1).optional(),
     /** May the release's own committer approve it? */
     allowSelfApproval: z.boolean().default(false),
@@ -34,6 +37,14 @@ export const manualOptionsSchema = z
   })
   .strict();
 export type ManualOptions = z.input<typeof manualOptionsSchema>;
+
+/**
+ * Whether someone is in an approvers group: named in it, or — for an authenticated approver —
+ * in one of the groups it names (`manual({ group: ['oncall'] })` with `oncall` in `access`).
+ */
+export function inGroup(group: readonly string[], by: string, groups: readonly string[] = []): boolean {
+  return group.includes(by) || groups.some((g) => group.includes(g));
+}
 
 /** The approvals that count under a manual policy, one per person. */
 export function countedApprovals(
@@ -45,7 +56,7 @@ export function countedApprovals(
   const seen = new Set<string>();
   for (const approval of context.approvals) {
     let why: string | undefined;
-    if (options.group && !options.group.includes(approval.by))
+    if (options.group && !inGroup(options.group, approval.by, approval.groups))
       why = `${approval.by} is not in the approvers group`;
     else if (!options.allowSelfApproval && approval.by === context.release.author)
       why = `${approval.by} committed the release and may not approve it`;
@@ -94,6 +105,7 @@ export function manual(options: ManualOptions = {}): Policy {
       return {
         verdict: 'wait',
         reason: `waiting for ${missing} more approval${missing === 1 ? '' : 's'}${who}${notes}`,
+        awaiting: { approvals: missing, ...(opts.group ? { from: opts.group } : {}) },
       };
     },
   };

@@ -27,6 +27,21 @@ const unionApprovers = (
     : { approvers: [...new Set(policies.flatMap((p) => p.approvers ?? []))], ...self };
 };
 
+type Wait = Extract<Decision, { verdict: 'wait' }>;
+
+/**
+ * The approvals a combination that waits still needs, from its parts that wait for some:
+ * `count` makes one number of theirs, and `from` is everyone who could give them (anyone, when
+ * some part takes anyone). None when no part waits for approvals.
+ */
+const awaitingOf = (waits: readonly Wait[], count: (missing: number[]) => number): Pick<Wait, 'awaiting'> => {
+  const parts = waits.flatMap((w) => (w.awaiting ? [w.awaiting] : []));
+  if (parts.length === 0) return {};
+  const from = parts.every((a) => a.from) ? [...new Set(parts.flatMap((a) => a.from ?? []))] : undefined;
+  return { awaiting: { approvals: count(parts.map((a) => a.approvals)), ...(from ? { from } : {}) } };
+};
+const sum = (ns: number[]) => ns.reduce((a, b) => a + b, 0);
+
 // ISO 8601 UTC times sort as strings.
 const latest = (times: (string | undefined)[]) =>
   times.some((t) => t === undefined) ? undefined : (times as string[]).sort().at(-1);
@@ -71,15 +86,15 @@ export function all(...policies: Policy[]): Policy {
       const decisions = policies.map((p) => p.evaluate(context));
       const blocked = decisions.filter((d) => d.verdict === 'blocked');
       if (blocked.length) return { verdict: 'blocked', reason: blocked.map((d) => d.reason).join('; ') };
-      const waits = decisions.filter(
-        (d): d is Extract<Decision, { verdict: 'wait' }> => d.verdict === 'wait',
-      );
+      const waits = decisions.filter((d): d is Wait => d.verdict === 'wait');
       if (waits.length) {
         const until = settle(latest(waits.map((w) => w.until)), context);
         return {
           verdict: 'wait',
           reason: waits.map((d) => d.reason).join('; '),
           ...(until ? { until } : {}),
+          // Every part's approvals are needed: at most their sum, as one person may count for several.
+          ...awaitingOf(waits, sum),
         };
       }
       return { verdict: 'promote', reason: decisions.map((d) => d.reason).join('; ') };
@@ -105,15 +120,15 @@ export function any(...policies: Policy[]): Policy {
       const decisions = policies.map((p) => p.evaluate(context));
       const promote = decisions.find((d) => d.verdict === 'promote');
       if (promote) return promote;
-      const waits = decisions.filter(
-        (d): d is Extract<Decision, { verdict: 'wait' }> => d.verdict === 'wait',
-      );
+      const waits = decisions.filter((d): d is Wait => d.verdict === 'wait');
       if (waits.length) {
         const until = earliest(waits.map((w) => w.until));
         return {
           verdict: 'wait',
           reason: waits.map((d) => d.reason).join('; or '),
           ...(until ? { until } : {}),
+          // One part suffices: approvals could end the wait with the fewest any part needs.
+          ...awaitingOf(waits, (missing) => Math.min(...missing)),
         };
       }
       return { verdict: 'blocked', reason: decisions.map((d) => d.reason).join('; ') };

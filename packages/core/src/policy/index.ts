@@ -1,9 +1,11 @@
+export { authenticatedOnly } from './authenticated.js';
 export {
   auto,
   countedApprovals,
   type FreezeOptions,
   freeze,
   freezeOptionsSchema,
+  inGroup,
   type ManualOptions,
   manual,
   manualOptionsSchema,

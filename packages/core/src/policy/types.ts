@@ -5,7 +5,17 @@
 
 export type Decision =
   | { verdict: 'promote'; reason: string }
-  | { verdict: 'wait'; reason: string /** ISO time when waiting may end, when known. */; until?: string }
+  | {
+      verdict: 'wait';
+      reason: string;
+      /** ISO time when waiting may end, when known. */
+      until?: string;
+      /**
+       * Set when the wait is (also) for approvals: how many more, and from whom when the policy
+       * names a group (anyone when `from` is undefined). The engine asks the approvers, once.
+       */
+      awaiting?: { approvals: number; from?: readonly string[] };
+    }
   | { verdict: 'blocked'; reason: string };
 
 export interface PolicyApproval {
@@ -15,6 +25,10 @@ export interface PolicyApproval {
   /** `api`, `cli`, `vcs` (a deploy request in the repository). */
   via: string;
   comment?: string;
+  /** How the approver proved who they are (`token`, `session`, `proxy`); absent when nobody checked. */
+  authenticated?: string;
+  /** The approver's groups when they approved, for `manual({ group })` naming a group. */
+  groups?: readonly string[];
 }
 
 export interface PolicyRelease {
