@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Makes a fresh clone ready: installs the Debian tools the tests and the demo drive for real
-// (subversion, sshd, dpkg-dev, lintian, apt-utils, gnupg, postgresql) and the npm dependencies.
+// (subversion, sshd, dpkg-dev, lintian, apt-utils, gnupg, postgresql, chromium) and the npm
+// dependencies.
 // Idempotent and quick when everything is already there, so `npm test` and `npm run demo`
 // can call it on every run.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -31,6 +32,8 @@ const debianTools = {
     sudo: 'sudo',
     // The server binaries live in /usr/lib/postgresql/<version>/bin, not on PATH.
     postgresql: 'postgres-server',
+    // The web page's tests drive a real headless browser (playwright-core, no bundled browser).
+    chromium: 'chromium',
   },
 };
 

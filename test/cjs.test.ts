@@ -197,4 +197,45 @@ loadProject(process.argv[2]).then(async (project) => {
     expect(r.status).toBe(0);
     expect(r.out).toEqual({ file: true, pipelines: ['app'] });
   });
+
+  it('the page and its access control work under require(), and their errors are recognised by ESM-loaded core', async () => {
+    const r = await runCjs(
+      'web',
+      `const { join } = require('node:path');
+const core = require('@ringmaster/core');
+const { createWebApp } = require('@ringmaster/web');
+const dir = process.argv[2];
+const access = core.createAccess({ permissions: { prod: { approve: ['oncall'] } } }, join(dir, 'web-users.json'));
+(async () => {
+  const { token } = await access.addUser('dan', ['dev']);
+  const dan = await access.authenticate(token);
+  let denied;
+  try { access.authorize(dan, 'approve', 'app', 'prod'); } catch (e) { denied = e; }
+  const engine = core.createEngine({ pipelines: [], store: core.memoryStore(), workDir: join(dir, 'web-work') });
+  const web = createWebApp({ engine, access });
+  const home = await web.app.request('/');
+  const live = await web.app.request('/live');
+  web.close();
+  await engine.close();
+  const esm = await import('@ringmaster/core');
+  console.log(JSON.stringify({
+    dan: dan && dan.name,
+    forbidden: core.isRingmasterError(denied, 'FORBIDDEN'),
+    forbiddenByEsm: esm.isRingmasterError(denied, 'FORBIDDEN'),
+    home: [home.status, home.headers.get('location')],
+    live: live.status,
+  }));
+})();
+`,
+    );
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.out).toEqual({
+      dan: 'dan',
+      forbidden: true,
+      forbiddenByEsm: true,
+      home: [302, '/login'],
+      live: 401,
+    });
+  });
 });

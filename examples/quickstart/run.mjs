@@ -6,12 +6,14 @@
 // the third fixes it and reaches prod after an approval. Ends with the status table.
 //
 //   npm run demo            (from the repository root; installs what it needs)
+//   npm run demo -- --serve (then keeps the team page up, with a user to sign in as)
 import { execFileSync } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   batches,
   build,
+  createAccess,
   createEngine,
   describeState,
   fileStore,
@@ -24,6 +26,7 @@ import {
 } from '@ringmaster/core';
 import { aptRepository, deb } from '@ringmaster/pkg-deb';
 import { git } from '@ringmaster/vcs-git';
+import { serveWeb } from '@ringmaster/web';
 
 const home = resolve(process.env.RINGMASTER_DEMO_DIR ?? '.ringmaster-demo');
 await rm(home, { recursive: true, force: true });
@@ -102,7 +105,12 @@ const foostat = pipeline({
   notifiers: [
     {
       name: 'committer',
-      notify: async (n) => say(`    ${n.ok ? '✉' : color('31', '✉')} to ${n.author}: ${n.summary}`),
+      notify: async (n) =>
+        say(
+          n.kind === 'approval'
+            ? `    ✉ to ${n.approvers?.join(', ') ?? 'the approvers'}: ${n.summary}`
+            : `    ${n.ok ? '✉' : color('31', '✉')} to ${n.author}: ${n.summary}`,
+        ),
     },
   ],
 });
@@ -174,7 +182,6 @@ await engine.tick();
 step('Status (every host asked what it really runs)');
 const status = await engine.status({ live: true });
 say(formatStatus(status));
-await engine.close();
 
 const prod = status.pipelines[0].rings.find((r) => r.name === 'prod');
 const ok = prod.version === '1.0.3' && prod.hosts.every((h) => h.live?.version === '1.0.3');
@@ -182,4 +189,32 @@ say(
   `\n${ok ? color('32', 'Demo finished: prod runs 1.0.3 on every host.') : color('31', 'Demo failed: prod does not run 1.0.3 everywhere.')}`,
 );
 say(`Ledger: ${join(home, 'ledger', 'journal.jsonl')}`);
+
+if (process.argv.includes('--serve')) {
+  // The team page on the demo's ledger, with one user (in oncall) who may do everything.
+  const access = createAccess(
+    {
+      users: { demo: { groups: ['oncall'] } },
+      permissions: {
+        '*': { approve: ['oncall'], deploy: ['oncall'], rollback: ['oncall'], lock: ['oncall'] },
+      },
+    },
+    join(home, 'users.json'),
+  );
+  const { token } = await access.addUser('demo');
+  const port = Number(process.env.RINGMASTER_DEMO_PORT ?? 8080);
+  const web = await serveWeb({ engine, access, title: 'foostat (demo)', port }).catch((error) =>
+    error.code === 'EADDRINUSE'
+      ? serveWeb({ engine, access, title: 'foostat (demo)', port: 0 })
+      : Promise.reject(error),
+  );
+  step(`The team page: ${web.url}`);
+  say(`  sign in with the token ${color('1', token)} (user demo, group oncall); Ctrl-C stops it`);
+  await new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await web.close();
+}
+await engine.close();
 process.exit(ok ? 0 : 1);

@@ -17,6 +17,7 @@ export const EXIT_CODES = [
   '2  bad usage or config',
   '3  locked: another engine or rollout holds it, or watch lost its lease to another engine',
   '4  not found: no such pipeline, ring, release or revision',
+  '5  not allowed: no or a wrong RINGMASTER_TOKEN, a --by that is not you, or no permission in that ring',
 ];
 
 const GLOBAL_FLAGS = [
@@ -66,6 +67,8 @@ const EXIT_FOR: Partial<Record<string, number>> = {
   CONFIG: EXIT.USAGE,
   LOCKED: EXIT.LOCKED,
   NOT_FOUND: EXIT.NOT_FOUND,
+  UNAUTHENTICATED: EXIT.DENIED,
+  FORBIDDEN: EXIT.DENIED,
 };
 
 /** Maps an error to an exit code and says it: a message that says what to do next, or JSON. */
@@ -118,6 +121,9 @@ export async function runCli(argv: string[], io: Io = processIo, cwd = process.c
         from: { type: 'string' },
         against: { type: 'string' },
         store: { type: 'string' },
+        group: { type: 'string', multiple: true },
+        listen: { type: 'string' },
+        serve: { type: 'string' },
       },
     });
     parsed = { command: positionals[0] ?? '', positionals: positionals.slice(1), flags: values };

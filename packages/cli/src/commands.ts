@@ -15,7 +15,8 @@ import { initProject } from './init.js';
 import { copyLedger, openStore, type VerifyReport, verifyLedger } from './ledger.js';
 import { EXIT, type Io } from './output.js';
 import { describeRecord } from './records.js';
-import { type Followed, flag, follow, json, need, type Parsed, who, withProject } from './session.js';
+import { actor, type Followed, flag, follow, json, need, type Parsed, withProject } from './session.js';
+import { serveCommand, userCommand, watchServe } from './web.js';
 
 export type { Parsed } from './session.js';
 
@@ -54,6 +55,7 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
     cwd,
     async (project) => {
       const [pipeline, ring, release] = need(args, required, usage);
+      const { by } = await actor(project, args, 'deploy', [{ pipeline: pipeline!, ring: ring! }]);
       const followed = follow(project, io, { json: json(args) });
       const reason = flag(args, 'reason');
       const summary = await project.engine.promote({
@@ -61,7 +63,7 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
         ring: ring!,
         ...(release ? { release } : {}),
         ...(reason ? { reason } : {}),
-        by: who(args),
+        by,
       });
       if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...summary }));
       else io.out(`${rolloutLine(summary, ring!)}; ${summary.verified ? '' : 'not '}verified in ${ring}`);
@@ -82,14 +84,15 @@ export const commands: Record<string, Command> = {
     run: async (args, io, cwd) => initProject(cwd, args.flags.force === true, io),
   },
   watch: {
-    usage: 'watch [--interval 30s] [--once] [--json]',
+    usage: 'watch [--interval 30s] [--once] [--serve ADDR] [--json]',
     summary: 'poll, build, deploy and promote until stopped (Ctrl-C parks the rollout safely)',
     flags: [
       '--once       one pass, then exit: 1 if anything in it failed (cron-friendly)',
       "--interval   time between passes (default: the config's interval, 30s)",
+      '--serve      also serve the team page at ADDR (127.0.0.1:8080, :8080 for every address)',
       '--json       one JSON record per line instead of text',
     ],
-    example: 'ringmaster watch --interval 1m',
+    example: 'ringmaster watch --interval 1m --serve 127.0.0.1:8080',
     run: (args, io, cwd) =>
       withProject(
         args,
@@ -97,8 +100,13 @@ export const commands: Record<string, Command> = {
         async (project) => {
           const followed = follow(project, io, { json: json(args), timestamps: true });
           await project.engine.start({ waitMs: 0 });
+          const page = await watchServe(project, args, io);
           if (args.flags.once === true) {
-            await project.engine.tick();
+            try {
+              await project.engine.tick();
+            } finally {
+              await page?.close();
+            }
             return byFailures(io, followed, json(args));
           }
           const interval = parseDuration(flag(args, 'interval') ?? String(project.config.interval));
@@ -106,7 +114,11 @@ export const commands: Record<string, Command> = {
             throw new RingmasterError('CONFIG', '--interval: expected a duration such as 30s', {
               scope: 'cli',
             });
-          await project.engine.run({ intervalMs: interval });
+          try {
+            await project.engine.run({ intervalMs: interval });
+          } finally {
+            await page?.close();
+          }
           return EXIT.OK;
         },
         { io, signals: 'park-on-hangup' },
@@ -152,13 +164,17 @@ export const commands: Record<string, Command> = {
   approve: {
     usage: 'approve <pipeline> <ring> <release> [--by NAME] [--comment TEXT] [--json]',
     summary: 'approve a release for a ring (manual() policies); refused when it could never count',
-    flags: ['--by        who approves (default: $USER)', '--comment   recorded with the approval'],
+    flags: [
+      '--by        who approves (default: you; with identities, RINGMASTER_TOKEN says who you are)',
+      '--comment   recorded with the approval',
+    ],
     example: 'ringmaster approve foostat prod 1.0.42 --by alice --comment "CAB-1234"',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
-        const [pipeline, ring, release] = need(args, 3, 'approve <pipeline> <ring> <release> --by NAME');
-        const by = flag(args, 'by') ?? process.env.USER;
-        if (!by) throw new RingmasterError('CONFIG', '--by: who approves? (or set $USER)', { scope: 'cli' });
+        const [pipeline, ring, release] = need(args, 3, 'approve <pipeline> <ring> <release>');
+        const { by, identity } = await actor(project, args, 'approve', [
+          { pipeline: pipeline!, ring: ring! },
+        ]);
         const comment = flag(args, 'comment');
         await project.engine.approve({
           pipeline: pipeline!,
@@ -166,6 +182,7 @@ export const commands: Record<string, Command> = {
           release: release!,
           by,
           via: 'cli',
+          ...(identity ? { identity } : {}),
           ...(comment ? { comment } : {}),
         });
         io.out(
@@ -204,7 +221,8 @@ export const commands: Record<string, Command> = {
               throw new RingmasterError('CONFIG', 'usage: ringmaster build <pipeline> --retry REVISION', {
                 scope: 'cli',
               });
-            await project.engine.rebuild({ pipeline, revision: retry, by: who(args) });
+            const { by } = await actor(project, args, 'deploy', []);
+            await project.engine.rebuild({ pipeline, revision: retry, by });
           }
           await project.engine.build(pipeline ? { pipeline } : {});
           if (json(args)) io.out(JSON.stringify({ builds }));
@@ -243,6 +261,7 @@ export const commands: Record<string, Command> = {
         cwd,
         async (project) => {
           const [pipeline, ring] = need(args, 2, 'rollback <pipeline> <ring>');
+          const { by } = await actor(project, args, 'rollback', [{ pipeline: pipeline!, ring: ring! }]);
           const followed = follow(project, io, { json: json(args) });
           const to = flag(args, 'to');
           const reason = flag(args, 'reason');
@@ -251,7 +270,7 @@ export const commands: Record<string, Command> = {
             ring: ring!,
             ...(to ? { to } : {}),
             ...(reason ? { reason } : {}),
-            by: who(args),
+            by,
           });
           if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...summary }));
           else io.out(rolloutLine(summary, ring!));
@@ -271,10 +290,11 @@ export const commands: Record<string, Command> = {
         const reason = flag(args, 'reason');
         if (!reason)
           throw new RingmasterError('CONFIG', '--reason: say why the ring is locked', { scope: 'cli' });
-        await project.engine.lock({ pipeline: pipeline!, ring: ring!, reason, by: who(args) });
+        const { by } = await actor(project, args, 'lock', [{ pipeline: pipeline!, ring: ring! }]);
+        await project.engine.lock({ pipeline: pipeline!, ring: ring!, reason, by });
         io.out(
           json(args)
-            ? JSON.stringify({ locked: { pipeline, ring, reason, by: who(args) } })
+            ? JSON.stringify({ locked: { pipeline, ring, reason, by } })
             : `locked ${pipeline}/${ring}: ${reason}`,
         );
         return EXIT.OK;
@@ -287,11 +307,10 @@ export const commands: Record<string, Command> = {
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const [pipeline, ring] = need(args, 2, 'unlock <pipeline> <ring>');
-        await project.engine.unlock({ pipeline: pipeline!, ring: ring!, by: who(args) });
+        const { by } = await actor(project, args, 'lock', [{ pipeline: pipeline!, ring: ring! }]);
+        await project.engine.unlock({ pipeline: pipeline!, ring: ring!, by });
         io.out(
-          json(args)
-            ? JSON.stringify({ unlocked: { pipeline, ring, by: who(args) } })
-            : `unlocked ${pipeline}/${ring}`,
+          json(args) ? JSON.stringify({ unlocked: { pipeline, ring, by } }) : `unlocked ${pipeline}/${ring}`,
         );
         return EXIT.OK;
       }),
@@ -303,10 +322,11 @@ export const commands: Record<string, Command> = {
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const [pipeline, ring, release] = need(args, 3, 'unpin <pipeline> <ring> <release>');
-        await project.engine.unpin({ pipeline: pipeline!, ring: ring!, release: release!, by: who(args) });
+        const { by } = await actor(project, args, 'deploy', [{ pipeline: pipeline!, ring: ring! }]);
+        await project.engine.unpin({ pipeline: pipeline!, ring: ring!, release: release!, by });
         io.out(
           json(args)
-            ? JSON.stringify({ unpinned: { pipeline, ring, release, by: who(args) } })
+            ? JSON.stringify({ unpinned: { pipeline, ring, release, by } })
             : `unpinned ${release} in ${pipeline}/${ring}: its policy may promote it again`,
         );
         return EXIT.OK;
@@ -339,11 +359,19 @@ export const commands: Record<string, Command> = {
         cwd,
         async (project) => {
           const [pipeline, ring] = args.positionals;
+          const where = [...project.engine.pipelines.values()]
+            .filter((p) => !pipeline || p.name === pipeline)
+            .flatMap((p) =>
+              p.rings
+                .filter((r) => !ring || r.name === ring)
+                .map((r) => ({ pipeline: p.name, ring: r.name })),
+            );
+          const { by } = await actor(project, args, 'deploy', where);
           follow(project, io, { json: json(args) });
           const report = await project.engine.converge({
             ...(pipeline ? { pipeline } : {}),
             ...(ring ? { ring } : {}),
-            by: who(args),
+            by,
           });
           if (json(args)) io.out(JSON.stringify(report));
           else
@@ -460,4 +488,6 @@ export const commands: Record<string, Command> = {
       });
     },
   },
+  serve: serveCommand,
+  user: userCommand,
 };

@@ -5,7 +5,10 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
+  type Access,
+  type accessOptionsSchema,
   ConfigError,
+  createAccess,
   createEngine,
   type Engine,
   fileStore,
@@ -59,6 +62,25 @@ export const projectConfigSchema = z
       .default({}),
     /** Poll interval of `watch`. @default '30s' */
     interval: z.union([z.string(), z.number()]).default('30s'),
+    /**
+     * Who may do what: users and groups, their tokens (`ringmaster user add`), permissions per
+     * ring and action. With it, the CLI needs `RINGMASTER_TOKEN` for every change, the page a
+     * sign-in, and approvals count only from people who signed in. Without it, the CLI records
+     * the operating-system user and the page is read-only.
+     */
+    access: z
+      .custom<z.input<typeof accessOptionsSchema>>(
+        (v) => typeof v === 'object' && v !== null,
+        'expected { users, permissions }',
+      )
+      .optional(),
+    /** The team's page. `url`: its address as people reach it, for the links in notifications. */
+    web: z
+      .object({
+        url: z.string().url("expected the page's URL, such as https://deploy.example.com").optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -83,6 +105,8 @@ export interface LoadedProject {
   file: string;
   config: z.output<typeof projectConfigSchema>;
   engine: Engine;
+  /** Users and permissions, when the config has `access`. */
+  access?: Access;
 }
 
 /** Finds the config file: the one given, or the first of CONFIG_NAMES in `cwd` or its parents. */
@@ -124,12 +148,18 @@ export async function loadProject(cwd: string, explicit?: string): Promise<Loade
   }
   const config = parseOptions(projectConfigSchema, exported, `cli] [${file}`, '');
   const base = dirname(file);
+  const access = config.access
+    ? createAccess(config.access, resolve(base, config.access.tokens ?? '.ringmaster/users.json'))
+    : undefined;
+  access?.check(config.pipelines);
   const engine = createEngine({
     pipelines: config.pipelines,
     store: config.store ?? fileStore({ dir: resolve(base, config.ledger) }),
     workDir: resolve(base, config.workDir),
     notifiers: config.notifiers,
     owner: `ringmaster ${process.argv[2] ?? ''}`.trim(),
+    authenticatedApprovals: access !== undefined,
+    ...(config.web?.url ? { pageUrl: config.web.url } : {}),
   });
-  return { file, config, engine };
+  return { file, config, engine, ...(access ? { access } : {}) };
 }

@@ -46,6 +46,8 @@ export const EXIT = {
   LOCKED: 3,
   /** Something named does not exist (pipeline, ring, release). */
   NOT_FOUND: 4,
+  /** Not signed in (no or a wrong RINGMASTER_TOKEN), or not allowed to do this in that ring. */
+  DENIED: 5,
 } as const;
 
 export function paint(io: Io, code: string, text: string): string {

@@ -3,7 +3,13 @@
  * happens, signals answered safely, and — for commands that do work — the engine's progress
  * printed as it happens, with every failure and its reason, and counted for the exit code.
  */
-import { RingmasterError, type TypedRecord } from '@ringmaster/core';
+import { userInfo } from 'node:os';
+import {
+  type AccessAction,
+  type ApprovalIdentity,
+  RingmasterError,
+  type TypedRecord,
+} from '@ringmaster/core';
 import { type LoadedProject, loadProject } from './config.js';
 import { type Io, paint } from './output.js';
 import { ProgressLine } from './progress.js';
@@ -12,7 +18,7 @@ import { describeRecord, isFailure } from './records.js';
 export interface Parsed {
   command: string;
   positionals: string[];
-  flags: Record<string, string | boolean | undefined>;
+  flags: Record<string, string | boolean | string[] | undefined>;
 }
 
 export const json = (args: Parsed) => args.flags.json === true;
@@ -22,8 +28,62 @@ export const flag = (args: Parsed, name: string): string | undefined => {
   return typeof v === 'string' ? v : undefined;
 };
 
-/** Who runs the command, as recorded in the ledger: --by, else $USER. */
-export const who = (args: Parsed): string => flag(args, 'by') ?? process.env.USER ?? 'cli';
+/** The operating-system user running the command (not $USER, which anyone can set). */
+function osUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER ?? 'cli';
+  }
+}
+
+/** Who runs the command, as recorded in the ledger: --by, else the operating-system user. */
+export const who = (args: Parsed): string => flag(args, 'by') ?? osUser();
+
+/** Who does a change, as the ledger records it, and how they proved it. */
+export interface Actor {
+  by: string;
+  identity?: ApprovalIdentity;
+}
+
+/**
+ * Who may make this change. Without `access` in the config: `--by`, else the operating-system
+ * user. With it: the owner of `RINGMASTER_TOKEN` (UNAUTHENTICATED without a valid one), who must
+ * be the `--by` if one is given and have the permission for `action` in every ring named
+ * (FORBIDDEN otherwise).
+ */
+export async function actor(
+  project: LoadedProject,
+  args: Parsed,
+  action: AccessAction,
+  where: { pipeline: string; ring: string }[],
+): Promise<Actor> {
+  const access = project.access;
+  if (!access) return { by: who(args) };
+  const token = process.env.RINGMASTER_TOKEN;
+  if (!token)
+    throw new RingmasterError(
+      'UNAUTHENTICATED',
+      'this project has identities (access in the config): set RINGMASTER_TOKEN to your token (ringmaster user add <name> prints one)',
+      { scope: 'cli' },
+    );
+  const principal = await access.authenticate(token);
+  if (!principal)
+    throw new RingmasterError(
+      'UNAUTHENTICATED',
+      'RINGMASTER_TOKEN is not a token of this project (revoked, or from another project); ask for a new one: ringmaster user add <name>',
+      { scope: 'cli' },
+    );
+  const by = flag(args, 'by');
+  if (by !== undefined && by !== principal.name)
+    throw new RingmasterError(
+      'FORBIDDEN',
+      `--by ${by}: you are signed in as ${principal.name}; a change is recorded as the one who makes it (leave out --by)`,
+      { scope: 'cli', details: { by, user: principal.name } },
+    );
+  for (const w of where) access.authorize(principal, action, w.pipeline, w.ring);
+  return { by: principal.name, identity: { method: 'token', groups: [...principal.groups] } };
+}
 
 /** The positionals, or a usage error when fewer than `count` were given. */
 export function need(args: Parsed, count: number, usage: string): string[] {

@@ -20,8 +20,21 @@ export function ringmaster(cwd: string, ...args: string[]): Promise<CliRun> {
 
 /** As {@link ringmaster}, with stdout going to `out` (an open fd, e.g. of /dev/full) instead of a pipe. */
 export function ringmasterWithStdout(out: 'pipe' | number, cwd: string, ...args: string[]): Promise<CliRun> {
+  return ringmasterWith({ out }, cwd, ...args);
+}
+
+/** As {@link ringmaster}, with extra environment (`RINGMASTER_TOKEN`) and stdout where asked. */
+export function ringmasterWith(
+  options: { out?: 'pipe' | number; env?: Record<string, string | undefined> },
+  cwd: string,
+  ...args: string[]
+): Promise<CliRun> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', out, 'pipe'] });
+    const p = spawn(process.execPath, [bin, ...args], {
+      cwd,
+      stdio: ['ignore', options.out ?? 'pipe', 'pipe'],
+      env: { ...process.env, RINGMASTER_TOKEN: undefined, ...options.env },
+    });
     let stdout = '';
     let stderr = '';
     p.stdout?.on('data', (c) => (stdout += c));

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileStore, type TypedRecord } from '@ringmaster/core';
 import { ssh } from '@ringmaster/target-ssh';
 import { startTestHosts, type TestHosts } from '@ringmaster/target-ssh/testing';
-import { type CliRun, projectBase, ringmaster } from './helpers.js';
+import { type CliRun, projectBase, ringmaster, ringmasterWith } from './helpers.js';
 
 export interface RealProject {
   dir: string;
@@ -21,6 +21,8 @@ export interface RealProject {
   /** Commits `files` (path → content) as `author` and pushes; returns the sha. */
   commit(files: Record<string, string>, message: string, author?: string): string;
   run(...args: string[]): Promise<CliRun>;
+  /** Runs the CLI with extra environment, such as `{ RINGMASTER_TOKEN }`. */
+  runAs(env: Record<string, string | undefined>, ...args: string[]): Promise<CliRun>;
   /** The ledger, read back. */
   records(): Promise<TypedRecord[]>;
   /** What dpkg on each host says of `pkg`: its version, or null. */
@@ -82,6 +84,7 @@ export async function realProject(prefix: string, hosts: number, config: string)
       return git(work, author, 'rev-parse', 'HEAD');
     },
     run: (...args) => ringmaster(dir, ...args),
+    runAs: (env, ...args) => ringmasterWith({ env }, dir, ...args),
     records: async () => (await fileStore({ dir: join(dir, '.ringmaster/ledger') }).read()) as TypedRecord[],
     versions: (pkg) =>
       Promise.all(

@@ -1,0 +1,130 @@
+/**
+ * The team page from the CLI — `ringmaster serve` (reads the ledger, writes actions through the
+ * Store as the CLI does) and `ringmaster watch --serve ADDR` (the engine's process serves it) —
+ * and `ringmaster user`, which hands out the tokens people sign in with.
+ */
+import { RingmasterError } from '@ringmaster/core';
+import { serveWeb, type WebServer } from '@ringmaster/web';
+import type { Command } from './commands.js';
+import type { LoadedProject } from './config.js';
+import { EXIT, type Io } from './output.js';
+import { flag, json, need, type Parsed, withProject } from './session.js';
+
+/** `127.0.0.1:8080`, `:8080` (every address), `8080`, `[::1]:8080` → host and port. */
+export function parseListen(spec: string, option: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]*))?:?(\d{1,5})$/.exec(spec.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65_535)
+    throw new RingmasterError(
+      'CONFIG',
+      `${option}: expected host:port, such as 127.0.0.1:8080 or :8080, not "${spec}"`,
+      {
+        scope: 'cli',
+      },
+    );
+  const host = m[1] ?? m[2];
+  return {
+    host: host === undefined || host === '' ? (spec.includes(':') ? '0.0.0.0' : '127.0.0.1') : host,
+    port,
+  };
+}
+
+async function startPage(project: LoadedProject, spec: string, option: string, io: Io): Promise<WebServer> {
+  const { host, port } = parseListen(spec, option);
+  const server = await serveWeb({
+    engine: project.engine,
+    ...(project.access ? { access: project.access } : {}),
+    title: project.config.pipelines.map((p) => p.name).join(', '),
+    host,
+    port,
+    secureCookies: project.config.web?.url?.startsWith('https:') ?? false,
+    onError: (error) => io.err(`page: ${error instanceof Error ? error.message : String(error)}`),
+  });
+  io.err(
+    `the team page: ${server.url}${project.access ? '' : ' (read-only: add access to the config for sign-in and actions)'}`,
+  );
+  return server;
+}
+
+/** `watch --serve ADDR`: the page in the engine's own process; undefined without the flag. */
+export async function watchServe(
+  project: LoadedProject,
+  args: Parsed,
+  io: Io,
+): Promise<WebServer | undefined> {
+  const spec = flag(args, 'serve');
+  return spec ? startPage(project, spec, '--serve', io) : undefined;
+}
+
+export const serveCommand: Command = {
+  usage: 'serve [--listen 127.0.0.1:8080]',
+  summary: 'serve the team page: every ring live, history, and actions behind sign-in (until stopped)',
+  flags: ['--listen   the address (default 127.0.0.1:8080, this machine only; :8080 for every address)'],
+  example: 'ringmaster serve --listen :8080',
+  run: (args, io, cwd) =>
+    withProject(args, cwd, async (project) => {
+      const server = await startPage(project, flag(args, 'listen') ?? '127.0.0.1:8080', '--listen', io);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await server.close();
+      return EXIT.OK;
+    }),
+};
+
+export const userCommand: Command = {
+  usage: 'user add <name> [--group G]… | user remove <name> | user list [--json]',
+  summary: 'give someone a token to sign in with (shown once), take it away, or list who has one',
+  flags: ['--group   a group for the user (repeat for more); the config can name groups too'],
+  example: 'ringmaster user add alice --group oncall',
+  run: (args, io, cwd) =>
+    withProject(args, cwd, async (project) => {
+      const access = project.access;
+      if (!access)
+        throw new RingmasterError(
+          'CONFIG',
+          'access: this project has no identities; add access: { permissions: { … } } to the config first',
+          { scope: 'cli' },
+        );
+      const [action, name] = need(args, 1, 'user add|remove|list');
+      if (action === 'list') {
+        const users = await access.listUsers();
+        if (json(args)) io.out(JSON.stringify({ users }));
+        else
+          for (const u of users)
+            io.out(
+              `${u.name.padEnd(16)} ${u.groups.join(', ') || '-'}${u.token ? `  token since ${u.created}` : '  (no token)'}`,
+            );
+        return EXIT.OK;
+      }
+      if (!name)
+        throw new RingmasterError('CONFIG', `usage: ringmaster user ${action} <name>`, { scope: 'cli' });
+      if (action === 'add') {
+        const groups = (args.flags.group as unknown as string[] | undefined) ?? [];
+        const { token, user } = await access.addUser(name, groups);
+        if (json(args)) io.out(JSON.stringify({ user: user.name, groups: user.groups, token }));
+        else {
+          io.out(token);
+          io.err(
+            `${user.name} (${user.groups.join(', ') || 'no group'}): the token above is shown only now; give it to them to set as RINGMASTER_TOKEN, or to sign in to the page`,
+          );
+        }
+        return EXIT.OK;
+      }
+      if (action === 'remove') {
+        const removed = await access.removeUser(name);
+        if (!removed) throw new RingmasterError('NOT_FOUND', `user ${name} has no token`, { scope: 'cli' });
+        io.out(
+          json(args)
+            ? JSON.stringify({ removed: name })
+            : `removed ${name}'s token: they can no longer sign in`,
+        );
+        return EXIT.OK;
+      }
+      throw new RingmasterError('CONFIG', `user: unknown action "${action}"; use add, remove or list`, {
+        scope: 'cli',
+      });
+    }),
+};

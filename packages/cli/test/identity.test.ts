@@ -1,0 +1,152 @@
+/**
+ * Identities in the CLI, on the real components: with `access` in the config every change needs
+ * RINGMASTER_TOKEN, a `--by` that is not you is refused, permissions hold per ring, and the
+ * approval that counts is the signed-in one — recorded with how it was proven. Exit code 5 for
+ * every refusal, and nothing written.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONFIG_HEAD, type RealProject, realProject } from './lab.js';
+
+const CONFIG = `import { auto, localRepository, manual, pipeline } from '@ringmaster/core';
+import { deb } from '@ringmaster/pkg-deb';
+import { git } from '@ringmaster/vcs-git';
+${CONFIG_HEAD}
+export default {
+  pipelines: [
+    pipeline({
+      name: 'shop',
+      source: git({ url: lab.gitUrl, branch: 'main' }),
+      packager: deb({ name: 'shop', version: '1.0.{number}', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
+      repository: localRepository({ dir: 'repo' }),
+      rings: [
+        { name: 'eng', target: hosts(0, 1) },
+        { name: 'sandbox', target: hosts(1, 2), policy: auto() },
+        { name: 'prod', target: hosts(2, 3), policy: manual({ group: ['oncall'] }) },
+      ],
+    }),
+  ],
+  access: {
+    users: { dan: { groups: ['dev'] } },
+    permissions: { '*': { lock: ['dev', 'oncall'] }, prod: { approve: ['oncall'], deploy: ['oncall'] } },
+  },
+};
+`;
+
+let w: RealProject;
+const tokens: Record<string, string> = {};
+
+beforeAll(async () => {
+  w = await realProject('ident', 3, CONFIG);
+  w.commit({ 'index.html': '<h1>shop</h1>\n' }, 'First page', 'carol');
+  for (const [name, group] of [
+    ['alice', 'oncall'],
+    ['dan', undefined],
+  ] as const) {
+    const run = await w.run('user', 'add', name, ...(group ? ['--group', group] : []));
+    expect(run.code, run.stderr).toBe(0);
+    tokens[name] = run.stdout.trim();
+  }
+  for (let i = 0; i < 3; i++) expect((await w.run('watch', '--once')).code).toBe(0);
+}, 180_000);
+afterAll(async () => {
+  await w?.stop();
+});
+
+const approvals = async () => (await w.records()).filter((r) => r.type === 'approval.recorded');
+
+describe('ringmaster with identities', () => {
+  it('lists users with their groups from the config and the users file, never a token', async () => {
+    const run = await w.run('user', 'list', '--json');
+    expect(run.code).toBe(0);
+    const { users } = JSON.parse(run.stdout) as {
+      users: { name: string; groups: string[]; token: boolean }[];
+    };
+    expect(users.map((u) => [u.name, u.groups, u.token])).toEqual([
+      ['alice', ['oncall'], true],
+      ['dan', ['dev'], true],
+    ]);
+    expect(run.stdout).not.toContain(tokens.alice!.split('_')[2]!);
+  });
+
+  it('refuses a change without a token, with a wrong one, and a --by that is not you: exit 5, nothing written', async () => {
+    const none = await w.run('approve', 'shop', 'prod', '1.0.1', '--by', 'alice');
+    expect(none.code).toBe(5);
+    expect(none.stderr).toContain('set RINGMASTER_TOKEN');
+    const wrong = await w.runAs(
+      { RINGMASTER_TOKEN: `${tokens.alice!.slice(0, -2)}xx` },
+      'approve',
+      'shop',
+      'prod',
+      '1.0.1',
+    );
+    expect(wrong.code).toBe(5);
+    expect(wrong.stderr).toContain('not a token of this project');
+    const impostor = await w.runAs(
+      { RINGMASTER_TOKEN: tokens.dan },
+      'approve',
+      'shop',
+      'prod',
+      '1.0.1',
+      '--by',
+      'alice',
+    );
+    expect(impostor.code).toBe(5);
+    expect(impostor.stderr).toContain('--by alice: you are signed in as dan');
+    const forbidden = await w.runAs({ RINGMASTER_TOKEN: tokens.dan }, 'promote', 'shop', 'prod', '1.0.1');
+    expect(forbidden.code).toBe(5);
+    expect(forbidden.stderr).toContain(
+      'dan may not deploy in shop/prod: only the group oncall may; dan is in dev',
+    );
+    expect(await approvals()).toHaveLength(0);
+    expect(
+      (await w.records()).filter((r) => r.type === 'rollout.started' && r.data.ring === 'prod'),
+    ).toHaveLength(0);
+  });
+
+  it('a permission of every ring ("*") lets dev lock, and the lock records who did it', async () => {
+    const lock = await w.runAs(
+      { RINGMASTER_TOKEN: tokens.dan },
+      'lock',
+      'shop',
+      'sandbox',
+      '--reason',
+      'tests',
+    );
+    expect(lock.code, lock.stderr).toBe(0);
+    const unlock = await w.runAs({ RINGMASTER_TOKEN: tokens.dan }, 'unlock', 'shop', 'sandbox');
+    expect(unlock.code, unlock.stderr).toBe(0);
+    const locked = (await w.records()).find((r) => r.type === 'ring.locked');
+    expect(locked?.data).toMatchObject({ ring: 'sandbox', by: 'dan', reason: 'tests' });
+  });
+
+  it('records the signed-in approver with how they proved it, and that approval counts', async () => {
+    const explainBefore = await w.run('explain', 'shop', 'prod');
+    expect(explainBefore.stdout).toContain('waiting for 1 more approval from oncall');
+    const run = await w.runAs(
+      { RINGMASTER_TOKEN: tokens.alice },
+      'approve',
+      'shop',
+      'prod',
+      '1.0.1',
+      '--comment',
+      'CAB-7',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe('approved 1.0.1 for shop/prod by alice\n');
+    const [approval] = await approvals();
+    expect(approval!.data).toMatchObject({
+      by: 'alice',
+      via: 'cli',
+      comment: 'CAB-7',
+      identity: { method: 'token', groups: ['oncall'] },
+    });
+    expect((await w.run('watch', '--once')).code).toBe(0);
+    expect(await w.versions('shop')).toEqual(['1.0.1', '1.0.1', '1.0.1']);
+  });
+
+  it('names an unknown user action (exit 2)', async () => {
+    const run = await w.run('user', 'frobnicate', 'x');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('unknown action "frobnicate"');
+  });
+});

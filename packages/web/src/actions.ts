@@ -1,0 +1,336 @@
+/**
+ * The page's actions, each shown first as a preview of what it will do — the hosts and their
+ * order, from which version to which, the commits added and removed — and then done with the
+ * very call the CLI makes (`engine.approve`, `promote`, `rollback`, `lock`, `unlock`, `unpin`),
+ * so it lands in the same ledger record.
+ *
+ * A preview carries a fingerprint of the ring as it was drawn. An action whose ring has moved
+ * since (another rollout, a lock, a new approval) is refused and the new preview shown, so
+ * nobody confirms something they did not see.
+ */
+import { createHash } from 'node:crypto';
+import {
+  type AccessAction,
+  describeState,
+  type Engine,
+  type Pipeline,
+  type PipelineState,
+  pipelineState,
+  planBatches,
+  type Revision,
+  RingmasterError,
+  ringState,
+} from '@ringmaster/core';
+
+export const WEB_ACTIONS = ['approve', 'promote', 'rollback', 'lock', 'unlock', 'unpin'] as const;
+export type WebAction = (typeof WEB_ACTIONS)[number];
+
+/** The permission each action needs (the same table the CLI uses). */
+export const PERMISSION: Record<WebAction, AccessAction> = {
+  approve: 'approve',
+  promote: 'deploy',
+  rollback: 'rollback',
+  lock: 'lock',
+  unlock: 'lock',
+  unpin: 'deploy',
+};
+
+export interface ActionRequest {
+  action: WebAction;
+  pipeline: string;
+  ring: string;
+  /** The release to approve, promote, roll back to or unpin. */
+  release?: string;
+}
+
+export interface Commit {
+  id: string;
+  author: string;
+  message: string;
+}
+
+export interface Preview extends ActionRequest {
+  /** `Promote foostat 1.0.4 to prod`. */
+  title: string;
+  /** What will happen, a line each. */
+  effects: string[];
+  /** Promote and rollback: every host in rollout order, with its batch, from which version to which. */
+  hosts?: { name: string; batch: number; from: string; to: string }[];
+  /** Between what the ring runs and the release: the commits it adds, and the ones it takes away. */
+  commits?: { added: Commit[]; removed: Commit[]; from: 'source' | 'ledger'; note?: string };
+  /** A reason is required (lock) or recorded when given. */
+  reason: 'required' | 'optional';
+  /** The ring as the preview was drawn; an action with another one is stale. */
+  fingerprint: string;
+}
+
+function releaseOf(engine: Engine, pipeline: Pipeline, p: PipelineState, id: string | undefined) {
+  if (!id) throw new RingmasterError('NOT_FOUND', 'no release given', { scope: 'web' });
+  const release = p.releases.get(id) ?? [...p.releases.values()].find((r) => r.version === id);
+  if (!release)
+    throw new RingmasterError('NOT_FOUND', `no release "${id}" in pipeline ${pipeline.name}`, {
+      scope: 'web',
+    });
+  void engine;
+  return release;
+}
+
+/** What the ring is now, as far as an action's effect goes: a change makes a preview stale. */
+function fingerprint(p: PipelineState, ring: string, release: string | undefined): string {
+  const rs = ringState(p, ring);
+  const approvals = p.approvals.filter((a) => a.ring === ring).length;
+  const standing = release ? p.releaseRings.get(release)?.get(ring) : undefined;
+  const hosts = [...rs.hosts].map(([h, e]) => [h, describeState(e.state)]);
+  return createHash('sha256')
+    .update(
+      JSON.stringify([
+        rs.current ?? null,
+        rs.inFlight ?? null,
+        rs.locked ?? null,
+        rs.rollouts.length,
+        approvals,
+        standing?.status ?? null,
+        hosts,
+      ]),
+    )
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/**
+ * The commits between two revisions: asked of the source (added when `to` is newer, removed
+ * when it is older), else — a source that cannot say, or a release from a ring's own line — from
+ * the revisions the ledger saw.
+ */
+async function commitsBetween(
+  pipeline: Pipeline,
+  p: PipelineState,
+  from: string | undefined,
+  to: string,
+  fromLedgerOnly: boolean,
+): Promise<NonNullable<Preview['commits']>> {
+  const asCommit = (r: Revision): Commit => ({ id: r.id, author: r.author, message: r.message });
+  let note: string | undefined;
+  if (from && from !== to && !fromLedgerOnly) {
+    try {
+      const after = await pipeline.source.log(from);
+      const up = after.findIndex((r) => r.id === to);
+      if (up >= 0)
+        return {
+          added: after
+            .slice(0, up + 1)
+            .reverse()
+            .map(asCommit),
+          removed: [],
+          from: 'source',
+        };
+      const back = await pipeline.source.log(to);
+      const down = back.findIndex((r) => r.id === from);
+      if (down >= 0)
+        return {
+          added: [],
+          removed: back
+            .slice(0, down + 1)
+            .reverse()
+            .map(asCommit),
+          from: 'source',
+        };
+      note = 'the source does not have both revisions on one line';
+    } catch (error) {
+      note = `the source could not be asked: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+  // The ledger's revisions, in the order they were seen.
+  const ids = [...p.revisions.keys()];
+  const at = (id: string | undefined) => (id ? ids.indexOf(id) : -1);
+  const a = at(from);
+  const b = at(to);
+  const pick = (lo: number, hi: number) =>
+    ids
+      .slice(lo + 1, hi + 1)
+      .reverse()
+      .map((id) => asCommit(p.revisions.get(id)!.revision));
+  if (from === to) return { added: [], removed: [], from: 'ledger', ...(note ? { note } : {}) };
+  return b >= a
+    ? { added: pick(a, b), removed: [], from: 'ledger', ...(note ? { note } : {}) }
+    : { added: [], removed: pick(b, a), from: 'ledger', ...(note ? { note } : {}) };
+}
+
+/** Draws the preview of an action from the ledger as it is now (and the source, for commits). */
+export async function preview(engine: Engine, request: ActionRequest): Promise<Preview> {
+  const pipeline = engine.pipelines.get(request.pipeline);
+  if (!pipeline)
+    throw new RingmasterError('NOT_FOUND', `no pipeline "${request.pipeline}"`, { scope: 'web' });
+  const index = pipeline.rings.findIndex((r) => r.name === request.ring);
+  if (index < 0)
+    throw new RingmasterError('NOT_FOUND', `no ring "${request.ring}" in pipeline ${pipeline.name}`, {
+      scope: 'web',
+    });
+  const ring = pipeline.rings[index]!;
+  const p = pipelineState(engine.ledger.state, pipeline.name);
+  const rs = ringState(p, ring.name);
+  const current = rs.current ? p.releases.get(rs.current) : undefined;
+  const where = `${pipeline.name}/${ring.name}`;
+  const base = { ...request, reason: 'optional' as const };
+  switch (request.action) {
+    case 'lock':
+      return {
+        ...base,
+        reason: 'required',
+        title: `Lock ${where}`,
+        effects: [`No deployment reaches ${where} (automatic ones included) until it is unlocked.`],
+        fingerprint: fingerprint(p, ring.name, undefined),
+      };
+    case 'unlock':
+      return {
+        ...base,
+        title: `Unlock ${where}`,
+        effects: [
+          rs.locked
+            ? `Lifts the lock by ${rs.locked.by} (${rs.locked.reason}); the ring's policy may promote again.`
+            : `${where} is not locked: unlocking will be refused.`,
+        ],
+        fingerprint: fingerprint(p, ring.name, undefined),
+      };
+    default:
+      break;
+  }
+  const release = releaseOf(engine, pipeline, p, request.release);
+  const withRelease = { ...base, release: release.id };
+  const fp = fingerprint(p, ring.name, release.id);
+  if (request.action === 'approve') {
+    return {
+      ...withRelease,
+      title: `Approve ${pipeline.name} ${release.version} for ${ring.name}`,
+      effects: [
+        `Records your approval of ${release.version} (${release.revision.slice(0, 10)} by ${release.author}) for ${where}.`,
+        `The ring's policy (${ring.policy.describe()}) then decides; it may promote at its next pass.`,
+      ],
+      fingerprint: fp,
+    };
+  }
+  if (request.action === 'unpin') {
+    const standing = p.releaseRings.get(release.id)?.get(ring.name);
+    return {
+      ...withRelease,
+      title: `Allow ${pipeline.name} ${release.version} in ${ring.name} again`,
+      effects: [
+        standing?.status === 'rejected'
+          ? `Lifts its rejection (${standing.reason ?? 'rejected'}, by ${standing.by ?? 'engine'}): the ring's policy may promote it again.`
+          : `${release.version} is not rejected in ${where}: this will be refused.`,
+      ],
+      fingerprint: fp,
+    };
+  }
+  // promote or rollback: every host, in the rollout's order, from what it has to the release.
+  const names = ring.target.hosts.map((h) => h.name);
+  const hosts = planBatches(ring.rollout, names).flatMap((batch, i) =>
+    batch.map((name) => {
+      const recorded = rs.hosts.get(name)?.state;
+      return {
+        name,
+        batch: i + 1,
+        from: recorded ? describeState(recorded) : 'nothing recorded',
+        to: release.version,
+      };
+    }),
+  );
+  const commits = await commitsBetween(
+    pipeline,
+    p,
+    current?.revision,
+    release.revision,
+    release.feed !== undefined,
+  );
+  const verb = request.action === 'promote' ? 'Promote' : 'Roll back';
+  return {
+    ...withRelease,
+    title: `${verb} ${where} to ${release.version}`,
+    effects: [
+      `${current ? `${ring.name} runs ${current.version} now` : `${ring.name} runs nothing yet`}; ${hosts.length} host${hosts.length === 1 ? '' : 's'} get ${release.version} (${ring.rollout.batch !== undefined || ring.rollout.steps ? hosts.at(-1)?.batch : 1} batch${hosts.at(-1)?.batch === 1 ? '' : 'es'}, ${ring.rollout.onFailure === 'rollback' ? 'rolled back on failure' : `on failure: ${ring.rollout.onFailure}`}).`,
+      ...(request.action === 'rollback'
+        ? [
+            `${current?.version ?? 'What the ring runs'} is rejected in ${where}, so no policy promotes it again until it is allowed.`,
+          ]
+        : [
+            `Bypasses the ring's policy (${ring.policy.describe()}), not its lock; then its gates run${ring.gates.length ? ` (${ring.gates.map((g) => g.name).join(', ')})` : ''}.`,
+          ]),
+    ],
+    hosts,
+    commits,
+    fingerprint: fp,
+  };
+}
+
+/** Who does an action, as the engine records it. */
+export interface Actor {
+  name: string;
+  identity: { method: 'token' | 'session' | 'proxy'; groups: string[] };
+}
+
+/** What an action did, in words, and for a rollout how it ended. */
+export interface ActionResult {
+  message: string;
+  ok: boolean;
+}
+
+/**
+ * Does the action: the engine call the CLI makes. A rollout (promote, rollback) runs to its
+ * end; the caller decides how long to wait for it.
+ */
+export async function perform(
+  engine: Engine,
+  request: ActionRequest & { reason?: string },
+  actor: Actor,
+): Promise<ActionResult> {
+  const { pipeline, ring } = request;
+  const reason = request.reason?.trim() || undefined;
+  switch (request.action) {
+    case 'approve':
+      await engine.approve({
+        pipeline,
+        ring,
+        release: request.release!,
+        by: actor.name,
+        via: 'api',
+        identity: actor.identity,
+        ...(reason ? { comment: reason } : {}),
+      });
+      return { ok: true, message: `approved ${request.release} for ${pipeline}/${ring} as ${actor.name}` };
+    case 'lock':
+      if (!reason)
+        throw new RingmasterError('CONFIG', 'reason: say why the ring is locked', { scope: 'web' });
+      await engine.lock({ pipeline, ring, reason, by: actor.name });
+      return { ok: true, message: `locked ${pipeline}/${ring}: ${reason}` };
+    case 'unlock':
+      await engine.unlock({ pipeline, ring, by: actor.name });
+      return { ok: true, message: `unlocked ${pipeline}/${ring}` };
+    case 'unpin':
+      await engine.unpin({ pipeline, ring, release: request.release!, by: actor.name });
+      return { ok: true, message: `${request.release} may be promoted to ${pipeline}/${ring} again` };
+    case 'promote':
+    case 'rollback': {
+      const summary =
+        request.action === 'promote'
+          ? await engine.promote({
+              pipeline,
+              ring,
+              release: request.release!,
+              by: actor.name,
+              ...(reason ? { reason } : {}),
+            })
+          : await engine.rollback({
+              pipeline,
+              ring,
+              to: request.release!,
+              by: actor.name,
+              ...(reason ? { reason } : {}),
+            });
+      const ok = summary.outcome === 'succeeded' && (request.action === 'rollback' || summary.verified);
+      return {
+        ok,
+        message: `${summary.kind} ${summary.rollout} of ${summary.version} to ${pipeline}/${ring}: ${summary.outcome ?? 'parked'}${summary.reason ? `: ${summary.reason}` : ''}`,
+      };
+    }
+  }
+}
