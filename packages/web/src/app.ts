@@ -34,10 +34,11 @@ import {
   type WebAction,
 } from './actions.js';
 import { Sessions } from './auth.js';
-import { projectView } from './model.js';
+import { type ProjectView, projectView } from './model.js';
 import {
   type HistoryRow,
   historyPage,
+  hostsTable,
   liveView,
   loginPage,
   messagePage,
@@ -67,6 +68,8 @@ const LOGIN = 'rm_login';
 const MAX_BODY = 16 * 1024;
 /** How long a preview's form may be confirmed. */
 const NONCE_MS = 15 * 60_000;
+/** A comment on a quiet live connection this often, so proxies keep it open. */
+const KEEP_ALIVE_MS = 15_000;
 /** History rows on the page at most (exports have them all). */
 const HISTORY_ROWS = 500;
 
@@ -284,14 +287,47 @@ export function createWebApp(options: WebAppOptions) {
     return c.redirect('/login', 303);
   });
 
+  // The view is drawn once per ledger seq (and second: "soak ends in 2h" moves with the clock),
+  // and the live fragment once per seq, second, user and open hosts sections: a change followed
+  // by a hundred open pages is one render, not a hundred.
+  let drawn: { key: string; view: ProjectView; fragments: Map<string, string> } | undefined;
+  const drawnView = () => {
+    const now = engine.clock.now();
+    const key = `${engine.ledger.state.lastSeq}@${Math.floor(now.getTime() / 1000)}`;
+    if (drawn?.key !== key) drawn = { key, view: projectView(engine, now), fragments: new Map() };
+    return drawn;
+  };
+
   app.get('/', (c) => {
     if (needsSignIn(c)) return c.redirect('/login', 302);
-    return c.html(projectPage(title, projectView(engine), viewerOf(c)));
+    return c.html(projectPage(title, drawnView().view, viewerOf(c)));
   });
 
-  app.get('/live', (c) => {
+  app.get('/live', async (c) => {
     if (needsSignIn(c)) return c.text('sign in first', 401);
-    return c.html(liveView(projectView(engine), viewerOf(c)));
+    const open = new Set(
+      (c.req.query('open') ?? '')
+        .split(',')
+        .filter((id) => id !== '')
+        .slice(0, 200),
+    );
+    const d = drawnView();
+    const key = `${c.get('principal')?.name ?? ''}|${[...open].sort().join(',')}`;
+    let fragment = d.fragments.get(key);
+    if (fragment === undefined) {
+      fragment = String(await liveView(d.view, viewerOf(c), open));
+      if (d.fragments.size < 256) d.fragments.set(key, fragment);
+    }
+    return c.html(fragment);
+  });
+
+  app.get('/hosts', async (c) => {
+    if (needsSignIn(c)) return c.text('sign in first', 401);
+    const ring = drawnView()
+      .view.pipelines.find((p) => p.name === c.req.query('pipeline'))
+      ?.rings.find((r) => r.name === c.req.query('ring'));
+    if (!ring) return c.text('no such pipeline or ring', 404);
+    return c.html(hostsTable(ring));
   });
 
   // Live updates: an event per change of the ledger (the seq it reached); the page then fetches /live.
@@ -329,13 +365,19 @@ export function createWebApp(options: WebAppOptions) {
           if (latest !== sent) {
             sent = latest;
             await stream.writeSSE({ event: 'ledger', data: JSON.stringify({ seq: sent }) });
+            continue; // the seq may have moved again while that was written
           }
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            setTimeout(resolve, 15_000).unref();
+          const quiet = await new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => resolve(true), KEEP_ALIVE_MS);
+            wake = () => {
+              clearTimeout(timer);
+              resolve(false);
+            };
+            // A change announced while the last write was under way found no one to wake.
+            if (latest !== sent || stream.aborted) wake();
           });
           wake = undefined;
-          if (latest === sent && !stream.aborted) await stream.write(': keep-alive\n\n');
+          if (quiet && !stream.aborted) await stream.write(': keep-alive\n\n');
         }
       } finally {
         listeners.delete(listener);
@@ -351,15 +393,27 @@ export function createWebApp(options: WebAppOptions) {
     }
     return f;
   };
-  const historyRows = async (f: { pipeline?: string; ring?: string; by?: string }) =>
-    (await engine.ledger.read())
-      .map(historyRow)
-      .filter(
-        (r) =>
-          (!f.pipeline || r.pipeline === f.pipeline) &&
-          (!f.ring || r.ring === f.ring) &&
-          (!f.by || r.by === f.by),
-      );
+  // Every record in words: read from the store once, then from where the last read ended.
+  const history: HistoryRow[] = [];
+  let reading: Promise<void> | undefined;
+  const readHistory = () =>
+    (reading ??= (async () => {
+      try {
+        const last = () => history.at(-1)?.seq ?? 0;
+        for (const r of await engine.ledger.read(last())) if (r.seq > last()) history.push(historyRow(r));
+      } finally {
+        reading = undefined;
+      }
+    })());
+  const historyRows = async (f: { pipeline?: string; ring?: string; by?: string }) => {
+    await readHistory();
+    return history.filter(
+      (r) =>
+        (!f.pipeline || r.pipeline === f.pipeline) &&
+        (!f.ring || r.ring === f.ring) &&
+        (!f.by || r.by === f.by),
+    );
+  };
 
   app.get('/history', async (c) => {
     if (needsSignIn(c)) return c.redirect('/login', 302);
@@ -490,7 +544,7 @@ export function createWebApp(options: WebAppOptions) {
     if (waited === 'later') {
       work.catch((error) => options.onError?.(error));
       return c.html(
-        projectPage(title, projectView(engine), viewer, {
+        projectPage(title, drawnView().view, viewer, {
           ok: true,
           text: `${current.title}: under way; this page follows it live`,
         }),
@@ -499,7 +553,7 @@ export function createWebApp(options: WebAppOptions) {
     }
     if ('error' in waited) {
       return c.html(
-        projectPage(title, projectView(engine), viewer, {
+        projectPage(title, drawnView().view, viewer, {
           ok: false,
           text: `${current.title}: not done: ${plain(waited.error)}`,
         }),
@@ -507,7 +561,7 @@ export function createWebApp(options: WebAppOptions) {
       );
     }
     return c.html(
-      projectPage(title, projectView(engine), viewer, { ok: waited.result.ok, text: waited.result.message }),
+      projectPage(title, drawnView().view, viewer, { ok: waited.result.ok, text: waited.result.message }),
       waited.result.ok ? 200 : 500,
     );
   });

@@ -112,11 +112,14 @@ function stateWords(action: RingAction): string {
   }
 }
 
-/** The newest step of each host in a ring's rollouts (newest rollout first). */
-function lastSteps(p: PipelineState, ring: string): Map<string, HostView['lastStep']> {
+/**
+ * The newest step of each host in a ring's rollouts: from the newest rollout back, until every
+ * one of the ring's `hosts` has one (so a long history is not walked for every page).
+ */
+function lastSteps(p: PipelineState, ring: string, hosts: number): Map<string, HostView['lastStep']> {
   const out = new Map<string, HostView['lastStep']>();
   const ids = ringState(p, ring).rollouts;
-  for (let i = ids.length - 1; i >= 0; i--) {
+  for (let i = ids.length - 1; i >= 0 && out.size < hosts; i--) {
     const rollout = p.rollouts.get(ids[i]!);
     if (!rollout) continue;
     for (const [phase, steps] of [
@@ -143,7 +146,7 @@ function ringView(pipeline: Pipeline, p: PipelineState, index: number, now: Date
   const rs = ringState(p, ring.name);
   const action = ringAction(pipeline, p, index, now);
   const current = rs.current ? p.releases.get(rs.current) : undefined;
-  const steps = lastSteps(p, ring.name);
+  const steps = lastSteps(p, ring.name, ring.target.hosts.length);
   const hosts: HostView[] = ring.target.hosts.map((h) => {
     const recorded = rs.hosts.get(h.name);
     const state = recorded?.state;
@@ -170,7 +173,9 @@ function ringView(pipeline: Pipeline, p: PipelineState, index: number, now: Date
     const label = h.unreachable
       ? 'unknown'
       : (h.version ?? (h.state === 'nothing recorded' ? 'nothing' : h.state));
-    groups.set(label, [...(groups.get(label) ?? []), h.name]);
+    const group = groups.get(label);
+    if (group) group.push(h.name);
+    else groups.set(label, [h.name]);
   }
   const candidate =
     action.action === 'promote' || action.action === 'wait' || action.action === 'blocked'
@@ -214,11 +219,11 @@ export function commitsByRelease(p: PipelineState): Map<string, ReleaseView['com
   const pending = new Map<string, ReleaseView['commits']>();
   for (const [id, revision] of p.revisions) {
     const line = revision.feed ?? '';
-    const commit = { id, author: revision.revision.author, message: revision.revision.message };
-    const buffer = [commit, ...(pending.get(line) ?? [])];
+    const buffer = pending.get(line) ?? [];
+    buffer.push({ id, author: revision.revision.author, message: revision.revision.message });
     const release = p.releaseByRevision.get(id);
     if (release) {
-      out.set(release, buffer);
+      out.set(release, buffer.reverse());
       pending.delete(line);
     } else pending.set(line, buffer);
   }

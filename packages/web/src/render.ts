@@ -64,10 +64,29 @@ function hostRow(h: HostView): Html {
   </tr>`;
 }
 
-function ringColumn(pipeline: PipelineView, ring: RingView, viewer: Viewer): Html {
+/**
+ * A ring's hosts, a row each. Drawn only into an open hosts section (the page loads it when one
+ * is opened, and asks for the open ones at each live update): a fleet of thousands of hosts is
+ * not drawn into every page.
+ */
+export function hostsTable(ring: RingView): Html {
+  return html`<table class="hosts"><thead><tr><th>host</th><th>version</th><th>last step</th><th>error</th></tr></thead>
+      <tbody>${ring.hosts.map(hostRow)}</tbody></table>`;
+}
+
+/** The id of a ring's hosts section: the page asks for the open ones by it. */
+export const hostsId = (pipeline: string, ring: string) => `hosts-${pipeline}-${ring}`;
+
+function ringColumn(
+  pipeline: PipelineView,
+  ring: RingView,
+  viewer: Viewer,
+  openHosts: ReadonlySet<string>,
+): Html {
   const p = pipeline.name;
   const c = ring.candidate;
   const rejected = ring.lastFailure?.status === 'rejected' ? ring.lastFailure : undefined;
+  const open = openHosts.has(hostsId(p, ring.name));
   const rollbackTo = pipeline.releases.filter(
     (r) => r.rings[ring.name]?.status === 'verified' && r.id !== ring.release?.id,
   );
@@ -88,9 +107,8 @@ function ringColumn(pipeline: PipelineView, ring: RingView, viewer: Viewer): Htm
       ${ring.locked ? actionLink(viewer, 'unlock', p, ring.name, 'Unlock') : actionLink(viewer, 'lock', p, ring.name, 'Lock')}
       ${rejected ? actionLink(viewer, 'unpin', p, ring.name, `Allow ${rejected.version} again`, rejected.release) : ''}
     </nav>
-    <details id="hosts-${p}-${ring.name}"><summary>hosts (${ring.hosts.length})</summary>
-      <table class="hosts"><thead><tr><th>host</th><th>version</th><th>last step</th><th>error</th></tr></thead>
-      <tbody>${ring.hosts.map(hostRow)}</tbody></table>
+    <details id="${hostsId(p, ring.name)}" data-hosts="/hosts?${query({ pipeline: p, ring: ring.name })}" ${open ? 'open' : ''}><summary>hosts (${ring.hosts.length})</summary>
+      <div class="hosts-body">${open ? hostsTable(ring) : ''}</div>
     </details>
   </article>`;
 }
@@ -100,7 +118,7 @@ function releaseRow(pipeline: PipelineView, r: ReleaseView): Html {
     <td><strong>${r.version}</strong><br><span class="dim">${short(r.revision)} · ${time(r.createdAt)}</span></td>
     <td>${r.author}</td>
     <td class="message">${firstLine(r.message)}
-      ${r.commits.length > 1 ? html`<details><summary>${r.commits.length} commits</summary><ul class="commits">${r.commits.map((c) => html`<li><code>${short(c.id)}</code> ${c.author}: ${firstLine(c.message)}</li>`)}</ul></details>` : ''}</td>
+      ${r.commits.length > 1 ? html`<details id="commits-${pipeline.name}-${r.id}"><summary>${r.commits.length} commits</summary><ul class="commits">${r.commits.map((c) => html`<li><code>${short(c.id)}</code> ${c.author}: ${firstLine(c.message)}</li>`)}</ul></details>` : ''}</td>
     ${pipeline.rings.map((ring) => {
       const s = r.rings[ring.name];
       return html`<td class="standing ${s?.status ?? 'none'}" title="${s?.reason ?? ''}">${s ? s.status : '·'}</td>`;
@@ -108,11 +126,11 @@ function releaseRow(pipeline: PipelineView, r: ReleaseView): Html {
   </tr>`;
 }
 
-function pipelineSection(pipeline: PipelineView, viewer: Viewer): Html {
+function pipelineSection(pipeline: PipelineView, viewer: Viewer, openHosts: ReadonlySet<string>): Html {
   return html`<section class="pipeline" id="pipeline-${pipeline.name}">
     <h2>${pipeline.name}</h2>
     ${pipeline.empty ? html`<p class="dim">No release yet: the rings below are drawn from the config, and fill in as the first commit is built.</p>` : ''}
-    <div class="rings">${pipeline.rings.map((r) => ringColumn(pipeline, r, viewer))}</div>
+    <div class="rings">${pipeline.rings.map((r) => ringColumn(pipeline, r, viewer, openHosts))}</div>
     <h3>Releases</h3>
     <table class="timeline">
       <thead><tr><th>release</th><th>author</th><th>commit</th>${pipeline.rings.map((r) => html`<th>${r.name}</th>`)}</tr></thead>
@@ -121,9 +139,13 @@ function pipelineSection(pipeline: PipelineView, viewer: Viewer): Html {
   </section>`;
 }
 
-/** The part of the page that updates live: every pipeline. */
-export function liveView(view: ProjectView, viewer: Viewer): Html {
-  return html`<div id="live" data-seq="${view.seq}" data-at="${view.at}">${view.pipelines.map((p) => pipelineSection(p, viewer))}</div>`;
+/** The part of the page that updates live: every pipeline (with the host rows of `openHosts`). */
+export function liveView(
+  view: ProjectView,
+  viewer: Viewer,
+  openHosts: ReadonlySet<string> = new Set(),
+): Html {
+  return html`<div id="live" data-seq="${view.seq}" data-at="${view.at}">${view.pipelines.map((p) => pipelineSection(p, viewer, openHosts))}</div>`;
 }
 
 function userBar(viewer: Viewer): Html {

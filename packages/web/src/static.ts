@@ -3,8 +3,9 @@
  * CDN: the Content-Security-Policy allows only this origin).
  *
  * The script follows the ledger: an EventSource on /events says the seq moved, and it fetches
- * /live and swaps the view in place (keeping open sections open). One fetch at a time; changes
- * that come in meanwhile are folded into the next.
+ * /live (with the host rows of the open hosts sections) and swaps the view in place, keeping open
+ * sections open. One fetch at a time; changes that come in meanwhile are folded into the next.
+ * A ring's host rows are fetched from /hosts when its section is opened.
  */
 export const APP_JS = `'use strict';
 (() => {
@@ -19,7 +20,9 @@ export const APP_JS = `'use strict';
     try {
       do {
         again = false;
-        const res = await fetch('/live', { credentials: 'same-origin', headers: { accept: 'text/html' } });
+        const live0 = document.getElementById('live');
+        const open = live0 ? [...live0.querySelectorAll('details[open][data-hosts]')].map((d) => d.id) : [];
+        const res = await fetch('/live?open=' + encodeURIComponent(open.join(',')), { credentials: 'same-origin', headers: { accept: 'text/html' } });
         if (res.status === 401) { say('signed out: reload to sign in'); return; }
         if (!res.ok) { say('live: ' + res.status); return; }
         const tpl = document.createElement('template');
@@ -39,6 +42,15 @@ export const APP_JS = `'use strict';
       busy = false;
     }
   }
+  // A ring's hosts are loaded when its section is opened ('toggle' does not bubble: capture it).
+  document.addEventListener('toggle', async (event) => {
+    const details = event.target;
+    if (!(details instanceof HTMLDetailsElement) || !details.open || !details.dataset.hosts) return;
+    const body = details.querySelector('.hosts-body');
+    if (!body || body.childElementCount > 0) return;
+    const res = await fetch(details.dataset.hosts, { credentials: 'same-origin' });
+    if (res.ok) body.innerHTML = await res.text();
+  }, true);
   if (!document.getElementById('live')) return;
   const events = new EventSource('/events');
   events.addEventListener('open', () => say('live'));

@@ -111,7 +111,9 @@ const post = (path: string, fields: Record<string, string>, headers: Record<stri
     body: new URLSearchParams(fields),
   });
 
-const countOf = async (type: string) => (await w.records()).filter((r) => r.type === type).length;
+/** Records of `type` about prod (rings others than prod are locked and rolled back on purpose). */
+const countOf = async (type: string, ring = 'prod') =>
+  (await w.records()).filter((r) => r.type === type && (r.data as { ring?: string }).ring === ring).length;
 
 /** A GET from a chosen local address (the whole of 127/8 is loopback). */
 function getFrom(localAddress: string, path: string, headers: Record<string, string>) {
@@ -283,6 +285,23 @@ describe('the team page', () => {
         true,
       );
       expect(await w.versions('shop')).toEqual(['1.0.2', '1.0.2', '1.0.2', '1.0.2']);
+      // prod's hosts, loaded when opened: each host's version and last step.
+      await page.click('#hosts-shop-prod summary');
+      const rows = page.locator('#hosts-shop-prod table.hosts tbody tr');
+      await expect.poll(() => rows.count()).toBe(2);
+      expect(await rows.allTextContents()).toEqual([
+        expect.stringMatching(/web-3\s*1\.0\.2\s*deploy prod#\d+ ok/),
+        expect.stringMatching(/web-4\s*1\.0\.2\s*deploy prod#\d+ ok/),
+      ]);
+      // It stays open, with its rows, through a live update.
+      expect(
+        (await w.runAs({ RINGMASTER_TOKEN: tokens.alice }, 'lock', 'shop', 'eng', '--reason', 'look')).code,
+      ).toBe(0);
+      await expect
+        .poll(() => page.locator('#ring-shop-eng [data-testid=state]').textContent(), { timeout: 10_000 })
+        .toBe('locked by alice: look');
+      expect(await rows.count()).toBe(2);
+      expect((await w.runAs({ RINGMASTER_TOKEN: tokens.alice }, 'unlock', 'shop', 'eng')).code).toBe(0);
     } finally {
       await page.close();
     }
@@ -364,7 +383,7 @@ describe('the team page', () => {
 
   it('previews a rollback host by host, with the commits it takes away, and does it', async () => {
     const { cookie } = await session(tokens.alice!);
-    const before = await countOf('rollout.started');
+    const before = await countOf('rollout.started', 'sandbox');
     const res = await fetch(`${url}/preview?action=rollback&pipeline=shop&ring=sandbox&release=1.0.1`, {
       headers: { cookie },
     });
@@ -383,7 +402,7 @@ describe('the team page', () => {
     const done = await post('/actions', { ...form, reason: 'checkout slow' }, { cookie });
     expect(done.status, await done.clone().text()).toBe(200);
     expect(await done.text()).toMatch(/rollback sandbox#\d+ of 1\.0\.1 to shop\/sandbox: succeeded/);
-    expect(await countOf('rollout.started')).toBe(before + 1);
+    expect(await countOf('rollout.started', 'sandbox')).toBe(before + 1);
     expect((await w.versions('shop'))[1]).toBe('1.0.1');
     const rejected = (await w.records()).find((r) => r.type === 'ring.rejected' && r.data.ring === 'sandbox');
     expect(rejected?.data).toMatchObject({ release: '1.0.2', by: 'alice' });
@@ -392,7 +411,7 @@ describe('the team page', () => {
     const allowed = await post('/actions', allow, { cookie });
     expect(allowed.status).toBe(200);
     expect(await allowed.text()).toContain('1.0.2 may be promoted to shop/sandbox again');
-    expect(await countOf('ring.unrejected')).toBe(1);
+    expect(await countOf('ring.unrejected', 'sandbox')).toBe(1);
   });
 
   it('names an unknown pipeline, ring or release, and refuses an oversized body', async () => {
