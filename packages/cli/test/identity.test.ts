@@ -4,7 +4,10 @@
  * approval that counts is the signed-in one — recorded with how it was proven. Exit code 5 for
  * every refusal, and nothing written.
  */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repo } from './helpers.js';
 import { CONFIG_HEAD, type RealProject, realProject } from './lab.js';
 
 const CONFIG = `import { auto, localRepository, manual, pipeline } from '@ringmaster/core';
@@ -148,5 +151,40 @@ describe('ringmaster with identities', () => {
     const run = await w.run('user', 'frobnicate', 'x');
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('unknown action "frobnicate"');
+  });
+
+  it('watch --serve runs the engine and serves its page in one process, and stops cleanly on SIGTERM', async () => {
+    const watch = spawn(
+      process.execPath,
+      [join(repo, 'packages/cli/dist/bin.js'), 'watch', '--interval', '1s', '--serve', '127.0.0.1:0'],
+      { cwd: w.dir, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    const exited = new Promise<number | null>((resolve) => watch.once('exit', resolve));
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no page: ${output}`)), 30_000);
+      const read = (chunk: Buffer) => {
+        output += chunk.toString();
+        const m = /the team page: (http:\/\/\S+)/.exec(output);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]!);
+        }
+      };
+      watch.stdout!.on('data', read);
+      watch.stderr!.on('data', read);
+    });
+    try {
+      expect((await fetch(`${url}/login`)).status).toBe(200);
+      const home = await fetch(`${url}/`, { redirect: 'manual' });
+      expect(home.status).toBe(302);
+      // The engine runs in the same process: the page answers while watch holds the ledger.
+      const status = await w.run('status', '--json');
+      expect(status.code).toBe(0);
+    } finally {
+      watch.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    await expect(fetch(`${url}/login`)).rejects.toThrow();
   });
 });
