@@ -211,7 +211,10 @@ const access = core.createAccess({ permissions: { prod: { approve: ['oncall'] } 
   const dan = await access.authenticate(token);
   let denied;
   try { access.authorize(dan, 'approve', 'app', 'prod'); } catch (e) { denied = e; }
-  const engine = core.createEngine({ pipelines: [], store: core.memoryStore(), workDir: join(dir, 'web-work') });
+  const lax = core.createEngine({ pipelines: [], store: core.memoryStore(), workDir: join(dir, 'web-work') });
+  let refused;
+  try { createWebApp({ engine: lax, access }); } catch (e) { refused = e; }
+  const engine = core.createEngine({ pipelines: [], store: core.memoryStore(), workDir: join(dir, 'web-work'), authenticatedApprovals: true });
   const web = createWebApp({ engine, access });
   const home = await web.app.request('/');
   const live = await web.app.request('/live');
@@ -222,6 +225,7 @@ const access = core.createAccess({ permissions: { prod: { approve: ['oncall'] } 
     dan: dan && dan.name,
     forbidden: core.isRingmasterError(denied, 'FORBIDDEN'),
     forbiddenByEsm: esm.isRingmasterError(denied, 'FORBIDDEN'),
+    laxEngineRefused: esm.isRingmasterError(refused, 'CONFIG') && refused.details.path,
     home: [home.status, home.headers.get('location')],
     live: live.status,
   }));
@@ -234,6 +238,7 @@ const access = core.createAccess({ permissions: { prod: { approve: ['oncall'] } 
       dan: 'dan',
       forbidden: true,
       forbiddenByEsm: true,
+      laxEngineRefused: 'access',
       home: [302, '/login'],
       live: 401,
     });

@@ -115,10 +115,33 @@ const foostat = pipeline({
   ],
 });
 
+// With --serve, the team page comes up at the end, with identities: one user, demo (in oncall),
+// who may do everything; the script signs in as demo with its token to approve, and approvals
+// count only from people who signed in.
+const serve = process.argv.includes('--serve');
+const access = serve
+  ? createAccess(
+      {
+        users: { demo: { groups: ['oncall'] } },
+        permissions: {
+          '*': { approve: ['oncall'], deploy: ['oncall'], rollback: ['oncall'], lock: ['oncall'] },
+        },
+      },
+      join(home, 'users.json'),
+    )
+  : undefined;
+const token = access ? (await access.addUser('demo')).token : undefined;
+const demo = token ? await access.authenticate(token) : undefined;
+/** Who approves in the script: oncall by name, or with --serve demo, signed in. */
+const approver = demo
+  ? { by: demo.name, identity: { method: demo.method, groups: [...demo.groups] } }
+  : { by: 'oncall' };
+
 const engine = createEngine({
   pipelines: [foostat],
   store: fileStore({ dir: join(home, 'ledger') }),
   workDir: join(home, 'work'),
+  authenticatedApprovals: serve,
 });
 
 // Progress: every step the engine takes arrives as a typed event.
@@ -159,7 +182,7 @@ await engine.approve({
   pipeline: 'foostat',
   ring: 'prod',
   release: '1.0.1',
-  by: 'oncall',
+  ...approver,
   comment: 'ship it',
 });
 await engine.tick();
@@ -176,7 +199,7 @@ await commit('bob', 'Render widget client-side', {
   'index.html': '<h1>foostat</h1>\n<div class="widget"></div>\n',
 });
 await engine.tick();
-await engine.approve({ pipeline: 'foostat', ring: 'prod', release: '1.0.3', by: 'oncall' });
+await engine.approve({ pipeline: 'foostat', ring: 'prod', release: '1.0.3', ...approver });
 await engine.tick();
 
 step('Status (every host asked what it really runs)');
@@ -190,18 +213,7 @@ say(
 );
 say(`Ledger: ${join(home, 'ledger', 'journal.jsonl')}`);
 
-if (process.argv.includes('--serve')) {
-  // The team page on the demo's ledger, with one user (in oncall) who may do everything.
-  const access = createAccess(
-    {
-      users: { demo: { groups: ['oncall'] } },
-      permissions: {
-        '*': { approve: ['oncall'], deploy: ['oncall'], rollback: ['oncall'], lock: ['oncall'] },
-      },
-    },
-    join(home, 'users.json'),
-  );
-  const { token } = await access.addUser('demo');
+if (serve) {
   const port = Number(process.env.RINGMASTER_DEMO_PORT ?? 8080);
   const web = await serveWeb({ engine, access, title: 'foostat (demo)', port }).catch((error) =>
     error.code === 'EADDRINUSE'

@@ -221,7 +221,9 @@ export const commands: Record<string, Command> = {
               throw new RingmasterError('CONFIG', 'usage: ringmaster build <pipeline> --retry REVISION', {
                 scope: 'cli',
               });
-            const { by } = await actor(project, args, 'deploy', []);
+            // A new attempt feeds the pipeline's first ring: the permission to deploy there.
+            const first = project.engine.pipelines.get(pipeline)?.rings[0]?.name;
+            const { by } = await actor(project, args, 'deploy', first ? [{ pipeline, ring: first }] : []);
             await project.engine.rebuild({ pipeline, revision: retry, by });
           }
           await project.engine.build(pipeline ? { pipeline } : {});

@@ -12,21 +12,18 @@ import { flag, json, need, type Parsed, withProject } from './session.js';
 
 /** `127.0.0.1:8080`, `:8080` (every address), `8080`, `[::1]:8080` → host and port. */
 export function parseListen(spec: string, option: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]*))?:?(\d{1,5})$/.exec(spec.trim());
+  // [v6]:port, host:port, :port (every address) or port (this machine only).
+  const m = /^(?:(?:\[([0-9a-fA-F:]+)\]|([^:\s[\]]*)):)?(\d{1,5})$/.exec(spec.trim());
   const port = m ? Number(m[3]) : Number.NaN;
   if (!m || port > 65_535)
     throw new RingmasterError(
       'CONFIG',
       `${option}: expected host:port, such as 127.0.0.1:8080 or :8080, not "${spec}"`,
-      {
-        scope: 'cli',
-      },
+      { scope: 'cli' },
     );
   const host = m[1] ?? m[2];
-  return {
-    host: host === undefined || host === '' ? (spec.includes(':') ? '0.0.0.0' : '127.0.0.1') : host,
-    port,
-  };
+  if (host === undefined) return { host: '127.0.0.1', port };
+  return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
 async function startPage(project: LoadedProject, spec: string, option: string, io: Io): Promise<WebServer> {
@@ -37,6 +34,7 @@ async function startPage(project: LoadedProject, spec: string, option: string, i
     title: project.config.pipelines.map((p) => p.name).join(', '),
     host,
     port,
+    ...(project.config.web?.url ? { url: project.config.web.url } : {}),
     secureCookies: project.config.web?.url?.startsWith('https:') ?? false,
     onError: (error) => io.err(`page: ${error instanceof Error ? error.message : String(error)}`),
   });
@@ -77,7 +75,10 @@ export const serveCommand: Command = {
 export const userCommand: Command = {
   usage: 'user add <name> [--group G]… | user remove <name> | user list [--json]',
   summary: 'give someone a token to sign in with (shown once), take it away, or list who has one',
-  flags: ['--group   a group for the user (repeat for more); the config can name groups too'],
+  flags: [
+    '--group   a group for the user (repeat for more); the config can name groups too',
+    'The first user needs no token; later ones need RINGMASTER_TOKEN of someone in access.admins',
+  ],
   example: 'ringmaster user add alice --group oncall',
   run: (args, io, cwd) =>
     withProject(args, cwd, async (project) => {
@@ -101,8 +102,17 @@ export const userCommand: Command = {
       }
       if (!name)
         throw new RingmasterError('CONFIG', `usage: ringmaster user ${action} <name>`, { scope: 'cli' });
+      // Who asks: the first user is added by whoever runs this; every later change needs the
+      // token of an admin (or, to give one's own token a new value, one's own).
+      const token = process.env.RINGMASTER_TOKEN;
+      const by = token ? await access.authenticate(token) : undefined;
+      if (token && !by)
+        throw new RingmasterError('UNAUTHENTICATED', 'RINGMASTER_TOKEN is not a token of this project', {
+          scope: 'cli',
+        });
       if (action === 'add') {
         const groups = (args.flags.group as unknown as string[] | undefined) ?? [];
+        await access.assertMayManage(by, name, groups.length === 0);
         const { token, user } = await access.addUser(name, groups);
         if (json(args)) io.out(JSON.stringify({ user: user.name, groups: user.groups, token }));
         else {
@@ -114,6 +124,7 @@ export const userCommand: Command = {
         return EXIT.OK;
       }
       if (action === 'remove') {
+        await access.assertMayManage(by, name, true);
         const removed = await access.removeUser(name);
         if (!removed) throw new RingmasterError('NOT_FOUND', `user ${name} has no token`, { scope: 'cli' });
         io.out(

@@ -30,6 +30,7 @@ export default {
   ],
   access: {
     users: { dan: { groups: ['dev'] } },
+    admins: ['oncall'],
     permissions: { '*': { lock: ['dev', 'oncall'] }, prod: { approve: ['oncall'], deploy: ['oncall'] } },
   },
 };
@@ -45,7 +46,14 @@ beforeAll(async () => {
     ['alice', 'oncall'],
     ['dan', undefined],
   ] as const) {
-    const run = await w.run('user', 'add', name, ...(group ? ['--group', group] : []));
+    // The first user needs no token; the next one is added by alice, an admin.
+    const run = await w.runAs(
+      { RINGMASTER_TOKEN: tokens.alice },
+      'user',
+      'add',
+      name,
+      ...(group ? ['--group', group] : []),
+    );
     expect(run.code, run.stderr).toBe(0);
     tokens[name] = run.stdout.trim();
   }
@@ -68,7 +76,7 @@ describe('ringmaster with identities', () => {
       ['alice', ['oncall'], true],
       ['dan', ['dev'], true],
     ]);
-    expect(run.stdout).not.toContain(tokens.alice!.split('_')[2]!);
+    expect(run.stdout).not.toContain(tokens.alice!.slice('rmt_000000000000_'.length));
   });
 
   it('refuses a change without a token, with a wrong one, and a --by that is not you: exit 5, nothing written', async () => {
@@ -104,6 +112,32 @@ describe('ringmaster with identities', () => {
     expect(
       (await w.records()).filter((r) => r.type === 'rollout.started' && r.data.ring === 'prod'),
     ).toHaveLength(0);
+  });
+
+  it('lets only an admin add a user or give someone else a new token; anyone renews their own', async () => {
+    const before = await w.run('user', 'list', '--json');
+    const none = await w.run('user', 'add', 'mallory', '--group', 'oncall');
+    expect(none.code).toBe(5);
+    expect(none.stderr).toContain('users exist already: set RINGMASTER_TOKEN');
+    const dev = await w.runAs(
+      { RINGMASTER_TOKEN: tokens.dan },
+      'user',
+      'add',
+      'mallory',
+      '--group',
+      'oncall',
+    );
+    expect(dev.code).toBe(5);
+    expect(dev.stderr).toContain('dan may not manage users: only the group oncall may');
+    const takeover = await w.runAs({ RINGMASTER_TOKEN: tokens.dan }, 'user', 'add', 'alice');
+    expect(takeover.code).toBe(5);
+    expect((await w.run('user', 'list', '--json')).stdout).toBe(before.stdout);
+    // dan gives his own token a new value: the old one stops working.
+    const renew = await w.runAs({ RINGMASTER_TOKEN: tokens.dan }, 'user', 'add', 'dan');
+    expect(renew.code, renew.stderr).toBe(0);
+    const old = await w.runAs({ RINGMASTER_TOKEN: tokens.dan }, 'lock', 'shop', 'eng', '--reason', 'x');
+    expect(old.code).toBe(5);
+    tokens.dan = renew.stdout.trim();
   });
 
   it('a permission of every ring ("*") lets dev lock, and the lock records who did it', async () => {

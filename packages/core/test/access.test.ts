@@ -24,23 +24,25 @@ describe('access: tokens', () => {
   it('shows a token once and keeps only a salted hash of it, in a file only its owner reads', async () => {
     const a = await access({ users: { alice: { groups: ['oncall'] } } });
     const { token, user } = await a.addUser('alice', ['dev']);
-    expect(user).toEqual({ name: 'alice', groups: ['dev', 'oncall'], method: 'token' });
-    const text = await readFile(a.file, 'utf8');
-    const secret = token.split('_')[2]!;
-    expect(text).not.toContain(secret);
-    expect((await stat(a.file)).mode & 0o777).toBe(0o600);
-    expect(await a.authenticate(token)).toEqual({
+    expect(user).toEqual({
       name: 'alice',
       groups: ['dev', 'oncall'],
       method: 'token',
+      tokenId: token.slice(4, 16),
     });
+    const text = await readFile(a.file, 'utf8');
+    const secret = token.slice('rmt_000000000000_'.length);
+    expect(text).not.toContain(secret);
+    expect((await stat(a.file)).mode & 0o777).toBe(0o600);
+    expect(await a.authenticate(token)).toEqual(user);
   });
 
   it('refuses a wrong secret, an unknown id, garbage, and a token that was replaced or removed', async () => {
     const a = await access();
     const first = await a.addUser('bob');
-    const [, id, secret] = first.token.split('_');
-    const flipped = `rmt_${id}_${secret!.slice(0, -1)}${secret!.endsWith('A') ? 'B' : 'A'}`;
+    const id = first.token.slice(4, 16);
+    const secret = first.token.slice(17);
+    const flipped = `rmt_${id}_${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
     expect(await a.authenticate(flipped)).toBeUndefined();
     expect(await a.authenticate(`rmt_ffffffffffff_${secret}`)).toBeUndefined();
     expect(await a.authenticate('hunter2')).toBeUndefined();
@@ -166,6 +168,40 @@ describe('approvals with identities', () => {
       ]);
     } finally {
       await strict.close();
+    }
+  });
+
+  it('with authenticatedApprovals, a deploy request counts only from a repository that authenticates its authors', async () => {
+    for (const authenticatedAuthors of [false, true]) {
+      const w = await world({ policies: { prod: manual() } });
+      for (let i = 0; i < 3; i++) await w.engine.tick();
+      await w.engine.close();
+      const revision = (await w.source.head()).id;
+      await w.source.requestDeploy!({ ring: 'prod', revision, name: 'now' });
+      // A git tag's tagger is whatever the client says; an svn server signs its authors in.
+      const source = { ...w.source, capabilities: { ...w.source.capabilities, authenticatedAuthors } };
+      const strict = createEngine({
+        pipelines: [{ ...w.app, source }],
+        store: fileStore({ dir: join(w.dir, 'ledger') }),
+        clock: w.clock,
+        workDir: join(w.dir, 'work'),
+        authenticatedApprovals: true,
+      });
+      try {
+        await strict.start();
+        await strict.tick();
+        await strict.tick();
+        const prod = (await strict.status()).pipelines[0]!.rings[2]!;
+        if (authenticatedAuthors) expect(prod.release).toBeDefined();
+        else {
+          expect(prod.release).toBeUndefined();
+          expect(prod.summary).toContain(
+            'not counted: ringmaster (a deploy request: this repository does not authenticate authors)',
+          );
+        }
+      } finally {
+        await strict.close();
+      }
     }
   });
 });

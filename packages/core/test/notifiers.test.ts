@@ -68,6 +68,41 @@ describe('webhook notifier', () => {
     expect(r.received).toHaveLength(1);
   });
 
+  it("keeps an incoming webhook's secret path out of its name (so out of the ledger and the page)", async () => {
+    const r = await receiver([200, 200, 200, 200, 200, 200, 200, 200, 200, 200]);
+    const url = `${r.url}/services/T0/B0/XYZSECRET`;
+    const hook = webhookNotifier({ url });
+    expect(hook.name).not.toContain('XYZSECRET');
+    expect(webhookNotifier({ url: `${r.url}/services/T0/B0/OTHER` }).name).not.toBe(hook.name);
+    const w = await world();
+    (w.app.notifiers as unknown[]).push(hook);
+    await w.engine.tick();
+    const journal = await readFile(join(w.dir, 'ledger', 'journal.jsonl'), 'utf8');
+    expect(journal).toContain('notification.sent');
+    expect(journal).not.toContain('XYZSECRET');
+  });
+
+  it('does not send again what a ledger recorded as sent under the former name of a notifier', async () => {
+    const w = await world();
+    const seen: string[] = [];
+    (w.app.notifiers as unknown[]).push({
+      name: 'old name',
+      notify: async (n: Notification) => void seen.push(n.summary),
+    });
+    await w.engine.tick();
+    const before = seen.length;
+    expect(before).toBeGreaterThan(0);
+    (w.app.notifiers as unknown[]).pop();
+    const renamed: string[] = [];
+    (w.app.notifiers as unknown[]).push({
+      name: 'new name',
+      formerNames: ['old name'],
+      notify: async (n: Notification) => void renamed.push(n.summary),
+    });
+    await w.engine.tick();
+    expect(renamed).toEqual([]);
+  });
+
   it('a failing notifier never stops a deployment; the failure is in the ledger', async () => {
     const r = await receiver([500]);
     const w = await world();

@@ -22,7 +22,7 @@ import { type SkippedDeployRequest, type SvnOptions, svnOptionsSchema } from './
  */
 export interface SvnSource extends Source {
   readonly name: string;
-  readonly capabilities: { deployRequests: true; createDeployRequest: true };
+  readonly capabilities: { deployRequests: true; createDeployRequest: true; authenticatedAuthors?: true };
   deployRequests(since?: string): Promise<DeployRequest[]>;
   requestDeploy(input: RequestDeployInput): Promise<DeployRequest>;
 }
@@ -69,7 +69,13 @@ export function svn(options: SvnOptions): SvnSource {
     resolved.cacheDir === undefined ? undefined : new CachedWorkingCopy(client, line, resolved.cacheDir);
   return {
     name: `svn ${resolved.url}/${line}`,
-    capabilities: { deployRequests: true, createDeployRequest: true },
+    // Over a server, svn sets the author from the server's own sign-in; a file:// repository
+    // takes whatever name the client has.
+    capabilities: {
+      deployRequests: true,
+      createDeployRequest: true,
+      ...(/^file:/i.test(resolved.url) ? {} : { authenticatedAuthors: true as const }),
+    },
     head: (): Promise<Revision> => head(client, line),
     log: (since?: string): Promise<Revision[]> => log(client, line, since),
     checkout: (revision: string, dir: string): Promise<void> =>

@@ -157,7 +157,11 @@ async function commitsBetween(
 }
 
 /** Draws the preview of an action from the ledger as it is now (and the source, for commits). */
-export async function preview(engine: Engine, request: ActionRequest): Promise<Preview> {
+export async function preview(
+  engine: Engine,
+  request: ActionRequest,
+  options: { commits?: boolean } = {},
+): Promise<Preview> {
   const pipeline = engine.pipelines.get(request.pipeline);
   if (!pipeline)
     throw new RingmasterError('NOT_FOUND', `no pipeline "${request.pipeline}"`, { scope: 'web' });
@@ -235,13 +239,11 @@ export async function preview(engine: Engine, request: ActionRequest): Promise<P
       };
     }),
   );
-  const commits = await commitsBetween(
-    pipeline,
-    p,
-    current?.revision,
-    release.revision,
-    release.feed !== undefined,
-  );
+  // Confirming needs only the fingerprint: the commits are asked of the source for the preview.
+  const commits =
+    options.commits === false
+      ? undefined
+      : await commitsBetween(pipeline, p, current?.revision, release.revision, release.feed !== undefined);
   const verb = request.action === 'promote' ? 'Promote' : 'Roll back';
   return {
     ...withRelease,
@@ -257,7 +259,7 @@ export async function preview(engine: Engine, request: ActionRequest): Promise<P
           ]),
     ],
     hosts,
-    commits,
+    ...(commits ? { commits } : {}),
     fingerprint: fp,
   };
 }

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import {
   type Access,
+  ConfigError,
   describeRecord,
   type Engine,
   isRingmasterError,
@@ -28,6 +29,7 @@ import {
   type ActionRequest,
   type ActionResult,
   PERMISSION,
+  type Preview,
   perform,
   preview,
   WEB_ACTIONS,
@@ -57,6 +59,11 @@ export interface WebAppOptions {
   title?: string;
   /** How long an action's answer waits for its rollout before saying it goes on. @default 3000 */
   actionWaitMs?: number;
+  /**
+   * The page's address as people reach it (`https://deploy.example.com`): forms posted from it
+   * are accepted when a proxy in front rewrote the Host header.
+   */
+  url?: string;
   /** Mark cookies `Secure` (the page is served over HTTPS, e.g. behind a proxy). @default false */
   secureCookies?: boolean;
   /** Told about an action that failed after its answer was sent (a rollout that went on). */
@@ -68,6 +75,8 @@ const LOGIN = 'rm_login';
 const MAX_BODY = 16 * 1024;
 /** How long a preview's form may be confirmed. */
 const NONCE_MS = 15 * 60_000;
+/** Previews awaiting confirmation at most (the oldest are forgotten first). */
+const MAX_NONCES = 10_000;
 /** A comment on a quiet live connection this often, so proxies keep it open. */
 const KEEP_ALIVE_MS = 15_000;
 /** History rows on the page at most (exports have them all). */
@@ -105,6 +114,16 @@ function originHost(origin: string): string | undefined {
   }
 }
 
+/** `https://deploy.example.com` of a URL; undefined for anything that is not one. */
+function originOf(url: string): string | undefined {
+  try {
+    const origin = new URL(url).origin;
+    return origin === 'null' ? undefined : origin;
+  } catch {
+    return undefined;
+  }
+}
+
 const plain = (error: unknown) =>
   (error instanceof Error ? error.message : String(error)).replace(/^(\[[^\]]+\] )+/, '');
 
@@ -132,9 +151,16 @@ function csvCell(value: string | number | undefined): string {
 /** Makes the page's application. Serve it with `serveWeb`, or mount `app.fetch` elsewhere. */
 export function createWebApp(options: WebAppOptions) {
   const { engine, access } = options;
+  if (access && !engine.authenticatedApprovals)
+    throw new ConfigError(
+      'access',
+      'a page with identities needs an engine that counts only signed-in approvals: createEngine({ …, authenticatedApprovals: true })',
+      { scope: 'web' },
+    );
+  const publicOrigin = options.url ? originOf(options.url) : undefined;
   const title = options.title ?? 'ringmaster';
   const sessions = access ? new Sessions(access) : undefined;
-  const nonces = new Map<string, number>();
+  const nonces = new Map<string, { subject: string; at: number }>();
   const app = new Hono<{ Variables: { principal?: Principal; subject?: string } }>();
 
   const remote = (c: Context) => {
@@ -200,7 +226,8 @@ export function createWebApp(options: WebAppOptions) {
     const origin = c.req.header('origin');
     const host = c.req.header('host');
     // An opaque origin ("null": a sandboxed frame, a file) is not this page either.
-    if (origin && host && originHost(origin) !== host) return c.text('forbidden: cross-origin request', 403);
+    if (origin && host && originHost(origin) !== host && originOf(origin) !== publicOrigin)
+      return c.text('forbidden: cross-origin request', 403);
     const body = await c.req.parseBody().catch(() => undefined);
     if (!body) return c.text('bad request: expected a form', 400);
     const fields: Record<string, string> = {};
@@ -266,7 +293,7 @@ export function createWebApp(options: WebAppOptions) {
         401,
       );
     }
-    const id = sessions.open(principal.name);
+    const id = sessions.open(principal);
     deleteCookie(c, LOGIN, { path: '/login' });
     setCookie(c, SESSION, id, {
       httpOnly: true,
@@ -450,12 +477,29 @@ export function createWebApp(options: WebAppOptions) {
     return { action: action as WebAction, pipeline, ring, ...(release ? { release } : {}) };
   };
 
-  const issueNonce = () => {
+  // A preview's form may be confirmed once, by whom it was drawn for, within NONCE_MS.
+  const issueNonce = (subject: string) => {
     const now = Date.now();
-    for (const [n, at] of nonces) if (at + NONCE_MS < now) nonces.delete(n);
+    for (const [n, { at }] of nonces) if (at + NONCE_MS < now || nonces.size > MAX_NONCES) nonces.delete(n);
     const nonce = randomBytes(16).toString('base64url');
-    nonces.set(nonce, now);
+    nonces.set(nonce, { subject, at: now });
     return nonce;
+  };
+  const useNonce = (nonce: string, subject: string): boolean => {
+    const issued = nonces.get(nonce);
+    if (!issued) return false;
+    nonces.delete(nonce);
+    return issued.subject === subject && issued.at + NONCE_MS >= Date.now();
+  };
+
+  /** Why the viewer may not do this at all (then no preview is drawn), or undefined. */
+  const refusal = (c: Context, request: ActionRequest): string | undefined => {
+    const principal = c.get('principal') as Principal | undefined;
+    if (!access) return 'this page is read-only (no identities configured)';
+    if (!principal) return 'sign in first';
+    if (access.can(principal, PERMISSION[request.action], request.pipeline, request.ring)) return undefined;
+    const groups = access.allowedGroups(PERMISSION[request.action], request.pipeline, request.ring);
+    return `${principal.name} may not ${request.action} in ${request.pipeline}/${request.ring}${groups.length ? `: only ${groups.join(', ')} may` : ''}`;
   };
 
   app.get('/preview', async (c) => {
@@ -463,9 +507,11 @@ export function createWebApp(options: WebAppOptions) {
     const request = requestOf((k) => c.req.query(k));
     const viewer = viewerOf(c);
     if (typeof request === 'string') return c.html(messagePage(title, viewer, 'Bad request', request), 400);
+    const refused = refusal(c, request);
+    if (refused) return c.html(messagePage(title, viewer, 'Not allowed', refused), 403);
     try {
       const p = await preview(engine, request);
-      return c.html(previewPage(title, viewer, p, issueNonce()));
+      return c.html(previewPage(title, viewer, p, issueNonce(c.get('subject') ?? '')));
     } catch (error) {
       return c.html(messagePage(title, viewer, 'Cannot preview this', plain(error)), statusOf(error));
     }
@@ -480,50 +526,27 @@ export function createWebApp(options: WebAppOptions) {
     const viewer = viewerOf(c);
     const request = requestOf((k) => fields[k]);
     if (typeof request === 'string') return c.html(messagePage(title, viewer, 'Bad request', request), 400);
-    if (!access.can(principal, PERMISSION[request.action], request.pipeline, request.ring)) {
-      const groups = access.allowedGroups(PERMISSION[request.action], request.pipeline, request.ring);
-      return c.html(
-        messagePage(
-          title,
-          viewer,
-          'Not allowed',
-          `${principal.name} may not ${request.action} in ${request.pipeline}/${request.ring}${groups.length ? `: only ${groups.join(', ')} may` : ''}`,
-        ),
-        403,
-      );
-    }
+    const refused = refusal(c, request);
+    if (refused) return c.html(messagePage(title, viewer, 'Not allowed', refused), 403);
     const reason = (fields.reason ?? '').slice(0, 500);
-    let current: Awaited<ReturnType<typeof preview>>;
+    const subject = c.get('subject') ?? '';
+    // The preview again, to show when the form is refused (with its commits, asked of the source).
+    const again = async (notice: string) =>
+      c.html(previewPage(title, viewer, await preview(engine, request), issueNonce(subject), notice), 409);
+    let current: Preview;
     try {
-      current = await preview(engine, request);
+      current = await preview(engine, request, { commits: false });
     } catch (error) {
       return c.html(messagePage(title, viewer, 'Not done', plain(error)), statusOf(error));
     }
-    const nonce = fields.nonce ?? '';
-    if (!nonces.delete(nonce)) {
-      return c.html(
-        previewPage(
-          title,
-          viewer,
-          current,
-          issueNonce(),
-          'This form was already sent (or is too old): nothing was done again. Here is what the action would do now.',
-        ),
-        409,
+    if (!useNonce(fields.nonce ?? '', subject))
+      return again(
+        'This form was already sent (or is too old): nothing was done again. Here is what the action would do now.',
       );
-    }
-    if (fields.fingerprint !== current.fingerprint) {
-      return c.html(
-        previewPage(
-          title,
-          viewer,
-          current,
-          issueNonce(),
-          'The ring changed since this preview was drawn: nothing was done. Here is what the action would do now.',
-        ),
-        409,
+    if (fields.fingerprint !== current.fingerprint)
+      return again(
+        'The ring changed since this preview was drawn: nothing was done. Here is what the action would do now.',
       );
-    }
     const work = perform(
       engine,
       { ...request, reason },

@@ -10,6 +10,8 @@ import type { Access, Principal } from '@ringmaster/core';
 
 interface Session {
   user: string;
+  /** The token it was opened with: removing or replacing it ends the session. */
+  tokenId: string;
   expires: number;
 }
 
@@ -31,11 +33,11 @@ export class Sessions {
     return this.access.options.sessionTtl;
   }
 
-  /** Opens a session for `user`; returns its id (the cookie's value). */
-  open(user: string): string {
+  /** Opens a session for a user who signed in with a token; returns its id (the cookie's value). */
+  open(user: Principal): string {
     this.sweep();
     const id = randomBytes(32).toString('base64url');
-    this.sessions.set(id, { user, expires: this.now() + this.ttlMs });
+    this.sessions.set(id, { user: user.name, tokenId: user.tokenId ?? '', expires: this.now() + this.ttlMs });
     return id;
   }
 
@@ -52,7 +54,9 @@ export class Sessions {
       this.sessions.delete(id);
       return undefined;
     }
-    return this.access.principal(session.user, 'session');
+    const principal = await this.access.principal(session.user, 'session', session.tokenId);
+    if (!principal) this.sessions.delete(id); // the token was removed or replaced
+    return principal;
   }
 
   /** The user a trusted proxy names, when the request came from one of its addresses. */
@@ -79,8 +83,13 @@ export class Sessions {
 
   /** False when `address` failed too many logins lately (then the caller answers 429). */
   mayTryLogin(address: string): boolean {
-    const recent = (this.failures.get(address) ?? []).filter((t) => t > this.now() - LOGIN_LIMIT.windowMs);
-    this.failures.set(address, recent);
+    const since = this.now() - LOGIN_LIMIT.windowMs;
+    // Forget addresses whose failures are all older than the window (the map stays small).
+    if (this.failures.size > 1000)
+      for (const [a, times] of this.failures) if ((times.at(-1) ?? 0) <= since) this.failures.delete(a);
+    const recent = (this.failures.get(address) ?? []).filter((t) => t > since);
+    if (recent.length) this.failures.set(address, recent);
+    else this.failures.delete(address);
     return recent.length < LOGIN_LIMIT.attempts;
   }
 

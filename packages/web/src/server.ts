@@ -50,13 +50,22 @@ export async function serveWeb(options: ServeOptions): Promise<WebServer> {
   const timer = setInterval(refresh, options.refreshMs ?? 500);
   timer.unref();
   const unsubscribe = engine.ledger.store.subscribe?.(refresh);
-  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve(
-      { fetch: web.app.fetch, hostname: options.host ?? '127.0.0.1', port: options.port ?? 8080 },
-      () => resolve(s),
-    );
-    s.once('error', reject);
-  });
+  let server: ReturnType<typeof serve>;
+  try {
+    server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+      const s = serve(
+        { fetch: web.app.fetch, hostname: options.host ?? '127.0.0.1', port: options.port ?? 8080 },
+        () => resolve(s),
+      );
+      s.once('error', reject);
+    });
+  } catch (error) {
+    // The address is taken (EADDRINUSE) or not ours: leave nothing running behind.
+    clearInterval(timer);
+    unsubscribe?.();
+    web.close();
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

@@ -16,28 +16,41 @@ async function sessions(ttl = 60_000) {
     join(dir, 'users.json'),
   );
   let now = Date.parse('2026-12-02T10:00:00Z');
-  return { s: new Sessions(access, () => now), tick: (ms: number) => (now += ms) };
+  const { user: alice } = await access.addUser('alice');
+  return { s: new Sessions(access, () => now), tick: (ms: number) => (now += ms), access, alice };
 }
 
 describe('page sessions', () => {
   it('end at their TTL, and a closed one is gone at once', async () => {
-    const { s, tick } = await sessions(60_000);
-    const id = s.open('alice');
+    const { s, tick, alice } = await sessions(60_000);
+    const id = s.open(alice);
     expect(await s.principal(id)).toEqual({ name: 'alice', groups: ['oncall'], method: 'session' });
     tick(59_999);
     expect((await s.principal(id))?.name).toBe('alice');
     tick(1);
     expect(await s.principal(id)).toBeUndefined();
-    const other = s.open('alice');
+    const other = s.open(alice);
     s.close(other);
     expect(await s.principal(other)).toBeUndefined();
     expect(await s.principal('made-up')).toBeUndefined();
   });
 
+  it('end when the token they were opened with is removed or replaced', async () => {
+    const { s, access, alice } = await sessions();
+    const id = s.open(alice);
+    await access.addUser('alice'); // a new token: sessions of the old one end
+    expect(await s.principal(id)).toBeUndefined();
+    const { user } = await access.addUser('alice');
+    const again = s.open(user);
+    expect((await s.principal(again))?.name).toBe('alice');
+    await access.removeUser('alice');
+    expect(await s.principal(again)).toBeUndefined();
+  });
+
   it('binds a CSRF token to one subject', async () => {
-    const { s } = await sessions();
-    const a = s.open('alice');
-    const b = s.open('alice');
+    const { s, alice } = await sessions();
+    const a = s.open(alice);
+    const b = s.open(alice);
     expect(s.checkCsrf(a, s.csrf(a))).toBe(true);
     expect(s.checkCsrf(a, s.csrf(b))).toBe(false);
     expect(s.checkCsrf(a, undefined)).toBe(false);

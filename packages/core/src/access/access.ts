@@ -28,7 +28,8 @@ export const accessOptionsSchema = z
     users: z.record(nameSchema, z.object({ groups: z.array(nameSchema).default([]) }).strict()).default({}),
     /**
      * Which groups may do what, per ring: keys are `*`, a ring (`prod`), `pipeline/ring` or
-     * `pipeline/*`; the most specific key that names an action decides it. `*` as a group is any
+     * `pipeline/*`; the first key that names the action decides it, in the order
+     * `pipeline/ring`, `ring`, `pipeline/*`, `*`. `*` as a group is any
      * signed-in user. An action no key names is allowed to nobody.
      *
      * @example { '*': { lock: ['dev', 'oncall'] }, prod: { approve: ['oncall'], deploy: ['oncall'], rollback: ['oncall'] } }
@@ -51,6 +52,11 @@ export const accessOptionsSchema = z
           .strict(),
       )
       .default({}),
+    /**
+     * The groups whose members may add and remove users (`ringmaster user add`). The first user
+     * is added without a token; every later change needs one of an admin. @default none
+     */
+    admins: z.array(nameSchema).default([]),
     /** The users file: token hashes (relative to the config). @default '.ringmaster/users.json' */
     tokens: z.string().default('.ringmaster/users.json'),
     /**
@@ -77,6 +83,8 @@ export interface Principal {
   readonly groups: readonly string[];
   /** How they proved it: a token (CLI, API), a page session, or the trusted proxy. */
   readonly method: 'token' | 'session' | 'proxy';
+  /** The public half of the token they signed in with (a session ends when it is replaced). */
+  readonly tokenId?: string;
 }
 
 /** One user in the users file. */
@@ -210,7 +218,7 @@ export class Access {
     await this.write({ version: 1, users: [...file.users.filter((u) => u.name !== checked.name), stored] });
     return {
       token: `rmt_${id}_${secret}`,
-      user: { name: stored.name, groups: this.groupsOf(stored.name, stored), method: 'token' },
+      user: { name: stored.name, groups: this.groupsOf(stored.name, stored), method: 'token', tokenId: id },
     };
   }
 
@@ -238,6 +246,33 @@ export class Access {
     });
   }
 
+  /**
+   * Throws unless `by` may add, re-issue or remove `user`'s token: anyone while the users file has
+   * no user yet (the first one), else a member of an `admins` group — or `user` themself, when
+   * `ownAllowed` (a new value for one's own token, without new groups; removing one's own).
+   */
+  async assertMayManage(by: Principal | undefined, user: string, ownAllowed: boolean): Promise<void> {
+    const file = await this.read();
+    if (file.users.length === 0) return;
+    if (!by)
+      throw new RingmasterError(
+        'UNAUTHENTICATED',
+        'users exist already: set RINGMASTER_TOKEN to the token of someone in an admins group to add or remove one',
+        { scope: 'access' },
+      );
+    if (by.groups.some((g) => this.options.admins.includes(g))) return;
+    if (by.name === user && ownAllowed) return;
+    throw new RingmasterError(
+      'FORBIDDEN',
+      `${by.name} may not manage users: ${
+        this.options.admins.length
+          ? `only the group${this.options.admins.length === 1 ? '' : 's'} ${this.options.admins.join(', ')} may`
+          : "no group may (add access.admins: ['ops'] to the config)"
+      }; anyone may give their own token a new value`,
+      { scope: 'access', details: { user: by.name, admins: [...this.options.admins] } },
+    );
+  }
+
   /** The user a token belongs to, or undefined when it is not a token of this project. */
   async authenticate(token: string): Promise<Principal | undefined> {
     const match = TOKEN.exec(token.trim());
@@ -249,23 +284,35 @@ export class Access {
     if (!stored) return undefined;
     const expected = Buffer.from(stored.hash, 'base64');
     if (expected.length !== hash.length || !timingSafeEqual(expected, hash)) return undefined;
-    return { name: stored.name, groups: this.groupsOf(stored.name, stored), method: 'token' };
+    return {
+      name: stored.name,
+      groups: this.groupsOf(stored.name, stored),
+      method: 'token',
+      tokenId: stored.id,
+    };
   }
 
   /**
    * A known user by name (config or users file), for a session or the trusted proxy: their
-   * groups as they are now. Undefined for a name the project does not know.
+   * groups as they are now. Undefined for a name the project does not know — and, given the
+   * `tokenId` a session was opened with, once that token was removed or replaced.
    */
-  async principal(name: string, method: 'session' | 'proxy'): Promise<Principal | undefined> {
+  async principal(
+    name: string,
+    method: 'session' | 'proxy',
+    tokenId?: string,
+  ): Promise<Principal | undefined> {
     const stored = (await this.read()).users.find((u) => u.name === name);
     if (!stored && !this.options.users[name]) return undefined;
+    if (tokenId !== undefined && stored?.id !== tokenId) return undefined;
     return { name, groups: this.groupsOf(name, stored), method };
   }
 
   /** The groups that may do `action` in `pipeline/ring` (the most specific key that says). */
   allowedGroups(action: AccessAction, pipeline: string, ring: string): readonly string[] {
     const p = this.options.permissions;
-    for (const key of [`${pipeline}/${ring}`, `${pipeline}/*`, ring, '*']) {
+    // A ring's own rule (usually the strict one: prod) wins over a pipeline's wildcard.
+    for (const key of [`${pipeline}/${ring}`, ring, `${pipeline}/*`, '*']) {
       const groups = p[key]?.[action];
       if (groups) return groups;
     }

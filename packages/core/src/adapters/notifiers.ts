@@ -2,6 +2,7 @@
  * Notifiers beyond the console: a webhook (JSON POST with retries) and a command (the
  * notification as JSON on its stdin, e.g. a script around `sendmail`).
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Notification, Notifier } from '../contracts/notifier.js';
 import { parseOptions, RingmasterError } from '../errors.js';
@@ -35,9 +36,15 @@ export type WebhookNotifierOptions = z.input<typeof webhookNotifierOptionsSchema
 export function webhookNotifier(options: WebhookNotifierOptions): Notifier {
   const opts = parseOptions(webhookNotifierOptionsSchema, options, 'notify', 'webhookNotifier');
   const where = new URL(opts.url);
-  const shown = `${where.protocol}//${where.host}${where.pathname}`; // no credentials or query in messages
+  // The name is in the ledger (notification.sent) and on the team page: never the path or the
+  // query, where incoming webhooks (Slack's among them) keep their secret; a short hash of the
+  // whole URL tells two webhooks on one host apart.
+  const shown = `${where.protocol}//${where.host}`;
+  const id = createHash('sha256').update(opts.url).digest('hex').slice(0, 8);
   return {
-    name: `webhook ${shown}`,
+    name: `webhook ${shown} #${id}`,
+    // What ledgers written before called it: a notification sent under it is not sent again.
+    formerNames: [`webhook ${shown}${where.pathname}`],
     async notify(notification: Notification) {
       const body = JSON.stringify(notification);
       let last = '';

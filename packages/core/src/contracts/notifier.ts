@@ -33,5 +33,10 @@ export interface Notification {
 
 export interface Notifier {
   readonly name: string;
+  /**
+   * Names the notifier was known by in ledgers written before: a notification recorded as sent
+   * under one of them is not sent again.
+   */
+  readonly formerNames?: readonly string[];
   notify(notification: Notification): Promise<void>;
 }

@@ -50,6 +50,13 @@ export interface SourceCapabilities {
   deployRequests?: boolean;
   /** `requestDeploy()` can make one (server-side copy, pushed tag). */
   createDeployRequest?: boolean;
+  /**
+   * The repository's server sets each author from its own sign-in (svn over svn://, svn+ssh://
+   * or http(s)://), so a deploy request's author is who made it. Not so for git, whose author and
+   * tagger names are whatever the client says: with identities on, its deploy requests are not
+   * counted as approvals.
+   */
+  authenticatedAuthors?: boolean;
 }
 
 export interface RequestDeployInput {

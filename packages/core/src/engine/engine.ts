@@ -142,7 +142,12 @@ export class Engine extends EventEmitter<EngineEvents> {
     const pipelines = this.opts.authenticatedApprovals
       ? this.opts.pipelines.map((p) => ({
           ...p,
-          rings: p.rings.map((r) => ({ ...r, policy: authenticatedOnly(r.policy) })),
+          rings: p.rings.map((r) => ({
+            ...r,
+            policy: authenticatedOnly(r.policy, {
+              vcs: p.source.capabilities?.authenticatedAuthors === true,
+            }),
+          })),
         }))
       : this.opts.pipelines;
     this.pipelines = new Map(pipelines.map((p) => [p.name, p]));
@@ -197,6 +202,11 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (!this.loaded) return; // replay at start-up is history, not news
     this.emit('record', record);
     (this.emit as (type: RecordType, ...args: unknown[]) => boolean)(record.type, record.data, record);
+  }
+
+  /** Whether approvals count only from people who signed in (the `authenticatedApprovals` option). */
+  get authenticatedApprovals(): boolean {
+    return this.opts.authenticatedApprovals;
   }
 
   /** Reads the ledger (replaying the journal on first use). */

@@ -29,7 +29,7 @@ export async function deliverNotifications(rt: Runtime, pipeline: Pipeline): Pro
   const p = rt.state(pipeline.name);
   for (const [id, { notification, sent }] of p.notifications) {
     for (const notifier of notifiers) {
-      if (sent.has(notifier.name)) continue;
+      if (sent.has(notifier.name) || notifier.formerNames?.some((n) => sent.has(n))) continue;
       let error: string | undefined;
       try {
         await notifier.notify(notification);

@@ -102,7 +102,13 @@ export function describeRecord(r: TypedRecord): string[] {
       return [`${p} ${r.data.by} unlocked ${r.data.ring}`];
     case 'approval.recorded':
       return [
-        `${p} ${r.data.by} approved ${short(r.data.revision)} for ${r.data.ring} (${r.data.via})${r.data.comment ? `: ${first(r.data.comment)}` : ''}`,
+        `${p} ${r.data.by} approved ${short(r.data.revision)} for ${r.data.ring} (${r.data.via}${
+          r.data.identity
+            ? `, signed in by ${r.data.identity.method}${r.data.identity.groups.length ? ` as ${r.data.identity.groups.join(', ')}` : ''}`
+            : r.data.via === 'vcs'
+              ? ''
+              : ', not signed in'
+        })${r.data.comment ? `: ${first(r.data.comment)}` : ''}`,
       ];
     case 'deploy-request.seen':
       return [
