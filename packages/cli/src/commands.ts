@@ -303,16 +303,20 @@ export const commands: Record<string, Command> = {
       }),
   },
   unlock: {
-    usage: 'unlock <pipeline> <ring> [--json]',
+    usage: 'unlock <pipeline> <ring> [--reason TEXT] [--json]',
     summary: 'allow deployments to a ring again (refused if it is not locked)',
-    example: 'ringmaster unlock foostat prod',
+    flags: ['--reason   why it is safe again (recorded)'],
+    example: 'ringmaster unlock foostat prod --reason "incident 42 resolved"',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
         const [pipeline, ring] = need(args, 2, 'unlock <pipeline> <ring>');
         const { by } = await actor(project, args, 'lock', [{ pipeline: pipeline!, ring: ring! }]);
-        await project.engine.unlock({ pipeline: pipeline!, ring: ring!, by });
+        const reason = flag(args, 'reason');
+        await project.engine.unlock({ pipeline: pipeline!, ring: ring!, by, ...(reason ? { reason } : {}) });
         io.out(
-          json(args) ? JSON.stringify({ unlocked: { pipeline, ring, by } }) : `unlocked ${pipeline}/${ring}`,
+          json(args)
+            ? JSON.stringify({ unlocked: { pipeline, ring, by, ...(reason ? { reason } : {}) } })
+            : `unlocked ${pipeline}/${ring}${reason ? `: ${reason}` : ''}`,
         );
         return EXIT.OK;
       }),

@@ -82,7 +82,14 @@ export async function actor(
       { scope: 'cli', details: { by, user: principal.name } },
     );
   for (const w of where) access.authorize(principal, action, w.pipeline, w.ring);
-  return { by: principal.name, identity: { method: 'token', groups: [...principal.groups] } };
+  return {
+    by: principal.name,
+    identity: {
+      method: 'token',
+      groups: [...principal.groups],
+      ...(principal.commitsAs?.length ? { commitsAs: [...principal.commitsAs] } : {}),
+    },
+  };
 }
 
 /** The positionals, or a usage error when fewer than `count` were given. */

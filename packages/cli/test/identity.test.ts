@@ -29,7 +29,8 @@ export default {
     }),
   ],
   access: {
-    users: { dan: { groups: ['dev'] } },
+    // cj commits as carol@example.com: an approval of carol's release by cj is self-approval.
+    users: { dan: { groups: ['dev'] }, cj: { groups: ['oncall'], commits: ['carol@example.com'] } },
     admins: ['oncall'],
     permissions: { '*': { lock: ['dev', 'oncall'] }, prod: { approve: ['oncall'], deploy: ['oncall'] } },
   },
@@ -45,6 +46,7 @@ beforeAll(async () => {
   for (const [name, group] of [
     ['alice', 'oncall'],
     ['dan', undefined],
+    ['cj', undefined],
   ] as const) {
     // The first user needs no token; the next one is added by alice, an admin.
     const run = await w.runAs(
@@ -74,6 +76,7 @@ describe('ringmaster with identities', () => {
     };
     expect(users.map((u) => [u.name, u.groups, u.token])).toEqual([
       ['alice', ['oncall'], true],
+      ['cj', ['oncall'], true],
       ['dan', ['dev'], true],
     ]);
     expect(run.stdout).not.toContain(tokens.alice!.slice('rmt_000000000000_'.length));
@@ -150,10 +153,27 @@ describe('ringmaster with identities', () => {
       'tests',
     );
     expect(lock.code, lock.stderr).toBe(0);
-    const unlock = await w.runAs({ RINGMASTER_TOKEN: tokens.dan }, 'unlock', 'shop', 'sandbox');
+    const unlock = await w.runAs(
+      { RINGMASTER_TOKEN: tokens.dan },
+      'unlock',
+      'shop',
+      'sandbox',
+      '--reason',
+      'done',
+    );
     expect(unlock.code, unlock.stderr).toBe(0);
+    expect(unlock.stdout).toBe('unlocked shop/sandbox: done\n');
     const locked = (await w.records()).find((r) => r.type === 'ring.locked');
     expect(locked?.data).toMatchObject({ ring: 'sandbox', by: 'dan', reason: 'tests' });
+    const unlocked = (await w.records()).find((r) => r.type === 'ring.unlocked');
+    expect(unlocked?.data).toMatchObject({ ring: 'sandbox', by: 'dan', reason: 'done' });
+  });
+
+  it('knows an approval of one’s own release under another name (the config’s commits), and refuses it', async () => {
+    const run = await w.runAs({ RINGMASTER_TOKEN: tokens.cj }, 'approve', 'shop', 'prod', '1.0.1');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('cj committed 1.0.1: an approval by its own author does not count');
+    expect(await approvals()).toHaveLength(0);
   });
 
   it('records the signed-in approver with how they proved it, and that approval counts', async () => {

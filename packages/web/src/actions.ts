@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import {
   type AccessAction,
+  type ApprovalIdentity,
   describeState,
   type Engine,
   type Pipeline,
@@ -267,7 +268,7 @@ export async function preview(
 /** Who does an action, as the engine records it. */
 export interface Actor {
   name: string;
-  identity: { method: 'token' | 'session' | 'proxy'; groups: string[] };
+  identity: ApprovalIdentity;
 }
 
 /** What an action did, in words, and for a rollout how it ended. */
@@ -305,7 +306,7 @@ export async function perform(
       await engine.lock({ pipeline, ring, reason, by: actor.name });
       return { ok: true, message: `locked ${pipeline}/${ring}: ${reason}` };
     case 'unlock':
-      await engine.unlock({ pipeline, ring, by: actor.name });
+      await engine.unlock({ pipeline, ring, by: actor.name, ...(reason ? { reason } : {}) });
       return { ok: true, message: `unlocked ${pipeline}/${ring}` };
     case 'unpin':
       await engine.unpin({ pipeline, ring, release: request.release!, by: actor.name });

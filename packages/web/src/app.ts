@@ -552,7 +552,11 @@ export function createWebApp(options: WebAppOptions) {
       { ...request, reason },
       {
         name: principal.name,
-        identity: { method: principal.method, groups: [...principal.groups] },
+        identity: {
+          method: principal.method,
+          groups: [...principal.groups],
+          ...(principal.commitsAs?.length ? { commitsAs: [...principal.commitsAs] } : {}),
+        },
       },
     );
     const waited = await Promise.race([

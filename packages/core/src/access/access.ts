@@ -25,7 +25,21 @@ const groupList = z.array(z.union([nameSchema, z.literal('*')]));
 export const accessOptionsSchema = z
   .object({
     /** Users and their groups. `ringmaster user add` adds users (and groups) to the users file too. */
-    users: z.record(nameSchema, z.object({ groups: z.array(nameSchema).default([]) }).strict()).default({}),
+    users: z
+      .record(
+        nameSchema,
+        z
+          .object({
+            groups: z.array(nameSchema).default([]),
+            /**
+             * The names and addresses the user commits as (git's author name and email, svn's
+             * user): an approval of their own release is then known as one.
+             */
+            commits: z.array(z.string().min(1)).default([]),
+          })
+          .strict(),
+      )
+      .default({}),
     /**
      * Which groups may do what, per ring: keys are `*`, a ring (`prod`), `pipeline/ring` or
      * `pipeline/*`; the first key that names the action decides it, in the order
@@ -85,6 +99,8 @@ export interface Principal {
   readonly method: 'token' | 'session' | 'proxy';
   /** The public half of the token they signed in with (a session ends when it is replaced). */
   readonly tokenId?: string;
+  /** The names and addresses they commit as (the config's `users.<name>.commits`). */
+  readonly commitsAs?: readonly string[];
 }
 
 /** One user in the users file. */
@@ -185,6 +201,19 @@ export class Access {
     await rename(tmp, this.file);
   }
 
+  /** Who `name` is: their groups and the names they commit as. */
+  private identityOf(
+    name: string,
+    stored?: StoredUser,
+  ): { name: string; groups: string[]; commitsAs?: string[] } {
+    const commits = this.options.users[name]?.commits ?? [];
+    return {
+      name,
+      groups: this.groupsOf(name, stored),
+      ...(commits.length ? { commitsAs: [...commits] } : {}),
+    };
+  }
+
   /** The groups of `name`: from the config and from the users file. */
   private groupsOf(name: string, stored?: StoredUser): string[] {
     return [...new Set([...(this.options.users[name]?.groups ?? []), ...(stored?.groups ?? [])])].sort();
@@ -218,7 +247,7 @@ export class Access {
     await this.write({ version: 1, users: [...file.users.filter((u) => u.name !== checked.name), stored] });
     return {
       token: `rmt_${id}_${secret}`,
-      user: { name: stored.name, groups: this.groupsOf(stored.name, stored), method: 'token', tokenId: id },
+      user: { ...this.identityOf(stored.name, stored), method: 'token', tokenId: id },
     };
   }
 
@@ -284,12 +313,7 @@ export class Access {
     if (!stored) return undefined;
     const expected = Buffer.from(stored.hash, 'base64');
     if (expected.length !== hash.length || !timingSafeEqual(expected, hash)) return undefined;
-    return {
-      name: stored.name,
-      groups: this.groupsOf(stored.name, stored),
-      method: 'token',
-      tokenId: stored.id,
-    };
+    return { ...this.identityOf(stored.name, stored), method: 'token', tokenId: stored.id };
   }
 
   /**
@@ -305,7 +329,7 @@ export class Access {
     const stored = (await this.read()).users.find((u) => u.name === name);
     if (!stored && !this.options.users[name]) return undefined;
     if (tokenId !== undefined && stored?.id !== tokenId) return undefined;
-    return { name, groups: this.groupsOf(name, stored), method };
+    return { ...this.identityOf(name, stored), method };
   }
 
   /** The groups that may do `action` in `pipeline/ring` (the most specific key that says). */

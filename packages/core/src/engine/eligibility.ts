@@ -91,7 +91,13 @@ export function approvalsFor(p: PipelineState, ring: string, revision: string) {
       at: a.at,
       via: a.via,
       ...(a.comment ? { comment: a.comment } : {}),
-      ...(a.identity ? { authenticated: a.identity.method, groups: a.identity.groups } : {}),
+      ...(a.identity
+        ? {
+            authenticated: a.identity.method,
+            groups: a.identity.groups,
+            ...(a.identity.commitsAs ? { commitsAs: a.identity.commitsAs } : {}),
+          }
+        : {}),
     }));
 }
 
@@ -110,6 +116,7 @@ export function candidates(pipeline: Pipeline, p: PipelineState, index: number, 
         version: release.version,
         revision: release.revision,
         author: release.author,
+        ...(release.email ? { email: release.email } : {}),
       },
       readyAt,
       approvals: approvalsFor(p, ring.name, release.revision),

@@ -566,7 +566,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.operations.lock(input);
   }
 
-  async unlock(input: { pipeline: string; ring: string; by?: string }): Promise<void> {
+  /** Lifts a lock; `reason` (why it is safe again) is recorded with it. */
+  async unlock(input: { pipeline: string; ring: string; by?: string; reason?: string }): Promise<void> {
     await this.ensureLoaded();
     await this.operations.unlock(input);
   }

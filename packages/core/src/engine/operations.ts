@@ -112,7 +112,9 @@ export class Operations {
       ring: input.ring,
       by: input.by,
       ...(input.identity ? { groups: input.identity.groups } : {}),
+      ...(input.identity?.commitsAs ? { commitsAs: input.identity.commitsAs } : {}),
       author: release.author,
+      ...(release.email ? { email: release.email } : {}),
       version: release.version,
     });
     await this.rt.ledger.decide(() => {
@@ -135,7 +137,13 @@ export class Operations {
           via: input.via ?? 'api',
           ...(input.comment ? { comment: input.comment } : {}),
           ...(input.identity
-            ? { identity: { method: input.identity.method, groups: [...input.identity.groups] } }
+            ? {
+                identity: {
+                  method: input.identity.method,
+                  groups: [...input.identity.groups],
+                  ...(input.identity.commitsAs?.length ? { commitsAs: [...input.identity.commitsAs] } : {}),
+                },
+              }
             : {}),
         }),
       ];
@@ -281,7 +289,7 @@ export class Operations {
     });
   }
 
-  async unlock(input: { pipeline: string; ring: string; by?: string }): Promise<void> {
+  async unlock(input: { pipeline: string; ring: string; by?: string; reason?: string }): Promise<void> {
     const pipeline = this.pipeline(input.pipeline);
     this.ringIndex(pipeline, input.ring);
     await this.rt.ledger.decide(() => {
@@ -294,7 +302,14 @@ export class Operations {
           },
         );
       }
-      return [entry('ring.unlocked', { pipeline: pipeline.name, ring: input.ring, by: input.by ?? 'api' })];
+      return [
+        entry('ring.unlocked', {
+          pipeline: pipeline.name,
+          ring: input.ring,
+          by: input.by ?? 'api',
+          ...(input.reason ? { reason: input.reason } : {}),
+        }),
+      ];
     });
   }
 

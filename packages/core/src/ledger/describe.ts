@@ -99,7 +99,7 @@ export function describeRecord(r: TypedRecord): string[] {
     case 'ring.locked':
       return [`${p} ${r.data.by} locked ${r.data.ring}: ${r.data.reason}`];
     case 'ring.unlocked':
-      return [`${p} ${r.data.by} unlocked ${r.data.ring}`];
+      return [`${p} ${r.data.by} unlocked ${r.data.ring}${r.data.reason ? `: ${first(r.data.reason)}` : ''}`];
     case 'approval.recorded':
       return [
         `${p} ${r.data.by} approved ${short(r.data.revision)} for ${r.data.ring} (${r.data.via}${

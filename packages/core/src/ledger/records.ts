@@ -23,6 +23,8 @@ export interface ApprovalIdentity {
   method: 'token' | 'session' | 'proxy';
   /** Their groups at that moment (what `manual({ group })` counts them by). */
   groups: string[];
+  /** The names and addresses they commit as, when the config says: their own release is known. */
+  commitsAs?: string[];
 }
 
 /** Record type → its data. */
@@ -111,7 +113,7 @@ export interface RecordData {
   /** A person lifts a rejection: the release may be promoted into the ring again. */
   'ring.unrejected': { pipeline: string; ring: string; release: string; by: string };
   'ring.locked': { pipeline: string; ring: string; reason: string; by: string };
-  'ring.unlocked': { pipeline: string; ring: string; by: string };
+  'ring.unlocked': { pipeline: string; ring: string; by: string; reason?: string };
   'approval.recorded': {
     pipeline: string;
     ring: string;

@@ -4,7 +4,7 @@
  * it is written, so a typo in a name is an error now rather than a silent wait later.
  */
 import { RingmasterError } from '../errors.js';
-import { inGroup } from './basic.js';
+import { inGroup, isAuthor } from './basic.js';
 import type { Policy } from './types.js';
 
 /**
@@ -26,12 +26,25 @@ export function assertCanApprove(
     by: string;
     /** The approver's groups, when they are authenticated. */
     groups?: readonly string[];
+    /** The names and addresses the approver commits as, when known. */
+    commitsAs?: readonly string[];
     author?: string;
+    email?: string;
     version?: string;
   },
 ): void {
   const at = `${where.pipeline}/${where.ring}`;
-  if (where.author !== undefined && where.by === where.author && policy.selfApproval === false) {
+  if (
+    where.author !== undefined &&
+    isAuthor(
+      { by: where.by, ...(where.commitsAs ? { commitsAs: where.commitsAs } : {}) },
+      {
+        author: where.author,
+        ...(where.email ? { email: where.email } : {}),
+      },
+    ) &&
+    policy.selfApproval === false
+  ) {
     throw new RingmasterError(
       'POLICY',
       `${where.by} committed ${where.version ?? 'the release'}: an approval by its own author does not count for ${at} (${policy.describe()}); ask someone else to approve, or set allowSelfApproval: true`,

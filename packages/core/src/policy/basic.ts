@@ -46,6 +46,19 @@ export function inGroup(group: readonly string[], by: string, groups: readonly s
   return group.includes(by) || groups.some((g) => group.includes(g));
 }
 
+/**
+ * Whether an approver is the release's committer: by name, or by a name or address they
+ * commit as (`access.users.<name>.commits`, recorded with a signed-in approval).
+ */
+export function isAuthor(
+  approver: { by: string; commitsAs?: readonly string[] },
+  release: { author: string; email?: string },
+): boolean {
+  if (approver.by === release.author) return true;
+  const as = approver.commitsAs ?? [];
+  return as.includes(release.author) || (release.email !== undefined && as.includes(release.email));
+}
+
 /** The approvals that count under a manual policy, one per person. */
 export function countedApprovals(
   options: z.output<typeof manualOptionsSchema>,
@@ -58,7 +71,7 @@ export function countedApprovals(
     let why: string | undefined;
     if (options.group && !inGroup(options.group, approval.by, approval.groups))
       why = `${approval.by} is not in the approvers group`;
-    else if (!options.allowSelfApproval && approval.by === context.release.author)
+    else if (!options.allowSelfApproval && isAuthor(approval, context.release))
       why = `${approval.by} committed the release and may not approve it`;
     else if (
       options.expiresAfter !== undefined &&

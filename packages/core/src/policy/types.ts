@@ -29,6 +29,8 @@ export interface PolicyApproval {
   authenticated?: string;
   /** The approver's groups when they approved, for `manual({ group })` naming a group. */
   groups?: readonly string[];
+  /** The names and addresses the approver commits as: approving one's own release is known. */
+  commitsAs?: readonly string[];
 }
 
 export interface PolicyRelease {
@@ -37,6 +39,8 @@ export interface PolicyRelease {
   revision: string;
   /** The committer of the revision the release was built from. */
   author: string;
+  /** The committer's address, where the VCS records one. */
+  email?: string;
 }
 
 export interface PolicyContext {
