@@ -128,7 +128,12 @@ export function findConfig(cwd: string, explicit?: string): string {
 }
 
 /** Loads and validates the config, and builds the engine it describes. */
-export async function loadProject(cwd: string, explicit?: string): Promise<LoadedProject> {
+export async function loadProject(
+  cwd: string,
+  explicit?: string,
+  /** The page's address when this process serves it (`watch --serve`) and the config has no web.url. */
+  servedAt?: string,
+): Promise<LoadedProject> {
   const file = findConfig(cwd, explicit);
   // Resolved from the config file itself (import.meta is not there in the CommonJS build).
   const jiti = createJiti(file, { interopDefault: true, moduleCache: false });
@@ -159,7 +164,7 @@ export async function loadProject(cwd: string, explicit?: string): Promise<Loade
     notifiers: config.notifiers,
     owner: `ringmaster ${process.argv[2] ?? ''}`.trim(),
     authenticatedApprovals: access !== undefined,
-    ...(config.web?.url ? { pageUrl: config.web.url } : {}),
+    ...((config.web?.url ?? servedAt) ? { pageUrl: config.web?.url ?? servedAt } : {}),
   });
   return { file, config, engine, ...(access ? { access } : {}) };
 }

@@ -3,7 +3,7 @@
  * happens, signals answered safely, and — for commands that do work — the engine's progress
  * printed as it happens, with every failure and its reason, and counted for the exit code.
  */
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import {
   type AccessAction,
   type ApprovalIdentity,
@@ -11,6 +11,7 @@ import {
   type TypedRecord,
 } from '@ringmaster/core';
 import { type LoadedProject, loadProject } from './config.js';
+import { parseListen } from './listen.js';
 import { type Io, paint } from './output.js';
 import { ProgressLine } from './progress.js';
 import { describeRecord, isFailure } from './records.js';
@@ -92,6 +93,24 @@ export async function actor(
   };
 }
 
+/**
+ * The page's address for the links in notifications, when this command serves it at a fixed
+ * port (`watch --serve 127.0.0.1:8080`); the config's `web.url` wins. Every address (`:8080`)
+ * is named by this machine's name.
+ */
+function servedAt(args: Parsed): string | undefined {
+  const spec = flag(args, 'serve');
+  if (!spec) return undefined;
+  try {
+    const { host, port } = parseListen(spec, '--serve');
+    if (port === 0) return undefined;
+    const name = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
+    return `http://${name}:${port}`;
+  } catch {
+    return undefined; // the command itself says what is wrong with the flag
+  }
+}
+
 /** The positionals, or a usage error when fewer than `count` were given. */
 export function need(args: Parsed, count: number, usage: string): string[] {
   if (args.positionals.length < count) {
@@ -114,7 +133,7 @@ export async function withProject<T>(
   work: (project: LoadedProject) => Promise<T>,
   options: { io?: Io; signals?: Signals } = {},
 ): Promise<T> {
-  const project = await loadProject(cwd, flag(args, 'config'));
+  const project = await loadProject(cwd, flag(args, 'config'), servedAt(args));
   const park = () => {
     options.io?.err('stopping after the current host; the rollout resumes at the next start');
     void project.engine.close();

@@ -5,6 +5,8 @@
  * every refusal, and nothing written.
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repo } from './helpers.js';
@@ -207,10 +209,18 @@ describe('ringmaster with identities', () => {
     expect(run.stderr).toContain('unknown action "frobnicate"');
   });
 
-  it('watch --serve runs the engine and serves its page in one process, and stops cleanly on SIGTERM', async () => {
+  it('watch --serve runs the engine and serves its page in one process, links it from the approval notice, and stops cleanly on SIGTERM', async () => {
+    // A fixed port, so the page has an address to link to (the config has no web.url).
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    w.commit({ 'index.html': '<h1>shop 2</h1>\n' }, 'Second page', 'carol');
     const watch = spawn(
       process.execPath,
-      [join(repo, 'packages/cli/dist/bin.js'), 'watch', '--interval', '1s', '--serve', '127.0.0.1:0'],
+      [join(repo, 'packages/cli/dist/bin.js'), 'watch', '--interval', '1s', '--serve', `127.0.0.1:${port}`],
       { cwd: w.dir, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -232,9 +242,20 @@ describe('ringmaster with identities', () => {
       expect((await fetch(`${url}/login`)).status).toBe(200);
       const home = await fetch(`${url}/`, { redirect: 'manual' });
       expect(home.status).toBe(302);
-      // The engine runs in the same process: the page answers while watch holds the ledger.
-      const status = await w.run('status', '--json');
-      expect(status.code).toBe(0);
+      // The engine runs in the same process: it builds 1.0.2, and prod's approvers are asked, with a link.
+      await expect
+        .poll(
+          async () => {
+            for (const r of await w.records())
+              if (r.type === 'notification.queued') {
+                const n = r.data.notification;
+                if (n.kind === 'approval' && n.release === '1.0.2') return n.url;
+              }
+            return undefined;
+          },
+          { timeout: 30_000, interval: 250 },
+        )
+        .toBe(`http://127.0.0.1:${port}`);
     } finally {
       watch.kill('SIGTERM');
     }

@@ -1,7 +1,7 @@
 /** `--listen` and `--serve` addresses: what each spelling binds to, and a clear error otherwise. */
 import { isRingmasterError } from '@ringmaster/core';
 import { describe, expect, it } from 'vitest';
-import { parseListen } from '../src/web.js';
+import { parseListen } from '../src/listen.js';
 
 describe('parseListen', () => {
   it.each([
