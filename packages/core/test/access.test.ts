@@ -54,6 +54,15 @@ describe('access: tokens', () => {
     expect(await a.removeUser('bob')).toBe(false);
   });
 
+  it('keeps every user when several are added at once (the users file is changed under a lock)', async () => {
+    const a = await access();
+    const b = createAccess({}, a.file); // a second handle, as a second process has
+    const names = ['u1', 'u2', 'u3', 'u4', 'u5', 'u6'];
+    const made = await Promise.all(names.map((n, i) => (i % 2 ? a : b).addUser(n)));
+    expect((await a.listUsers()).map((u) => u.name)).toEqual(names);
+    for (const { token, user } of made) expect((await b.authenticate(token))?.name).toBe(user.name);
+  });
+
   it('refuses a user name that is not a safe name, naming the option', async () => {
     const a = await access();
     const error = await a.addUser('../root').catch((e: unknown) => e);

@@ -8,7 +8,7 @@
  * token names its entry (`rmt_<id>_<secret>`), so checking one is a single hash, not one per user.
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, parseOptions, RingmasterError } from '../errors.js';
@@ -120,6 +120,8 @@ interface UsersFile {
 }
 
 const SCRYPT = { N: 16_384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
+/** A users-file lock older than this was left by a process that died. */
+const LOCK_STALE_MS = 30_000;
 const TOKEN = /^rmt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
 function hashSecret(secret: string, salt: Buffer): Promise<Buffer> {
@@ -189,7 +191,7 @@ export class Access {
   /** Writes the users file whole: a temporary file, fsync'd, renamed over it; mode 0600. */
   private async write(file: UsersFile): Promise<void> {
     await mkdir(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.${process.pid}.tmp`;
+    const tmp = `${this.file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     const handle = await open(tmp, 'w', 0o600);
     try {
       await handle.writeFile(`${JSON.stringify(file, null, 2)}\n`);
@@ -230,34 +232,71 @@ export class Access {
       'access',
       'user',
     );
-    const file = await this.read();
     const id = randomBytes(6).toString('hex');
     const secret = randomBytes(32).toString('base64url');
     const salt = randomBytes(16);
     const hash = await hashSecret(secret, salt);
-    const before = file.users.find((u) => u.name === checked.name);
-    const stored: StoredUser = {
-      name: checked.name,
-      groups: [...new Set([...(before?.groups ?? []), ...checked.groups])].sort(),
-      id,
-      salt: salt.toString('base64'),
-      hash: hash.toString('base64'),
-      created: new Date().toISOString(),
-    };
-    await this.write({ version: 1, users: [...file.users.filter((u) => u.name !== checked.name), stored] });
-    return {
-      token: `rmt_${id}_${secret}`,
-      user: { ...this.identityOf(stored.name, stored), method: 'token', tokenId: id },
-    };
+    return this.locked(async () => {
+      const file = await this.read();
+      const before = file.users.find((u) => u.name === checked.name);
+      const stored: StoredUser = {
+        name: checked.name,
+        groups: [...new Set([...(before?.groups ?? []), ...checked.groups])].sort(),
+        id,
+        salt: salt.toString('base64'),
+        hash: hash.toString('base64'),
+        created: new Date().toISOString(),
+      };
+      await this.write({ version: 1, users: [...file.users.filter((u) => u.name !== checked.name), stored] });
+      return {
+        token: `rmt_${id}_${secret}`,
+        user: { ...this.identityOf(stored.name, stored), method: 'token', tokenId: id },
+      };
+    });
   }
 
   /** Removes a user's token: they can no longer sign in. False when there was none. */
   async removeUser(name: string): Promise<boolean> {
-    const file = await this.read();
-    const users = file.users.filter((u) => u.name !== name);
-    if (users.length === file.users.length) return false;
-    await this.write({ version: 1, users });
-    return true;
+    return this.locked(async () => {
+      const file = await this.read();
+      const users = file.users.filter((u) => u.name !== name);
+      if (users.length === file.users.length) return false;
+      await this.write({ version: 1, users });
+      return true;
+    });
+  }
+
+  /**
+   * Runs a read-change-write of the users file alone: two `user add` at once each keep the
+   * other's user. The lock is a file made with O_EXCL beside it; one left by a process that
+   * died is taken over after LOCK_STALE_MS.
+   */
+  private async locked<T>(work: () => Promise<T>): Promise<T> {
+    await mkdir(dirname(this.file), { recursive: true });
+    const lock = `${this.file}.lock`;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await (await open(lock, 'wx', 0o600)).close();
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const age = await stat(lock).then(
+          (s) => Date.now() - s.mtimeMs,
+          () => 0,
+        );
+        if (age > LOCK_STALE_MS) await rm(lock, { force: true });
+        else if (attempt >= 250)
+          throw new RingmasterError('LOCKED', `the users file is locked (${lock}); try again`, {
+            scope: 'access',
+          });
+        else await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    try {
+      return await work();
+    } finally {
+      await rm(lock, { force: true });
+    }
   }
 
   /** Every user: from the config and the users file, with whether they have a token. */
