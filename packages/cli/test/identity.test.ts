@@ -10,26 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repo } from './helpers.js';
-import { CONFIG_HEAD, type RealProject, realProject } from './lab.js';
+import { type RealProject, realProject, shopConfig } from './lab.js';
 
-const CONFIG = `import { auto, localRepository, manual, pipeline } from '@ringmaster/core';
-import { deb } from '@ringmaster/pkg-deb';
-import { git } from '@ringmaster/vcs-git';
-${CONFIG_HEAD}
-export default {
-  pipelines: [
-    pipeline({
-      name: 'shop',
-      source: git({ url: lab.gitUrl, branch: 'main' }),
-      packager: deb({ name: 'shop', version: '1.0.{number}', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
-      repository: localRepository({ dir: 'repo' }),
-      rings: [
-        { name: 'eng', target: hosts(0, 1) },
-        { name: 'sandbox', target: hosts(1, 2), policy: auto() },
-        { name: 'prod', target: hosts(2, 3), policy: manual({ group: ['oncall'] }) },
-      ],
-    }),
-  ],
+const CONFIG = `${shopConfig({ prodTo: 3, prodPolicy: "manual({ group: ['oncall'] })" })}
   access: {
     // cj commits as carol@example.com: an approval of carol's release by cj is self-approval.
     users: { dan: { groups: ['dev'] }, cj: { groups: ['oncall'], commits: ['carol@example.com'] } },

@@ -107,3 +107,29 @@ import { ssh } from '@ringmaster/target-ssh';
 const lab = JSON.parse(readFileSync(new URL('./lab.json', import.meta.url), 'utf8'));
 const hosts = (from, to) => ssh({ hosts: lab.hosts.slice(from, to), privateKey: lab.clientKey, knownHosts: [lab.knownHosts] });
 `;
+
+/**
+ * The config head of a project with one pipeline, shop: git, a .deb per commit, and rings eng
+ * (host 0), sandbox (host 1, automatic) and prod (hosts 2 to `prodTo`, `prodPolicy`).
+ * Followed by the rest of the exported object (`access`, `store`…) and `};`.
+ */
+export function shopConfig(options: { prodTo?: number; prodPolicy?: string } = {}): string {
+  return `import { auto, localRepository, manual, pipeline } from '@ringmaster/core';
+import { deb } from '@ringmaster/pkg-deb';
+import { git } from '@ringmaster/vcs-git';
+${CONFIG_HEAD}
+export default {
+  pipelines: [
+    pipeline({
+      name: 'shop',
+      source: git({ url: lab.gitUrl, branch: 'main' }),
+      packager: deb({ name: 'shop', version: '1.0.{number}', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
+      repository: localRepository({ dir: 'repo' }),
+      rings: [
+        { name: 'eng', target: hosts(0, 1) },
+        { name: 'sandbox', target: hosts(1, 2), policy: auto() },
+        { name: 'prod', target: hosts(2, ${options.prodTo ?? 3}), policy: ${options.prodPolicy ?? 'manual()'} },
+      ],
+    }),
+  ],`;
+}

@@ -14,26 +14,9 @@ import { launchBrowser } from '@ringmaster/web/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repo } from '../../cli/test/helpers.js';
-import { CONFIG_HEAD, type RealProject, realProject } from '../../cli/test/lab.js';
+import { type RealProject, realProject, shopConfig } from '../../cli/test/lab.js';
 
-const CONFIG = `import { auto, localRepository, manual, pipeline } from '@ringmaster/core';
-import { deb } from '@ringmaster/pkg-deb';
-import { git } from '@ringmaster/vcs-git';
-${CONFIG_HEAD}
-export default {
-  pipelines: [
-    pipeline({
-      name: 'shop',
-      source: git({ url: lab.gitUrl, branch: 'main' }),
-      packager: deb({ name: 'shop', version: '1.0.{number}', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
-      repository: localRepository({ dir: 'repo' }),
-      rings: [
-        { name: 'eng', target: hosts(0, 1) },
-        { name: 'sandbox', target: hosts(1, 2), policy: auto() },
-        { name: 'prod', target: hosts(2, 4), policy: manual({ group: ['oncall'] }) },
-      ],
-    }),
-  ],
+const CONFIG = `${shopConfig({ prodTo: 4, prodPolicy: "manual({ group: ['oncall'] })" })}
   access: {
     permissions: {
       '*': { lock: ['oncall'], deploy: ['oncall'], rollback: ['oncall'], approve: ['oncall'] },
