@@ -75,6 +75,25 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
   );
 }
 
+/** `allow` (and the old spelling, `unpin <pipeline> <ring> <release>`): lifts a rejection. */
+async function allowRelease(
+  project: Parameters<Parameters<typeof withProject>[2]>[0],
+  args: Parsed,
+  io: Io,
+  pipeline: string,
+  ring: string,
+  release: string,
+): Promise<number> {
+  const { by } = await actor(project, args, 'deploy', [{ pipeline, ring }]);
+  await project.engine.allow({ pipeline, ring, release, by });
+  io.out(
+    json(args)
+      ? JSON.stringify({ allowed: { pipeline, ring, release, by } })
+      : `allowed ${release} in ${pipeline}/${ring} again: its policy may promote it again`,
+  );
+  return EXIT.OK;
+}
+
 export const commands: Record<string, Command> = {
   init: {
     usage: 'init [--force]',
@@ -321,19 +340,91 @@ export const commands: Record<string, Command> = {
         return EXIT.OK;
       }),
   },
-  unpin: {
-    usage: 'unpin <pipeline> <ring> <release> [--json]',
-    summary: 'lift the rejection of a release in a ring (after a rollback), so it may be promoted again',
-    example: 'ringmaster unpin foostat prod 1.0.42',
+  pin: {
+    usage: 'pin <pipeline> <ring> [release] --reason TEXT [--json]',
+    summary:
+      'hold a ring on the release it runs: automatic promotion waits, promote or rollback elsewhere is refused, until unpin',
+    flags: ['--reason   why (shown in status, explain and the page: "pinned by alice: incident 42")'],
+    example: 'ringmaster pin foostat prod --reason "incident 42"',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
-        const [pipeline, ring, release] = need(args, 3, 'unpin <pipeline> <ring> <release>');
-        const { by } = await actor(project, args, 'deploy', [{ pipeline: pipeline!, ring: ring! }]);
-        await project.engine.unpin({ pipeline: pipeline!, ring: ring!, release: release!, by });
+        const [pipeline, ring, release] = need(args, 2, 'pin <pipeline> <ring> [release] --reason TEXT');
+        const reason = flag(args, 'reason');
+        if (!reason)
+          throw new RingmasterError('CONFIG', '--reason: say why the ring is pinned', { scope: 'cli' });
+        const { by } = await actor(project, args, 'lock', [{ pipeline: pipeline!, ring: ring! }]);
+        await project.engine.pin({
+          pipeline: pipeline!,
+          ring: ring!,
+          ...(release ? { release } : {}),
+          reason,
+          by,
+        });
+        const pinned = project.engine.ledger.state.pipelines.get(pipeline!)?.rings.get(ring!)?.pinned;
         io.out(
           json(args)
-            ? JSON.stringify({ unpinned: { pipeline, ring, release, by } })
-            : `unpinned ${release} in ${pipeline}/${ring}: its policy may promote it again`,
+            ? JSON.stringify({ pinned: { pipeline, ring, release: pinned?.release, reason, by } })
+            : `pinned ${pipeline}/${ring} to ${pinned?.release}: ${reason}`,
+        );
+        return EXIT.OK;
+      }),
+  },
+  unpin: {
+    usage: 'unpin <pipeline> <ring> [--json]',
+    summary: "lift a ring's pin, so its policy may promote again",
+    example: 'ringmaster unpin foostat prod',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [pipeline, ring, release] = need(args, 2, 'unpin <pipeline> <ring>');
+        if (release !== undefined) {
+          // The spelling of before pins: it lifted a rejection, which is `allow` now.
+          io.err(
+            `notice: "unpin <pipeline> <ring> <release>" lifts a rejection, as before: that is "ringmaster allow ${pipeline} ${ring} ${release}" now, and "unpin <pipeline> <ring>" lifts a pin; this spelling goes away in a later version`,
+          );
+          return allowRelease(project, args, io, pipeline!, ring!, release);
+        }
+        const { by } = await actor(project, args, 'lock', [{ pipeline: pipeline!, ring: ring! }]);
+        await project.engine.unpin({ pipeline: pipeline!, ring: ring!, by });
+        io.out(
+          json(args)
+            ? JSON.stringify({ unpinned: { pipeline, ring, by } })
+            : `unpinned ${pipeline}/${ring}: its policy may promote again`,
+        );
+        return EXIT.OK;
+      }),
+  },
+  allow: {
+    usage: 'allow <pipeline> <ring> <release> [--json]',
+    summary:
+      'lift the rejection of a release in a ring (after a rollback or reject), so it may be promoted again',
+    example: 'ringmaster allow foostat prod 1.0.42',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [pipeline, ring, release] = need(args, 3, 'allow <pipeline> <ring> <release>');
+        return allowRelease(project, args, io, pipeline!, ring!, release!);
+      }),
+  },
+  reject: {
+    usage: 'reject <pipeline> <release> --reason TEXT [--json]',
+    summary:
+      'mark a release bad in every ring: no policy promotes it again; rings running it say so and offer a rollback',
+    flags: ['--reason   why it is bad (recorded in each ring)'],
+    example: 'ringmaster reject foostat 1.0.42 --reason "corrupts the cache"',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [pipeline, release] = need(args, 2, 'reject <pipeline> <release> --reason TEXT');
+        const reason = flag(args, 'reason');
+        if (!reason)
+          throw new RingmasterError('CONFIG', '--reason: say why the release is bad', { scope: 'cli' });
+        const rings = project.engine.pipelines
+          .get(pipeline!)
+          ?.rings.map((r) => ({ pipeline: pipeline!, ring: r.name }));
+        const { by } = await actor(project, args, 'rollback', rings ?? []);
+        const rejected = await project.engine.reject({ pipeline: pipeline!, release: release!, reason, by });
+        io.out(
+          json(args)
+            ? JSON.stringify({ rejected: { pipeline, release, rings: rejected, reason, by } })
+            : `rejected ${release} in ${rejected.join(', ')}: ${reason}`,
         );
         return EXIT.OK;
       }),

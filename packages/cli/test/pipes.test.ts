@@ -110,7 +110,7 @@ describe('output that goes away mid-deploy', () => {
   it('a hang-up of the terminal (SIGHUP) mid-rollout does not stop it: it runs to its recorded end', {
     timeout: 300_000,
   }, async () => {
-    await w.run('unpin', 'piped', 'prod', '1.0.2');
+    await w.run('allow', 'piped', 'prod', '1.0.2');
     const p = spawn(process.execPath, [bin, 'promote', 'piped', 'prod', '1.0.2'], {
       cwd: w.dir,
       stdio: ['ignore', 'pipe', 'pipe'],

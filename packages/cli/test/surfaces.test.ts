@@ -141,7 +141,7 @@ describe('the CLI on real components', () => {
     });
     const explain = await w.run('explain', 'shop', 'eng');
     expect(explain.stdout).toMatch(
-      /^eng runs 1\.0\.1; 1\.0\.2 was rejected here at .* \(gate unit failed: make: \*\*\* No rule to make target 'unit'\. {2}Stop\.\); unpin 1\.0\.2 to let it through$/m,
+      /^eng runs 1\.0\.1; 1\.0\.2 was rejected here at .* \(gate unit failed: make: \*\*\* No rule to make target 'unit'\. {2}Stop\.\); allow 1\.0\.2 to let it through$/m,
     );
 
     // The committer heard it, at their own address, with the reason.

@@ -41,6 +41,8 @@ describe('public types', () => {
       | 'ring.unrejected'
       | 'ring.locked'
       | 'ring.unlocked'
+      | 'ring.pinned'
+      | 'ring.unpinned'
       | 'approval.recorded'
       | 'deploy-request.seen'
       | 'notification.queued'

@@ -123,7 +123,7 @@ const states: {
     name: 'idle after a rejection',
     ring: 'sandbox',
     action: 'idle',
-    says: /sandbox runs 1\.0\.1; 1\.0\.2 was rejected here at .* \(gate smoke failed: smoke: the page is broken\); unpin 1\.0\.2 to let it through/,
+    says: /sandbox runs 1\.0\.1; 1\.0\.2 was rejected here at .* \(gate smoke failed: smoke: the page is broken\); allow 1\.0\.2 to let it through/,
     async make() {
       const w = await world({
         gates: {

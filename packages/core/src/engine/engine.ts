@@ -573,12 +573,51 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   /**
-   * Lifts the rejection of a release in a ring (set by a rollback or a failed gate), so the
-   * ring's policy may promote it again: `ringmaster unpin`.
+   * Lifts the rejection of a release in a ring (set by a rollback, a failed gate or `reject`), so
+   * the ring's policy may promote it again: `ringmaster allow`.
    */
-  async unpin(input: { pipeline: string; ring: string; release: string; by?: string }): Promise<void> {
+  async allow(input: { pipeline: string; ring: string; release: string; by?: string }): Promise<void> {
     await this.ensureLoaded();
-    await this.operations.unpin(input);
+    await this.operations.allow(input);
+  }
+
+  /**
+   * Holds a ring on the release it runs, with a reason: automatic promotion waits ("pinned by
+   * alice: incident 42"), and promote or rollback to another release is refused, until `unpin`.
+   *
+   * @example
+   * ```ts
+   * await engine.pin({ pipeline: 'foostat', ring: 'prod', reason: 'incident 42', by: 'alice' });
+   * ```
+   */
+  async pin(input: {
+    pipeline: string;
+    ring: string;
+    release?: string;
+    reason: string;
+    by?: string;
+  }): Promise<void> {
+    await this.ensureLoaded();
+    await this.operations.pin(input);
+  }
+
+  /**
+   * Lifts a ring's pin. Given a `release`, it lifts that release's rejection instead, as it did
+   * before pins existed: that is `allow()` now, and this spelling goes away in a later version.
+   */
+  async unpin(input: { pipeline: string; ring: string; release?: string; by?: string }): Promise<void> {
+    await this.ensureLoaded();
+    if (input.release !== undefined) await this.operations.allow({ ...input, release: input.release });
+    else await this.operations.unpinRing(input);
+  }
+
+  /**
+   * Marks a release bad in every ring: no policy promotes it again, and rings running it say so
+   * and offer a rollback. Returns the rings it was rejected in now.
+   */
+  async reject(input: { pipeline: string; release: string; reason: string; by?: string }): Promise<string[]> {
+    await this.ensureLoaded();
+    return this.operations.reject(input);
   }
 
   /**

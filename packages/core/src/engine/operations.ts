@@ -161,6 +161,7 @@ export class Operations {
     const release = input.release
       ? this.findRelease(pipeline, input.release)
       : eligibleReleases(pipeline, p, index)[0]?.release;
+    if (release) this.assertNotPinnedAway(pipeline, ring, release.id);
     if (!release) {
       const why = ringAction(pipeline, p, index, this.rt.clock.now()).reason;
       throw new RingmasterError('STATE', `nothing to promote to ${ring.name}: ${why}`, { scope: 'engine' });
@@ -186,6 +187,7 @@ export class Operations {
     const pipeline = this.pipeline(input.pipeline);
     const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
     const named = input.to ? this.findRelease(pipeline, input.to) : undefined;
+    this.assertNotPinnedAway(pipeline, ring, named?.id);
     const by = input.by ?? 'api';
     const reason = input.reason ?? `rolled back by ${by}`;
     const before = ringState(this.rt.state(pipeline.name), ring.name).rollouts.length;
@@ -313,7 +315,7 @@ export class Operations {
     });
   }
 
-  async unpin(input: { pipeline: string; ring: string; release: string; by?: string }): Promise<void> {
+  async allow(input: { pipeline: string; ring: string; release: string; by?: string }): Promise<void> {
     const pipeline = this.pipeline(input.pipeline);
     this.ringIndex(pipeline, input.ring);
     const release = this.findRelease(pipeline, input.release);
@@ -322,7 +324,7 @@ export class Operations {
       if (status !== 'rejected') {
         throw new RingmasterError(
           'STATE',
-          `${release.version} is not rejected in ${pipeline.name}/${input.ring} (it is ${status ?? 'not there'}); nothing to unpin`,
+          `${release.version} is not rejected in ${pipeline.name}/${input.ring} (it is ${status ?? 'not there'}); nothing to allow`,
           { scope: 'engine' },
         );
       }
@@ -382,6 +384,121 @@ export class Operations {
     const pipelines = input.pipeline ? [this.pipeline(input.pipeline)] : [...this.pipelines.values()];
     if (input.ring !== undefined) this.ringIndex(pipelines[0]!, input.ring);
     return convergePipelines(this.rt, this.rings, pipelines, input.ring, input.by ?? 'api');
+  }
+
+  /**
+   * Throws `STATE` when the ring is pinned and `release` is not its pinned one (undefined: any
+   * other release, as a rollback to whatever came before): unpin first.
+   */
+  private assertNotPinnedAway(pipeline: Pipeline, ring: Ring, release: string | undefined): void {
+    const pinned = ringState(this.rt.state(pipeline.name), ring.name).pinned;
+    if (!pinned || (release !== undefined && release === pinned.release)) return;
+    throw new RingmasterError(
+      'STATE',
+      `${pipeline.name}/${ring.name} is pinned to ${pinned.release} by ${pinned.by}: ${pinned.reason}; unpin it first (ringmaster unpin ${pipeline.name} ${ring.name})`,
+      { scope: 'engine', details: { pinned: pinned.release, by: pinned.by } },
+    );
+  }
+
+  /**
+   * Holds a ring on the release it runs (default: that one; naming another is refused): automatic
+   * promotion waits, and promote or rollback to another release is refused, until `unpinRing`.
+   */
+  async pin(input: {
+    pipeline: string;
+    ring: string;
+    release?: string;
+    reason: string;
+    by?: string;
+  }): Promise<void> {
+    const pipeline = this.pipeline(input.pipeline);
+    this.ringIndex(pipeline, input.ring);
+    if (!input.reason.trim())
+      throw new RingmasterError('CONFIG', 'reason: say why the ring is pinned', { scope: 'engine' });
+    const named = input.release ? this.findRelease(pipeline, input.release) : undefined;
+    await this.rt.ledger.decide(() => {
+      const p = this.rt.state(pipeline.name);
+      const rs = ringState(p, input.ring);
+      const where = `${pipeline.name}/${input.ring}`;
+      if (rs.pinned)
+        throw new RingmasterError(
+          'STATE',
+          `${where} is already pinned to ${rs.pinned.release} by ${rs.pinned.by}: ${rs.pinned.reason}; unpin it first to pin it again`,
+          { scope: 'engine' },
+        );
+      const current = rs.current ? p.releases.get(rs.current) : undefined;
+      if (!current)
+        throw new RingmasterError('STATE', `${where} runs no release yet: there is nothing to pin`, {
+          scope: 'engine',
+        });
+      if (rs.inFlight)
+        throw new RingmasterError(
+          'STATE',
+          `${where} has a rollout under way (${rs.inFlight}): pin it once it ends`,
+          {
+            scope: 'engine',
+          },
+        );
+      if (named && named.id !== current.id)
+        throw new RingmasterError(
+          'STATE',
+          `${where} runs ${current.version}, not ${named.version}: a pin holds a ring on what it runs; deploy ${named.version} first, then pin it`,
+          { scope: 'engine' },
+        );
+      return [
+        entry('ring.pinned', {
+          pipeline: pipeline.name,
+          ring: input.ring,
+          release: current.id,
+          reason: input.reason,
+          by: input.by ?? 'api',
+        }),
+      ];
+    });
+  }
+
+  /** Lifts a ring's pin: its policy may promote again. */
+  async unpinRing(input: { pipeline: string; ring: string; by?: string }): Promise<void> {
+    const pipeline = this.pipeline(input.pipeline);
+    this.ringIndex(pipeline, input.ring);
+    await this.rt.ledger.decide(() => {
+      if (!ringState(this.rt.state(pipeline.name), input.ring).pinned)
+        throw new RingmasterError('STATE', `${pipeline.name}/${input.ring} is not pinned; nothing to unpin`, {
+          scope: 'engine',
+        });
+      return [entry('ring.unpinned', { pipeline: pipeline.name, ring: input.ring, by: input.by ?? 'api' })];
+    });
+  }
+
+  /**
+   * Marks a release bad in every ring (a rejection in each, by a person): no policy promotes it
+   * again, and the rings running it say so and offer a rollback. Rings where it is rejected
+   * already keep their rejection. Returns the rings it was rejected in now.
+   */
+  async reject(input: { pipeline: string; release: string; reason: string; by?: string }): Promise<string[]> {
+    const pipeline = this.pipeline(input.pipeline);
+    const release = this.findRelease(pipeline, input.release);
+    if (!input.reason.trim())
+      throw new RingmasterError('CONFIG', 'reason: say why the release is bad', { scope: 'engine' });
+    let rings: string[] = [];
+    await this.rt.ledger.decide(() => {
+      const standing = this.rt.state(pipeline.name).releaseRings.get(release.id);
+      rings = pipeline.rings.map((r) => r.name).filter((r) => standing?.get(r)?.status !== 'rejected');
+      if (rings.length === 0)
+        throw new RingmasterError('STATE', `${release.version} is rejected in every ring already`, {
+          scope: 'engine',
+        });
+      return rings.map((ring) =>
+        entry('ring.rejected', {
+          pipeline: pipeline.name,
+          ring,
+          release: release.id,
+          reason: `marked bad by ${input.by ?? 'api'}: ${input.reason}`,
+          by: input.by ?? 'api',
+        }),
+      );
+    });
+    return rings;
   }
 
   private assertUnlocked(pipeline: Pipeline, ring: Ring): void {

@@ -15,7 +15,8 @@ export interface RingPlan {
   ring: string;
   /**
    * `resume` a rollout in flight, `verifying` (its gates run), `promote` a release, `wait` for
-   * its policy, `blocked` by its policy, `locked` by a person, or `idle` (nothing newer to take).
+   * its policy, `blocked` by its policy, `locked` or `pinned` by a person, or `idle` (nothing
+   * newer to take).
    */
   action: RingActionKind;
   release?: string;

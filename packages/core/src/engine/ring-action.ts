@@ -1,10 +1,10 @@
 /**
  * The ring state machine: the one place that decides what a ring does next. A pure function of
  * the ledger's read-only view, the ring and the time, in one order of concerns — a rollout in
- * flight is resumed; a lock stops everything; a release just rolled out runs its gates; then the
- * ring's policy promotes, waits (until T, when it knows) or is blocked (because Y); else the
- * ring is idle, and says why. The engine acts on the answer; `plan`, `explain`, `status` and the
- * page only put it in words.
+ * flight is resumed; a lock stops everything; a release just rolled out runs its gates; a pin
+ * holds the ring on its release; then the ring's policy promotes, waits (until T, when it knows)
+ * or is blocked (because Y); else the ring is idle, and says why. The engine acts on the answer;
+ * `plan`, `explain`, `status` and the page only put it in words.
  */
 import { plainMessage } from '../errors.js';
 import type { PipelineState, ReleaseInRing, ReleaseState } from '../ledger/state.js';
@@ -59,6 +59,13 @@ export type RingAction = Common &
         parked?: { reason: string; at: string };
       }
     | { action: 'locked'; locked: { by: string; at: string; reason: string } }
+    | {
+        /** Held on the release it runs by a person: automatic promotion waits until unpinned. */
+        action: 'pinned';
+        pinned: { release: string; by: string; at: string; reason: string };
+        /** The newest release the ring's policy would otherwise consider, when there is one. */
+        held?: { release: string; version: string };
+      }
     | {
         /** The current release was rolled out; its gates decide whether it is verified. */
         action: 'verifying';
@@ -175,6 +182,21 @@ export function ringAction(pipeline: Pipeline, p: PipelineState, index: number, 
     };
   }
 
+  // Pinned: the pinned release's gates still ran (above); what waits is moving on from it.
+  if (rs.pinned) {
+    const version = p.releases.get(rs.pinned.release)?.version ?? rs.pinned.release;
+    const next = candidates(pipeline, p, index, now)[0];
+    return {
+      ...common,
+      action: 'pinned',
+      pinned: rs.pinned,
+      ...(next ? { held: { release: next.release.id, version: next.release.version } } : {}),
+      reason: `${ring.name} is pinned to ${version} by ${rs.pinned.by}: ${rs.pinned.reason}; ${
+        next ? `${next.release.version} waits until it is unpinned` : 'nothing newer is ready'
+      }`,
+    };
+  }
+
   const all = candidates(pipeline, p, index, now);
   const promote = all.find((c) => c.decision.verdict === 'promote');
   const newest = all[0];
@@ -225,11 +247,14 @@ function idleReason(
   const rs = ringState(p, ring.name);
   const current = rs.current ? p.releases.get(rs.current) : undefined;
   const runs = current ? `${ring.name} runs ${current.version}` : `${ring.name} runs nothing`;
+  // It runs a release someone marked bad: say so, and how to leave it.
+  if (failure && current && failure.release === current.id && failure.status === 'rejected')
+    return `${runs}, which is rejected here (${failure.reason}): roll back with ringmaster rollback ${pipeline.name} ${ring.name}`;
   if (failure && failure.release !== current?.id) {
     const what = failure.status === 'rejected' ? 'was rejected' : 'failed';
     const next =
       failure.status === 'rejected'
-        ? `unpin ${failure.version} to let it through`
+        ? `allow ${failure.version} to let it through`
         : 'a newer release is tried when one is ready';
     return `${runs}; ${failure.version} ${what} here at ${failure.at} (${failure.reason}); ${next}`;
   }

@@ -94,8 +94,12 @@ export function describeRecord(r: TypedRecord): string[] {
       return [`${p} ${r.data.release} rejected in ${r.data.ring} by ${r.data.by}: ${r.data.reason}`];
     case 'ring.unrejected':
       return [
-        `${p} ${r.data.by} unpinned ${r.data.release} in ${r.data.ring}: its policy may promote it again`,
+        `${p} ${r.data.by} allowed ${r.data.release} in ${r.data.ring} again: its policy may promote it again`,
       ];
+    case 'ring.pinned':
+      return [`${p} ${r.data.by} pinned ${r.data.ring} to ${r.data.release}: ${first(r.data.reason)}`];
+    case 'ring.unpinned':
+      return [`${p} ${r.data.by} unpinned ${r.data.ring}: its policy may promote again`];
     case 'ring.locked':
       return [`${p} ${r.data.by} locked ${r.data.ring}: ${r.data.reason}`];
     case 'ring.unlocked':

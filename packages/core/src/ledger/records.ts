@@ -114,6 +114,9 @@ export interface RecordData {
   'ring.unrejected': { pipeline: string; ring: string; release: string; by: string };
   'ring.locked': { pipeline: string; ring: string; reason: string; by: string };
   'ring.unlocked': { pipeline: string; ring: string; by: string; reason?: string };
+  /** A person holds a ring on the release it runs: automatic promotion waits until unpinned. */
+  'ring.pinned': { pipeline: string; ring: string; release: string; reason: string; by: string };
+  'ring.unpinned': { pipeline: string; ring: string; by: string };
   'approval.recorded': {
     pipeline: string;
     ring: string;

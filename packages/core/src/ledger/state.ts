@@ -134,6 +134,13 @@ export interface RingState {
   readonly inFlight?: string;
   readonly rollouts: readonly string[];
   readonly locked?: { readonly reason: string; readonly by: string; readonly at: string };
+  /** Held on a release by a person: automatic promotion waits, other releases are refused. */
+  readonly pinned?: {
+    readonly release: string;
+    readonly reason: string;
+    readonly by: string;
+    readonly at: string;
+  };
 }
 
 export interface ApprovalState {
@@ -473,6 +480,12 @@ const handlers: Handlers = {
   },
   'ring.unlocked'(p, { ring }) {
     updateRing(p, ring, () => ({ locked: undefined }));
+  },
+  'ring.pinned'(p, { ring, release, reason, by }, time) {
+    updateRing(p, ring, () => ({ pinned: { release, reason, by, at: time } }));
+  },
+  'ring.unpinned'(p, { ring }) {
+    updateRing(p, ring, () => ({ pinned: undefined }));
   },
   'approval.recorded'(p, data, time) {
     p.approvals = [
