@@ -1,7 +1,8 @@
 /**
  * The page's actions, each shown first as a preview of what it will do — the hosts and their
  * order, from which version to which, the commits added and removed — and then done with the
- * very call the CLI makes (`engine.approve`, `promote`, `rollback`, `lock`, `unlock`, `unpin`),
+ * very call the CLI makes (`engine.approve`, `promote`, `rollback`, `lock`, `unlock`, `pin`,
+ * `unpin`, `allow`),
  * so it lands in the same ledger record.
  *
  * A preview carries a fingerprint of the ring as it was drawn. An action whose ring has moved
@@ -23,7 +24,16 @@ import {
   ringState,
 } from '@ringmaster/core';
 
-export const WEB_ACTIONS = ['approve', 'promote', 'rollback', 'lock', 'unlock', 'unpin'] as const;
+export const WEB_ACTIONS = [
+  'approve',
+  'promote',
+  'rollback',
+  'lock',
+  'unlock',
+  'pin',
+  'unpin',
+  'allow',
+] as const;
 export type WebAction = (typeof WEB_ACTIONS)[number];
 
 /** The permission each action needs (the same table the CLI uses). */
@@ -33,14 +43,16 @@ export const PERMISSION: Record<WebAction, AccessAction> = {
   rollback: 'rollback',
   lock: 'lock',
   unlock: 'lock',
-  unpin: 'deploy',
+  pin: 'lock',
+  unpin: 'lock',
+  allow: 'deploy',
 };
 
 export interface ActionRequest {
   action: WebAction;
   pipeline: string;
   ring: string;
-  /** The release to approve, promote, roll back to or unpin. */
+  /** The release to approve, promote, roll back to or allow again. */
   release?: string;
 }
 
@@ -88,6 +100,7 @@ function fingerprint(p: PipelineState, ring: string, release: string | undefined
         rs.current ?? null,
         rs.inFlight ?? null,
         rs.locked ?? null,
+        rs.pinned ?? null,
         rs.rollouts.length,
         approvals,
         standing?.status ?? null,
@@ -197,6 +210,29 @@ export async function preview(
         ],
         fingerprint: fingerprint(p, ring.name, undefined),
       };
+    case 'pin':
+      return {
+        ...base,
+        reason: 'required',
+        title: `Pin ${where}${current ? ` to ${current.version}` : ''}`,
+        effects: [
+          current
+            ? `Holds ${where} on ${current.version}: automatic promotion waits, and promote or rollback to another release is refused, until it is unpinned.`
+            : `${where} runs no release yet: pinning will be refused.`,
+        ],
+        fingerprint: fingerprint(p, ring.name, undefined),
+      };
+    case 'unpin':
+      return {
+        ...base,
+        title: `Unpin ${where}`,
+        effects: [
+          rs.pinned
+            ? `Lifts the pin by ${rs.pinned.by} (${rs.pinned.reason}); the ring's policy may promote again.`
+            : `${where} is not pinned: unpinning will be refused.`,
+        ],
+        fingerprint: fingerprint(p, ring.name, undefined),
+      };
     default:
       break;
   }
@@ -214,7 +250,7 @@ export async function preview(
       fingerprint: fp,
     };
   }
-  if (request.action === 'unpin') {
+  if (request.action === 'allow') {
     const standing = p.releaseRings.get(release.id)?.get(ring.name);
     return {
       ...withRelease,
@@ -308,9 +344,17 @@ export async function perform(
     case 'unlock':
       await engine.unlock({ pipeline, ring, by: actor.name, ...(reason ? { reason } : {}) });
       return { ok: true, message: `unlocked ${pipeline}/${ring}` };
-    case 'unpin':
-      await engine.unpin({ pipeline, ring, release: request.release!, by: actor.name });
+    case 'allow':
+      await engine.allow({ pipeline, ring, release: request.release!, by: actor.name });
       return { ok: true, message: `${request.release} may be promoted to ${pipeline}/${ring} again` };
+    case 'pin':
+      if (!reason)
+        throw new RingmasterError('CONFIG', 'reason: say why the ring is pinned', { scope: 'web' });
+      await engine.pin({ pipeline, ring, reason, by: actor.name });
+      return { ok: true, message: `pinned ${pipeline}/${ring}: ${reason}` };
+    case 'unpin':
+      await engine.unpin({ pipeline, ring, by: actor.name });
+      return { ok: true, message: `unpinned ${pipeline}/${ring}` };
     case 'promote':
     case 'rollback': {
       const summary =

@@ -50,6 +50,8 @@ export interface RingView {
   unreachable: { host: string; reason: string }[];
   lastFailure?: RingFailure;
   locked?: { by: string; at: string; reason: string };
+  /** Held on a release by a person. */
+  pinned?: { release: string; by: string; at: string; reason: string };
   hosts: HostView[];
 }
 
@@ -99,6 +101,8 @@ function stateWords(action: RingAction): string {
         : `rolling: ${action.kind} of ${action.version}, ${action.done}/${action.total} hosts`;
     case 'locked':
       return `locked by ${action.locked.by}: ${action.locked.reason}`;
+    case 'pinned':
+      return `pinned by ${action.pinned.by}: ${action.pinned.reason}`;
     case 'verifying':
       return `verifying ${action.version}${action.gates.length ? `: gates ${action.gates.join(', ')}` : ''}`;
     case 'promote':
@@ -206,6 +210,7 @@ function ringView(pipeline: Pipeline, p: PipelineState, index: number, now: Date
     unreachable: hosts.filter((h) => h.unreachable).map((h) => ({ host: h.name, reason: h.unreachable! })),
     ...(action.lastFailure ? { lastFailure: action.lastFailure } : {}),
     ...(rs.locked ? { locked: rs.locked } : {}),
+    ...(rs.pinned ? { pinned: rs.pinned } : {}),
     hosts,
   };
 }

@@ -105,7 +105,8 @@ function ringColumn(
       ${c ? actionLink(viewer, 'promote', p, ring.name, `Promote ${c.version}`, c.release) : ''}
       ${rollbackTo.slice(0, 3).map((r) => actionLink(viewer, 'rollback', p, ring.name, `Roll back to ${r.version}`, r.id))}
       ${ring.locked ? actionLink(viewer, 'unlock', p, ring.name, 'Unlock') : actionLink(viewer, 'lock', p, ring.name, 'Lock')}
-      ${rejected ? actionLink(viewer, 'unpin', p, ring.name, `Allow ${rejected.version} again`, rejected.release) : ''}
+      ${ring.pinned ? actionLink(viewer, 'unpin', p, ring.name, 'Unpin') : ring.release ? actionLink(viewer, 'pin', p, ring.name, `Pin ${ring.release.version}`) : ''}
+      ${rejected ? actionLink(viewer, 'allow', p, ring.name, `Allow ${rejected.version} again`, rejected.release) : ''}
     </nav>
     <details id="${hostsId(p, ring.name)}" data-hosts="/hosts?${query({ pipeline: p, ring: ring.name })}" ${open ? 'open' : ''}><summary>hosts (${ring.hosts.length})</summary>
       <div class="hosts-body">${open ? hostsTable(ring) : ''}</div>

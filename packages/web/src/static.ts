@@ -74,7 +74,7 @@ h2 { margin: .4rem 0 .8rem; } h3 { margin: .2rem 0; }
 .ring { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .7rem .8rem; }
 .ring header { display: flex; justify-content: space-between; align-items: baseline; gap: .5rem; }
 .ring .state { font-size: 12px; padding: .1rem .45rem; border-radius: 9px; background: #eef1f4; }
-.action-resume .state { background: #dbeafe; } .action-locked .state { background: #fde2e1; }
+.action-resume .state { background: #dbeafe; } .action-locked .state, .action-pinned .state { background: #fde2e1; }
 .action-wait .state, .action-blocked .state { background: #fff4d6; } .action-verifying .state { background: #e6f4ea; }
 .versions { list-style: none; padding: 0; margin: .3rem 0; } .versions .v { font-family: ui-monospace, monospace; }
 .warn { color: var(--warn); margin: .2rem 0; } .next { margin: .4rem 0; }

@@ -413,11 +413,19 @@ describe('the team page', () => {
     const rejected = (await w.records()).find((r) => r.type === 'ring.rejected' && r.data.ring === 'sandbox');
     expect(rejected?.data).toMatchObject({ release: '1.0.2', by: 'alice' });
     // And 1.0.2 is allowed in sandbox again from the page.
-    const allow = await previewForm(cookie, 'action=unpin&pipeline=shop&ring=sandbox&release=1.0.2');
+    const allow = await previewForm(cookie, 'action=allow&pipeline=shop&ring=sandbox&release=1.0.2');
     const allowed = await post('/actions', allow, { cookie });
     expect(allowed.status).toBe(200);
     expect(await allowed.text()).toContain('1.0.2 may be promoted to shop/sandbox again');
     expect(await countOf('ring.unrejected', 'sandbox')).toBe(1);
+    // Pinned from the page: the column says so; unpinned again.
+    const pin = await previewForm(cookie, 'action=pin&pipeline=shop&ring=sandbox');
+    const pinned = await post('/actions', { ...pin, reason: 'freeze' }, { cookie });
+    expect(pinned.status, await pinned.clone().text()).toBe(200);
+    expect(await pinned.text()).toContain('pinned by alice: freeze');
+    const unpin = await previewForm(cookie, 'action=unpin&pipeline=shop&ring=sandbox');
+    expect((await post('/actions', unpin, { cookie })).status).toBe(200);
+    expect(await countOf('ring.unpinned', 'sandbox')).toBe(1);
   });
 
   it('names an unknown pipeline, ring or release, and refuses an oversized body', async () => {
