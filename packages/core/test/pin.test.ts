@@ -4,8 +4,8 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createEngine, fileStore, isRingmasterError } from '../src/index.js';
-import { world } from './helpers.js';
+import { createEngine, fileStore, isRingmasterError, oneAtATime } from '../src/index.js';
+import { rolloutInFlight, world } from './helpers.js';
 
 async function refused(work: Promise<unknown>): Promise<Error & { code?: string }> {
   const error = await work.then(
@@ -77,6 +77,29 @@ describe('pin', () => {
 });
 
 describe('reject', () => {
+  it('refuses while a rollout of the release is under way (its end would be recorded over the rejection)', async () => {
+    const w = await world();
+    await w.engine.tick();
+    await w.source.commit({ 'app.txt': 'v2\n' }, 'second');
+    await w.engine.build();
+    // A rollout of 1.0.2 to eng started and not finished, as a runner that died leaves it.
+    await rolloutInFlight(w.engine, '1.0.2', oneAtATime());
+    await w.engine.close();
+    const again = createEngine({
+      pipelines: [w.app],
+      store: fileStore({ dir: join(w.dir, 'ledger') }),
+      clock: w.clock,
+      workDir: join(w.dir, 'work'),
+    });
+    try {
+      const error = await refused(again.reject({ pipeline: 'app', release: '1.0.2', reason: 'bad' }));
+      expect(error.message).toContain('1.0.2 is being rolled out to eng (eng#2)');
+      expect((await again.ledger.read()).filter((r) => r.type === 'ring.rejected')).toEqual([]);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('marks a release bad in every ring: never promoted, the ring running it says so, allow lets it through', async () => {
     const w = await world();
     await w.engine.tick();
@@ -99,6 +122,9 @@ describe('reject', () => {
       'sandbox runs 1.0.2, which is rejected here (marked bad by bob: corrupts the cache): roll back with ringmaster rollback app sandbox',
     );
     await refused(w.engine.reject({ pipeline: 'app', release: '1.0.2', reason: 'again' }));
+    await expect(w.engine.reject({ pipeline: 'app', release: '1.0.2', reason: ' ' })).rejects.toThrow(
+      /say why/,
+    );
     // allow (and the old spelling, unpin with a release) lifts it ring by ring: prod takes it once
     // the rings that feed it let it through again too.
     await w.engine.allow({ pipeline: 'app', ring: 'eng', release: '1.0.2', by: 'carol' });

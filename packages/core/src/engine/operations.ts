@@ -482,7 +482,19 @@ export class Operations {
       throw new RingmasterError('CONFIG', 'reason: say why the release is bad', { scope: 'engine' });
     let rings: string[] = [];
     await this.rt.ledger.decide(() => {
-      const standing = this.rt.state(pipeline.name).releaseRings.get(release.id);
+      const p = this.rt.state(pipeline.name);
+      // A rollout of it under way would record its own end over the rejection: wait for it.
+      for (const ring of pipeline.rings) {
+        const inFlight = ringState(p, ring.name).inFlight;
+        const rollout = inFlight ? p.rollouts.get(inFlight) : undefined;
+        if (rollout?.release === release.id)
+          throw new RingmasterError(
+            'STATE',
+            `${release.version} is being rolled out to ${ring.name} (${rollout.id}); reject it once that ends (or lock ${ring.name} to stop what follows)`,
+            { scope: 'engine' },
+          );
+      }
+      const standing = p.releaseRings.get(release.id);
       rings = pipeline.rings.map((r) => r.name).filter((r) => standing?.get(r)?.status !== 'rejected');
       if (rings.length === 0)
         throw new RingmasterError('STATE', `${release.version} is rejected in every ring already`, {
