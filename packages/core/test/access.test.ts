@@ -6,14 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  type Access,
-  createAccess,
-  createEngine,
-  fileStore,
-  isRingmasterError,
-  manual,
-} from '../src/index.js';
+import { type Access, createAccess, isRingmasterError, manual } from '../src/index.js';
 import { tempDir, world } from './helpers.js';
 
 async function access(options: Parameters<typeof createAccess>[0] = {}): Promise<Access> {
@@ -147,13 +140,7 @@ describe('approvals with identities', () => {
     await w.engine.approve({ pipeline: 'app', ring: 'prod', release, by: 'carol' });
     await w.engine.close();
     // The same ledger, now with identities: carol's typed-in approval no longer counts.
-    const strict = createEngine({
-      pipelines: [w.app],
-      store: fileStore({ dir: join(w.dir, 'ledger') }),
-      clock: w.clock,
-      workDir: join(w.dir, 'work'),
-      authenticatedApprovals: true,
-    });
+    const strict = w.reopen({ authenticatedApprovals: true });
     try {
       await strict.start();
       const before = await strict.explain({ pipeline: 'app', ring: 'prod' });
@@ -189,13 +176,7 @@ describe('approvals with identities', () => {
       await w.source.requestDeploy!({ ring: 'prod', revision, name: 'now' });
       // A git tag's tagger is whatever the client says; an svn server signs its authors in.
       const source = { ...w.source, capabilities: { ...w.source.capabilities, authenticatedAuthors } };
-      const strict = createEngine({
-        pipelines: [{ ...w.app, source }],
-        store: fileStore({ dir: join(w.dir, 'ledger') }),
-        clock: w.clock,
-        workDir: join(w.dir, 'work'),
-        authenticatedApprovals: true,
-      });
+      const strict = w.reopen({ pipelines: [{ ...w.app, source }], authenticatedApprovals: true });
       try {
         await strict.start();
         await strict.tick();

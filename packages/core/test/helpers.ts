@@ -7,6 +7,7 @@ import {
   auto,
   createEngine,
   type Engine,
+  type EngineOptions,
   entry,
   fileStore,
   type GateOptions,
@@ -106,7 +107,22 @@ export async function world(options: WorldOptions = {}) {
             (await app.rings.find((r) => r.name === ring)!.target.installed(h.name, 'app'))?.version,
         ),
     );
-  return { dir, clock, source, app, store, engine, notes, sent, errors, versions };
+  /**
+   * A new engine on the same ledger, clock and work directory (as after a restart), with other
+   * options if given; closed after the test like the first.
+   */
+  const reopen = (more: Partial<EngineOptions> = {}): Engine => {
+    const again = createEngine({
+      pipelines: [app],
+      store: fileStore({ dir: join(dir, 'ledger') }),
+      clock,
+      workDir: join(dir, 'work'),
+      ...more,
+    });
+    engines.push(again);
+    return again;
+  };
+  return { dir, clock, source, app, store, engine, notes, sent, errors, versions, reopen };
 }
 
 /**

@@ -2,9 +2,8 @@
  * Holding a ring (pin/unpin) and marking a release bad (reject/allow), in the ring state
  * machine: what waits, what is refused, what each ring says, and that it all survives a restart.
  */
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createEngine, fileStore, isRingmasterError, oneAtATime } from '../src/index.js';
+import { isRingmasterError, oneAtATime } from '../src/index.js';
 import { rolloutInFlight, world } from './helpers.js';
 
 async function refused(work: Promise<unknown>): Promise<Error & { code?: string }> {
@@ -36,27 +35,18 @@ describe('pin', () => {
     await refused(w.engine.rollback({ pipeline: 'app', ring: 'prod' }));
     // A new engine on the same ledger holds it too.
     await w.engine.close();
-    const again = createEngine({
-      pipelines: [w.app],
-      store: fileStore({ dir: join(w.dir, 'ledger') }),
-      clock: w.clock,
-      workDir: join(w.dir, 'work'),
-    });
-    try {
-      await again.start();
-      await again.tick();
-      expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);
-      await again.unpin({ pipeline: 'app', ring: 'prod', by: 'alice' });
-      await again.tick();
-      expect(await w.versions('prod')).toEqual(['1.0.2', '1.0.2']);
-      const types = (await again.ledger.read()).map((r) => r.type);
-      expect(types.filter((t) => t === 'ring.pinned' || t === 'ring.unpinned')).toEqual([
-        'ring.pinned',
-        'ring.unpinned',
-      ]);
-    } finally {
-      await again.close();
-    }
+    const again = w.reopen();
+    await again.start();
+    await again.tick();
+    expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);
+    await again.unpin({ pipeline: 'app', ring: 'prod', by: 'alice' });
+    await again.tick();
+    expect(await w.versions('prod')).toEqual(['1.0.2', '1.0.2']);
+    const types = (await again.ledger.read()).map((r) => r.type);
+    expect(types.filter((t) => t === 'ring.pinned' || t === 'ring.unpinned')).toEqual([
+      'ring.pinned',
+      'ring.unpinned',
+    ]);
   });
 
   it('refuses a pin with nothing deployed, of another release, twice, and an unpin of an unpinned ring', async () => {
@@ -85,19 +75,10 @@ describe('reject', () => {
     // A rollout of 1.0.2 to eng started and not finished, as a runner that died leaves it.
     await rolloutInFlight(w.engine, '1.0.2', oneAtATime());
     await w.engine.close();
-    const again = createEngine({
-      pipelines: [w.app],
-      store: fileStore({ dir: join(w.dir, 'ledger') }),
-      clock: w.clock,
-      workDir: join(w.dir, 'work'),
-    });
-    try {
-      const error = await refused(again.reject({ pipeline: 'app', release: '1.0.2', reason: 'bad' }));
-      expect(error.message).toContain('1.0.2 is being rolled out to eng (eng#2)');
-      expect((await again.ledger.read()).filter((r) => r.type === 'ring.rejected')).toEqual([]);
-    } finally {
-      await again.close();
-    }
+    const again = w.reopen();
+    const error = await refused(again.reject({ pipeline: 'app', release: '1.0.2', reason: 'bad' }));
+    expect(error.message).toContain('1.0.2 is being rolled out to eng (eng#2)');
+    expect((await again.ledger.read()).filter((r) => r.type === 'ring.rejected')).toEqual([]);
   });
 
   it('marks a release bad in every ring: never promoted, the ring running it says so, allow lets it through', async () => {
