@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { median } from './stats.mjs';
 
 const distUrl = new URL('../packages/pkg-deb/dist/index.js', import.meta.url);
 const dist = fileURLToPath(distUrl);
@@ -53,7 +54,6 @@ ensureTools({
 
 const { aptRepository, deb } = await import(distUrl.href);
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x, d = 3) => (x === null ? null : Math.round(x * 10 ** d) / 10 ** d);
 
 /** Wall time of a command, in ms (stdout discarded unless `out` is given). */

@@ -18,6 +18,7 @@ import {
   pipeline,
   simulatedPackager,
 } from '@ringmaster/core';
+import { median } from './stats.mjs';
 
 const RELEASES = Number(process.env.BENCH_RELEASES ?? 1000);
 const HOSTS = 50;
@@ -118,7 +119,6 @@ for (let i = 0; i < 3; i++) {
 }
 await rm(dir, { recursive: true, force: true });
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const result = {
   bench: 'engine',
   host_step_overhead_ms: Number((totalMs / hostSteps).toFixed(4)),

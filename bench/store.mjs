@@ -12,7 +12,7 @@
 //
 //   npm run bench:store            BENCH_RUNS=3 npm run bench:store
 import { mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   auto,
@@ -28,15 +28,12 @@ import {
 import { postgresStore } from '@ringmaster/store-postgres';
 import { startPostgres } from '@ringmaster/store-postgres/testing';
 import pg from 'pg';
+import { load, median, spread as spreadTo } from './stats.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const APPENDS = 400;
 const RING_HOSTS = 1000;
 const dir = await mkdtemp(join(tmpdir(), 'rm-bench-store-'));
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
 console.log(`[bench] load at start: ${load()} (1, 5, 15 min); ${RUNS} runs of each measurement`);
 
 let peakRss = 0;
@@ -48,9 +45,7 @@ const cluster = await startPostgres({ settings: { synchronous_commit: 'on' } });
 let databases = 0;
 const freshDb = () => cluster.createDatabase(`bench_${++databases}`);
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const spread = (xs) =>
-  `${median(xs).toFixed(3)} (${Math.min(...xs).toFixed(3)}–${Math.max(...xs).toFixed(3)})`;
+const spread = (xs) => spreadTo(xs, 3);
 const record = (i) => ({
   type: 'bench.record',
   time: new Date(0).toISOString(),

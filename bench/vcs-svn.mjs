@@ -11,6 +11,7 @@ import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './stats.mjs';
 
 const dist = fileURLToPath(new URL('../packages/vcs-svn/dist/index.js', import.meta.url));
 if (!existsSync(dist)) {
@@ -62,7 +63,6 @@ function run(argv, input) {
   });
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const best = (xs) => Math.min(...xs);
 // Ratios use the best run of each side: on a shared machine the noise only ever adds time, so the
 // minimum is the closest to each side's own cost. Medians are printed beside them.

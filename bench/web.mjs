@@ -16,7 +16,7 @@
 //   npm run bench:web            BENCH_RUNS=3 BENCH_RECORDS=20000 npm run bench:web
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -33,6 +33,7 @@ import {
 } from '@ringmaster/core';
 import { createWebApp, projectView, serveWeb } from '@ringmaster/web';
 import { launchBrowser } from '@ringmaster/web/testing';
+import { load, median, spread } from './stats.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const RENDER_RUNS = Math.max(RUNS, Number(process.env.BENCH_RENDER_RUNS ?? 20));
@@ -57,13 +58,6 @@ const settled = async () => {
   const m = process.memoryUsage();
   return { rss: mb(m.rss), heap: mb(m.heapUsed) };
 };
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const spread = (xs, digits = 1) =>
-  `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
 const round = (x, digits = 1) => Number(x.toFixed(digits));
 
 const benchStarted = performance.now();

@@ -111,13 +111,14 @@ const hosts = (from, to) => ssh({ hosts: lab.hosts.slice(from, to), privateKey: 
 /**
  * The config head of a project with one pipeline, shop: git, a .deb per commit, and rings eng
  * (host 0), sandbox (host 1, automatic) and prod (hosts 2 to `prodTo`, `prodPolicy`).
- * Followed by the rest of the exported object (`access`, `store`…) and `};`.
+ * `head`: more imports and constants for the rest. Followed by the rest of the exported object
+ * (`access`, `store`…) and `};`.
  */
-export function shopConfig(options: { prodTo?: number; prodPolicy?: string } = {}): string {
+export function shopConfig(options: { prodTo?: number; prodPolicy?: string; head?: string } = {}): string {
   return `import { auto, localRepository, manual, pipeline } from '@ringmaster/core';
 import { deb } from '@ringmaster/pkg-deb';
 import { git } from '@ringmaster/vcs-git';
-${CONFIG_HEAD}
+${CONFIG_HEAD}${options.head ?? ''}
 export default {
   pipelines: [
     pipeline({

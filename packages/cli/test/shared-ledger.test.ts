@@ -11,29 +11,14 @@ import type { TypedRecord } from '@ringmaster/core';
 import { postgresStore } from '@ringmaster/store-postgres';
 import { type PostgresCluster, startPostgres } from '@ringmaster/store-postgres/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFIG_HEAD, type RealProject, realProject } from './lab.js';
+import { type RealProject, realProject, shopConfig } from './lab.js';
 
-const CONFIG = `import { auto, localRepository, manual, pipeline } from '@ringmaster/core';
-import { deb } from '@ringmaster/pkg-deb';
-import { postgresStore } from '@ringmaster/store-postgres';
-import { git } from '@ringmaster/vcs-git';
-${CONFIG_HEAD}
+const CONFIG = `${shopConfig({
+  head: `import { postgresStore } from '@ringmaster/store-postgres';
 const db = JSON.parse(readFileSync(new URL('./db.json', import.meta.url), 'utf8'));
-export default {
+`,
+})}
   store: postgresStore({ connectionString: db.url }),
-  pipelines: [
-    pipeline({
-      name: 'shop',
-      source: git({ url: lab.gitUrl, branch: 'main' }),
-      packager: deb({ name: 'shop', version: '1.0.{number}', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
-      repository: localRepository({ dir: 'repo' }),
-      rings: [
-        { name: 'eng', target: hosts(0, 1) },
-        { name: 'sandbox', target: hosts(1, 2), policy: auto() },
-        { name: 'prod', target: hosts(2, 3), policy: manual() },
-      ],
-    }),
-  ],
 };
 `;
 

@@ -190,49 +190,43 @@ export async function preview(
   const current = rs.current ? p.releases.get(rs.current) : undefined;
   const where = `${pipeline.name}/${ring.name}`;
   const base = { ...request, reason: 'optional' as const };
+  /** The preview of an action on the ring itself (no release): its title and its one effect. */
+  const onRing = (title: string, effect: string, reason: Preview['reason'] = 'optional'): Preview => ({
+    ...base,
+    reason,
+    title,
+    effects: [effect],
+    fingerprint: fingerprint(p, ring.name, undefined),
+  });
   switch (request.action) {
     case 'lock':
-      return {
-        ...base,
-        reason: 'required',
-        title: `Lock ${where}`,
-        effects: [`No deployment reaches ${where} (automatic ones included) until it is unlocked.`],
-        fingerprint: fingerprint(p, ring.name, undefined),
-      };
+      return onRing(
+        `Lock ${where}`,
+        `No deployment reaches ${where} (automatic ones included) until it is unlocked.`,
+        'required',
+      );
     case 'unlock':
-      return {
-        ...base,
-        title: `Unlock ${where}`,
-        effects: [
-          rs.locked
-            ? `Lifts the lock by ${rs.locked.by} (${rs.locked.reason}); the ring's policy may promote again.`
-            : `${where} is not locked: unlocking will be refused.`,
-        ],
-        fingerprint: fingerprint(p, ring.name, undefined),
-      };
+      return onRing(
+        `Unlock ${where}`,
+        rs.locked
+          ? `Lifts the lock by ${rs.locked.by} (${rs.locked.reason}); the ring's policy may promote again.`
+          : `${where} is not locked: unlocking will be refused.`,
+      );
     case 'pin':
-      return {
-        ...base,
-        reason: 'required',
-        title: `Pin ${where}${current ? ` to ${current.version}` : ''}`,
-        effects: [
-          current
-            ? `Holds ${where} on ${current.version}: automatic promotion waits, and promote or rollback to another release is refused, until it is unpinned.`
-            : `${where} runs no release yet: pinning will be refused.`,
-        ],
-        fingerprint: fingerprint(p, ring.name, undefined),
-      };
+      return onRing(
+        `Pin ${where}${current ? ` to ${current.version}` : ''}`,
+        current
+          ? `Holds ${where} on ${current.version}: automatic promotion waits, and promote or rollback to another release is refused, until it is unpinned.`
+          : `${where} runs no release yet: pinning will be refused.`,
+        'required',
+      );
     case 'unpin':
-      return {
-        ...base,
-        title: `Unpin ${where}`,
-        effects: [
-          rs.pinned
-            ? `Lifts the pin by ${rs.pinned.by} (${rs.pinned.reason}); the ring's policy may promote again.`
-            : `${where} is not pinned: unpinning will be refused.`,
-        ],
-        fingerprint: fingerprint(p, ring.name, undefined),
-      };
+      return onRing(
+        `Unpin ${where}`,
+        rs.pinned
+          ? `Lifts the pin by ${rs.pinned.by} (${rs.pinned.reason}); the ring's policy may promote again.`
+          : `${where} is not pinned: unpinning will be refused.`,
+      );
     default:
       break;
   }
