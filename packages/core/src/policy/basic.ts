@@ -1,4 +1,4 @@
-/** The simple policies: auto, manual approval, soak time, freeze. */
+/** The simple policies: auto, manual approval, soak time. Freezes are in `freeze.ts`. */
 import { z } from 'zod';
 import { parseOptions } from '../errors.js';
 import { durationSchema, formatDuration } from '../model/duration.js';
@@ -147,59 +147,6 @@ export function soak(duration: string | number): Policy {
         until: new Date(until).toISOString(),
         reason: `soaking: ${formatDuration(until - context.now.getTime())} left of ${formatDuration(ms)}`,
       };
-    },
-  };
-}
-
-const instant = z.union([z.string(), z.date(), z.number()]).transform((value, ctx) => {
-  const t = new Date(value).getTime();
-  if (Number.isNaN(t)) {
-    ctx.addIssue({ code: 'custom', message: `expected a date, got ${JSON.stringify(value)}` });
-    return z.NEVER;
-  }
-  return t;
-});
-
-export const freezeOptionsSchema = z
-  .object({
-    reason: z.string().min(1).default('deploy freeze'),
-    /** Start of the freeze; frozen from now when omitted. */
-    from: instant.optional(),
-    /** End of the freeze; frozen until lifted when omitted. */
-    until: instant.optional(),
-  })
-  .strict();
-export type FreezeOptions = z.input<typeof freezeOptionsSchema>;
-
-/**
- * No promotion during the freeze. With an end, the policy waits until it; without, it is blocked
- * until someone changes the configuration.
- *
- * @example
- * ```ts
- * freeze({ reason: 'year-end freeze', from: '2026-12-20', until: '2027-01-04' })
- * ```
- */
-export function freeze(options: FreezeOptions = {}): Policy {
-  const opts = parseOptions(freezeOptionsSchema, options, 'policy', 'freeze');
-  return {
-    kind: 'freeze',
-    approvers: [],
-    describe: () =>
-      `freeze (${opts.reason}${opts.until !== undefined ? ` until ${new Date(opts.until).toISOString()}` : ''})`,
-    evaluate(context): Decision {
-      const now = context.now.getTime();
-      if (opts.from !== undefined && now < opts.from)
-        return { verdict: 'promote', reason: 'freeze not started' };
-      if (opts.until !== undefined && now >= opts.until) return { verdict: 'promote', reason: 'freeze over' };
-      if (opts.until !== undefined) {
-        return {
-          verdict: 'wait',
-          until: new Date(opts.until).toISOString(),
-          reason: `frozen: ${opts.reason}`,
-        };
-      }
-      return { verdict: 'blocked', reason: `frozen: ${opts.reason}` };
     },
   };
 }
