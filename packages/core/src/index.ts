@@ -45,6 +45,7 @@ export {
   simulatedTarget,
   simulatedTargetOptionsSchema,
 } from './adapters/simulated-target.js';
+export * from './adapters/slack-notifier.js';
 export {
   compareDotted,
   sha256File,
