@@ -87,7 +87,9 @@ export {
   type RingAction,
   type RingActionKind,
   type RingFailure,
+  type RolloutPosition,
   ringAction,
+  rolloutPosition,
 } from './engine/ring-action.js';
 export { describeRecord, isFailure } from './ledger/describe.js';
 export { type Entry, entry, Ledger } from './ledger/ledger.js';
@@ -164,6 +166,7 @@ export { assertCanApprove } from './policy/approvers.js';
 export * from './policy/index.js';
 export { type ReplayHistory, type ReplayInput, type ReplayResult, replayPolicy } from './policy/replay.js';
 export {
+  type CheckpointResult,
   type ExecuteRolloutInput,
   executeRollout,
   type HostOutcome,
@@ -180,14 +183,24 @@ export {
 export {
   batches,
   budgetSpent,
+  type CanaryStep,
+  type Checkpoint,
+  canary,
   describeRollout,
+  describeStep,
   type FailureOptions,
   oneAtATime,
+  type PlannedStep,
+  pause,
   percentages,
   planBatches,
+  planRollout,
   type RolloutOptions,
   type RolloutSpec,
+  type RolloutStep,
   rolloutSchema,
+  rolloutStepSchema,
+  verify,
 } from './rollout/strategy.js';
 export { type FileStoreOptions, fileStore, fileStoreOptionsSchema } from './store/file.js';
 export type { FileHandleLike, FsLike } from './store/fs.js';

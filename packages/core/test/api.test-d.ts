@@ -34,6 +34,8 @@ describe('public types', () => {
       | 'batch.started'
       | 'rollout.parked'
       | 'rollout.finished'
+      | 'rollout.paused'
+      | 'rollout.resumed'
       | 'gate.finished'
       | 'ring.verified'
       | 'ring.failed'

@@ -33,7 +33,7 @@ describe('plans', () => {
   it('names the bad option path', () => {
     expect(() => batches(0)).toThrow(/rollout\.batch: expected a whole number ≥ 1/);
     expect(() => oneAtATime({ maxFailures: -1 })).toThrow(/rollout\.maxFailures: expected a number ≥ 0/);
-    expect(() => percentages([50, 10])).toThrow(/rollout\.steps: expected increasing percentages/);
+    expect(() => percentages([50, 10])).toThrow(/rollout\.steps\[1\]: expected increasing host steps/);
   });
 });
 

@@ -560,6 +560,30 @@ export class Engine extends EventEmitter<EngineEvents> {
     return this.operations.rollback(input);
   }
 
+  /**
+   * Ends the pause step a ring's rollout waits at — for a person, or early for a timed pause —
+   * recording who did; then, unless `drive: false`, carries the rollout on in this process to its
+   * end or its next pause (undefined `summary` when another process holds the ring: it does).
+   *
+   * @example
+   * ```ts
+   * const { summary } = await engine.resume({ pipeline: 'foostat', ring: 'prod', by: 'alice' });
+   * ```
+   */
+  async resume(input: {
+    pipeline: string;
+    ring: string;
+    by?: string;
+    reason?: string;
+    drive?: boolean;
+  }): Promise<{ rollout: string; step: number; summary?: RolloutSummary }> {
+    await this.ensureLoaded();
+    const resumed = await this.operations.resume(input);
+    if (input.drive === false) return resumed;
+    const summary = await this.operations.drive(input);
+    return { ...resumed, ...(summary ? { summary } : {}) };
+  }
+
   /** Stops every deployment to a ring (automatic ones included) until `unlock`. */
   async lock(input: { pipeline: string; ring: string; reason: string; by?: string }): Promise<void> {
     await this.ensureLoaded();

@@ -14,7 +14,7 @@ import type { Pipeline, Ring } from '../model/pipeline.js';
 import { assertCanApprove } from '../policy/approvers.js';
 import { type ConvergeReport, convergePipelines } from './converge.js';
 import { eligibleReleases } from './eligibility.js';
-import { ringAction } from './ring-action.js';
+import { type RolloutPosition, ringAction, rolloutPosition } from './ring-action.js';
 import type { RingRunner } from './rings.js';
 import type { Runtime } from './runtime.js';
 
@@ -37,6 +37,8 @@ export interface RolloutSummary {
   chosen: string;
   /** Whether the release is verified in the ring now (its rollout succeeded and its gates passed). */
   verified: boolean;
+  /** A rollout still in flight: the step it is at, and what it waits for (a pause step). */
+  position?: RolloutPosition;
 }
 
 export class Operations {
@@ -255,6 +257,7 @@ export class Operations {
         scope: 'engine',
       });
     }
+    const position = rollout.outcome ? undefined : rolloutPosition(pipeline, p, rollout, this.rt.clock.now());
     return {
       rollout: rollout.id,
       kind: rollout.kind,
@@ -264,7 +267,56 @@ export class Operations {
       ...(rollout.outcomeReason ? { reason: rollout.outcomeReason } : {}),
       chosen,
       verified: p.releaseRings.get(rollout.release)?.get(ring.name)?.status === 'verified',
+      ...(position ? { position } : {}),
     };
+  }
+
+  /**
+   * Ends the pause step a ring's rollout waits at (for a person, or early for a timed one) and
+   * records who did. The rollout goes on at the engine's next pass, or in `drive`'s session.
+   */
+  async resume(input: { pipeline: string; ring: string; by?: string; reason?: string }): Promise<{
+    rollout: string;
+    step: number;
+  }> {
+    const pipeline = this.pipeline(input.pipeline);
+    const index = this.ringIndex(pipeline, input.ring);
+    let resumed: { rollout: string; step: number } | undefined;
+    await this.rt.ledger.decide(() => {
+      const p = this.rt.state(pipeline.name);
+      const action = ringAction(pipeline, p, index, this.rt.clock.now());
+      if (action.action !== 'resume' || !action.step?.waiting)
+        throw new RingmasterError(
+          'STATE',
+          `${pipeline.name}/${input.ring} has no paused rollout to resume: ${action.reason}`,
+          { scope: 'engine' },
+        );
+      resumed = { rollout: action.rollout, step: action.step.step };
+      return [
+        entry('rollout.resumed', {
+          pipeline: pipeline.name,
+          rollout: action.rollout,
+          step: action.step.step,
+          by: input.by ?? 'api',
+          ...(input.reason ? { reason: input.reason } : {}),
+        }),
+      ];
+    });
+    return resumed!;
+  }
+
+  /**
+   * Drives the ring's rollout in flight on from where it is (after `resume`), to its end or its
+   * next pause; undefined when another process holds the ring (it carries the rollout on).
+   */
+  async drive(input: { pipeline: string; ring: string }): Promise<RolloutSummary | undefined> {
+    const pipeline = this.pipeline(input.pipeline);
+    const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
+    const id = ringState(this.rt.state(pipeline.name), ring.name).inFlight;
+    if (!id) return undefined;
+    const before = ringState(this.rt.state(pipeline.name), ring.name).rollouts.indexOf(id);
+    const ran = await this.rings.withRingLock(pipeline, ring, (session) => this.rings.resumeRollout(session));
+    return ran ? this.summary(pipeline, ring, before, `resumed in ${ring.name}`) : undefined;
   }
 
   async lock(input: { pipeline: string; ring: string; reason: string; by?: string }): Promise<void> {

@@ -7,11 +7,12 @@
  * `plan`, `explain`, `status` and the page only put it in words.
  */
 import { plainMessage } from '../errors.js';
-import type { PipelineState, ReleaseInRing, ReleaseState } from '../ledger/state.js';
+import type { PipelineState, ReleaseInRing, ReleaseState, RolloutState } from '../ledger/state.js';
 import { ringState } from '../ledger/state.js';
 import { formatDuration } from '../model/duration.js';
 import type { Pipeline } from '../model/pipeline.js';
 import type { Decision } from '../policy/types.js';
+import { describeStep } from '../rollout/strategy.js';
 import { type Candidate, candidates, feederOf } from './eligibility.js';
 
 /** The newest failure that still matters in a ring: of its current release, or of a newer one. */
@@ -37,6 +38,52 @@ interface Common {
   reason: string;
 }
 
+/**
+ * Where a rollout with steps is: the first step not done yet, and — for a pause it reached —
+ * what it waits for: a person (`resume`), or the engine's clock (`until`).
+ */
+export interface RolloutPosition {
+  /** From 1. */
+  step: number;
+  total: number;
+  /** `batch 2 (3 hosts)`, `pause for a person`, `pause 10m`, `verify`. */
+  what: string;
+  waiting?: { for: 'person'; since: string } | { for: 'time'; since: string; until: string };
+}
+
+/** The position of `rollout` among its steps at `now`; undefined for one without steps or past them. */
+export function rolloutPosition(
+  pipeline: Pipeline,
+  p: PipelineState,
+  rollout: RolloutState,
+  now: Date,
+): RolloutPosition | undefined {
+  const steps = rollout.steps;
+  if (!steps || rollout.rollbacks.size > 0) return undefined;
+  const ring = pipeline.rings.find((r) => r.name === rollout.ring);
+  for (const s of steps) {
+    const at = { step: s.step, total: steps.length, what: describeStep(s, rollout.batches) };
+    if ('batch' in s) {
+      if ((rollout.batches[s.batch] ?? []).every((h) => rollout.hosts.get(h)?.finished)) continue;
+      return at;
+    }
+    if ('verify' in s) {
+      const passed = (ring?.gates ?? []).every((g) =>
+        p.gates.some((r) => r.rollout === rollout.id && r.step === s.step && r.gate === g.name && r.ok),
+      );
+      if (passed) continue;
+      return at;
+    }
+    const paused = rollout.pauses.get(s.step);
+    if (paused?.resumed) continue;
+    if (!paused) return at; // reached, not recorded yet: the next pass records it
+    if (paused.until === undefined) return { ...at, waiting: { for: 'person', since: paused.at } };
+    if (Date.parse(paused.until) <= now.getTime()) continue;
+    return { ...at, waiting: { for: 'time', since: paused.at, until: paused.until } };
+  }
+  return undefined;
+}
+
 interface Move {
   release: string;
   version: string;
@@ -57,6 +104,8 @@ export type RingAction = Common &
         done: number;
         total: number;
         parked?: { reason: string; at: string };
+        /** For a rollout with steps: which one it is at, and what it waits for. */
+        step?: RolloutPosition;
       }
     | { action: 'locked'; locked: { by: string; at: string; reason: string } }
     | {
@@ -143,6 +192,17 @@ export function ringAction(pipeline: Pipeline, p: PipelineState, index: number, 
     const done = [...inFlight.hosts.values()].filter((h) => h.finished).length;
     const total = inFlight.batches.flat().length;
     const what = `${inFlight.kind} ${inFlight.id} of ${version} to ${ring.name}`;
+    const step = rolloutPosition(pipeline, p, inFlight, now);
+    const at = step ? ` at step ${step.step} of ${step.total} (${step.what})` : '';
+    const hostsDone = `${done}/${total} hosts done`;
+    let reason: string;
+    if (step?.waiting?.for === 'person')
+      reason = `${what} is paused${at}, ${hostsDone}: it waits for a person to resume it (ringmaster resume ${pipeline.name} ${ring.name})`;
+    else if (step?.waiting?.for === 'time')
+      reason = `${what} is paused${at}, ${hostsDone}, until ${step.waiting.until} (in ${formatDuration(Date.parse(step.waiting.until) - now.getTime())})`;
+    else if (inFlight.parked)
+      reason = `${what} is parked${at} (${inFlight.parked.reason}; ${hostsDone}); it resumes at the next pass`;
+    else reason = `${what} is under way${at} (${hostsDone}); it is driven to its end first`;
     return {
       ...common,
       action: 'resume',
@@ -153,9 +213,8 @@ export function ringAction(pipeline: Pipeline, p: PipelineState, index: number, 
       done,
       total,
       ...(inFlight.parked ? { parked: inFlight.parked } : {}),
-      reason: inFlight.parked
-        ? `${what} is parked (${inFlight.parked.reason}; ${done}/${total} hosts done); it resumes at the next pass`
-        : `${what} is under way (${done}/${total} hosts done); it is driven to its end first`,
+      ...(step ? { step } : {}),
+      reason,
     };
   }
 

@@ -17,9 +17,11 @@ import { type Entry, entry, type LedgerDecision } from '../ledger/ledger.js';
 import type { RolloutKind, TypedRecord } from '../ledger/records.js';
 import type { PipelineState, ReleaseState, RolloutState } from '../ledger/state.js';
 import { pipelineState, ringState } from '../ledger/state.js';
+import { formatDuration } from '../model/duration.js';
 import { type Gate, type GateOutcome, gateFailureLine } from '../model/gate.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
 import {
+  type CheckpointResult,
   deployHost,
   executeRollout,
   type HostSharing,
@@ -27,7 +29,13 @@ import {
   type RolloutRecorder,
   type RolloutResult,
 } from '../rollout/execute.js';
-import { planBatches, type RolloutSpec } from '../rollout/strategy.js';
+import {
+  type Checkpoint,
+  describeStep,
+  type PlannedStep,
+  planRollout,
+  type RolloutSpec,
+} from '../rollout/strategy.js';
 import { describeHolder } from '../store/lockfile.js';
 import { LeaseKeeper } from './lease.js';
 import { notice } from './notify.js';
@@ -173,6 +181,8 @@ export class RingRunner {
     switch (action.action) {
       case 'resume':
       case 'verifying': {
+        // A rollout held by a pause step has nothing to do until it is resumed or its time is up.
+        if (action.action === 'resume' && action.step?.waiting) return;
         const ran = await this.withRingLock(pipeline, ring, (session) => this.continueRing(session, index));
         // With many runners, the ring's holder shares each batch: help with the open one.
         if (!ran && action.action === 'resume' && this.rt.manyRunners) await this.helpRollout(pipeline, ring);
@@ -535,6 +545,8 @@ export class RingRunner {
     const result: RolloutResult = await executeRollout({
       spec: rollout.strategy,
       batches: rollout.batches,
+      ...(rollout.steps ? { steps: rollout.steps } : {}),
+      checkpoint: (step, done) => this.checkpoint(session, rollout.id, release, step, done),
       target: ring.target,
       artifact: release.artifact,
       prior: { hosts: rollout.hosts, rollbacks: rollout.rollbacks },
@@ -545,6 +557,7 @@ export class RingRunner {
       ...(this.rt.manyRunners ? { share: this.sharing(session, rollout.id, session.fence) } : {}),
       recorder: hostRecorder(session.write, base),
     });
+    if (result.outcome === 'paused') return; // recorded by the pause step; taken up again later
     if (result.outcome === 'interrupted') {
       // A lost lease is recorded by withRingLock, outside the fence; a stop parks the rollout,
       // and says so: the next start resumes it from the ledger.
@@ -573,26 +586,133 @@ export class RingRunner {
     if (ok && rollout.kind === 'deploy') await this.runGates(session, release);
   }
 
+  /**
+   * A pause or verify step of the rollout `rollout` (see `planRollout`), after the hosts `done`.
+   * A pause is recorded when first reached (with a notice when it waits for a person) and ends
+   * when a person resumes it or, for a timed one, when the engine's clock passes its end (then
+   * recorded as resumed by `engine`). A verify runs the ring's gates on the hosts done so far;
+   * each gate's result is recorded with the step, so after a crash only the gates that did not
+   * finish run again.
+   */
+  private async checkpoint(
+    session: RingSession,
+    id: string,
+    release: ReleaseState,
+    step: PlannedStep & Checkpoint,
+    done: readonly string[],
+  ): Promise<CheckpointResult> {
+    const { pipeline, ring } = session;
+    const rollout = this.rt.state(pipeline.name).rollouts.get(id)!;
+    const total = rollout.steps?.length ?? step.step;
+    const at = `step ${step.step} of ${total}`;
+    const base = { pipeline: pipeline.name, rollout: id, step: step.step };
+    if ('verify' in step) {
+      const result = await this.runGateList(session, release, id, done, step.step);
+      if (result === 'stopped') return { wait: `stopped at ${at} (verify)` };
+      return result.ok ? { go: true } : { failed: result.reason };
+    }
+    const now = this.rt.clock.now();
+    let paused = rollout.pauses.get(step.step);
+    if (paused?.resumed) return { go: true };
+    if (!paused) {
+      const until = step.pause === 'manual' ? undefined : new Date(now.getTime() + step.pause).toISOString();
+      const waits = until
+        ? `paused at ${at} until ${until} (${describeStep(step, rollout.batches)})`
+        : `paused at ${at}: it waits for a person (ringmaster resume ${pipeline.name} ${ring.name})`;
+      await session.write(
+        entry('rollout.paused', { ...base, ...(until ? { until } : {}), reason: waits }),
+        // A person is needed: tell them, once (this record is written once per pause step).
+        ...(until
+          ? []
+          : [
+              notice(pipeline, {
+                kind: 'rollout',
+                pipeline: pipeline.name,
+                ok: true,
+                summary: `${rollout.kind} ${id} of ${release.version} to ${ring.name} is ${waits}; ${done.length} host${done.length === 1 ? '' : 's'} updated so far${this.rt.pageUrl ? ` — ${this.rt.pageUrl}` : ''}`,
+                revision: release.revision,
+                release: release.id,
+                ring: ring.name,
+                ...(this.rt.pageUrl ? { url: this.rt.pageUrl } : {}),
+              }),
+            ]),
+      );
+      paused = { at: now.toISOString(), ...(until ? { until } : {}) };
+    }
+    if (paused.until && Date.parse(paused.until) <= now.getTime()) {
+      await session.write(
+        entry('rollout.resumed', {
+          ...base,
+          by: 'engine',
+          reason: `the pause of ${formatDuration(Date.parse(paused.until) - Date.parse(paused.at))} is over`,
+        }),
+      );
+      return { go: true };
+    }
+    return {
+      wait: paused.until
+        ? `paused at ${at} until ${paused.until}`
+        : `paused at ${at}: it waits for a person (ringmaster resume ${pipeline.name} ${ring.name})`,
+    };
+  }
+
+  /**
+   * Runs the ring's gates for `release` (those not passed already for this rollout and step),
+   * stopping at the first that fails: later gates assume the earlier ones passed. `stopped` when
+   * the engine stopped or a lease was lost in between (they run again later).
+   */
+  private async runGateList(
+    session: RingSession,
+    release: ReleaseState,
+    rollout: string,
+    hosts: readonly string[],
+    step?: number,
+  ): Promise<{ ok: true } | { ok: false; gate: string; reason: string; log: string } | 'stopped'> {
+    const { pipeline, ring } = session;
+    const done = new Map(
+      this.rt
+        .state(pipeline.name)
+        .gates.filter(
+          (g) => g.ring === ring.name && g.release === release.id && g.rollout === rollout && g.step === step,
+        )
+        .map((g) => [g.gate, g]),
+    );
+    for (const gate of ring.gates) {
+      if (session.signal.aborted) return 'stopped';
+      const ok =
+        done.get(gate.name)?.ok ?? (await this.runGate(session, release, rollout, gate, [...hosts], step));
+      if (ok === 'stopped') return 'stopped';
+      if (ok) continue;
+      // The reason says what the gate said: the line a person needs, not just its name.
+      const failed = this.rt
+        .state(pipeline.name)
+        .gates.findLast(
+          (g) =>
+            g.ring === ring.name &&
+            g.release === release.id &&
+            g.rollout === rollout &&
+            g.step === step &&
+            g.gate === gate.name,
+        );
+      const said = failed ? gateFailureLine(failed.log) : '';
+      return {
+        ok: false,
+        gate: gate.name,
+        reason: `gate ${gate.name} failed${said ? `: ${said}` : ''}`,
+        log: failed?.log ?? '',
+      };
+    }
+    return { ok: true };
+  }
+
   async runGates(session: RingSession, release: ReleaseState): Promise<void> {
     const { pipeline, ring } = session;
     const p = this.rt.state(pipeline.name);
     const rollout = p.releaseRings.get(release.id)?.get(ring.name)?.rollout ?? '';
-    const done = new Map(
-      p.gates
-        .filter((g) => g.ring === ring.name && g.release === release.id && g.rollout === rollout)
-        .map((g) => [g.gate, g]),
-    );
     const hosts = ring.target.hosts.map((h) => h.name);
-    const failures: string[] = [];
-    for (const gate of ring.gates) {
-      if (session.signal.aborted) return; // a stop or a lost lease: the gates run again later
-      const ok = done.get(gate.name)?.ok ?? (await this.runGate(session, release, rollout, gate, hosts));
-      if (!ok) {
-        failures.push(gate.name);
-        break; // later gates assume the earlier ones passed
-      }
-    }
-    if (failures.length === 0) {
+    const result = await this.runGateList(session, release, rollout, hosts);
+    if (result === 'stopped') return; // a stop or a lost lease: the gates run again later
+    if (result.ok) {
       await session.write(
         entry('ring.verified', { pipeline: pipeline.name, ring: ring.name, release: release.id }),
         notice(
@@ -612,14 +732,7 @@ export class RingRunner {
       );
       return;
     }
-    // The reason says what the gate said: the line a person needs, not just its name.
-    const failed = this.rt
-      .state(pipeline.name)
-      .gates.findLast(
-        (g) => g.ring === ring.name && g.release === release.id && g.rollout === rollout && !g.ok,
-      );
-    const said = failed ? gateFailureLine(failed.log) : '';
-    const reason = `gate ${failures.join(', ')} failed${said ? `: ${said}` : ''}`;
+    const { reason } = result;
     const previous =
       ring.onGateFailure === 'rollback' ? this.previousRelease(pipeline, ring, release.id) : undefined;
     // One append: a crash can never leave the release failed but not rolled back.
@@ -636,7 +749,7 @@ export class RingRunner {
           revision: release.revision,
           release: release.id,
           ring: ring.name,
-          log: failed?.log.slice(-4000) ?? '',
+          log: result.log.slice(-4000),
         },
         release.email,
       ),
@@ -662,7 +775,8 @@ export class RingRunner {
     rollout: string,
     gate: Gate,
     hosts: string[],
-  ): Promise<boolean> {
+    step?: number,
+  ): Promise<boolean | 'stopped'> {
     const { pipeline, ring } = session;
     const started = performance.now();
     const record = processRecorder((e) => session.write(e), pipeline.name, {
@@ -671,10 +785,16 @@ export class RingRunner {
       release: release.id,
       rollout,
       gate: gate.name,
+      ...(step !== undefined ? { step } : {}),
     });
     // A gate that runs on the runner works in a fresh checkout of the release's revision, made
     // only when it asks for one and removed afterwards.
-    const dir = join(this.rt.workDir, pipeline.name, 'gates', `${rollout.replace('#', '-')}.${gate.name}`);
+    const dir = join(
+      this.rt.workDir,
+      pipeline.name,
+      'gates',
+      `${rollout.replace('#', '-')}${step !== undefined ? `.step${step}` : ''}.${gate.name}`,
+    );
     let checkedOut = false;
     const checkout = async (): Promise<string> => {
       if (!checkedOut) {
@@ -702,6 +822,8 @@ export class RingRunner {
     } finally {
       if (checkedOut) await rm(dir, { recursive: true, force: true });
     }
+    // Stopped by us (the engine stopping, a lost lease) is not the gate's verdict: it runs again.
+    if (!outcome.ok && session.signal.aborted) return 'stopped';
     await session.write(
       entry('gate.finished', {
         pipeline: pipeline.name,
@@ -709,6 +831,7 @@ export class RingRunner {
         release: release.id,
         rollout,
         gate: gate.name,
+        ...(step !== undefined ? { step } : {}),
         ok: outcome.ok,
         log: outcome.log.slice(-16_000),
         durationMs: Math.round(performance.now() - started),
@@ -748,6 +871,7 @@ export class RingRunner {
     const rs = ringState(this.rt.state(pipeline.name), ring.name);
     // A rollback or a converge never undoes itself: putting back what it replaces is no remedy.
     const strategy: RolloutSpec = kind === 'deploy' ? ring.rollout : { ...ring.rollout, onFailure: 'halt' };
+    const plan = planRollout(strategy, hosts);
     return entry('rollout.started', {
       pipeline: pipeline.name,
       ring: ring.name,
@@ -756,7 +880,9 @@ export class RingRunner {
       kind,
       reason,
       strategy,
-      batches: planBatches(strategy, hosts),
+      batches: plan.batches,
+      // Pauses and verifies are for deploys: a rollback or converge goes straight through.
+      ...(kind === 'deploy' && plan.steps ? { steps: plan.steps } : {}),
     });
   }
 }

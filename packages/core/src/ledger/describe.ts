@@ -77,13 +77,21 @@ export function describeRecord(r: TypedRecord): string[] {
       return [`${p} ${r.data.rollout} batch ${r.data.batch + 1} open to every runner`];
     case 'rollout.parked':
       return [`${p} ${r.data.rollout} parked (${r.data.reason}); it resumes at the next pass`];
+    case 'rollout.paused':
+      return [
+        `${p} ${r.data.rollout} paused at step ${r.data.step}: ${r.data.until ? `until ${r.data.until}` : `until a person resumes it (ringmaster resume ${pipeline ?? ''} ${r.data.rollout.split('#')[0]})`}`,
+      ];
+    case 'rollout.resumed':
+      return [
+        `${p} ${r.data.rollout} step ${r.data.step} resumed by ${r.data.by}${r.data.reason ? `: ${first(r.data.reason)}` : ''}`,
+      ];
     case 'rollout.finished':
       return [
         `${p} ${r.data.rollout} ${r.data.outcome === 'succeeded' ? 'succeeded' : r.data.outcome.toUpperCase()}: ${r.data.reason}`,
       ];
     case 'gate.finished': {
       const d = r.data;
-      const line = `${p}   gate ${d.gate} on ${d.ring}: ${d.ok ? 'passed' : 'FAILED'} (${(d.durationMs / 1000).toFixed(1)}s)`;
+      const line = `${p}   gate ${d.gate} on ${d.ring}${d.step !== undefined ? ` (${d.rollout} step ${d.step})` : ''}: ${d.ok ? 'passed' : 'FAILED'} (${(d.durationMs / 1000).toFixed(1)}s)`;
       return d.ok ? [line] : [line, ...tailOf(d.log, false)];
     }
     case 'ring.verified':

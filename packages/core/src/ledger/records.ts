@@ -8,14 +8,22 @@ import type { DeployRequest, Revision } from '../contracts/source.js';
 import type { LedgerRecord } from '../contracts/store.js';
 import type { ProcessIdentity, ReapOutcome } from '../exec/process-group.js';
 import type { HostState } from '../rollout/host-state.js';
-import type { RolloutSpec } from '../rollout/strategy.js';
+import type { PlannedStep, RolloutSpec } from '../rollout/strategy.js';
 
 export type RolloutKind = 'deploy' | 'rollback' | 'converge';
 
 /** The step a process belongs to: an attempt at a build, or a gate run for a rollout. */
 export type StepRef =
   | { kind: 'build'; revision: string; attempt: number }
-  | { kind: 'gate'; ring: string; release: string; rollout: string; gate: string };
+  | {
+      kind: 'gate';
+      ring: string;
+      release: string;
+      rollout: string;
+      gate: string;
+      /** The rollout's verify step it ran for; absent for the ring's verification after the rollout. */
+      step?: number;
+    };
 export type RolloutOutcome = 'succeeded' | 'failed' | 'rolled-back' | 'halted' | 'interrupted';
 
 /** How a person proved who they are when they acted: a token, a page session, a trusted proxy. */
@@ -64,6 +72,8 @@ export interface RecordData {
     reason: string;
     strategy: RolloutSpec;
     batches: string[][];
+    /** The batches and the pauses and verifies between them, when the strategy has any. */
+    steps?: PlannedStep[];
   };
   'host.started': {
     pipeline: string;
@@ -96,6 +106,13 @@ export interface RecordData {
   /** The engine was stopped (Ctrl-C, `close()`) between batches: the rollout resumes at the next start. */
   'rollout.parked': { pipeline: string; rollout: string; reason: string };
   'rollout.finished': { pipeline: string; rollout: string; outcome: RolloutOutcome; reason: string };
+  /**
+   * The rollout reached pause step `step`: it waits, in flight, until `until` (a timed pause, on
+   * the engine's clock) or until a person resumes it (no `until`).
+   */
+  'rollout.paused': { pipeline: string; rollout: string; step: number; until?: string; reason: string };
+  /** Pause step `step` is over: resumed by a person, or by `engine` when its time was up. */
+  'rollout.resumed': { pipeline: string; rollout: string; step: number; by: string; reason?: string };
   'gate.finished': {
     pipeline: string;
     ring: string;
@@ -103,6 +120,8 @@ export interface RecordData {
     /** The rollout whose result the gate checked. */
     rollout: string;
     gate: string;
+    /** The rollout's verify step it ran for; absent for the ring's verification after the rollout. */
+    step?: number;
     ok: boolean;
     log: string;
     durationMs: number;

@@ -13,7 +13,7 @@ import type { Notification } from '../contracts/notifier.js';
 import type { Revision } from '../contracts/source.js';
 import type { ProcessIdentity } from '../exec/process-group.js';
 import type { HostState } from '../rollout/host-state.js';
-import type { RolloutSpec } from '../rollout/strategy.js';
+import type { PlannedStep, RolloutSpec } from '../rollout/strategy.js';
 import type {
   ApprovalIdentity,
   RecordData,
@@ -83,6 +83,14 @@ export interface HostStep {
   };
 }
 
+/** A pause step the rollout reached: since when, until when (timed), and who ended it. */
+export interface PauseState {
+  readonly at: string;
+  /** A timed pause's end, on the engine's clock; absent for a pause that waits for a person. */
+  readonly until?: string;
+  readonly resumed?: { readonly by: string; readonly at: string; readonly reason?: string };
+}
+
 export interface RolloutState {
   readonly id: string;
   readonly ring: string;
@@ -91,6 +99,10 @@ export interface RolloutState {
   readonly reason: string;
   readonly strategy: RolloutSpec;
   readonly batches: readonly (readonly string[])[];
+  /** The batches and the pauses and verifies between them, when the strategy has any. */
+  readonly steps?: readonly PlannedStep[];
+  /** The pause steps it reached, by step number. */
+  readonly pauses: ReadonlyMap<number, PauseState>;
   readonly startedAt: string;
   /** Deploy steps per host, then rollback steps per host. */
   readonly hosts: ReadonlyMap<string, HostStep>;
@@ -109,6 +121,8 @@ export interface GateResult {
   readonly release: string;
   readonly rollout: string;
   readonly gate: string;
+  /** The rollout's verify step it ran for; absent for the ring's verification after the rollout. */
+  readonly step?: number;
   readonly ok: boolean;
   readonly log: string;
   readonly durationMs: number;
@@ -353,6 +367,8 @@ const handlers: Handlers = {
       reason: data.reason,
       strategy: data.strategy,
       batches: data.batches,
+      ...(data.steps ? { steps: data.steps } : {}),
+      pauses: new Map(),
       startedAt: time,
       hosts: new Map(),
       rollbacks: new Map(),
@@ -416,6 +432,25 @@ const handlers: Handlers = {
   'rollout.parked'(p, { rollout, reason }, time) {
     updateRollout(p, rollout, () => ({ parked: { reason, at: time } }));
   },
+  'rollout.paused'(p, { rollout, step, until }, time) {
+    updateRollout(p, rollout, (r) =>
+      r.pauses.has(step)
+        ? {}
+        : { pauses: new Map(r.pauses).set(step, { at: time, ...(until ? { until } : {}) }) },
+    );
+  },
+  'rollout.resumed'(p, { rollout, step, by, reason }, time) {
+    updateRollout(p, rollout, (r) => {
+      const paused = r.pauses.get(step) ?? { at: time };
+      if (paused.resumed) return {};
+      return {
+        pauses: new Map(r.pauses).set(step, {
+          ...paused,
+          resumed: { by, at: time, ...(reason ? { reason } : {}) },
+        }),
+      };
+    });
+  },
   'rollout.finished'(p, { rollout, outcome, reason }, time) {
     const r = updateRollout(p, rollout, () => ({ outcome, outcomeReason: reason, finishedAt: time }));
     if (!r) return;
@@ -444,6 +479,7 @@ const handlers: Handlers = {
         release: data.release,
         rollout: data.rollout,
         gate: data.gate,
+        ...(data.step !== undefined ? { step: data.step } : {}),
         ok: data.ok,
         log: data.log,
         durationMs: data.durationMs,
@@ -457,7 +493,8 @@ const handlers: Handlers = {
         s.ring === data.ring &&
         s.release === data.release &&
         s.rollout === data.rollout &&
-        s.gate === data.gate,
+        s.gate === data.gate &&
+        s.step === data.step,
     );
   },
   'ring.verified'(p, { ring, release }, time) {

@@ -16,7 +16,13 @@ import type { RolloutOutcome } from '../ledger/records.js';
 import type { HostStep } from '../ledger/state.js';
 import { formatDuration } from '../model/duration.js';
 import { describeState, type HostState, observe, runs, sameState, shortReason } from './host-state.js';
-import { budgetSpent, DEFAULT_HOST_TIMEOUT_MS, type RolloutSpec } from './strategy.js';
+import {
+  budgetSpent,
+  type Checkpoint,
+  DEFAULT_HOST_TIMEOUT_MS,
+  type PlannedStep,
+  type RolloutSpec,
+} from './strategy.js';
 
 export type Phase = 'deploy' | 'rollback';
 
@@ -35,9 +41,23 @@ export interface RolloutRecorder {
   hostFinished(host: string, outcome: HostOutcome, phase: Phase): Promise<void>;
 }
 
+/**
+ * What a checkpoint between batches says: go on; wait (a pause: the rollout stays in flight and
+ * is taken up again later, where it stopped); or failed (a verify: the rollout is aborted and
+ * `onFailure` applied to the hosts done so far).
+ */
+export type CheckpointResult = { go: true } | { wait: string } | { failed: string };
+
 export interface ExecuteRolloutInput {
   spec: RolloutSpec;
   batches: readonly (readonly string[])[];
+  /**
+   * The batches and the pauses and verifies between them, in order (see `planRollout`); without
+   * it, the batches one after another.
+   */
+  steps?: readonly PlannedStep[];
+  /** Runs a pause or verify step; needed when `steps` has any. */
+  checkpoint?: (step: PlannedStep & Checkpoint, done: readonly string[]) => Promise<CheckpointResult>;
   target: Target;
   artifact: Artifact;
   /** Deploy and rollback steps recorded before (when resuming after a crash). */
@@ -84,7 +104,8 @@ export interface HostSharing {
 }
 
 export interface RolloutResult {
-  outcome: RolloutOutcome;
+  /** `paused`: a pause step holds the rollout (it stays in flight); else how it ended. */
+  outcome: RolloutOutcome | 'paused';
   reason: string;
   failed: string[];
 }
@@ -272,7 +293,32 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
   /** Each failed host with the first line of why, for the rollout's reason. */
   const why = new Map<string, string>();
   let spentAt: string | undefined;
-  for (const [i, batch] of input.batches.entries()) {
+  const steps = input.steps ?? input.batches.map((_, batch) => ({ step: batch + 1, batch }));
+  for (const step of steps) {
+    if ('batch' in step) continue;
+    if (!input.checkpoint)
+      throw new Error(`step ${step.step} of the rollout is a pause or verify, and nothing runs those`);
+  }
+  for (const step of steps) {
+    if (!('batch' in step)) {
+      if (input.signal?.aborted) {
+        return {
+          outcome: 'interrupted',
+          reason: `stopped before step ${step.step} of ${steps.length}${abortReason(input.signal)}`,
+          failed,
+        };
+      }
+      const done = input.batches.slice(0, nextBatch(steps, step.step)).flat();
+      const said = await input.checkpoint!(step, done);
+      if ('wait' in said) return { outcome: 'paused', reason: said.wait, failed };
+      if ('failed' in said) {
+        spentAt = `step ${step.step} of ${steps.length} (verify) failed: ${said.failed}`;
+        break;
+      }
+      continue;
+    }
+    const i = step.batch;
+    const batch = input.batches[i]!;
     if (input.signal?.aborted) {
       return {
         outcome: 'interrupted',
@@ -343,6 +389,11 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
     reason: `${spentAt}; rolled back ${undo.map((u) => u.host).join(', ') || 'nothing'}`,
     failed,
   };
+}
+
+/** How many batches come before step number `step`. */
+function nextBatch(steps: readonly PlannedStep[], step: number): number {
+  return steps.filter((s) => s.step < step && 'batch' in s).length;
 }
 
 type BatchResult = DeployResult & { host: string };
