@@ -176,6 +176,9 @@ export class Intake {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+    // Stopped by us (the engine stopping, a lost lease) is not the build's verdict: nothing is
+    // recorded, and the next start builds the revision again, as after a crash.
+    if (!ok && this.rt.signal.aborted) return;
     const p = this.rt.state(name);
     const version = artifact?.version;
     await this.rt.ledger.write(
