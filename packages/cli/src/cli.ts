@@ -18,6 +18,8 @@ export const EXIT_CODES = [
   '3  locked: another engine or rollout holds it, or watch lost its lease to another engine',
   '4  not found: no such pipeline, ring, release or revision',
   '5  not allowed: no or a wrong RINGMASTER_TOKEN, a --by that is not you, or no permission in that ring',
+  '6  paused: the rollout stopped at a pause step of its strategy (deploy, promote, resume); it waits for',
+  '   ringmaster resume, or for its time to pass (then watch carries it on)',
 ];
 
 const GLOBAL_FLAGS = [

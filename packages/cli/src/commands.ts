@@ -38,11 +38,25 @@ function byFailures(io: Io, followed: Followed, asJson: boolean): number {
 }
 
 /** A promote or rollback as tools read it, and the line a person reads. */
-function rolloutLine(s: RolloutSummary, ring: string): string {
+function rolloutLine(s: RolloutSummary, ring: string, pipeline: string): string {
+  const waiting = s.position?.waiting;
   const how = s.outcome
     ? `${s.outcome}${s.reason ? `: ${s.reason}` : ''}`
-    : 'parked: it resumes at the next start';
+    : waiting
+      ? `paused at step ${s.position!.step} of ${s.position!.total} (${s.position!.what}): ${
+          waiting.for === 'person'
+            ? `it waits for a person: ringmaster resume ${pipeline} ${ring}`
+            : `until ${waiting.until}; ringmaster watch carries it on then (or resume it sooner)`
+        }`
+      : 'parked: it resumes at the next start';
   return `${s.kind} ${s.rollout} of ${s.version} to ${ring} (${s.chosen}) ${how}`;
+}
+
+/** The exit code of a rollout that was to end verified: 0, 6 when a pause step holds it, else 1. */
+function verifiedExit(s: RolloutSummary, io: Io, followed: Followed, asJson: boolean): number {
+  if (s.outcome === 'succeeded' && s.verified) return byFailures(io, followed, asJson);
+  if (!s.outcome && s.position?.waiting) return EXIT.PAUSED;
+  return EXIT.FAILED;
 }
 
 /**
@@ -66,10 +80,11 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
         by,
       });
       if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...summary }));
-      else io.out(`${rolloutLine(summary, ring!)}; ${summary.verified ? '' : 'not '}verified in ${ring}`);
-      return summary.outcome === 'succeeded' && summary.verified
-        ? byFailures(io, followed, json(args))
-        : EXIT.FAILED;
+      else
+        io.out(
+          `${rolloutLine(summary, ring!, pipeline!)}${summary.outcome ? `; ${summary.verified ? '' : 'not '}verified in ${ring}` : ''}`,
+        );
+      return verifiedExit(summary, io, followed, json(args));
     },
     { io, signals: 'park' },
   );
@@ -294,9 +309,45 @@ export const commands: Record<string, Command> = {
             by,
           });
           if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...summary }));
-          else io.out(rolloutLine(summary, ring!));
+          else io.out(rolloutLine(summary, ring!, pipeline!));
           // 0 only when the ring is back: a rollback that failed, halted or was parked is not done.
           return summary.outcome === 'succeeded' ? byFailures(io, followed, json(args)) : EXIT.FAILED;
+        },
+        { io, signals: 'park' },
+      ),
+  },
+  resume: {
+    usage: 'resume <pipeline> <ring> [--reason TEXT] [--json]',
+    summary:
+      "end the pause step a ring's rollout waits at (recorded as yours), then carry the rollout on to its end or next pause",
+    flags: ['--reason   recorded with the resume ("canary error rate flat")'],
+    example: 'ringmaster resume foostat prod --reason "canary looks fine"',
+    run: (args, io, cwd) =>
+      withProject(
+        args,
+        cwd,
+        async (project) => {
+          const [pipeline, ring] = need(args, 2, 'resume <pipeline> <ring>');
+          const { by } = await actor(project, args, 'deploy', [{ pipeline: pipeline!, ring: ring! }]);
+          const followed = follow(project, io, { json: json(args) });
+          const reason = flag(args, 'reason');
+          const resumed = await project.engine.resume({
+            pipeline: pipeline!,
+            ring: ring!,
+            by,
+            ...(reason ? { reason } : {}),
+          });
+          const { summary } = resumed;
+          if (json(args)) io.out(JSON.stringify({ pipeline, ring, resumed }));
+          else {
+            io.out(`resumed ${resumed.rollout} at step ${resumed.step} as ${by}`);
+            io.out(
+              summary
+                ? `${rolloutLine(summary, ring!, pipeline!)}${summary.outcome ? `; ${summary.verified ? '' : 'not '}verified in ${ring}` : ''}`
+                : `another process holds ${pipeline}/${ring}: it carries the rollout on`,
+            );
+          }
+          return summary ? verifiedExit(summary, io, followed, json(args)) : EXIT.OK;
         },
         { io, signals: 'park' },
       ),

@@ -48,6 +48,8 @@ export const EXIT = {
   NOT_FOUND: 4,
   /** Not signed in (no or a wrong RINGMASTER_TOKEN), or not allowed to do this in that ring. */
   DENIED: 5,
+  /** The rollout stopped at a pause step, as its strategy says: it waits for `resume` or its time. */
+  PAUSED: 6,
 } as const;
 
 export function paint(io: Io, code: string, text: string): string {

@@ -4,14 +4,14 @@
  * `@ringmaster/*` resolve to the built packages) reading `lab.json` for the hosts, the key and
  * the repository. The CLI tests drive it with the built `ringmaster` bin.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileStore, type TypedRecord } from '@ringmaster/core';
 import { ssh } from '@ringmaster/target-ssh';
 import { startTestHosts, type TestHosts } from '@ringmaster/target-ssh/testing';
-import { type CliRun, projectBase, ringmaster, ringmasterWith } from './helpers.js';
+import { type CliRun, projectBase, repo, ringmaster, ringmasterWith } from './helpers.js';
 
 export interface RealProject {
   dir: string;
@@ -97,6 +97,53 @@ export async function realProject(prefix: string, hosts: number, config: string)
       await direct.close();
       await lab.stop();
       await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `ringmaster serve` running for a project: the page's address, what it printed, and how to stop it. */
+export interface Served {
+  url: string;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the built CLI's `ringmaster serve` on a free loopback port in the project `dir` (with
+ * `env` added), and resolves once it says where the page is.
+ */
+export async function serveProject(dir: string, env: Record<string, string> = {}): Promise<Served> {
+  const child = spawn(
+    process.execPath,
+    [join(repo, 'packages/cli/dist/bin.js'), 'serve', '--listen', '127.0.0.1:0'],
+    { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${output}`)), 30_000);
+    const read = (chunk: Buffer) => {
+      output += chunk.toString();
+      const m = /the team page: (http:\/\/[^\s]+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', read);
+    child.stderr!.on('data', read);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited ${code}: ${output}`));
+    });
+  });
+  return {
+    url,
+    output: () => output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
     },
   };
 }

@@ -21,6 +21,7 @@ import {
   planBatches,
   type Revision,
   RingmasterError,
+  ringAction,
   ringState,
 } from '@ringmaster/core';
 
@@ -33,6 +34,7 @@ export const WEB_ACTIONS = [
   'pin',
   'unpin',
   'allow',
+  'resume',
 ] as const;
 export type WebAction = (typeof WEB_ACTIONS)[number];
 
@@ -46,6 +48,7 @@ export const PERMISSION: Record<WebAction, AccessAction> = {
   pin: 'lock',
   unpin: 'lock',
   allow: 'deploy',
+  resume: 'deploy',
 };
 
 export interface ActionRequest {
@@ -94,11 +97,15 @@ function fingerprint(p: PipelineState, ring: string, release: string | undefined
   const approvals = p.approvals.filter((a) => a.ring === ring).length;
   const standing = release ? p.releaseRings.get(release)?.get(ring) : undefined;
   const hosts = [...rs.hosts].map(([h, e]) => [h, describeState(e.state)]);
+  // A rollout in flight moves on by its pauses too: one resumed meanwhile makes a preview stale.
+  const inFlight = rs.inFlight ? p.rollouts.get(rs.inFlight) : undefined;
+  const pauses = inFlight ? [...inFlight.pauses].map(([step, pause]) => [step, Boolean(pause.resumed)]) : [];
   return createHash('sha256')
     .update(
       JSON.stringify([
         rs.current ?? null,
         rs.inFlight ?? null,
+        pauses,
         rs.locked ?? null,
         rs.pinned ?? null,
         rs.rollouts.length,
@@ -220,6 +227,16 @@ export async function preview(
           : `${where} runs no release yet: pinning will be refused.`,
         'required',
       );
+    case 'resume': {
+      const action = ringAction(pipeline, p, index, engine.clock.now());
+      const step = action.action === 'resume' ? action.step : undefined;
+      return onRing(
+        `Resume ${where}`,
+        action.action === 'resume' && step?.waiting
+          ? `Ends the pause at step ${step.step} of ${step.total} of ${action.rollout} (${action.version}, ${action.done}/${action.total} hosts done); the rollout goes on to its end or its next pause.`
+          : `${where} has no paused rollout: resuming will be refused.`,
+      );
+    }
     case 'unpin':
       return onRing(
         `Unpin ${where}`,
@@ -349,6 +366,21 @@ export async function perform(
     case 'unpin':
       await engine.unpin({ pipeline, ring, by: actor.name });
       return { ok: true, message: `unpinned ${pipeline}/${ring}` };
+    case 'resume': {
+      const resumed = await engine.resume({ pipeline, ring, by: actor.name, ...(reason ? { reason } : {}) });
+      const s = resumed.summary;
+      const how = !s
+        ? 'another process holds the ring and carries the rollout on'
+        : s.outcome
+          ? `${s.outcome}${s.reason ? `: ${s.reason}` : ''}`
+          : s.position?.waiting
+            ? `paused again at step ${s.position.step} of ${s.position.total} (${s.position.what})`
+            : 'parked';
+      return {
+        ok: !s || s.outcome === undefined || (s.outcome === 'succeeded' && s.verified),
+        message: `resumed ${resumed.rollout} at step ${resumed.step} as ${actor.name}: ${how}`,
+      };
+    }
     case 'promote':
     case 'rollback': {
       const summary =

@@ -52,6 +52,8 @@ export interface RingView {
   locked?: { by: string; at: string; reason: string };
   /** Held on a release by a person. */
   pinned?: { release: string; by: string; at: string; reason: string };
+  /** A rollout held by a pause step: which one, and what it waits for. */
+  paused?: { rollout: string; step: number; total: number; for: 'person' | 'time'; until?: string };
   hosts: HostView[];
 }
 
@@ -96,6 +98,10 @@ function versionOf(state: HostState | undefined): string | undefined {
 function stateWords(action: RingAction): string {
   switch (action.action) {
     case 'resume':
+      if (action.step?.waiting)
+        return `paused at step ${action.step.step}/${action.step.total}: ${action.kind} of ${action.version}, ${action.done}/${action.total} hosts; ${
+          action.step.waiting.for === 'person' ? 'waits for a person' : `until ${action.step.waiting.until}`
+        }`;
       return action.parked
         ? `parked: ${action.kind} of ${action.version}, ${action.done}/${action.total} hosts; ${action.parked.reason}`
         : `rolling: ${action.kind} of ${action.version}, ${action.done}/${action.total} hosts`;
@@ -151,14 +157,22 @@ function ringView(pipeline: Pipeline, p: PipelineState, index: number, now: Date
   const action = ringAction(pipeline, p, index, now);
   const current = rs.current ? p.releases.get(rs.current) : undefined;
   const steps = lastSteps(p, ring.name, ring.target.hosts.length);
+  // A host the rollout in flight updated runs what it should: it is not drift.
+  const rolling = rs.inFlight ? p.rollouts.get(rs.inFlight) : undefined;
+  const rollingVersion = rolling ? p.releases.get(rolling.release)?.version : undefined;
   const hosts: HostView[] = ring.target.hosts.map((h) => {
     const recorded = rs.hosts.get(h.name);
     const state = recorded?.state;
     const version = versionOf(state);
     const unreachable = state?.status === 'unknown' ? shortReason(state.reason) : undefined;
+    const updated =
+      rolling?.hosts.get(h.name)?.finished?.ok === true &&
+      state?.status === 'installed' &&
+      state.version === rollingVersion;
     const drift =
       state !== undefined &&
       state.status !== 'unknown' &&
+      !updated &&
       (current
         ? !(state.status === 'installed' && state.version === current.version)
         : state.status !== 'absent');
@@ -211,6 +225,17 @@ function ringView(pipeline: Pipeline, p: PipelineState, index: number, now: Date
     ...(action.lastFailure ? { lastFailure: action.lastFailure } : {}),
     ...(rs.locked ? { locked: rs.locked } : {}),
     ...(rs.pinned ? { pinned: rs.pinned } : {}),
+    ...(action.action === 'resume' && action.step?.waiting
+      ? {
+          paused: {
+            rollout: action.rollout,
+            step: action.step.step,
+            total: action.step.total,
+            for: action.step.waiting.for,
+            ...(action.step.waiting.for === 'time' ? { until: action.step.waiting.until } : {}),
+          },
+        }
+      : {}),
     hosts,
   };
 }

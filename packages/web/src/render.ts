@@ -101,6 +101,7 @@ function ringColumn(
     ${ring.lastFailure ? html`<div class="failure" data-testid="failure"><strong>${ring.lastFailure.version} ${ring.lastFailure.status}</strong> ${time(ring.lastFailure.at)}${ring.lastFailure.by ? ` by ${ring.lastFailure.by}` : ''}<pre class="tail">${ring.lastFailure.reason}</pre></div>` : ''}
     <p class="policy">policy: ${ring.policy} · rollout: ${ring.rollout}${ring.gates.length ? ` · gates: ${ring.gates.join(', ')}` : ''}</p>
     <nav class="actions">
+      ${ring.paused ? actionLink(viewer, 'resume', p, ring.name, `Resume ${ring.paused.rollout} (step ${ring.paused.step} of ${ring.paused.total})`) : ''}
       ${c && c.verdict !== 'promote' ? actionLink(viewer, 'approve', p, ring.name, `Approve ${c.version}`, c.release) : ''}
       ${c ? actionLink(viewer, 'promote', p, ring.name, `Promote ${c.version}`, c.release) : ''}
       ${rollbackTo.slice(0, 3).map((r) => actionLink(viewer, 'rollback', p, ring.name, `Roll back to ${r.version}`, r.id))}

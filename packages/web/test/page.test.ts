@@ -6,15 +6,13 @@
  * reaches prod live without a reload, a viewer without buttons whose forged POST is refused, a
  * hostile commit message shown as text, the CSV export — and every way a request can be wrong.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { launchBrowser } from '@ringmaster/web/testing';
+import { launchBrowser, signIn as signInAt } from '@ringmaster/web/testing';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repo } from '../../cli/test/helpers.js';
-import { type RealProject, realProject, shopConfig } from '../../cli/test/lab.js';
+import { type RealProject, realProject, type Served, serveProject, shopConfig } from '../../cli/test/lab.js';
 
 const CONFIG = `${shopConfig({ prodTo: 4, prodPolicy: "manual({ group: ['oncall'] })" })}
   access: {
@@ -33,8 +31,7 @@ const CONFIG = `${shopConfig({ prodTo: 4, prodPolicy: "manual({ group: ['oncall'
 const HOSTILE = `Speed up <img src=x onerror="window.__xss=1"> checkout <script>window.__xss=2</script>`;
 
 let w: RealProject;
-let serve: ChildProcess;
-let serveOutput = '';
+let served: Served;
 let url: string;
 let browser: Browser;
 const tokens: Record<string, string> = {};
@@ -57,10 +54,8 @@ async function addUser(name: string, ...groups: string[]): Promise<string> {
 
 /** Signs in with the login form, as a person does. */
 async function signIn(page: Page, token: string): Promise<void> {
-  await page.goto(`${url}/`);
-  expect(page.url()).toBe(`${url}/login`);
-  await page.fill('input[name=token]', token);
-  await Promise.all([page.waitForURL(`${url}/`), page.click('button[type=submit]')]);
+  await signInAt(page, url, token);
+  expect(page.url()).toBe(`${url}/`);
 }
 
 /** A signed-in session for plain HTTP requests: its cookie and its CSRF token. */
@@ -125,38 +120,14 @@ beforeAll(async () => {
   tokens.victor = await addUser('victor');
   // The page starts before anything is built: it draws the rings from the config, and follows
   // what other processes (the CLI's watch) write.
-  serve = spawn(
-    process.execPath,
-    [join(repo, 'packages/cli/dist/bin.js'), 'serve', '--listen', '127.0.0.1:0'],
-    {
-      cwd: w.dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${serveOutput}`)), 30_000);
-    const read = (chunk: Buffer) => {
-      serveOutput += chunk.toString();
-      const m = /the team page: (http:\/\/[^\s]+)/.exec(serveOutput);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    };
-    serve.stdout!.on('data', read);
-    serve.stderr!.on('data', read);
-    serve.once('exit', (code) => reject(new Error(`serve exited ${code}: ${serveOutput}`)));
-  });
+  served = await serveProject(w.dir);
+  url = served.url;
   browser = await launchBrowser();
 }, 240_000);
 
 afterAll(async () => {
   await browser?.close();
-  if (serve && serve.exitCode === null) {
-    const exited = new Promise((resolve) => serve.once('exit', resolve));
-    serve.kill('SIGTERM');
-    await exited;
-  }
+  await served?.stop();
   await w?.stop();
 });
 
@@ -485,7 +456,7 @@ describe('the team page', () => {
     const users = await readFile(join(w.dir, '.ringmaster/users.json'), 'utf8');
     for (const token of Object.values(tokens)) {
       const secret = token.slice('rmt_000000000000_'.length);
-      for (const text of [...pages, ...files, serveOutput, users]) expect(text).not.toContain(secret);
+      for (const text of [...pages, ...files, served.output(), users]) expect(text).not.toContain(secret);
     }
     expect(
       JSON.parse(users)

@@ -12,7 +12,13 @@ import {
   shortReason,
 } from '../rollout/host-state.js';
 import { describeRollout } from '../rollout/strategy.js';
-import { type RingAction, type RingActionKind, type RingFailure, ringAction } from './ring-action.js';
+import {
+  type RingAction,
+  type RingActionKind,
+  type RingFailure,
+  type RolloutPosition,
+  ringAction,
+} from './ring-action.js';
 
 export interface Explanation {
   pipeline: string;
@@ -25,6 +31,8 @@ export interface Explanation {
   candidate?: { release: string; version: string; readyAt: string; decision: Decision };
   /** The newest failure that still matters in the ring, with its reason. */
   lastFailure?: RingFailure;
+  /** A rollout with steps in flight: the step it is at, and what it waits for. */
+  step?: RolloutPosition;
   /** One sentence a person reads. */
   summary: string;
   policy: string;
@@ -50,6 +58,7 @@ export function explanationOf(pipeline: Pipeline, action: RingAction): Explanati
     action: action.action,
     ...(candidate ? { candidate } : {}),
     ...(action.lastFailure ? { lastFailure: action.lastFailure } : {}),
+    ...(action.action === 'resume' && action.step ? { step: action.step } : {}),
     summary: action.reason,
     policy: ring.policy.describe(),
     rollout: describeRollout(ring.rollout),
@@ -84,6 +93,8 @@ export interface RingStatus {
   summary: string;
   /** The newest failure that still matters in the ring, with its reason. */
   lastFailure?: RingFailure;
+  /** A rollout with steps in flight: the step it is at, and what it waits for. */
+  step?: RolloutPosition;
   /**
    * Who runs the ring's rollout or gates now (the holder of its lease), when one is under way:
    * `runner-2 (pid 4242 on build-1, since …)`. With many runners, which one is at it.
@@ -116,6 +127,13 @@ export async function statusReport(
       const explanation = explainRing(pipeline, p, index, now);
       const pkg = pipeline.packager.packageName;
       const expected = current?.version;
+      // A host the rollout in flight updated runs what it should: it is not drift.
+      const rolling = rs.inFlight ? p.rollouts.get(rs.inFlight) : undefined;
+      const rollingVersion = rolling ? p.releases.get(rolling.release)?.version : undefined;
+      const updated = (host: string, state: HostState | undefined) =>
+        rolling !== undefined &&
+        rolling.hosts.get(host)?.finished?.ok === true &&
+        runs(state, rollingVersion);
       const hosts = await Promise.all(
         ring.target.hosts.map(async (h): Promise<HostStatus> => {
           const entry = rs.hosts.get(h.name);
@@ -139,7 +157,7 @@ export async function statusReport(
           return {
             ...known,
             ...(live ? { live: seen } : {}),
-            drift: !matches(seen, expected) || Boolean(disagrees),
+            drift: (!matches(seen, expected) && !updated(h.name, seen)) || Boolean(disagrees),
           };
         }),
       );
@@ -151,6 +169,7 @@ export async function statusReport(
         action: explanation.action,
         summary: explanation.summary,
         ...(explanation.lastFailure ? { lastFailure: explanation.lastFailure } : {}),
+        ...(explanation.step ? { step: explanation.step } : {}),
         ...(holder ? { holder } : {}),
         hosts,
       });
@@ -193,8 +212,16 @@ export function formatStatus(report: StatusReport): string {
         r.name,
         r.version ?? '-',
         `${onIt}/${r.hosts.length}${trouble.length ? ` (${trouble.join('; ')})` : ''}`,
-        r.action,
+        r.step ? `${r.step.waiting ? 'paused' : r.action} ${r.step.step}/${r.step.total}` : r.action,
       ]);
+      if (r.step?.waiting)
+        notes.push(
+          `  ${p.name}/${r.name}: paused at step ${r.step.step} of ${r.step.total} (${r.step.what}): ${
+            r.step.waiting.for === 'person'
+              ? `waits for a person: ringmaster resume ${p.name} ${r.name}`
+              : `until ${r.step.waiting.until}`
+          }`,
+        );
       if (r.holder)
         notes.push(
           `  ${p.name}/${r.name}: ${r.action === 'verifying' ? 'gates' : 'rollout'} under way by ${r.holder}`,

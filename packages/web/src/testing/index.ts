@@ -3,7 +3,7 @@
  * driven by playwright-core.
  */
 import { existsSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 
 /** Where Debian puts Chromium; `RINGMASTER_CHROMIUM` overrides. */
 export function chromiumPath(): string {
@@ -27,4 +27,12 @@ export async function launchBrowser(): Promise<Browser> {
     headless: true,
     args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
   });
+}
+
+/** Signs in on the page at `url` with the login form, as a person does; resolves on the home page. */
+export async function signIn(page: Page, url: string, token: string): Promise<void> {
+  await page.goto(`${url}/`);
+  if (page.url() !== `${url}/login`) throw new Error(`expected the login form, got ${page.url()}`);
+  await page.fill('input[name=token]', token);
+  await Promise.all([page.waitForURL(`${url}/`), page.click('button[type=submit]')]);
 }
