@@ -27,9 +27,11 @@ export type {
   StoreCapabilities,
 } from './contracts/store.js';
 export type {
+  CommandEnv,
   CommandResult,
   HostInfo,
   InstalledPackage,
+  InstallOptions,
   RunOptions,
   Target,
   TargetCapabilities,

@@ -25,6 +25,8 @@ export type ErrorCode =
   | 'COMMAND'
   | 'NOTIFY'
   | 'UNSAFE_INPUT'
+  /** A ring's secret could not be read: its file, its environment variable or its command failed. */
+  | 'SECRET'
   /** No identity, or one that does not check out (a missing or wrong token, an expired session). */
   | 'UNAUTHENTICATED'
   /** An authenticated user who may not do this (in this ring), or a `by` that is not them. */

@@ -156,6 +156,17 @@ export {
   ringOptionsSchema,
 } from './model/pipeline.js';
 export {
+  ENV_NAME,
+  MIN_SECRET_LENGTH,
+  type ResolvedSecretSource,
+  type RingEnv,
+  readSecret,
+  ringEnv,
+  SecretMask,
+  type SecretSource,
+  secretSourceSchema,
+} from './model/secrets.js';
+export {
   signWebhook,
   verifyWebhook,
   type WebhookGateOptions,

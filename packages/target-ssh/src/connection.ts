@@ -82,13 +82,15 @@ export class HostConnection {
    * output; rejects with `TARGET` when the channel cannot open or the connection drops, and with
    * `TIMEOUT` when the command outlives `timeoutMs`. The command is then signalled and its
    * channel closed — unless `interrupt` is false (a package manager, which is never interrupted:
-   * we only stop waiting). `timeoutMs` undefined waits as long as the command runs.
+   * we only stop waiting). `timeoutMs` undefined waits as long as the command runs. `input`, when
+   * given, is written to the command's stdin, which is then closed.
    */
   async exec(
     command: string,
     timeoutMs: number | undefined,
     label = command,
     interrupt = true,
+    input?: string,
   ): Promise<ExecResult> {
     const release = await this.channels.acquire();
     try {
@@ -154,6 +156,7 @@ export class HostConnection {
               settle(() => reject(this.fail(`the command's channel failed: ${err.message}`, label, err))),
             );
             stream.on('data', (chunk: Buffer) => stdout.push(chunk));
+            if (input !== undefined) stream.end(input);
             stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
             stream.on('exit', (code: number | null, sig?: string) => {
               if (typeof code === 'number') exitCode = code;

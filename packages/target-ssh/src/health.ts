@@ -2,6 +2,7 @@
  * The health check: a command on the host, or an HTTP URL fetched from the host with curl,
  * retried until it passes, the attempts run out or the deadline passes (all bounded).
  */
+import type { CommandEnv } from '@ringmaster/core/adapter';
 import type { ExecResult } from './connection.js';
 import { hostError } from './errors.js';
 import type { ResolvedSshOptions } from './options.js';
@@ -17,8 +18,16 @@ export function healthArgv(check: HealthCheck, attemptMs: number): string[] {
   return ['curl', '-fsS', '-o', '/dev/null', '--max-time', seconds, check.url!];
 }
 
-/** Resolves once the host is healthy; rejects `TARGET` with the last attempt's output otherwise. */
-export async function checkHealth(remote: Remote, check: HealthCheck, commandMs: number): Promise<void> {
+/**
+ * Resolves once the host is healthy; rejects `TARGET` with the last attempt's output otherwise.
+ * A command check gets `env` (the ring's vars and secrets) on its stdin, off its argv.
+ */
+export async function checkHealth(
+  remote: Remote,
+  check: HealthCheck,
+  commandMs: number,
+  env?: CommandEnv,
+): Promise<void> {
   const started = Date.now();
   let last: ExecResult | undefined;
   let lastError: unknown;
@@ -29,7 +38,10 @@ export async function checkHealth(remote: Remote, check: HealthCheck, commandMs:
     attempts++;
     const attemptMs = Math.max(1, Math.min(commandMs, remaining));
     try {
-      last = await remote.run(healthArgv(check, attemptMs), { timeoutMs: attemptMs });
+      last = await remote.run(healthArgv(check, attemptMs), {
+        timeoutMs: attemptMs,
+        ...(env && check.command ? { env } : {}),
+      });
       lastError = undefined;
       if (last.exitCode === 0) return;
     } catch (error) {

@@ -4,7 +4,7 @@
  * that the host runs the version, service restarts and the health check.
  */
 import { randomBytes } from 'node:crypto';
-import type { Artifact, InstalledPackage } from '@ringmaster/core/adapter';
+import type { Artifact, CommandEnv, InstalledPackage } from '@ringmaster/core/adapter';
 import { hostError } from './errors.js';
 import { checkHealth } from './health.js';
 import type { ResolvedSshOptions } from './options.js';
@@ -174,10 +174,17 @@ async function aptInstall(remote: Remote, artifact: Artifact, options: ResolvedS
   );
 }
 
-/** Restarts the configured services (or runs the `restart` argv). */
-export async function restartServices(remote: Remote, options: ResolvedSshOptions): Promise<void> {
+/** Restarts the configured services (or runs the `restart` argv, with `env`). */
+export async function restartServices(
+  remote: Remote,
+  options: ResolvedSshOptions,
+  env?: CommandEnv,
+): Promise<void> {
   if (options.restart) {
-    await remote.mustRun(expandHook(options.restart, remote.host.name), 'restarting', { privileged: true });
+    await remote.mustRun(expandHook(options.restart, remote.host.name), 'restarting', {
+      privileged: true,
+      ...(env ? { env } : {}),
+    });
     return;
   }
   for (const service of options.services) {
@@ -187,15 +194,21 @@ export async function restartServices(remote: Remote, options: ResolvedSshOption
   }
 }
 
-/** The whole install sequence on one host (inputs already validated). */
+/**
+ * The whole install sequence on one host (inputs already validated). `env` (the ring's vars and
+ * secrets) goes to the user's commands — hooks, a custom restart, the health check — and never
+ * to the package manager, whose maintainer scripts are the package's, not the ring's.
+ */
 export async function installOnHost(
   remote: Remote,
   artifact: Artifact,
   options: ResolvedSshOptions,
+  env?: CommandEnv,
 ): Promise<void> {
   const host = remote.host.name;
+  const withEnv = env ? { env } : {};
   if (options.hooks.beforeInstall) {
-    await remote.mustRun(expandHook(options.hooks.beforeInstall, host), 'the beforeInstall hook');
+    await remote.mustRun(expandHook(options.hooks.beforeInstall, host), 'the beforeInstall hook', withEnv);
   }
   let now: InstalledPackage | undefined;
   if (options.installMode === 'apt') {
@@ -212,9 +225,9 @@ export async function installOnHost(
       host,
     });
   }
-  await restartServices(remote, options);
-  if (options.healthCheck) await checkHealth(remote, options.healthCheck, options.timeouts.commandMs);
+  await restartServices(remote, options, env);
+  if (options.healthCheck) await checkHealth(remote, options.healthCheck, options.timeouts.commandMs, env);
   if (options.hooks.afterInstall) {
-    await remote.mustRun(expandHook(options.hooks.afterInstall, host), 'the afterInstall hook');
+    await remote.mustRun(expandHook(options.hooks.afterInstall, host), 'the afterInstall hook', withEnv);
   }
 }

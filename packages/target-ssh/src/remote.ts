@@ -4,8 +4,10 @@
  * is killed on the host too, not only abandoned by us — except a package manager's (dpkg,
  * apt-get install), which is never killed: a dpkg killed in a slow maintainer script leaves a
  * half-configured package. Those run detached from the session (see {@link PACKAGE_MANAGER}).
+ * Environment variables (a ring's vars and secrets) travel on the command's stdin, never on
+ * its command line (see {@link WITH_ENV}).
  */
-import { shellJoin } from '@ringmaster/core/adapter';
+import { type CommandEnv, RingmasterError, shellJoin } from '@ringmaster/core/adapter';
 import type { ExecResult } from './connection.js';
 import { hostError } from './errors.js';
 import type { ResolvedSshOptions, SshHost } from './options.js';
@@ -22,6 +24,42 @@ export interface RemoteRunOptions {
    * `timeouts.installMs` (none by default).
    */
   packageManager?: boolean;
+  /** Variables for the command, sent on its stdin (see {@link WITH_ENV}); not with `packageManager`. */
+  env?: CommandEnv;
+}
+
+/**
+ * Reads `NAME=<base64 of the value>` lines from stdin up to an empty line, exports each, then
+ * becomes `"$@"`. The values never appear in an argv on the host (`ps`, audit logs): `printf`
+ * and `export` are shell builtins, and `base64 -d` gets the value on a pipe. sshd's `env`
+ * requests would need `AcceptEnv` on every host, and a command line is visible to all.
+ */
+export const WITH_ENV = [
+  'while IFS= read -r line; do',
+  `  case $line in '') break;; *=*) ;; *) echo "ringmaster: bad line on stdin" >&2; exit 125;; esac`,
+  `  name=\${line%%=*}`,
+  `  case $name in ''|[0-9]*|*[!A-Za-z0-9_]*) echo "ringmaster: bad variable name on stdin" >&2; exit 125;; esac`,
+  `  value=$(printf %s "\${line#*=}" | base64 -d && printf x) || exit 125`,
+  `  export "$name=\${value%x}"`,
+  'done',
+  'exec "$@"',
+].join('\n');
+
+/** What {@link WITH_ENV} reads: one line per variable, then an empty line. */
+export function envInput(env: CommandEnv): string {
+  let out = '';
+  for (const [name, value] of Object.entries(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+      throw new RingmasterError(
+        'UNSAFE_INPUT',
+        `${JSON.stringify(name)} is not an environment variable name`,
+        {
+          scope: 'target-ssh',
+        },
+      );
+    out += `${name}=${Buffer.from(value, 'utf8').toString('base64')}\n`;
+  }
+  return `${out}\n`;
 }
 
 /**
@@ -69,8 +107,13 @@ export class Remote {
     // The host-side limit is a little longer than ours: we report the timeout, the host cleans up.
     // (sshd refuses channel signals for root sessions, so for root this is what ends the command.)
     const seconds = Math.ceil(timeoutMs / 1000) + 1;
-    const wire = `timeout -k 5 ${seconds} ${label}`;
-    return connection.exec(wire, timeoutMs, label);
+    const env = runOptions.env && Object.keys(runOptions.env).length > 0 ? runOptions.env : undefined;
+    if (!env) return connection.exec(`timeout -k 5 ${seconds} ${label}`, timeoutMs, label);
+    const wrapped = this.commandLine(
+      ['sh', '-c', WITH_ENV, 'ringmaster-env', ...argv],
+      runOptions.privileged,
+    );
+    return connection.exec(`timeout -k 5 ${seconds} ${wrapped}`, timeoutMs, label, true, envInput(env));
   }
 
   /** Runs `argv` and rejects `TARGET` (host, command, exit code, stderr tail) unless it exits 0. */

@@ -10,6 +10,7 @@ import {
   assertMatches,
   type CommandResult,
   type HostInfo,
+  type InstallOptions,
   PACKAGE_NAME,
   PACKAGE_VERSION,
   parseOptions,
@@ -40,7 +41,7 @@ export interface SshTarget extends Target {
   remove(host: string, pkg: string): Promise<void>;
   inventory(host: string): Promise<Record<string, string>>;
   /** Runs the configured health check once (with its retries); resolves at once when none is configured. */
-  healthCheck(host: string): Promise<void>;
+  healthCheck(host: string, options?: InstallOptions): Promise<void>;
   /** Restarts the configured services (or runs `restart`) on the host. */
   restart(host: string): Promise<void>;
   /** How many SSH connections are open now (hosts and bastion). */
@@ -93,7 +94,12 @@ export function ssh(options: SshOptions): SshTarget {
   return {
     name: 'ssh',
     hosts,
-    capabilities: { remove: true, inventory: true, healthCheck: resolved.healthCheck !== undefined },
+    capabilities: {
+      remove: true,
+      inventory: true,
+      healthCheck: resolved.healthCheck !== undefined,
+      env: true,
+    },
 
     async installed(host, pkg) {
       const remote = remoteFor(host);
@@ -101,7 +107,7 @@ export function ssh(options: SshOptions): SshTarget {
       return slots.use(() => queryInstalled(remote, pkg));
     },
 
-    async install(host, artifact: Artifact) {
+    async install(host, artifact: Artifact, installOptions: InstallOptions = {}) {
       const remote = remoteFor(host);
       pkgName(artifact.name);
       assertMatches(artifact.version, PACKAGE_VERSION, 'package version', SCOPE);
@@ -122,14 +128,18 @@ export function ssh(options: SshOptions): SshTarget {
           });
         }
       }
-      await slots.use(() => installOnHost(remote, artifact, resolved));
+      await slots.use(() => installOnHost(remote, artifact, resolved, installOptions.env));
     },
 
     async run(host, argv, runOptions: RunOptions = {}): Promise<CommandResult> {
       const remote = remoteFor(host);
       assertArgv(argv, SCOPE);
       const result = await slots.use(() =>
-        remote.run(argv, runOptions.timeoutMs === undefined ? {} : { timeoutMs: runOptions.timeoutMs }),
+        remote.run(argv, {
+          ...(runOptions.timeoutMs === undefined ? {} : { timeoutMs: runOptions.timeoutMs }),
+          // On the command's stdin, never its command line (see Remote's WITH_ENV).
+          ...(runOptions.env ? { env: runOptions.env } : {}),
+        }),
       );
       return { exitCode: result.exitCode, stdout: result.stdout, stderr: result.stderr };
     },
@@ -161,11 +171,11 @@ export function ssh(options: SshOptions): SshTarget {
       return out;
     },
 
-    async healthCheck(host) {
+    async healthCheck(host, checkOptions: InstallOptions = {}) {
       const remote = remoteFor(host);
       const check = resolved.healthCheck;
       if (!check) return;
-      await slots.use(() => checkHealth(remote, check, resolved.timeouts.commandMs));
+      await slots.use(() => checkHealth(remote, check, resolved.timeouts.commandMs, checkOptions.env));
     },
 
     async restart(host) {

@@ -9,7 +9,14 @@ import { mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/pro
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import type { Artifact } from '../contracts/artifact.js';
-import type { CommandResult, HostInfo, InstalledPackage, RunOptions, Target } from '../contracts/target.js';
+import type {
+  CommandEnv,
+  CommandResult,
+  HostInfo,
+  InstalledPackage,
+  RunOptions,
+  Target,
+} from '../contracts/target.js';
 import { parseOptions, RingmasterError } from '../errors.js';
 import { assertMatches, PACKAGE_NAME, PACKAGE_VERSION, SAFE_NAME } from '../exec/quote.js';
 import { assertArgv, runCommand, tail } from '../exec/run.js';
@@ -27,8 +34,8 @@ export const localTargetOptionsSchema = z
     root: z.string().min(1),
     hosts: z.array(hostEntry),
     /**
-     * Run after each install in the new release's folder (`RINGMASTER_HOST` set); a non-zero
-     * exit fails the host. The seed's "check if it works".
+     * Run after each install in the new release's folder (`RINGMASTER_HOST` set, and the ring's
+     * vars and secrets); a non-zero exit fails the host. The seed's "check if it works".
      */
     healthCheck: z
       .object({ run: z.array(z.string()).min(1), timeout: durationSchema.default(30_000) })
@@ -91,16 +98,22 @@ export function localTarget(options: LocalTargetOptions): Target {
     await mkdir(cwd, { recursive: true });
     const r = await runCommand(argv, {
       cwd,
-      env: { RINGMASTER_HOST: host, RINGMASTER_HOST_ROOT: hostDir(host) },
+      // A child's environment, not its argv: the values stay out of `ps`.
+      env: { ...options.env, RINGMASTER_HOST: host, RINGMASTER_HOST_ROOT: hostDir(host) },
       timeoutMs: options.timeoutMs,
     });
     return { exitCode: r.timedOut ? 124 : r.exitCode, stdout: r.stdout, stderr: r.stderr };
   };
 
   /** The configured health check, run in a release's folder; throws TARGET unless it passes. */
-  const checkHealth = async (host: string, releaseDir: string) => {
+  const checkHealth = async (host: string, releaseDir: string, env?: CommandEnv) => {
     if (!opts.healthCheck) return;
-    const r = await run(host, opts.healthCheck.run, { timeoutMs: opts.healthCheck.timeout }, releaseDir);
+    const r = await run(
+      host,
+      opts.healthCheck.run,
+      { timeoutMs: opts.healthCheck.timeout, ...(env ? { env } : {}) },
+      releaseDir,
+    );
     if (r.exitCode !== 0) {
       throw new RingmasterError(
         'TARGET',
@@ -126,10 +139,10 @@ export function localTarget(options: LocalTargetOptions): Target {
   return {
     name: 'local',
     hosts,
-    capabilities: { remove: true, inventory: true, healthCheck: opts.healthCheck !== undefined },
+    capabilities: { remove: true, inventory: true, healthCheck: opts.healthCheck !== undefined, env: true },
     installed,
     run: (host, argv, options) => run(host, argv, options),
-    async install(host, artifact) {
+    async install(host, artifact, installOptions = {}) {
       const version = assertMatches(artifact.version, PACKAGE_VERSION, 'version', scope);
       const dir = packageDir(host, artifact.name);
       if ((await sha256File(artifact.file)) !== artifact.sha256) {
@@ -161,16 +174,16 @@ export function localTarget(options: LocalTargetOptions): Target {
       const link = join(dir, `.current.${randomUUID()}`);
       await symlink(join('releases', version), link);
       await rename(link, join(dir, 'current'));
-      await checkHealth(host, release);
+      await checkHealth(host, release, installOptions.env);
     },
     ...(opts.healthCheck
       ? {
           /** Runs the check in the current release of every package on the host. */
-          async healthCheck(host: string) {
+          async healthCheck(host: string, checkOptions: { env?: CommandEnv } = {}) {
             const entries = await readdir(hostDir(host)).catch(() => [] as string[]);
             for (const pkg of entries) {
               if (!PACKAGE_NAME.test(pkg) || !(await installed(host, pkg))) continue;
-              await checkHealth(host, join(packageDir(host, pkg), 'current'));
+              await checkHealth(host, join(packageDir(host, pkg), 'current'), checkOptions.env);
             }
           },
         }

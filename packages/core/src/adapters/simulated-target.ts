@@ -77,7 +77,7 @@ export function simulatedTarget(
     name: opts.name,
     hosts,
     fleet,
-    capabilities: { remove: true },
+    capabilities: { remove: true, env: true },
     async installed(host: string, pkg: string) {
       check(host);
       await sleep(opts.readLatencyMs);
@@ -105,7 +105,10 @@ export function simulatedTarget(
     /** A simulated host has no shell of its own: the command runs here (argv, no shell). */
     async run(host: string, argv: readonly string[], runOptions: RunOptions = {}): Promise<CommandResult> {
       check(host);
-      const r = await runCommand(argv, { timeoutMs: runOptions.timeoutMs ?? 60_000 });
+      const r = await runCommand(argv, {
+        timeoutMs: runOptions.timeoutMs ?? 60_000,
+        ...(runOptions.env ? { env: runOptions.env } : {}),
+      });
       return { exitCode: r.timedOut ? 124 : r.exitCode, stdout: r.stdout, stderr: r.stderr };
     },
   };

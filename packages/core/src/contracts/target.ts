@@ -17,8 +17,26 @@ export interface CommandResult {
   stderr: string;
 }
 
+/**
+ * Environment variables for a command: a ring's vars and secrets. A target that declares
+ * `capabilities.env` gives them to the command without putting them in its argv (which a host
+ * shows in `ps` and may log) and never writes them anywhere.
+ */
+export type CommandEnv = Readonly<Record<string, string>>;
+
 export interface RunOptions {
   timeoutMs?: number;
+  /** Variables for the command (only honoured by a target with `capabilities.env`). */
+  env?: CommandEnv;
+}
+
+/** Options of `install` and `healthCheck`. */
+export interface InstallOptions {
+  /**
+   * Variables for the commands the target runs for the user around the install — its health
+   * check, hooks, a custom restart (never the package manager) — when it declares `capabilities.env`.
+   */
+  env?: CommandEnv;
 }
 
 /**
@@ -39,6 +57,11 @@ export interface TargetCapabilities {
   inventory?: boolean;
   /** `healthCheck()` is configured. */
   healthCheck?: boolean;
+  /**
+   * `run`, `install` and `healthCheck` honour an `env` option, passing it to the command off its
+   * argv. Without it, a ring's vars and secrets reach only the gates run on the runner.
+   */
+  env?: boolean;
 }
 
 /**
@@ -62,7 +85,7 @@ export interface Target {
    * Installs the artifact (upgrade or downgrade) and returns once the host runs it, its health
    * check (if the target has one) passed, and it is back in service.
    */
-  install(host: string, artifact: Artifact): Promise<void>;
+  install(host: string, artifact: Artifact, options?: InstallOptions): Promise<void>;
   /** Runs an argv command on the host (quoted only at the transport boundary). */
   run(host: string, argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
   /** Removes a package. */
@@ -70,6 +93,6 @@ export interface Target {
   /** Every installed package with its version. */
   inventory?(host: string): Promise<Record<string, string>>;
   /** Throws `TARGET` unless the host is healthy. */
-  healthCheck?(host: string): Promise<void>;
+  healthCheck?(host: string, options?: InstallOptions): Promise<void>;
   close?(): Promise<void>;
 }

@@ -11,11 +11,12 @@ import type { PipelineState } from '../ledger/state.js';
 import { pipelineState } from '../ledger/state.js';
 import { systemClock } from '../model/clock.js';
 import type { Pipeline } from '../model/pipeline.js';
+import { SecretMask } from '../model/secrets.js';
 import { authenticatedOnly } from '../policy/authenticated.js';
 import { fileStore } from '../store/file.js';
 import { describeHolder } from '../store/lockfile.js';
 import type { ConvergeReport } from './converge.js';
-import type { EngineEvents } from './events.js';
+import type { EngineEvents, ErrorEvent } from './events.js';
 import { Intake } from './intake.js';
 import { LeaseKeeper } from './lease.js';
 import { deliverNotifications } from './notify.js';
@@ -133,6 +134,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Passes so far: with many runners each pass starts at a different pipeline. */
   private passes = 0;
   private readonly offset = Math.floor(Math.random() * 1_000);
+  /** The rings' secret values read so far: masked in every record written and every error emitted. */
+  private readonly mask = new SecretMask();
 
   constructor(options: EngineOptions) {
     super();
@@ -157,6 +160,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     // that is when the fence matters).
     this.ledger = new Ledger(store, this.clock, {
       onRecord: (record) => this.onRecord(record),
+      redact: (data) => this.mask.maskData(data),
       fence: () => {
         const pipeline = this.pipelineLease.getStore();
         return [...(this.keeper ? [this.keeper.current] : []), ...(pipeline ? [pipeline.current] : [])];
@@ -190,7 +194,12 @@ export class Engine extends EventEmitter<EngineEvents> {
       get signal() {
         return signal();
       },
-      emit: (event: 'error' | 'decision', payload: never) => this.emit(event, payload),
+      mask: this.mask,
+      emit: (event: 'error' | 'decision', payload: never) => {
+        // An error may quote what a command printed: masked as the ledger masks what it writes.
+        if (event === 'error') this.mask.maskError((payload as ErrorEvent).error);
+        return this.emit(event, payload);
+      },
       state: (name) => this.state(name),
     };
     this.intake = new Intake(this.runtime);
@@ -483,7 +492,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * uncaught exceptions; a process embedding the engine may call it from its own handler.
    */
   async fault(error: unknown): Promise<void> {
-    const reason = error instanceof Error ? error : new Error(String(error));
+    const reason = this.mask.maskError(error instanceof Error ? error : new Error(String(error)));
     const previous = this.pass;
     this.pass = new AbortController();
     previous.abort(
@@ -515,7 +524,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.emit('error', {
         ...(pipeline ? { pipeline } : {}),
         operation,
-        error: error instanceof Error ? error : new Error(String(error)),
+        error: this.mask.maskError(error instanceof Error ? error : new Error(String(error))),
       });
     }
   }

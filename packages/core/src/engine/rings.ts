@@ -20,6 +20,7 @@ import { pipelineState, ringState } from '../ledger/state.js';
 import { formatDuration } from '../model/duration.js';
 import { type Gate, type GateOutcome, gateFailureLine } from '../model/gate.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
+import { type RingEnv, ringEnv } from '../model/secrets.js';
 import {
   type CheckpointResult,
   deployHost,
@@ -107,6 +108,8 @@ export interface RingSession {
   write(...entries: Entry[]): Promise<TypedRecord[]>;
   /** Takes a decision under those leases, again after a conflict. */
   decide(decision: LedgerDecision): Promise<TypedRecord[]>;
+  /** The ring's vars and secrets, read when a rollout or gate first needs them, kept for this session only. */
+  readonly env: RingEnv;
 }
 
 /**
@@ -282,6 +285,7 @@ export class RingRunner {
       signal: AbortSignal.any([this.rt.signal, keeper.signal]),
       write: (...entries) => this.rt.ledger.writeUnder(fence, ...entries),
       decide: (decision) => this.rt.ledger.decide(decision, fence),
+      env: ringEnv(ring, this.rt.mask),
     };
     let failure: unknown;
     try {
@@ -481,6 +485,7 @@ export class RingRunner {
           resolve: async () => undefined, // a helper never rolls back
           recorder: claim.recorder,
           beforeInstall: claim.confirm,
+          env: ringEnv(ring, this.rt.mask),
         },
         host,
       );
@@ -556,6 +561,7 @@ export class RingRunner {
       ...(this.rt.forks ? { forks: this.rt.forks } : {}),
       ...(this.rt.manyRunners ? { share: this.sharing(session, rollout.id, session.fence) } : {}),
       recorder: hostRecorder(session.write, base),
+      env: session.env,
     });
     if (result.outcome === 'paused') return; // recorded by the pause step; taken up again later
     if (result.outcome === 'interrupted') {
@@ -818,6 +824,7 @@ export class RingRunner {
         log: () => {},
         beforeStart: (pid) => record(pid, gate.describe()),
         checkout,
+        env: session.env,
       });
     } finally {
       if (checkedOut) await rm(dir, { recursive: true, force: true });

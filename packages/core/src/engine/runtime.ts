@@ -6,6 +6,7 @@ import type { Clock } from '../contracts/clock.js';
 import type { Notifier } from '../contracts/notifier.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { PipelineState } from '../ledger/state.js';
+import type { SecretMask } from '../model/secrets.js';
 import type { DecisionEvent, ErrorEvent } from './events.js';
 
 /** How long the engine and ring leases last; holders renew them well before. */
@@ -34,6 +35,8 @@ export interface Runtime {
    * work stops at the next host boundary.
    */
   readonly signal: AbortSignal;
+  /** Every secret value read by this engine, masked in what its ledger writes and its errors say. */
+  readonly mask: SecretMask;
   emit(event: 'error', payload: ErrorEvent): boolean;
   emit(event: 'decision', payload: DecisionEvent): boolean;
   state(pipeline: string): PipelineState;

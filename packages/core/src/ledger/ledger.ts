@@ -38,6 +38,11 @@ export interface LedgerOptions {
   fence?: () => readonly Lease[];
   /** Told when the store refused a write because a lease in its fence was lost. */
   onFenceRefused?: (error: RingmasterError) => void;
+  /**
+   * Applied to each record's data right before it is appended: the engine's secret mask, so no
+   * secret value a command printed is ever written (nor, read back, notified or shown).
+   */
+  redact?: <T>(data: T) => T;
 }
 
 const MAX_CAS_RETRIES = 20;
@@ -61,6 +66,7 @@ export class Ledger {
   private readonly onRecord: (record: TypedRecord) => void;
   private readonly baseFence: () => readonly Lease[];
   private readonly onFenceRefused: (error: RingmasterError) => void;
+  private readonly redact: <T>(data: T) => T;
 
   constructor(
     readonly store: Store,
@@ -70,6 +76,7 @@ export class Ledger {
     this.onRecord = options.onRecord ?? (() => {});
     this.baseFence = options.fence ?? (() => []);
     this.onFenceRefused = options.onFenceRefused ?? (() => {});
+    this.redact = options.redact ?? ((data) => data);
   }
 
   /** Reads records written since the last look (by this process or another) into the state. */
@@ -248,7 +255,11 @@ export class Ledger {
     let stored: TypedRecord[];
     try {
       stored = (await this.store.append(
-        entries.map((e) => ({ type: e.type, time, data: e.data as unknown as Record<string, unknown> })),
+        entries.map((e) => ({
+          type: e.type,
+          time,
+          data: this.redact(e.data) as unknown as Record<string, unknown>,
+        })),
         { ...(facts ? {} : { expectedSeq: this.state.lastSeq }), ...(fence.length ? { fence } : {}) },
       )) as TypedRecord[];
     } catch (error) {

@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import type { Target } from '../contracts/target.js';
+import type { CommandEnv, Target } from '../contracts/target.js';
 import { parseOptions } from '../errors.js';
 import { SAFE_NAME } from '../exec/quote.js';
 import { runCommand, tail } from '../exec/run.js';
@@ -29,6 +29,12 @@ export interface GateContext {
    * where a gate that runs on the runner works, so `['make', 'unit']` finds the release's Makefile.
    */
   checkout?(): Promise<string>;
+  /**
+   * The ring's vars and secrets, read on first call (a secret only now: the release is in the
+   * ring). A command gate passes them to its command as environment variables; a function gate
+   * may ask for them. Values read are masked in everything the ledger records.
+   */
+  env?(): Promise<CommandEnv>;
 }
 
 /** A gate check function: throw, or return `false` or a reason string, to fail; anything else passes. */
@@ -38,7 +44,11 @@ export const gateOptionsSchema = z
   .object({
     /** Also names the gate's scratch folder, so a name as safe as a ring's. */
     name: z.string().regex(SAFE_NAME, 'expected a name of letters, digits, ".", "_" or "-" (at most 63)'),
-    /** An argv command. With `on: 'hosts'` it runs on every host of the ring through the target. */
+    /**
+     * An argv command. With `on: 'hosts'` it runs on every host of the ring through the target.
+     * It gets the ring's vars and secrets as environment variables (on hosts, through a target
+     * with `capabilities.env`, off the command's argv).
+     */
     run: z.array(z.string()).min(1).optional(),
     /** A function gate. */
     check: z.custom<GateCheck>((v) => typeof v === 'function', 'expected a function').optional(),
@@ -121,9 +131,10 @@ export function gate(options: GateOptions, path = 'gate'): Gate {
         const argv = opts.run!;
         if (opts.on === 'runner') {
           const base = context.checkout ? await context.checkout() : process.cwd();
+          const ringEnv = context.env ? await context.env() : {};
           const r = await runCommand(argv, {
             cwd: resolve(base, opts.cwd ?? '.'),
-            env: env(context),
+            env: { ...ringEnv, ...env(context) },
             timeoutMs,
             signal: context.signal,
             ...(context.beforeStart ? { beforeStart: (pid: number) => context.beforeStart!(pid) } : {}),
@@ -133,8 +144,17 @@ export function gate(options: GateOptions, path = 'gate'): Gate {
           return { ok: r.exitCode === 0, log: r.exitCode === 0 ? out : `${out}\nexit code ${r.exitCode}` };
         }
         let ok = true;
+        const ringEnv = context.env ? await context.env() : {};
+        const withEnv = Object.keys(ringEnv).length > 0;
+        if (withEnv && !context.target.capabilities?.env)
+          return {
+            ok: false,
+            log: `the ring has vars or secrets, and target ${context.target.name} cannot pass environment variables to host commands (capabilities.env)`,
+          };
         for (const host of context.hosts) {
-          const r = await withTimeout(context.target.run(host, argv, { timeoutMs }));
+          const r = await withTimeout(
+            context.target.run(host, argv, withEnv ? { timeoutMs, env: ringEnv } : { timeoutMs }),
+          );
           lines.push(`[${host}] $ ${argv.join(' ')} → ${r.exitCode}`);
           if (r.exitCode !== 0) {
             ok = false;

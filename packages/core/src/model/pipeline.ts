@@ -14,6 +14,7 @@ import { isPolicy, type Policy } from '../policy/types.js';
 import { type RolloutSpec, rolloutSchema } from '../rollout/strategy.js';
 import { type BuildSpec, buildOptionsSchema } from './build.js';
 import { type Gate, type GateOptions, gate, gateOptionsSchema, isGate } from './gate.js';
+import { checkEnvNames, type ResolvedSecretSource, secretSourceSchema } from './secrets.js';
 
 const hasMethods =
   (...methods: string[]) =>
@@ -68,9 +69,26 @@ export const ringOptionsSchema = z
       .optional(),
     /** After a failing gate: roll the ring back to what it ran before, or leave it for a person. @default 'rollback' */
     onGateFailure: z.enum(['rollback', 'halt']).default('rollback'),
+    /**
+     * Plain values for the ring's gates, hooks and health checks, as environment variables
+     * (`DB_HOST: 'db.sandbox'`). Not secret: they may be shown and recorded. @default {}
+     */
+    vars: z
+      .record(
+        z.string(),
+        z.string().refine((v) => !v.includes('\0'), 'must not contain NUL bytes'),
+      )
+      .default({}),
+    /**
+     * Secrets for the same commands, by variable name: `{ file }`, `{ env }` or `{ command }`.
+     * Read only when a rollout or a gate of this ring runs (after its policy let the release
+     * in), never written anywhere, and masked (`***`) in everything the ledger records. @default {}
+     */
+    secrets: z.record(z.string(), secretSourceSchema).default({}),
   })
   .strict()
   .superRefine((ring, ctx) => {
+    checkEnvNames(ring.vars ?? {}, ring.secrets ?? {}, ctx);
     if (ring.target && ring.target.hosts.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['target', 'hosts'], message: 'expected at least one host' });
     }
@@ -97,6 +115,10 @@ export interface Ring {
   readonly onGateFailure: 'rollback' | 'halt';
   /** The ring's own line of development, when it has one. */
   readonly line?: Source;
+  /** Plain environment variables for the ring's gates, hooks and health checks. */
+  readonly vars: Readonly<Record<string, string>>;
+  /** Where each secret of the ring comes from (never its value: that is read when needed). */
+  readonly secrets: Readonly<Record<string, ResolvedSecretSource>>;
 }
 
 function toRing(parsed: z.output<typeof ringOptionsSchema>): Ring {

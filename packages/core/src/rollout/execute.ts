@@ -11,7 +11,7 @@
  * it cannot reach.
  */
 import type { Artifact } from '../contracts/artifact.js';
-import type { Target } from '../contracts/target.js';
+import type { CommandEnv, Target } from '../contracts/target.js';
 import type { RolloutOutcome } from '../ledger/records.js';
 import type { HostStep } from '../ledger/state.js';
 import { formatDuration } from '../model/duration.js';
@@ -77,6 +77,12 @@ export interface ExecuteRolloutInput {
    * host another runner took over.
    */
   beforeInstall?: (host: string) => Promise<void>;
+  /**
+   * The ring's vars and secrets, for the commands the target runs around an install (its health
+   * check, hooks): asked for right before the first install, and only of a target that declares
+   * `capabilities.env`. A failed read fails the host's step with its reason.
+   */
+  env?: () => Promise<CommandEnv>;
 }
 
 /**
@@ -137,11 +143,25 @@ async function installAndCheck(
   host: string,
   artifact: Artifact,
   timeoutMs: number,
+  ringEnv?: () => Promise<CommandEnv>,
 ): Promise<HostOutcome> {
   const attempt = async (): Promise<HostOutcome> => {
+    let env: CommandEnv | undefined;
+    try {
+      env = ringEnv && target.capabilities?.env ? await ringEnv() : undefined;
+    } catch (error) {
+      // A secret that cannot be read: the host is not touched, not installed without it.
+      return {
+        ok: false,
+        state: await observe(target, host, artifact.name),
+        untouched: true,
+        error: message(error),
+      };
+    }
     try {
       // The target runs its own health check, where it belongs: before the host is back in service.
-      await target.install(host, artifact);
+      if (env && Object.keys(env).length > 0) await target.install(host, artifact, { env });
+      else await target.install(host, artifact);
     } catch (error) {
       return { ok: false, state: await observe(target, host, artifact.name), error: message(error) };
     }
@@ -218,7 +238,7 @@ export async function deployHost(input: ExecuteRolloutInput, host: string): Prom
     }
   }
   await input.beforeInstall?.(host);
-  const outcome = await installAndCheck(target, host, artifact, timeoutMs);
+  const outcome = await installAndCheck(target, host, artifact, timeoutMs, input.env);
   await recorder.hostFinished(host, outcome, 'deploy');
   return { ...outcome, from };
 }
@@ -270,7 +290,7 @@ async function rollbackHost(input: ExecuteRolloutInput, host: string, from: Host
     // Installed or half-configured before: reinstall that version (the closest to what it ran).
     const previous = await input.resolve(from.version);
     outcome = previous
-      ? await installAndCheck(target, host, previous, timeoutMs)
+      ? await installAndCheck(target, host, previous, timeoutMs, input.env)
       : { ok: false, state: now, error: `version ${from.version} is no longer in the repository` };
   }
   await recorder.hostFinished(host, outcome, 'rollback');

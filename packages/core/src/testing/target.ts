@@ -86,6 +86,25 @@ export function describeTarget<T extends Target>(name: string, options: Describe
       expect(bad.stderr).toContain('oops');
     });
 
+    it('run() with env, where declared, gives the command the variables as they are', async () => {
+      const [a] = hosts();
+      if (!fixture.target.capabilities?.env) {
+        expect(fixture.target.capabilities?.env).toBeFalsy();
+        return;
+      }
+      // Spaces, quotes, a newline, shell syntax and non-ASCII: all must arrive byte for byte.
+      const value = `s3cret 'q' "dq" $(id) \`x\` ; *\nline two é`;
+      const r = await fixture.target.run(
+        a!,
+        ['sh', '-c', 'printf "[%s][%s]" "$RM_CONFORMANCE" "$RM_PLAIN"'],
+        {
+          env: { RM_CONFORMANCE: value, RM_PLAIN: 'plain' },
+        },
+      );
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toBe(`[${value}][plain]`);
+    });
+
     it('refuses an unknown host with TARGET', async () => {
       const error = await fixture.target.installed('no-such-host', fixture.packageName).then(
         () => undefined,
