@@ -66,6 +66,7 @@ export {
   engineOptionsSchema,
 } from './engine/engine.js';
 export type { DecisionEvent, EngineEvents, ErrorEvent } from './engine/events.js';
+export { enabledHosts, matchHosts } from './engine/hosts.js';
 export type { ActionOptions, RolloutSummary } from './engine/operations.js';
 export {
   formatPlan,

@@ -36,6 +36,8 @@ describe('public types', () => {
       | 'rollout.finished'
       | 'rollout.paused'
       | 'rollout.resumed'
+      | 'host.disabled'
+      | 'host.enabled'
       | 'gate.finished'
       | 'ring.verified'
       | 'ring.failed'

@@ -18,7 +18,7 @@ describe('ring features API', () => {
     expectTypeOf<Engine['converge']>().returns.resolves.toEqualTypeOf<ConvergeReport>();
     expectTypeOf<Engine['plan']>().returns.resolves.toEqualTypeOf<Plan>();
     expectTypeOf<Plan['pipelines'][number]['rings'][number]['action']>().toEqualTypeOf<
-      'resume' | 'verifying' | 'promote' | 'wait' | 'blocked' | 'locked' | 'pinned' | 'idle'
+      'resume' | 'verifying' | 'promote' | 'wait' | 'blocked' | 'locked' | 'disabled' | 'pinned' | 'idle'
     >();
   });
 

@@ -27,6 +27,8 @@ export interface HostView {
   drift: boolean;
   /** The host could not be read when last tried: why. */
   unreachable?: string;
+  /** Out of rotation, by whom and why: neither drift nor unreachable. */
+  disabled?: { by: string; reason: string; at: string };
   /** The newest step a rollout took on the host. */
   lastStep?: { rollout: string; phase: 'deploy' | 'rollback'; at: string; ok?: boolean; error?: string };
 }
@@ -48,6 +50,8 @@ export interface RingView {
   versions: { label: string; hosts: string[] }[];
   drift: string[];
   unreachable: { host: string; reason: string }[];
+  /** Hosts out of rotation, with who took each out and why. */
+  disabled: { host: string; by: string; reason: string }[];
   lastFailure?: RingFailure;
   locked?: { by: string; at: string; reason: string };
   /** Held on a release by a person. */
@@ -109,6 +113,8 @@ function stateWords(action: RingAction): string {
       return `locked by ${action.locked.by}: ${action.locked.reason}`;
     case 'pinned':
       return `pinned by ${action.pinned.by}: ${action.pinned.reason}`;
+    case 'disabled':
+      return 'every host disabled';
     case 'verifying':
       return `verifying ${action.version}${action.gates.length ? `: gates ${action.gates.join(', ')}` : ''}`;
     case 'promote':
@@ -164,12 +170,14 @@ function ringView(pipeline: Pipeline, p: PipelineState, index: number, now: Date
     const recorded = rs.hosts.get(h.name);
     const state = recorded?.state;
     const version = versionOf(state);
-    const unreachable = state?.status === 'unknown' ? shortReason(state.reason) : undefined;
+    const off = rs.disabled.get(h.name);
+    const unreachable = !off && state?.status === 'unknown' ? shortReason(state.reason) : undefined;
     const updated =
       rolling?.hosts.get(h.name)?.finished?.ok === true &&
       state?.status === 'installed' &&
       state.version === rollingVersion;
     const drift =
+      !off &&
       state !== undefined &&
       state.status !== 'unknown' &&
       !updated &&
@@ -183,14 +191,17 @@ function ringView(pipeline: Pipeline, p: PipelineState, index: number, now: Date
       ...(version ? { version } : {}),
       drift,
       ...(unreachable ? { unreachable } : {}),
+      ...(off ? { disabled: off } : {}),
       ...(step ? { lastStep: step } : {}),
     };
   });
   const groups = new Map<string, string[]>();
   for (const h of hosts) {
-    const label = h.unreachable
-      ? 'unknown'
-      : (h.version ?? (h.state === 'nothing recorded' ? 'nothing' : h.state));
+    const label = h.disabled
+      ? 'disabled'
+      : h.unreachable
+        ? 'unknown'
+        : (h.version ?? (h.state === 'nothing recorded' ? 'nothing' : h.state));
     const group = groups.get(label);
     if (group) group.push(h.name);
     else groups.set(label, [h.name]);
@@ -222,6 +233,9 @@ function ringView(pipeline: Pipeline, p: PipelineState, index: number, now: Date
       .sort((a, b) => b.hosts.length - a.hosts.length),
     drift: hosts.filter((h) => h.drift).map((h) => h.name),
     unreachable: hosts.filter((h) => h.unreachable).map((h) => ({ host: h.name, reason: h.unreachable! })),
+    disabled: hosts.flatMap((h) =>
+      h.disabled ? [{ host: h.name, by: h.disabled.by, reason: h.disabled.reason }] : [],
+    ),
     ...(action.lastFailure ? { lastFailure: action.lastFailure } : {}),
     ...(rs.locked ? { locked: rs.locked } : {}),
     ...(rs.pinned ? { pinned: rs.pinned } : {}),

@@ -56,9 +56,9 @@ function actionLink(
 
 function hostRow(h: HostView): Html {
   const step = h.lastStep;
-  return html`<tr class="${h.unreachable ? 'unreachable' : h.drift ? 'drift' : ''}">
+  return html`<tr class="${h.disabled ? 'disabled' : h.unreachable ? 'unreachable' : h.drift ? 'drift' : ''}">
     <td>${h.name}</td>
-    <td>${h.unreachable ? html`unknown <span class="why">${h.unreachable}</span>` : (h.version ?? h.state)}${h.drift ? html` <span class="tag">drift</span>` : ''}</td>
+    <td>${h.disabled ? html`<span class="tag">disabled</span> by ${h.disabled.by}: <span class="why">${h.disabled.reason}</span> · ` : ''}${h.unreachable ? html`unknown <span class="why">${h.unreachable}</span>` : (h.version ?? h.state)}${h.drift ? html` <span class="tag">drift</span>` : ''}</td>
     <td>${step ? `${step.phase} ${short(step.rollout)} ${step.ok === undefined ? 'under way' : step.ok ? 'ok' : 'failed'} ${time(step.at)}` : '-'}</td>
     <td>${step?.error ? html`<pre class="tail">${tail(step.error)}</pre>` : ''}</td>
   </tr>`;
@@ -95,6 +95,7 @@ function ringColumn(
     <p class="release">${ring.release ? html`runs <strong data-testid="release">${ring.release.version}</strong>` : html`<span data-testid="release">runs nothing yet</span>`}</p>
     <ul class="versions">${ring.versions.map((v) => html`<li><span class="v">${v.label}</span> ${v.hosts.length} host${v.hosts.length === 1 ? '' : 's'}</li>`)}</ul>
     ${ring.drift.length ? html`<p class="warn">drift: ${ring.drift.join(', ')}</p>` : ''}
+    ${ring.disabled.length ? html`<p class="warn" data-testid="disabled">disabled: ${ring.disabled.map((d) => `${d.host} (by ${d.by}: ${d.reason})`).join('; ')}</p>` : ''}
     ${ring.unreachable.length ? html`<p class="warn">unreachable: ${ring.unreachable.map((u) => `${u.host} (${u.reason})`).join('; ')}</p>` : ''}
     <p class="next" data-testid="next">${ring.summary}</p>
     ${c ? html`<p class="verdict ${c.verdict}">next: ${c.version} — ${c.verdict}: ${c.reason}</p>` : ''}

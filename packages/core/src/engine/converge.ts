@@ -9,6 +9,7 @@ import type { RolloutOutcome } from '../ledger/records.js';
 import { ringState } from '../ledger/state.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
 import { describeState, type HostState, observe, runs } from '../rollout/host-state.js';
+import { enabledHosts, rolloutHosts } from './hosts.js';
 import { ringAction } from './ring-action.js';
 import type { RingRunner } from './rings.js';
 import type { Runtime } from './runtime.js';
@@ -46,19 +47,22 @@ export interface ConvergeReport {
   ok: boolean;
 }
 
-async function readLive(ring: Ring, pkg: string): Promise<DriftedHost[]> {
-  return Promise.all(
-    ring.target.hosts.map(async (h) => ({ host: h.name, live: await observe(ring.target, h.name, pkg) })),
-  );
+/** What each of `hosts` runs, asked of the host. */
+async function readLive(ring: Ring, hosts: readonly string[], pkg: string): Promise<DriftedHost[]> {
+  return Promise.all(hosts.map(async (host) => ({ host, live: await observe(ring.target, host, pkg) })));
 }
 
-/** Converges one ring: reads every host, and reinstalls the ring's release on the drifted ones. */
+/**
+ * Converges one ring: reads every host in rotation (or the ones in `limit`), and reinstalls the
+ * ring's release on the drifted ones. A disabled host is never read or touched.
+ */
 export async function convergeRing(
   rt: Runtime,
   runner: RingRunner,
   pipeline: Pipeline,
   ring: Ring,
   by: string,
+  limit?: readonly string[],
 ): Promise<ConvergeRingResult> {
   const base = { pipeline: pipeline.name, ring: ring.name };
   const p = rt.state(pipeline.name);
@@ -73,14 +77,17 @@ export async function convergeRing(
     };
   }
   const where = { ...base, release: current.id, version: current.version };
-  const live = await readLive(ring, pipeline.packager.packageName);
+  const hosts = limit ? rolloutHosts(ring, rs, limit) : enabledHosts(ring, rs);
+  const live = await readLive(ring, hosts, pipeline.packager.packageName);
   const drifted: DriftedHost[] = live.filter((h) => !runs(h.live, current.version));
   if (drifted.length === 0) {
     return {
       ...where,
       drifted,
       converged: true,
-      reason: `every host of ${ring.name} runs ${current.version}`,
+      reason: limit
+        ? `${limit.join(', ')} ${limit.length === 1 ? 'runs' : 'run'} ${current.version}`
+        : `every host of ${ring.name}${rs.disabled.size ? ' in rotation' : ''} runs ${current.version}`,
     };
   }
   const list = drifted.map((d) => `${d.host} (${describeState(d.live)})`);
@@ -154,13 +161,17 @@ export async function convergePipelines(
   pipelines: readonly Pipeline[],
   ringName: string | undefined,
   by: string,
+  /** With `ringName`: only these hosts of it. */
+  limit?: readonly string[],
 ): Promise<ConvergeReport> {
   const rings: ConvergeRingResult[] = [];
   for (const pipeline of pipelines) {
     for (const ring of pipeline.rings) {
       if (ringName !== undefined && ring.name !== ringName) continue;
       if (rt.signal.aborted) break;
-      rings.push(await convergeRing(rt, runner, pipeline, ring, by));
+      rings.push(
+        await convergeRing(rt, runner, pipeline, ring, by, ringName !== undefined ? limit : undefined),
+      );
     }
   }
   return { at: rt.clock.now().toISOString(), rings, ok: rings.every((r) => r.converged) };

@@ -682,12 +682,16 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /**
    * What every ring runs, per the ledger; with `live`, also what each host really runs (asked
-   * through the targets), and where the two differ (drift).
+   * through the targets), and where the two differ (drift). `pipeline`, `ring` and `limit` (host
+   * names or globs, with a ring) narrow it; disabled hosts are shown as such and never asked.
    */
-  async status(options: { live?: boolean } = {}): Promise<StatusReport> {
+  async status(
+    options: { live?: boolean; pipeline?: string; ring?: string; limit?: string | readonly string[] } = {},
+  ): Promise<StatusReport> {
     await this.ensureLoaded();
+    const only = this.operations.statusFilter(options);
     return statusReport(
-      [...this.pipelines.values()],
+      only.pipelines,
       (name) => this.state(name),
       this.clock.now(),
       options.live ?? false,
@@ -695,6 +699,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         const holder = await this.ledger.store.inspect(`rollout:${pipeline}:${ring}`).catch(() => undefined);
         return holder ? describeHolder(holder) : undefined;
       },
+      only,
     );
   }
 
@@ -703,6 +708,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * the ring's current release out (a rollout of kind `converge`, in the ledger) to the hosts
    * that do not run it or could not be read (a host still unreachable fails its step and the
    * report says so). A locked ring or one with a rollout under way is skipped and reported.
+   * Disabled hosts are left alone; `limit` (with a ring) converges only the hosts it names.
    *
    * @example
    * ```ts
@@ -710,9 +716,43 @@ export class Engine extends EventEmitter<EngineEvents> {
    * if (!report.ok) console.error(report.rings.map((r) => r.reason).join('\n'));
    * ```
    */
-  async converge(input: { pipeline?: string; ring?: string; by?: string } = {}): Promise<ConvergeReport> {
+  async converge(
+    input: { pipeline?: string; ring?: string; by?: string; limit?: string | readonly string[] } = {},
+  ): Promise<ConvergeReport> {
     await this.ensureLoaded();
     return this.operations.converge(input);
+  }
+
+  /**
+   * Takes a host out of rotation, with a reason: rollouts and gates skip it, and `status` shows it
+   * as disabled (who, why) — neither drift nor a failure. A ring whose every host is disabled
+   * takes no rollout, and says so.
+   *
+   * @example
+   * ```ts
+   * await engine.disableHost({ pipeline: 'foostat', ring: 'prod', host: 'prod-2', reason: 'disk failing', by: 'alice' });
+   * ```
+   */
+  async disableHost(input: {
+    pipeline: string;
+    ring: string;
+    host: string;
+    reason: string;
+    by?: string;
+  }): Promise<void> {
+    await this.ensureLoaded();
+    await this.operations.disableHost(input);
+  }
+
+  /** Puts a disabled host back in rotation, then converges it to its ring's release. */
+  async enableHost(input: {
+    pipeline: string;
+    ring: string;
+    host: string;
+    by?: string;
+  }): Promise<ConvergeReport> {
+    await this.ensureLoaded();
+    return this.operations.enableHost(input);
   }
 
   /**

@@ -14,6 +14,7 @@ import type { Pipeline, Ring } from '../model/pipeline.js';
 import { assertCanApprove } from '../policy/approvers.js';
 import { type ConvergeReport, convergePipelines } from './converge.js';
 import { eligibleReleases } from './eligibility.js';
+import { matchHosts, rolloutHosts } from './hosts.js';
 import { type RolloutPosition, ringAction, rolloutPosition } from './ring-action.js';
 import type { RingRunner } from './rings.js';
 import type { Runtime } from './runtime.js';
@@ -22,7 +23,17 @@ export interface ActionOptions {
   /** Who asks (recorded in the ledger). @default 'api' */
   by?: string;
   reason?: string;
+  /**
+   * Only these hosts (names or globs, `'prod-1,prod-[23]'`): a host operation that changes what
+   * they run and never what the ring runs (no gates, no rejection). A part that matches no host
+   * of the ring is a `CONFIG` error naming it.
+   */
+  limit?: string | readonly string[];
 }
+
+/** `limit` as a comma-separated list for `matchHosts`. */
+const limitText = (limit: string | readonly string[]) =>
+  typeof limit === 'string' ? limit : limit.join(',');
 
 /** What a promote or a rollback did: which rollout, of what, and how it ended. */
 export interface RolloutSummary {
@@ -168,9 +179,13 @@ export class Operations {
       const why = ringAction(pipeline, p, index, this.rt.clock.now()).reason;
       throw new RingmasterError('STATE', `nothing to promote to ${ring.name}: ${why}`, { scope: 'engine' });
     }
-    const reason = `promoted by ${input.by ?? 'api'}${input.reason ? `: ${input.reason}` : ''}`;
+    const limit = input.limit !== undefined ? matchHosts(ring, limitText(input.limit)) : undefined;
+    const reason = `promoted by ${input.by ?? 'api'}${limit ? ` to ${limit.join(', ')} only` : ''}${input.reason ? `: ${input.reason}` : ''}`;
     const before = ringState(p, ring.name).rollouts.length;
-    await this.rings.deploy(pipeline, ring, () => ({ release, reason }), { required: true });
+    await this.rings.deploy(pipeline, ring, () => ({ release, reason }), {
+      required: true,
+      ...(limit ? { limit } : {}),
+    });
     return this.summary(
       pipeline,
       ring,
@@ -190,8 +205,9 @@ export class Operations {
     const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
     const named = input.to ? this.findRelease(pipeline, input.to) : undefined;
     this.assertNotPinnedAway(pipeline, ring, named?.id);
+    const limit = input.limit !== undefined ? matchHosts(ring, limitText(input.limit)) : undefined;
     const by = input.by ?? 'api';
-    const reason = input.reason ?? `rolled back by ${by}`;
+    const reason = input.reason ?? `rolled back by ${by}${limit ? ` on ${limit.join(', ')} only` : ''}`;
     const before = ringState(this.rt.state(pipeline.name), ring.name).rollouts.length;
     await this.rings.withRingLock(
       pipeline,
@@ -218,8 +234,9 @@ export class Operations {
               { scope: 'engine' },
             );
           }
+          // On named hosts only, the release stays the ring's: it is not rejected there.
           return [
-            ...(current && current !== to.id
+            ...(current && current !== to.id && !limit
               ? [
                   entry('ring.rejected', {
                     pipeline: pipeline.name,
@@ -230,7 +247,19 @@ export class Operations {
                   }),
                 ]
               : []),
-            this.rings.rolloutEntry(pipeline, ring, to, 'rollback', reason),
+            limit
+              ? this.rings.rolloutEntry(
+                  pipeline,
+                  ring,
+                  to,
+                  'rollback',
+                  reason,
+                  rolloutHosts(ring, rs, limit),
+                  {
+                    limit: true,
+                  },
+                )
+              : this.rings.rolloutEntry(pipeline, ring, to, 'rollback', reason),
           ];
         });
         await this.rings.resumeRollout(session);
@@ -430,12 +459,120 @@ export class Operations {
   }
 
   /** Brings drifted hosts back to their ring's release (see `Engine.converge`). */
-  async converge(input: { pipeline?: string; ring?: string; by?: string }): Promise<ConvergeReport> {
+  async converge(input: {
+    pipeline?: string;
+    ring?: string;
+    by?: string;
+    limit?: string | readonly string[];
+  }): Promise<ConvergeReport> {
     if (input.ring !== undefined && input.pipeline === undefined)
       throw new RingmasterError('CONFIG', 'converge of a ring needs its pipeline too', { scope: 'engine' });
+    if (input.limit !== undefined && input.ring === undefined)
+      throw new RingmasterError('CONFIG', '--limit: name the pipeline and ring whose hosts it means', {
+        scope: 'engine',
+      });
     const pipelines = input.pipeline ? [this.pipeline(input.pipeline)] : [...this.pipelines.values()];
-    if (input.ring !== undefined) this.ringIndex(pipelines[0]!, input.ring);
-    return convergePipelines(this.rt, this.rings, pipelines, input.ring, input.by ?? 'api');
+    const limit =
+      input.ring !== undefined
+        ? (() => {
+            const ring = pipelines[0]!.rings[this.ringIndex(pipelines[0]!, input.ring)]!;
+            return input.limit !== undefined ? matchHosts(ring, limitText(input.limit)) : undefined;
+          })()
+        : undefined;
+    return convergePipelines(this.rt, this.rings, pipelines, input.ring, input.by ?? 'api', limit);
+  }
+
+  /** What `status` shows: the pipelines, rings and (with a ring and `limit`) hosts asked for. */
+  statusFilter(options: { pipeline?: string; ring?: string; limit?: string | readonly string[] }): {
+    pipelines: Pipeline[];
+    ring?: (pipeline: string, ring: string) => boolean;
+    host?: (pipeline: string, ring: string, host: string) => boolean;
+  } {
+    if (options.ring !== undefined && options.pipeline === undefined)
+      throw new RingmasterError('CONFIG', 'status of a ring needs its pipeline too', { scope: 'engine' });
+    if (options.limit !== undefined && options.ring === undefined)
+      throw new RingmasterError('CONFIG', '--limit: name the pipeline and ring whose hosts it means', {
+        scope: 'engine',
+      });
+    if (options.pipeline === undefined) return { pipelines: [...this.pipelines.values()] };
+    const pipeline = this.pipeline(options.pipeline);
+    if (options.ring === undefined) return { pipelines: [pipeline] };
+    const ring = pipeline.rings[this.ringIndex(pipeline, options.ring)]!;
+    const onlyRing = (_p: string, r: string) => r === ring.name;
+    if (options.limit === undefined) return { pipelines: [pipeline], ring: onlyRing };
+    const hosts = new Set(matchHosts(ring, limitText(options.limit)));
+    return { pipelines: [pipeline], ring: onlyRing, host: (_p, _r, host) => hosts.has(host) };
+  }
+
+  /**
+   * Takes a host out of rotation, with a reason: rollouts and gates skip it, and `status` shows it
+   * as disabled (who, why), counting it as neither drift nor failure.
+   */
+  async disableHost(input: { pipeline: string; ring: string; host: string; reason: string; by?: string }) {
+    const pipeline = this.pipeline(input.pipeline);
+    const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
+    if (!ring.target.hosts.some((h) => h.name === input.host))
+      throw new RingmasterError(
+        'NOT_FOUND',
+        `${pipeline.name}/${ring.name} has no host "${input.host}"; its hosts are ${ring.target.hosts.map((h) => h.name).join(', ')}`,
+        { scope: 'engine' },
+      );
+    if (!input.reason.trim())
+      throw new RingmasterError('CONFIG', 'reason: say why the host is out of rotation', { scope: 'engine' });
+    await this.rt.ledger.decide(() => {
+      const rs = ringState(this.rt.state(pipeline.name), ring.name);
+      const off = rs.disabled.get(input.host);
+      if (off)
+        throw new RingmasterError(
+          'STATE',
+          `${input.host} is already disabled in ${pipeline.name}/${ring.name} by ${off.by} since ${off.at}: ${off.reason}`,
+          { scope: 'engine' },
+        );
+      // A host under way in a rollout would be half in it: let the rollout end first.
+      if (rs.inFlight)
+        throw new RingmasterError(
+          'STATE',
+          `${pipeline.name}/${ring.name} has a rollout under way (${rs.inFlight}); disable ${input.host} once it ends`,
+          { scope: 'engine' },
+        );
+      return [
+        entry('host.disabled', {
+          pipeline: pipeline.name,
+          ring: ring.name,
+          host: input.host,
+          reason: input.reason,
+          by: input.by ?? 'api',
+        }),
+      ];
+    });
+  }
+
+  /** Puts a disabled host back in rotation, then converges it to the ring's release. */
+  async enableHost(input: {
+    pipeline: string;
+    ring: string;
+    host: string;
+    by?: string;
+  }): Promise<ConvergeReport> {
+    const pipeline = this.pipeline(input.pipeline);
+    const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
+    await this.rt.ledger.decide(() => {
+      if (!ringState(this.rt.state(pipeline.name), ring.name).disabled.has(input.host))
+        throw new RingmasterError(
+          'STATE',
+          `${input.host} is not disabled in ${pipeline.name}/${ring.name}; nothing to enable`,
+          { scope: 'engine' },
+        );
+      return [
+        entry('host.enabled', {
+          pipeline: pipeline.name,
+          ring: ring.name,
+          host: input.host,
+          by: input.by ?? 'api',
+        }),
+      ];
+    });
+    return convergePipelines(this.rt, this.rings, [pipeline], ring.name, input.by ?? 'api', [input.host]);
   }
 
   /**

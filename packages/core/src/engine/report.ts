@@ -82,6 +82,8 @@ export interface HostStatus {
   drift: boolean;
   /** The host could not be read (now with `live`, else when last tried): why. Not drift. */
   unreachable?: string;
+  /** Out of rotation, by whom and why: not read, and neither drift nor a failure. */
+  disabled?: { reason: string; by: string; at: string };
 }
 
 export interface RingStatus {
@@ -116,12 +118,18 @@ export async function statusReport(
   live: boolean,
   /** Who holds a ring's lease, asked only for rings with work under way. */
   holderOf: (pipeline: string, ring: string) => Promise<string | undefined> = async () => undefined,
+  /** Which rings and hosts to show (and ask, with `live`): all when absent. */
+  only: {
+    ring?: (pipeline: string, ring: string) => boolean;
+    host?: (pipeline: string, ring: string, host: string) => boolean;
+  } = {},
 ): Promise<StatusReport> {
   const out: StatusReport = { at: now.toISOString(), pipelines: [] };
   for (const pipeline of pipelines) {
     const p = stateOf(pipeline.name);
     const rings: RingStatus[] = [];
     for (const [index, ring] of pipeline.rings.entries()) {
+      if (only.ring && !only.ring(pipeline.name, ring.name)) continue;
       const rs = ringState(p, ring.name);
       const current = rs.current ? p.releases.get(rs.current) : undefined;
       const explanation = explainRing(pipeline, p, index, now);
@@ -134,8 +142,11 @@ export async function statusReport(
         rolling !== undefined &&
         rolling.hosts.get(host)?.finished?.ok === true &&
         runs(state, rollingVersion);
+      const shown = only.host
+        ? ring.target.hosts.filter((h) => only.host!(pipeline.name, ring.name, h.name))
+        : ring.target.hosts;
       const hosts = await Promise.all(
-        ring.target.hosts.map(async (h): Promise<HostStatus> => {
+        shown.map(async (h): Promise<HostStatus> => {
           const entry = rs.hosts.get(h.name);
           const recorded = entry?.state;
           const known = {
@@ -143,6 +154,9 @@ export async function statusReport(
             ...(recorded ? { recorded } : {}),
             ...(entry?.lastKnown ? { lastKnown: entry.lastKnown.state } : {}),
           };
+          // Out of rotation: not asked (it may well be down), and neither drift nor a failure.
+          const off = rs.disabled.get(h.name);
+          if (off) return { ...known, drift: false, disabled: off };
           const seen = live ? await observe(ring.target, h.name, pkg) : recorded;
           if (seen?.status === 'unknown') {
             return {
@@ -200,18 +214,21 @@ export function formatStatus(report: StatusReport): string {
   const notes: string[] = [];
   for (const p of report.pipelines) {
     for (const r of p.rings) {
-      const onIt = r.hosts.filter((h) => !h.drift && !h.unreachable && r.version).length;
+      const inRotation = r.hosts.filter((h) => !h.disabled);
+      const onIt = inRotation.filter((h) => !h.drift && !h.unreachable && r.version).length;
       const drift = r.hosts.filter((h) => h.drift).map((h) => h.name);
       const unreachable = r.hosts.filter((h) => h.unreachable).map((h) => h.name);
+      const disabled = r.hosts.filter((h) => h.disabled).map((h) => h.name);
       const trouble = [
         ...(drift.length ? [`drift: ${drift.join(', ')}`] : []),
         ...(unreachable.length ? [`unreachable: ${unreachable.join(', ')}`] : []),
+        ...(disabled.length ? [`disabled: ${disabled.join(', ')}`] : []),
       ];
       rows.push([
         p.name,
         r.name,
         r.version ?? '-',
-        `${onIt}/${r.hosts.length}${trouble.length ? ` (${trouble.join('; ')})` : ''}`,
+        `${onIt}/${inRotation.length}${trouble.length ? ` (${trouble.join('; ')})` : ''}`,
         r.step ? `${r.step.waiting ? 'paused' : r.action} ${r.step.step}/${r.step.total}` : r.action,
       ]);
       if (r.step?.waiting)
@@ -231,7 +248,11 @@ export function formatStatus(report: StatusReport): string {
         notes.push(`  ${p.name}/${r.name}: ${f.version} ${f.status} ${shortTime(f.at)}: ${f.reason}`);
       }
       for (const h of r.hosts) {
-        if (h.unreachable) {
+        if (h.disabled) {
+          notes.push(
+            `  ${p.name}/${r.name} ${h.name}: disabled by ${h.disabled.by} ${shortTime(h.disabled.at)}: ${h.disabled.reason}${h.recorded ? `; last recorded with ${describeState(h.recorded)}` : ''}`,
+          );
+        } else if (h.unreachable) {
           const last = h.lastKnown ?? (h.recorded?.status !== 'unknown' ? h.recorded : undefined);
           notes.push(
             `  ${p.name}/${r.name} ${h.name}: unreachable (${h.unreachable})${last ? `; last seen with ${describeState(last)}` : ''}`,

@@ -1,8 +1,8 @@
 /**
  * The ring state machine: the one place that decides what a ring does next. A pure function of
  * the ledger's read-only view, the ring and the time, in one order of concerns — a rollout in
- * flight is resumed; a lock stops everything; a release just rolled out runs its gates; a pin
- * holds the ring on its release; then the ring's policy promotes, waits (until T, when it knows)
+ * flight is resumed; a lock stops everything, and so does a ring whose every host is disabled; a
+ * release just rolled out runs its gates; a pin holds the ring on its release; then the ring's policy promotes, waits (until T, when it knows)
  * or is blocked (because Y); else the ring is idle, and says why. The engine acts on the answer;
  * `plan`, `explain`, `status` and the page only put it in words.
  */
@@ -14,6 +14,7 @@ import type { Pipeline } from '../model/pipeline.js';
 import type { Decision } from '../policy/types.js';
 import { describeStep } from '../rollout/strategy.js';
 import { type Candidate, candidates, feederOf } from './eligibility.js';
+import { allDisabled } from './hosts.js';
 
 /** The newest failure that still matters in a ring: of its current release, or of a newer one. */
 export interface RingFailure {
@@ -108,6 +109,11 @@ export type RingAction = Common &
         step?: RolloutPosition;
       }
     | { action: 'locked'; locked: { by: string; at: string; reason: string } }
+    | {
+        /** Every host of the ring is out of rotation: nothing can be rolled out until one is enabled. */
+        action: 'disabled';
+        disabled: string[];
+      }
     | {
         /** Held on the release it runs by a person: automatic promotion waits until unpinned. */
         action: 'pinned';
@@ -224,6 +230,15 @@ export function ringAction(pipeline: Pipeline, p: PipelineState, index: number, 
       action: 'locked',
       locked: rs.locked,
       reason: `${ring.name} is locked by ${rs.locked.by} since ${rs.locked.at}: ${rs.locked.reason}`,
+    };
+  }
+
+  if (ring.target.hosts.length > 0 && ring.target.hosts.every((h) => rs.disabled.has(h.name))) {
+    return {
+      ...common,
+      action: 'disabled',
+      disabled: [...rs.disabled.keys()],
+      reason: allDisabled(ring, rs),
     };
   }
 

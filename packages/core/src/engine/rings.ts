@@ -38,6 +38,7 @@ import {
   type RolloutSpec,
 } from '../rollout/strategy.js';
 import { describeHolder } from '../store/lockfile.js';
+import { enabledHosts, rolloutHosts } from './hosts.js';
 import { LeaseKeeper } from './lease.js';
 import { notice } from './notify.js';
 import { processRecorder, reapOrphans } from './processes.js';
@@ -509,7 +510,7 @@ export class RingRunner {
     pipeline: Pipeline,
     ring: Ring,
     choose: () => { release: ReleaseState; reason: string } | undefined,
-    options: { kind?: RolloutKind; required?: boolean } = {},
+    options: { kind?: RolloutKind; required?: boolean; limit?: readonly string[] } = {},
   ): Promise<void> {
     await this.withRingLock(
       pipeline,
@@ -528,7 +529,19 @@ export class RingRunner {
           }
           const chosen = choose();
           if (!chosen) return [];
-          return [this.rolloutEntry(pipeline, ring, chosen.release, options.kind ?? 'deploy', chosen.reason)];
+          return [
+            options.limit
+              ? this.rolloutEntry(
+                  pipeline,
+                  ring,
+                  chosen.release,
+                  options.kind ?? 'deploy',
+                  chosen.reason,
+                  rolloutHosts(ring, rs, options.limit),
+                  { limit: true },
+                )
+              : this.rolloutEntry(pipeline, ring, chosen.release, options.kind ?? 'deploy', chosen.reason),
+          ];
         });
         await this.resumeRollout(session);
       },
@@ -589,7 +602,8 @@ export class RingRunner {
         release.email,
       ),
     );
-    if (ok && rollout.kind === 'deploy') await this.runGates(session, release);
+    // A rollout to named hosts only changes no ring's release: there is nothing for gates to verify.
+    if (ok && rollout.kind === 'deploy' && !rollout.limit) await this.runGates(session, release);
   }
 
   /**
@@ -715,7 +729,8 @@ export class RingRunner {
     const { pipeline, ring } = session;
     const p = this.rt.state(pipeline.name);
     const rollout = p.releaseRings.get(release.id)?.get(ring.name)?.rollout ?? '';
-    const hosts = ring.target.hosts.map((h) => h.name);
+    // Gates check the hosts in rotation: a disabled host is out of service.
+    const hosts = enabledHosts(ring, ringState(p, ring.name));
     const result = await this.runGateList(session, release, rollout, hosts);
     if (result === 'stopped') return; // a stop or a lost lease: the gates run again later
     if (result.ok) {
@@ -865,7 +880,9 @@ export class RingRunner {
 
   /**
    * The record that starts a rollout of `release` to `ring` (numbered after the ring's last),
-   * over `hosts` (default: every host of the ring).
+   * over `hosts` (default: every host of the ring in rotation; a ring whose every host is
+   * disabled is refused). `limit`: the hosts were named by a person (`--limit`), so the rollout
+   * is a host operation that leaves what the ring runs as it is.
    */
   rolloutEntry(
     pipeline: Pipeline,
@@ -873,12 +890,14 @@ export class RingRunner {
     release: ReleaseState,
     kind: RolloutKind,
     reason: string,
-    hosts: readonly string[] = ring.target.hosts.map((h) => h.name),
+    hosts?: readonly string[],
+    options: { limit?: boolean } = {},
   ) {
     const rs = ringState(this.rt.state(pipeline.name), ring.name);
+    const chosen = hosts ?? rolloutHosts(ring, rs);
     // A rollback or a converge never undoes itself: putting back what it replaces is no remedy.
     const strategy: RolloutSpec = kind === 'deploy' ? ring.rollout : { ...ring.rollout, onFailure: 'halt' };
-    const plan = planRollout(strategy, hosts);
+    const plan = planRollout(strategy, chosen);
     return entry('rollout.started', {
       pipeline: pipeline.name,
       ring: ring.name,
@@ -890,6 +909,7 @@ export class RingRunner {
       batches: plan.batches,
       // Pauses and verifies are for deploys: a rollback or converge goes straight through.
       ...(kind === 'deploy' && plan.steps ? { steps: plan.steps } : {}),
+      ...(options.limit ? { limit: [...chosen] } : {}),
     });
   }
 }

@@ -54,7 +54,9 @@ export function describeRecord(r: TypedRecord): string[] {
     case 'release.created':
       return [`${p} release ${r.data.version} from ${short(r.data.revision)} by ${r.data.author}`];
     case 'rollout.started':
-      return [`${p} ${r.data.kind} ${r.data.release} → ${r.data.ring} (${r.data.reason})`];
+      return [
+        `${p} ${r.data.kind} ${r.data.release} → ${r.data.ring}${r.data.limit ? ` on ${r.data.limit.join(', ')} only` : ''} (${r.data.reason})`,
+      ];
     case 'host.started':
       return [
         `${p}   ${r.data.host}: ${r.data.phase === 'rollback' ? 'rolling back' : 'starting'}, has ${describeState(r.data.from)}`,
@@ -106,6 +108,10 @@ export function describeRecord(r: TypedRecord): string[] {
       ];
     case 'ring.pinned':
       return [`${p} ${r.data.by} pinned ${r.data.ring} to ${r.data.release}: ${first(r.data.reason)}`];
+    case 'host.disabled':
+      return [`${p} ${r.data.by} disabled ${r.data.host} in ${r.data.ring}: ${first(r.data.reason)}`];
+    case 'host.enabled':
+      return [`${p} ${r.data.by} enabled ${r.data.host} in ${r.data.ring} again`];
     case 'ring.unpinned':
       return [`${p} ${r.data.by} unpinned ${r.data.ring}: its policy may promote again`];
     case 'ring.locked':

@@ -74,6 +74,11 @@ export interface RecordData {
     batches: string[][];
     /** The batches and the pauses and verifies between them, when the strategy has any. */
     steps?: PlannedStep[];
+    /**
+     * Set for a rollout to hosts a person named (`--limit`): a host operation. It changes those
+     * hosts only, never what the ring runs, and no gates run for it.
+     */
+    limit?: string[];
   };
   'host.started': {
     pipeline: string;
@@ -136,6 +141,10 @@ export interface RecordData {
   /** A person holds a ring on the release it runs: automatic promotion waits until unpinned. */
   'ring.pinned': { pipeline: string; ring: string; release: string; reason: string; by: string };
   'ring.unpinned': { pipeline: string; ring: string; by: string };
+  /** A person takes a host out of rotation: rollouts skip it, and it counts as neither drift nor failure. */
+  'host.disabled': { pipeline: string; ring: string; host: string; reason: string; by: string };
+  /** The host is back in rotation (and is converged to the ring's release). */
+  'host.enabled': { pipeline: string; ring: string; host: string; by: string };
   'approval.recorded': {
     pipeline: string;
     ring: string;

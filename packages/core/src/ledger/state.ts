@@ -103,6 +103,8 @@ export interface RolloutState {
   readonly steps?: readonly PlannedStep[];
   /** The pause steps it reached, by step number. */
   readonly pauses: ReadonlyMap<number, PauseState>;
+  /** The hosts a person named (`--limit`): a host operation, which never changes the ring's release. */
+  readonly limit?: readonly string[];
   readonly startedAt: string;
   /** Deploy steps per host, then rollback steps per host. */
   readonly hosts: ReadonlyMap<string, HostStep>;
@@ -148,6 +150,8 @@ export interface RingState {
   readonly inFlight?: string;
   readonly rollouts: readonly string[];
   readonly locked?: { readonly reason: string; readonly by: string; readonly at: string };
+  /** Hosts out of rotation, by name: skipped by rollouts, neither drift nor failure. */
+  readonly disabled: ReadonlyMap<string, { readonly reason: string; readonly by: string; readonly at: string }>;
   /** Held on a release by a person: automatic promotion waits, other releases are refused. */
   readonly pinned?: {
     readonly release: string;
@@ -246,7 +250,13 @@ function newPipeline(name: string): Folding {
   };
 }
 
-const emptyRing = (name: string): RingState => ({ name, history: [], hosts: new Map(), rollouts: [] });
+const emptyRing = (name: string): RingState => ({
+  name,
+  history: [],
+  hosts: new Map(),
+  rollouts: [],
+  disabled: new Map(),
+});
 
 /** A pipeline's state; an empty one for a pipeline the ledger has not seen (nothing is created). */
 export function pipelineState(state: LedgerState, name: string): PipelineState {
@@ -368,13 +378,14 @@ const handlers: Handlers = {
       strategy: data.strategy,
       batches: data.batches,
       ...(data.steps ? { steps: data.steps } : {}),
+      ...(data.limit ? { limit: data.limit } : {}),
       pauses: new Map(),
       startedAt: time,
       hosts: new Map(),
       rollbacks: new Map(),
     });
     updateRing(p, data.ring, (r) => ({ inFlight: data.rollout, rollouts: [...r.rollouts, data.rollout] }));
-    if (data.kind === 'deploy') {
+    if (data.kind === 'deploy' && !data.limit) {
       setReleaseRing(p, data.release, data.ring, { status: 'deploying', since: time, rollout: data.rollout });
     }
   },
@@ -456,11 +467,12 @@ const handlers: Handlers = {
     if (!r) return;
     updateRing(p, r.ring, (ring) => ({
       inFlight: ring.inFlight === rollout ? undefined : ring.inFlight,
-      ...(outcome === 'succeeded' && ring.current !== r.release
+      // A rollout to named hosts only (`--limit`) changes those hosts, not what the ring runs.
+      ...(outcome === 'succeeded' && ring.current !== r.release && !r.limit
         ? { current: r.release, history: ring.current ? [...ring.history, ring.current] : ring.history }
         : {}),
     }));
-    if (r.kind === 'deploy') {
+    if (r.kind === 'deploy' && !r.limit) {
       setReleaseRing(
         p,
         r.release,
@@ -523,6 +535,16 @@ const handlers: Handlers = {
   },
   'ring.unpinned'(p, { ring }) {
     updateRing(p, ring, () => ({ pinned: undefined }));
+  },
+  'host.disabled'(p, { ring, host, reason, by }, time) {
+    updateRing(p, ring, (r) => ({ disabled: new Map(r.disabled).set(host, { reason, by, at: time }) }));
+  },
+  'host.enabled'(p, { ring, host }) {
+    updateRing(p, ring, (r) => {
+      const disabled = new Map(r.disabled);
+      disabled.delete(host);
+      return { disabled };
+    });
   },
   'approval.recorded'(p, data, time) {
     p.approvals = [
