@@ -113,6 +113,8 @@ export async function runCli(argv: string[], io: Io = processIo, cwd = process.c
         live: { type: 'boolean' },
         once: { type: 'boolean' },
         force: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        hosts: { type: 'boolean' },
         interval: { type: 'string' },
         by: { type: 'string' },
         comment: { type: 'string' },
@@ -126,6 +128,7 @@ export async function runCli(argv: string[], io: Io = processIo, cwd = process.c
         group: { type: 'string', multiple: true },
         listen: { type: 'string' },
         serve: { type: 'string' },
+        limit: { type: 'string' },
       },
     });
     parsed = { command: positionals[0] ?? '', positionals: positionals.slice(1), flags: values };

@@ -11,6 +11,7 @@ import {
   type RolloutSummary,
   replayPolicy,
 } from '@ringmaster/core';
+import { dryRunDeploy, dryRunRollback, planFor, planPreviews, printPlanWithHosts } from './dry-run.js';
 import { initProject } from './init.js';
 import { copyLedger, openStore, type VerifyReport, verifyLedger } from './ledger.js';
 import { EXIT, type Io } from './output.js';
@@ -69,16 +70,32 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
     cwd,
     async (project) => {
       const [pipeline, ring, release] = need(args, required, usage);
+      // A dry run reads only: no permission asked, no lease taken, nothing recorded.
+      if (args.flags['dry-run'] === true)
+        return dryRunDeploy(project, io, json(args), {
+          pipeline: pipeline!,
+          ring: ring!,
+          ...(release ? { release } : {}),
+          ...(flag(args, 'limit') !== undefined ? { limit: flag(args, 'limit')! } : {}),
+        });
       const { by } = await actor(project, args, 'deploy', [{ pipeline: pipeline!, ring: ring! }]);
       const followed = follow(project, io, { json: json(args) });
       const reason = flag(args, 'reason');
+      const limit = flag(args, 'limit');
       const summary = await project.engine.promote({
         pipeline: pipeline!,
         ring: ring!,
         ...(release ? { release } : {}),
         ...(reason ? { reason } : {}),
+        ...(limit !== undefined ? { limit } : {}),
         by,
       });
+      // On named hosts only: done when it succeeded there; the ring's release (and gates) are untouched.
+      if (limit !== undefined) {
+        if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...summary }));
+        else io.out(`${rolloutLine(summary, ring!, pipeline!)}; ${ring}'s own release is unchanged`);
+        return summary.outcome === 'succeeded' ? byFailures(io, followed, json(args)) : EXIT.FAILED;
+      }
       if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...summary }));
       else
         io.out(
@@ -159,14 +176,24 @@ export const commands: Record<string, Command> = {
       ),
   },
   status: {
-    usage: 'status [--live] [--json]',
+    usage: 'status [pipeline [ring]] [--live] [--limit HOSTS] [--json]',
     summary:
       'what every ring runs and does next, its newest failure; with --live, what every host really runs',
-    flags: ['--live   ask every host what it runs: exit 1 on drift or an unreachable host'],
-    example: 'ringmaster status --live',
+    flags: [
+      '--live    ask every host what it runs: exit 1 on drift or an unreachable host (disabled hosts are not asked)',
+      '--limit   with a ring: only these hosts (names or globs, "prod-1,prod-[23]")',
+    ],
+    example: 'ringmaster status shop prod --live --limit "prod-[12]"',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
-        const report = await project.engine.status({ live: args.flags.live === true });
+        const [pipeline, ring] = args.positionals;
+        const limit = flag(args, 'limit');
+        const report = await project.engine.status({
+          live: args.flags.live === true,
+          ...(pipeline ? { pipeline } : {}),
+          ...(ring ? { ring } : {}),
+          ...(limit !== undefined ? { limit } : {}),
+        });
         io.out(json(args) ? JSON.stringify(report, null, 2) : formatStatus(report));
         const trouble = report.pipelines.some((p) =>
           p.rings.some((r) => r.hosts.some((h) => h.drift || h.unreachable !== undefined)),
@@ -269,26 +296,40 @@ export const commands: Record<string, Command> = {
       ),
   },
   promote: {
-    usage: 'promote <pipeline> <ring> [release] [--by NAME] [--reason TEXT] [--json]',
+    usage:
+      'promote <pipeline> <ring> [release] [--by NAME] [--reason TEXT] [--limit HOSTS] [--dry-run] [--json]',
     summary:
       'roll a release out to a ring now, bypassing its policy (not its lock); exit 0 only if it is verified there',
-    flags: ['--by       who promotes it (recorded; default: cli)', '--reason   recorded with the rollout'],
+    flags: [
+      '--by       who promotes it (recorded; default: cli)',
+      '--reason   recorded with the rollout',
+      '--dry-run  print the rollout host by host and step by step (versions, pauses, gates, commits) and do nothing',
+      '--limit    only these hosts (names or globs, "prod-1,prod-[23]"): the ring\'s own release is unchanged',
+    ],
     example: 'ringmaster promote foostat sandbox 1.0.42 --reason "hotfix"',
     run: (args, io, cwd) => deployNow(args, io, cwd, 'promote <pipeline> <ring> [release]', 2),
   },
   deploy: {
-    usage: 'deploy <pipeline> <ring> <release> [--by NAME] [--reason TEXT] [--json]',
+    usage:
+      'deploy <pipeline> <ring> <release> [--by NAME] [--reason TEXT] [--limit HOSTS] [--dry-run] [--json]',
     summary: 'deploy a named release to a ring now (promote, with the release required)',
-    flags: ['--by       who deploys it (recorded; default: cli)', '--reason   recorded with the rollout'],
+    flags: [
+      '--by       who deploys it (recorded; default: cli)',
+      '--reason   recorded with the rollout',
+      '--dry-run  print the rollout host by host and step by step (versions, pauses, gates, commits) and do nothing',
+      '--limit    only these hosts (names or globs, "prod-1,prod-[23]"): the ring\'s own release is unchanged',
+    ],
     example: 'ringmaster deploy foostat prod 1.0.42',
     run: (args, io, cwd) => deployNow(args, io, cwd, 'deploy <pipeline> <ring> <release>', 3),
   },
   rollback: {
-    usage: 'rollback <pipeline> <ring> [--to RELEASE] [--reason TEXT] [--json]',
+    usage: 'rollback <pipeline> <ring> [--to RELEASE] [--reason TEXT] [--limit HOSTS] [--dry-run] [--json]',
     summary: 'roll a ring back (to the newest release verified there, or --to) and reject what it ran',
     flags: [
       '--to       the release to go back to (even one rejected there)',
       '--reason   recorded with the rejection',
+      '--dry-run  print the rollback host by host (versions, commits removed) and do nothing',
+      '--limit    only these hosts (names or globs, "prod-1,prod-[23]"): the ring\'s own release is unchanged',
     ],
     example: 'ringmaster rollback foostat prod --reason "error rate up"',
     run: (args, io, cwd) =>
@@ -297,15 +338,26 @@ export const commands: Record<string, Command> = {
         cwd,
         async (project) => {
           const [pipeline, ring] = need(args, 2, 'rollback <pipeline> <ring>');
+          if (args.flags['dry-run'] === true) {
+            const to = flag(args, 'to');
+            return dryRunRollback(project, io, json(args), {
+              pipeline: pipeline!,
+              ring: ring!,
+              ...(to ? { to } : {}),
+              ...(flag(args, 'limit') !== undefined ? { limit: flag(args, 'limit')! } : {}),
+            });
+          }
           const { by } = await actor(project, args, 'rollback', [{ pipeline: pipeline!, ring: ring! }]);
           const followed = follow(project, io, { json: json(args) });
           const to = flag(args, 'to');
           const reason = flag(args, 'reason');
+          const limit = flag(args, 'limit');
           const summary = await project.engine.rollback({
             pipeline: pipeline!,
             ring: ring!,
             ...(to ? { to } : {}),
             ...(reason ? { reason } : {}),
+            ...(limit !== undefined ? { limit } : {}),
             by,
           });
           if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...summary }));
@@ -348,6 +400,64 @@ export const commands: Record<string, Command> = {
             );
           }
           return summary ? verifiedExit(summary, io, followed, json(args)) : EXIT.OK;
+        },
+        { io, signals: 'park' },
+      ),
+  },
+  host: {
+    usage:
+      'host disable <pipeline> <ring> <host> --reason TEXT | host enable <pipeline> <ring> <host> [--json]',
+    summary:
+      'take a host out of rotation (rollouts and gates skip it; status shows who and why), or put it back and converge it',
+    flags: ['--reason   why it is out (required to disable; shown in status and on the page)'],
+    example: 'ringmaster host disable foostat prod prod-2 --reason "disk failing, INC-77"',
+    run: (args, io, cwd) =>
+      withProject(
+        args,
+        cwd,
+        async (project) => {
+          const [action, pipeline, ring, host] = need(
+            args,
+            4,
+            'host disable|enable <pipeline> <ring> <host>',
+          );
+          if (action !== 'disable' && action !== 'enable')
+            throw new RingmasterError(
+              'CONFIG',
+              `usage: ringmaster host disable|enable <pipeline> <ring> <host>`,
+              {
+                scope: 'cli',
+              },
+            );
+          const { by } = await actor(project, args, 'lock', [{ pipeline: pipeline!, ring: ring! }]);
+          if (action === 'disable') {
+            const reason = flag(args, 'reason');
+            if (!reason)
+              throw new RingmasterError('CONFIG', '--reason: say why the host is out of rotation', {
+                scope: 'cli',
+              });
+            await project.engine.disableHost({ pipeline: pipeline!, ring: ring!, host: host!, reason, by });
+            io.out(
+              json(args)
+                ? JSON.stringify({ disabled: { pipeline, ring, host, reason, by } })
+                : `disabled ${host} in ${pipeline}/${ring}: ${reason}; rollouts skip it until it is enabled`,
+            );
+            return EXIT.OK;
+          }
+          follow(project, io, { json: json(args) });
+          const report = await project.engine.enableHost({
+            pipeline: pipeline!,
+            ring: ring!,
+            host: host!,
+            by,
+          });
+          if (json(args)) io.out(JSON.stringify({ enabled: { pipeline, ring, host, by }, converge: report }));
+          else {
+            io.out(`enabled ${host} in ${pipeline}/${ring}`);
+            for (const r of report.rings)
+              io.out(`${r.pipeline}/${r.ring}: ${r.rollout ? `${r.rollout} ${r.outcome}: ` : ''}${r.reason}`);
+          }
+          return report.ok ? EXIT.OK : EXIT.FAILED;
         },
         { io, signals: 'park' },
       ),
@@ -498,9 +608,10 @@ export const commands: Record<string, Command> = {
       }),
   },
   converge: {
-    usage: 'converge [pipeline] [ring] [--json]',
+    usage: 'converge [pipeline] [ring] [--limit HOSTS] [--json]',
     summary: "bring drifted and unreachable hosts back to their ring's release (exit 1 if drift remains)",
-    example: 'ringmaster converge foostat prod',
+    flags: ['--limit   with a ring: only these hosts (names or globs); disabled hosts are never touched'],
+    example: 'ringmaster converge foostat prod --limit prod-2',
     run: (args, io, cwd) =>
       withProject(
         args,
@@ -516,9 +627,11 @@ export const commands: Record<string, Command> = {
             );
           const { by } = await actor(project, args, 'deploy', where);
           follow(project, io, { json: json(args) });
+          const limit = flag(args, 'limit');
           const report = await project.engine.converge({
             ...(pipeline ? { pipeline } : {}),
             ...(ring ? { ring } : {}),
+            ...(limit !== undefined ? { limit } : {}),
             by,
           });
           if (json(args)) io.out(JSON.stringify(report));
@@ -531,13 +644,19 @@ export const commands: Record<string, Command> = {
       ),
   },
   plan: {
-    usage: 'plan [--json]',
+    usage: 'plan [pipeline [ring]] [--hosts] [--json]',
     summary: 'what the next pass of watch would do and why, without doing it',
-    example: 'ringmaster plan',
+    flags: [
+      '--hosts   also each rollout a ring would take, host by host and step by step: versions, pauses, gates, commits',
+    ],
+    example: 'ringmaster plan shop prod --hosts',
     run: (args, io, cwd) =>
       withProject(args, cwd, async (project) => {
-        const plan = await project.engine.plan();
-        io.out(json(args) ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+        const [pipeline, ring] = args.positionals;
+        const plan = planFor(await project.engine.plan(), pipeline, ring);
+        if (args.flags.hosts === true)
+          printPlanWithHosts(io, json(args), plan, formatPlan(plan), await planPreviews(project, plan));
+        else io.out(json(args) ? JSON.stringify(plan, null, 2) : formatPlan(plan));
         return EXIT.OK;
       }),
   },

@@ -77,6 +77,17 @@ export {
   type RingPlan,
 } from './engine/plan.js';
 export {
+  type Commit,
+  type CommitsBetween,
+  commitsBetween,
+  type PreviewHost,
+  type PreviewRolloutInput,
+  type PreviewStep,
+  previewRollout,
+  type RolloutPreview,
+  rolloutPlanFor,
+} from './engine/preview.js';
+export {
   type Explanation,
   explainRing,
   formatStatus,

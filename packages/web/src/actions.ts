@@ -13,16 +13,19 @@ import { createHash } from 'node:crypto';
 import {
   type AccessAction,
   type ApprovalIdentity,
+  type Commit,
+  type CommitsBetween,
+  commitsBetween,
   describeState,
   type Engine,
+  enabledHosts,
   type Pipeline,
   type PipelineState,
   pipelineState,
-  planBatches,
-  type Revision,
   RingmasterError,
   ringAction,
   ringState,
+  rolloutPlanFor,
 } from '@ringmaster/core';
 
 export const WEB_ACTIONS = [
@@ -59,11 +62,8 @@ export interface ActionRequest {
   release?: string;
 }
 
-export interface Commit {
-  id: string;
-  author: string;
-  message: string;
-}
+/** A commit as a preview lists it (core's, shared with `ringmaster deploy --dry-run`). */
+export type { Commit };
 
 export interface Preview extends ActionRequest {
   /** `Promote foostat 1.0.4 to prod`. */
@@ -73,7 +73,7 @@ export interface Preview extends ActionRequest {
   /** Promote and rollback: every host in rollout order, with its batch, from which version to which. */
   hosts?: { name: string; batch: number; from: string; to: string }[];
   /** Between what the ring runs and the release: the commits it adds, and the ones it takes away. */
-  commits?: { added: Commit[]; removed: Commit[]; from: 'source' | 'ledger'; note?: string };
+  commits?: CommitsBetween;
   /** A reason is required (lock) or recorded when given. */
   reason: 'required' | 'optional';
   /** The ring as the preview was drawn; an action with another one is stale. */
@@ -116,65 +116,6 @@ function fingerprint(p: PipelineState, ring: string, release: string | undefined
     )
     .digest('hex')
     .slice(0, 16);
-}
-
-/**
- * The commits between two revisions: asked of the source (added when `to` is newer, removed
- * when it is older), else — a source that cannot say, or a release from a ring's own line — from
- * the revisions the ledger saw.
- */
-async function commitsBetween(
-  pipeline: Pipeline,
-  p: PipelineState,
-  from: string | undefined,
-  to: string,
-  fromLedgerOnly: boolean,
-): Promise<NonNullable<Preview['commits']>> {
-  const asCommit = (r: Revision): Commit => ({ id: r.id, author: r.author, message: r.message });
-  let note: string | undefined;
-  if (from && from !== to && !fromLedgerOnly) {
-    try {
-      const after = await pipeline.source.log(from);
-      const up = after.findIndex((r) => r.id === to);
-      if (up >= 0)
-        return {
-          added: after
-            .slice(0, up + 1)
-            .reverse()
-            .map(asCommit),
-          removed: [],
-          from: 'source',
-        };
-      const back = await pipeline.source.log(to);
-      const down = back.findIndex((r) => r.id === from);
-      if (down >= 0)
-        return {
-          added: [],
-          removed: back
-            .slice(0, down + 1)
-            .reverse()
-            .map(asCommit),
-          from: 'source',
-        };
-      note = 'the source does not have both revisions on one line';
-    } catch (error) {
-      note = `the source could not be asked: ${error instanceof Error ? error.message : String(error)}`;
-    }
-  }
-  // The ledger's revisions, in the order they were seen.
-  const ids = [...p.revisions.keys()];
-  const at = (id: string | undefined) => (id ? ids.indexOf(id) : -1);
-  const a = at(from);
-  const b = at(to);
-  const pick = (lo: number, hi: number) =>
-    ids
-      .slice(lo + 1, hi + 1)
-      .reverse()
-      .map((id) => asCommit(p.revisions.get(id)!.revision));
-  if (from === to) return { added: [], removed: [], from: 'ledger', ...(note ? { note } : {}) };
-  return b >= a
-    ? { added: pick(a, b), removed: [], from: 'ledger', ...(note ? { note } : {}) }
-    : { added: [], removed: pick(b, a), from: 'ledger', ...(note ? { note } : {}) };
 }
 
 /** Draws the preview of an action from the ledger as it is now (and the source, for commits). */
@@ -274,9 +215,10 @@ export async function preview(
       fingerprint: fp,
     };
   }
-  // promote or rollback: every host, in the rollout's order, from what it has to the release.
-  const names = ring.target.hosts.map((h) => h.name);
-  const hosts = planBatches(ring.rollout, names).flatMap((batch, i) =>
+  // promote or rollback: every host in rotation, in the rollout's order, from what it has to the release.
+  const names = enabledHosts(ring, rs);
+  const kind = request.action === 'promote' ? 'deploy' : 'rollback';
+  const hosts = rolloutPlanFor(ring, kind, names).batches.flatMap((batch, i) =>
     batch.map((name) => {
       const recorded = rs.hosts.get(name)?.state;
       return {

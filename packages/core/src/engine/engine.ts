@@ -17,11 +17,13 @@ import { fileStore } from '../store/file.js';
 import { describeHolder } from '../store/lockfile.js';
 import type { ConvergeReport } from './converge.js';
 import type { EngineEvents, ErrorEvent } from './events.js';
+import { matchHosts } from './hosts.js';
 import { Intake } from './intake.js';
 import { LeaseKeeper } from './lease.js';
 import { deliverNotifications } from './notify.js';
 import { type ActionOptions, Operations, type RolloutSummary } from './operations.js';
 import { type Plan, planPipeline } from './plan.js';
+import { defaultPreviewRelease, previewRefusal, previewRollout, type RolloutPreview } from './preview.js';
 import { reapOrphans } from './processes.js';
 import { type Explanation, explainRing, type StatusReport, statusReport } from './report.js';
 import { RingRunner } from './rings.js';
@@ -774,6 +776,58 @@ export class Engine extends EventEmitter<EngineEvents> {
     for (const pipeline of this.pipelines.values())
       pipelines.push(await planPipeline(pipeline, this.state(pipeline.name), now, options.poll ?? true));
     return { at: now.toISOString(), pipelines };
+  }
+
+  /**
+   * A rollout drawn without doing it (`deploy --dry-run`, `plan --hosts`): each host step by step
+   * from what the ledger last recorded on it to the release, the pauses and gates, and the
+   * commits between what the ring runs and the release. `release` defaults to what `plan` would
+   * promote next there (for a rollback, what `rollback` would choose); refused as the action
+   * itself would be (`STATE`, `LOCKED`). Reads only: no ledger write, no lease.
+   *
+   * @example
+   * ```ts
+   * const preview = await engine.previewRollout({ pipeline: 'foostat', ring: 'prod' });
+   * console.log(preview.steps.length, preview.commits.added.length);
+   * ```
+   */
+  async previewRollout(input: {
+    pipeline: string;
+    ring: string;
+    release?: string;
+    kind?: 'deploy' | 'rollback';
+    hosts?: readonly string[];
+    /** Only these hosts (names or globs), as `promote({ limit })` would. */
+    limit?: string | readonly string[];
+  }): Promise<RolloutPreview> {
+    await this.ensureLoaded();
+    const pipeline = this.operations.pipeline(input.pipeline);
+    const index = this.operations.ringIndex(pipeline, input.ring);
+    const ring = pipeline.rings[index]!;
+    const p = this.state(pipeline.name);
+    const kind = input.kind ?? 'deploy';
+    const named = input.release ? this.operations.findRelease(pipeline, input.release) : undefined;
+    const refused = previewRefusal(pipeline, p, ring.name, named?.id, kind);
+    if (refused) throw refused;
+    const release =
+      named ??
+      defaultPreviewRelease(pipeline, p, index, this.clock.now(), kind, (current) =>
+        this.rings.previousRelease(pipeline, ring, current),
+      );
+    const limit =
+      input.limit !== undefined
+        ? matchHosts(ring, typeof input.limit === 'string' ? input.limit : input.limit.join(','))
+        : undefined;
+    const preview = await previewRollout({
+      pipeline,
+      state: p,
+      ring: ring.name,
+      release,
+      kind,
+      ...(input.hosts ? { hosts: input.hosts } : {}),
+      ...(limit ? { limit } : {}),
+    });
+    return preview;
   }
 }
 

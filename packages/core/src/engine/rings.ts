@@ -41,6 +41,7 @@ import { describeHolder } from '../store/lockfile.js';
 import { enabledHosts, rolloutHosts } from './hosts.js';
 import { LeaseKeeper } from './lease.js';
 import { notice } from './notify.js';
+import { rolloutPlanFor } from './preview.js';
 import { processRecorder, reapOrphans } from './processes.js';
 import { ringAction } from './ring-action.js';
 import type { Runtime } from './runtime.js';
@@ -896,8 +897,7 @@ export class RingRunner {
     const rs = ringState(this.rt.state(pipeline.name), ring.name);
     const chosen = hosts ?? rolloutHosts(ring, rs);
     // A rollback or a converge never undoes itself: putting back what it replaces is no remedy.
-    const strategy: RolloutSpec = kind === 'deploy' ? ring.rollout : { ...ring.rollout, onFailure: 'halt' };
-    const plan = planRollout(strategy, chosen);
+    const plan = rolloutPlanFor(ring, kind, chosen, options.limit === true);
     return entry('rollout.started', {
       pipeline: pipeline.name,
       ring: ring.name,
@@ -905,10 +905,9 @@ export class RingRunner {
       release: release.id,
       kind,
       reason,
-      strategy,
+      strategy: plan.strategy,
       batches: plan.batches,
-      // Pauses and verifies are for deploys: a rollback or converge goes straight through.
-      ...(kind === 'deploy' && plan.steps ? { steps: plan.steps } : {}),
+      ...(plan.steps ? { steps: plan.steps } : {}),
       ...(options.limit ? { limit: [...chosen] } : {}),
     });
   }
