@@ -129,6 +129,7 @@ export async function runCli(argv: string[], io: Io = processIo, cwd = process.c
         listen: { type: 'string' },
         serve: { type: 'string' },
         limit: { type: 'string' },
+        'break-glass': { type: 'boolean' },
       },
     });
     parsed = { command: positionals[0] ?? '', positionals: positionals.slice(1), flags: values };

@@ -78,16 +78,23 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
           ...(release ? { release } : {}),
           ...(flag(args, 'limit') !== undefined ? { limit: flag(args, 'limit')! } : {}),
         });
-      const { by } = await actor(project, args, 'deploy', [{ pipeline: pipeline!, ring: ring! }]);
+      const { by, identity } = await actor(project, args, 'deploy', [{ pipeline: pipeline!, ring: ring! }]);
       const followed = follow(project, io, { json: json(args) });
       const reason = flag(args, 'reason');
       const limit = flag(args, 'limit');
+      // Through a freeze: only with a reason, and only for the config's access.breakGlass groups.
+      const breakGlass = args.flags['break-glass'] === true;
+      if (breakGlass && !reason)
+        throw new RingmasterError('CONFIG', '--break-glass: say why the freeze must be broken (--reason)', {
+          scope: 'cli',
+        });
       const summary = await project.engine.promote({
         pipeline: pipeline!,
         ring: ring!,
         ...(release ? { release } : {}),
         ...(reason ? { reason } : {}),
         ...(limit !== undefined ? { limit } : {}),
+        ...(breakGlass ? { breakGlass: { reason: reason!, groups: identity?.groups ?? [] } } : {}),
         by,
       });
       // On named hosts only: done when it succeeded there; the ring's release (and gates) are untouched.
@@ -297,7 +304,7 @@ export const commands: Record<string, Command> = {
   },
   promote: {
     usage:
-      'promote <pipeline> <ring> [release] [--by NAME] [--reason TEXT] [--limit HOSTS] [--dry-run] [--json]',
+      'promote <pipeline> <ring> [release] [--by NAME] [--reason TEXT] [--limit HOSTS] [--break-glass] [--dry-run] [--json]',
     summary:
       'roll a release out to a ring now, bypassing its policy (not its lock); exit 0 only if it is verified there',
     flags: [
@@ -305,19 +312,21 @@ export const commands: Record<string, Command> = {
       '--reason   recorded with the rollout',
       '--dry-run  print the rollout host by host and step by step (versions, pauses, gates, commits) and do nothing',
       '--limit    only these hosts (names or globs, "prod-1,prod-[23]"): the ring\'s own release is unchanged',
+      '--break-glass  deploy through a freeze (needs --reason; only for access.breakGlass groups): recorded and notified',
     ],
     example: 'ringmaster promote foostat sandbox 1.0.42 --reason "hotfix"',
     run: (args, io, cwd) => deployNow(args, io, cwd, 'promote <pipeline> <ring> [release]', 2),
   },
   deploy: {
     usage:
-      'deploy <pipeline> <ring> <release> [--by NAME] [--reason TEXT] [--limit HOSTS] [--dry-run] [--json]',
+      'deploy <pipeline> <ring> <release> [--by NAME] [--reason TEXT] [--limit HOSTS] [--break-glass] [--dry-run] [--json]',
     summary: 'deploy a named release to a ring now (promote, with the release required)',
     flags: [
       '--by       who deploys it (recorded; default: cli)',
       '--reason   recorded with the rollout',
       '--dry-run  print the rollout host by host and step by step (versions, pauses, gates, commits) and do nothing',
       '--limit    only these hosts (names or globs, "prod-1,prod-[23]"): the ring\'s own release is unchanged',
+      '--break-glass  deploy through a freeze (needs --reason; only for access.breakGlass groups): recorded and notified',
     ],
     example: 'ringmaster deploy foostat prod 1.0.42',
     run: (args, io, cwd) => deployNow(args, io, cwd, 'deploy <pipeline> <ring> <release>', 3),

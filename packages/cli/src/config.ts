@@ -164,6 +164,7 @@ export async function loadProject(
     notifiers: config.notifiers,
     owner: `ringmaster ${process.argv[2] ?? ''}`.trim(),
     authenticatedApprovals: access !== undefined,
+    ...(access?.options.breakGlass ? { breakGlass: { groups: [...access.options.breakGlass] } } : {}),
     ...((config.web?.url ?? servedAt) ? { pageUrl: config.web?.url ?? servedAt } : {}),
   });
   return { file, config, engine, ...(access ? { access } : {}) };

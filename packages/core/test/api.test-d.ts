@@ -38,6 +38,7 @@ describe('public types', () => {
       | 'rollout.resumed'
       | 'host.disabled'
       | 'host.enabled'
+      | 'ring.break-glass'
       | 'gate.finished'
       | 'ring.verified'
       | 'ring.failed'

@@ -71,6 +71,11 @@ export const accessOptionsSchema = z
      * is added without a token; every later change needs one of an admin. @default none
      */
     admins: z.array(nameSchema).default([]),
+    /**
+     * The groups whose members may deploy through a freeze (`ringmaster deploy … --break-glass
+     * --reason`), recorded and notified. @default nobody
+     */
+    breakGlass: z.array(nameSchema).min(1).optional(),
     /** The users file: token hashes (relative to the config). @default '.ringmaster/users.json' */
     tokens: z.string().default('.ringmaster/users.json'),
     /**

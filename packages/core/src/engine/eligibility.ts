@@ -123,3 +123,31 @@ export function candidates(pipeline: Pipeline, p: PipelineState, index: number, 
     }),
   }));
 }
+
+/**
+ * The freeze in force in ring `index` at `now` for `release`, as the ring's policy says
+ * (`Policy.frozen`); undefined when the ring is not frozen. A freeze binds people too.
+ */
+export function frozenFor(
+  pipeline: Pipeline,
+  p: PipelineState,
+  index: number,
+  release: ReleaseState,
+  now: Date,
+): { reason: string; until?: string } | undefined {
+  const ring = pipeline.rings[index]!;
+  return ring.policy.frozen?.({
+    now,
+    pipeline: pipeline.name,
+    ring: ring.name,
+    release: {
+      id: release.id,
+      version: release.version,
+      revision: release.revision,
+      author: release.author,
+      ...(release.email ? { email: release.email } : {}),
+    },
+    readyAt: readyAt(pipeline, p, index, release) ?? new Date(release.createdAt),
+    approvals: approvalsFor(p, ring.name, release.revision),
+  });
+}

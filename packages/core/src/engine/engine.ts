@@ -16,12 +16,13 @@ import { authenticatedOnly } from '../policy/authenticated.js';
 import { fileStore } from '../store/file.js';
 import { describeHolder } from '../store/lockfile.js';
 import type { ConvergeReport } from './converge.js';
+import { frozenFor } from './eligibility.js';
 import type { EngineEvents, ErrorEvent } from './events.js';
 import { matchHosts } from './hosts.js';
 import { Intake } from './intake.js';
 import { LeaseKeeper } from './lease.js';
 import { deliverNotifications } from './notify.js';
-import { type ActionOptions, Operations, type RolloutSummary } from './operations.js';
+import { type ActionOptions, type BreakGlass, Operations, type RolloutSummary } from './operations.js';
 import { type Plan, planPipeline } from './plan.js';
 import { defaultPreviewRelease, previewRefusal, previewRollout, type RolloutPreview } from './preview.js';
 import { reapOrphans } from './processes.js';
@@ -83,6 +84,14 @@ export const engineOptionsSchema = z
      * Others are shown as not counted. @default false
      */
     authenticatedApprovals: z.boolean().default(false),
+    /**
+     * Who may deploy through a freeze (`promote({ breakGlass })`, `ringmaster deploy
+     * --break-glass --reason`): people in one of `groups`. Recorded and notified. @default nobody
+     */
+    breakGlass: z
+      .object({ groups: z.array(z.string().min(1)).min(1) })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((o, ctx) => {
@@ -193,6 +202,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       manyRunners: this.manyRunners,
       forks: this.opts.forks,
       pageUrl: this.opts.pageUrl,
+      breakGlass: this.opts.breakGlass?.groups,
       get signal() {
         return signal();
       },
@@ -551,9 +561,12 @@ export class Engine extends EventEmitter<EngineEvents> {
   /**
    * Rolls a release (default: the newest one ready for the ring) out to a ring now, bypassing
    * its policy but not its lock, then runs the ring's gates. Says which rollout, and how it ended.
+   * A freeze in the ring's policy binds it too: during one it is refused unless `breakGlass`
+   * gives a reason and the caller's groups include one of the engine's `breakGlass.groups`
+   * (recorded as `ring.break-glass`, and notified).
    */
   async promote(
-    input: { pipeline: string; ring: string; release?: string } & ActionOptions,
+    input: { pipeline: string; ring: string; release?: string; breakGlass?: BreakGlass } & ActionOptions,
   ): Promise<RolloutSummary> {
     await this.ensureLoaded();
     return this.operations.promote(input);
@@ -827,7 +840,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       ...(input.hosts ? { hosts: input.hosts } : {}),
       ...(limit ? { limit } : {}),
     });
-    return preview;
+    // A deploy by hand during a freeze would be refused without breaking glass: say so.
+    const frozen = kind === 'deploy' ? frozenFor(pipeline, p, index, release, this.clock.now()) : undefined;
+    return frozen ? { ...preview, frozen: frozen.reason } : preview;
   }
 }
 

@@ -13,11 +13,18 @@ import { ringState } from '../ledger/state.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
 import { assertCanApprove } from '../policy/approvers.js';
 import { type ConvergeReport, convergePipelines } from './converge.js';
-import { eligibleReleases } from './eligibility.js';
+import { eligibleReleases, frozenFor } from './eligibility.js';
 import { matchHosts, rolloutHosts } from './hosts.js';
+import { notice } from './notify.js';
 import { type RolloutPosition, ringAction, rolloutPosition } from './ring-action.js';
 import type { RingRunner } from './rings.js';
 import type { Runtime } from './runtime.js';
+
+/** Deploying through a freeze: why, and the groups of who asks (checked against the engine's `breakGlass`). */
+export interface BreakGlass {
+  reason: string;
+  groups: readonly string[];
+}
 
 export interface ActionOptions {
   /** Who asks (recorded in the ledger). @default 'api' */
@@ -164,7 +171,7 @@ export class Operations {
   }
 
   async promote(
-    input: { pipeline: string; ring: string; release?: string } & ActionOptions,
+    input: { pipeline: string; ring: string; release?: string; breakGlass?: BreakGlass } & ActionOptions,
   ): Promise<RolloutSummary> {
     const pipeline = this.pipeline(input.pipeline);
     const index = this.ringIndex(pipeline, input.ring);
@@ -180,7 +187,8 @@ export class Operations {
       throw new RingmasterError('STATE', `nothing to promote to ${ring.name}: ${why}`, { scope: 'engine' });
     }
     const limit = input.limit !== undefined ? matchHosts(ring, limitText(input.limit)) : undefined;
-    const reason = `promoted by ${input.by ?? 'api'}${limit ? ` to ${limit.join(', ')} only` : ''}${input.reason ? `: ${input.reason}` : ''}`;
+    const broke = await this.throughFreeze(pipeline, index, release, input.by ?? 'api', input.breakGlass);
+    const reason = `promoted by ${input.by ?? 'api'}${limit ? ` to ${limit.join(', ')} only` : ''}${broke ? ` through a freeze (break-glass: ${input.breakGlass!.reason})` : ''}${input.reason ? `: ${input.reason}` : ''}`;
     const before = ringState(p, ring.name).rollouts.length;
     await this.rings.deploy(pipeline, ring, () => ({ release, reason }), {
       required: true,
@@ -272,6 +280,70 @@ export class Operations {
       before,
       named ? `named by ${by}` : `the newest release verified in ${ring.name}`,
     );
+  }
+
+  /**
+   * A promote by hand during a freeze (the ring's policy says `frozen`) is refused unless the
+   * caller breaks glass: with a reason, and in one of the engine's `breakGlass` groups. A break
+   * is recorded (and notified) before the rollout it lets through. True when glass was broken.
+   */
+  private async throughFreeze(
+    pipeline: Pipeline,
+    index: number,
+    release: ReleaseState,
+    by: string,
+    breakGlass: BreakGlass | undefined,
+  ): Promise<boolean> {
+    const ring = pipeline.rings[index]!;
+    const frozenNow = () =>
+      frozenFor(pipeline, this.rt.state(pipeline.name), index, release, this.rt.clock.now());
+    const frozen = frozenNow();
+    if (!frozen) return false;
+    const where = `${pipeline.name}/${ring.name}`;
+    const allowed = this.rt.breakGlass;
+    if (!breakGlass)
+      throw new RingmasterError(
+        'STATE',
+        `${where} is frozen (${frozen.reason}): nothing is deployed there by hand either; ${
+          allowed
+            ? `to go ahead anyway, break glass with a reason (ringmaster deploy … --break-glass --reason "…"; allowed to ${allowed.join(', ')})`
+            : 'no group may break glass here (the config has no access.breakGlass)'
+        }`,
+        { scope: 'engine', details: { frozen } },
+      );
+    if (!breakGlass.reason.trim())
+      throw new RingmasterError('CONFIG', 'reason: say why the freeze must be broken', { scope: 'engine' });
+    if (!allowed || !breakGlass.groups.some((g) => allowed.includes(g)))
+      throw new RingmasterError(
+        'FORBIDDEN',
+        `${by} may not break glass in ${where}: ${allowed ? `only ${allowed.join(', ')} may` : 'no group may (the config has no access.breakGlass)'}`,
+        { scope: 'engine' },
+      );
+    await this.rt.ledger.decide(() => {
+      const still = frozenNow();
+      if (!still) return [];
+      return [
+        entry('ring.break-glass', {
+          pipeline: pipeline.name,
+          ring: ring.name,
+          release: release.id,
+          by,
+          reason: breakGlass.reason,
+          frozen: still.reason,
+          groups: [...breakGlass.groups],
+        }),
+        notice(pipeline, {
+          kind: 'break-glass',
+          pipeline: pipeline.name,
+          ok: true,
+          summary: `${by} broke glass: ${release.version} goes to ${ring.name} during a freeze (${still.reason}): ${breakGlass.reason}`,
+          revision: release.revision,
+          release: release.id,
+          ring: ring.name,
+        }),
+      ];
+    });
+    return true;
   }
 
   /** The rollout a promote or rollback started: the first the ring recorded after `before`. */

@@ -30,6 +30,8 @@ export interface Runtime {
   readonly forks: number | undefined;
   /** The team's web page, linked from notifications where a person can act (the engine's `pageUrl`). */
   readonly pageUrl: string | undefined;
+  /** The groups that may deploy through a freeze; undefined: nobody may. */
+  readonly breakGlass: readonly string[] | undefined;
   /**
    * Aborted by `close()`, by the loss of the engine's lease, or when a fault cuts the pass short:
    * work stops at the next host boundary.

@@ -108,6 +108,10 @@ export function describeRecord(r: TypedRecord): string[] {
       ];
     case 'ring.pinned':
       return [`${p} ${r.data.by} pinned ${r.data.ring} to ${r.data.release}: ${first(r.data.reason)}`];
+    case 'ring.break-glass':
+      return [
+        `${p} ${r.data.by} BROKE GLASS in ${r.data.ring} for ${r.data.release}: ${first(r.data.reason)} (${first(r.data.frozen)})`,
+      ];
     case 'host.disabled':
       return [`${p} ${r.data.by} disabled ${r.data.host} in ${r.data.ring}: ${first(r.data.reason)}`];
     case 'host.enabled':

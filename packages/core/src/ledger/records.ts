@@ -141,6 +141,19 @@ export interface RecordData {
   /** A person holds a ring on the release it runs: automatic promotion waits until unpinned. */
   'ring.pinned': { pipeline: string; ring: string; release: string; reason: string; by: string };
   'ring.unpinned': { pipeline: string; ring: string; by: string };
+  /**
+   * A person deployed to a ring through a freeze ("break glass"), as a group allowed to may:
+   * who, why, and what the freeze said. Written before the rollout it lets through.
+   */
+  'ring.break-glass': {
+    pipeline: string;
+    ring: string;
+    release: string;
+    by: string;
+    reason: string;
+    frozen: string;
+    groups: string[];
+  };
   /** A person takes a host out of rotation: rollouts skip it, and it counts as neither drift nor failure. */
   'host.disabled': { pipeline: string; ring: string; host: string; reason: string; by: string };
   /** The host is back in rotation (and is converged to the ring's release). */

@@ -151,7 +151,10 @@ export interface RingState {
   readonly rollouts: readonly string[];
   readonly locked?: { readonly reason: string; readonly by: string; readonly at: string };
   /** Hosts out of rotation, by name: skipped by rollouts, neither drift nor failure. */
-  readonly disabled: ReadonlyMap<string, { readonly reason: string; readonly by: string; readonly at: string }>;
+  readonly disabled: ReadonlyMap<
+    string,
+    { readonly reason: string; readonly by: string; readonly at: string }
+  >;
   /** Held on a release by a person: automatic promotion waits, other releases are refused. */
   readonly pinned?: {
     readonly release: string;
@@ -309,7 +312,7 @@ function updateBuild(p: Folding, revision: string, build: (b: BuildState | undef
 }
 
 /** Records that change no derived state (kept in the journal for people and tools). */
-type Informational = 'lease.lost' | 'engine.fault';
+type Informational = 'lease.lost' | 'engine.fault' | 'ring.break-glass';
 
 type Handlers = {
   [K in Exclude<keyof RecordData, Informational>]: (p: Folding, data: RecordData[K], time: string) => void;

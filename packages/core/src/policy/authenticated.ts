@@ -3,7 +3,7 @@
  * approver proved who they are: one written with a typed-in name (`--by oncall`), or before
  * identities were configured, is shown as not counted and why.
  */
-import type { Decision, Policy } from './types.js';
+import type { Decision, Policy, PolicyContext } from './types.js';
 
 /**
  * `policy`, counting only authenticated approvals — and deploy requests in the repository only
@@ -22,6 +22,8 @@ export function authenticatedOnly(policy: Policy, options: { vcs: boolean }): Po
     describe: () => policy.describe(),
     ...(policy.approvers !== undefined ? { approvers: policy.approvers } : {}),
     ...(policy.selfApproval !== undefined ? { selfApproval: policy.selfApproval } : {}),
+    // A freeze is about time, not approvals: it binds as the wrapped policy says.
+    ...(policy.frozen ? { frozen: (context: PolicyContext) => policy.frozen!(context) } : {}),
     evaluate(context): Decision {
       const counts = (a: { authenticated?: string; via: string }) =>
         a.authenticated !== undefined || (a.via === 'vcs' && options.vcs);

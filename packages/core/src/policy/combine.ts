@@ -82,6 +82,13 @@ export function all(...policies: Policy[]): Policy {
     kind: 'all',
     ...unionApprovers(policies),
     describe: () => `all(${policies.map((p) => p.describe()).join(', ')})`,
+    frozen: (context) => {
+      for (const p of policies) {
+        const f = p.frozen?.(context);
+        if (f) return f;
+      }
+      return undefined;
+    },
     evaluate(context: PolicyContext): Decision {
       const decisions = policies.map((p) => p.evaluate(context));
       const blocked = decisions.filter((d) => d.verdict === 'blocked');
@@ -116,6 +123,12 @@ export function any(...policies: Policy[]): Policy {
     kind: 'any',
     ...unionApprovers(policies),
     describe: () => `any(${policies.map((p) => p.describe()).join(', ')})`,
+    // Any one part lets a release through: frozen only when every part is.
+    frozen: (context) => {
+      const all = policies.map((p) => p.frozen?.(context));
+      if (all.some((f) => f === undefined)) return undefined;
+      return { reason: all.map((f) => f!.reason).join('; or ') };
+    },
     evaluate(context: PolicyContext): Decision {
       const decisions = policies.map((p) => p.evaluate(context));
       const promote = decisions.find((d) => d.verdict === 'promote');

@@ -284,5 +284,10 @@ export function freeze(options: FreezeOptions = {}): Policy {
         reason: `frozen: ${[...reasons].join('; ')} (still frozen on ${when(t)}, more than 400 days ahead)`,
       };
     },
+    frozen(context) {
+      const d = this.evaluate(context);
+      if (d.verdict === 'promote') return undefined;
+      return { reason: d.reason, ...(d.verdict === 'wait' && d.until ? { until: d.until } : {}) };
+    },
   };
 }

@@ -71,6 +71,12 @@ export interface Policy {
    * (`manual()` without `allowSelfApproval`), undefined when the policy does not say.
    */
   readonly selfApproval?: boolean;
+  /**
+   * A freeze in force at `context.now`, which binds people too: a promote or deploy by hand is
+   * refused during it unless someone allowed to breaks glass. Undefined when not frozen (and for
+   * policies that are no freeze). `all()` is frozen when a part is; `any()` when every part is.
+   */
+  frozen?(context: PolicyContext): { reason: string; until?: string } | undefined;
 }
 
 export function isPolicy(value: unknown): value is Policy {
