@@ -64,11 +64,19 @@ export function formatPreview(preview: RolloutPreview): string[] {
       (h, i) => `${i === 0 ? head : ' '.repeat(head.length)}${h.name.padEnd(nameWidth)}  ${h.from} → ${h.to}`,
     );
   };
+  const once = preview.once;
+  if (once?.before?.length)
+    lines.push(`${label('before')}${once.before.join(', ')} (once, before the first host)`);
   for (const s of preview.steps) {
     const [first, ...rest] = body(s);
     lines.push(`${label(`step ${s.step}`)}${first ?? ''}`);
     for (const more of rest) lines.push(`${' '.repeat(label('').length)}${more}`);
   }
+  if (once?.after?.length)
+    lines.push(`${label('after')}${once.after.join(', ')} (once, after the last host)`);
+  if (once?.down?.length) lines.push(`${label('undo')}${once.down.join(', ')} (their down steps)`);
+  if (once?.notUndone?.length)
+    lines.push(`${label('kept')}${once.notUndone.join(', ')}: not undone by a rollback (no down step)`);
   lines.push(
     `${label('then')}${
       preview.finalGates.length

@@ -158,6 +158,15 @@ export {
   gateOptionsSchema,
 } from './model/gate.js';
 export {
+  type Once,
+  type OnceOptions,
+  type OncePhase,
+  type OnceStep,
+  type OnceStepOptions,
+  onceOptionsSchema,
+  onceStepSchema,
+} from './model/once.js';
+export {
   type Pipeline,
   type PipelineOptions,
   pipeline,

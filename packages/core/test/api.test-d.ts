@@ -39,6 +39,8 @@ describe('public types', () => {
       | 'host.disabled'
       | 'host.enabled'
       | 'ring.break-glass'
+      | 'once.started'
+      | 'once.finished'
       | 'gate.finished'
       | 'ring.verified'
       | 'ring.failed'

@@ -17,6 +17,7 @@ import {
   manualClock,
   memorySource,
   type Notification,
+  type OnceOptions,
   type Policy,
   pipeline,
   planBatches,
@@ -44,6 +45,8 @@ export interface WorldOptions {
   hosts?: number;
   policies?: Partial<Record<'eng' | 'sandbox' | 'prod', Policy>>;
   gates?: Partial<Record<'eng' | 'sandbox' | 'prod', GateOptions[]>>;
+  /** A ring's once-per-rollout steps. */
+  once?: Partial<Record<'eng' | 'sandbox' | 'prod', OnceOptions>>;
   rollout?: RolloutOptions;
   buildSteps?: string[][];
   start?: string;
@@ -80,6 +83,7 @@ export async function world(options: WorldOptions = {}) {
       target: target(name),
       policy: options.policies?.[name] ?? auto(),
       gates: options.gates?.[name] ?? [],
+      ...(options.once?.[name] ? { once: options.once[name] } : {}),
       ...(options.rollout ? { rollout: options.rollout } : {}),
     })),
     notifiers: [

@@ -134,6 +134,11 @@ export interface RolloutPreview {
   limit?: string[];
   /** The ring is frozen now: the deploy by hand would need to break glass (`--break-glass`). */
   frozen?: string;
+  /**
+   * The ring's once-per-rollout steps this rollout runs: a deploy's `before` and `after` steps;
+   * a rollback's `down` steps, and the steps it does not undo (they have no down step).
+   */
+  once?: { before?: string[]; after?: string[]; down?: string[]; notUndone?: string[] };
   commits: CommitsBetween;
 }
 
@@ -227,6 +232,7 @@ export async function previewRollout(input: PreviewRolloutInput): Promise<Rollou
     // Gates verify a deploy of the ring; a rollback goes back to a release verified (or named)
     // already, and a rollout to named hosts changes no ring's release.
     finalGates: kind === 'deploy' && !input.limit ? gates : [],
+    ...onceOf(ring, kind, input.limit !== undefined),
     ...(input.limit ? { limit: [...input.limit] } : {}),
     commits: await commitsBetween(
       pipeline,
@@ -311,4 +317,22 @@ export function defaultPreviewRelease(
       scope: 'engine',
     });
   return candidate;
+}
+
+/** The once-steps a rollout of `kind` runs (none for one to named hosts), for the preview. */
+function onceOf(ring: Ring, kind: 'deploy' | 'rollback', limited: boolean): Pick<RolloutPreview, 'once'> {
+  const { before, after } = ring.once;
+  if (limited || before.length + after.length === 0) return {};
+  if (kind === 'deploy')
+    return { once: { before: before.map((s) => s.name), after: after.map((s) => s.name) } };
+  const all = [...before, ...after];
+  return {
+    once: {
+      down: all
+        .filter((s) => s.down)
+        .reverse()
+        .map((s) => s.name),
+      notUndone: all.filter((s) => !s.down).map((s) => s.name),
+    },
+  };
 }

@@ -13,12 +13,14 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Lease } from '../contracts/store.js';
 import { RingmasterError } from '../errors.js';
+import { runCommand } from '../exec/run.js';
 import { type Entry, entry, type LedgerDecision } from '../ledger/ledger.js';
-import type { RolloutKind, TypedRecord } from '../ledger/records.js';
+import type { RolloutKind, RolloutOutcome, TypedRecord } from '../ledger/records.js';
 import type { PipelineState, ReleaseState, RolloutState } from '../ledger/state.js';
 import { pipelineState, ringState } from '../ledger/state.js';
 import { formatDuration } from '../model/duration.js';
 import { type Gate, type GateOutcome, gateFailureLine } from '../model/gate.js';
+import { type OncePhase, type OnceStep, onceKey } from '../model/once.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
 import { type RingEnv, ringEnv } from '../model/secrets.js';
 import {
@@ -297,7 +299,7 @@ export class RingRunner {
         await reapOrphans(
           this.rt,
           [pipeline],
-          (step) => step.kind === 'gate' && step.ring === ring.name,
+          (step) => (step.kind === 'gate' || step.kind === 'once') && step.ring === ring.name,
           (record) => session.write(record),
         );
       await work(session);
@@ -561,6 +563,15 @@ export class RingRunner {
     if (!rollout) return;
     const release = p.releases.get(rollout.release)!;
     const base = { pipeline: pipeline.name, rollout: rollout.id };
+    // Once-steps are for a deploy of the whole ring: before its first host (a failure there stops
+    // it with nothing installed) and after its last; a rollback runs only their `down` commands.
+    const once = rollout.kind === 'deploy' && !rollout.limit ? ring.once : undefined;
+    if (once?.before.length) {
+      const stop = await this.runOnce(session, rollout.id, release, 'before', once.before);
+      if (stop === 'stopped') return this.park(session, base, 'stopped while a before-step ran');
+      if (stop)
+        return this.finishRollout(session, rollout, release, 'failed', `${stop}; nothing was installed`);
+    }
     const result: RolloutResult = await executeRollout({
       spec: rollout.strategy,
       batches: rollout.batches,
@@ -585,16 +596,57 @@ export class RingRunner {
         await session.write(entry('rollout.parked', { ...base, reason: result.reason }));
       return;
     }
-    const ok = result.outcome === 'succeeded';
+    let { outcome, reason } = result;
+    if (outcome === 'succeeded' && once?.after.length) {
+      const stop = await this.runOnce(session, rollout.id, release, 'after', once.after);
+      if (stop === 'stopped') return this.park(session, base, 'stopped while an after-step ran');
+      if (stop) {
+        outcome = 'failed';
+        reason = `${stop}; every host runs ${release.version} and nothing was undone`;
+      }
+    }
+    if (outcome === 'succeeded' && rollout.kind === 'rollback') {
+      // A rollback undoes a once-step only by its own `down` command, and says which it cannot.
+      const undoable = [...ring.once.before, ...ring.once.after].filter((s) => s.down).reverse();
+      const kept = [...ring.once.before, ...ring.once.after].filter((s) => !s.down).map((s) => s.name);
+      if (undoable.length) {
+        const downs = undoable.map((s) => ({ ...s, run: s.down!, idempotent: s.idempotent }));
+        const stop = await this.runOnce(session, rollout.id, release, 'down', downs);
+        if (stop === 'stopped') return this.park(session, base, 'stopped while a down step ran');
+        if (stop) {
+          outcome = 'failed';
+          reason = `${stop}; every host runs ${release.version}`;
+        } else reason = `${reason}; undone by their down steps: ${undoable.map((s) => s.name).join(', ')}`;
+      }
+      if (kept.length) reason = `${reason}; not undone (no down step): ${kept.join(', ')}`;
+    }
+    await this.finishRollout(session, rollout, release, outcome, reason);
+  }
+
+  /** Parks the rollout (a stop between its steps): the next start takes it up from the ledger. */
+  private async park(session: RingSession, base: { pipeline: string; rollout: string }, reason: string) {
+    if (!lostLease(session, [])) await session.write(entry('rollout.parked', { ...base, reason }));
+  }
+
+  /** Records how a rollout ended (with its notice), then — a deploy of the ring that succeeded — runs its gates. */
+  private async finishRollout(
+    session: RingSession,
+    rollout: RolloutState,
+    release: ReleaseState,
+    outcome: RolloutOutcome,
+    reason: string,
+  ): Promise<void> {
+    const { pipeline, ring } = session;
+    const ok = outcome === 'succeeded';
     await session.write(
-      entry('rollout.finished', { ...base, outcome: result.outcome, reason: result.reason }),
+      entry('rollout.finished', { pipeline: pipeline.name, rollout: rollout.id, outcome, reason }),
       notice(
         pipeline,
         {
           kind: rollout.kind === 'rollback' ? 'rollback' : 'rollout',
           pipeline: pipeline.name,
           ok,
-          summary: `${rollout.kind} of ${release.version} to ${ring.name} ${result.outcome}: ${result.reason}`,
+          summary: `${rollout.kind} of ${release.version} to ${ring.name} ${outcome}: ${reason}`,
           author: release.author,
           revision: release.revision,
           release: release.id,
@@ -605,6 +657,112 @@ export class RingRunner {
     );
     // A rollout to named hosts only changes no ring's release: there is nothing for gates to verify.
     if (ok && rollout.kind === 'deploy' && !rollout.limit) await this.runGates(session, release);
+  }
+
+  /**
+   * Runs the once-steps of `phase` for rollout `id` that have not finished (see `model/once.ts`),
+   * in order. Each start and end is recorded; a step that finished is never run again, and one a
+   * crash cut off (started, never finished) runs again only when `idempotent` — otherwise the
+   * rollout stops and says why. A stop never cuts a step off: like an install, it is let finish.
+   * Resolves undefined when all are done, `stopped` when the engine stopped between two, or why
+   * the rollout must stop.
+   */
+  private async runOnce(
+    session: RingSession,
+    id: string,
+    release: ReleaseState,
+    phase: OncePhase,
+    steps: readonly OnceStep[],
+  ): Promise<string | 'stopped' | undefined> {
+    const { pipeline, ring } = session;
+    const what = (step: OnceStep) =>
+      `${phase === 'down' ? 'the down step of' : `${phase}-step`} ${step.name}`;
+    for (const step of steps) {
+      const recorded = this.rt.state(pipeline.name).rollouts.get(id)?.once.get(onceKey(phase, step.name));
+      if (recorded?.finished?.ok) continue;
+      if (recorded?.finished) return `${what(step)} failed: ${gateFailureLine(recorded.finished.log)}`;
+      if (session.signal.aborted) return 'stopped';
+      const base = { pipeline: pipeline.name, rollout: id, step: step.name, phase };
+      if (recorded && !step.idempotent) {
+        const why = `${what(step)} was cut off (started ${recorded.startedAt}, no end recorded: the runner died); it may or may not have run, and it is not run twice (set idempotent: true if it may be)`;
+        await session.write(entry('once.finished', { ...base, ok: false, log: why, durationMs: 0 }));
+        return `${why}; check what it did, then deploy again`;
+      }
+      await session.write(entry('once.started', base));
+      const started = performance.now();
+      const outcome = await this.runOnceStep(session, id, release, phase, step);
+      await session.write(
+        entry('once.finished', {
+          ...base,
+          ok: outcome.ok,
+          log: outcome.log.slice(-16_000),
+          durationMs: Math.round(performance.now() - started),
+        }),
+      );
+      if (!outcome.ok) return `${what(step)} failed: ${gateFailureLine(outcome.log)}`;
+    }
+    return undefined;
+  }
+
+  /** Runs one once-step: on the runner in a checkout of the release's revision, or on its host. */
+  private async runOnceStep(
+    session: RingSession,
+    id: string,
+    release: ReleaseState,
+    phase: OncePhase,
+    step: OnceStep,
+  ): Promise<{ ok: boolean; log: string }> {
+    const { pipeline, ring } = session;
+    const vars = {
+      RINGMASTER_PIPELINE: pipeline.name,
+      RINGMASTER_RING: ring.name,
+      RINGMASTER_RELEASE: release.id,
+      RINGMASTER_VERSION: release.version,
+      RINGMASTER_REVISION: release.revision,
+      RINGMASTER_ROLLOUT: id,
+      RINGMASTER_PHASE: phase,
+    };
+    try {
+      const env = { ...(await session.env()), ...step.env, ...vars };
+      if (step.on !== 'runner') {
+        const r = await ring.target.run(step.on.host, step.run, { timeoutMs: step.timeout, env });
+        const out = `[${step.on.host}] $ ${step.run.join(' ')}\n${r.stdout}${r.stderr}`;
+        return { ok: r.exitCode === 0, log: r.exitCode === 0 ? out : `${out}\nexit code ${r.exitCode}` };
+      }
+      const dir = join(
+        this.rt.workDir,
+        pipeline.name,
+        'once',
+        `${id.replace('#', '-')}.${phase}.${step.name}`,
+      );
+      const source = (release.feed ? ring.line : undefined) ?? pipeline.source;
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      try {
+        await source.checkout(release.revision, dir);
+        const record = processRecorder((e) => session.write(e), pipeline.name, {
+          kind: 'once',
+          ring: ring.name,
+          rollout: id,
+          step: step.name,
+          phase,
+        });
+        // No signal: a stop lets a migration finish, as it lets an install finish.
+        const r = await runCommand(step.run, {
+          cwd: dir,
+          env,
+          timeoutMs: step.timeout,
+          beforeStart: (pid) => record(pid, step.run.join(' ')),
+        });
+        const out = `$ ${step.run.join(' ')}\n${r.stdout}${r.stderr}`;
+        if (r.timedOut) return { ok: false, log: `${out}\ntimed out after ${step.timeout} ms` };
+        return { ok: r.exitCode === 0, log: r.exitCode === 0 ? out : `${out}\nexit code ${r.exitCode}` };
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    } catch (error) {
+      return { ok: false, log: error instanceof Error ? error.message : String(error) };
+    }
   }
 
   /**

@@ -5,7 +5,7 @@
  * shows them in its history.
  */
 import { describeState, shortReason } from '../rollout/host-state.js';
-import type { TypedRecord } from './records.js';
+import type { StepRef, TypedRecord } from './records.js';
 
 /** Lines of detail under a failure at most (the end of the output, where errors are). */
 const TAIL = 8;
@@ -108,6 +108,15 @@ export function describeRecord(r: TypedRecord): string[] {
       ];
     case 'ring.pinned':
       return [`${p} ${r.data.by} pinned ${r.data.ring} to ${r.data.release}: ${first(r.data.reason)}`];
+    case 'once.started':
+      return [
+        `${p}   ${r.data.rollout} ${r.data.phase === 'down' ? 'undoing' : `${r.data.phase}-step`} ${r.data.step}: started`,
+      ];
+    case 'once.finished': {
+      const d = r.data;
+      const line = `${p}   ${d.ok ? '✔' : '✘'} ${d.rollout} ${d.phase === 'down' ? 'undo of' : `${d.phase}-step`} ${d.step}: ${d.ok ? 'done' : 'FAILED'} (${(d.durationMs / 1000).toFixed(1)}s)`;
+      return d.ok ? [line] : [line, ...tailOf(d.log, false)];
+    }
     case 'ring.break-glass':
       return [
         `${p} ${r.data.by} BROKE GLASS in ${r.data.ring} for ${r.data.release}: ${first(r.data.reason)} (${first(r.data.frozen)})`,
@@ -159,10 +168,10 @@ export function describeRecord(r: TypedRecord): string[] {
   }
 }
 
-function describeStep(
-  step: { kind: 'build'; revision: string } | { kind: 'gate'; gate: string; ring: string },
-): string {
-  return step.kind === 'build' ? `the build of ${short(step.revision)}` : `gate ${step.gate} in ${step.ring}`;
+function describeStep(step: StepRef): string {
+  if (step.kind === 'build') return `the build of ${short(step.revision)}`;
+  if (step.kind === 'gate') return `gate ${step.gate} in ${step.ring}`;
+  return `${step.phase}-step ${step.step} of ${step.rollout}`;
 }
 
 /** True when the record says something failed (what makes a command exit 1). */
@@ -173,6 +182,7 @@ export function isFailure(r: TypedRecord): boolean {
     case 'host.finished':
       return !r.data.ok;
     case 'gate.finished':
+    case 'once.finished':
       return !r.data.ok;
     case 'rollout.finished':
       return r.data.outcome !== 'succeeded';

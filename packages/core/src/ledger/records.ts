@@ -23,7 +23,8 @@ export type StepRef =
       gate: string;
       /** The rollout's verify step it ran for; absent for the ring's verification after the rollout. */
       step?: number;
-    };
+    }
+  | { kind: 'once'; ring: string; rollout: string; step: string; phase: 'before' | 'after' | 'down' };
 export type RolloutOutcome = 'succeeded' | 'failed' | 'rolled-back' | 'halted' | 'interrupted';
 
 /** How a person proved who they are when they acted: a token, a page session, a trusted proxy. */
@@ -153,6 +154,17 @@ export interface RecordData {
     reason: string;
     frozen: string;
     groups: string[];
+  };
+  /** A once-per-rollout step of the ring began (`before` its hosts, `after` them, or a rollback's `down`). */
+  'once.started': { pipeline: string; rollout: string; step: string; phase: 'before' | 'after' | 'down' };
+  'once.finished': {
+    pipeline: string;
+    rollout: string;
+    step: string;
+    phase: 'before' | 'after' | 'down';
+    ok: boolean;
+    log: string;
+    durationMs: number;
   };
   /** A person takes a host out of rotation: rollouts skip it, and it counts as neither drift nor failure. */
   'host.disabled': { pipeline: string; ring: string; host: string; reason: string; by: string };

@@ -105,6 +105,14 @@ export interface RolloutState {
   readonly pauses: ReadonlyMap<number, PauseState>;
   /** The hosts a person named (`--limit`): a host operation, which never changes the ring's release. */
   readonly limit?: readonly string[];
+  /** Its once-per-rollout steps, by `phase/name`: when each began and how it ended. */
+  readonly once: ReadonlyMap<
+    string,
+    {
+      readonly startedAt: string;
+      readonly finished?: { readonly ok: boolean; readonly log: string; readonly at: string };
+    }
+  >;
   readonly startedAt: string;
   /** Deploy steps per host, then rollback steps per host. */
   readonly hosts: ReadonlyMap<string, HostStep>;
@@ -383,6 +391,7 @@ const handlers: Handlers = {
       ...(data.steps ? { steps: data.steps } : {}),
       ...(data.limit ? { limit: data.limit } : {}),
       pauses: new Map(),
+      once: new Map(),
       startedAt: time,
       hosts: new Map(),
       rollbacks: new Map(),
@@ -445,6 +454,29 @@ const handlers: Handlers = {
   },
   'rollout.parked'(p, { rollout, reason }, time) {
     updateRollout(p, rollout, () => ({ parked: { reason, at: time } }));
+  },
+  'once.started'(p, { rollout, step, phase }, time) {
+    updateRollout(p, rollout, (r) => ({
+      once: new Map(r.once).set(`${phase}/${step}`, { startedAt: time }),
+    }));
+  },
+  'once.finished'(p, data, time) {
+    const r = updateRollout(p, data.rollout, (r) => {
+      const key = `${data.phase}/${data.step}`;
+      const started = r.once.get(key)?.startedAt ?? time;
+      return {
+        once: new Map(r.once).set(key, {
+          startedAt: started,
+          finished: { ok: data.ok, log: data.log, at: time },
+        }),
+      };
+    });
+    if (r)
+      forgetProcesses(
+        p,
+        (s) =>
+          s.kind === 'once' && s.rollout === data.rollout && s.step === data.step && s.phase === data.phase,
+      );
   },
   'rollout.paused'(p, { rollout, step, until }, time) {
     updateRollout(p, rollout, (r) =>

@@ -14,6 +14,7 @@ import { isPolicy, type Policy } from '../policy/types.js';
 import { type RolloutSpec, rolloutSchema } from '../rollout/strategy.js';
 import { type BuildSpec, buildOptionsSchema } from './build.js';
 import { type Gate, type GateOptions, gate, gateOptionsSchema, isGate } from './gate.js';
+import { type Once, onceOptionsSchema } from './once.js';
 import { checkEnvNames, type ResolvedSecretSource, secretSourceSchema } from './secrets.js';
 
 const hasMethods =
@@ -85,12 +86,38 @@ export const ringOptionsSchema = z
      * in), never written anywhere, and masked (`***`) in everything the ledger records. @default {}
      */
     secrets: z.record(z.string(), secretSourceSchema).default({}),
+    /**
+     * Steps run once per deploy to the ring, not per host: `before` the first host (a schema
+     * migration; a failure stops the rollout with nothing installed) and `after` the last. Each
+     * is recorded, never run twice for one rollout, and undone by a rollback only through its
+     * `down` command. @default none
+     */
+    once: onceOptionsSchema.prefault({}),
   })
   .strict()
   .superRefine((ring, ctx) => {
     checkEnvNames(ring.vars ?? {}, ring.secrets ?? {}, ctx);
     if (ring.target && ring.target.hosts.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['target', 'hosts'], message: 'expected at least one host' });
+    }
+    for (const phase of ['before', 'after'] as const) {
+      const names = new Set<string>();
+      ring.once[phase].forEach((step, i) => {
+        if (names.has(step.name))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['once', phase, i, 'name'],
+            message: `duplicate step name "${step.name}"`,
+          });
+        names.add(step.name);
+        const on = step.on;
+        if (on !== 'runner' && ring.target && !ring.target.hosts.some((h) => h.name === on.host))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['once', phase, i, 'on', 'host'],
+            message: `"${on.host}" is not a host of this ring (its hosts: ${ring.target.hosts.map((h) => h.name).join(', ')})`,
+          });
+      });
     }
     const seen = new Set<string>();
     ring.gates.forEach((g, i) => {
@@ -119,6 +146,8 @@ export interface Ring {
   readonly vars: Readonly<Record<string, string>>;
   /** Where each secret of the ring comes from (never its value: that is read when needed). */
   readonly secrets: Readonly<Record<string, ResolvedSecretSource>>;
+  /** The steps a deploy to the ring runs once, before its first host and after its last. */
+  readonly once: Once;
 }
 
 function toRing(parsed: z.output<typeof ringOptionsSchema>): Ring {
