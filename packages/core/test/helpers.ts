@@ -23,6 +23,7 @@ import {
   planBatches,
   type RolloutOptions,
   type RolloutSpec,
+  type SecretSource,
   tarball,
 } from '../src/index.js';
 
@@ -47,6 +48,8 @@ export interface WorldOptions {
   gates?: Partial<Record<'eng' | 'sandbox' | 'prod', GateOptions[]>>;
   /** A ring's once-per-rollout steps. */
   once?: Partial<Record<'eng' | 'sandbox' | 'prod', OnceOptions>>;
+  /** A ring's secrets, by variable name. */
+  secrets?: Partial<Record<'eng' | 'sandbox' | 'prod', Record<string, SecretSource>>>;
   rollout?: RolloutOptions;
   buildSteps?: string[][];
   start?: string;
@@ -84,6 +87,7 @@ export async function world(options: WorldOptions = {}) {
       policy: options.policies?.[name] ?? auto(),
       gates: options.gates?.[name] ?? [],
       ...(options.once?.[name] ? { once: options.once[name] } : {}),
+      ...(options.secrets?.[name] ? { secrets: options.secrets[name] } : {}),
       ...(options.rollout ? { rollout: options.rollout } : {}),
     })),
     notifiers: [
