@@ -378,10 +378,13 @@ export const commands: Record<string, Command> = {
       ),
   },
   resume: {
-    usage: 'resume <pipeline> <ring> [--reason TEXT] [--json]',
+    usage: 'resume <pipeline> <ring> [--reason TEXT] [--break-glass] [--json]',
     summary:
       "end the pause step a ring's rollout waits at (recorded as yours), then carry the rollout on to its end or next pause",
-    flags: ['--reason   recorded with the resume ("canary error rate flat")'],
+    flags: [
+      '--reason       recorded with the resume ("canary error rate flat")',
+      '--break-glass  go on through a freeze begun since the rollout started (needs --reason; access.breakGlass groups)',
+    ],
     example: 'ringmaster resume foostat prod --reason "canary looks fine"',
     run: (args, io, cwd) =>
       withProject(
@@ -389,14 +392,26 @@ export const commands: Record<string, Command> = {
         cwd,
         async (project) => {
           const [pipeline, ring] = need(args, 2, 'resume <pipeline> <ring>');
-          const { by } = await actor(project, args, 'deploy', [{ pipeline: pipeline!, ring: ring! }]);
+          const { by, identity } = await actor(project, args, 'deploy', [
+            { pipeline: pipeline!, ring: ring! },
+          ]);
           const followed = follow(project, io, { json: json(args) });
           const reason = flag(args, 'reason');
+          const breakGlass = args.flags['break-glass'] === true;
+          if (breakGlass && !reason)
+            throw new RingmasterError(
+              'CONFIG',
+              '--break-glass: say why the freeze must be broken (--reason)',
+              {
+                scope: 'cli',
+              },
+            );
           const resumed = await project.engine.resume({
             pipeline: pipeline!,
             ring: ring!,
             by,
             ...(reason ? { reason } : {}),
+            ...(breakGlass ? { breakGlass: { reason: reason!, groups: identity?.groups ?? [] } } : {}),
           });
           const { summary } = resumed;
           if (json(args)) io.out(JSON.stringify({ pipeline, ring, resumed }));
@@ -409,6 +424,42 @@ export const commands: Record<string, Command> = {
             );
           }
           return summary ? verifiedExit(summary, io, followed, json(args)) : EXIT.OK;
+        },
+        { io, signals: 'park' },
+      ),
+  },
+  abort: {
+    usage: 'abort <pipeline> <ring> --reason TEXT [--json]',
+    summary:
+      "abort a ring's rollout in flight (a paused canary gone bad): it applies its onFailure to the hosts done so far (rolls them back, or halts)",
+    flags: ['--reason   why (recorded; required)'],
+    example: 'ringmaster abort foostat prod --reason "canary error rate up"',
+    run: (args, io, cwd) =>
+      withProject(
+        args,
+        cwd,
+        async (project) => {
+          const [pipeline, ring] = need(args, 2, 'abort <pipeline> <ring> --reason TEXT');
+          const reason = flag(args, 'reason');
+          if (!reason)
+            throw new RingmasterError('CONFIG', '--reason: say why the rollout is aborted', { scope: 'cli' });
+          const { by } = await actor(project, args, 'rollback', [{ pipeline: pipeline!, ring: ring! }]);
+          follow(project, io, { json: json(args) });
+          const aborted = await project.engine.abort({ pipeline: pipeline!, ring: ring!, reason, by });
+          const { summary } = aborted;
+          if (json(args)) io.out(JSON.stringify({ pipeline, ring, aborted }));
+          else {
+            io.out(`aborted ${aborted.rollout} as ${by}: ${reason}`);
+            io.out(
+              summary
+                ? rolloutLine(summary, ring!, pipeline!)
+                : `another process holds ${pipeline}/${ring}: it aborts the rollout at its next step`,
+            );
+          }
+          // Done when the hosts done were put back (or halted, as the strategy says): that rollout's
+          // own end is what was asked for, not a failure; a host that could not be put back is.
+          if (!summary) return EXIT.OK;
+          return summary.outcome === 'rolled-back' || summary.outcome === 'halted' ? EXIT.OK : EXIT.FAILED;
         },
         { io, signals: 'park' },
       ),

@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_HEAD, type RealProject, realProject, serveProject } from './lab.js';
 
 let w: RealProject;
+/** alice's token, once the team turns identities on (the third case). */
+let tokenOfAlice = '';
 
 // prod: four hosts, one first, a person looks, the gate checks it, then two, checked again, then all.
 // The smoke gate fails 1.0.2 once two hosts serve it, with a line saying why on stderr.
@@ -141,6 +143,7 @@ describe('rollout steps', () => {
     const added = await w.run('user', 'add', 'alice', '--group', 'oncall');
     expect(added.code, added.stderr).toBe(0);
     const token = added.stdout.trim();
+    tokenOfAlice = token;
     w.commit({ 'index.html': '<h1>shop 3</h1>\n' }, 'Third page');
     const pass = await w.runAs({ RINGMASTER_TOKEN: token }, 'watch', '--once');
     expect(pass.code, pass.stderr).toBe(0);
@@ -182,4 +185,25 @@ describe('rollout steps', () => {
       { pipeline: 'shop', rollout: 'prod#3', step: 2, by: 'alice', reason: 'canary error rate flat' },
     ]);
   }, 120_000);
+
+  it('abort takes a paused canary back: the host it updated gets what it ran before', async () => {
+    w.commit({ 'index.html': '<h1>shop 4</h1>\n' }, 'Fourth page');
+    const pass = await w.runAs({ RINGMASTER_TOKEN: tokenOfAlice }, 'watch', '--once');
+    expect(pass.code, pass.stdout + pass.stderr).toBe(0);
+    expect(await w.versions('shop')).toEqual(['1.0.4', '1.0.4', '1.0.3', '1.0.3', '1.0.3']);
+    const abort = await w.runAs(
+      { RINGMASTER_TOKEN: tokenOfAlice },
+      'abort',
+      'shop',
+      'prod',
+      '--reason',
+      'canary 500s',
+    );
+    expect(abort.code, abort.stderr + abort.stdout).toBe(0);
+    expect(abort.stdout).toContain('aborted prod#4 as alice: canary 500s');
+    expect(abort.stdout).toContain(
+      'rolled-back: aborted by alice: canary 500s (at step 2 of 6); rolled back steps-2',
+    );
+    expect(await w.versions('shop')).toEqual(['1.0.4', '1.0.3', '1.0.3', '1.0.3', '1.0.3']);
+  });
 });

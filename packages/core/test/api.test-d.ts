@@ -36,6 +36,7 @@ describe('public types', () => {
       | 'rollout.finished'
       | 'rollout.paused'
       | 'rollout.resumed'
+      | 'rollout.aborted'
       | 'host.disabled'
       | 'host.enabled'
       | 'ring.break-glass'

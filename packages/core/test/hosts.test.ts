@@ -150,6 +150,9 @@ describe('host control', () => {
     expect(matchHosts(prod, 'prod-[!1]')).toEqual(['prod-2', 'prod-3', 'prod-4']);
     expect(matchHosts(prod, 'p*-?')).toEqual(['prod-1', 'prod-2', 'prod-3', 'prod-4']);
     expect(() => matchHosts(prod, ' , ')).toThrow(/--limit: expected host names or globs/);
+    expect(() => matchHosts(prod, 'prod-[!]')).toThrow(/--limit: "prod-\[!\]": expected a class/);
+    expect(() => matchHosts(prod, 'prod-[3-1]')).toThrow(/--limit: "prod-\[3-1\]": not a host pattern/);
+    expect(matchHosts(prod, 'prod-***')).toEqual(['prod-1', 'prod-2', 'prod-3', 'prod-4']);
     // A dot or a plus is itself, not a pattern.
     expect(() => matchHosts(prod, 'prod.1')).toThrow(/matches no host/);
   });

@@ -196,3 +196,67 @@ describe('once-per-rollout steps', () => {
     }
   });
 });
+
+describe('once-steps and failures', () => {
+  it('an after-step that fails fails the release in the ring, as a gate would, and the ring rolls back', async () => {
+    const w = await world({
+      hosts: 2,
+      once: {
+        eng: {
+          after: [
+            {
+              name: 'warm',
+              run: [
+                'sh',
+                '-c',
+                'test "$RINGMASTER_VERSION" != 1.0.2 || { echo "cache: timeout" >&2; exit 1; }',
+              ],
+            },
+          ],
+        },
+      },
+    });
+    await w.engine.tick();
+    await w.source.commit({ 'app.txt': 'v2\n' }, 'second');
+    await w.engine.tick();
+    expect(await w.versions('eng')).toEqual(['1.0.1', '1.0.1']);
+    const records = await w.engine.ledger.read();
+    const failed = records.find((r) => r.type === 'ring.failed' && r.data.release === '1.0.2');
+    expect((failed?.data as { reason: string }).reason).toBe('after-step warm failed: cache: timeout');
+    const explain = await w.engine.explain({ pipeline: 'app', ring: 'eng' });
+    expect(explain.current?.version).toBe('1.0.1');
+    expect(explain.summary).toContain('after-step warm failed: cache: timeout');
+  });
+
+  it('a deploy its own failure rolled back runs its before-steps down; a rollback to named hosts runs none', async () => {
+    const log = join(await tempDir(), 'migrations');
+    const w = await world({
+      hosts: 2,
+      rollout: { batch: 1, maxFailures: 0, onFailure: 'rollback' },
+      once: {
+        eng: { before: [{ name: 'migrate', run: logTo(log, 'migrate'), down: logTo(log, 'unmigrate') }] },
+      },
+    });
+    await w.engine.tick();
+    await w.source.commit({ 'app.txt': 'v2\n', 'check.sh': '#!/bin/sh\nexit 1\n' }, 'second, unhealthy');
+    await w.engine.tick();
+    // Its first host failed its health check: the deploy rolled back, and undid its migration.
+    expect(await w.versions('eng')).toEqual(['1.0.1', '1.0.1']);
+    expect(await lines(log)).toEqual([
+      'migrate 1.0.1 before',
+      'migrate 1.0.2 before',
+      'unmigrate 1.0.2 down',
+    ]);
+    const rolled = (await w.engine.ledger.read()).find(
+      (r) => r.type === 'rollout.finished' && (r.data as { rollout: string }).rollout === 'eng#2',
+    );
+    expect(rolled?.data).toMatchObject({ outcome: 'rolled-back' });
+    expect((rolled?.data as { reason: string }).reason).toContain('undone by their down steps: migrate');
+
+    await w.source.commit({ 'app.txt': 'v3\n', 'check.sh': '#!/bin/sh\nexit 0\n' }, 'third');
+    await w.engine.tick();
+    await w.engine.rollback({ pipeline: 'app', ring: 'eng', to: '1.0.1', limit: 'eng-2', by: 'alice' });
+    // Named hosts only: the shared database is the ring's, and is left alone.
+    expect((await lines(log)).filter((l) => l.startsWith('unmigrate'))).toEqual(['unmigrate 1.0.2 down']);
+  });
+});

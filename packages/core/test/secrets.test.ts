@@ -137,6 +137,26 @@ async function secretWorld(options: SecretWorldOptions) {
   return { dir, ledgerDir, clock, app, engine, sent, events, errors, ticks, status, gateLogs };
 }
 
+describe('SecretMask', () => {
+  it('masks text but never host names (batches, limit), and masks each line of a multi-line secret', () => {
+    const mask = new SecretMask();
+    mask.add('shop');
+    mask.add('-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----');
+    const data = mask.maskData({
+      rollout: 'prod#1',
+      batches: [['shop-1'], ['shop-2']],
+      limit: ['shop-1'],
+      reason: 'deployed shop to shop-1; key line MIIEvQIBADANBgkqhkiG9w0BAQEFAASC',
+    });
+    expect(data).toEqual({
+      rollout: 'prod#1',
+      batches: [['shop-1'], ['shop-2']],
+      limit: ['shop-1'],
+      reason: 'deployed *** to ***-1; key line ***',
+    });
+  });
+});
+
 describe('secret sources', () => {
   it('reads a file, an environment variable and a command, each with its trailing newline trimmed', async () => {
     const dir = await tempDir();

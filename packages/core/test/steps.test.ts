@@ -78,7 +78,7 @@ describe('pauses', () => {
     expect(await w.versions('eng')).toEqual(['1.0.1', undefined, undefined, undefined]);
     const e = await w.engine.explain({ pipeline: 'app', ring: 'eng' });
     expect(e.summary).toBe(
-      'deploy eng#1 of 1.0.1 to eng is paused at step 2 of 3 (pause for a person), 1/4 hosts done: it waits for a person to resume it (ringmaster resume app eng)',
+      'deploy eng#1 of 1.0.1 to eng is paused at step 2 of 3 (pause for a person), 1/4 hosts done: it waits for a person to resume it (ringmaster resume app eng) or abort it (ringmaster abort app eng)',
     );
     const before = (await w.engine.ledger.read()).length;
     for (let i = 0; i < 3; i++) await w.engine.tick();
@@ -251,5 +251,76 @@ describe('verify steps', () => {
       ['first', undefined],
       ['second', undefined],
     ]);
+  });
+});
+
+describe('stopping and holding a paused rollout', () => {
+  /** eng of 3 hosts with a canary that waits for a person: 1.0.1 everywhere, then 1.0.2 paused after eng-1. */
+  async function pausedSecond() {
+    const w = await world({ hosts: 3, rollout: canary([1, pause('manual'), '100%']) });
+    await w.engine.tick();
+    await w.engine.resume({ pipeline: 'app', ring: 'eng', by: 'alice' });
+    await w.source.commit({ 'app.txt': 'v2\n' }, 'second');
+    await w.engine.tick();
+    expect(await w.versions('eng')).toEqual(['1.0.2', '1.0.1', '1.0.1']);
+    return w;
+  }
+
+  it('abort rolls back only the hosts a paused canary updated, and records who and why', async () => {
+    const w = await pausedSecond();
+    const aborted = await w.engine.abort({
+      pipeline: 'app',
+      ring: 'eng',
+      reason: 'error rate up',
+      by: 'alice',
+    });
+    expect(aborted.summary).toMatchObject({ outcome: 'rolled-back' });
+    expect(aborted.summary?.reason).toBe(
+      'aborted by alice: error rate up (at step 2 of 3); rolled back eng-1',
+    );
+    expect(await w.versions('eng')).toEqual(['1.0.1', '1.0.1', '1.0.1']);
+    const records = await w.engine.ledger.read();
+    expect(records.find((r) => r.type === 'rollout.aborted')?.data).toEqual({
+      pipeline: 'app',
+      rollout: 'eng#2',
+      by: 'alice',
+      reason: 'error rate up',
+    });
+    // Nothing in flight now: a second abort is refused, and sandbox never got 1.0.2.
+    const again = await w.engine
+      .abort({ pipeline: 'app', ring: 'eng', reason: 'x' })
+      .catch((e: unknown) => e);
+    expect(isRingmasterError(again, 'STATE')).toBe(true);
+    await w.engine.tick();
+    expect(await w.versions('sandbox')).not.toContain('1.0.2');
+  });
+
+  it('a lock holds a paused rollout: a timed pause ending under it waits, and resume is refused until unlocked', async () => {
+    const w = await world({ hosts: 2, rollout: canary([1, pause('10m'), '100%']) });
+    await w.engine.tick();
+    await w.engine.lock({ pipeline: 'app', ring: 'eng', reason: 'incident 7', by: 'bob' });
+    w.clock.advance(11 * 60_000);
+    await w.engine.tick();
+    expect(await w.versions('eng')).toEqual(['1.0.1', undefined]);
+    const refused = await w.engine
+      .resume({ pipeline: 'app', ring: 'eng', by: 'alice' })
+      .catch((e: unknown) => e);
+    expect(isRingmasterError(refused, 'LOCKED')).toBe(true);
+    expect((refused as Error).message).toContain('app/eng is locked by bob: incident 7; unlock it first');
+    await w.engine.unlock({ pipeline: 'app', ring: 'eng', by: 'bob' });
+    await w.engine.tick();
+    expect(await w.versions('eng')).toEqual(['1.0.1', '1.0.1']);
+  });
+
+  it('a promote of another release while one is paused is refused, not carried out as the paused one', async () => {
+    const w = await pausedSecond();
+    await w.source.commit({ 'app.txt': 'v3\n' }, 'third');
+    await w.engine.build();
+    const refused = await w.engine
+      .promote({ pipeline: 'app', ring: 'eng', release: '1.0.3', by: 'alice' })
+      .catch((e: unknown) => e);
+    expect(isRingmasterError(refused, 'LOCKED')).toBe(true);
+    expect((refused as Error).message).toContain('app/eng has a rollout in flight (deploy eng#2 of 1.0.2)');
+    expect(await w.versions('eng')).toEqual(['1.0.2', '1.0.1', '1.0.1']);
   });
 });

@@ -38,6 +38,7 @@ export const WEB_ACTIONS = [
   'unpin',
   'allow',
   'resume',
+  'abort',
 ] as const;
 export type WebAction = (typeof WEB_ACTIONS)[number];
 
@@ -52,6 +53,7 @@ export const PERMISSION: Record<WebAction, AccessAction> = {
   unpin: 'lock',
   allow: 'deploy',
   resume: 'deploy',
+  abort: 'rollback',
 };
 
 export interface ActionRequest {
@@ -176,6 +178,16 @@ export async function preview(
         action.action === 'resume' && step?.waiting
           ? `Ends the pause at step ${step.step} of ${step.total} of ${action.rollout} (${action.version}, ${action.done}/${action.total} hosts done); the rollout goes on to its end or its next pause.`
           : `${where} has no paused rollout: resuming will be refused.`,
+      );
+    }
+    case 'abort': {
+      const action = ringAction(pipeline, p, index, engine.clock.now());
+      return onRing(
+        `Abort ${where}`,
+        action.action === 'resume'
+          ? `Aborts ${action.rollout} (${action.kind} of ${action.version}, ${action.done}/${action.total} hosts done): its hosts done so far get ${ring.rollout.onFailure === 'rollback' ? 'what they ran before' : 'no more changes (it halts)'}.`
+          : `${where} has no rollout in flight: aborting will be refused.`,
+        'required',
       );
     }
     case 'unpin':
@@ -308,6 +320,16 @@ export async function perform(
     case 'unpin':
       await engine.unpin({ pipeline, ring, by: actor.name });
       return { ok: true, message: `unpinned ${pipeline}/${ring}` };
+    case 'abort': {
+      if (!reason)
+        throw new RingmasterError('CONFIG', 'reason: say why the rollout is aborted', { scope: 'web' });
+      const aborted = await engine.abort({ pipeline, ring, reason, by: actor.name });
+      const s = aborted.summary;
+      return {
+        ok: !s || s.outcome === 'rolled-back' || s.outcome === 'halted',
+        message: `aborted ${aborted.rollout} as ${actor.name}: ${s ? `${s.outcome ?? 'parked'}${s.reason ? `: ${s.reason}` : ''}` : 'another process holds the ring and aborts it at its next step'}`,
+      };
+    }
     case 'resume': {
       const resumed = await engine.resume({ pipeline, ring, by: actor.name, ...(reason ? { reason } : {}) });
       const s = resumed.summary;

@@ -103,6 +103,7 @@ function ringColumn(
     <p class="policy">policy: ${ring.policy} · rollout: ${ring.rollout}${ring.gates.length ? ` · gates: ${ring.gates.join(', ')}` : ''}</p>
     <nav class="actions">
       ${ring.paused ? actionLink(viewer, 'resume', p, ring.name, `Resume ${ring.paused.rollout} (step ${ring.paused.step} of ${ring.paused.total})`) : ''}
+      ${ring.paused ? actionLink(viewer, 'abort', p, ring.name, `Abort ${ring.paused.rollout}`) : ''}
       ${c && c.verdict !== 'promote' ? actionLink(viewer, 'approve', p, ring.name, `Approve ${c.version}`, c.release) : ''}
       ${c ? actionLink(viewer, 'promote', p, ring.name, `Promote ${c.version}`, c.release) : ''}
       ${rollbackTo.slice(0, 3).map((r) => actionLink(viewer, 'rollback', p, ring.name, `Roll back to ${r.version}`, r.id))}

@@ -18,7 +18,8 @@ export function consoleNotifier(write: (line: string) => void = (line) => consol
             ? ` → ${n.approvers.join(', ')}`
             : '';
       // A request for approval is neither good nor bad news: it asks.
-      const mark = n.kind === 'approval' ? '?' : n.kind === 'break-glass' ? '!' : n.ok ? '✔' : '✘';
+      const mark =
+        n.kind === 'approval' || n.kind === 'pause' ? '?' : n.kind === 'break-glass' ? '!' : n.ok ? '✔' : '✘';
       // The link, unless the summary carries it already.
       const link = n.url && !n.summary.includes(n.url) ? ` — ${n.url}` : '';
       write(`${mark} [${n.pipeline}${n.ring ? `/${n.ring}` : ''}] ${n.summary}${link}${to}`);

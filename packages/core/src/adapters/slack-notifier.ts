@@ -21,7 +21,7 @@ export type NotificationSeverity = (typeof NOTIFICATION_SEVERITIES)[number];
 /** A notification's severity: a failure whatever its kind, else `action` for an approval notice. */
 export function notificationSeverity(n: Notification): NotificationSeverity {
   if (!n.ok) return 'failure';
-  return n.kind === 'approval' || n.kind === 'break-glass' ? 'action' : 'info';
+  return n.kind === 'approval' || n.kind === 'pause' || n.kind === 'break-glass' ? 'action' : 'info';
 }
 
 /** Slack's text limit is far higher (40k); past a few thousand characters nobody reads a line. */

@@ -3,9 +3,17 @@
 /**
  * What a notification is about. `approval`: a release waits for approvals in a ring; it goes to
  * the approvers (`approvers`), not the committer, once per pipeline, ring and release.
- * `break-glass`: someone deployed through a freeze, with their reason.
+ * `pause`: a rollout waits at a pause step for a person to resume it. `break-glass`: someone
+ * deployed through a freeze, with their reason.
  */
-export type NotificationKind = 'build' | 'rollout' | 'gate' | 'rollback' | 'approval' | 'break-glass';
+export type NotificationKind =
+  | 'build'
+  | 'rollout'
+  | 'gate'
+  | 'rollback'
+  | 'approval'
+  | 'pause'
+  | 'break-glass';
 
 export interface Notification {
   kind: NotificationKind;

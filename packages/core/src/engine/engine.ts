@@ -599,6 +599,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     ring: string;
     by?: string;
     reason?: string;
+    /** Going on through a freeze begun since the rollout started (see `promote`). */
+    breakGlass?: BreakGlass;
     drive?: boolean;
   }): Promise<{ rollout: string; step: number; summary?: RolloutSummary }> {
     await this.ensureLoaded();
@@ -606,6 +608,31 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (input.drive === false) return resumed;
     const summary = await this.operations.drive(input);
     return { ...resumed, ...(summary ? { summary } : {}) };
+  }
+
+  /**
+   * Aborts the ring's rollout in flight (Argo Rollouts' `abort`): recorded as who and why; at its
+   * next step boundary — at once for a paused or parked one — it applies `onFailure` to the hosts
+   * done so far (rolls them back, or halts). Unless `drive: false`, carries that out in this
+   * process (undefined `summary` when another process holds the ring: it does).
+   *
+   * @example
+   * ```ts
+   * await engine.abort({ pipeline: 'foostat', ring: 'prod', reason: 'canary error rate up', by: 'alice' });
+   * ```
+   */
+  async abort(input: {
+    pipeline: string;
+    ring: string;
+    reason: string;
+    by?: string;
+    drive?: boolean;
+  }): Promise<{ rollout: string; summary?: RolloutSummary }> {
+    await this.ensureLoaded();
+    const aborted = await this.operations.abort(input);
+    if (input.drive === false) return aborted;
+    const summary = await this.operations.drive({ ...input, chosen: `aborted by ${input.by ?? 'api'}` });
+    return { ...aborted, ...(summary ? { summary } : {}) };
   }
 
   /** Stops every deployment to a ring (automatic ones included) until `unlock`. */

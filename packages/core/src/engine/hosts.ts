@@ -8,27 +8,38 @@ import { RingmasterError } from '../errors.js';
 import type { RingState } from '../ledger/state.js';
 import type { Ring } from '../model/pipeline.js';
 
-/** `prod-*`, `prod-[12]`, `db?` as a regular expression over a whole host name. */
-function globRegExp(glob: string): RegExp {
+/**
+ * `prod-*`, `prod-[12]`, `prod-[!1]`, `db?` as a regular expression over a whole host name; a
+ * class that is no class (`[z-a]`, `[!]`) is a `CONFIG` error naming it.
+ */
+function globRegExp(glob: string, flag: string): RegExp {
+  const bad = (why: string) =>
+    new RingmasterError('CONFIG', `${flag}: "${glob}": ${why}`, { scope: 'engine' });
   let out = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;
-    if (c === '*') out += '.*';
-    else if (c === '?') out += '.';
+    if (c === '*') {
+      while (glob[i + 1] === '*') i++; // one star matches what many would, without backtracking
+      out += '.*';
+    } else if (c === '?') out += '.';
     else if (c === '[') {
       const end = glob.indexOf(']', i + 1);
       if (end === -1) out += '\\[';
       else {
-        const body = glob
-          .slice(i + 1, end)
-          .replace(/^!/, '^')
-          .replace(/\\/g, '\\\\');
-        out += `[${body}]`;
+        const negated = glob[i + 1] === '!';
+        const body = glob.slice(i + (negated ? 2 : 1), end);
+        if (!/^[A-Za-z0-9._-]+$/.test(body))
+          throw bad('expected a class of letters, digits or ranges such as [1-3]');
+        out += `[${negated ? '^' : ''}${body}]`;
         i = end;
       }
     } else out += c.replace(/[.+^${}()|\\]/g, '\\$&');
   }
-  return new RegExp(`^${out}$`);
+  try {
+    return new RegExp(`^${out}$`);
+  } catch {
+    throw bad('not a host pattern (a range such as [3-1]?)');
+  }
 }
 
 /**
@@ -47,7 +58,7 @@ export function matchHosts(ring: Ring, limit: string, flag = '--limit'): string[
     });
   const chosen = new Set<string>();
   for (const part of parts) {
-    const re = globRegExp(part);
+    const re = globRegExp(part, flag);
     const found = names.filter((n) => re.test(n));
     if (found.length === 0)
       throw new RingmasterError(

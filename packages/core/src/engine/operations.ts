@@ -6,7 +6,7 @@
  * not hold.
  */
 import { RingmasterError } from '../errors.js';
-import { entry } from '../ledger/ledger.js';
+import { type Entry, entry } from '../ledger/ledger.js';
 import type { ApprovalIdentity, RolloutKind, RolloutOutcome } from '../ledger/records.js';
 import type { ReleaseState } from '../ledger/state.js';
 import { ringState } from '../ledger/state.js';
@@ -187,13 +187,18 @@ export class Operations {
       throw new RingmasterError('STATE', `nothing to promote to ${ring.name}: ${why}`, { scope: 'engine' });
     }
     const limit = input.limit !== undefined ? matchHosts(ring, limitText(input.limit)) : undefined;
-    const broke = await this.throughFreeze(pipeline, index, release, input.by ?? 'api', input.breakGlass);
+    const broke = this.throughFreeze(pipeline, index, release, input.by ?? 'api', input.breakGlass);
     const reason = `promoted by ${input.by ?? 'api'}${limit ? ` to ${limit.join(', ')} only` : ''}${broke ? ` through a freeze (break-glass: ${input.breakGlass!.reason})` : ''}${input.reason ? `: ${input.reason}` : ''}`;
     const before = ringState(p, ring.name).rollouts.length;
-    await this.rings.deploy(pipeline, ring, () => ({ release, reason }), {
-      required: true,
-      ...(limit ? { limit } : {}),
-    });
+    await this.rings.deploy(
+      pipeline,
+      ring,
+      () => ({ release, reason, ...(broke ? { with: broke() } : {}) }),
+      {
+        required: true,
+        ...(limit ? { limit } : {}),
+      },
+    );
     return this.summary(
       pipeline,
       ring,
@@ -284,21 +289,23 @@ export class Operations {
 
   /**
    * A promote by hand during a freeze (the ring's policy says `frozen`) is refused unless the
-   * caller breaks glass: with a reason, and in one of the engine's `breakGlass` groups. A break
-   * is recorded (and notified) before the rollout it lets through. True when glass was broken.
+   * caller breaks glass: with a reason, and in one of the engine's `breakGlass` groups. Returns
+   * undefined when the ring is not frozen, else what records the break (and notifies it) — asked
+   * again on the ledger as it is when the rollout is written, in the same append, so a break is
+   * never recorded for a rollout that did not start.
    */
-  private async throughFreeze(
+  private throughFreeze(
     pipeline: Pipeline,
     index: number,
     release: ReleaseState,
     by: string,
     breakGlass: BreakGlass | undefined,
-  ): Promise<boolean> {
+  ): (() => Entry[]) | undefined {
     const ring = pipeline.rings[index]!;
     const frozenNow = () =>
       frozenFor(pipeline, this.rt.state(pipeline.name), index, release, this.rt.clock.now());
     const frozen = frozenNow();
-    if (!frozen) return false;
+    if (!frozen) return undefined;
     const where = `${pipeline.name}/${ring.name}`;
     const allowed = this.rt.breakGlass;
     if (!breakGlass)
@@ -319,7 +326,7 @@ export class Operations {
         `${by} may not break glass in ${where}: ${allowed ? `only ${allowed.join(', ')} may` : 'no group may (the config has no access.breakGlass)'}`,
         { scope: 'engine' },
       );
-    await this.rt.ledger.decide(() => {
+    return () => {
       const still = frozenNow();
       if (!still) return [];
       return [
@@ -342,8 +349,7 @@ export class Operations {
           ring: ring.name,
         }),
       ];
-    });
-    return true;
+    };
   }
 
   /** The rollout a promote or rollback started: the first the ring recorded after `before`. */
@@ -376,12 +382,31 @@ export class Operations {
    * Ends the pause step a ring's rollout waits at (for a person, or early for a timed one) and
    * records who did. The rollout goes on at the engine's next pass, or in `drive`'s session.
    */
-  async resume(input: { pipeline: string; ring: string; by?: string; reason?: string }): Promise<{
+  async resume(input: {
+    pipeline: string;
+    ring: string;
+    by?: string;
+    reason?: string;
+    breakGlass?: BreakGlass;
+  }): Promise<{
     rollout: string;
     step: number;
   }> {
     const pipeline = this.pipeline(input.pipeline);
     const index = this.ringIndex(pipeline, input.ring);
+    const ring = pipeline.rings[index]!;
+    // A lock stops a paused rollout from going on, as it stops one from starting.
+    this.assertUnlocked(pipeline, ring);
+    const inFlight = ringState(this.rt.state(pipeline.name), ring.name).inFlight;
+    const release = inFlight
+      ? this.rt
+          .state(pipeline.name)
+          .releases.get(this.rt.state(pipeline.name).rollouts.get(inFlight)!.release)
+      : undefined;
+    // So does a freeze begun since: going on through it is breaking glass.
+    const broke = release
+      ? this.throughFreeze(pipeline, index, release, input.by ?? 'api', input.breakGlass)
+      : undefined;
     let resumed: { rollout: string; step: number } | undefined;
     await this.rt.ledger.decide(() => {
       const p = this.rt.state(pipeline.name);
@@ -394,6 +419,7 @@ export class Operations {
         );
       resumed = { rollout: action.rollout, step: action.step.step };
       return [
+        ...(broke ? broke() : []),
         entry('rollout.resumed', {
           pipeline: pipeline.name,
           rollout: action.rollout,
@@ -407,17 +433,68 @@ export class Operations {
   }
 
   /**
+   * Aborts the ring's rollout in flight: recorded as who and why, and at its next step boundary
+   * (at once for a paused or parked one, when driven) it applies `onFailure` to the hosts done
+   * so far — rolls them back, or halts — as when its failure budget is spent.
+   */
+  async abort(input: {
+    pipeline: string;
+    ring: string;
+    reason: string;
+    by?: string;
+  }): Promise<{ rollout: string }> {
+    const pipeline = this.pipeline(input.pipeline);
+    const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
+    if (!input.reason.trim())
+      throw new RingmasterError('CONFIG', 'reason: say why the rollout is aborted', { scope: 'engine' });
+    let aborted: { rollout: string } | undefined;
+    await this.rt.ledger.decide(() => {
+      const p = this.rt.state(pipeline.name);
+      const id = ringState(p, ring.name).inFlight;
+      const rollout = id ? p.rollouts.get(id) : undefined;
+      if (!rollout)
+        throw new RingmasterError(
+          'STATE',
+          `${pipeline.name}/${ring.name} has no rollout in flight to abort`,
+          {
+            scope: 'engine',
+          },
+        );
+      if (rollout.aborted)
+        throw new RingmasterError(
+          'STATE',
+          `${rollout.id} was aborted already by ${rollout.aborted.by} at ${rollout.aborted.at}: ${rollout.aborted.reason}`,
+          { scope: 'engine' },
+        );
+      aborted = { rollout: rollout.id };
+      return [
+        entry('rollout.aborted', {
+          pipeline: pipeline.name,
+          rollout: rollout.id,
+          by: input.by ?? 'api',
+          reason: input.reason,
+        }),
+      ];
+    });
+    return aborted!;
+  }
+
+  /**
    * Drives the ring's rollout in flight on from where it is (after `resume`), to its end or its
    * next pause; undefined when another process holds the ring (it carries the rollout on).
    */
-  async drive(input: { pipeline: string; ring: string }): Promise<RolloutSummary | undefined> {
+  async drive(input: {
+    pipeline: string;
+    ring: string;
+    chosen?: string;
+  }): Promise<RolloutSummary | undefined> {
     const pipeline = this.pipeline(input.pipeline);
     const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
     const id = ringState(this.rt.state(pipeline.name), ring.name).inFlight;
     if (!id) return undefined;
     const before = ringState(this.rt.state(pipeline.name), ring.name).rollouts.indexOf(id);
     const ran = await this.rings.withRingLock(pipeline, ring, (session) => this.rings.resumeRollout(session));
-    return ran ? this.summary(pipeline, ring, before, `resumed in ${ring.name}`) : undefined;
+    return ran ? this.summary(pipeline, ring, before, input.chosen ?? `resumed in ${ring.name}`) : undefined;
   }
 
   async lock(input: { pipeline: string; ring: string; reason: string; by?: string }): Promise<void> {

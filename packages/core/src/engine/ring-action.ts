@@ -60,7 +60,8 @@ export function rolloutPosition(
   now: Date,
 ): RolloutPosition | undefined {
   const steps = rollout.steps;
-  if (!steps || rollout.rollbacks.size > 0) return undefined;
+  // Aborted: it waits for nothing, it rolls back (or halts) at its next step boundary.
+  if (!steps || rollout.rollbacks.size > 0 || rollout.aborted) return undefined;
   const ring = pipeline.rings.find((r) => r.name === rollout.ring);
   for (const s of steps) {
     const at = { step: s.step, total: steps.length, what: describeStep(s, rollout.batches) };
@@ -202,8 +203,10 @@ export function ringAction(pipeline: Pipeline, p: PipelineState, index: number, 
     const at = step ? ` at step ${step.step} of ${step.total} (${step.what})` : '';
     const hostsDone = `${done}/${total} hosts done`;
     let reason: string;
-    if (step?.waiting?.for === 'person')
-      reason = `${what} is paused${at}, ${hostsDone}: it waits for a person to resume it (ringmaster resume ${pipeline.name} ${ring.name})`;
+    if (inFlight.aborted)
+      reason = `${what} was aborted by ${inFlight.aborted.by} (${inFlight.aborted.reason}; ${hostsDone}): it applies ${inFlight.strategy.onFailure} to the hosts done at its next step`;
+    else if (step?.waiting?.for === 'person')
+      reason = `${what} is paused${at}, ${hostsDone}: it waits for a person to resume it (ringmaster resume ${pipeline.name} ${ring.name}) or abort it (ringmaster abort ${pipeline.name} ${ring.name})${rs.locked ? `; ${ring.name} is locked by ${rs.locked.by} (${rs.locked.reason}): unlock it first` : ''}`;
     else if (step?.waiting?.for === 'time')
       reason = `${what} is paused${at}, ${hostsDone}, until ${step.waiting.until} (in ${formatDuration(Date.parse(step.waiting.until) - now.getTime())})`;
     else if (inFlight.parked)

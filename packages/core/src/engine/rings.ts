@@ -40,6 +40,7 @@ import {
   type RolloutSpec,
 } from '../rollout/strategy.js';
 import { describeHolder } from '../store/lockfile.js';
+import { frozenFor } from './eligibility.js';
 import { enabledHosts, rolloutHosts } from './hosts.js';
 import { LeaseKeeper } from './lease.js';
 import { notice } from './notify.js';
@@ -294,14 +295,14 @@ export class RingRunner {
     let failure: unknown;
     try {
       await this.rt.ledger.refresh(); // another process may have moved the ring while we waited
-      // With many runners, gates a dead runner left running in this ring are ours to end now.
-      if (this.rt.manyRunners)
-        await reapOrphans(
-          this.rt,
-          [pipeline],
-          (step) => (step.kind === 'gate' || step.kind === 'once') && step.ring === ring.name,
-          (record) => session.write(record),
-        );
+      // Gates and once-steps a dead holder left running in this ring are ours to end now: a
+      // one-shot CLI killed mid-step never starts an engine that would reap them.
+      await reapOrphans(
+        this.rt,
+        [pipeline],
+        (step) => (step.kind === 'gate' || step.kind === 'once') && step.ring === ring.name,
+        (record) => session.write(record),
+      );
       await work(session);
     } catch (error) {
       failure = error;
@@ -512,7 +513,7 @@ export class RingRunner {
   async deploy(
     pipeline: Pipeline,
     ring: Ring,
-    choose: () => { release: ReleaseState; reason: string } | undefined,
+    choose: () => { release: ReleaseState; reason: string; with?: Entry[] } | undefined,
     options: { kind?: RolloutKind; required?: boolean; limit?: readonly string[] } = {},
   ): Promise<void> {
     await this.withRingLock(
@@ -520,8 +521,20 @@ export class RingRunner {
       ring,
       async (session) => {
         await session.decide(() => {
-          const rs = ringState(this.rt.state(pipeline.name), ring.name);
-          if (rs.inFlight) return []; // someone started one meanwhile: resume it below
+          const p = this.rt.state(pipeline.name);
+          const rs = ringState(p, ring.name);
+          if (rs.inFlight) {
+            // Asked for by a person: driving another rollout on instead would say it did what was asked.
+            const other = p.rollouts.get(rs.inFlight);
+            const asked = options.required ? choose() : undefined;
+            if (asked && other && (other.release !== asked.release.id || options.limit || other.limit))
+              throw new RingmasterError(
+                'LOCKED',
+                `${pipeline.name}/${ring.name} has a rollout in flight (${other.kind} ${other.id} of ${p.releases.get(other.release)?.version ?? other.release}): let it end, resume it, or abort it first`,
+                { scope: 'engine', details: { rollout: other.id } },
+              );
+            return []; // the same one, or someone started one meanwhile: resume it below
+          }
           if (rs.locked) {
             if (!options.required) return [];
             throw new RingmasterError(
@@ -533,6 +546,8 @@ export class RingRunner {
           const chosen = choose();
           if (!chosen) return [];
           return [
+            // What lets it through (a break of a freeze) is written with the rollout, or not at all.
+            ...(chosen.with ?? []),
             options.limit
               ? this.rolloutEntry(
                   pipeline,
@@ -587,6 +602,10 @@ export class RingRunner {
       ...(this.rt.manyRunners ? { share: this.sharing(session, rollout.id, session.fence) } : {}),
       recorder: hostRecorder(session.write, base),
       env: session.env,
+      aborted: () => {
+        const a = this.rt.state(pipeline.name).rollouts.get(rollout.id)?.aborted;
+        return a ? `aborted by ${a.by}: ${a.reason}` : undefined;
+      },
     });
     if (result.outcome === 'paused') return; // recorded by the pause step; taken up again later
     if (result.outcome === 'interrupted') {
@@ -597,30 +616,50 @@ export class RingRunner {
       return;
     }
     let { outcome, reason } = result;
+    // Every host ran its step: what the ring runs moves, even if a once-step after them failed.
+    let hostsOk = false;
+    let afterFailed: { reason: string; log: string } | undefined;
     if (outcome === 'succeeded' && once?.after.length) {
       const stop = await this.runOnce(session, rollout.id, release, 'after', once.after);
       if (stop === 'stopped') return this.park(session, base, 'stopped while an after-step ran');
-      if (stop) {
-        outcome = 'failed';
-        reason = `${stop}; every host runs ${release.version} and nothing was undone`;
-      }
+      // Like a failed gate: the release fails in the ring (and is rolled back if the ring says so).
+      if (stop) afterFailed = { reason: stop, log: this.onceLog(pipeline.name, rollout.id, 'after') };
     }
-    if (outcome === 'succeeded' && rollout.kind === 'rollback') {
-      // A rollback undoes a once-step only by its own `down` command, and says which it cannot.
-      const undoable = [...ring.once.before, ...ring.once.after].filter((s) => s.down).reverse();
-      const kept = [...ring.once.before, ...ring.once.after].filter((s) => !s.down).map((s) => s.name);
+    // A rollback of the ring undoes its once-steps, and so does a deploy its own failure rolled
+    // back (its before-steps ran) — each only by its own `down` command, saying which it cannot.
+    const undo =
+      rollout.limit === undefined &&
+      ((rollout.kind === 'rollback' && outcome === 'succeeded') ||
+        (rollout.kind === 'deploy' && outcome === 'rolled-back'))
+        ? rollout.kind === 'rollback'
+          ? [...ring.once.before, ...ring.once.after]
+          : ring.once.before
+        : [];
+    if (undo.length) {
+      const undoable = undo.filter((s) => s.down).reverse();
+      const kept = undo.filter((s) => !s.down).map((s) => s.name);
       if (undoable.length) {
         const downs = undoable.map((s) => ({ ...s, run: s.down!, idempotent: s.idempotent }));
         const stop = await this.runOnce(session, rollout.id, release, 'down', downs);
         if (stop === 'stopped') return this.park(session, base, 'stopped while a down step ran');
         if (stop) {
+          hostsOk = outcome === 'succeeded';
           outcome = 'failed';
-          reason = `${stop}; every host runs ${release.version}`;
+          reason = `${reason}; ${stop}`;
         } else reason = `${reason}; undone by their down steps: ${undoable.map((s) => s.name).join(', ')}`;
       }
       if (kept.length) reason = `${reason}; not undone (no down step): ${kept.join(', ')}`;
     }
-    await this.finishRollout(session, rollout, release, outcome, reason);
+    await this.finishRollout(session, rollout, release, outcome, reason, { hostsOk, afterFailed });
+  }
+
+  /** The log of the last once-step of `phase` that failed in rollout `id`. */
+  private onceLog(pipeline: string, id: string, phase: OncePhase): string {
+    const once = this.rt.state(pipeline).rollouts.get(id)?.once;
+    let log = '';
+    for (const [key, step] of once ?? [])
+      if (key.startsWith(`${phase}/`) && step.finished && !step.finished.ok) log = step.finished.log;
+    return log;
   }
 
   /** Parks the rollout (a stop between its steps): the next start takes it up from the ledger. */
@@ -628,18 +667,33 @@ export class RingRunner {
     if (!lostLease(session, [])) await session.write(entry('rollout.parked', { ...base, reason }));
   }
 
-  /** Records how a rollout ended (with its notice), then — a deploy of the ring that succeeded — runs its gates. */
+  /**
+   * Records how a rollout ended (with its notice), then — a deploy of the ring that succeeded —
+   * runs its gates. `hostsOk`: every host ran its step although the rollout failed (a down step
+   * did not): what the ring runs moves. `afterFailed`: an after-step failed, which fails the
+   * release in the ring as a gate would — in the same append, so no crash can leave it verifying.
+   */
   private async finishRollout(
     session: RingSession,
     rollout: RolloutState,
     release: ReleaseState,
     outcome: RolloutOutcome,
     reason: string,
+    more: { hostsOk?: boolean; afterFailed?: { reason: string; log: string } } = {},
   ): Promise<void> {
     const { pipeline, ring } = session;
     const ok = outcome === 'succeeded';
+    const deployed = ok && rollout.kind === 'deploy' && !rollout.limit;
+    const failing =
+      deployed && more.afterFailed ? this.ringFailure(session, release, more.afterFailed) : undefined;
     await session.write(
-      entry('rollout.finished', { pipeline: pipeline.name, rollout: rollout.id, outcome, reason }),
+      entry('rollout.finished', {
+        pipeline: pipeline.name,
+        rollout: rollout.id,
+        outcome,
+        reason: more.afterFailed ? `${reason}; ${more.afterFailed.reason}` : reason,
+        ...(more.hostsOk ? { hostsOk: true } : {}),
+      }),
       notice(
         pipeline,
         {
@@ -654,9 +708,14 @@ export class RingRunner {
         },
         release.email,
       ),
+      ...(failing?.entries ?? []),
     );
+    if (failing) {
+      if (failing.rollsBack) await this.resumeRollout(session);
+      return;
+    }
     // A rollout to named hosts only changes no ring's release: there is nothing for gates to verify.
-    if (ok && rollout.kind === 'deploy' && !rollout.limit) await this.runGates(session, release);
+    if (deployed) await this.runGates(session, release);
   }
 
   /**
@@ -683,8 +742,9 @@ export class RingRunner {
       if (recorded?.finished) return `${what(step)} failed: ${gateFailureLine(recorded.finished.log)}`;
       if (session.signal.aborted) return 'stopped';
       const base = { pipeline: pipeline.name, rollout: id, step: step.name, phase };
-      if (recorded && !step.idempotent) {
-        const why = `${what(step)} was cut off (started ${recorded.startedAt}, no end recorded: the runner died); it may or may not have run, and it is not run twice (set idempotent: true if it may be)`;
+      // On a host it may still be running (nothing there is tracked): never run again blind.
+      if (recorded && (!step.idempotent || step.on !== 'runner')) {
+        const why = `${what(step)} was cut off (started ${recorded.startedAt}, no end recorded: the runner died); it may or may not have run, and it is not run twice${step.on === 'runner' ? ' (set idempotent: true if it may be)' : ` (on ${step.on.host} it may even be running still)`}`;
         await session.write(entry('once.finished', { ...base, ok: false, log: why, durationMs: 0 }));
         return `${why}; check what it did, then deploy again`;
       }
@@ -725,8 +785,24 @@ export class RingRunner {
     try {
       const env = { ...(await session.env()), ...step.env, ...vars };
       if (step.on !== 'runner') {
-        const r = await ring.target.run(step.on.host, step.run, { timeoutMs: step.timeout, env });
-        const out = `[${step.on.host}] $ ${step.run.join(' ')}\n${r.stdout}${r.stderr}`;
+        const host = step.on.host;
+        if (ringState(this.rt.state(pipeline.name), ring.name).disabled.has(host))
+          return {
+            ok: false,
+            log: `${host} is disabled (out of rotation): ${step.name} cannot run there; enable it, or run the step on another host`,
+          };
+        const needsEnv =
+          Object.keys(ring.vars).length + Object.keys(ring.secrets).length + Object.keys(step.env).length > 0;
+        if (needsEnv && !ring.target.capabilities?.env)
+          return {
+            ok: false,
+            log: `the ring's target cannot pass environment variables to a command: ${step.name} would run on ${host} without the ring's vars and secrets`,
+          };
+        const r = await ring.target.run(host, step.run, {
+          timeoutMs: step.timeout,
+          ...(ring.target.capabilities?.env ? { env } : {}),
+        });
+        const out = `[${host}] $ ${step.run.join(' ')}\n${r.stdout}${r.stderr}`;
         return { ok: r.exitCode === 0, log: r.exitCode === 0 ? out : `${out}\nexit code ${r.exitCode}` };
       }
       const dir = join(
@@ -805,7 +881,7 @@ export class RingRunner {
           ? []
           : [
               notice(pipeline, {
-                kind: 'rollout',
+                kind: 'pause',
                 pipeline: pipeline.name,
                 ok: true,
                 summary: `${rollout.kind} ${id} of ${release.version} to ${ring.name} is ${waits}; ${done.length} host${done.length === 1 ? '' : 's'} updated so far${this.rt.pageUrl ? ` — ${this.rt.pageUrl}` : ''}`,
@@ -818,6 +894,14 @@ export class RingRunner {
       );
       paused = { at: now.toISOString(), ...(until ? { until } : {}) };
     }
+    // Its time is up, but a lock or a freeze since holds it: only a person may take it on then.
+    const rs = ringState(this.rt.state(pipeline.name), ring.name);
+    const index = pipeline.rings.indexOf(ring);
+    const frozen = frozenFor(pipeline, this.rt.state(pipeline.name), index, release, now);
+    if (paused.until && Date.parse(paused.until) <= now.getTime() && (rs.locked || frozen))
+      return {
+        wait: `paused at ${at}: its time is up, but ${rs.locked ? `${ring.name} is locked by ${rs.locked.by}: ${rs.locked.reason}` : `${ring.name} is frozen (${frozen!.reason})`}`,
+      };
     if (paused.until && Date.parse(paused.until) <= now.getTime()) {
       await session.write(
         entry('rollout.resumed', {
@@ -912,11 +996,26 @@ export class RingRunner {
       );
       return;
     }
-    const { reason } = result;
+    const failing = this.ringFailure(session, release, result);
+    // One append: a crash can never leave the release failed but not rolled back.
+    await session.write(...failing.entries);
+    if (failing.rollsBack) await this.resumeRollout(session);
+  }
+
+  /**
+   * What a release failing in the ring writes (a gate or an after-step said so): the failure
+   * and its notice, and — when the ring rolls back on failure — the rejection and the rollback's
+   * start, to be appended at once.
+   */
+  private ringFailure(
+    session: RingSession,
+    release: ReleaseState,
+    { reason, log }: { reason: string; log: string },
+  ): { entries: Entry[]; rollsBack: boolean } {
+    const { pipeline, ring } = session;
     const previous =
       ring.onGateFailure === 'rollback' ? this.previousRelease(pipeline, ring, release.id) : undefined;
-    // One append: a crash can never leave the release failed but not rolled back.
-    await session.write(
+    const entries: Entry[] = [
       entry('ring.failed', { pipeline: pipeline.name, ring: ring.name, release: release.id, reason }),
       notice(
         pipeline,
@@ -929,7 +1028,7 @@ export class RingRunner {
           revision: release.revision,
           release: release.id,
           ring: ring.name,
-          log: result.log.slice(-4000),
+          log: log.slice(-4000),
         },
         release.email,
       ),
@@ -945,8 +1044,8 @@ export class RingRunner {
             this.rolloutEntry(pipeline, ring, previous, 'rollback', `automatic rollback: ${reason}`),
           ]
         : []),
-    );
-    if (previous) await this.resumeRollout(session);
+    ];
+    return { entries, rollsBack: previous !== undefined };
   }
 
   async runGate(
@@ -1028,7 +1127,8 @@ export class RingRunner {
   previousRelease(pipeline: Pipeline, ring: Ring, current: string): ReleaseState | undefined {
     const p = this.rt.state(pipeline.name);
     const rs = ringState(p, ring.name);
-    for (const id of [...rs.history].reverse()) {
+    // What it runs counts too: asked before a failing rollout's end is recorded, it is the one before.
+    for (const id of [...rs.history, ...(rs.current ? [rs.current] : [])].reverse()) {
       if (id === current) continue;
       if (p.releaseRings.get(id)?.get(ring.name)?.status !== 'verified') continue;
       const release = p.releases.get(id);

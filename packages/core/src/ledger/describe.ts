@@ -83,6 +83,8 @@ export function describeRecord(r: TypedRecord): string[] {
       return [
         `${p} ${r.data.rollout} paused at step ${r.data.step}: ${r.data.until ? `until ${r.data.until}` : `until a person resumes it (ringmaster resume ${pipeline ?? ''} ${r.data.rollout.split('#')[0]})`}`,
       ];
+    case 'rollout.aborted':
+      return [`${p} ${r.data.by} aborted ${r.data.rollout}: ${first(r.data.reason)}`];
     case 'rollout.resumed':
       return [
         `${p} ${r.data.rollout} step ${r.data.step} resumed by ${r.data.by}${r.data.reason ? `: ${first(r.data.reason)}` : ''}`,

@@ -111,12 +111,24 @@ export interface RecordData {
   'batch.started': { pipeline: string; rollout: string; batch: number };
   /** The engine was stopped (Ctrl-C, `close()`) between batches: the rollout resumes at the next start. */
   'rollout.parked': { pipeline: string; rollout: string; reason: string };
-  'rollout.finished': { pipeline: string; rollout: string; outcome: RolloutOutcome; reason: string };
+  'rollout.finished': {
+    pipeline: string;
+    rollout: string;
+    outcome: RolloutOutcome;
+    reason: string;
+    /** Every host ran its step, though the rollout failed after them (a once-step's down did not). */
+    hostsOk?: boolean;
+  };
   /**
    * The rollout reached pause step `step`: it waits, in flight, until `until` (a timed pause, on
    * the engine's clock) or until a person resumes it (no `until`).
    */
   'rollout.paused': { pipeline: string; rollout: string; step: number; until?: string; reason: string };
+  /**
+   * A person aborted the rollout: at its next step boundary it applies `onFailure` to the hosts
+   * done so far (rolls them back, or halts), as when its failure budget is spent.
+   */
+  'rollout.aborted': { pipeline: string; rollout: string; by: string; reason: string };
   /** Pause step `step` is over: resumed by a person, or by `engine` when its time was up. */
   'rollout.resumed': { pipeline: string; rollout: string; step: number; by: string; reason?: string };
   'gate.finished': {

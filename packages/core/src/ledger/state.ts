@@ -101,6 +101,8 @@ export interface RolloutState {
   readonly batches: readonly (readonly string[])[];
   /** The batches and the pauses and verifies between them, when the strategy has any. */
   readonly steps?: readonly PlannedStep[];
+  /** A person aborted it: it applies `onFailure` to the hosts done at its next step boundary. */
+  readonly aborted?: { readonly by: string; readonly reason: string; readonly at: string };
   /** The pause steps it reached, by step number. */
   readonly pauses: ReadonlyMap<number, PauseState>;
   /** The hosts a person named (`--limit`): a host operation, which never changes the ring's release. */
@@ -478,6 +480,9 @@ const handlers: Handlers = {
           s.kind === 'once' && s.rollout === data.rollout && s.step === data.step && s.phase === data.phase,
       );
   },
+  'rollout.aborted'(p, { rollout, by, reason }, time) {
+    updateRollout(p, rollout, (r) => (r.aborted ? {} : { aborted: { by, reason, at: time } }));
+  },
   'rollout.paused'(p, { rollout, step, until }, time) {
     updateRollout(p, rollout, (r) =>
       r.pauses.has(step)
@@ -497,13 +502,13 @@ const handlers: Handlers = {
       };
     });
   },
-  'rollout.finished'(p, { rollout, outcome, reason }, time) {
+  'rollout.finished'(p, { rollout, outcome, reason, hostsOk }, time) {
     const r = updateRollout(p, rollout, () => ({ outcome, outcomeReason: reason, finishedAt: time }));
     if (!r) return;
     updateRing(p, r.ring, (ring) => ({
       inFlight: ring.inFlight === rollout ? undefined : ring.inFlight,
       // A rollout to named hosts only (`--limit`) changes those hosts, not what the ring runs.
-      ...(outcome === 'succeeded' && ring.current !== r.release && !r.limit
+      ...((outcome === 'succeeded' || hostsOk) && ring.current !== r.release && !r.limit
         ? { current: r.release, history: ring.current ? [...ring.history, ring.current] : ring.history }
         : {}),
     }));

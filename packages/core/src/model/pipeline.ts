@@ -100,8 +100,9 @@ export const ringOptionsSchema = z
     if (ring.target && ring.target.hosts.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['target', 'hosts'], message: 'expected at least one host' });
     }
+    // One name per step across before and after: a rollback's down steps are known by it.
+    const names = new Set<string>();
     for (const phase of ['before', 'after'] as const) {
-      const names = new Set<string>();
       ring.once[phase].forEach((step, i) => {
         if (names.has(step.name))
           ctx.addIssue({

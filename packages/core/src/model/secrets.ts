@@ -178,6 +178,11 @@ export class SecretMask {
 
   /** Masks `value` from now on. */
   add(value: string): void {
+    // A multi-line secret (a PEM key, JSON credentials) may reach a log cut to some of its lines.
+    const lines = value.includes('\n')
+      ? value.split(/\r?\n/).filter((l) => l.trim().length >= MIN_SECRET_LENGTH)
+      : [];
+    for (const line of lines) this.add(line);
     if (value.length < MIN_SECRET_LENGTH || this.values.includes(value)) return;
     // Longest first: a secret containing another is masked whole.
     this.values = [...this.values, value].sort((a, b) => b.length - a.length);
@@ -204,7 +209,8 @@ export class SecretMask {
     const walk = (value: unknown, key?: string): unknown => {
       if (typeof value === 'string')
         return key !== undefined && IDENTITY_KEYS.has(key) ? value : this.mask(value);
-      if (Array.isArray(value)) return value.map((v) => walk(v));
+      // An array's items are what its key names: `batches` and `limit` hold host names.
+      if (Array.isArray(value)) return value.map((v) => walk(v, key));
       if (typeof value === 'object' && value !== null) {
         const out: Record<string, unknown> = {};
         for (const [k, v] of Object.entries(value)) out[k] = walk(v, k);
@@ -226,6 +232,10 @@ export class SecretMask {
 
 /** Keys of record data holding identifiers the ledger's state is built on: never masked. */
 export const IDENTITY_KEYS: ReadonlySet<string> = new Set([
+  'batches',
+  'limit',
+  'hosts',
+  'step',
   'pipeline',
   'ring',
   'release',

@@ -56,6 +56,11 @@ export interface ExecuteRolloutInput {
    * it, the batches one after another.
    */
   steps?: readonly PlannedStep[];
+  /**
+   * Why a person aborted the rollout, when one did: asked before each step, and then `onFailure`
+   * is applied to the hosts done so far, as when the failure budget is spent.
+   */
+  aborted?: () => string | undefined;
   /** Runs a pause or verify step; needed when `steps` has any. */
   checkpoint?: (step: PlannedStep & Checkpoint, done: readonly string[]) => Promise<CheckpointResult>;
   target: Target;
@@ -320,6 +325,14 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
       throw new Error(`step ${step.step} of the rollout is a pause or verify, and nothing runs those`);
   }
   for (const step of steps) {
+    // A step done before (resuming) is gone through again only to count its hosts; any other waits on no abort.
+    const done =
+      'batch' in step && (input.batches[step.batch] ?? []).every((h) => input.prior?.hosts.get(h)?.finished);
+    const abort = done ? undefined : input.aborted?.();
+    if (abort) {
+      spentAt = `${abort} (at step ${step.step} of ${steps.length})`;
+      break;
+    }
     if (!('batch' in step)) {
       if (input.signal?.aborted) {
         return {
@@ -330,7 +343,12 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
       }
       const done = input.batches.slice(0, nextBatch(steps, step.step)).flat();
       const said = await input.checkpoint!(step, done);
-      if ('wait' in said) return { outcome: 'paused', reason: said.wait, failed };
+      if ('wait' in said) {
+        // Cut off by a stop (a verify's gates): parked, not paused, so it says so and resumes.
+        if (input.signal?.aborted)
+          return { outcome: 'interrupted', reason: `${said.wait}${abortReason(input.signal)}`, failed };
+        return { outcome: 'paused', reason: said.wait, failed };
+      }
       if ('failed' in said) {
         spentAt = `step ${step.step} of ${steps.length} (verify) failed: ${said.failed}`;
         break;
