@@ -7,36 +7,24 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFIG_HEAD, type RealProject, realProject } from './lab.js';
+import { type RealProject, realProject, shopConfigWith } from './lab.js';
 
 let w: RealProject;
 let faster: string;
 let red: string;
 
 // eng: one host, automatic; prod: two hosts, manual, one first, a person looks, the gates, the rest.
-const config = `import { auto, canary, localRepository, manual, pause, pipeline, verify } from '@ringmaster/core';
-import { deb } from '@ringmaster/pkg-deb';
-import { git } from '@ringmaster/vcs-git';
-${CONFIG_HEAD}
-export default {
-  pipelines: [
-    pipeline({
-      name: 'shop',
-      source: git({ url: lab.gitUrl, branch: 'main' }),
-      packager: deb({ name: 'shop', version: '1.0.{number}', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
-      repository: localRepository({ dir: 'repo' }),
-      rings: [
-        { name: 'eng', target: hosts(0, 1), policy: auto() },
+const config = `${shopConfigWith({
+  head: "import { canary, pause, verify } from '@ringmaster/core';\n",
+  rings: `{ name: 'eng', target: hosts(0, 1), policy: auto() },
         {
           name: 'prod',
           target: hosts(1, 3),
           policy: manual(),
           rollout: canary([1, pause('manual'), verify(), '100%']),
           gates: [{ name: 'smoke', run: ['true'] }, { name: 'http', run: ['true'] }],
-        },
-      ],
-    }),
-  ],
+        },`,
+})}
 };
 `;
 

@@ -162,6 +162,20 @@ const hosts = (from, to) => ssh({ hosts: lab.hosts.slice(from, to), privateKey: 
  * (`access`, `store`…) and `};`.
  */
 export function shopConfig(options: { prodTo?: number; prodPolicy?: string; head?: string } = {}): string {
+  return shopConfigWith({
+    ...(options.head ? { head: options.head } : {}),
+    rings: `{ name: 'eng', target: hosts(0, 1) },
+        { name: 'sandbox', target: hosts(1, 2), policy: auto() },
+        { name: 'prod', target: hosts(2, ${options.prodTo ?? 3}), policy: ${options.prodPolicy ?? 'manual()'} },`,
+  });
+}
+
+/**
+ * The same project with rings of one's own: `rings` is the source of the rings array's items,
+ * `head` more imports and constants (core's `auto`, `localRepository`, `manual` and `pipeline`
+ * are imported already). Followed, as `shopConfig`, by the rest of the exported object and `};`.
+ */
+export function shopConfigWith(options: { rings: string; head?: string }): string {
   return `import { auto, localRepository, manual, pipeline } from '@ringmaster/core';
 import { deb } from '@ringmaster/pkg-deb';
 import { git } from '@ringmaster/vcs-git';
@@ -174,9 +188,7 @@ export default {
       packager: deb({ name: 'shop', version: '1.0.{number}', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
       repository: localRepository({ dir: 'repo' }),
       rings: [
-        { name: 'eng', target: hosts(0, 1) },
-        { name: 'sandbox', target: hosts(1, 2), policy: auto() },
-        { name: 'prod', target: hosts(2, ${options.prodTo ?? 3}), policy: ${options.prodPolicy ?? 'manual()'} },
+        ${options.rings}
       ],
     }),
   ],`;

@@ -8,35 +8,22 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repo } from './helpers.js';
-import { CONFIG_HEAD, type RealProject, realProject } from './lab.js';
+import { type RealProject, realProject, shopConfigWith } from './lab.js';
 
 let w: RealProject;
 
 // prod: three hosts, one at a time, each install followed by a one-second hook (room to kill in
 // between); its migration appends the release's version to migrations.log beside the config.
-const CONFIG = `import { auto, localRepository, pipeline } from '@ringmaster/core';
-import { deb } from '@ringmaster/pkg-deb';
-import { git } from '@ringmaster/vcs-git';
-${CONFIG_HEAD}
-const migrations = new URL('./migrations.log', import.meta.url).pathname;
-export default {
-  pipelines: [
-    pipeline({
-      name: 'shop',
-      source: git({ url: lab.gitUrl, branch: 'main' }),
-      packager: deb({ name: 'shop', version: '1.0.{number}', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
-      repository: localRepository({ dir: 'repo' }),
-      rings: [
-        { name: 'eng', target: hosts(0, 1) },
+const CONFIG = `${shopConfigWith({
+  head: "const migrations = new URL('./migrations.log', import.meta.url).pathname;\n",
+  rings: `{ name: 'eng', target: hosts(0, 1) },
         {
           name: 'prod',
           target: ssh({ hosts: lab.hosts.slice(1, 4), privateKey: lab.clientKey, knownHosts: [lab.knownHosts], hooks: { afterInstall: ['sleep', '1'] } }),
           policy: auto(),
           once: { before: [{ name: 'migrate', run: ['sh', '-c', 'echo "$RINGMASTER_VERSION" >> ' + migrations] }] },
-        },
-      ],
-    }),
-  ],
+        },`,
+})}
 };
 `;
 

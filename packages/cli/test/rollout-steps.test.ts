@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { launchBrowser, signIn } from '@ringmaster/web/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFIG_HEAD, type RealProject, realProject, serveProject } from './lab.js';
+import { type RealProject, realProject, serveProject, shopConfigWith } from './lab.js';
 
 let w: RealProject;
 /** alice's token, once the team turns identities on (the third case). */
@@ -15,21 +15,9 @@ let tokenOfAlice = '';
 
 // prod: four hosts, one first, a person looks, the gate checks it, then two, checked again, then all.
 // The smoke gate fails 1.0.2 once two hosts serve it, with a line saying why on stderr.
-const config = (
-  more = '',
-) => `import { auto, canary, localRepository, pause, pipeline, verify } from '@ringmaster/core';
-import { deb } from '@ringmaster/pkg-deb';
-import { git } from '@ringmaster/vcs-git';
-${CONFIG_HEAD}
-export default {
-  pipelines: [
-    pipeline({
-      name: 'shop',
-      source: git({ url: lab.gitUrl, branch: 'main' }),
-      packager: deb({ name: 'shop', version: '1.0.{number}', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
-      repository: localRepository({ dir: 'repo' }),
-      rings: [
-        { name: 'eng', target: hosts(0, 1) },
+const config = (more = '') => `${shopConfigWith({
+  head: "import { canary, pause, verify } from '@ringmaster/core';\n",
+  rings: `{ name: 'eng', target: hosts(0, 1) },
         {
           name: 'prod',
           target: hosts(1, 5),
@@ -39,10 +27,8 @@ export default {
             name: 'smoke',
             run: ['sh', '-c', 'set -- $RINGMASTER_HOSTS; if [ "$RINGMASTER_VERSION" = 1.0.2 ] && [ $# -ge 2 ]; then echo "GET /health: 500 on $2" >&2; exit 1; fi'],
           }],
-        },
-      ],
-    }),
-  ],${more}
+        },`,
+})}${more}
 };
 `;
 

@@ -8,7 +8,7 @@
  */
 import type { PipelineState, ReleaseState } from '../ledger/state.js';
 import type { Pipeline, Ring } from '../model/pipeline.js';
-import type { Decision } from '../policy/types.js';
+import type { Decision, PolicyContext } from '../policy/types.js';
 
 export interface Candidate {
   release: ReleaseState;
@@ -101,26 +101,39 @@ export function approvalsFor(p: PipelineState, ring: string, revision: string) {
     }));
 }
 
+/** What a ring's policy is asked about `release` in ring `index` at `now`. */
+function policyContext(
+  pipeline: Pipeline,
+  p: PipelineState,
+  index: number,
+  release: ReleaseState,
+  ready: Date,
+  now: Date,
+): PolicyContext {
+  const ring = pipeline.rings[index]!;
+  return {
+    now,
+    pipeline: pipeline.name,
+    ring: ring.name,
+    release: {
+      id: release.id,
+      version: release.version,
+      revision: release.revision,
+      author: release.author,
+      ...(release.email ? { email: release.email } : {}),
+    },
+    readyAt: ready,
+    approvals: approvalsFor(p, ring.name, release.revision),
+  };
+}
+
 /** Every eligible release with what the ring's policy says of it now, newest first. */
 export function candidates(pipeline: Pipeline, p: PipelineState, index: number, now: Date): Candidate[] {
   const ring = pipeline.rings[index]!;
   return eligibleReleases(pipeline, p, index).map(({ release, readyAt }) => ({
     release,
     readyAt,
-    decision: ring.policy.evaluate({
-      now,
-      pipeline: pipeline.name,
-      ring: ring.name,
-      release: {
-        id: release.id,
-        version: release.version,
-        revision: release.revision,
-        author: release.author,
-        ...(release.email ? { email: release.email } : {}),
-      },
-      readyAt,
-      approvals: approvalsFor(p, ring.name, release.revision),
-    }),
+    decision: ring.policy.evaluate(policyContext(pipeline, p, index, release, readyAt, now)),
   }));
 }
 
@@ -135,19 +148,6 @@ export function frozenFor(
   release: ReleaseState,
   now: Date,
 ): { reason: string; until?: string } | undefined {
-  const ring = pipeline.rings[index]!;
-  return ring.policy.frozen?.({
-    now,
-    pipeline: pipeline.name,
-    ring: ring.name,
-    release: {
-      id: release.id,
-      version: release.version,
-      revision: release.revision,
-      author: release.author,
-      ...(release.email ? { email: release.email } : {}),
-    },
-    readyAt: readyAt(pipeline, p, index, release) ?? new Date(release.createdAt),
-    approvals: approvalsFor(p, ring.name, release.revision),
-  });
+  const ready = readyAt(pipeline, p, index, release) ?? new Date(release.createdAt);
+  return pipeline.rings[index]!.policy.frozen?.(policyContext(pipeline, p, index, release, ready, now));
 }

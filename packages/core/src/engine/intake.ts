@@ -217,7 +217,7 @@ export class Intake {
           author: revision.author,
           revision: revision.id,
           ...(version ? { release: version } : {}),
-          ...(ok ? {} : { log: log.slice(-4000) }),
+          ...(ok ? {} : { log: this.rt.mask.mask(log).slice(-4000) }),
         },
         revision.email,
       ),

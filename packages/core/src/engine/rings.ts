@@ -755,7 +755,8 @@ export class RingRunner {
         entry('once.finished', {
           ...base,
           ok: outcome.ok,
-          log: outcome.log.slice(-16_000),
+          // Masked before it is cut: a cut through a secret would leave part of it unmasked.
+          log: this.rt.mask.mask(outcome.log).slice(-16_000),
           durationMs: Math.round(performance.now() - started),
         }),
       );
@@ -1028,7 +1029,7 @@ export class RingRunner {
           revision: release.revision,
           release: release.id,
           ring: ring.name,
-          log: log.slice(-4000),
+          log: this.rt.mask.mask(log).slice(-4000),
         },
         release.email,
       ),
@@ -1113,7 +1114,7 @@ export class RingRunner {
         gate: gate.name,
         ...(step !== undefined ? { step } : {}),
         ok: outcome.ok,
-        log: outcome.log.slice(-16_000),
+        log: this.rt.mask.mask(outcome.log).slice(-16_000),
         durationMs: Math.round(performance.now() - started),
       }),
     );
