@@ -28,7 +28,17 @@ describe('host control', () => {
     const gated: string[][] = [];
     const w = await world({
       hosts: 3,
-      gates: { eng: [{ name: 'smoke', check: (ctx) => (gated.push([...ctx.hosts]), true) }] },
+      gates: {
+        eng: [
+          {
+            name: 'smoke',
+            check: (ctx) => {
+              gated.push([...ctx.hosts]);
+              return true;
+            },
+          },
+        ],
+      },
     });
     await w.engine.tick();
     await w.engine.disableHost({

@@ -222,7 +222,7 @@ describe('once-steps and failures', () => {
     expect(await w.versions('eng')).toEqual(['1.0.1', '1.0.1']);
     const records = await w.engine.ledger.read();
     const failed = records.find((r) => r.type === 'ring.failed' && r.data.release === '1.0.2');
-    expect((failed?.data as { reason: string }).reason).toBe('after-step warm failed: cache: timeout');
+    expect((failed!.data as { reason: string }).reason).toBe('after-step warm failed: cache: timeout');
     const explain = await w.engine.explain({ pipeline: 'app', ring: 'eng' });
     expect(explain.current?.version).toBe('1.0.1');
     expect(explain.summary).toContain('after-step warm failed: cache: timeout');
@@ -251,7 +251,7 @@ describe('once-steps and failures', () => {
       (r) => r.type === 'rollout.finished' && (r.data as { rollout: string }).rollout === 'eng#2',
     );
     expect(rolled?.data).toMatchObject({ outcome: 'rolled-back' });
-    expect((rolled?.data as { reason: string }).reason).toContain('undone by their down steps: migrate');
+    expect((rolled!.data as { reason: string }).reason).toContain('undone by their down steps: migrate');
 
     await w.source.commit({ 'app.txt': 'v3\n', 'check.sh': '#!/bin/sh\nexit 0\n' }, 'third');
     await w.engine.tick();

@@ -32,13 +32,7 @@ import {
   type RolloutRecorder,
   type RolloutResult,
 } from '../rollout/execute.js';
-import {
-  type Checkpoint,
-  describeStep,
-  type PlannedStep,
-  planRollout,
-  type RolloutSpec,
-} from '../rollout/strategy.js';
+import { type Checkpoint, describeStep, type PlannedStep } from '../rollout/strategy.js';
 import { describeHolder } from '../store/lockfile.js';
 import { frozenFor } from './eligibility.js';
 import { enabledHosts, rolloutHosts } from './hosts.js';
@@ -733,7 +727,7 @@ export class RingRunner {
     phase: OncePhase,
     steps: readonly OnceStep[],
   ): Promise<string | 'stopped' | undefined> {
-    const { pipeline, ring } = session;
+    const { pipeline } = session;
     const what = (step: OnceStep) =>
       `${phase === 'down' ? 'the down step of' : `${phase}-step`} ${step.name}`;
     for (const step of steps) {
