@@ -7,6 +7,7 @@ import {
   batches,
   canary,
   describeRollout,
+  entry,
   isRingmasterError,
   pause,
   percentages,
@@ -322,5 +323,57 @@ describe('stopping and holding a paused rollout', () => {
     expect(isRingmasterError(refused, 'LOCKED')).toBe(true);
     expect((refused as Error).message).toContain('app/eng has a rollout in flight (deploy eng#2 of 1.0.2)');
     expect(await w.versions('eng')).toEqual(['1.0.2', '1.0.1', '1.0.1']);
+  });
+});
+
+describe('abort after a crash mid-batch', () => {
+  it('undoes the hosts of the cut batch a dead runner had finished, and touches none it had not', async () => {
+    const w = await world({ hosts: 4, rollout: batches(2) });
+    await w.engine.tick();
+    await w.source.commit({ 'app.txt': 'v2\n' }, 'second');
+    await w.engine.build();
+    // A runner installed 1.0.2 on eng-1, recorded it, and died before eng-2 of the same batch.
+    const eng = w.app.rings[0]!;
+    const artifact = (await w.engine.ledger.read()).find(
+      (r) => r.type === 'release.created' && r.data.release === '1.0.2',
+    )!.data as { artifact: Parameters<typeof eng.target.install>[1] };
+    await eng.target.install('eng-1', artifact.artifact);
+    const base = { pipeline: 'app', rollout: 'eng#2' };
+    await w.engine.ledger.write(
+      entry('rollout.started', {
+        ...base,
+        ring: 'eng',
+        release: '1.0.2',
+        kind: 'deploy',
+        reason: 'test',
+        strategy: eng.rollout,
+        batches: [
+          ['eng-1', 'eng-2'],
+          ['eng-3', 'eng-4'],
+        ],
+      }),
+      entry('host.started', {
+        ...base,
+        host: 'eng-1',
+        from: { status: 'installed', version: '1.0.1' },
+        phase: 'deploy',
+      }),
+      entry('host.finished', {
+        ...base,
+        host: 'eng-1',
+        ok: true,
+        state: { status: 'installed', version: '1.0.2' },
+        phase: 'deploy',
+      }),
+    );
+    await w.engine.close();
+    const again = w.reopen();
+    const aborted = await again.abort({ pipeline: 'app', ring: 'eng', reason: 'bad build', by: 'alice' });
+    expect(aborted.summary).toMatchObject({ outcome: 'rolled-back' });
+    expect(await w.versions('eng')).toEqual(['1.0.1', '1.0.1', '1.0.1', '1.0.1']);
+    const steps = (await again.ledger.read()).flatMap((r) =>
+      r.type === 'host.started' && r.data.rollout === 'eng#2' ? [`${r.data.host} ${r.data.phase}`] : [],
+    );
+    expect(steps).toEqual(['eng-1 deploy', 'eng-1 rollback']);
   });
 });

@@ -330,6 +330,14 @@ export async function executeRollout(input: ExecuteRolloutInput): Promise<Rollou
       'batch' in step && (input.batches[step.batch] ?? []).every((h) => input.prior?.hosts.get(h)?.finished);
     const abort = done ? undefined : input.aborted?.();
     if (abort) {
+      // Hosts of this batch a run before this one started on are undone too: a rollback reads
+      // each again before it acts, so one the install never reached is left as it is.
+      if ('batch' in step)
+        for (const host of input.batches[step.batch] ?? []) {
+          const prior = input.prior?.hosts.get(host);
+          if (prior && !prior.finished?.alreadyThere && !prior.finished?.untouched)
+            changed.push({ host, from: prior.from });
+        }
       spentAt = `${abort} (at step ${step.step} of ${steps.length})`;
       break;
     }
