@@ -67,7 +67,7 @@ export {
 } from './engine/engine.js';
 export type { DecisionEvent, EngineEvents, ErrorEvent } from './engine/events.js';
 export { enabledHosts, matchHosts } from './engine/hosts.js';
-export type { ActionOptions, BreakGlass, RolloutSummary } from './engine/operations.js';
+export type { ActionOptions, BreakGlass, ResumeInput, RolloutSummary } from './engine/operations.js';
 export {
   formatPlan,
   type PipelinePlan,

@@ -22,7 +22,13 @@ import { matchHosts } from './hosts.js';
 import { Intake } from './intake.js';
 import { LeaseKeeper } from './lease.js';
 import { deliverNotifications } from './notify.js';
-import { type ActionOptions, type BreakGlass, Operations, type RolloutSummary } from './operations.js';
+import {
+  type ActionOptions,
+  type BreakGlass,
+  Operations,
+  type ResumeInput,
+  type RolloutSummary,
+} from './operations.js';
 import { type Plan, planPipeline } from './plan.js';
 import { defaultPreviewRelease, previewRefusal, previewRollout, type RolloutPreview } from './preview.js';
 import { reapOrphans } from './processes.js';
@@ -594,15 +600,9 @@ export class Engine extends EventEmitter<EngineEvents> {
    * const { summary } = await engine.resume({ pipeline: 'foostat', ring: 'prod', by: 'alice' });
    * ```
    */
-  async resume(input: {
-    pipeline: string;
-    ring: string;
-    by?: string;
-    reason?: string;
-    /** Going on through a freeze begun since the rollout started (see `promote`). */
-    breakGlass?: BreakGlass;
-    drive?: boolean;
-  }): Promise<{ rollout: string; step: number; summary?: RolloutSummary }> {
+  async resume(
+    input: ResumeInput & { drive?: boolean },
+  ): Promise<{ rollout: string; step: number; summary?: RolloutSummary }> {
     await this.ensureLoaded();
     const resumed = await this.operations.resume(input);
     if (input.drive === false) return resumed;

@@ -26,6 +26,16 @@ export interface BreakGlass {
   groups: readonly string[];
 }
 
+/** What `resume` takes: the ring whose paused rollout goes on, who says so, and why. */
+export interface ResumeInput {
+  pipeline: string;
+  ring: string;
+  by?: string;
+  reason?: string;
+  /** Going on through a freeze begun since the rollout started (see `promote`). */
+  breakGlass?: BreakGlass;
+}
+
 export interface ActionOptions {
   /** Who asks (recorded in the ledger). @default 'api' */
   by?: string;
@@ -382,16 +392,7 @@ export class Operations {
    * Ends the pause step a ring's rollout waits at (for a person, or early for a timed one) and
    * records who did. The rollout goes on at the engine's next pass, or in `drive`'s session.
    */
-  async resume(input: {
-    pipeline: string;
-    ring: string;
-    by?: string;
-    reason?: string;
-    breakGlass?: BreakGlass;
-  }): Promise<{
-    rollout: string;
-    step: number;
-  }> {
+  async resume(input: ResumeInput): Promise<{ rollout: string; step: number }> {
     const pipeline = this.pipeline(input.pipeline);
     const index = this.ringIndex(pipeline, input.ring);
     const ring = pipeline.rings[index]!;

@@ -73,7 +73,7 @@ export interface RecordData {
     reason: string;
     strategy: RolloutSpec;
     batches: string[][];
-    /** The batches and the pauses and verifies between them, when the strategy has any. */
+    /** The batches and the pauses and verifies between them, when the strategy has pauses or verifies. */
     steps?: PlannedStep[];
     /**
      * Set for a rollout to hosts a person named (`--limit`): a host operation. It changes those

@@ -99,7 +99,7 @@ export interface RolloutState {
   readonly reason: string;
   readonly strategy: RolloutSpec;
   readonly batches: readonly (readonly string[])[];
-  /** The batches and the pauses and verifies between them, when the strategy has any. */
+  /** The batches and the pauses and verifies between them, when the strategy has pauses or verifies. */
   readonly steps?: readonly PlannedStep[];
   /** A person aborted it: it applies `onFailure` to the hosts done at its next step boundary. */
   readonly aborted?: { readonly by: string; readonly reason: string; readonly at: string };

@@ -61,7 +61,7 @@ export interface ExecuteRolloutInput {
    * is applied to the hosts done so far, as when the failure budget is spent.
    */
   aborted?: () => string | undefined;
-  /** Runs a pause or verify step; needed when `steps` has any. */
+  /** Runs a pause or verify step; needed when `steps` holds one. */
   checkpoint?: (step: PlannedStep & Checkpoint, done: readonly string[]) => Promise<CheckpointResult>;
   target: Target;
   artifact: Artifact;
