@@ -6,7 +6,17 @@
  * @module
  */
 
-export type { Artifact, PackageInput, Packager, Repository } from './contracts/artifact.js';
+export type {
+  Artifact,
+  ArtifactRelations,
+  PackageInput,
+  Packager,
+  RelationCheck,
+  RelationField,
+  RelationProblem,
+  Repository,
+  SuiteListing,
+} from './contracts/artifact.js';
 export type { Clock } from './contracts/clock.js';
 export type { Notification, NotificationKind, Notifier } from './contracts/notifier.js';
 export type {

@@ -64,10 +64,18 @@ export {
   Engine,
   type EngineOptions,
   engineOptionsSchema,
+  type SuiteAt,
 } from './engine/engine.js';
 export type { DecisionEvent, EngineEvents, ErrorEvent } from './engine/events.js';
 export { enabledHosts, matchHosts } from './engine/hosts.js';
-export type { ActionOptions, BreakGlass, ResumeInput, RolloutSummary } from './engine/operations.js';
+export type {
+  ActionOptions,
+  BreakGlass,
+  PromoteInput,
+  ResumeInput,
+  RollbackInput,
+  RolloutSummary,
+} from './engine/operations.js';
 export {
   formatPlan,
   type PipelinePlan,
@@ -88,6 +96,13 @@ export {
   rolloutPlanFor,
 } from './engine/preview.js';
 export {
+  type Companion,
+  type Project,
+  projectOf,
+  type RelationVerdict,
+  relationVerdict,
+} from './engine/relations.js';
+export {
   type Explanation,
   explainRing,
   formatStatus,
@@ -99,6 +114,7 @@ export {
   type RingAction,
   type RingActionKind,
   type RingFailure,
+  type RingNeeds,
   type RolloutPosition,
   ringAction,
   rolloutPosition,
@@ -127,6 +143,7 @@ export type {
   ReleaseState,
   RingState,
   RolloutState,
+  SuiteChange,
 } from './ledger/state.js';
 export { foldRecords, pipelineState, ringState } from './ledger/state.js';
 export {

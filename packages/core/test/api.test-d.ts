@@ -40,6 +40,8 @@ describe('public types', () => {
       | 'host.disabled'
       | 'host.enabled'
       | 'ring.break-glass'
+      | 'suite.updated'
+      | 'ring.together'
       | 'once.started'
       | 'once.finished'
       | 'gate.finished'

@@ -150,7 +150,13 @@ describe('every surface gives the ring state machine’s answer', () => {
       const pipeline = w.app;
       const index = pipeline.rings.findIndex((r) => r.name === state.ring);
       await w.engine.load();
-      const decided = ringAction(pipeline, w.engine.ledger.state.pipelines.get('app')!, index, w.clock.now());
+      const decided = ringAction(
+        pipeline,
+        w.engine.ledger.state.pipelines.get('app')!,
+        index,
+        w.clock.now(),
+        w.engine.project,
+      );
       expect(decided.action).toBe(state.action);
       expect(decided.reason).toMatch(state.says);
 

@@ -171,7 +171,7 @@ export async function preview(
         'required',
       );
     case 'resume': {
-      const action = ringAction(pipeline, p, index, engine.clock.now());
+      const action = ringAction(pipeline, p, index, engine.clock.now(), engine.project);
       const step = action.action === 'resume' ? action.step : undefined;
       return onRing(
         `Resume ${where}`,
@@ -181,7 +181,7 @@ export async function preview(
       );
     }
     case 'abort': {
-      const action = ringAction(pipeline, p, index, engine.clock.now());
+      const action = ringAction(pipeline, p, index, engine.clock.now(), engine.project);
       return onRing(
         `Abort ${where}`,
         action.action === 'resume'

@@ -10,6 +10,7 @@ import {
   type HostState,
   type Pipeline,
   type PipelineState,
+  type Project,
   pipelineState,
   type RingAction,
   type RingFailure,
@@ -157,10 +158,16 @@ function lastSteps(p: PipelineState, ring: string, hosts: number): Map<string, H
   return out;
 }
 
-function ringView(pipeline: Pipeline, p: PipelineState, index: number, now: Date): RingView {
+function ringView(
+  pipeline: Pipeline,
+  p: PipelineState,
+  index: number,
+  now: Date,
+  project: Project,
+): RingView {
   const ring = pipeline.rings[index]!;
   const rs = ringState(p, ring.name);
-  const action = ringAction(pipeline, p, index, now);
+  const action = ringAction(pipeline, p, index, now, project);
   const current = rs.current ? p.releases.get(rs.current) : undefined;
   const steps = lastSteps(p, ring.name, ring.target.hosts.length);
   // A host the rollout in flight updated runs what it should: it is not drift.
@@ -274,12 +281,12 @@ export function commitsByRelease(p: PipelineState): Map<string, ReleaseView['com
   return out;
 }
 
-function pipelineView(pipeline: Pipeline, p: PipelineState, now: Date): PipelineView {
+function pipelineView(pipeline: Pipeline, p: PipelineState, now: Date, project: Project): PipelineView {
   const commits = commitsByRelease(p);
   const releases = [...p.releases.values()].sort((a, b) => b.index - a.index).slice(0, TIMELINE);
   return {
     name: pipeline.name,
-    rings: pipeline.rings.map((_, i) => ringView(pipeline, p, i, now)),
+    rings: pipeline.rings.map((_, i) => ringView(pipeline, p, i, now, project)),
     releases: releases.map((r) => {
       const standing = p.releaseRings.get(r.id);
       return {
@@ -312,7 +319,7 @@ export function projectView(engine: Engine, now: Date = engine.clock.now()): Pro
     at: now.toISOString(),
     seq: state.lastSeq,
     pipelines: [...engine.pipelines.values()].map((pipeline) =>
-      pipelineView(pipeline, pipelineState(state, pipeline.name), now),
+      pipelineView(pipeline, pipelineState(state, pipeline.name), now, engine.project),
     ),
   };
 }

@@ -92,7 +92,7 @@ export async function convergeRing(
   }
   const list = drifted.map((d) => `${d.host} (${describeState(d.live)})`);
   // The ring's own state machine says whether it may be touched now.
-  const action = ringAction(pipeline, p, pipeline.rings.indexOf(ring), rt.clock.now());
+  const action = ringAction(pipeline, p, pipeline.rings.indexOf(ring), rt.clock.now(), rt);
   if (action.action === 'locked' || action.action === 'resume') {
     return {
       ...where,

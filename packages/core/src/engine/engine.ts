@@ -7,7 +7,7 @@ import type { Lease, Store } from '../contracts/store.js';
 import { parseOptions, RingmasterError } from '../errors.js';
 import { entry, Ledger } from '../ledger/ledger.js';
 import type { RecordType, TypedRecord } from '../ledger/records.js';
-import type { PipelineState } from '../ledger/state.js';
+import type { PipelineState, SuiteChange } from '../ledger/state.js';
 import { pipelineState } from '../ledger/state.js';
 import { systemClock } from '../model/clock.js';
 import type { Pipeline } from '../model/pipeline.js';
@@ -23,20 +23,29 @@ import { Intake } from './intake.js';
 import { LeaseKeeper } from './lease.js';
 import { deliverNotifications } from './notify.js';
 import {
-  type ActionOptions,
-  type BreakGlass,
   Operations,
+  type PromoteInput,
   type ResumeInput,
+  type RollbackInput,
   type RolloutSummary,
 } from './operations.js';
 import { type Plan, planPipeline } from './plan.js';
 import { defaultPreviewRelease, previewRefusal, previewRollout, type RolloutPreview } from './preview.js';
 import { reapOrphans } from './processes.js';
+import type { Project } from './relations.js';
 import { type Explanation, explainRing, type StatusReport, statusReport } from './report.js';
 import { RingRunner } from './rings.js';
 import { LEASE_MS, type Runtime } from './runtime.js';
 
 const isFn = (v: unknown) => typeof v === 'function';
+
+/** A ring's suite as the ledger recorded it last before a time (`engine.suite`). */
+export interface SuiteAt extends SuiteChange {
+  /** The pipeline whose rollout changed it. */
+  pipeline: string;
+  /** The time asked about. */
+  asOf: string;
+}
 
 export const engineOptionsSchema = z
   .object({
@@ -199,6 +208,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       ]);
     };
     this.runtime = {
+      pipelines: this.pipelines,
       ledger: this.ledger,
       clock: this.clock,
       owner: this.opts.owner,
@@ -326,6 +336,14 @@ export class Engine extends EventEmitter<EngineEvents> {
       for (const r of p.rings) await r.target.close?.();
     }
     await this.ledger.store.close?.();
+  }
+
+  /**
+   * Every pipeline of the engine with the ledger's view of each: what the ring state machine
+   * (`ringAction`) is asked with, since package relations span pipelines.
+   */
+  get project(): Project {
+    return this.runtime;
   }
 
   private state(name: string): PipelineState {
@@ -570,10 +588,12 @@ export class Engine extends EventEmitter<EngineEvents> {
    * A freeze in the ring's policy binds it too: during one it is refused unless `breakGlass`
    * gives a reason and the caller's groups include one of the engine's `breakGlass.groups`
    * (recorded as `ring.break-glass`, and notified).
+   *
+   * Package relations bind it as they bind automatic promotion: a release whose Depends the
+   * ring does not meet (or that breaks what it runs) is refused, saying what is missing, unless
+   * `force`. Releases of other pipelines that need each other go in together with `with`.
    */
-  async promote(
-    input: { pipeline: string; ring: string; release?: string; breakGlass?: BreakGlass } & ActionOptions,
-  ): Promise<RolloutSummary> {
+  async promote(input: PromoteInput): Promise<RolloutSummary> {
     await this.ensureLoaded();
     return this.operations.promote(input);
   }
@@ -581,11 +601,11 @@ export class Engine extends EventEmitter<EngineEvents> {
   /**
    * Rolls a ring back to `to`, or to the newest release verified there (never onto one rejected
    * or failed there unless named), and rejects the release it ran there, so automatic promotion
-   * never ships it again. Says which release it chose, and how the rollback ended.
+   * never ships it again. Says which release it chose, and how the rollback ended. A rollback
+   * that would break what the ring runs (a foo there needs the bar it has now) is refused,
+   * saying why, unless `force`.
    */
-  async rollback(
-    input: { pipeline: string; ring: string; to?: string } & ActionOptions,
-  ): Promise<RolloutSummary> {
+  async rollback(input: RollbackInput): Promise<RolloutSummary> {
     await this.ensureLoaded();
     return this.operations.rollback(input);
   }
@@ -710,6 +730,39 @@ export class Engine extends EventEmitter<EngineEvents> {
     return this.operations.rebuild(input);
   }
 
+  /**
+   * What ring `ring`'s suite listed at `at` (default: now) — what its hosts could install then —
+   * from the ledger alone: the last `suite.updated` of any pipeline for that ring at or before
+   * that time. Undefined when the ring's suite had not been changed yet by then (or the
+   * repositories keep no suite per ring).
+   *
+   * @example
+   * ```ts
+   * const then = await engine.suite({ ring: 'prod', at: '2026-11-20T12:00:00Z' });
+   * // then?.packages → { foostat: ['1.0.3', '1.0.4'], barstat: ['2.0'] }
+   * ```
+   */
+  async suite(input: { ring: string; at?: string | Date }): Promise<SuiteAt | undefined> {
+    await this.ensureLoaded();
+    const at = input.at === undefined ? this.clock.now() : new Date(input.at);
+    if (Number.isNaN(at.getTime()))
+      throw new RingmasterError('CONFIG', `at: "${String(input.at)}" is not a time (use ISO 8601)`, {
+        scope: 'engine',
+      });
+    if (![...this.pipelines.values()].some((p) => p.rings.some((r) => r.name === input.ring)))
+      throw new RingmasterError('NOT_FOUND', `no pipeline has a ring "${input.ring}"`, { scope: 'engine' });
+    let last: (SuiteChange & { pipeline: string }) | undefined;
+    for (const name of this.pipelines.keys())
+      for (const change of this.state(name).suites)
+        if (
+          change.ring === input.ring &&
+          Date.parse(change.at) <= at.getTime() &&
+          (!last || change.seq > last.seq)
+        )
+          last = { ...change, pipeline: name };
+    return last && { ...last, asOf: at.toISOString() };
+  }
+
   /** Why the newest release is or is not moving into a ring, from the ledger alone. */
   async explain(input: { pipeline: string; ring: string }): Promise<Explanation> {
     await this.ensureLoaded();
@@ -719,6 +772,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.state(pipeline.name),
       this.operations.ringIndex(pipeline, input.ring),
       this.clock.now(),
+      this.runtime,
     );
   }
 
@@ -734,7 +788,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     const only = this.operations.statusFilter(options);
     return statusReport(
       only.pipelines,
-      (name) => this.state(name),
+      this.runtime,
       this.clock.now(),
       options.live ?? false,
       async (pipeline, ring) => {
@@ -814,7 +868,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     const now = this.clock.now();
     const pipelines = [];
     for (const pipeline of this.pipelines.values())
-      pipelines.push(await planPipeline(pipeline, this.state(pipeline.name), now, options.poll ?? true));
+      pipelines.push(
+        await planPipeline(pipeline, this.state(pipeline.name), now, options.poll ?? true, this.runtime),
+      );
     return { at: now.toISOString(), pipelines };
   }
 
@@ -851,8 +907,14 @@ export class Engine extends EventEmitter<EngineEvents> {
     if (refused) throw refused;
     const release =
       named ??
-      defaultPreviewRelease(pipeline, p, index, this.clock.now(), kind, (current) =>
-        this.rings.previousRelease(pipeline, ring, current),
+      defaultPreviewRelease(
+        pipeline,
+        p,
+        index,
+        this.clock.now(),
+        kind,
+        (current) => this.rings.previousRelease(pipeline, ring, current),
+        this.runtime,
       );
     const limit =
       input.limit !== undefined

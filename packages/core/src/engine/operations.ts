@@ -16,6 +16,7 @@ import { type ConvergeReport, convergePipelines } from './converge.js';
 import { eligibleReleases, frozenFor } from './eligibility.js';
 import { matchHosts, rolloutHosts } from './hosts.js';
 import { notice } from './notify.js';
+import { type Companion, relationVerdict } from './relations.js';
 import { type RolloutPosition, ringAction, rolloutPosition } from './ring-action.js';
 import type { RingRunner } from './rings.js';
 import type { Runtime } from './runtime.js';
@@ -46,6 +47,33 @@ export interface ActionOptions {
    * of the ring is a `CONFIG` error naming it.
    */
   limit?: string | readonly string[];
+}
+
+/** What `promote` takes besides the ring: which release, and what else goes with it. */
+export interface PromoteInput extends ActionOptions {
+  pipeline: string;
+  ring: string;
+  /** The release (id, revision or prefix): by default the newest ready for the ring. */
+  release?: string;
+  breakGlass?: BreakGlass;
+  /**
+   * Releases of other pipelines that go into the ring together with this one, because they need
+   * each other (`bar@2.0`): one decision, recorded in each pipeline, and one change of the
+   * ring's suite for all of them.
+   */
+  with?: readonly { pipeline: string; release: string }[];
+  /** Goes ahead although package relations say the ring would not be whole. @default false */
+  force?: boolean;
+}
+
+/** What `rollback` takes. */
+export interface RollbackInput extends ActionOptions {
+  pipeline: string;
+  ring: string;
+  /** The release to go back to: by default the newest verified in the ring other than the one it runs. */
+  to?: string;
+  /** Goes back although what the ring runs needs the release it has now. @default false */
+  force?: boolean;
 }
 
 /** `limit` as a comma-separated list for `matchHosts`. */
@@ -180,9 +208,7 @@ export class Operations {
     });
   }
 
-  async promote(
-    input: { pipeline: string; ring: string; release?: string; breakGlass?: BreakGlass } & ActionOptions,
-  ): Promise<RolloutSummary> {
+  async promote(input: PromoteInput): Promise<RolloutSummary> {
     const pipeline = this.pipeline(input.pipeline);
     const index = this.ringIndex(pipeline, input.ring);
     const ring = pipeline.rings[index]!;
@@ -193,13 +219,42 @@ export class Operations {
       : eligibleReleases(pipeline, p, index)[0]?.release;
     if (release) this.assertNotPinnedAway(pipeline, ring, release.id);
     if (!release) {
-      const why = ringAction(pipeline, p, index, this.rt.clock.now()).reason;
+      const why = ringAction(pipeline, p, index, this.rt.clock.now(), this.rt).reason;
       throw new RingmasterError('STATE', `nothing to promote to ${ring.name}: ${why}`, { scope: 'engine' });
     }
     const limit = input.limit !== undefined ? matchHosts(ring, limitText(input.limit)) : undefined;
-    const broke = this.throughFreeze(pipeline, index, release, input.by ?? 'api', input.breakGlass);
-    const reason = `promoted by ${input.by ?? 'api'}${limit ? ` to ${limit.join(', ')} only` : ''}${broke ? ` through a freeze (break-glass: ${input.breakGlass!.reason})` : ''}${input.reason ? `: ${input.reason}` : ''}`;
+    const companions = this.companions(pipeline, ring, input.with ?? []);
+    if (!input.force) this.assertRelations(pipeline, ring, release, companions);
+    const by = input.by ?? 'api';
+    const broke = this.throughFreeze(pipeline, index, release, by, input.breakGlass);
+    const together = companions.length
+      ? ` together with ${companions.map((c) => `${c.pipeline} ${c.release.version}`).join(', ')}`
+      : '';
+    const reason = `promoted by ${by}${together}${limit ? ` to ${limit.join(', ')} only` : ''}${broke ? ` through a freeze (break-glass: ${input.breakGlass!.reason})` : ''}${input.reason ? `: ${input.reason}` : ''}`;
     const before = ringState(p, ring.name).rollouts.length;
+    // Each companion is frozen or not on its own: breaking glass is asked for each before anything is written.
+    const companionGlass = companions.map((c) => {
+      const q = this.pipeline(c.pipeline);
+      return this.throughFreeze(q, this.ringIndex(q, ring.name), c.release, by, input.breakGlass);
+    });
+    if (companions.length) {
+      const members = [
+        { pipeline: pipeline.name, release: release.id },
+        ...companions.map((c) => ({ pipeline: c.pipeline, release: c.release.id })),
+      ];
+      await this.rt.ledger.decide(() =>
+        members.map((m) =>
+          entry('ring.together', {
+            pipeline: m.pipeline,
+            ring: ring.name,
+            release: m.release,
+            members,
+            by,
+            ...(input.reason ? { reason: input.reason } : {}),
+          }),
+        ),
+      );
+    }
     await this.rings.deploy(
       pipeline,
       ring,
@@ -209,6 +264,20 @@ export class Operations {
         ...(limit ? { limit } : {}),
       },
     );
+    for (const [i, c] of companions.entries()) {
+      const q = this.pipeline(c.pipeline);
+      const glass = companionGlass[i];
+      await this.rings.deploy(
+        q,
+        q.rings[this.ringIndex(q, ring.name)]!,
+        () => ({
+          release: c.release,
+          reason: `promoted by ${by} together with ${pipeline.name} ${release.version}${input.reason ? `: ${input.reason}` : ''}`,
+          ...(glass ? { with: glass() } : {}),
+        }),
+        { required: true, ...(limit ? { limit } : {}) },
+      );
+    }
     return this.summary(
       pipeline,
       ring,
@@ -217,17 +286,76 @@ export class Operations {
     );
   }
 
+  /** The releases named by `with`, each of another pipeline that has the ring. */
+  private companions(
+    pipeline: Pipeline,
+    ring: Ring,
+    refs: readonly { pipeline: string; release: string }[],
+  ): Companion[] {
+    const seen = new Set([pipeline.name]);
+    return refs.map((ref) => {
+      const q = this.pipeline(ref.pipeline);
+      if (seen.has(q.name))
+        throw new RingmasterError(
+          'CONFIG',
+          `with: ${q.name} is named twice (or is the pipeline promoted); name each other pipeline once`,
+          { scope: 'engine' },
+        );
+      seen.add(q.name);
+      this.ringIndex(q, ring.name);
+      this.assertUnlocked(q, ring);
+      return { pipeline: q.name, release: this.findRelease(q, ref.release) };
+    });
+  }
+
+  /**
+   * Refuses a release whose package relations the ring would not meet (with `companions` taken
+   * as there too), and each companion whose own would not: `STATE` with what is missing.
+   */
+  private assertRelations(
+    pipeline: Pipeline,
+    ring: Ring,
+    release: ReleaseState,
+    companions: Companion[],
+  ): void {
+    const members: Companion[] = [{ pipeline: pipeline.name, release }, ...companions];
+    for (const m of members) {
+      const q = this.pipeline(m.pipeline);
+      const verdict = relationVerdict(
+        this.rt,
+        q,
+        ring.name,
+        m.release,
+        members.filter((o) => o !== m),
+      );
+      if (verdict)
+        throw new RingmasterError(
+          'STATE',
+          `${q.name} ${m.release.version} cannot go into ${ring.name}: ${verdict.reason}. To go ahead anyway: --force`,
+          { scope: 'engine', details: { problems: verdict.problems } },
+        );
+    }
+  }
+
   /**
    * Rolls a ring back to `to`, or to the newest release verified there other than the one it
    * runs (never onto one rejected or failed there unless named), and rejects the release it ran.
    */
-  async rollback(
-    input: { pipeline: string; ring: string; to?: string } & ActionOptions,
-  ): Promise<RolloutSummary> {
+  async rollback(input: RollbackInput): Promise<RolloutSummary> {
     const pipeline = this.pipeline(input.pipeline);
     const ring = pipeline.rings[this.ringIndex(pipeline, input.ring)]!;
     const named = input.to ? this.findRelease(pipeline, input.to) : undefined;
     this.assertNotPinnedAway(pipeline, ring, named?.id);
+    // What the rollback would install must leave what the ring runs whole (a foo that needs this bar).
+    const current = ringState(this.rt.state(pipeline.name), ring.name).current;
+    const target = named ?? (current ? this.rings.previousRelease(pipeline, ring, current) : undefined);
+    const broken = target && !input.force ? relationVerdict(this.rt, pipeline, ring.name, target) : undefined;
+    if (broken)
+      throw new RingmasterError(
+        'STATE',
+        `rolling ${pipeline.name} back to ${target!.version} in ${ring.name} is refused: ${broken.reason}. Roll those back first, or force it (--force)`,
+        { scope: 'engine', details: { problems: broken.problems } },
+      );
     const limit = input.limit !== undefined ? matchHosts(ring, limitText(input.limit)) : undefined;
     const by = input.by ?? 'api';
     const reason = input.reason ?? `rolled back by ${by}${limit ? ` on ${limit.join(', ')} only` : ''}`;
@@ -411,7 +539,7 @@ export class Operations {
     let resumed: { rollout: string; step: number } | undefined;
     await this.rt.ledger.decide(() => {
       const p = this.rt.state(pipeline.name);
-      const action = ringAction(pipeline, p, index, this.rt.clock.now());
+      const action = ringAction(pipeline, p, index, this.rt.clock.now(), this.rt);
       if (action.action !== 'resume' || !action.step?.waiting)
         throw new RingmasterError(
           'STATE',

@@ -8,6 +8,7 @@ import { isRingmasterError } from '../errors.js';
 import type { PipelineState } from '../ledger/state.js';
 import type { Pipeline } from '../model/pipeline.js';
 import { linesOf } from './intake.js';
+import type { Project } from './relations.js';
 import { type RingAction, type RingActionKind, ringAction } from './ring-action.js';
 
 /** What the next tick would do in one ring: the ring's action, with its policy in words. */
@@ -102,6 +103,7 @@ export async function planPipeline(
   p: PipelineState,
   now: Date,
   poll: boolean,
+  project: Project,
 ): Promise<PipelinePlan> {
   const builds: PlannedBuild[] = p.pending.flatMap((id) => {
     const seen = p.revisions.get(id);
@@ -160,7 +162,7 @@ export async function planPipeline(
     approvals,
     ...(pollError ? { pollError } : {}),
     rings: pipeline.rings.map((ring, index) =>
-      planOf(ringAction(pipeline, p, index, now), ring.policy.describe()),
+      planOf(ringAction(pipeline, p, index, now, project), ring.policy.describe()),
     ),
   };
 }

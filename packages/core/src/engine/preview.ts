@@ -14,6 +14,7 @@ import type { Pipeline, Ring } from '../model/pipeline.js';
 import { describeState } from '../rollout/host-state.js';
 import { describeRollout, type PlannedStep, planRollout, type RolloutSpec } from '../rollout/strategy.js';
 import { rolloutHosts } from './hosts.js';
+import type { Project } from './relations.js';
 import { ringAction } from './ring-action.js';
 
 /** A commit as a preview lists it. Its message is the committer's text: untrusted. */
@@ -294,6 +295,7 @@ export function defaultPreviewRelease(
   now: Date,
   kind: 'deploy' | 'rollback',
   previous: (current: string) => ReleaseState | undefined,
+  project: Project,
 ): ReleaseState {
   const ring = pipeline.rings[index]!;
   if (kind === 'rollback') {
@@ -307,7 +309,7 @@ export function defaultPreviewRelease(
       );
     return to;
   }
-  const action = ringAction(pipeline, p, index, now);
+  const action = ringAction(pipeline, p, index, now, project);
   const candidate =
     action.action === 'promote' || action.action === 'wait' || action.action === 'blocked'
       ? p.releases.get(action.release)

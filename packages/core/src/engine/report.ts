@@ -12,6 +12,7 @@ import {
   shortReason,
 } from '../rollout/host-state.js';
 import { describeRollout } from '../rollout/strategy.js';
+import type { Project } from './relations.js';
 import {
   type RingAction,
   type RingActionKind,
@@ -66,8 +67,14 @@ export function explanationOf(pipeline: Pipeline, action: RingAction): Explanati
 }
 
 /** Explains ring `index` of a pipeline from the ledger state alone. */
-export function explainRing(pipeline: Pipeline, p: PipelineState, index: number, now: Date): Explanation {
-  return explanationOf(pipeline, ringAction(pipeline, p, index, now));
+export function explainRing(
+  pipeline: Pipeline,
+  p: PipelineState,
+  index: number,
+  now: Date,
+  project: Project,
+): Explanation {
+  return explanationOf(pipeline, ringAction(pipeline, p, index, now, project));
 }
 
 export interface HostStatus {
@@ -113,7 +120,8 @@ export interface StatusReport {
 /** Builds the status of every ring; with `live`, asks each target what its hosts run. */
 export async function statusReport(
   pipelines: Pipeline[],
-  stateOf: (name: string) => PipelineState,
+  /** Every pipeline of the engine and the ledger's view of each (relations span pipelines). */
+  project: Project,
   now: Date,
   live: boolean,
   /** Who holds a ring's lease, asked only for rings with work under way. */
@@ -126,13 +134,13 @@ export async function statusReport(
 ): Promise<StatusReport> {
   const out: StatusReport = { at: now.toISOString(), pipelines: [] };
   for (const pipeline of pipelines) {
-    const p = stateOf(pipeline.name);
+    const p = project.state(pipeline.name);
     const rings: RingStatus[] = [];
     for (const [index, ring] of pipeline.rings.entries()) {
       if (only.ring && !only.ring(pipeline.name, ring.name)) continue;
       const rs = ringState(p, ring.name);
       const current = rs.current ? p.releases.get(rs.current) : undefined;
-      const explanation = explainRing(pipeline, p, index, now);
+      const explanation = explainRing(pipeline, p, index, now, project);
       const pkg = pipeline.packager.packageName;
       const expected = current?.version;
       // A host the rollout in flight updated runs what it should: it is not drift.

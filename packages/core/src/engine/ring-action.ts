@@ -15,6 +15,7 @@ import type { Decision } from '../policy/types.js';
 import { describeStep } from '../rollout/strategy.js';
 import { type Candidate, candidates, feederOf } from './eligibility.js';
 import { allDisabled } from './hosts.js';
+import { companionsOf, type Project, type RelationVerdict, relationVerdict } from './relations.js';
 
 /** The newest failure that still matters in a ring: of its current release, or of a newer one. */
 export interface RingFailure {
@@ -92,6 +93,11 @@ interface Move {
   /** When the release became a candidate for this ring (ISO). */
   readyAt: string;
   decision: Decision;
+  /**
+   * Its policy lets it in, but its package relations to what the ring runs do not (yet): what
+   * it needs, or breaks, there.
+   */
+  needs?: RingNeeds;
 }
 
 export type RingAction = Common &
@@ -182,7 +188,13 @@ export function lastFailureIn(pipeline: Pipeline, p: PipelineState, ring: string
 }
 
 /** Decides what ring `index` of the pipeline does next, from the ledger's view and the time. */
-export function ringAction(pipeline: Pipeline, p: PipelineState, index: number, now: Date): RingAction {
+export function ringAction(
+  pipeline: Pipeline,
+  p: PipelineState,
+  index: number,
+  now: Date,
+  project: Project,
+): RingAction {
   const ring = pipeline.rings[index]!;
   const rs = ringState(p, ring.name);
   const currentRelease = rs.current ? p.releases.get(rs.current) : undefined;
@@ -277,6 +289,17 @@ export function ringAction(pipeline: Pipeline, p: PipelineState, index: number, 
   const all = candidates(pipeline, p, index, now);
   const promote = all.find((c) => c.decision.verdict === 'promote');
   const newest = all[0];
+  // The policy lets it in; its relations to what the ring runs must let it in too.
+  const unmet = promote && relationsOf(project, pipeline, ring.name, promote);
+  if (promote && unmet) {
+    return {
+      ...common,
+      action: unmet.together || unmet.error ? 'blocked' : 'wait',
+      ...move(promote),
+      needs: unmet,
+      reason: `${promote.release.version} ${unmet.together || unmet.error ? 'is blocked for' : 'waits for'} ${ring.name}: ${unmet.reason}`,
+    };
+  }
   if (promote) {
     const held = newest && newest !== promote ? newest : undefined;
     return {
@@ -312,6 +335,38 @@ export function ringAction(pipeline: Pipeline, p: PipelineState, index: number, 
   }
   return { ...common, action: 'idle', reason: idleReason(pipeline, p, index, lastFailure) };
 }
+
+/**
+ * Why the relations of `candidate` keep it out of ring `ring`, or undefined when they do not.
+ * A relation that does not parse is reported as such (the ring is blocked, and says why), not
+ * thrown: every view of the ring asks this.
+ */
+function relationsOf(
+  project: Project,
+  pipeline: Pipeline,
+  ring: string,
+  candidate: Candidate,
+): RingNeeds | undefined {
+  try {
+    const verdict = relationVerdict(
+      project,
+      pipeline,
+      ring,
+      candidate.release,
+      companionsOf(project, pipeline, ring, candidate.release),
+    );
+    return verdict && { ...verdict };
+  } catch (error) {
+    const reason = plainMessage((error as Error).message);
+    return { problems: [], reason, error: reason };
+  }
+}
+
+/** Why the ring waits for other pipelines (`Move.needs`). */
+export type RingNeeds = RelationVerdict & {
+  /** Set when the relations could not be checked (one does not parse): the ring is blocked. */
+  error?: string;
+};
 
 /** Why nothing moves: what the ring runs, what was kept out of it, or what it waits to be given. */
 function idleReason(

@@ -11,8 +11,9 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { SuiteListing } from '../contracts/artifact.js';
 import type { Lease } from '../contracts/store.js';
-import { RingmasterError } from '../errors.js';
+import { plainMessage, RingmasterError } from '../errors.js';
 import { runCommand } from '../exec/run.js';
 import { type Entry, entry, type LedgerDecision } from '../ledger/ledger.js';
 import type { RolloutKind, RolloutOutcome, TypedRecord } from '../ledger/records.js';
@@ -40,6 +41,7 @@ import { LeaseKeeper } from './lease.js';
 import { notice } from './notify.js';
 import { rolloutPlanFor } from './preview.js';
 import { processRecorder, reapOrphans } from './processes.js';
+import { companionsOf, type Project } from './relations.js';
 import { ringAction } from './ring-action.js';
 import type { Runtime } from './runtime.js';
 
@@ -149,8 +151,9 @@ function approvalNotice(
   index: number,
   now: Date,
   pageUrl: string | undefined,
+  project: Project,
 ): Entry | undefined {
-  const action = ringAction(pipeline, p, index, now);
+  const action = ringAction(pipeline, p, index, now, project);
   if (action.action !== 'wait' || action.decision.verdict !== 'wait') return undefined;
   const { awaiting } = action.decision;
   if (!awaiting || approvalAsked(p, action.ring, action.release)) return undefined;
@@ -179,7 +182,7 @@ export class RingRunner {
   /** One pass over a ring: asks the ring state machine what to do, and does it. */
   async reconcileRing(pipeline: Pipeline, index: number): Promise<void> {
     const ring = pipeline.rings[index]!;
-    const action = ringAction(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now());
+    const action = ringAction(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now(), this.rt);
     switch (action.action) {
       case 'resume':
       case 'verifying': {
@@ -210,7 +213,7 @@ export class RingRunner {
     // Decided again on the ledger as it is when the rollout is recorded: a lock, a rejection or a
     // newer approval written meanwhile by someone else wins.
     await this.deploy(pipeline, ring, () => {
-      const now = ringAction(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now());
+      const now = ringAction(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now(), this.rt);
       if (now.action !== 'promote') return undefined;
       return {
         release: this.rt.state(pipeline.name).releases.get(now.release)!,
@@ -227,7 +230,7 @@ export class RingRunner {
    */
   private async askForApproval(pipeline: Pipeline, index: number): Promise<void> {
     const ask = (p: PipelineState) =>
-      approvalNotice(pipeline, p, index, this.rt.clock.now(), this.rt.pageUrl);
+      approvalNotice(pipeline, p, index, this.rt.clock.now(), this.rt.pageUrl, this.rt);
     if (!ask(this.rt.state(pipeline.name))) return; // asked already: no write at all
     await this.rt.ledger.decide((state) => {
       const notice = ask(pipelineState(state, pipeline.name));
@@ -242,7 +245,7 @@ export class RingRunner {
    */
   private async continueRing(session: RingSession, index: number): Promise<void> {
     const { pipeline } = session;
-    const now = ringAction(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now());
+    const now = ringAction(pipeline, this.rt.state(pipeline.name), index, this.rt.clock.now(), this.rt);
     if (now.action === 'resume') await this.resumeRollout(session);
     else if (now.action === 'verifying')
       await this.runGates(session, this.rt.state(pipeline.name).releases.get(now.release)!);
@@ -575,6 +578,9 @@ export class RingRunner {
     // Once-steps are for a deploy of the whole ring: before its first host (a failure there stops
     // it with nothing installed) and after its last; a rollback runs only their `down` commands.
     const once = rollout.kind === 'deploy' && !rollout.limit ? ring.once : undefined;
+    const suite = await this.putInSuite(session, rollout, release);
+    if (suite)
+      return this.finishRollout(session, rollout, release, 'failed', `${suite}; nothing was installed`);
     if (once?.before.length) {
       const stop = await this.runOnce(session, rollout.id, release, 'before', once.before);
       if (stop === 'stopped') return this.park(session, base, 'stopped while a before-step ran');
@@ -647,6 +653,64 @@ export class RingRunner {
     await this.finishRollout(session, rollout, release, outcome, reason, { hostsOk, afterFailed });
   }
 
+  /**
+   * Before the first host: makes the ring's suite in the repository (a repository with a suite
+   * per ring, `Repository.admit`) list the rollout's release — with the releases promoted
+   * together with it — as what the ring's hosts install, and records the suite as it is then.
+   * Once per rollout (a kill before the record only repeats an idempotent admit). A rollout to
+   * named hosts and a converge change no ring's release, so not its suite. Resolves why the
+   * rollout must stop, or undefined.
+   */
+  private async putInSuite(
+    session: RingSession,
+    rollout: RolloutState,
+    release: ReleaseState,
+  ): Promise<string | undefined> {
+    const { pipeline, ring } = session;
+    if (!pipeline.repository.admit || rollout.suiteAt || rollout.limit || rollout.kind === 'converge') return;
+    const companions = rollout.kind === 'deploy' ? companionsOf(this.rt, pipeline, ring.name, release) : [];
+    return this.admit(session, rollout.id, [release, ...companions.map((c) => c.release)]);
+  }
+
+  /** After a deploy its failure rolled back: the suite lists what the ring runs again. */
+  private async restoreSuite(session: RingSession, rollout: string): Promise<string | undefined> {
+    const p = this.rt.state(session.pipeline.name);
+    if (!p.rollouts.get(rollout)?.suiteAt) return undefined;
+    const current = ringState(p, session.ring.name).current;
+    const release = current ? p.releases.get(current) : undefined;
+    return release ? this.admit(session, rollout, [release]) : undefined;
+  }
+
+  /** Admits `releases` to the ring's suite and records the suite; resolves why it failed, or undefined. */
+  private async admit(
+    session: RingSession,
+    rollout: string,
+    releases: readonly ReleaseState[],
+  ): Promise<string | undefined> {
+    const { pipeline, ring } = session;
+    let listing: SuiteListing;
+    try {
+      listing = await pipeline.repository.admit!(
+        ring.name,
+        releases.map((r) => r.artifact),
+      );
+    } catch (error) {
+      const what = releases.map((r) => `${r.artifact.name} ${r.version}`).join(' and ');
+      return `cannot put ${what} into ${ring.name}'s suite: ${plainMessage((error as Error).message)}`;
+    }
+    await session.write(
+      entry('suite.updated', {
+        pipeline: pipeline.name,
+        ring: ring.name,
+        rollout,
+        suite: listing.suite,
+        packages: listing.packages,
+        indexes: listing.indexes,
+      }),
+    );
+    return undefined;
+  }
+
   /** The log of the last once-step of `phase` that failed in rollout `id`. */
   private onceLog(pipeline: string, id: string, phase: OncePhase): string {
     const once = this.rt.state(pipeline).rollouts.get(id)?.once;
@@ -678,6 +742,11 @@ export class RingRunner {
     const { pipeline, ring } = session;
     const ok = outcome === 'succeeded';
     const deployed = ok && rollout.kind === 'deploy' && !rollout.limit;
+    // Its hosts went back to what the ring runs: so does the suite, or apt's candidate stays the new one.
+    if (rollout.kind === 'deploy' && outcome === 'rolled-back') {
+      const why = await this.restoreSuite(session, rollout.id);
+      if (why) reason = `${reason}; ${why}`;
+    }
     const failing =
       deployed && more.afterFailed ? this.ringFailure(session, release, more.afterFailed) : undefined;
     await session.write(

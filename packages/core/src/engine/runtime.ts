@@ -6,6 +6,7 @@ import type { Clock } from '../contracts/clock.js';
 import type { Notifier } from '../contracts/notifier.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { PipelineState } from '../ledger/state.js';
+import type { Pipeline } from '../model/pipeline.js';
 import type { SecretMask } from '../model/secrets.js';
 import type { DecisionEvent, ErrorEvent } from './events.js';
 
@@ -13,6 +14,8 @@ import type { DecisionEvent, ErrorEvent } from './events.js';
 export const LEASE_MS = 30_000;
 
 export interface Runtime {
+  /** Every pipeline of the engine (with the ledger's view in `state`: a `Project`). */
+  readonly pipelines: ReadonlyMap<string, Pipeline>;
   readonly ledger: Ledger;
   readonly clock: Clock;
   /** Names the engine in locks and messages. */

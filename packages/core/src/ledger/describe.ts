@@ -123,6 +123,17 @@ export function describeRecord(r: TypedRecord): string[] {
       return [
         `${p} ${r.data.by} BROKE GLASS in ${r.data.ring} for ${r.data.release}: ${first(r.data.reason)} (${first(r.data.frozen)})`,
       ];
+    case 'suite.updated': {
+      const d = r.data;
+      const listed = Object.entries(d.packages)
+        .map(([name, versions]) => `${name} ${versions.join(', ')}`)
+        .join('; ');
+      return [`${p}   ${d.rollout} suite ${d.suite} of ${d.ring} lists ${listed || 'nothing'}`];
+    }
+    case 'ring.together':
+      return [
+        `${p} ${r.data.by} promoted ${r.data.members.map((m) => `${m.pipeline} ${m.release}`).join(' and ')} to ${r.data.ring} together${r.data.reason ? `: ${first(r.data.reason)}` : ''}`,
+      ];
     case 'host.disabled':
       return [`${p} ${r.data.by} disabled ${r.data.host} in ${r.data.ring}: ${first(r.data.reason)}`];
     case 'host.enabled':

@@ -178,6 +178,33 @@ export interface RecordData {
     log: string;
     durationMs: number;
   };
+  /**
+   * The ring's suite in the repository changed, before the rollout's first host: what the
+   * ring's hosts may install from then on — every package the suite lists, and the SHA-256 of
+   * each Packages index — so what a ring could install at any time is read from the ledger.
+   */
+  'suite.updated': {
+    pipeline: string;
+    ring: string;
+    rollout: string;
+    suite: string;
+    packages: Record<string, string[]>;
+    indexes: Record<string, string>;
+  };
+  /**
+   * A person promotes releases of several pipelines into a ring together, because they need
+   * each other: one decision, written once per member pipeline in one append. Each member's
+   * relations are checked as if the others were there already, and the first member's rollout
+   * puts them all into the ring's suite at once.
+   */
+  'ring.together': {
+    pipeline: string;
+    ring: string;
+    release: string;
+    members: { pipeline: string; release: string }[];
+    by: string;
+    reason?: string;
+  };
   /** A person takes a host out of rotation: rollouts skip it, and it counts as neither drift nor failure. */
   'host.disabled': { pipeline: string; ring: string; host: string; reason: string; by: string };
   /** The host is back in rotation (and is converged to the ring's release). */

@@ -115,6 +115,8 @@ export interface RolloutState {
       readonly finished?: { readonly ok: boolean; readonly log: string; readonly at: string };
     }
   >;
+  /** When its release was put into the ring's suite (repositories with a suite per ring). */
+  readonly suiteAt?: string;
   readonly startedAt: string;
   /** Deploy steps per host, then rollback steps per host. */
   readonly hosts: ReadonlyMap<string, HostStep>;
@@ -165,6 +167,13 @@ export interface RingState {
     string,
     { readonly reason: string; readonly by: string; readonly at: string }
   >;
+  /** The last promotion of several pipelines' releases together into the ring (`promote --with`). */
+  readonly together?: {
+    readonly release: string;
+    readonly members: readonly { readonly pipeline: string; readonly release: string }[];
+    readonly by: string;
+    readonly at: string;
+  };
   /** Held on a release by a person: automatic promotion waits, other releases are refused. */
   readonly pinned?: {
     readonly release: string;
@@ -220,6 +229,21 @@ export interface PipelineState {
    * the ones a new engine must make sure are gone before the step runs again.
    */
   readonly processes: ReadonlyMap<string, ProcessState>;
+  /** Each change the pipeline's rollouts made to a ring's suite, oldest first. */
+  readonly suites: readonly SuiteChange[];
+}
+
+/** One change of a ring's suite, as `suite.updated` recorded it. */
+export interface SuiteChange {
+  readonly ring: string;
+  readonly rollout: string;
+  readonly suite: string;
+  /** Every package the suite lists after the change: name → versions, oldest first. */
+  readonly packages: Readonly<Record<string, readonly string[]>>;
+  /** SHA-256 of each Packages index, by path in the suite. */
+  readonly indexes: Readonly<Record<string, string>>;
+  readonly at: string;
+  readonly seq: number;
 }
 
 export interface LedgerState {
@@ -260,6 +284,7 @@ function newPipeline(name: string): Folding {
     approvals: [],
     notifications: new Map(),
     processes: new Map(),
+    suites: [],
   };
 }
 
@@ -325,7 +350,12 @@ function updateBuild(p: Folding, revision: string, build: (b: BuildState | undef
 type Informational = 'lease.lost' | 'engine.fault' | 'ring.break-glass';
 
 type Handlers = {
-  [K in Exclude<keyof RecordData, Informational>]: (p: Folding, data: RecordData[K], time: string) => void;
+  [K in Exclude<keyof RecordData, Informational>]: (
+    p: Folding,
+    data: RecordData[K],
+    time: string,
+    seq: number,
+  ) => void;
 };
 
 const handlers: Handlers = {
@@ -570,6 +600,13 @@ const handlers: Handlers = {
   'ring.unlocked'(p, { ring }) {
     updateRing(p, ring, () => ({ locked: undefined }));
   },
+  'suite.updated'(p, { ring, rollout, suite, packages, indexes }, time, seq) {
+    p.suites.push({ ring, rollout, suite, packages, indexes, at: time, seq });
+    updateRollout(p, rollout, () => ({ suiteAt: time }));
+  },
+  'ring.together'(p, { ring, release, members, by }, time) {
+    updateRing(p, ring, () => ({ together: { release, members, by, at: time } }));
+  },
   'ring.pinned'(p, { ring, release, reason, by }, time) {
     updateRing(p, ring, () => ({ pinned: { release, reason, by, at: time } }));
   },
@@ -626,9 +663,9 @@ function forgetProcesses(p: Folding, of: (step: StepRef) => boolean): void {
 export function apply(state: LedgerState, record: TypedRecord): void {
   const fold = state as FoldState;
   fold.lastSeq = record.seq;
-  const handler = (handlers as Partial<Record<string, (p: Folding, d: unknown, t: string) => void>>)[
-    record.type
-  ];
+  const handler = (
+    handlers as Partial<Record<string, (p: Folding, d: unknown, t: string, seq: number) => void>>
+  )[record.type];
   const pipeline = (record.data as { pipeline?: unknown }).pipeline;
   if (!handler || typeof pipeline !== 'string') return;
   let p = fold.pipelines.get(pipeline);
@@ -636,7 +673,7 @@ export function apply(state: LedgerState, record: TypedRecord): void {
     p = newPipeline(pipeline);
     fold.pipelines.set(pipeline, p);
   }
-  handler(p, record.data, record.time);
+  handler(p, record.data, record.time, record.seq);
 }
 
 /**

@@ -1,0 +1,217 @@
+/**
+ * Package relations between a project's pipelines, ring by ring. Before a release enters a ring,
+ * its Depends, Pre-Depends, Breaks and Conflicts are checked — with the packager's own rules
+ * (`Packager.relationProblems`) — against what the project's other pipelines run in that ring,
+ * and theirs against it. A ring is named the same in every pipeline of a project (`prod` is one
+ * ring), so "what prod runs" is each pipeline's current release in its ring called `prod`.
+ *
+ * Only packages the project makes are checked; relations to others (`libc6`) are the host's
+ * package manager's to resolve. A release that waits says on what, and where that is:
+ * `needs bar (>= 2.0); prod has bar 1.9 (bar 2.0 is verified in sandbox)`.
+ */
+import type { Artifact, RelationProblem } from '../contracts/artifact.js';
+import { plainMessage, RingmasterError } from '../errors.js';
+import type { LedgerState, PipelineState, ReleaseState } from '../ledger/state.js';
+import { pipelineState, ringState } from '../ledger/state.js';
+import type { Pipeline } from '../model/pipeline.js';
+
+/** Every pipeline of an engine, and the ledger's view of each: what relations are checked across. */
+export interface Project {
+  readonly pipelines: ReadonlyMap<string, Pipeline>;
+  state(pipeline: string): PipelineState;
+}
+
+/** The project of `pipelines` as the ledger's `state` has it. */
+export function projectOf(pipelines: ReadonlyMap<string, Pipeline>, state: () => LedgerState): Project {
+  return { pipelines, state: (name) => pipelineState(state(), name) };
+}
+
+/** A release of another pipeline taken as being in the ring already (`promote --with`). */
+export interface Companion {
+  pipeline: string;
+  release: ReleaseState;
+}
+
+/** What the check found: the problems, in one sentence, and what could end them. */
+export interface RelationVerdict {
+  problems: RelationProblem[];
+  /** `needs bar (>= 2.0); prod has bar 1.9 (bar 2.0 is verified in sandbox)`. */
+  reason: string;
+  /**
+   * Releases of other pipelines that need this one as it needs them: no order of automatic
+   * promotions can let either in, only a promotion of them together.
+   */
+  together?: { pipeline: string; release: string; version: string }[];
+}
+
+/** The pipeline of the project that makes package `name`. */
+function makerOf(project: Project, name: string): Pipeline | undefined {
+  for (const p of project.pipelines.values()) if (p.packager.packageName === name) return p;
+  return undefined;
+}
+
+/** What ring `ring` runs, pipeline by pipeline, with `replace` taken as run there instead. */
+function ringSet(project: Project, ring: string, replace: ReadonlyMap<string, ReleaseState>): Artifact[] {
+  const set: Artifact[] = [];
+  for (const pipeline of project.pipelines.values()) {
+    const instead = replace.get(pipeline.name);
+    if (instead) {
+      set.push(instead.artifact);
+      continue;
+    }
+    if (!pipeline.rings.some((r) => r.name === ring)) continue;
+    const p = project.state(pipeline.name);
+    const current = ringState(p, ring).current;
+    const release = current ? p.releases.get(current) : undefined;
+    if (release) set.push(release.artifact);
+  }
+  return set;
+}
+
+/** The problems when `release` of `pipeline` joins ring `ring` (with `companions` there too). */
+function problemsOf(
+  project: Project,
+  pipeline: Pipeline,
+  ring: string,
+  release: ReleaseState,
+  companions: readonly Companion[],
+): RelationProblem[] {
+  const check = pipeline.packager.relationProblems;
+  if (!check) return [];
+  const replace = new Map<string, ReleaseState>([[pipeline.name, release]]);
+  for (const c of companions) replace.set(c.pipeline, c.release);
+  const managed = new Set([...project.pipelines.values()].map((p) => p.packager.packageName));
+  try {
+    return check.call(pipeline.packager, {
+      subject: release.artifact,
+      set: ringSet(project, ring, replace),
+      managed,
+    });
+  } catch (error) {
+    throw new RingmasterError(
+      'PACKAGE',
+      `pipeline ${pipeline.name}: the relations of ${release.artifact.name} ${release.version} cannot be checked for ${ring}: ${plainMessage((error as Error).message)}`,
+      { scope: 'engine', cause: error, details: { pipeline: pipeline.name, release: release.id } },
+    );
+  }
+}
+
+const same = (a: RelationProblem, b: RelationProblem) =>
+  a.package === b.package && a.field === b.field && a.relation === b.relation;
+
+function verbOf(field: RelationProblem['field']): string {
+  return field === 'Breaks' ? 'breaks' : field === 'Conflicts' ? 'conflicts with' : 'needs';
+}
+
+/** One problem as a clause, from the point of view of `subject` entering `ring`. */
+function clause(problem: RelationProblem, subject: Artifact, ring: string): string {
+  const has = problem.found.length
+    ? problem.found.map((f) => `${f.name} ${f.version}`).join(', ')
+    : `no ${problem.names.join(' or ') || problem.relation}`;
+  if (problem.package === subject.name)
+    return `${verbOf(problem.field)} ${problem.relation}; ${ring} has ${has}`;
+  return `${problem.package} ${problem.version} in ${ring} ${verbOf(problem.field)} ${problem.relation}`;
+}
+
+/** The rings where `release` is verified, in the pipeline's order. */
+function verifiedIn(pipeline: Pipeline, p: PipelineState, release: ReleaseState): string[] {
+  const rings = p.releaseRings.get(release.id);
+  return pipeline.rings.filter((r) => rings?.get(r.name)?.status === 'verified').map((r) => r.name);
+}
+
+/**
+ * For a need of the subject on another pipeline's package: the newest release of that pipeline
+ * that would meet it, and where it stands — or that none would.
+ */
+function whatWouldMeet(
+  project: Project,
+  pipeline: Pipeline,
+  ring: string,
+  release: ReleaseState,
+  companions: readonly Companion[],
+  problem: RelationProblem,
+): { hint: string; together?: RelationVerdict['together'] } {
+  const hints: string[] = [];
+  const together: NonNullable<RelationVerdict['together']> = [];
+  for (const name of problem.names) {
+    const maker = makerOf(project, name);
+    if (!maker || maker === pipeline) continue;
+    const q = project.state(maker.name);
+    const newestFirst = [...q.releases.values()].sort((a, b) => b.index - a.index);
+    const meets = newestFirst.find(
+      (r) =>
+        !problemsOf(project, pipeline, ring, release, [
+          ...companions.filter((c) => c.pipeline !== maker.name),
+          { pipeline: maker.name, release: r },
+        ]).some((x) => same(x, problem)),
+    );
+    if (!meets) {
+      hints.push(`no release of ${name} meets it`);
+      continue;
+    }
+    const where = verifiedIn(maker, q, meets);
+    hints.push(
+      where.length
+        ? `${name} ${meets.version} is verified in ${where.join(', ')}`
+        : `${name} ${meets.version} is built, not verified anywhere yet`,
+    );
+    // It needs us back: alone, neither can ever enter.
+    const alone = problemsOf(project, maker, ring, meets, companions);
+    const withUs = problemsOf(project, maker, ring, meets, [
+      ...companions,
+      { pipeline: pipeline.name, release },
+    ]);
+    if (alone.length > 0 && withUs.length === 0)
+      together.push({ pipeline: maker.name, release: meets.id, version: meets.version });
+  }
+  return { hint: hints.length ? ` (${hints.join('; ')})` : '', ...(together.length ? { together } : {}) };
+}
+
+/**
+ * Checks `release` of `pipeline` against ring `ring`: undefined when every relation is met (or
+ * the packager has no relations), else the problems and why in one sentence. Throws a `PACKAGE`
+ * error naming the pipeline when a relation does not parse.
+ */
+export function relationVerdict(
+  project: Project,
+  pipeline: Pipeline,
+  ring: string,
+  release: ReleaseState,
+  companions: readonly Companion[] = [],
+): RelationVerdict | undefined {
+  const problems = problemsOf(project, pipeline, ring, release, companions);
+  if (problems.length === 0) return undefined;
+  const clauses: string[] = [];
+  const together: NonNullable<RelationVerdict['together']> = [];
+  for (const problem of problems) {
+    const needs =
+      problem.package === release.artifact.name &&
+      (problem.field === 'Depends' || problem.field === 'Pre-Depends');
+    const more = needs ? whatWouldMeet(project, pipeline, ring, release, companions, problem) : { hint: '' };
+    clauses.push(`${clause(problem, release.artifact, ring)}${more.hint}`);
+    for (const t of more.together ?? [])
+      if (!together.some((x) => x.pipeline === t.pipeline)) together.push(t);
+  }
+  const reason = together.length
+    ? `${clauses.join('; ')}; ${[`${pipeline.name} ${release.version}`, ...together.map((t) => `${t.pipeline} ${t.version}`)].join(' and ')} need each other: promote them together (ringmaster promote ${pipeline.name} ${ring} ${release.id} ${together.map((t) => `--with ${t.pipeline}@${t.release}`).join(' ')})`
+    : clauses.join('; ');
+  return { problems, reason, ...(together.length ? { together } : {}) };
+}
+
+/** The releases promoted together with `release` into `ring`, as its latest `ring.together` says. */
+export function companionsOf(
+  project: Project,
+  pipeline: Pipeline,
+  ring: string,
+  release: ReleaseState,
+): Companion[] {
+  const together = ringState(project.state(pipeline.name), ring).together;
+  if (!together || together.release !== release.id) return [];
+  const out: Companion[] = [];
+  for (const m of together.members) {
+    if (m.pipeline === pipeline.name) continue;
+    const r = project.state(m.pipeline).releases.get(m.release);
+    if (r) out.push({ pipeline: m.pipeline, release: r });
+  }
+  return out;
+}

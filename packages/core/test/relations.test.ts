@@ -1,0 +1,286 @@
+/**
+ * Package relations between pipelines, on the engine: a release whose Depends a ring does not
+ * meet waits there and says on what; it follows once the ring has what it needs; a rollback that
+ * would break what the ring runs is refused; two releases that need each other go in together.
+ * The packager here has a toy rule (`name (>= version)` only); the real one (dpkg's rules) is
+ * pkg-deb's, tested there and end to end through the CLI with apt.
+ */
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Artifact, Packager, RelationProblem, Repository, SuiteListing } from '../src/adapter.js';
+import {
+  auto,
+  compareDotted,
+  createEngine,
+  type Engine,
+  fileStore,
+  localRepository,
+  localTarget,
+  manual,
+  manualClock,
+  memorySource,
+  pipeline,
+  type RingmasterError,
+  tarball,
+} from '../src/index.js';
+import { tempDir } from './helpers.js';
+
+const engines: Engine[] = [];
+afterEach(async () => {
+  for (const e of engines.splice(0)) await e.close();
+});
+
+/** A tarball packager whose releases declare `Depends` from `needs` (by version). */
+function relatedPackager(name: string, needs: Record<string, string[]>): Packager {
+  const base = tarball({ name });
+  const parse = (entry: string) => {
+    const m = /^([a-z0-9.+-]+) \(>= ([0-9.]+)\)$/.exec(entry);
+    if (!m) throw new Error(`${name}: Depends entry "${entry}" does not parse`);
+    return { name: m[1]!, version: m[2]! };
+  };
+  return {
+    ...base,
+    async package(input) {
+      const artifact = await base.package(input);
+      const depends = needs[artifact.version] ?? [];
+      return { ...artifact, dependencies: depends, relations: { depends } };
+    },
+    relationProblems({ subject, set, managed }) {
+      const all = [...set.filter((a) => a.name !== subject.name), subject];
+      const problems: RelationProblem[] = [];
+      for (const a of all) {
+        for (const relation of a.relations?.depends ?? []) {
+          const want = parse(relation);
+          if (!managed.has(want.name)) continue;
+          if (a !== subject && want.name !== subject.name) continue;
+          const found = all.filter((x) => x.name === want.name);
+          if (found.some((f) => compareDotted(f.version, want.version) >= 0)) continue;
+          problems.push({
+            package: a.name,
+            version: a.version,
+            field: 'Depends',
+            relation,
+            names: [want.name],
+            found: found.map((f) => ({ name: f.name, version: f.version })),
+            message: `${a.name} ${a.version} needs ${relation}`,
+          });
+        }
+      }
+      return problems;
+    },
+  };
+}
+
+/** A local repository that keeps a suite per ring in memory, and counts each change. */
+function suitedRepository(dir: string) {
+  const repo = localRepository({ dir });
+  const suites = new Map<string, Map<string, string[]>>();
+  const admitted: { ring: string; artifacts: string[] }[] = [];
+  const listing = (ring: string): SuiteListing => ({
+    ring,
+    suite: ring,
+    packages: Object.fromEntries(suites.get(ring) ?? []),
+    indexes: { 'main/binary-amd64/Packages': `hash-${admitted.length}` },
+  });
+  const suited: Repository = {
+    ...repo,
+    publish: (a) => repo.publish(a),
+    versions: (n) => repo.versions(n),
+    find: (n, v) => repo.find(n, v),
+    async admit(ring: string, artifacts: readonly Artifact[]) {
+      admitted.push({ ring, artifacts: artifacts.map((a) => `${a.name} ${a.version}`) });
+      const suite = suites.get(ring) ?? new Map<string, string[]>();
+      for (const a of artifacts) {
+        const kept = (suite.get(a.name) ?? []).filter((v) => compareDotted(v, a.version) < 0);
+        suite.set(a.name, [...kept.slice(-2), a.version]);
+      }
+      suites.set(ring, suite);
+      return listing(ring);
+    },
+    async suite(ring: string) {
+      return listing(ring);
+    },
+  };
+  return { repository: suited, admitted };
+}
+
+async function project(options: { fooNeeds: Record<string, string[]>; barNeeds?: Record<string, string[]> }) {
+  const dir = await tempDir('rm-relations-');
+  const clock = manualClock('2026-11-02T09:00:00Z');
+  const repo = suitedRepository(join(dir, 'repo'));
+  const make = (name: string, needs: Record<string, string[]>) => {
+    const source = memorySource({
+      commits: [{ files: { [`${name}.txt`]: 'v1\n' }, message: 'first', author: 'alice' }],
+    });
+    const p = pipeline({
+      name,
+      source,
+      packager: relatedPackager(name, needs),
+      repository: repo.repository,
+      rings: (['eng', 'sandbox', 'prod'] as const).map((ring) => ({
+        name: ring,
+        target: localTarget({ root: join(dir, 'hosts', ring), hosts: [`${ring}-1`] }),
+        policy: ring === 'prod' && name === 'bar' ? manual() : auto(),
+      })),
+    });
+    return { p, source };
+  };
+  const bar = make('bar', options.barNeeds ?? {});
+  const foo = make('foo', options.fooNeeds);
+  const engine = createEngine({
+    pipelines: [bar.p, foo.p],
+    store: fileStore({ dir: join(dir, 'ledger') }),
+    clock,
+    workDir: join(dir, 'work'),
+  });
+  engines.push(engine);
+  const errors: string[] = [];
+  engine.on('error', (e) => errors.push(`${e.operation}: ${e.error.message}`));
+  /** Ticks until a pass changes nothing (bounded). */
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) {
+      const before = engine.ledger.state.lastSeq;
+      await engine.tick();
+      if (engine.ledger.state.lastSeq === before) return;
+    }
+    throw new Error('the engine did not settle in 20 passes');
+  };
+  const runs = async (name: string, ring: string) =>
+    (await engine.status()).pipelines.find((p) => p.name === name)!.rings.find((r) => r.name === ring)!
+      .version;
+  return { engine, bar, foo, settle, runs, admitted: repo.admitted, errors };
+}
+
+const rejection = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: RingmasterError) => e,
+  );
+
+describe('package relations between pipelines', () => {
+  it('foo waits in prod for the bar it needs, says where that bar is, and follows it in', async () => {
+    // bar 1.0.1 everywhere; foo 1.0.1 needs bar 1.0.2, which is built next and held before prod.
+    const w = await project({ fooNeeds: { '1.0.1': ['bar (>= 1.0.2)'] } });
+    await w.engine.load();
+    await w.bar.source.commit({ 'bar.txt': 'v2\n' }, 'bar two', 'bob');
+    await w.settle();
+    // bar 1.0.1 reached prod only by approval; approve it, settle, then bar 1.0.2 waits for one too.
+    expect(await w.runs('bar', 'sandbox')).toBe('1.0.2');
+    expect(await w.runs('foo', 'sandbox')).toBe('1.0.1');
+    const prod = await w.engine.explain({ pipeline: 'foo', ring: 'prod' });
+    expect(prod.action).toBe('wait');
+    expect(prod.summary).toBe(
+      '1.0.1 waits for prod: needs bar (>= 1.0.2); prod has no bar (bar 1.0.2 is verified in eng, sandbox)',
+    );
+    const plan = await w.engine.plan({ poll: false });
+    expect(plan.pipelines.find((p) => p.pipeline === 'foo')!.rings[2]!.reason).toBe(prod.summary);
+    expect(await w.runs('foo', 'prod')).toBeUndefined();
+
+    // bar 1.0.2 is approved into prod: foo follows at the next passes, and each suite change is recorded.
+    await w.engine.approve({ pipeline: 'bar', ring: 'prod', release: '1.0.2', by: 'carol' });
+    await w.settle();
+    expect(await w.runs('bar', 'prod')).toBe('1.0.2');
+    expect(await w.runs('foo', 'prod')).toBe('1.0.1');
+    expect(w.admitted.filter((a) => a.ring === 'prod')).toEqual([
+      { ring: 'prod', artifacts: ['bar 1.0.2'] },
+      { ring: 'prod', artifacts: ['foo 1.0.1'] },
+    ]);
+    const suite = await w.engine.suite({ ring: 'prod' });
+    expect(suite?.packages).toEqual({ bar: ['1.0.2'], foo: ['1.0.1'] });
+    expect(suite?.pipeline).toBe('foo');
+    // Before the first prod rollout, prod's suite listed nothing the ledger knows of.
+    expect(await w.engine.suite({ ring: 'prod', at: '2026-11-01T00:00:00Z' })).toBeUndefined();
+    expect(w.errors).toEqual([]);
+  });
+
+  it('a promote by hand of a release whose needs are unmet is refused with what is missing, unless forced', async () => {
+    const w = await project({ fooNeeds: { '1.0.1': ['bar (>= 1.0.2)'] } });
+    await w.settle();
+    expect(await w.runs('foo', 'eng')).toBeUndefined();
+    const refused = await rejection(w.engine.promote({ pipeline: 'foo', ring: 'eng', by: 'alice' }));
+    expect(refused.code).toBe('STATE');
+    expect(refused.message).toContain(
+      'foo 1.0.1 cannot go into eng: needs bar (>= 1.0.2); eng has bar 1.0.1 (no release of bar meets it)',
+    );
+    const forced = await w.engine.promote({ pipeline: 'foo', ring: 'eng', by: 'alice', force: true });
+    expect(forced.outcome).toBe('succeeded');
+    expect(await w.runs('foo', 'eng')).toBe('1.0.1');
+  });
+
+  it('a rollback of bar under a foo that needs it is refused with the reason, and goes with --force', async () => {
+    const w = await project({ fooNeeds: { '1.0.2': ['bar (>= 1.0.2)'] } });
+    await w.settle();
+    await w.bar.source.commit({ 'bar.txt': 'v2\n' }, 'bar two', 'bob');
+    await w.foo.source.commit({ 'foo.txt': 'v2\n' }, 'foo two', 'alice');
+    await w.settle();
+    expect([await w.runs('bar', 'eng'), await w.runs('foo', 'eng')]).toEqual(['1.0.2', '1.0.2']);
+    const refused = await rejection(w.engine.rollback({ pipeline: 'bar', ring: 'eng', by: 'dave' }));
+    expect(refused.code).toBe('STATE');
+    expect(refused.message).toContain(
+      'rolling bar back to 1.0.1 in eng is refused: foo 1.0.2 in eng needs bar (>= 1.0.2). Roll those back first, or force it (--force)',
+    );
+    expect(await w.runs('bar', 'eng')).toBe('1.0.2');
+    const forced = await w.engine.rollback({ pipeline: 'bar', ring: 'eng', by: 'dave', force: true });
+    expect(forced.outcome).toBe('succeeded');
+    expect(await w.runs('bar', 'eng')).toBe('1.0.1');
+    // The rollback took bar 1.0.2 out of eng's suite: what apt could pick is what eng runs.
+    expect((await w.engine.suite({ ring: 'eng' }))?.packages.bar).toEqual(['1.0.1']);
+  });
+
+  it('two releases that need each other are blocked, say so, and go in together as one decision', async () => {
+    const w = await project({
+      fooNeeds: { '1.0.2': ['bar (>= 1.0.2)'] },
+      barNeeds: { '1.0.2': ['foo (>= 1.0.2)'] },
+    });
+    await w.settle();
+    await w.bar.source.commit({ 'bar.txt': 'v2\n' }, 'bar two', 'bob');
+    await w.foo.source.commit({ 'foo.txt': 'v2\n' }, 'foo two', 'alice');
+    await w.settle();
+    const foo = await w.engine.explain({ pipeline: 'foo', ring: 'eng' });
+    expect(foo.action).toBe('blocked');
+    expect(foo.summary).toBe(
+      '1.0.2 is blocked for eng: needs bar (>= 1.0.2); eng has bar 1.0.1 (bar 1.0.2 is built, not verified anywhere yet); foo 1.0.2 and bar 1.0.2 need each other: promote them together (ringmaster promote foo eng 1.0.2 --with bar@1.0.2)',
+    );
+    const before = w.admitted.length;
+    const done = await w.engine.promote({
+      pipeline: 'foo',
+      ring: 'eng',
+      release: '1.0.2',
+      with: [{ pipeline: 'bar', release: '1.0.2' }],
+      by: 'alice',
+    });
+    expect(done.outcome).toBe('succeeded');
+    expect([await w.runs('bar', 'eng'), await w.runs('foo', 'eng')]).toEqual(['1.0.2', '1.0.2']);
+    // One suite change put both in before the first host; bar's own rollout found them there.
+    expect(w.admitted[before]).toEqual({ ring: 'eng', artifacts: ['foo 1.0.2', 'bar 1.0.2'] });
+    const together = (await w.engine.ledger.read()).filter((r) => r.type === 'ring.together');
+    expect(together.map((r) => r.data)).toEqual(
+      ['foo', 'bar'].map((pipeline) => ({
+        pipeline,
+        ring: 'eng',
+        release: '1.0.2',
+        members: [
+          { pipeline: 'foo', release: '1.0.2' },
+          { pipeline: 'bar', release: '1.0.2' },
+        ],
+        by: 'alice',
+      })),
+    );
+    // Written in one append: nothing between them, and one time.
+    expect(together[1]!.seq - together[0]!.seq).toBe(1);
+    expect(together[1]!.time).toBe(together[0]!.time);
+    expect(w.errors).toEqual([]);
+  });
+
+  it('a relation that does not parse blocks the ring and names the pipeline, package and entry', async () => {
+    const w = await project({ fooNeeds: { '1.0.1': ['bar (> 1.0.1)'] } });
+    await w.settle();
+    const eng = await w.engine.explain({ pipeline: 'foo', ring: 'eng' });
+    expect(eng.action).toBe('blocked');
+    expect(eng.summary).toContain('pipeline foo: the relations of foo 1.0.1 cannot be checked for eng');
+    expect(eng.summary).toContain('Depends entry "bar (> 1.0.1)" does not parse');
+    expect(await w.runs('foo', 'eng')).toBeUndefined();
+  });
+});
