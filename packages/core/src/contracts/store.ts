@@ -68,6 +68,11 @@ export interface StoreCapabilities {
   manyRunners?: boolean;
 }
 
+/**
+ * A durable ledger. A store that is briefly unavailable (its database restarting) says so by
+ * failing with `details.retryable: true`: `engine.start()` then asks again, with backoff, rather
+ * than giving up at once.
+ */
 export interface Store {
   readonly name: string;
   /** @default {} (one runner per ledger) */

@@ -263,7 +263,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   async start(options: { waitMs?: number } = {}): Promise<void> {
     if (this.manyRunners) {
-      await this.load();
+      await this.loadPatiently(options.waitMs ?? 0);
       return;
     }
     const deadline = Date.now() + (options.waitMs ?? 0);
@@ -288,9 +288,35 @@ export class Engine extends EventEmitter<EngineEvents> {
     keeper.signal.addEventListener('abort', () => void this.leaseLost(keeper.signal.reason as Error), {
       once: true,
     });
-    await this.load();
+    await this.loadPatiently(options.waitMs ?? 0);
     // Holding the lease, this engine is the only one: what a dead one left running is ours to end.
     await reapOrphans(this.runtime, [...this.pipelines.values()]);
+  }
+
+  /**
+   * Loads the ledger at start. A store that is briefly unavailable — an error it marks
+   * `details.retryable` (a database restarting: PostgreSQL's "the database system is starting
+   * up") — is asked again with backoff for up to `waitMs` or the lease's length, whichever is
+   * longer, each failure emitted as an `error` event: a runner started during a restart waits
+   * for it instead of dying. Any other error, or one past the deadline, is thrown.
+   */
+  private async loadPatiently(waitMs: number): Promise<void> {
+    const deadline = Date.now() + Math.max(waitMs, this.opts.leaseMs);
+    // Bounded by the deadline: each failed attempt waits at least 100 ms.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.load();
+        return;
+      } catch (error) {
+        const retryable = (error as RingmasterError).details?.retryable === true;
+        if (!retryable || Date.now() >= deadline) throw error;
+        this.emit('error', {
+          operation: 'load the ledger (the store is unavailable: trying again)',
+          error: error as Error,
+        });
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+      }
+    }
   }
 
   /**
