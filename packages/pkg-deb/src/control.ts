@@ -33,34 +33,94 @@ export function packageNameProblem(name: string): string | undefined {
   return `package name ${JSON.stringify(name)} is invalid: Debian package names are at least two characters of lowercase letters, digits, "+", "-" and ".", starting with a letter or digit (no uppercase, no "_")`;
 }
 
-/** One parsed alternative of a relationship: `name[:arch] [(op version)] [[archs]]`. */
-interface Alternative {
+/**
+ * One alternative of a relationship entry, as written: `name[:arch] [(op version)] [[archs]]`.
+ * The operator is kept as written (validated: one of `<< <= = >= >>`).
+ */
+export interface RelationAlternative {
   name: string;
+  /** The architecture qualifier after `:` (`any`, `native`, `amd64`), when present. */
+  arch?: string;
   operator?: string;
   version?: string;
+  /**
+   * The architecture restriction (`amd64 !i386` of `[amd64 !i386]`), when present. Source-package
+   * syntax: {@link relationProblem} tolerates it for its existing callers, the relation checker
+   * refuses it.
+   */
+  restriction?: string;
 }
 
+// name, :arch, (op version), [restriction], <profiles>…: each part optional after the name.
 const ALTERNATIVE =
-  /^([a-z0-9][a-z0-9+.-]+)(?::([a-z0-9][a-z0-9-]*))?(?:\s*\(\s*(<<|<=|=|>=|>>|<|>)\s*([^\s()]+)\s*\))?(?:\s*\[\s*(!?[a-z0-9][a-z0-9-]*(?:\s+!?[a-z0-9][a-z0-9-]*)*)\s*\])?$/;
+  /^([a-z0-9][a-z0-9+.-]+)(?::([a-z0-9][a-z0-9-]*))?(?:\s*\(\s*(<<|<=|=|>=|>>|<|>)\s*([^\s()]+)\s*\))?(?:\s*\[([^[\]]*)\])?((?:\s*<[^<>]*>)*)$/;
+const RESTRICTION = /^\s*!?[a-z0-9][a-z0-9-]*(?:\s+!?[a-z0-9][a-z0-9-]*)*\s*$/;
 
-function parseAlternative(text: string): Alternative | string {
-  const m = ALTERNATIVE.exec(text.trim());
-  if (!m) {
-    return `${JSON.stringify(text.trim())} is not "name", "name (op version)" or "name:arch (op version) [archs]"`;
+/** dpkg reads the obsolete `<` as `<=` and `>` as `>=` (with a warning); we refuse them. */
+const OBSOLETE_OPERATOR: Record<string, string> = {
+  '<': 'operator "<" is obsolete (dpkg reads it as "<="): write "<<" for strictly earlier or "<=" for earlier or equal',
+  '>': 'operator ">" is obsolete (dpkg reads it as ">="): write ">>" for strictly later or ">=" for later or equal',
+};
+
+function parseAlternative(text: string): RelationAlternative | string {
+  const trimmed = text.trim();
+  const m = ALTERNATIVE.exec(trimmed);
+  if (!m || (m[5] !== undefined && !RESTRICTION.test(m[5]))) {
+    return `${JSON.stringify(trimmed)} is not "name", "name (op version)" or "name:arch (op version) [archs]"`;
   }
-  const [, name, , operator, version] = m;
+  const [, name, arch, operator, version, restriction, profiles] = m;
+  if (profiles) {
+    return `build profiles (${JSON.stringify(profiles.trim())}) are source-package syntax (Build-Depends); a binary package's relations cannot have them`;
+  }
   if (operator && !RELATION_OPERATORS.includes(operator)) {
-    return `operator "${operator}" is not one of ${RELATION_OPERATORS.join(' ')}`;
+    return (
+      OBSOLETE_OPERATOR[operator] ?? `operator "${operator}" is not one of ${RELATION_OPERATORS.join(' ')}`
+    );
   }
   if (version !== undefined) {
     const problem = versionProblem(version);
     if (problem) return `version ${JSON.stringify(version)}: ${problem}`;
   }
-  return { name: name!, ...(operator ? { operator, version } : {}) };
+  const alternative: RelationAlternative = { name: name! };
+  if (arch) alternative.arch = arch;
+  if (operator) {
+    alternative.operator = operator;
+    alternative.version = version;
+  }
+  if (restriction !== undefined) alternative.restriction = restriction.trim();
+  return alternative;
 }
 
 /** Which relationship fields accept alternatives (`a | b`) and version operators. */
 export type RelationKind = 'depends' | 'provides' | 'conflicts';
+
+/**
+ * Parses one relationship entry (one comma-separated item of `Depends:`) into its alternatives,
+ * or says why it is malformed. `kind` applies the field's extra rules: no `|` in
+ * Provides/Conflicts/Replaces, only `=` in Provides.
+ *
+ * @example
+ * ```ts
+ * parseRelationEntry('bar:any (>= 2.0) | baz', 'depends');
+ * // [{ name: 'bar', arch: 'any', operator: '>=', version: '2.0' }, { name: 'baz' }]
+ * ```
+ */
+export function parseRelationEntry(entry: string, kind: RelationKind): RelationAlternative[] | string {
+  if (/[\n\r,]/.test(entry)) return 'one entry per array item: no commas or newlines';
+  const texts = entry.split('|');
+  if (texts.length > 1 && kind !== 'depends')
+    return 'alternatives ("|") are only allowed in Depends-like fields';
+  const alternatives: RelationAlternative[] = [];
+  for (const text of texts) {
+    const parsed = parseAlternative(text);
+    if (typeof parsed === 'string') return parsed;
+    if (kind === 'provides' && parsed.operator && parsed.operator !== '=') {
+      return 'Provides only accepts "(= version)"';
+    }
+    alternatives.push(parsed);
+  }
+  return alternatives;
+}
 
 /**
  * Why one relationship entry (one comma-separated item of `Depends:`) is malformed, or
@@ -74,18 +134,8 @@ export type RelationKind = 'depends' | 'provides' | 'conflicts';
  * ```
  */
 export function relationProblem(entry: string, kind: RelationKind): string | undefined {
-  if (/[\n\r,]/.test(entry)) return 'one entry per array item: no commas or newlines';
-  const alternatives = entry.split('|');
-  if (alternatives.length > 1 && kind !== 'depends')
-    return 'alternatives ("|") are only allowed in Depends-like fields';
-  for (const text of alternatives) {
-    const parsed = parseAlternative(text);
-    if (typeof parsed === 'string') return parsed;
-    if (kind === 'provides' && parsed.operator && parsed.operator !== '=') {
-      return 'Provides only accepts "(= version)"';
-    }
-  }
-  return undefined;
+  const parsed = parseRelationEntry(entry, kind);
+  return typeof parsed === 'string' ? parsed : undefined;
 }
 
 /** Fields of the binary control file, already validated. */

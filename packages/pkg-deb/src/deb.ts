@@ -3,11 +3,20 @@
  * validated here, once; nothing is read or written until `package()` is called.
  */
 import { join } from 'node:path';
-import type { Artifact, PackageInput, Packager, Revision } from '@ringmaster/core/adapter';
+import type {
+  Artifact,
+  ArtifactRelations,
+  PackageInput,
+  Packager,
+  RelationCheck,
+  RelationProblem,
+  Revision,
+} from '@ringmaster/core/adapter';
 import { parseOptions, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
 import { buildDeb } from './build.js';
 import { deriveVersion } from './derive.js';
 import { type DebOptions, debOptionsSchema, type ResolvedDebOptions } from './options.js';
+import { relationProblems } from './relations.js';
 import { walkTree } from './tree.js';
 import { compareVersions, versionForFileName } from './version.js';
 
@@ -17,6 +26,19 @@ const SCOPE = 'pkg-deb';
 export interface DebPackager extends Packager {
   readonly name: 'deb';
   readonly options: Readonly<ResolvedDebOptions>;
+  /** Checks relations with dpkg's rules: see `relationProblems()`. */
+  relationProblems(check: RelationCheck): RelationProblem[];
+}
+
+/** The Artifact's relations: the relation fields of the options that have entries. */
+function artifactRelations(options: ResolvedDebOptions): ArtifactRelations {
+  const relations: ArtifactRelations = {};
+  if (options.preDepends.length > 0) relations.preDepends = [...options.preDepends];
+  if (options.depends.length > 0) relations.depends = [...options.depends];
+  if (options.breaks.length > 0) relations.breaks = [...options.breaks];
+  if (options.conflicts.length > 0) relations.conflicts = [...options.conflicts];
+  if (options.provides.length > 0) relations.provides = [...options.provides];
+  return relations;
 }
 
 /** `SOURCE_DATE_EPOCH` from the option, else the environment, else the revision's time. */
@@ -79,6 +101,7 @@ export function deb(options: DebOptions): DebPackager {
     packageName: resolved.name,
     versionFor,
     compareVersions,
+    relationProblems,
     async package(input: PackageInput): Promise<Artifact> {
       const version = versionFor(input.revision);
       const mtime = sourceDateEpoch(resolved, input.revision);
@@ -142,6 +165,7 @@ export function deb(options: DebOptions): DebPackager {
           sha256: built.sha256,
           size: built.size,
           format: 'deb',
+          relations: artifactRelations(resolved),
         };
       } catch (error) {
         throw toRingmasterError(error, 'PACKAGE', SCOPE, `cannot build ${resolved.name} ${version}`);

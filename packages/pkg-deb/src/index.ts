@@ -8,6 +8,15 @@ export { DEBIAN_PACKAGE_NAME, packageNameProblem, type RelationKind, relationPro
 export { type DebPackager, deb } from './deb.js';
 export { deriveVersion, NUMBERED_TEMPLATE, TIMESTAMPED_TEMPLATE, type VersionScheme } from './derive.js';
 export { type DebOptions, debOptionsSchema, type ResolvedDebOptions } from './options.js';
+export {
+  type ParsedAlternative,
+  type ParsedRelation,
+  parseRelations,
+  type RelationOperator,
+  type RelationsField,
+  relationProblems,
+  relationsOf,
+} from './relations.js';
 export { type AptRepository, aptRepository } from './repository/apt-repository.js';
 export {
   type AptRepositoryOptions,

@@ -78,7 +78,9 @@ function problemsOf(
 ): RelationProblem[] {
   const check = pipeline.packager.relationProblems;
   if (!check) return [];
-  const replace = new Map<string, ReleaseState>([[pipeline.name, release]]);
+  // The ring as it is, with the companions in: the packager replaces the subject's own package
+  // (so it can tell what the release would replace).
+  const replace = new Map<string, ReleaseState>();
   for (const c of companions) replace.set(c.pipeline, c.release);
   const managed = new Set([...project.pipelines.values()].map((p) => p.packager.packageName));
   try {
