@@ -5,7 +5,11 @@
 //      compressor and level: gzip 9 is dpkg-deb's gzip default); -Zxz for reference with BENCH_XZ=1;
 //   2. index 500 packages with aptRepository().publishMany() vs dpkg-scanpackages and apt-ftparchive;
 //   3. add one package to a 500-package signed repository (incremental);
-//   4. peak RSS of the process building the tree.
+//   4. peak RSS of the process building the tree;
+//   5. admit one release to a ring's suite of 5,000 packages, signed (suite_update_ms; run only
+//      this part with BENCH_ONLY=suite);
+//   6. check one release's relations against a set of 5,000 packages, in memory (relation_check_ms;
+//      run only this part with BENCH_ONLY=relations).
 // Ends with one JSON line. Ratios are our time over the peer's (below 1.0 means we are faster).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -14,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { median } from './stats.mjs';
+import { median, spread } from './stats.mjs';
 
 const distUrl = new URL('../packages/pkg-deb/dist/index.js', import.meta.url);
 const dist = fileURLToPath(distUrl);
@@ -112,6 +116,117 @@ async function makeTree(dir) {
   return total;
 }
 
+/**
+ * suite_update_ms: what promoting one package to a ring costs the repository. A ring's suite
+ * lists 5,000 packages (each published, then admitted in one call); each run publishes a new
+ * version of one of them (not timed) and times `admit(ring, [it])`: the suite's Packages,
+ * Packages.gz, by-hash and Release rewritten, InRelease and Release.gpg signed by gpg.
+ */
+async function benchSuiteUpdate(work, runs = 7) {
+  const dir = join(work, 'suite-update');
+  const gpgHome = join(dir, 'gpg');
+  await mkdir(gpgHome, { recursive: true, mode: 0o700 });
+  execFileSync(
+    'gpg',
+    [
+      '--homedir',
+      gpgHome,
+      '--batch',
+      '--passphrase',
+      '',
+      '--quick-gen-key',
+      'Bench <bench@example.com>',
+      'ed25519',
+      'sign',
+      'never',
+    ],
+    { stdio: 'ignore' },
+  );
+  const tree = join(dir, 'tree');
+  await mkdir(join(tree, 'usr/share/pkg'), { recursive: true });
+  await writeFile(join(tree, 'usr/share/pkg/README'), 'suite bench\n');
+  const build = (name, number) =>
+    deb({ ...options, name, depends: ['libc6 (>= 2.36)'] }).package({
+      dir: tree,
+      outDir: join(dir, `debs-${number}`),
+      revision: { ...revision, number },
+    });
+  const artifacts = [];
+  for (let i = 0; i < 5000; i++) artifacts.push(await build(`ring${i}`, 1));
+  const repo = aptRepository({ dir: join(dir, 'repo'), signingKey: { homedir: gpgHome } });
+  try {
+    await repo.publishMany(artifacts);
+    const listed = await repo.admit('prod', artifacts);
+    const ms = [];
+    for (let run = 0; run < runs; run++) {
+      const next = await build(`ring${run * 701}`, 2);
+      await repo.publish(next);
+      const t = performance.now();
+      await repo.admit('prod', [next]);
+      ms.push(performance.now() - t);
+    }
+    console.log(
+      `[bench] suite update: admit one release to a ring suite of ${Object.keys(listed.packages).length} packages, signed: ${spread(ms)} ms, median (min–max) of ${runs} (goal < 50 ms)`,
+    );
+    return { median: median(ms), min: Math.min(...ms), max: Math.max(...ms) };
+  } finally {
+    await repo.close();
+    execFileSync('gpgconf', ['--homedir', gpgHome, '--kill', 'gpg-agent']);
+  }
+}
+
+/**
+ * relation_check_ms: what checking one release's relations costs before it joins a ring.
+ * The set is 5,000 artifacts in memory (each a Depends on the next, one on libc6, a versioned
+ * Provides); each run checks a new release (5 relations: 3 Depends, a Breaks, a Conflicts; a
+ * Provides) replacing one of them, against the same set. The first check also parses and indexes
+ * the set: it is reported on its own, not in the median.
+ */
+async function benchRelationCheck(runs = 9) {
+  const { relationProblems } = await import(distUrl.href);
+  const artifact = (name, version, relations) => ({
+    name,
+    version,
+    architecture: 'all',
+    dependencies: [],
+    file: `/bench/${name}_${version}_all.deb`,
+    sha256: '0'.repeat(64),
+    size: 0,
+    format: 'deb',
+    relations,
+  });
+  const N = 5000;
+  const set = Array.from({ length: N }, (_, i) =>
+    artifact(`app${i}`, `1.${i}`, {
+      depends: [`app${(i + 1) % N} (>= 1.0)`, 'libc6 (>= 2.36)'],
+      provides: [`app${i}-api (= 1.${i})`],
+    }),
+  );
+  const managed = new Set(set.map((a) => a.name));
+  const release = (run) =>
+    artifact('app2500', `2.${run}`, {
+      depends: ['app2501 (>= 1.2501)', 'app2502 | app2503', 'app17-api (>= 1.17)'],
+      breaks: ['app2504 (<< 1.0)'],
+      conflicts: ['app2505 (<< 1.0)'],
+      provides: ['app2500-api (= 2.0)'],
+    });
+  let t = performance.now();
+  let problems = relationProblems({ subject: release(0), set, managed });
+  const first = performance.now() - t;
+  const ms = [];
+  for (let run = 1; run <= runs; run++) {
+    const subject = release(run);
+    t = performance.now();
+    problems = relationProblems({ subject, set, managed });
+    ms.push(performance.now() - t);
+    if (problems.length !== 0) throw new Error(`relation check found ${problems[0].message}`);
+  }
+  console.log(
+    `[bench] relation check: one release (5 relations) against ${N} packages: ${spread(ms, 3)} ms, median (min–max) of ${runs} (goal < 5 ms); the first check, parsing and indexing the set, ${first.toFixed(1)} ms`,
+  );
+  return { median: median(ms), min: Math.min(...ms), max: Math.max(...ms), first };
+}
+
 const work = await mkdtemp(join(tmpdir(), 'bench-deb-'));
 const revision = {
   id: 'bench',
@@ -126,6 +241,23 @@ const options = {
   maintainer: 'Bench <bench@example.com>',
   description: 'Benchmark package',
 };
+
+if (process.env.BENCH_ONLY === 'suite') {
+  try {
+    const suite = await benchSuiteUpdate(work);
+    console.log(JSON.stringify({ bench: 'deb', suite_update_ms: round(suite.median, 1) }));
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
+if (process.env.BENCH_ONLY === 'relations') {
+  const relations = await benchRelationCheck();
+  console.log(JSON.stringify({ bench: 'deb', relation_check_ms: round(relations.median) }));
+  await rm(work, { recursive: true, force: true });
+  process.exit(0);
+}
 
 try {
   // ---- 1. build ------------------------------------------------------------------------------------
@@ -293,6 +425,12 @@ try {
     `[bench] add one to ${entries - 1}: ${median(addSigned).toFixed(1)} ms signed (InRelease + Release.gpg by gpg), ${median(addUnsigned).toFixed(1)} ms unsigned`,
   );
 
+  // ---- 5. admit one release to a ring's suite of 5,000 packages ------------------------------------
+  const suite = await benchSuiteUpdate(work);
+
+  // ---- 6. check one release's relations against a set of 5,000 packages ---------------------------
+  const relations = await benchRelationCheck();
+
   console.log(
     JSON.stringify({
       bench: 'deb',
@@ -302,6 +440,8 @@ try {
       index_ratio_vs_dpkg_scanpackages: round(ratioScan),
       index_ratio_vs_apt_ftparchive: round(ratioFtp),
       add_one_ms: round(median(addSigned), 1),
+      suite_update_ms: round(suite.median, 1),
+      relation_check_ms: round(relations.median),
     }),
   );
 } finally {

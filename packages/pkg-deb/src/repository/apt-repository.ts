@@ -1,22 +1,24 @@
 /**
  * `aptRepository(options)`: a Repository that is an ordinary signed apt repository on disk
  * (`pool/`, `dists/<suite>/<component>/binary-<arch>/Packages[.gz]`, `Release`, `InRelease`,
- * `Release.gpg`), published atomically and incrementally under a lock, with retention, and able
- * to serve itself over HTTP on loopback.
+ * `Release.gpg`), published atomically and incrementally under a lock, with retention, a suite
+ * per ring (see ring-suites.ts), and able to serve itself over HTTP on loopback.
  */
 import { copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Artifact, Repository } from '@ringmaster/core/adapter';
+import type { Artifact, Repository, SuiteListing } from '@ringmaster/core/adapter';
 import { parseOptions, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
-import { fieldOf } from '../archive/control-file.js';
+import { fieldOf, parseControlFile } from '../archive/control-file.js';
 import { readDeb, sha256File } from '../archive/read-deb.js';
 import { DEBIAN_PACKAGE_NAME } from '../control.js';
+import { relationsOf } from '../relations.js';
 import { compareVersions, versionProblem } from '../version.js';
 import { fsyncFile, tempNameFor, writeTemp } from './fs-atomic.js';
 import { removeStaleTemps, writeIndexes } from './indexes.js';
 import { acquireLock } from './lock.js';
 import { type AptRepositoryOptions, aptRepositoryOptionsSchema } from './options.js';
 import { Catalogue, type PackageRecord, poolPath, renderStanza } from './records.js';
+import { ringSuites } from './ring-suites.js';
 import { type RepositoryServer, type ServeOptions, serveDirectory } from './serve.js';
 import { Signer } from './sign.js';
 
@@ -33,7 +35,23 @@ export interface AptRepository extends Repository {
    * if any is refused none is published.
    */
   publishMany(artifacts: readonly Artifact[]): Promise<Artifact[]>;
-  /** Rewrites every index from the catalogue (after a crash, or to re-sign). */
+  /**
+   * Makes the ring's suite (`dists/<suite>`, see the `suites` option) list each artifact as the
+   * version it installs: versions of the package above it leave the suite, and the `suiteKeep`
+   * newest at or below it stay. Every artifact must be published (same name, version,
+   * architecture and sha256), or nothing changes (`REPOSITORY`). Idempotent: admitting what the
+   * suite lists rewrites nothing.
+   *
+   * @example
+   * ```ts
+   * await repo.admit('prod', [bar, foo]);
+   * // hosts: deb [signed-by=/etc/apt/keyrings/repo.asc] http://127.0.0.1:8080/ prod main
+   * ```
+   */
+  admit(ring: string, artifacts: readonly Artifact[]): Promise<SuiteListing>;
+  /** What the ring's suite lists now (nothing when nothing was admitted to it). */
+  suite(ring: string): Promise<SuiteListing>;
+  /** Rewrites every index from the catalogue, the ring suites' too (after a crash, or to re-sign). */
   reindex(): Promise<void>;
   /** Stops the servers it started and the private gpg-agent, if any. */
   close(): Promise<void>;
@@ -49,6 +67,8 @@ function toArtifact(root: string, r: PackageRecord): Artifact {
     sha256: r.sha256,
     size: r.size,
     format: 'deb',
+    // Read from the stanza the package's own control file gave (as checked at publish).
+    relations: relationsOf(parseControlFile(r.stanza)),
   };
 }
 
@@ -103,6 +123,14 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     label: o.label,
   };
   const servers = new Set<RepositoryServer>();
+  const rings = ringSuites({
+    layout,
+    catalogue,
+    signer,
+    dir: join(state, 'suites'),
+    suites: o.suites,
+    suiteKeep: o.suiteKeep,
+  });
 
   const locked = async <T>(fn: () => Promise<T>): Promise<T> => {
     await mkdir(state, { recursive: true });
@@ -120,20 +148,22 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     return new Set(o.protect.filter((p) => p.startsWith(`${name}=`)).map((p) => p.slice(name.length + 1)));
   };
 
-  /** Records retention drops for `name`, never `keepVersion` or a protected one. */
+  /** Records retention drops for `name`: never one of `keepVersions`, a protected one or one a ring suite lists. */
   const expired = async (
     records: PackageRecord[],
     name: string,
     keepVersions: Set<string>,
+    listed: Map<string, Set<string>>,
   ): Promise<PackageRecord[]> => {
     if (o.keep === undefined) return [];
     const mine = records.filter((r) => r.name === name);
     const versions = [...new Set(mine.map((r) => r.version))].sort(compareVersions);
     const safe = await protectedVersions(name);
+    const inSuites = listed.get(name) ?? new Set<string>();
     const drop = new Set(
       versions
         .slice(0, Math.max(0, versions.length - o.keep))
-        .filter((v) => !keepVersions.has(v) && !safe.has(v)),
+        .filter((v) => !keepVersions.has(v) && !safe.has(v) && !inSuites.has(v)),
     );
     return mine.filter((r) => drop.has(r.version));
   };
@@ -253,9 +283,10 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     });
     const records = [...all, ...fresh.map((f) => f.record)];
     const drop: PackageRecord[] = [];
+    const listed = o.keep === undefined ? new Map<string, Set<string>>() : await rings.held();
     for (const name of new Set(fresh.map((f) => f.record.name))) {
       const keepVersions = new Set(fresh.filter((f) => f.record.name === name).map((f) => f.record.version));
-      drop.push(...(await expired(records, name, keepVersions)));
+      drop.push(...(await expired(records, name, keepVersions, listed)));
     }
     const dropped = new Set(drop);
     try {
@@ -298,7 +329,13 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     reindex: () =>
       locked(async () => {
         await writeIndexes(layout, await catalogue.all(), signer, new Date());
+        await rings.rewriteAll();
       }),
+    async admit(ring, artifacts) {
+      rings.suiteOf(ring); // a ring without a usable suite fails before waiting for the lock
+      return locked(() => rings.admit(ring, artifacts));
+    },
+    suite: (ring) => rings.suite(ring),
     async versions(name) {
       const all = await catalogue.all();
       return [...new Set(all.filter((r) => r.name === name).map((r) => r.version))].sort(compareVersions);

@@ -6,9 +6,10 @@
  * client holding the previous Release still finds the indexes it names.
  */
 import { createHash } from 'node:crypto';
-import { link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { fsyncFile, syncDir, tempNameFor, writeTemp } from './fs-atomic.js';
 import type { PackageRecord } from './records.js';
 import type { Signer } from './sign.js';
@@ -26,6 +27,19 @@ export interface SuiteLayout {
 
 /** How many by-hash generations of each index stay for clients holding an older Release. */
 const BY_HASH_KEEP = 4;
+
+const gzipAsync = promisify(gzip);
+
+/** Options of {@link writeIndexes}. */
+export interface WriteIndexesOptions {
+  /** Compresses one `Packages` (`path`: `main/binary-amd64/Packages`). @default gzip -9 */
+  gzip?: (data: Buffer, path: string) => Promise<Buffer>;
+  /**
+   * Awaited after every new file is durable and before the first rename: what must be on disk
+   * before the suite changes (a ring suite's in-flight record), written meanwhile.
+   */
+  ready?: Promise<unknown>;
+}
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -53,10 +67,10 @@ export async function removeStaleTemps(dir: string): Promise<void> {
   );
 }
 
-/** Renders the Release file for the given index files. */
+/** Renders the Release file for the given index files (`sha256`: their hash, when known already). */
 export function renderRelease(
   layout: SuiteLayout,
-  files: { path: string; data: Buffer }[],
+  files: { path: string; data: Buffer; sha256?: string }[],
   date: Date,
 ): string {
   const lines = [
@@ -72,72 +86,101 @@ export function renderRelease(
     'SHA256:',
   ];
   const width = Math.max(...files.map((f) => String(f.data.length).length), 1);
-  for (const f of files) lines.push(` ${sha256(f.data)} ${String(f.data.length).padStart(width)} ${f.path}`);
+  for (const f of files)
+    lines.push(` ${f.sha256 ?? sha256(f.data)} ${String(f.data.length).padStart(width)} ${f.path}`);
   return `${lines.join('\n')}\n`;
 }
 
-/** Regenerates and atomically publishes every index of the suite. */
+/**
+ * Regenerates and atomically publishes every index of the suite. Resolves with the SHA-256 of
+ * each index written, by path in the suite (`main/binary-amd64/Packages`, `….gz`): the sums the
+ * Release names.
+ */
 export async function writeIndexes(
   layout: SuiteLayout,
-  records: PackageRecord[],
+  records: readonly PackageRecord[],
   signer: Signer | undefined,
   now: Date,
-): Promise<void> {
+  options: WriteIndexesOptions = {},
+): Promise<Record<string, string>> {
   const dists = join(layout.dir, 'dists', layout.suite);
   const temps: string[] = [];
   const renames: [string, string][] = [];
-  const releaseFiles: { path: string; data: Buffer }[] = [];
+  const sums: Record<string, string> = {};
+  let renamed = false;
   try {
-    for (const arch of layout.architectures) {
-      const rel = `${layout.component}/binary-${arch}`;
-      const dir = join(dists, rel);
-      const byHash = join(dir, 'by-hash', 'SHA256');
-      await mkdir(byHash, { recursive: true });
-      await removeStaleTemps(dir);
-      const stanzas = records
-        .filter((r) => r.architecture === arch || r.architecture === 'all')
-        .map((r) => r.stanza);
-      const packages = Buffer.from(stanzas.length ? `${stanzas.join('\n\n')}\n` : '');
-      const packagesGz = gzipSync(packages, { level: 9 });
-      const keep = new Set<string>();
-      for (const [name, data] of [
-        ['Packages', packages],
-        ['Packages.gz', packagesGz],
-      ] as const) {
-        const hash = sha256(data);
-        keep.add(hash);
-        const temp = await writeTemp(join(dir, name), data);
-        temps.push(temp);
-        // The by-hash copy appears first and never changes: a hash names one content forever.
-        await link(temp, join(byHash, hash)).catch((error: NodeJS.ErrnoException) => {
-          if (error.code !== 'EEXIST') throw error;
-        });
-        renames.push([temp, join(dir, name)]);
-        releaseFiles.push({ path: `${rel}/${name}`, data });
-      }
+    // Each architecture's Packages and Packages.gz (gzip on the thread pool), hashed in memory.
+    const indexes = await Promise.all(
+      layout.architectures.map(async (arch) => {
+        const rel = `${layout.component}/binary-${arch}`;
+        const dir = join(dists, rel);
+        const byHash = join(dir, 'by-hash', 'SHA256');
+        await mkdir(byHash, { recursive: true });
+        await removeStaleTemps(dir);
+        const stanzas = records
+          .filter((r) => r.architecture === arch || r.architecture === 'all')
+          .map((r) => r.stanza);
+        const packages = Buffer.from(stanzas.length ? `${stanzas.join('\n\n')}\n` : '');
+        const packagesGz = await (options.gzip
+          ? options.gzip(packages, `${rel}/Packages`)
+          : gzipAsync(packages, { level: 9 }));
+        const files = [
+          { name: 'Packages', data: packages },
+          { name: 'Packages.gz', data: packagesGz },
+        ].map((f) => ({ ...f, path: `${rel}/${f.name}`, sha256: sha256(f.data) }));
+        return { dir, byHash, files };
+      }),
+    );
+    const releaseFiles = indexes.flatMap((i) => i.files);
+    for (const f of releaseFiles) sums[f.path] = f.sha256;
+
+    /** Writes one architecture's index files to temporary names, fsynced, and their by-hash links. */
+    const writeIndexFiles = async ({ dir, byHash, files }: (typeof indexes)[number]) => {
+      const keep = new Set(files.map((f) => f.sha256));
+      const written = await Promise.all(
+        files.map(async (f) => {
+          const temp = await writeTemp(join(dir, f.name), f.data);
+          temps.push(temp);
+          // The by-hash copy appears first and never changes: a hash names one content forever.
+          await link(temp, join(byHash, f.sha256)).catch((error: NodeJS.ErrnoException) => {
+            if (error.code !== 'EEXIST') throw error;
+          });
+          return [temp, join(dir, f.name)] as [string, string];
+        }),
+      );
       await syncDir(byHash);
       await pruneByHash(byHash, keep);
-    }
+      return written;
+    };
+
     await removeStaleTemps(dists);
     const release = Buffer.from(renderRelease(layout, releaseFiles, now));
-    const releaseTemp = await writeTemp(join(dists, 'Release'), release);
+    const releaseTemp = tempNameFor(join(dists, 'Release'));
     temps.push(releaseTemp);
-    if (signer) {
-      const inRelease = tempNameFor(join(dists, 'InRelease'));
-      const detached = tempNameFor(join(dists, 'Release.gpg'));
-      temps.push(inRelease, detached);
-      await Promise.all([
-        signer.sign(releaseTemp, inRelease, 'clear'),
-        signer.sign(releaseTemp, detached, 'detach'),
-      ]);
-      await Promise.all([fsyncFile(inRelease), fsyncFile(detached)]);
-      renames.push([detached, join(dists, 'Release.gpg')], [inRelease, join(dists, 'InRelease')]);
-    }
+    await writeFile(releaseTemp, release, { mode: 0o644 });
+    const inRelease = tempNameFor(join(dists, 'InRelease'));
+    const detached = tempNameFor(join(dists, 'Release.gpg'));
+    // The Release names the indexes by hash alone: gpg signs it while they are written.
+    const [written] = await Promise.all([
+      Promise.all(indexes.map(writeIndexFiles)),
+      fsyncFile(releaseTemp),
+      signer &&
+        (async () => {
+          temps.push(inRelease, detached);
+          await signer.signRelease(releaseTemp, inRelease, detached);
+          await Promise.all([fsyncFile(inRelease), fsyncFile(detached)]);
+        })(),
+    ]);
+    renames.push(...written.flat());
+    if (signer) renames.push([detached, join(dists, 'Release.gpg')], [inRelease, join(dists, 'InRelease')]);
     renames.push([releaseTemp, join(dists, 'Release')]);
+    await options.ready;
     for (const [from, to] of renames) await rename(from, to);
-    for (const arch of layout.architectures) await syncDir(join(dists, layout.component, `binary-${arch}`));
-    await syncDir(dists);
+    renamed = true;
+    await Promise.all([...indexes.map((i) => syncDir(i.dir)), syncDir(dists)]);
+    return sums;
   } finally {
-    for (const temp of temps) await rm(temp, { force: true });
+    // After the renames no temporary name is left; before them, none may stay.
+    if (!renamed) await Promise.all(temps.map((temp) => rm(temp, { force: true })));
   }
 }

@@ -51,6 +51,27 @@ export function renderStanza(
   return lines.join('\n');
 }
 
+/** Catalogue order: name, then Debian version, then architecture. */
+function compareRecords(a: PackageRecord, b: PackageRecord): number {
+  return (
+    (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) ||
+    compareVersions(a.version, b.version) ||
+    (a.architecture < b.architecture ? -1 : a.architecture > b.architecture ? 1 : 0)
+  );
+}
+
+/** Inserts `record` into the sorted `records` at its place. */
+function insertSorted(records: PackageRecord[], record: PackageRecord): void {
+  let lo = 0;
+  let hi = records.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareRecords(records[mid]!, record) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  records.splice(lo, 0, record);
+}
+
 function fileName(name: string, version: string, architecture: string): string {
   return `${name}_${version}_${architecture}.json`;
 }
@@ -65,7 +86,9 @@ function recordFile(dir: string, name: string, version: string, architecture: st
  * directory's listing or mtime changed (another publisher added or removed one).
  */
 export class Catalogue {
-  private cache: { mtimeMs: number; names: string; records: Map<string, PackageRecord> } | undefined;
+  private cache:
+    | { mtimeMs: number; names: string; records: Map<string, PackageRecord>; sorted?: PackageRecord[] }
+    | undefined;
 
   constructor(readonly dir: string) {}
 
@@ -82,6 +105,8 @@ export class Catalogue {
     const mtimeMs = info?.mtimeMs ?? 0;
     let records: Map<string, PackageRecord>;
     if (this.cache && this.cache.names === key && this.cache.mtimeMs === mtimeMs) {
+      // The same records as last time: their order too (sorting by Debian version is not free).
+      if (this.cache.sorted) return [...this.cache.sorted];
       records = this.cache.records;
     } else {
       const previous = this.cache?.records;
@@ -94,12 +119,9 @@ export class Catalogue {
       );
       this.cache = { mtimeMs, names: key, records };
     }
-    return [...records.values()].sort(
-      (a, b) =>
-        (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) ||
-        compareVersions(a.version, b.version) ||
-        (a.architecture < b.architecture ? -1 : a.architecture > b.architecture ? 1 : 0),
-    );
+    const sorted = [...records.values()].sort(compareRecords);
+    this.cache.sorted = sorted;
+    return [...sorted];
   }
 
   /** Adds records we just wrote to the cache (called under the publish lock, after `put`s). */
@@ -108,8 +130,21 @@ export class Catalogue {
     const records = new Map(this.cache.records);
     for (const r of removed) records.delete(fileName(r.name, r.version, r.architecture));
     for (const r of added) records.set(fileName(r.name, r.version, r.architecture), r);
+    // Keep the order too: a publish adds a few records to thousands, which need no new sort
+    // (a large batch is sorted again on the next read).
+    let sorted: PackageRecord[] | undefined;
+    if (this.cache.sorted && added.length <= 64) {
+      const gone = new Set([...removed, ...added].map((r) => fileName(r.name, r.version, r.architecture)));
+      sorted = this.cache.sorted.filter((r) => !gone.has(fileName(r.name, r.version, r.architecture)));
+      for (const r of added) insertSorted(sorted, r);
+    }
     const info = await stat(this.dir);
-    this.cache = { mtimeMs: info.mtimeMs, names: [...records.keys()].sort().join('\n'), records };
+    this.cache = {
+      mtimeMs: info.mtimeMs,
+      names: [...records.keys()].sort().join('\n'),
+      records,
+      ...(sorted ? { sorted } : {}),
+    };
   }
 
   async get(name: string, version: string, architecture: string): Promise<PackageRecord | undefined> {

@@ -1,8 +1,9 @@
 /**
  * OpenPGP signing with the system `gpg`: `InRelease` (clear-signed) and `Release.gpg` (detached,
- * armored). A key comes from an existing GnuPG home (`homedir`, `keyId`) or an armored secret
- * key file imported into a private temporary home. A passphrase only ever travels on gpg's
- * stdin (`--passphrase-fd 0`), never in argv, the environment or an error message.
+ * armored), made by two gpg at once. A key comes from an existing GnuPG home (`homedir`,
+ * `keyId`) or an armored secret key file imported into a private temporary home. A passphrase
+ * only ever travels on stdin (gpg's `--passphrase-fd 0`), never in argv, the environment or an
+ * error message.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,26 @@ export interface SigningKey {
 }
 
 const TIMEOUT_MS = 60_000;
+
+/**
+ * Signs a Release both ways at once with one process start from here: this small shell runs
+ * the two gpg ($5… is their common argv; $1 InRelease, $2 Release.gpg, $3 the Release). A fork
+ * of a Node process with a large heap (a repository of thousands of packages) costs
+ * milliseconds; the shell's forks cost little. With $4 = 1 the passphrase is read once from
+ * stdin and handed to each gpg by printf, a builtin: it is in no argv and no environment.
+ */
+const SIGN_BOTH = [
+  'clear=$1 detached=$2 input=$3 withPassphrase=$4',
+  'shift 4',
+  'secret=',
+  'if [ "$withPassphrase" = 1 ]; then IFS= read -r secret; fi',
+  'feed() { if [ "$withPassphrase" = 1 ]; then printf "%s\\n" "$secret"; fi; }',
+  'feed | "$@" --clearsign --output "$clear" "$input" & c=$!',
+  'feed | "$@" --detach-sign --output "$detached" "$input" & d=$!',
+  'wait "$c"; rc=$?',
+  'wait "$d"; rd=$?',
+  '[ "$rc" -eq 0 ] && [ "$rd" -eq 0 ]',
+].join('\n');
 
 /** Signs files with one key; `close()` stops the agent of a temporary home and deletes it. */
 export class Signer {
@@ -69,10 +90,10 @@ export class Signer {
     return this.home;
   }
 
-  /** Writes `output` as gpg's signature of `input` (`clear`: InRelease; `detach`: Release.gpg). */
-  async sign(input: string, output: string, mode: 'clear' | 'detach'): Promise<void> {
+  /** gpg's argv up to the signing mode: home, batch, passphrase, key, SHA-256, armored output. */
+  private async gpgArgv(): Promise<string[]> {
     const home = await this.homedir();
-    const argv = [
+    return [
       'gpg',
       ...(home ? ['--homedir', home] : []),
       '--batch',
@@ -83,13 +104,25 @@ export class Signer {
       '--digest-algo',
       'SHA256',
       '--armor',
-      mode === 'clear' ? '--clearsign' : '--detach-sign',
-      '--output',
-      output,
-      input,
+    ];
+  }
+
+  /** Writes `inRelease` (clear-signed) and `detached` (Release.gpg) for `release`, both at once. */
+  async signRelease(release: string, inRelease: string, detached: string): Promise<void> {
+    const withPassphrase = this.key.passphrase === undefined ? '0' : '1';
+    const argv = [
+      'sh',
+      '-c',
+      SIGN_BOTH,
+      'ringmaster-sign',
+      inRelease,
+      detached,
+      release,
+      withPassphrase,
+      ...(await this.gpgArgv()),
     ];
     const r = await runCommand(argv, { input: this.key.passphrase ?? '', timeoutMs: TIMEOUT_MS });
-    if (r.exitCode !== 0) this.fail(`sign ${input}`, r.stderr);
+    if (r.exitCode !== 0) this.fail(`sign ${release}`, r.stderr);
   }
 
   async close(): Promise<void> {
