@@ -17,6 +17,8 @@ export {
   verifyHostKey,
 } from './known-hosts.js';
 export {
+  type AptSource,
+  aptSourceSchema,
   hostSchema,
   REMOTE_PATH,
   type ResolvedSshOptions,

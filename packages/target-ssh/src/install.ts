@@ -1,10 +1,12 @@
 /**
  * Installing an artifact on one host: hooks, upload (SFTP, checksum on the host, `dpkg -i`,
- * temp file removed whatever happens) or apt (`apt-get install name=version`), then a check
- * that the host runs the version, service restarts and the health check.
+ * temp file removed whatever happens) or apt (the `aptSource` written where it differs, then
+ * `apt-get install name=version`), then a check that the host runs the version, service
+ * restarts and the health check.
  */
 import { randomBytes } from 'node:crypto';
 import type { Artifact, CommandEnv, InstalledPackage } from '@ringmaster/core/adapter';
+import { type AptSourceFiles, aptSourceFiles, writeAptSource } from './apt-source.js';
 import { hostError } from './errors.js';
 import { checkHealth } from './health.js';
 import type { ResolvedSshOptions } from './options.js';
@@ -149,8 +151,15 @@ async function uploadAndInstall(
   }
 }
 
-async function aptInstall(remote: Remote, artifact: Artifact, options: ResolvedSshOptions): Promise<void> {
-  if (options.aptUpdate) {
+async function aptInstall(
+  remote: Remote,
+  artifact: Artifact,
+  options: ResolvedSshOptions,
+  source: AptSourceFiles | undefined,
+): Promise<void> {
+  // A source that just changed has no lists on the host yet: update whatever aptUpdate says.
+  const sourceChanged = source ? await writeAptSource(remote, source) : false;
+  if (options.aptUpdate || sourceChanged) {
     await remote.mustRun([...NONINTERACTIVE, 'apt-get', 'update', '-q'], 'apt-get update', {
       privileged: true,
     });
@@ -207,12 +216,15 @@ export async function installOnHost(
 ): Promise<void> {
   const host = remote.host.name;
   const withEnv = env ? { env } : {};
+  // The key file is read (and checked) before anything runs on the host.
+  const source =
+    options.installMode === 'apt' && options.aptSource ? await aptSourceFiles(options.aptSource) : undefined;
   if (options.hooks.beforeInstall) {
     await remote.mustRun(expandHook(options.hooks.beforeInstall, host), 'the beforeInstall hook', withEnv);
   }
   let now: InstalledPackage | undefined;
   if (options.installMode === 'apt') {
-    await aptInstall(remote, artifact, options);
+    await aptInstall(remote, artifact, options, source);
     now = await queryInstalled(remote, artifact.name);
   } else {
     now = await uploadAndInstall(remote, artifact, options);

@@ -79,6 +79,39 @@ const healthCheckSchema = z
     }),
   );
 
+/**
+ * A URL for a line of sources.list: `http://`, `https://` or `file:/`, of characters that cannot
+ * end the URL field or open an option (no whitespace, quotes, brackets, `#`).
+ *
+ * @example
+ * ```ts
+ * APT_URL.test('http://apt.example.com/ringmaster/'); // true
+ * ```
+ */
+export const APT_URL = /^(?:https?:\/\/[A-Za-z0-9._~%-]|file:\/)[A-Za-z0-9._~%!$&()*+,;=:@/?-]*$/;
+
+const safeName = (example: string) =>
+  z.string().regex(SAFE_NAME, `must be a plain name such as ${example} (letters, digits, . _ -)`);
+
+/** The repository `installMode: 'apt'` installs from, written on each host before `apt-get update`. */
+export const aptSourceSchema = z.strictObject({
+  /** The repository's URL, as the hosts reach it. */
+  url: z
+    .string()
+    .refine(
+      (u) => APT_URL.test(u) && URL.canParse(u),
+      'must be an http://, https:// or file:/ URL without spaces, quotes, brackets or #',
+    ),
+  /** The suite hosts of this target install from: a ring's suite, e.g. `prod`. */
+  suite: safeName('prod'),
+  /** @default 'main' */
+  component: safeName('main').default('main'),
+  /** Local path of the repository's public key (armored or binary); read at install, not at `ssh()`. */
+  keyFile: z.string().min(1, "must be the path of the repository's public key"),
+  /** The files' base name: `/etc/apt/keyrings/<name>.asc`, `/etc/apt/sources.list.d/<name>.list`. @default 'ringmaster' */
+  name: safeName('ringmaster').default('ringmaster'),
+});
+
 const timeoutsSchema = z
   .object({
     /** TCP connect plus SSH handshake and authentication. @default 10000 */
@@ -137,8 +170,13 @@ export const sshOptionsSchema = z
     sudo: z.boolean().default(false),
     /** `upload`: SFTP the .deb and `dpkg -i` it; `apt`: `apt-get install name=version` from the host's sources. @default 'upload' */
     installMode: z.enum(['upload', 'apt']).default('upload'),
-    /** Run `apt-get update` before an apt install. @default true */
+    /** Run `apt-get update` before an apt install (always when `aptSource` just changed). @default true */
     aptUpdate: z.boolean().default(true),
+    /**
+     * With `installMode: 'apt'`: the repository to install from, written on each host (key in
+     * `/etc/apt/keyrings`, a `signed-by` line in `/etc/apt/sources.list.d`) when it differs.
+     */
+    aptSource: aptSourceSchema.optional(),
     /** systemd services to `systemctl restart` after an install. @default [] */
     services: z
       .array(z.string().regex(SERVICE_NAME, 'must be a systemd unit name (letters, digits, @ . _ : -)'))
@@ -167,6 +205,10 @@ export const sshOptionsSchema = z
   .refine((o) => o.privateKey !== undefined || o.agent !== undefined, {
     message: 'give a privateKey path or agent: true',
     path: ['privateKey'],
+  })
+  .refine((o) => o.aptSource === undefined || o.installMode === 'apt', {
+    message: "is used by installMode: 'apt' only; set installMode: 'apt' or remove it",
+    path: ['aptSource'],
   });
 
 /**
@@ -196,3 +238,12 @@ export type ResolvedSshOptions = z.output<typeof sshOptionsSchema>;
  * ```
  */
 export type SshHost = z.output<typeof hostSchema>;
+/**
+ * The `aptSource` option, after defaults.
+ *
+ * @example
+ * ```ts
+ * const source: AptSource = { url: 'http://10.0.0.5/apt/', suite: 'prod', component: 'main', keyFile: 'repo.asc', name: 'ringmaster' };
+ * ```
+ */
+export type AptSource = z.output<typeof aptSourceSchema>;

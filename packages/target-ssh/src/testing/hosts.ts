@@ -30,6 +30,8 @@ export const HOST_DIRS = [
   '/var/lib/apt',
   '/var/cache/apt',
   '/etc/apt/sources.list.d',
+  // The keys those sources are signed by (`ssh({ aptSource })` writes one here).
+  '/etc/apt/keyrings',
 ];
 
 /** One running test host. */
