@@ -130,6 +130,8 @@ export async function runCli(argv: string[], io: Io = processIo, cwd = process.c
         serve: { type: 'string' },
         limit: { type: 'string' },
         'break-glass': { type: 'boolean' },
+        with: { type: 'string', multiple: true },
+        at: { type: 'string' },
       },
     });
     parsed = { command: positionals[0] ?? '', positionals: positionals.slice(1), flags: values };

@@ -88,10 +88,13 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
         throw new RingmasterError('CONFIG', '--break-glass: say why the freeze must be broken (--reason)', {
           scope: 'cli',
         });
+      const companions = withFlags(args);
       const summary = await project.engine.promote({
         pipeline: pipeline!,
         ring: ring!,
         ...(release ? { release } : {}),
+        ...(companions.length ? { with: companions } : {}),
+        ...(args.flags.force === true ? { force: true } : {}),
         ...(reason ? { reason } : {}),
         ...(limit !== undefined ? { limit } : {}),
         ...(breakGlass ? { breakGlass: { reason: reason!, groups: identity?.groups ?? [] } } : {}),
@@ -112,6 +115,20 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
     },
     { io, signals: 'park' },
   );
+}
+
+/** `--with bar@2.0` (repeatable): releases of other pipelines promoted together with this one. */
+function withFlags(args: Parsed): { pipeline: string; release: string }[] {
+  const values = args.flags.with;
+  const list = Array.isArray(values) ? values : typeof values === 'string' ? [values] : [];
+  return list.map((text) => {
+    const at = text.indexOf('@');
+    if (at <= 0 || at === text.length - 1)
+      throw new RingmasterError('CONFIG', `--with: "${text}" is not <pipeline>@<release> (e.g. bar@2.0)`, {
+        scope: 'cli',
+      });
+    return { pipeline: text.slice(0, at), release: text.slice(at + 1) };
+  });
 }
 
 /** `allow` (and the old spelling, `unpin <pipeline> <ring> <release>`): lifts a rejection. */
@@ -304,12 +321,14 @@ export const commands: Record<string, Command> = {
   },
   promote: {
     usage:
-      'promote <pipeline> <ring> [release] [--by NAME] [--reason TEXT] [--limit HOSTS] [--break-glass] [--dry-run] [--json]',
+      'promote <pipeline> <ring> [release] [--with PIPELINE@RELEASE]… [--force] [--by NAME] [--reason TEXT] [--limit HOSTS] [--break-glass] [--dry-run] [--json]',
     summary:
-      'roll a release out to a ring now, bypassing its policy (not its lock); exit 0 only if it is verified there',
+      'roll a release out to a ring now, bypassing its policy (not its lock or package relations); exit 0 only if it is verified there',
     flags: [
       '--by       who promotes it (recorded; default: cli)',
       '--reason   recorded with the rollout',
+      '--with     a release of another pipeline that goes in with it (they need each other): bar@2.0; repeatable',
+      '--force    go ahead although the ring lacks what the release needs (its Depends), or it breaks what the ring runs',
       '--dry-run  print the rollout host by host and step by step (versions, pauses, gates, commits) and do nothing',
       '--limit    only these hosts (names or globs, "prod-1,prod-[23]"): the ring\'s own release is unchanged',
       '--break-glass  deploy through a freeze (needs --reason; only for access.breakGlass groups): recorded and notified',
@@ -332,10 +351,12 @@ export const commands: Record<string, Command> = {
     run: (args, io, cwd) => deployNow(args, io, cwd, 'deploy <pipeline> <ring> <release>', 3),
   },
   rollback: {
-    usage: 'rollback <pipeline> <ring> [--to RELEASE] [--reason TEXT] [--limit HOSTS] [--dry-run] [--json]',
+    usage:
+      'rollback <pipeline> <ring> [--to RELEASE] [--force] [--reason TEXT] [--limit HOSTS] [--dry-run] [--json]',
     summary: 'roll a ring back (to the newest release verified there, or --to) and reject what it ran',
     flags: [
       '--to       the release to go back to (even one rejected there)',
+      '--force    go back although what the ring runs needs the release it has now (refused otherwise)',
       '--reason   recorded with the rejection',
       '--dry-run  print the rollback host by host (versions, commits removed) and do nothing',
       '--limit    only these hosts (names or globs, "prod-1,prod-[23]"): the ring\'s own release is unchanged',
@@ -365,6 +386,7 @@ export const commands: Record<string, Command> = {
             pipeline: pipeline!,
             ring: ring!,
             ...(to ? { to } : {}),
+            ...(args.flags.force === true ? { force: true } : {}),
             ...(reason ? { reason } : {}),
             ...(limit !== undefined ? { limit } : {}),
             by,
@@ -717,6 +739,37 @@ export const commands: Record<string, Command> = {
         if (args.flags.hosts === true)
           printPlanWithHosts(io, json(args), plan, formatPlan(plan), await planPreviews(project, plan));
         else io.out(json(args) ? JSON.stringify(plan, null, 2) : formatPlan(plan));
+        return EXIT.OK;
+      }),
+  },
+  suite: {
+    usage: 'suite <ring> [--at TIME] [--json]',
+    summary:
+      "what a ring's apt suite listed (what its hosts could install), now or at a time, from the ledger",
+    flags: ['--at      a time (ISO 8601, "2026-11-20T12:00:00Z"): the suite as it was then (default: now)'],
+    example: 'ringmaster suite prod --at 2026-11-20T12:00:00Z',
+    run: (args, io, cwd) =>
+      withProject(args, cwd, async (project) => {
+        const [ring] = need(args, 1, 'suite <ring> [--at TIME]');
+        const at = flag(args, 'at');
+        const suite = await project.engine.suite({ ring: ring!, ...(at ? { at } : {}) });
+        if (json(args)) {
+          io.out(JSON.stringify({ ring, at: at ?? null, suite: suite ?? null }, null, 2));
+          return EXIT.OK;
+        }
+        if (!suite) {
+          io.out(
+            `${ring}: no change of its suite is recorded${at ? ` at or before ${at}` : ''} (the ring's first rollout makes it, with a repository that keeps a suite per ring)`,
+          );
+          return EXIT.OK;
+        }
+        io.out(
+          `${ring} (suite ${suite.suite}) as of ${suite.asOf}: changed ${suite.at} by ${suite.pipeline}'s ${suite.rollout}`,
+        );
+        const names = Object.keys(suite.packages).sort();
+        if (names.length === 0) io.out('  lists nothing');
+        for (const name of names) io.out(`  ${name}  ${suite.packages[name]!.join(', ')}`);
+        for (const [path, sha] of Object.entries(suite.indexes)) io.out(`  ${path}  sha256 ${sha}`);
         return EXIT.OK;
       }),
   },
