@@ -49,6 +49,38 @@ async function indexSnapshot(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
+describe('aptRepository() artifacts', () => {
+  it('publish and find give back the package with its relations, as its control file has them', async () => {
+    const tree = await writeTree(await tempDir('tree'), { 'usr/share/rel/VERSION': '1\n' });
+    const built = await deb({
+      name: 'rel',
+      version: () => '1.1',
+      maintainer: 'Ops <ops@example.com>',
+      description: 'Relations\nA package with every relation field.',
+      preDepends: ['dpkg (>= 1.15)'],
+      depends: ['bar (>= 2.0) | baz', 'libc6 (>= 2.36)'],
+      breaks: ['old-bar (<< 1.0)'],
+      conflicts: ['rival'],
+      provides: ['rel-api (= 1)'],
+    }).package({ dir: tree, revision: revision(1), outDir: await tempDir('out') });
+    const repo = aptRepository({ dir: await tempDir('repo') });
+    const relations = {
+      preDepends: ['dpkg (>= 1.15)'],
+      depends: ['bar (>= 2.0) | baz', 'libc6 (>= 2.36)'],
+      breaks: ['old-bar (<< 1.0)'],
+      conflicts: ['rival'],
+      provides: ['rel-api (= 1)'],
+    };
+    expect(built.relations).toEqual(relations);
+    expect((await repo.publish(built)).relations).toEqual(relations);
+    // A new handle reads it from the catalogue alone.
+    const again = aptRepository({ dir: repo.dir });
+    expect((await again.find('rel', '1.1'))?.relations).toEqual(relations);
+    await repo.close();
+    await again.close();
+  });
+});
+
 describe('aptRepository() layout and indexes', () => {
   it('writes pool/, Packages(.gz), by-hash and a Release whose sums match, signed InRelease and Release.gpg', async () => {
     const dir = await tempDir('repo');

@@ -67,9 +67,21 @@ function toArtifact(root: string, r: PackageRecord): Artifact {
     sha256: r.sha256,
     size: r.size,
     format: 'deb',
-    // Read from the stanza the package's own control file gave (as checked at publish).
-    relations: relationsOf(parseControlFile(r.stanza)),
+    relations: relationsOf(controlFieldsOf(r.stanza)),
   };
+}
+
+/**
+ * The package's own control fields from its Packages stanza: the stanza without the fields the
+ * repository adds (Filename, Size, SHA256), which a control file may not have.
+ */
+function controlFieldsOf(stanza: string): [string, string][] {
+  return parseControlFile(
+    stanza
+      .split('\n')
+      .filter((line) => !/^(Filename|Size|SHA256):/.test(line))
+      .join('\n'),
+  );
 }
 
 /** Maps with at most `limit` calls in flight, results in input order. */
