@@ -78,7 +78,12 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
           ...(release ? { release } : {}),
           ...(flag(args, 'limit') !== undefined ? { limit: flag(args, 'limit')! } : {}),
         });
-      const { by, identity } = await actor(project, args, 'deploy', [{ pipeline: pipeline!, ring: ring! }]);
+      // Releases promoted with it are deployed too: the caller must be allowed to deploy each.
+      const companions = withFlags(args);
+      const { by, identity } = await actor(project, args, 'deploy', [
+        { pipeline: pipeline!, ring: ring! },
+        ...companions.map((c) => ({ pipeline: c.pipeline, ring: ring! })),
+      ]);
       const followed = follow(project, io, { json: json(args) });
       const reason = flag(args, 'reason');
       const limit = flag(args, 'limit');
@@ -88,7 +93,6 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
         throw new RingmasterError('CONFIG', '--break-glass: say why the freeze must be broken (--reason)', {
           scope: 'cli',
         });
-      const companions = withFlags(args);
       const summary = await project.engine.promote({
         pipeline: pipeline!,
         ring: ring!,
@@ -107,11 +111,20 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
         return summary.outcome === 'succeeded' ? byFailures(io, followed, json(args)) : EXIT.FAILED;
       }
       if (json(args)) io.out(JSON.stringify({ pipeline, ring, ...summary }));
-      else
-        io.out(
-          `${rolloutLine(summary, ring!, pipeline!)}${summary.outcome ? `; ${summary.verified ? '' : 'not '}verified in ${ring}` : ''}`,
-        );
-      return verifiedExit(summary, io, followed, json(args));
+      else {
+        const verified = (s: RolloutSummary) =>
+          s.outcome ? `; ${s.verified ? '' : 'not '}verified in ${ring}` : '';
+        io.out(`${rolloutLine(summary, ring!, pipeline!)}${verified(summary)}`);
+        for (const other of summary.together ?? [])
+          io.out(`${other.pipeline}: ${rolloutLine(other, ring!, other.pipeline)}${verified(other)}`);
+      }
+      // With --with: done only when every release went in (a member that did not stops the rest).
+      const missing = companions.length - (summary.together?.length ?? 0);
+      const last = [summary, ...(summary.together ?? [])].find(
+        (s) => !(s.outcome === 'succeeded' && s.verified),
+      );
+      if (missing > 0 && !last) return EXIT.FAILED;
+      return verifiedExit(last ?? summary, io, followed, json(args));
     },
     { io, signals: 'park' },
   );

@@ -19,6 +19,7 @@ import {
   manual,
   manualClock,
   memorySource,
+  oneAtATime,
   pipeline,
   type RingmasterError,
   tarball,
@@ -104,7 +105,13 @@ function suitedRepository(dir: string) {
   return { repository: suited, admitted };
 }
 
-async function project(options: { fooNeeds: Record<string, string[]>; barNeeds?: Record<string, string[]> }) {
+async function project(options: {
+  fooNeeds: Record<string, string[]>;
+  barNeeds?: Record<string, string[]>;
+  /** bar's install of this version fails on every host. */
+  barFailsAt?: string;
+  onFailure?: 'halt' | 'rollback';
+}) {
   const dir = await tempDir('rm-relations-');
   const clock = manualClock('2026-11-02T09:00:00Z');
   const repo = suitedRepository(join(dir, 'repo'));
@@ -117,11 +124,21 @@ async function project(options: { fooNeeds: Record<string, string[]>; barNeeds?:
       source,
       packager: relatedPackager(name, needs),
       repository: repo.repository,
-      rings: (['eng', 'sandbox', 'prod'] as const).map((ring) => ({
-        name: ring,
-        target: localTarget({ root: join(dir, 'hosts', ring), hosts: [`${ring}-1`] }),
-        policy: ring === 'prod' && name === 'bar' ? manual() : auto(),
-      })),
+      rings: (['eng', 'sandbox', 'prod'] as const).map((ring) => {
+        const target = localTarget({ root: join(dir, 'hosts', ring), hosts: [`${ring}-1`] });
+        const install = target.install.bind(target);
+        if (name === 'bar' && options.barFailsAt)
+          target.install = async (host, artifact, opts) => {
+            if (artifact.version === options.barFailsAt) throw new Error(`disk on ${host} is read-only`);
+            return install(host, artifact, opts);
+          };
+        return {
+          name: ring,
+          target,
+          policy: ring === 'prod' && name === 'bar' ? manual() : auto(),
+          ...(options.onFailure ? { rollout: oneAtATime({ onFailure: options.onFailure }) } : {}),
+        };
+      }),
     });
     return { p, source };
   };
@@ -273,6 +290,50 @@ describe('package relations between pipelines', () => {
     expect(together[1]!.time).toBe(together[0]!.time);
     expect(w.errors).toEqual([]);
   });
+
+  it('a --with whose companion cannot go in (locked) is refused before anything is written', async () => {
+    const w = await project({
+      fooNeeds: { '1.0.2': ['bar (>= 1.0.2)'] },
+      barNeeds: { '1.0.2': ['foo (>= 1.0.2)'] },
+    });
+    await w.settle();
+    await w.bar.source.commit({ 'bar.txt': 'v2\n' }, 'bar two', 'bob');
+    await w.foo.source.commit({ 'foo.txt': 'v2\n' }, 'foo two', 'alice');
+    await w.settle();
+    await w.engine.lock({ pipeline: 'bar', ring: 'eng', reason: 'incident 7', by: 'dave' });
+    const records = (await w.engine.ledger.read()).length;
+    const refused = await rejection(
+      w.engine.promote({
+        pipeline: 'foo',
+        ring: 'eng',
+        release: '1.0.2',
+        with: [{ pipeline: 'bar', release: '1.0.2' }],
+        by: 'alice',
+      }),
+    );
+    expect(refused.code).toBe('LOCKED');
+    expect(refused.message).toContain('bar/eng is locked by dave');
+    expect((await w.engine.ledger.read()).length).toBe(records);
+    expect(await w.runs('foo', 'eng')).toBe('1.0.1');
+  });
+
+  for (const onFailure of ['rollback', 'halt'] as const)
+    it(`a deploy that fails (${onFailure}) leaves the ring's suite listing what the ring runs`, async () => {
+      const w = await project({ fooNeeds: {}, barFailsAt: '1.0.2', onFailure });
+      await w.settle();
+      expect((await w.engine.suite({ ring: 'eng' }))?.packages.bar).toEqual(['1.0.1']);
+      await w.bar.source.commit({ 'bar.txt': 'v2\n' }, 'bar two', 'bob');
+      await w.settle();
+      expect(await w.runs('bar', 'eng')).toBe('1.0.1');
+      // Put in before the first host, taken out again once the deploy failed.
+      expect(w.admitted.filter((a) => a.ring === 'eng').map((a) => a.artifacts)).toEqual([
+        ['bar 1.0.1'],
+        ['foo 1.0.1'],
+        ['bar 1.0.2'],
+        ['bar 1.0.1'],
+      ]);
+      expect((await w.engine.suite({ ring: 'eng' }))?.packages.bar).toEqual(['1.0.1']);
+    });
 
   it('a relation that does not parse blocks the ring and names the pipeline, package and entry', async () => {
     const w = await project({ fooNeeds: { '1.0.1': ['bar (> 1.0.1)'] } });

@@ -309,6 +309,8 @@ export class Engine extends EventEmitter<EngineEvents> {
         return;
       } catch (error) {
         const retryable = (error as RingmasterError).details?.retryable === true;
+        // Waiting must not outlive the engine's lease: past it, another engine may hold the ledger.
+        if (this.keeper?.signal.aborted) throw this.lostLease ?? error;
         if (!retryable || Date.now() >= deadline) throw error;
         this.emit('error', {
           operation: 'load the ledger (the store is unavailable: trying again)',

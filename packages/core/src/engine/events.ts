@@ -1,13 +1,19 @@
 /** The engine's typed events: one per ledger record type, plus decisions and errors. */
 import type { RecordData, RecordType, TypedRecord } from '../ledger/records.js';
 import type { Decision } from '../policy/types.js';
+import type { RingNeeds } from './ring-action.js';
 
 export interface DecisionEvent {
   pipeline: string;
   ring: string;
   release: string;
   version: string;
+  /** What the ring's policy says. */
   decision: Decision;
+  /** What the ring does, in one sentence, as `explain` says it (a policy's word, or a relation's). */
+  reason: string;
+  /** Set when package relations keep the release out (or will, once the policy lets it in). */
+  needs?: RingNeeds;
 }
 
 export interface ErrorEvent {

@@ -95,6 +95,11 @@ export interface RolloutSummary {
   verified: boolean;
   /** A rollout still in flight: the step it is at, and what it waits for (a pause step). */
   position?: RolloutPosition;
+  /**
+   * `promote --with`: the rollouts of the other releases, in order, each once the one before
+   * succeeded (they stop at the first that did not).
+   */
+  together?: (RolloutSummary & { pipeline: string })[];
 }
 
 export class Operations {
@@ -237,13 +242,13 @@ export class Operations {
       const q = this.pipeline(c.pipeline);
       return this.throughFreeze(q, this.ringIndex(q, ring.name), c.release, by, input.breakGlass);
     });
-    if (companions.length) {
-      const members = [
-        { pipeline: pipeline.name, release: release.id },
-        ...companions.map((c) => ({ pipeline: c.pipeline, release: c.release.id })),
-      ];
-      await this.rt.ledger.decide(() =>
-        members.map((m) =>
+    // The decision to promote them together is written with the first rollout, or not at all.
+    const members = [
+      { pipeline: pipeline.name, release: release.id },
+      ...companions.map((c) => ({ pipeline: c.pipeline, release: c.release.id })),
+    ];
+    const decided = companions.length
+      ? members.map((m) =>
           entry('ring.together', {
             pipeline: m.pipeline,
             ring: ring.name,
@@ -252,24 +257,43 @@ export class Operations {
             by,
             ...(input.reason ? { reason: input.reason } : {}),
           }),
-        ),
-      );
-    }
+        )
+      : [];
     await this.rings.deploy(
       pipeline,
       ring,
-      () => ({ release, reason, ...(broke ? { with: broke() } : {}) }),
+      () => ({
+        release,
+        reason,
+        ...(broke || decided.length ? { with: [...(broke ? broke() : []), ...decided] } : {}),
+        ...(companions.length ? { together: members.slice(1) } : {}),
+      }),
       {
         required: true,
         ...(limit ? { limit } : {}),
       },
     );
+    const first = this.summary(
+      pipeline,
+      ring,
+      before,
+      input.release ? `named by ${input.by ?? 'api'}` : `the newest release ready for ${ring.name}`,
+    );
+    // The others follow only once the first is in: each then needs nothing it does not have.
+    if (companions.length && first.outcome !== 'succeeded')
+      return {
+        ...first,
+        reason: `${first.reason ?? first.outcome ?? 'not finished'}; ${companions.map((c) => `${c.pipeline} ${c.release.version}`).join(' and ')} not rolled out`,
+      };
+    const others: RolloutSummary[] = [];
     for (const [i, c] of companions.entries()) {
       const q = this.pipeline(c.pipeline);
+      const qRing = q.rings[this.ringIndex(q, ring.name)]!;
       const glass = companionGlass[i];
+      const qBefore = ringState(this.rt.state(q.name), ring.name).rollouts.length;
       await this.rings.deploy(
         q,
-        q.rings[this.ringIndex(q, ring.name)]!,
+        qRing,
         () => ({
           release: c.release,
           reason: `promoted by ${by} together with ${pipeline.name} ${release.version}${input.reason ? `: ${input.reason}` : ''}`,
@@ -277,13 +301,18 @@ export class Operations {
         }),
         { required: true, ...(limit ? { limit } : {}) },
       );
+      const done = this.summary(
+        q,
+        qRing,
+        qBefore,
+        `promoted together with ${pipeline.name} ${release.version}`,
+      );
+      others.push(done);
+      if (done.outcome !== 'succeeded') break;
     }
-    return this.summary(
-      pipeline,
-      ring,
-      before,
-      input.release ? `named by ${input.by ?? 'api'}` : `the newest release ready for ${ring.name}`,
-    );
+    return others.length
+      ? { ...first, together: others.map((o, i) => ({ pipeline: companions[i]!.pipeline, ...o })) }
+      : first;
   }
 
   /** The releases named by `with`, each of another pipeline that has the ring. */
@@ -302,9 +331,18 @@ export class Operations {
           { scope: 'engine' },
         );
       seen.add(q.name);
-      this.ringIndex(q, ring.name);
-      this.assertUnlocked(q, ring);
-      return { pipeline: q.name, release: this.findRelease(q, ref.release) };
+      const qRing = q.rings[this.ringIndex(q, ring.name)]!;
+      this.assertUnlocked(q, qRing);
+      const release = this.findRelease(q, ref.release);
+      this.assertNotPinnedAway(q, qRing, release.id);
+      const inFlight = ringState(this.rt.state(q.name), ring.name).inFlight;
+      if (inFlight)
+        throw new RingmasterError(
+          'LOCKED',
+          `with: ${q.name}/${ring.name} has a rollout in flight (${inFlight}): let it end, resume it, or abort it first`,
+          { scope: 'engine' },
+        );
+      return { pipeline: q.name, release };
     });
   }
 
@@ -353,7 +391,11 @@ export class Operations {
     if (broken)
       throw new RingmasterError(
         'STATE',
-        `rolling ${pipeline.name} back to ${target!.version} in ${ring.name} is refused: ${broken.reason}. Roll those back first, or force it (--force)`,
+        `rolling ${pipeline.name} back to ${target!.version} in ${ring.name} is refused: ${broken.reason}. ${
+          broken.problems.every((x) => x.package !== target!.artifact.name)
+            ? 'Roll those back first, or force it (--force)'
+            : 'To go back anyway: --force'
+        }`,
         { scope: 'engine', details: { problems: broken.problems } },
       );
     const limit = input.limit !== undefined ? matchHosts(ring, limitText(input.limit)) : undefined;

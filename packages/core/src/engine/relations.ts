@@ -44,6 +44,9 @@ export interface RelationVerdict {
   together?: { pipeline: string; release: string; version: string }[];
 }
 
+/** How many of a pipeline's newest releases a hint looks through for one that meets a relation. */
+const HINT_RELEASES = 20;
+
 /** The pipeline of the project that makes package `name`. */
 function makerOf(project: Project, name: string): Pipeline | undefined {
   for (const p of project.pipelines.values()) if (p.packager.packageName === name) return p;
@@ -139,16 +142,30 @@ function whatWouldMeet(
     const maker = makerOf(project, name);
     if (!maker || maker === pipeline) continue;
     const q = project.state(maker.name);
-    const newestFirst = [...q.releases.values()].sort((a, b) => b.index - a.index);
-    const meets = newestFirst.find(
-      (r) =>
-        !problemsOf(project, pipeline, ring, release, [
-          ...companions.filter((c) => c.pipeline !== maker.name),
-          { pipeline: maker.name, release: r },
-        ]).some((x) => same(x, problem)),
-    );
+    if (q.releases.size === 0) {
+      hints.push(`${name} has no release yet`);
+      continue;
+    }
+    // The newest few releases only: every view asks this, and an old one is rarely the answer.
+    const newestFirst = [...q.releases.values()].sort((a, b) => b.index - a.index).slice(0, HINT_RELEASES);
+    let meets: ReleaseState | undefined;
+    try {
+      meets = newestFirst.find(
+        (r) =>
+          !problemsOf(project, pipeline, ring, release, [
+            ...companions.filter((c) => c.pipeline !== maker.name),
+            { pipeline: maker.name, release: r },
+          ]).some((x) => same(x, problem)),
+      );
+    } catch {
+      continue; // a release of the maker whose relations do not parse: no hint, not a block
+    }
     if (!meets) {
-      hints.push(`no release of ${name} meets it`);
+      hints.push(
+        q.releases.size > HINT_RELEASES
+          ? `none of the newest ${HINT_RELEASES} releases of ${name} meets it`
+          : `no release of ${name} meets it`,
+      );
       continue;
     }
     const where = verifiedIn(maker, q, meets);
@@ -158,11 +175,14 @@ function whatWouldMeet(
         : `${name} ${meets.version} is built, not verified anywhere yet`,
     );
     // It needs us back: alone, neither can ever enter.
-    const alone = problemsOf(project, maker, ring, meets, companions);
-    const withUs = problemsOf(project, maker, ring, meets, [
-      ...companions,
-      { pipeline: pipeline.name, release },
-    ]);
+    let alone: RelationProblem[] = [];
+    let withUs: RelationProblem[] = [];
+    try {
+      alone = problemsOf(project, maker, ring, meets, companions);
+      withUs = problemsOf(project, maker, ring, meets, [...companions, { pipeline: pipeline.name, release }]);
+    } catch {
+      continue;
+    }
     if (alone.length > 0 && withUs.length === 0)
       together.push({ pipeline: maker.name, release: meets.id, version: meets.version });
   }
@@ -198,22 +218,4 @@ export function relationVerdict(
     ? `${clauses.join('; ')}; ${[`${pipeline.name} ${release.version}`, ...together.map((t) => `${t.pipeline} ${t.version}`)].join(' and ')} need each other: promote them together (ringmaster promote ${pipeline.name} ${ring} ${release.id} ${together.map((t) => `--with ${t.pipeline}@${t.release}`).join(' ')})`
     : clauses.join('; ');
   return { problems, reason, ...(together.length ? { together } : {}) };
-}
-
-/** The releases promoted together with `release` into `ring`, as its latest `ring.together` says. */
-export function companionsOf(
-  project: Project,
-  pipeline: Pipeline,
-  ring: string,
-  release: ReleaseState,
-): Companion[] {
-  const together = ringState(project.state(pipeline.name), ring).together;
-  if (!together || together.release !== release.id) return [];
-  const out: Companion[] = [];
-  for (const m of together.members) {
-    if (m.pipeline === pipeline.name) continue;
-    const r = project.state(m.pipeline).releases.get(m.release);
-    if (r) out.push({ pipeline: m.pipeline, release: r });
-  }
-  return out;
 }

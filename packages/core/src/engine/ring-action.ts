@@ -15,7 +15,7 @@ import type { Decision } from '../policy/types.js';
 import { describeStep } from '../rollout/strategy.js';
 import { type Candidate, candidates, feederOf } from './eligibility.js';
 import { allDisabled } from './hosts.js';
-import { companionsOf, type Project, type RelationVerdict, relationVerdict } from './relations.js';
+import { type Project, type RelationVerdict, relationVerdict } from './relations.js';
 
 /** The newest failure that still matters in a ring: of its current release, or of a newer one. */
 export interface RingFailure {
@@ -318,12 +318,15 @@ export function ringAction(
       const when = d.until
         ? ` (until ${d.until}, in ${formatDuration(Date.parse(d.until) - now.getTime())})`
         : '';
+      // Said now, so a person approving it knows it would wait for something else after.
+      const also = relationsOf(project, pipeline, ring.name, newest);
       return {
         ...common,
         action: 'wait',
         ...move(newest),
+        ...(also ? { needs: also } : {}),
         ...(d.until ? { until: d.until } : {}),
-        reason: `${newest.release.version} waits for ${ring.name}: ${d.reason}${when}`,
+        reason: `${newest.release.version} waits for ${ring.name}: ${d.reason}${when}${also ? `; then it also ${also.error ? `cannot be checked: ${also.reason}` : `waits on its relations: ${also.reason}`}` : ''}`,
       };
     }
     return {
@@ -348,14 +351,7 @@ function relationsOf(
   candidate: Candidate,
 ): RingNeeds | undefined {
   try {
-    const verdict = relationVerdict(
-      project,
-      pipeline,
-      ring,
-      candidate.release,
-      companionsOf(project, pipeline, ring, candidate.release),
-    );
-    return verdict && { ...verdict };
+    return relationVerdict(project, pipeline, ring, candidate.release);
   } catch (error) {
     const reason = plainMessage((error as Error).message);
     return { problems: [], reason, error: reason };

@@ -41,7 +41,7 @@ import { LeaseKeeper } from './lease.js';
 import { notice } from './notify.js';
 import { rolloutPlanFor } from './preview.js';
 import { processRecorder, reapOrphans } from './processes.js';
-import { companionsOf, type Project } from './relations.js';
+import type { Project } from './relations.js';
 import { ringAction } from './ring-action.js';
 import type { Runtime } from './runtime.js';
 
@@ -202,6 +202,8 @@ export class RingRunner {
           release: action.release,
           version: action.version,
           decision: action.decision,
+          reason: action.reason,
+          ...(action.needs ? { needs: action.needs } : {}),
         });
         break;
       default:
@@ -510,7 +512,14 @@ export class RingRunner {
   async deploy(
     pipeline: Pipeline,
     ring: Ring,
-    choose: () => { release: ReleaseState; reason: string; with?: Entry[] } | undefined,
+    choose: () =>
+      | {
+          release: ReleaseState;
+          reason: string;
+          with?: Entry[];
+          together?: { pipeline: string; release: string }[];
+        }
+      | undefined,
     options: { kind?: RolloutKind; required?: boolean; limit?: readonly string[] } = {},
   ): Promise<void> {
     await this.withRingLock(
@@ -555,7 +564,15 @@ export class RingRunner {
                   rolloutHosts(ring, rs, options.limit),
                   { limit: true },
                 )
-              : this.rolloutEntry(pipeline, ring, chosen.release, options.kind ?? 'deploy', chosen.reason),
+              : this.rolloutEntry(
+                  pipeline,
+                  ring,
+                  chosen.release,
+                  options.kind ?? 'deploy',
+                  chosen.reason,
+                  undefined,
+                  chosen.together ? { together: chosen.together } : {},
+                ),
           ];
         });
         await this.resumeRollout(session);
@@ -578,15 +595,16 @@ export class RingRunner {
     // Once-steps are for a deploy of the whole ring: before its first host (a failure there stops
     // it with nothing installed) and after its last; a rollback runs only their `down` commands.
     const once = rollout.kind === 'deploy' && !rollout.limit ? ring.once : undefined;
-    const suite = await this.putInSuite(session, rollout, release);
-    if (suite)
-      return this.finishRollout(session, rollout, release, 'failed', `${suite}; nothing was installed`);
     if (once?.before.length) {
       const stop = await this.runOnce(session, rollout.id, release, 'before', once.before);
       if (stop === 'stopped') return this.park(session, base, 'stopped while a before-step ran');
       if (stop)
         return this.finishRollout(session, rollout, release, 'failed', `${stop}; nothing was installed`);
     }
+    // Right before the first host: what the ring's hosts may install now includes the release.
+    const suite = await this.putInSuite(session, rollout, release);
+    if (suite)
+      return this.finishRollout(session, rollout, release, 'failed', `${suite}; nothing was installed`);
     const result: RolloutResult = await executeRollout({
       spec: rollout.strategy,
       batches: rollout.batches,
@@ -666,10 +684,13 @@ export class RingRunner {
     rollout: RolloutState,
     release: ReleaseState,
   ): Promise<string | undefined> {
-    const { pipeline, ring } = session;
+    const { pipeline } = session;
     if (!pipeline.repository.admit || rollout.suiteAt || rollout.limit || rollout.kind === 'converge') return;
-    const companions = rollout.kind === 'deploy' ? companionsOf(this.rt, pipeline, ring.name, release) : [];
-    return this.admit(session, rollout.id, [release, ...companions.map((c) => c.release)]);
+    const companions = (rollout.together ?? []).flatMap((t) => {
+      const r = this.rt.state(t.pipeline).releases.get(t.release);
+      return r ? [r] : [];
+    });
+    return this.admit(session, rollout.id, [release, ...companions]);
   }
 
   /** After a deploy its failure rolled back: the suite lists what the ring runs again. */
@@ -742,8 +763,9 @@ export class RingRunner {
     const { pipeline, ring } = session;
     const ok = outcome === 'succeeded';
     const deployed = ok && rollout.kind === 'deploy' && !rollout.limit;
-    // Its hosts went back to what the ring runs: so does the suite, or apt's candidate stays the new one.
-    if (rollout.kind === 'deploy' && outcome === 'rolled-back') {
+    // The ring keeps what it ran: so does its suite, or apt's candidate would stay the new release
+    // (a host provisioned meanwhile, or unattended-upgrades, would install it).
+    if (rollout.kind === 'deploy' && !ok && !rollout.limit) {
       const why = await this.restoreSuite(session, rollout.id);
       if (why) reason = `${reason}; ${why}`;
     }
@@ -1214,7 +1236,7 @@ export class RingRunner {
     kind: RolloutKind,
     reason: string,
     hosts?: readonly string[],
-    options: { limit?: boolean } = {},
+    options: { limit?: boolean; together?: { pipeline: string; release: string }[] } = {},
   ) {
     const rs = ringState(this.rt.state(pipeline.name), ring.name);
     const chosen = hosts ?? rolloutHosts(ring, rs);
@@ -1231,6 +1253,7 @@ export class RingRunner {
       batches: plan.batches,
       ...(plan.steps ? { steps: plan.steps } : {}),
       ...(options.limit ? { limit: [...chosen] } : {}),
+      ...(options.together?.length ? { together: options.together } : {}),
     });
   }
 }

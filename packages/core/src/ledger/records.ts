@@ -80,6 +80,11 @@ export interface RecordData {
      * hosts only, never what the ring runs, and no gates run for it.
      */
     limit?: string[];
+    /**
+     * Releases of other pipelines promoted together with this one (`promote --with`): put into
+     * the ring's suite with it, before its first host, and rolled out after it succeeds.
+     */
+    together?: { pipeline: string; release: string }[];
   };
   'host.started': {
     pipeline: string;
@@ -193,9 +198,9 @@ export interface RecordData {
   };
   /**
    * A person promotes releases of several pipelines into a ring together, because they need
-   * each other: one decision, written once per member pipeline in one append. Each member's
-   * relations are checked as if the others were there already, and the first member's rollout
-   * puts them all into the ring's suite at once.
+   * each other: one decision, written once per member pipeline in the same append as the first
+   * member's `rollout.started` (so only for a rollout that started). That rollout puts them all
+   * into the ring's suite at once; the others are rolled out once it succeeded.
    */
   'ring.together': {
     pipeline: string;

@@ -107,6 +107,8 @@ export interface RolloutState {
   readonly pauses: ReadonlyMap<number, PauseState>;
   /** The hosts a person named (`--limit`): a host operation, which never changes the ring's release. */
   readonly limit?: readonly string[];
+  /** Releases of other pipelines promoted with this one (`promote --with`). */
+  readonly together?: readonly { readonly pipeline: string; readonly release: string }[];
   /** Its once-per-rollout steps, by `phase/name`: when each began and how it ended. */
   readonly once: ReadonlyMap<
     string,
@@ -422,6 +424,7 @@ const handlers: Handlers = {
       batches: data.batches,
       ...(data.steps ? { steps: data.steps } : {}),
       ...(data.limit ? { limit: data.limit } : {}),
+      ...(data.together ? { together: data.together } : {}),
       pauses: new Map(),
       once: new Map(),
       startedAt: time,
