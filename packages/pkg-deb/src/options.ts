@@ -11,14 +11,23 @@ import {
   type RelationKind,
   relationProblem,
 } from './control.js';
+import { type RelationsField, relationEntryProblem } from './relations.js';
 import { hasControlCharacter } from './text.js';
 import { versionProblem } from './version.js';
+
+/** The field whose binary-package rules an option's entries follow (Recommends as Depends, …). */
+const FIELD: Record<RelationKind, RelationsField> = {
+  depends: 'Depends',
+  conflicts: 'Conflicts',
+  provides: 'Provides',
+};
 
 const relations = (kind: RelationKind) =>
   z
     .array(
       z.string().superRefine((value, ctx) => {
-        const problem = relationProblem(value, kind);
+        // The strict rules too: what dpkg refuses in a binary package (`[amd64]`) is refused here.
+        const problem = relationProblem(value, kind) ?? relationEntryProblem(value, FIELD[kind]);
         if (problem) ctx.addIssue({ code: 'custom', message: `malformed relationship: ${problem}` });
       }),
     )

@@ -89,6 +89,17 @@ export function parseRelations(
   return entries.map((entry) => parseEntry(field, entry, owner));
 }
 
+/**
+ * Why one entry of a binary package's relation field is not what dpkg accepts there (a
+ * restriction such as `[amd64]`, a source-only qualifier), or undefined. `deb()` checks its
+ * options with it, so a package whose relations cannot be checked is never built.
+ */
+export function relationEntryProblem(entry: string, field: RelationsField): string | undefined {
+  const parsed = parseRelationEntry(entry, KIND[field]);
+  if (typeof parsed === 'string') return parsed;
+  return parsed.map((a) => binaryProblem(a, field)).find(Boolean);
+}
+
 /** One entry of {@link parseRelations}. */
 function parseEntry(
   field: RelationsField,

@@ -37,6 +37,10 @@ describe('deb() refuses bad options with a ConfigError naming the field and the 
     [{ depends: ['foo (>= $(reboot))'] }, 'depends[0]', 'malformed relationship'],
     [{ depends: ['foo, bar'] }, 'depends[0]', 'no commas'],
     [{ depends: ['Foo'] }, 'depends[0]', 'malformed relationship'],
+    // What dpkg refuses in a binary package, so the engine could never check it: refused at config.
+    [{ depends: ['foo [amd64]'] }, 'depends[0]', 'malformed relationship'],
+    [{ breaks: ['foo:source'] }, 'breaks[0]', 'malformed relationship'],
+    [{ provides: ['foo:native'] }, 'provides[0]', 'malformed relationship'],
     [{ conflicts: ['a | b'] }, 'conflicts[0]', 'alternatives'],
     [{ provides: ['virt (>= 1.0)'] }, 'provides[0]', 'Provides only accepts'],
     [{ version: '1.0 beta' }, 'version', 'invalid character " "'],

@@ -101,6 +101,10 @@ export const aptSourceSchema = z.strictObject({
     .refine(
       (u) => APT_URL.test(u) && URL.canParse(u),
       'must be an http://, https:// or file:/ URL without spaces, quotes, brackets or #',
+    )
+    .refine(
+      (u) => !URL.canParse(u) || (new URL(u).username === '' && new URL(u).password === ''),
+      'must not carry a user or password (the sources file is world-readable): use /etc/apt/auth.conf.d on the hosts',
     ),
   /** The suite hosts of this target install from: a ring's suite, e.g. `prod`. */
   suite: safeName('prod'),

@@ -154,6 +154,7 @@ describe('aptSource', () => {
     [{ url: 'http://127.0.0.1/\tx' }, 'aptSource.url'],
     [{ url: 'ftp://127.0.0.1/' }, 'aptSource.url'],
     [{ url: 'javascript:alert(1)' }, 'aptSource.url'],
+    [{ url: 'http://alice:s3cret@127.0.0.1/' }, 'aptSource.url'],
     [{ url: '' }, 'aptSource.url'],
     [{ suite: 'prod main' }, 'aptSource.suite'],
     [{ suite: '../prod' }, 'aptSource.suite'],
