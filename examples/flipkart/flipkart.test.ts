@@ -56,18 +56,35 @@ afterAll(async () => {
 
 describe('examples/flipkart', () => {
   it('exits 0 with prod running the release on all three hosts, checked through SSH', () => {
-    expect(run.out).toContain('Flipkart example finished: prod runs foostat 0.0.2 on every host.');
+    expect(run.out).toContain(
+      'Flipkart example finished: prod runs foostat and foostat-conf 0.0.2 on every host.',
+    );
     expect(run.code).toBe(0);
     expect(run.out).toMatch(/foostat\s+eng\s+0\.0\.2\s+1\/1\s+idle/);
     expect(run.out).toMatch(/foostat\s+sandbox\s+0\.0\.2\s+2\/2\s+idle/);
     expect(run.out).toMatch(/foostat\s+prod\s+0\.0\.2\s+3\/3\s+idle/);
+    expect(run.out).toMatch(/foostat-conf\s+prod\s+0\.0\.2\s+3\/3\s+wait/);
     expect(run.out).not.toContain('drift');
   });
 
-  it('installs through apt-get from the signed repository served on loopback', () => {
-    expect(run.out).toMatch(
-      /\*\*\* 0\.0\.2 500\n\s+500 http:\/\/127\.0\.0\.1:\d+ stable\/main amd64 Packages/,
+  it("installs through apt-get from prod's own suite of the signed repository served on loopback", () => {
+    expect(run.out).toMatch(/\*\*\* 0\.0\.2 500\n\s+500 http:\/\/127\.0\.0\.1:\d+ prod\/main amd64 Packages/);
+    expect(run.out).toContain("prod's suite: foostat 0.0.2; foostat-conf 0.0.2");
+  });
+
+  it('foostat waits for the foostat-conf it depends on, in each ring, and follows it in', () => {
+    expect(run.out).toContain(
+      'foostat: 0.0.2 waits for eng: needs foostat-conf (>= 0.0.2); eng has no foostat-conf (foostat-conf has no release yet)',
     );
+    expect(run.out).toContain(
+      'foostat: 0.0.2 waits for prod: needs foostat-conf (>= 0.0.2); prod has no foostat-conf (foostat-conf 0.0.2 is verified in eng, sandbox)',
+    );
+    const firstIn = (pipeline: string, ring: string) =>
+      journal.findIndex(
+        (r) => r.type === 'rollout.started' && r.data.pipeline === pipeline && r.data.ring === ring,
+      );
+    for (const ring of ['eng', 'sandbox', 'prod'])
+      expect(firstIn('foostat-conf', ring)).toBeLessThan(firstIn('foostat', ring));
   });
 
   it('first shows prod waiting for the approval and the deploy window, then for the window alone', () => {
@@ -81,19 +98,26 @@ describe('examples/flipkart', () => {
 
   it('records the svn copy into prod/ as an approval by the person who copied', () => {
     const approvals = journal.filter((r) => r.type === 'approval.recorded');
-    expect(approvals).toEqual([
-      expect.objectContaining({
-        data: expect.objectContaining({
-          ring: 'prod',
-          revision: '2',
-          by: 'bob',
-          via: 'vcs',
-          comment: 'deploying to prod',
+    // One svn copy approves the revision for both pipelines built from trunk.
+    expect(approvals).toEqual(
+      ['foostat', 'foostat-conf'].map((pipeline) =>
+        expect.objectContaining({
+          data: expect.objectContaining({
+            pipeline,
+            ring: 'prod',
+            revision: '2',
+            by: 'bob',
+            via: 'vcs',
+            comment: 'deploying to prod',
+          }),
         }),
-      }),
-    ]);
+      ),
+    );
     const requests = journal.filter((r) => r.type === 'deploy-request.seen');
-    expect(requests.map((r) => (r.data.request as { name: string }).name)).toEqual(['2011-07-08-10:00']);
+    expect(requests.map((r) => (r.data.request as { name: string }).name)).toEqual([
+      '2011-07-08-10:00',
+      '2011-07-08-10:00',
+    ]);
   });
 
   it('deploys prod only once the window is open, one host at a time', () => {
@@ -110,11 +134,15 @@ describe('examples/flipkart', () => {
   });
 
   it("catches carol's broken Makefile in ENG: the health check fails on eng-1, which goes back to 0.0.2", () => {
-    expect(run.out).toMatch(/✘ eng-1 runs 0\.0\.4 \(the health check did not pass/);
-    expect(run.out).toContain('✔ eng-1 rolled back to 0.0.2');
+    expect(run.out).toMatch(/✘ eng-1 runs foostat 0\.0\.4 \(the health check did not pass/);
+    expect(run.out).toContain('✔ eng-1 rolled back to foostat 0.0.2');
+    // eng's suite lists what eng runs again: apt's candidate is not the release that failed.
+    expect(run.out).toMatch(
+      /rolled back to foostat 0\.0\.2\n\s+eng's suite lists foostat 0\.0\.2; foostat-conf 0\.0\.2\n/,
+    );
     expect(run.out).toContain('✉ to carol: deploy of 0.0.4 to eng rolled-back');
     const rollouts = journal
-      .filter((r) => r.type === 'rollout.started')
+      .filter((r) => r.type === 'rollout.started' && r.data.pipeline === 'foostat')
       .map((r) => [r.data.ring, r.data.release, r.data.kind]);
     expect(rollouts).toEqual([
       ['eng', '0.0.2', 'deploy'],
@@ -122,7 +150,9 @@ describe('examples/flipkart', () => {
       ['prod', '0.0.2', 'deploy'],
       ['eng', '0.0.4', 'deploy'],
     ]);
-    const finished = journal.find((r) => r.type === 'rollout.finished' && r.data.rollout === 'eng#2');
+    const finished = journal.find(
+      (r) => r.type === 'rollout.finished' && r.data.pipeline === 'foostat' && r.data.rollout === 'eng#2',
+    );
     expect(finished?.data.outcome).toBe('rolled-back');
   });
 });

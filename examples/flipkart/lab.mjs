@@ -103,20 +103,6 @@ export async function createSigningKey(dir) {
 }
 
 /**
- * Points one test host's apt at the served repository: the key in the host's /etc/ringmaster,
- * a `signed-by` sources entry in its /etc/apt/sources.list.d (both private to that host).
- */
-export async function trustRepository(hostRoot, publicKey, repoUrl) {
-  const keyring = '/etc/ringmaster/flipkart-repo.gpg';
-  await mkdir(join(hostRoot, 'etc/ringmaster'), { recursive: true });
-  await writeFile(join(hostRoot, keyring), publicKey);
-  await writeFile(
-    join(hostRoot, 'etc/apt/sources.list.d/flipkart.list'),
-    `deb [signed-by=${keyring}] ${repoUrl} stable main\n`,
-  );
-}
-
-/**
  * `count` real sshd hosts named `<prefix>-1…`, each checked over SSH (its key against
  * known_hosts, then `true`) before use. The machine is shared: a lab whose host does not answer
  * is stopped and started again, at most three times.

@@ -30,7 +30,7 @@ import { aptRepository, deb } from '@ringmaster/pkg-deb';
 import { ssh } from '@ringmaster/target-ssh';
 import { svn } from '@ringmaster/vcs-svn';
 import { appFiles } from './app.mjs';
-import { createSigningKey, createSvnRepository, startRingHosts, trustRepository } from './lab.mjs';
+import { createSigningKey, createSvnRepository, startRingHosts } from './lab.mjs';
 
 const home = resolve(process.env.RINGMASTER_FLIPKART_DIR ?? '.ringmaster-flipkart');
 const color = process.stdout.isTTY ? (code, text) => `\x1b[${code}m${text}\x1b[0m` : (_code, text) => text;
@@ -73,9 +73,7 @@ try {
   const server = await apt.serve({ port: 0 });
   say(`  signed apt repository served at ${server.url}`);
   for (const [ring, count] of Object.entries(RINGS)) labs[ring] = await startRingHosts(ring, count);
-  const publicKey = await readFile(key.publicKeyFile);
   for (const [ring, lab] of Object.entries(labs)) {
-    for (const h of lab.hosts) await trustRepository(lab.rootOf(h.name), publicKey, server.url);
     say(`  ${ring}: ${lab.hosts.map((h) => `${h.name} (sshd on 127.0.0.1:${h.port})`).join(', ')}`);
   }
 
@@ -89,15 +87,20 @@ try {
     deployRequests: { prod: 'prod' },
     onSkippedRequest: (s) => say(color('33', `  skipped deploy request ${s.path}: ${s.reason}`)),
   });
-  // Each ring's hosts over SSH; apt-get installs name=version from the signed repository.
-  const target = (ring) =>
+  // Each ring's hosts over SSH; apt-get installs name=version from the ring's own suite of the
+  // signed repository (dists/eng, dists/sandbox, dists/prod), whose source the target writes.
+  const target = (ring, health) =>
     ssh({
       hosts: labs[ring].hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: 'root' })),
       privateKey: labs[ring].clientKeyFile,
       knownHosts: [labs[ring].knownHostsFile],
       installMode: 'apt',
-      healthCheck: { command: ['/opt/foostat/bin/health'], retries: 3, intervalMs: 500, deadlineMs: 30_000 },
+      aptSource: { url: server.url, suite: ring, keyFile: key.publicKeyFile },
+      ...(health
+        ? { healthCheck: { command: [health], retries: 3, intervalMs: 500, deadlineMs: 30_000 } }
+        : {}),
     });
+  const health = '/opt/foostat/bin/health';
   // ENG's unit tests run on the runner, against a fresh checkout of the release's revision.
   const unitTests = {
     name: 'unit',
@@ -124,19 +127,21 @@ try {
       maintainer: 'Flipkart Ops <ops@flipkart.invalid>',
       description: 'Foostat widget\nThe foostat widget page, its health check and smoke test.',
       prefix: '/opt/foostat',
+      // The app needs its settings: foostat goes into a ring only once foostat-conf is there.
+      depends: ['foostat-conf (>= 0.0.2)'],
     }),
     repository: apt,
     rings: [
-      { name: 'eng', target: target('eng'), gates: [unitTests] },
+      { name: 'eng', target: target('eng', health), gates: [unitTests] },
       {
         name: 'sandbox',
-        target: target('sandbox'),
+        target: target('sandbox', health),
         gates: [{ name: 'smoke', run: ['/opt/foostat/bin/smoke'], on: 'hosts', timeout: '1m' }],
         policy: auto(),
       },
       {
         name: 'prod',
-        target: target('prod'),
+        target: target('prod', health),
         rollout: oneAtATime(),
         policy: all(
           manual({ group: ['bob', 'carol'] }),
@@ -157,8 +162,31 @@ try {
     ],
   });
 
+  // The settings: a second pipeline on the same trunk (make conf), packaged as foostat-conf,
+  // through the same rings and policies. It is listed after foostat, so the run shows foostat
+  // waiting for it: pipelines of one project promote in the order their packages need.
+  const conf = pipeline({
+    name: 'foostat-conf',
+    source,
+    build: build({ steps: [['make', '-s', 'conf']], output: 'out-conf' }),
+    packager: deb({
+      name: 'foostat-conf',
+      maintainer: 'Flipkart Ops <ops@flipkart.invalid>',
+      description: 'Foostat settings\nThe settings of the foostat widget.',
+      prefix: '/etc/foostat',
+    }),
+    repository: apt,
+    rings: foostat.rings.map((r) => ({
+      name: r.name,
+      target: target(r.name),
+      rollout: r.rollout,
+      policy: r.policy,
+    })),
+    notifiers: foostat.notifiers,
+  });
+
   engine = createEngine({
-    pipelines: [foostat],
+    pipelines: [foostat, conf],
     store: fileStore({ dir: join(home, 'ledger') }),
     workDir: join(home, 'work'),
     clock,
@@ -167,7 +195,9 @@ try {
     say(`  r${revision.id} by ${revision.author} on ${revision.line}: ${revision.message}`),
   );
   engine.on('build.finished', (d) =>
-    say(`  make ${d.ok ? color('32', 'passed') : color('31', `failed: ${d.error}`)} (${d.durationMs} ms)`),
+    say(
+      `  ${d.pipeline}: make ${d.ok ? color('32', 'passed') : color('31', `failed: ${d.error}`)} (${d.durationMs} ms)`,
+    ),
   );
   engine.on('release.created', (d) =>
     say(
@@ -176,26 +206,39 @@ try {
   );
   engine.on('rollout.started', (d) =>
     say(
-      `  ${d.kind} ${d.release} → ${color('36', d.ring)}: ${d.batches.map((b) => b.join('+')).join(' → ')}`,
+      `  ${d.kind} ${d.pipeline} ${d.release} → ${color('36', d.ring)}: ${d.batches.map((b) => b.join('+')).join(' → ')}`,
     ),
   );
   engine.on('host.finished', (d) =>
     say(
-      `    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${describeState(d.state)}${d.error ? ` (${shortReason(d.error)})` : ''}`,
+      `    ${d.ok ? color('32', '✔') : color('31', '✘')} ${d.host} ${d.phase === 'rollback' ? 'rolled back to' : 'runs'} ${d.pipeline} ${describeState(d.state)}${d.error ? ` (${shortReason(d.error)})` : ''}`,
     ),
   );
   engine.on('gate.finished', (d) =>
-    say(`    gate ${d.gate} on ${d.ring}: ${d.ok ? color('32', 'passed') : color('31', `FAILED\n${d.log}`)}`),
+    say(
+      `    gate ${d.gate} of ${d.pipeline} on ${d.ring}: ${d.ok ? color('32', 'passed') : color('31', `FAILED\n${d.log}`)}`,
+    ),
   );
   engine.on('deploy-request.seen', ({ request }) =>
     say(`  deploy request ${request.name}: ${request.author} asks ${request.ring} for r${request.revision}`),
   );
   engine.on('approval.recorded', (d) =>
-    say(`  approval of r${d.revision} for ${d.ring} by ${d.by} (${d.via})`),
+    say(`  approval of ${d.pipeline} r${d.revision} for ${d.ring} by ${d.by} (${d.via})`),
+  );
+  engine.on('suite.updated', (d) =>
+    say(
+      `    ${d.ring}'s suite lists ${Object.entries(d.packages)
+        .map(([name, versions]) => `${name} ${versions.join(', ')}`)
+        .join('; ')}`,
+    ),
   );
   engine.on('ring.rejected', (d) =>
     say(`  ${color('33', `${d.release} rejected in ${d.ring}`)}: ${d.reason}`),
   );
+  // A release its policy lets in but its package relations keep out: say what it waits for.
+  engine.on('decision', (d) => {
+    if (d.needs && d.decision.verdict === 'promote') say(`  ${d.pipeline}: ${color('33', d.reason)}`);
+  });
   engine.on('error', (e) => say(color('31', `  error (${e.operation}): ${e.error.message}`)));
   await engine.start();
   const explain = async () =>
@@ -203,7 +246,10 @@ try {
       `  explain prod: ${color('33', (await engine.explain({ pipeline: 'foostat', ring: 'prod' })).summary)}`,
     );
 
-  step(`${clock.now().toISOString()}: the engine sees r${first}, builds it, and it trickles down to sandbox`);
+  step(`${clock.now().toISOString()}: the engine sees r${first} and builds foostat and foostat-conf from it`);
+  await engine.tick();
+  say(`  explain eng: ${color('33', (await engine.explain({ pipeline: 'foostat', ring: 'eng' })).summary)}`);
+  step('The next pass: foostat follows foostat-conf into eng, and both trickle down to sandbox');
   await engine.tick();
   await explain();
 
@@ -218,7 +264,9 @@ try {
   const until = (await engine.explain({ pipeline: 'foostat', ring: 'prod' })).candidate?.decision.until;
   if (!until) throw new Error('prod should be waiting for its deploy window');
   clock.set(until);
-  step(`${until}: the window opens; prod gets the release one host at a time`);
+  step(`${until}: the window opens; prod gets foostat-conf, then foostat, one host at a time`);
+  await engine.tick();
+  await explain();
   await engine.tick();
   await explain();
 
@@ -242,11 +290,31 @@ try {
   // "apt-get install whatever" (seed, slide 34): prod-1 got it from the signed repository.
   const policy = await prodTarget.run(prodTarget.hosts[0].name, ['apt-cache', 'policy', 'foostat']);
   say(`\n${prodTarget.hosts[0].name}$ apt-cache policy foostat\n${policy.stdout.trimEnd()}`);
-  ok = Boolean(prod.version) && live.length === RINGS.prod && live.every((v) => v === prod.version);
+  // What prod's hosts could install, as the ledger recorded it (their suite, dists/prod).
+  const suite = await engine.suite({ ring: 'prod' });
+  say(
+    `\nprod's suite: ${Object.entries(suite?.packages ?? {})
+      .map(([name, versions]) => `${name} ${versions.join(', ')}`)
+      .join('; ')}`,
+  );
+  const liveConf = await Promise.all(
+    prodTarget.hosts.map(async (h) => (await prodTarget.installed(h.name, 'foostat-conf'))?.version),
+  );
+  ok =
+    Boolean(prod.version) &&
+    live.length === RINGS.prod &&
+    live.every((v) => v === prod.version) &&
+    liveConf.every((v) => v === prod.version);
   say(
     ok
-      ? color('32', `\nFlipkart example finished: prod runs foostat ${prod.version} on every host.`)
-      : color('31', `\nFlipkart example failed: prod hosts run ${JSON.stringify(live)}.`),
+      ? color(
+          '32',
+          `\nFlipkart example finished: prod runs foostat and foostat-conf ${prod.version} on every host.`,
+        )
+      : color(
+          '31',
+          `\nFlipkart example failed: prod hosts run foostat ${JSON.stringify(live)}, foostat-conf ${JSON.stringify(liveConf)}.`,
+        ),
   );
   say(`Ledger: ${join(home, 'ledger', 'journal.jsonl')}`);
 } catch (error) {
