@@ -46,6 +46,7 @@ export function formatPreview(preview: RolloutPreview): string[] {
   ];
   if (preview.frozen)
     lines.push(`  frozen: ${oneLine(preview.frozen)} — it would be refused without --break-glass --reason`);
+  if (preview.refused) lines.push(`  refused: ${oneLine(preview.refused)}`);
   const labelWidth = Math.max(4, ...preview.steps.map((s) => `step ${s.step}`.length));
   const label = (text: string) => `  ${text.padEnd(labelWidth)}  `;
   const nameWidth = Math.max(0, ...preview.steps.flatMap((s) => s.hosts ?? []).map((h) => h.name.length));

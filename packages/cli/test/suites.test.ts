@@ -221,5 +221,10 @@ describe('rings as apt suites, with a dependency between two pipelines', () => {
       'rolling bar back to 1.0 in prod is refused: foo 1.1 in prod needs bar (>= 2.0). Roll those back first, or force it (--force)',
     );
     expect(await version(2, 'bar')).toBe('2.0');
+    // Its dry run says the same, and changes nothing either.
+    const dry = await run('rollback', 'bar', 'prod', '--dry-run');
+    expect(dry.stdout).toContain(
+      'refused: rolling bar back to 1.0 in prod is refused: foo 1.1 in prod needs bar (>= 2.0)',
+    );
   }, 300_000);
 });

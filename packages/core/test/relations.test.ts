@@ -13,6 +13,7 @@ import {
   compareDotted,
   createEngine,
   type Engine,
+  entry,
   fileStore,
   localRepository,
   localTarget,
@@ -21,6 +22,7 @@ import {
   memorySource,
   oneAtATime,
   pipeline,
+  plainMessage,
   type RingmasterError,
   tarball,
 } from '../src/index.js';
@@ -193,6 +195,11 @@ describe('package relations between pipelines', () => {
     );
     const plan = await w.engine.plan({ poll: false });
     expect(plan.pipelines.find((p) => p.pipeline === 'foo')!.rings[2]!.reason).toBe(prod.summary);
+    // A dry run of promoting it by hand says the promote would be refused, and why.
+    const preview = await w.engine.previewRollout({ pipeline: 'foo', ring: 'prod' });
+    expect(preview.refused).toBe(
+      'foo 1.0.1 cannot go into prod: needs bar (>= 1.0.2); prod has no bar (bar 1.0.2 is verified in eng, sandbox). To go ahead anyway: --force',
+    );
     expect(await w.runs('foo', 'prod')).toBeUndefined();
 
     // bar 1.0.2 is approved into prod: foo follows at the next passes, and each suite change is recorded.
@@ -239,6 +246,8 @@ describe('package relations between pipelines', () => {
       'rolling bar back to 1.0.1 in eng is refused: foo 1.0.2 in eng needs bar (>= 1.0.2). Roll those back first, or force it (--force)',
     );
     expect(await w.runs('bar', 'eng')).toBe('1.0.2');
+    const preview = await w.engine.previewRollout({ pipeline: 'bar', ring: 'eng', kind: 'rollback' });
+    expect(preview.refused).toBe(plainMessage(refused.message));
     const forced = await w.engine.rollback({ pipeline: 'bar', ring: 'eng', by: 'dave', force: true });
     expect(forced.outcome).toBe('succeeded');
     expect(await w.runs('bar', 'eng')).toBe('1.0.1');
@@ -333,6 +342,56 @@ describe('package relations between pipelines', () => {
         ['bar 1.0.1'],
       ]);
       expect((await w.engine.suite({ ring: 'eng' }))?.packages.bar).toEqual(['1.0.1']);
+    });
+
+  for (const died of ['before its suite.updated', 'after its suite.updated'] as const)
+    it(`a rollout a runner left ${died} admits its release once, then goes on`, async () => {
+      // bar 1.0.2 is built (eng is locked meanwhile); a dead runner started its eng rollout.
+      const w = await project({ fooNeeds: {} });
+      await w.settle();
+      await w.engine.lock({ pipeline: 'bar', ring: 'eng', reason: 'hold', by: 'dave' });
+      await w.bar.source.commit({ 'bar.txt': 'v2\n' }, 'bar two', 'bob');
+      await w.settle();
+      await w.engine.unlock({ pipeline: 'bar', ring: 'eng', by: 'dave' });
+      const strategy = oneAtATime();
+      await w.engine.ledger.write(
+        entry('rollout.started', {
+          pipeline: 'bar',
+          ring: 'eng',
+          rollout: 'eng#2',
+          release: '1.0.2',
+          kind: 'deploy',
+          reason: 'a runner that died',
+          strategy,
+          batches: [['eng-1']],
+        }),
+      );
+      // It had admitted the release; it may or may not have recorded that before it died.
+      const bar = w.engine.ledger.state.pipelines.get('bar')!.releases.get('1.0.2')!;
+      await w.engine.pipelines.get('bar')!.repository.admit!('eng', [bar.artifact]);
+      if (died === 'after its suite.updated')
+        await w.engine.ledger.write(
+          entry('suite.updated', {
+            pipeline: 'bar',
+            ring: 'eng',
+            rollout: 'eng#2',
+            suite: 'eng',
+            packages: { bar: ['1.0.1', '1.0.2'], foo: ['1.0.1'] },
+            indexes: {},
+          }),
+        );
+      const before = w.admitted.length;
+      await w.settle();
+      expect(await w.runs('bar', 'eng')).toBe('1.0.2');
+      // Asked again only when nothing recorded it (admitting is idempotent); recorded once either way.
+      const again = w.admitted.slice(before).filter((a) => a.ring === 'eng');
+      expect(again).toEqual(
+        died === 'before its suite.updated' ? [{ ring: 'eng', artifacts: ['bar 1.0.2'] }] : [],
+      );
+      const updates = (await w.engine.ledger.read()).filter(
+        (r) => r.type === 'suite.updated' && (r.data as { rollout: string }).rollout === 'eng#2',
+      );
+      expect(updates.filter((r) => (r.data as { pipeline: string }).pipeline === 'bar')).toHaveLength(1);
     });
 
   it('a relation that does not parse blocks the ring and names the pipeline, package and entry', async () => {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Clock } from '../contracts/clock.js';
 import type { Notifier } from '../contracts/notifier.js';
 import type { Lease, Store } from '../contracts/store.js';
-import { parseOptions, RingmasterError } from '../errors.js';
+import { parseOptions, plainMessage, RingmasterError } from '../errors.js';
 import { entry, Ledger } from '../ledger/ledger.js';
 import type { RecordType, TypedRecord } from '../ledger/records.js';
 import type { PipelineState, SuiteChange } from '../ledger/state.js';
@@ -32,7 +32,7 @@ import {
 import { type Plan, planPipeline } from './plan.js';
 import { defaultPreviewRelease, previewRefusal, previewRollout, type RolloutPreview } from './preview.js';
 import { reapOrphans } from './processes.js';
-import type { Project } from './relations.js';
+import { type Project, promoteRefusal, rollbackRefusal } from './relations.js';
 import { type Explanation, explainRing, type StatusReport, statusReport } from './report.js';
 import { RingRunner } from './rings.js';
 import { LEASE_MS, type Runtime } from './runtime.js';
@@ -959,7 +959,16 @@ export class Engine extends EventEmitter<EngineEvents> {
     });
     // A deploy by hand during a freeze would be refused without breaking glass: say so.
     const frozen = kind === 'deploy' ? frozenFor(pipeline, p, index, release, this.clock.now()) : undefined;
-    return frozen ? { ...preview, frozen: frozen.reason } : preview;
+    // And so would one (or a rollback) whose package relations the ring does not meet.
+    const unmet =
+      kind === 'deploy'
+        ? promoteRefusal(this.runtime, pipeline, ring.name, release)
+        : rollbackRefusal(this.runtime, pipeline, ring.name, release);
+    return {
+      ...preview,
+      ...(frozen ? { frozen: frozen.reason } : {}),
+      ...(unmet ? { refused: plainMessage(unmet.message) } : {}),
+    };
   }
 }
 

@@ -16,7 +16,7 @@ import { type ConvergeReport, convergePipelines } from './converge.js';
 import { eligibleReleases, frozenFor } from './eligibility.js';
 import { matchHosts, rolloutHosts } from './hosts.js';
 import { notice } from './notify.js';
-import { type Companion, relationVerdict } from './relations.js';
+import { type Companion, promoteRefusal, rollbackRefusal } from './relations.js';
 import { type RolloutPosition, ringAction, rolloutPosition } from './ring-action.js';
 import type { RingRunner } from './rings.js';
 import type { Runtime } from './runtime.js';
@@ -229,7 +229,10 @@ export class Operations {
     }
     const limit = input.limit !== undefined ? matchHosts(ring, limitText(input.limit)) : undefined;
     const companions = this.companions(pipeline, ring, input.with ?? []);
-    if (!input.force) this.assertRelations(pipeline, ring, release, companions);
+    const refused = input.force
+      ? undefined
+      : promoteRefusal(this.rt, pipeline, ring.name, release, companions);
+    if (refused) throw refused;
     const by = input.by ?? 'api';
     const broke = this.throughFreeze(pipeline, index, release, by, input.breakGlass);
     const together = companions.length
@@ -347,35 +350,6 @@ export class Operations {
   }
 
   /**
-   * Refuses a release whose package relations the ring would not meet (with `companions` taken
-   * as there too), and each companion whose own would not: `STATE` with what is missing.
-   */
-  private assertRelations(
-    pipeline: Pipeline,
-    ring: Ring,
-    release: ReleaseState,
-    companions: Companion[],
-  ): void {
-    const members: Companion[] = [{ pipeline: pipeline.name, release }, ...companions];
-    for (const m of members) {
-      const q = this.pipeline(m.pipeline);
-      const verdict = relationVerdict(
-        this.rt,
-        q,
-        ring.name,
-        m.release,
-        members.filter((o) => o !== m),
-      );
-      if (verdict)
-        throw new RingmasterError(
-          'STATE',
-          `${q.name} ${m.release.version} cannot go into ${ring.name}: ${verdict.reason}. To go ahead anyway: --force`,
-          { scope: 'engine', details: { problems: verdict.problems } },
-        );
-    }
-  }
-
-  /**
    * Rolls a ring back to `to`, or to the newest release verified there other than the one it
    * runs (never onto one rejected or failed there unless named), and rejects the release it ran.
    */
@@ -387,17 +361,8 @@ export class Operations {
     // What the rollback would install must leave what the ring runs whole (a foo that needs this bar).
     const current = ringState(this.rt.state(pipeline.name), ring.name).current;
     const target = named ?? (current ? this.rings.previousRelease(pipeline, ring, current) : undefined);
-    const broken = target && !input.force ? relationVerdict(this.rt, pipeline, ring.name, target) : undefined;
-    if (broken)
-      throw new RingmasterError(
-        'STATE',
-        `rolling ${pipeline.name} back to ${target!.version} in ${ring.name} is refused: ${broken.reason}. ${
-          broken.problems.every((x) => x.package !== target!.artifact.name)
-            ? 'Roll those back first, or force it (--force)'
-            : 'To go back anyway: --force'
-        }`,
-        { scope: 'engine', details: { problems: broken.problems } },
-      );
+    const broken = target && !input.force ? rollbackRefusal(this.rt, pipeline, ring.name, target) : undefined;
+    if (broken) throw broken;
     const limit = input.limit !== undefined ? matchHosts(ring, limitText(input.limit)) : undefined;
     const by = input.by ?? 'api';
     const reason = input.reason ?? `rolled back by ${by}${limit ? ` on ${limit.join(', ')} only` : ''}`;

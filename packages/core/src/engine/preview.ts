@@ -136,6 +136,11 @@ export interface RolloutPreview {
   /** The ring is frozen now: the deploy by hand would need to break glass (`--break-glass`). */
   frozen?: string;
   /**
+   * Package relations refuse it now, as the command would say (`--force` goes ahead): what the
+   * release needs in the ring, or what of the ring it would break.
+   */
+  refused?: string;
+  /**
    * The ring's once-per-rollout steps this rollout runs: a deploy's `before` and `after` steps;
    * a rollback's `down` steps, and the steps it does not undo (they have no down step).
    */

@@ -219,3 +219,57 @@ export function relationVerdict(
     : clauses.join('; ');
   return { problems, reason, ...(together.length ? { together } : {}) };
 }
+
+/**
+ * Why a promote by hand of `release` (with `companions` going in too) is refused for its package
+ * relations, as `promote` and its dry run say it; undefined when every member's are met.
+ */
+export function promoteRefusal(
+  project: Project,
+  pipeline: Pipeline,
+  ring: string,
+  release: ReleaseState,
+  companions: readonly Companion[] = [],
+): RingmasterError | undefined {
+  const members: Companion[] = [{ pipeline: pipeline.name, release }, ...companions];
+  for (const m of members) {
+    const q = project.pipelines.get(m.pipeline);
+    if (!q) continue;
+    const verdict = relationVerdict(
+      project,
+      q,
+      ring,
+      m.release,
+      members.filter((o) => o !== m),
+    );
+    if (verdict)
+      return new RingmasterError(
+        'STATE',
+        `${q.name} ${m.release.version} cannot go into ${ring}: ${verdict.reason}. To go ahead anyway: --force`,
+        { scope: 'engine', details: { problems: verdict.problems } },
+      );
+  }
+  return undefined;
+}
+
+/**
+ * Why rolling `pipeline` back to `target` in `ring` is refused: what the ring runs would need the
+ * release it has now (or the target's own relations are not met there). Undefined when not.
+ */
+export function rollbackRefusal(
+  project: Project,
+  pipeline: Pipeline,
+  ring: string,
+  target: ReleaseState,
+): RingmasterError | undefined {
+  const broken = relationVerdict(project, pipeline, ring, target);
+  if (!broken) return undefined;
+  const others = broken.problems.every((x) => x.package !== target.artifact.name);
+  return new RingmasterError(
+    'STATE',
+    `rolling ${pipeline.name} back to ${target.version} in ${ring} is refused: ${broken.reason}. ${
+      others ? 'Roll those back first, or force it (--force)' : 'To go back anyway: --force'
+    }`,
+    { scope: 'engine', details: { problems: broken.problems } },
+  );
+}
