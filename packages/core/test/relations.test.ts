@@ -23,7 +23,7 @@ import {
   oneAtATime,
   pipeline,
   plainMessage,
-  type RingmasterError,
+  RingmasterError,
   tarball,
 } from '../src/index.js';
 import { tempDir } from './helpers.js';
@@ -75,7 +75,7 @@ function relatedPackager(name: string, needs: Record<string, string[]>): Package
 }
 
 /** A local repository that keeps a suite per ring in memory, and counts each change. */
-function suitedRepository(dir: string) {
+function suitedRepository(dir: string, failing: { next: Error[] } = { next: [] }) {
   const repo = localRepository({ dir });
   const suites = new Map<string, Map<string, string[]>>();
   const admitted: { ring: string; artifacts: string[] }[] = [];
@@ -91,6 +91,8 @@ function suitedRepository(dir: string) {
     versions: (n) => repo.versions(n),
     find: (n, v) => repo.find(n, v),
     async admit(ring: string, artifacts: readonly Artifact[]) {
+      const failure = failing.next.shift();
+      if (failure) throw failure;
       admitted.push({ ring, artifacts: artifacts.map((a) => `${a.name} ${a.version}`) });
       const suite = suites.get(ring) ?? new Map<string, string[]>();
       for (const a of artifacts) {
@@ -104,7 +106,7 @@ function suitedRepository(dir: string) {
       return listing(ring);
     },
   };
-  return { repository: suited, admitted };
+  return { repository: suited, admitted, failing };
 }
 
 async function project(options: {
@@ -167,7 +169,7 @@ async function project(options: {
   const runs = async (name: string, ring: string) =>
     (await engine.status()).pipelines.find((p) => p.name === name)!.rings.find((r) => r.name === ring)!
       .version;
-  return { engine, bar, foo, settle, runs, admitted: repo.admitted, errors };
+  return { engine, bar, foo, settle, runs, admitted: repo.admitted, failing: repo.failing, errors };
 }
 
 const rejection = (p: Promise<unknown>) =>
@@ -393,6 +395,35 @@ describe('package relations between pipelines', () => {
       );
       expect(updates.filter((r) => (r.data as { pipeline: string }).pipeline === 'bar')).toHaveLength(1);
     });
+
+  it("a suite that cannot be changed now (the repository's lock is held) parks the rollout, which goes on later", async () => {
+    const w = await project({ fooNeeds: {} });
+    w.failing.next.push(
+      new RingmasterError('LOCKED', 'another publisher holds /srv/apt/.ringmaster/lock (pid 4242)', {
+        scope: 'pkg-deb',
+      }),
+    );
+    await w.engine.tick();
+    const parked = (await w.engine.ledger.read()).find((r) => r.type === 'rollout.parked');
+    expect((parked?.data as { reason: string }).reason).toBe(
+      "cannot put bar 1.0.1 into eng's suite: another publisher holds /srv/apt/.ringmaster/lock (pid 4242); nothing was installed, tried again at the next pass",
+    );
+    expect(w.errors.some((e) => e.includes('another publisher holds'))).toBe(true);
+    expect(await w.runs('bar', 'eng')).toBeUndefined();
+    await w.settle();
+    expect(await w.runs('bar', 'eng')).toBe('1.0.1');
+    // A failure that will not pass by itself (an unpublished artifact) fails the rollout instead.
+    w.failing.next.push(
+      new RingmasterError('REPOSITORY', 'bar 1.0.2 is not published', { scope: 'pkg-deb' }),
+    );
+    await w.bar.source.commit({ 'bar.txt': 'v2\n' }, 'bar two', 'bob');
+    await w.settle();
+    const failed = (await w.engine.explain({ pipeline: 'bar', ring: 'eng' })).lastFailure;
+    expect(failed?.reason).toContain(
+      "cannot put bar 1.0.2 into eng's suite: bar 1.0.2 is not published; nothing was installed",
+    );
+    expect(await w.runs('bar', 'eng')).toBe('1.0.1');
+  });
 
   it('a relation that does not parse blocks the ring and names the pipeline, package and entry', async () => {
     const w = await project({ fooNeeds: { '1.0.1': ['bar (> 1.0.1)'] } });

@@ -45,6 +45,12 @@ import type { Project } from './relations.js';
 import { ringAction } from './ring-action.js';
 import type { Runtime } from './runtime.js';
 
+/** Why a ring's suite could not be changed, and whether trying again later may work. */
+interface SuiteFailure {
+  why: string;
+  transient: boolean;
+}
+
 /** How often a ring's holder (or a helper) looks for other runners' progress on a shared batch. */
 const SHARE_POLL_MS = 25;
 /** How long a helper waits for the holder to open the next batch before it goes on with its pass. */
@@ -603,8 +609,16 @@ export class RingRunner {
     }
     // Right before the first host: what the ring's hosts may install now includes the release.
     const suite = await this.putInSuite(session, rollout, release);
+    if (suite?.transient) {
+      this.rt.emit('error', {
+        pipeline: pipeline.name,
+        operation: `rollout ${rollout.id}`,
+        error: new RingmasterError('REPOSITORY', suite.why, { scope: 'engine' }),
+      });
+      return this.park(session, base, `${suite.why}; nothing was installed, tried again at the next pass`);
+    }
     if (suite)
-      return this.finishRollout(session, rollout, release, 'failed', `${suite}; nothing was installed`);
+      return this.finishRollout(session, rollout, release, 'failed', `${suite.why}; nothing was installed`);
     const result: RolloutResult = await executeRollout({
       spec: rollout.strategy,
       batches: rollout.batches,
@@ -683,7 +697,7 @@ export class RingRunner {
     session: RingSession,
     rollout: RolloutState,
     release: ReleaseState,
-  ): Promise<string | undefined> {
+  ): Promise<SuiteFailure | undefined> {
     const { pipeline } = session;
     if (!pipeline.repository.admit || rollout.suiteAt || rollout.limit || rollout.kind === 'converge') return;
     const companions = (rollout.together ?? []).flatMap((t) => {
@@ -699,7 +713,7 @@ export class RingRunner {
     if (!p.rollouts.get(rollout)?.suiteAt) return undefined;
     const current = ringState(p, session.ring.name).current;
     const release = current ? p.releases.get(current) : undefined;
-    return release ? this.admit(session, rollout, [release]) : undefined;
+    return release ? (await this.admit(session, rollout, [release]))?.why : undefined;
   }
 
   /** Admits `releases` to the ring's suite and records the suite; resolves why it failed, or undefined. */
@@ -707,7 +721,7 @@ export class RingRunner {
     session: RingSession,
     rollout: string,
     releases: readonly ReleaseState[],
-  ): Promise<string | undefined> {
+  ): Promise<SuiteFailure | undefined> {
     const { pipeline, ring } = session;
     let listing: SuiteListing;
     try {
@@ -717,7 +731,12 @@ export class RingRunner {
       );
     } catch (error) {
       const what = releases.map((r) => `${r.artifact.name} ${r.version}`).join(' and ');
-      return `cannot put ${what} into ${ring.name}'s suite: ${plainMessage((error as Error).message)}`;
+      const e = error as RingmasterError;
+      return {
+        why: `cannot put ${what} into ${ring.name}'s suite: ${plainMessage(e.message ?? String(error))}`,
+        // Another publisher holding the repository's lock, or a store briefly away: try again later.
+        transient: e.code === 'LOCKED' || e.details?.retryable === true,
+      };
     }
     await session.write(
       entry('suite.updated', {
