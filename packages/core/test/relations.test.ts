@@ -112,6 +112,8 @@ function suitedRepository(dir: string, failing: { next: Error[] } = { next: [] }
 async function project(options: {
   fooNeeds: Record<string, string[]>;
   barNeeds?: Record<string, string[]>;
+  /** A third pipeline, baz, with these needs (listed first). */
+  bazNeeds?: Record<string, string[]>;
   /** bar's install of this version fails on every host. */
   barFailsAt?: string;
   onFailure?: 'halt' | 'rollback';
@@ -146,10 +148,11 @@ async function project(options: {
     });
     return { p, source };
   };
+  const baz = options.bazNeeds ? make('baz', options.bazNeeds) : undefined;
   const bar = make('bar', options.barNeeds ?? {});
   const foo = make('foo', options.fooNeeds);
   const engine = createEngine({
-    pipelines: [bar.p, foo.p],
+    pipelines: [...(baz ? [baz.p] : []), bar.p, foo.p],
     store: fileStore({ dir: join(dir, 'ledger') }),
     clock,
     workDir: join(dir, 'work'),
@@ -169,7 +172,7 @@ async function project(options: {
   const runs = async (name: string, ring: string) =>
     (await engine.status()).pipelines.find((p) => p.name === name)!.rings.find((r) => r.name === ring)!
       .version;
-  return { engine, bar, foo, settle, runs, admitted: repo.admitted, failing: repo.failing, errors };
+  return { engine, bar, foo, baz, settle, runs, admitted: repo.admitted, failing: repo.failing, errors };
 }
 
 const rejection = (p: Promise<unknown>) =>
@@ -302,6 +305,53 @@ describe('package relations between pipelines', () => {
     expect(w.errors).toEqual([]);
   });
 
+  it('three releases whose needs go round are blocked and named together; a chain of needs is not', async () => {
+    const cycle = await project({
+      fooNeeds: { '1.0.2': ['bar (>= 1.0.2)'] },
+      barNeeds: { '1.0.2': ['baz (>= 1.0.2)'] },
+      bazNeeds: { '1.0.2': ['foo (>= 1.0.2)'] },
+    });
+    await cycle.settle();
+    for (const p of [cycle.baz!, cycle.bar, cycle.foo])
+      await p.source.commit({ 'x.txt': 'v2\n' }, 'two', 'alice');
+    await cycle.settle();
+    const foo = await cycle.engine.explain({ pipeline: 'foo', ring: 'eng' });
+    expect(foo.action).toBe('blocked');
+    expect(foo.summary).toContain(
+      'foo 1.0.2 and bar 1.0.2 and baz 1.0.2 need each other: promote them together (ringmaster promote foo eng 1.0.2 --with bar@1.0.2 --with baz@1.0.2)',
+    );
+    const done = await cycle.engine.promote({
+      pipeline: 'foo',
+      ring: 'eng',
+      release: '1.0.2',
+      with: [
+        { pipeline: 'bar', release: '1.0.2' },
+        { pipeline: 'baz', release: '1.0.2' },
+      ],
+    });
+    expect([done.outcome, ...(done.together ?? []).map((t) => `${t.pipeline} ${t.outcome}`)]).toEqual([
+      'succeeded',
+      'bar succeeded',
+      'baz succeeded',
+    ]);
+
+    // foo needs bar, bar needs baz, baz needs nothing: baz goes first, then bar, then foo.
+    const chain = await project({
+      fooNeeds: { '1.0.2': ['bar (>= 1.0.2)'] },
+      barNeeds: { '1.0.2': ['baz (>= 1.0.2)'] },
+      bazNeeds: {},
+    });
+    await chain.settle();
+    for (const p of [chain.foo, chain.bar, chain.baz!])
+      await p.source.commit({ 'x.txt': 'v2\n' }, 'two', 'alice');
+    await chain.settle();
+    expect([
+      await chain.runs('baz', 'eng'),
+      await chain.runs('bar', 'eng'),
+      await chain.runs('foo', 'eng'),
+    ]).toEqual(['1.0.2', '1.0.2', '1.0.2']);
+  });
+
   it('a --with whose companion cannot go in (locked) is refused before anything is written', async () => {
     const w = await project({
       fooNeeds: { '1.0.2': ['bar (>= 1.0.2)'] },
@@ -405,7 +455,7 @@ describe('package relations between pipelines', () => {
     );
     await w.engine.tick();
     const parked = (await w.engine.ledger.read()).find((r) => r.type === 'rollout.parked');
-    expect((parked?.data as { reason: string }).reason).toBe(
+    expect((parked!.data as { reason: string }).reason).toBe(
       "cannot put bar 1.0.1 into eng's suite: another publisher holds /srv/apt/.ringmaster/lock (pid 4242); nothing was installed, tried again at the next pass",
     );
     expect(w.errors.some((e) => e.includes('another publisher holds'))).toBe(true);

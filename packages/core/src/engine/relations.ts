@@ -128,6 +128,36 @@ function verifiedIn(pipeline: Pipeline, p: PipelineState, release: ReleaseState)
  * For a need of the subject on another pipeline's package: the newest release of that pipeline
  * that would meet it, and where it stands — or that none would.
  */
+/**
+ * The newest release of `maker` (of its newest few: every view asks this, and an old one is
+ * rarely the answer) that would end `problem` of `release`; undefined when none would, or when
+ * one of them does not parse (then there is no hint, and no block either).
+ */
+function newestMeeting(
+  project: Project,
+  pipeline: Pipeline,
+  ring: string,
+  release: ReleaseState,
+  companions: readonly Companion[],
+  problem: RelationProblem,
+  maker: Pipeline,
+): ReleaseState | undefined {
+  const q = project.state(maker.name);
+  const newestFirst = [...q.releases.values()].sort((a, b) => b.index - a.index).slice(0, HINT_RELEASES);
+  try {
+    return newestFirst.find(
+      (r) =>
+        !problemsOf(project, pipeline, ring, release, [
+          ...companions.filter((c) => c.pipeline !== maker.name),
+          { pipeline: maker.name, release: r },
+        ]).some((x) => same(x, problem)),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where the releases that would meet `problem` are: ` (bar 2.0 is verified in sandbox)`. */
 function whatWouldMeet(
   project: Project,
   pipeline: Pipeline,
@@ -135,9 +165,8 @@ function whatWouldMeet(
   release: ReleaseState,
   companions: readonly Companion[],
   problem: RelationProblem,
-): { hint: string; together?: RelationVerdict['together'] } {
+): string {
   const hints: string[] = [];
-  const together: NonNullable<RelationVerdict['together']> = [];
   for (const name of problem.names) {
     const maker = makerOf(project, name);
     if (!maker || maker === pipeline) continue;
@@ -146,20 +175,7 @@ function whatWouldMeet(
       hints.push(`${name} has no release yet`);
       continue;
     }
-    // The newest few releases only: every view asks this, and an old one is rarely the answer.
-    const newestFirst = [...q.releases.values()].sort((a, b) => b.index - a.index).slice(0, HINT_RELEASES);
-    let meets: ReleaseState | undefined;
-    try {
-      meets = newestFirst.find(
-        (r) =>
-          !problemsOf(project, pipeline, ring, release, [
-            ...companions.filter((c) => c.pipeline !== maker.name),
-            { pipeline: maker.name, release: r },
-          ]).some((x) => same(x, problem)),
-      );
-    } catch {
-      continue; // a release of the maker whose relations do not parse: no hint, not a block
-    }
+    const meets = newestMeeting(project, pipeline, ring, release, companions, problem, maker);
     if (!meets) {
       hints.push(
         q.releases.size > HINT_RELEASES
@@ -174,19 +190,63 @@ function whatWouldMeet(
         ? `${name} ${meets.version} is verified in ${where.join(', ')}`
         : `${name} ${meets.version} is built, not verified anywhere yet`,
     );
-    // It needs us back: alone, neither can ever enter.
-    let alone: RelationProblem[] = [];
-    let withUs: RelationProblem[] = [];
-    try {
-      alone = problemsOf(project, maker, ring, meets, companions);
-      withUs = problemsOf(project, maker, ring, meets, [...companions, { pipeline: pipeline.name, release }]);
-    } catch {
-      continue;
-    }
-    if (alone.length > 0 && withUs.length === 0)
-      together.push({ pipeline: maker.name, release: meets.id, version: meets.version });
   }
-  return { hint: hints.length ? ` (${hints.join('; ')})` : '', ...(together.length ? { together } : {}) };
+  return hints.length ? ` (${hints.join('; ')})` : '';
+}
+
+/** A Depends or Pre-Depends of `subject` itself. */
+const needs = (p: RelationProblem, subject: Artifact) =>
+  p.package === subject.name && (p.field === 'Depends' || p.field === 'Pre-Depends');
+
+/** How many pipelines a group that can only go in together may have, at most. */
+const GROUP_LIMIT = 8;
+
+/**
+ * Releases of other pipelines that `release` can only go in with, and they only with it (a
+ * cycle of needs, of any length up to {@link GROUP_LIMIT}): the group each member's unmet needs
+ * lead to, when together they meet every relation but none of them can go in alone first.
+ * Undefined when some order of promotions lets them in one by one, or no such group exists.
+ */
+function cycleOf(
+  project: Project,
+  pipeline: Pipeline,
+  ring: string,
+  release: ReleaseState,
+): RelationVerdict['together'] {
+  const group: Companion[] = [{ pipeline: pipeline.name, release }];
+  try {
+    // Bounded: each round adds a pipeline or stops.
+    for (let grown = true; grown && group.length <= GROUP_LIMIT; ) {
+      grown = false;
+      for (const m of [...group]) {
+        const q = project.pipelines.get(m.pipeline)!;
+        const others = group.filter((o) => o !== m);
+        for (const problem of problemsOf(project, q, ring, m.release, others)) {
+          if (!needs(problem, m.release.artifact)) continue;
+          for (const name of problem.names) {
+            const maker = makerOf(project, name);
+            if (!maker || group.some((g) => g.pipeline === maker.name)) continue;
+            const meets = newestMeeting(project, q, ring, m.release, others, problem, maker);
+            if (!meets) return undefined; // nothing would meet it: no group can go in
+            group.push({ pipeline: maker.name, release: meets });
+            grown = true;
+          }
+        }
+      }
+    }
+    if (group.length < 2 || group.length > GROUP_LIMIT) return undefined;
+    for (const m of group) {
+      const q = project.pipelines.get(m.pipeline)!;
+      const others = group.filter((o) => o !== m);
+      if (problemsOf(project, q, ring, m.release, others).length > 0) return undefined; // not whole even together
+      if (problemsOf(project, q, ring, m.release, []).length === 0) return undefined; // it can go first
+    }
+  } catch {
+    return undefined;
+  }
+  return group
+    .slice(1)
+    .map((g) => ({ pipeline: g.pipeline, release: g.release.id, version: g.release.version }));
 }
 
 /**
@@ -203,17 +263,18 @@ export function relationVerdict(
 ): RelationVerdict | undefined {
   const problems = problemsOf(project, pipeline, ring, release, companions);
   if (problems.length === 0) return undefined;
-  const clauses: string[] = [];
-  const together: NonNullable<RelationVerdict['together']> = [];
-  for (const problem of problems) {
-    const needs =
-      problem.package === release.artifact.name &&
-      (problem.field === 'Depends' || problem.field === 'Pre-Depends');
-    const more = needs ? whatWouldMeet(project, pipeline, ring, release, companions, problem) : { hint: '' };
-    clauses.push(`${clause(problem, release.artifact, ring)}${more.hint}`);
-    for (const t of more.together ?? [])
-      if (!together.some((x) => x.pipeline === t.pipeline)) together.push(t);
-  }
+  const clauses = problems.map(
+    (problem) =>
+      `${clause(problem, release.artifact, ring)}${
+        needs(problem, release.artifact)
+          ? whatWouldMeet(project, pipeline, ring, release, companions, problem)
+          : ''
+      }`,
+  );
+  const together =
+    companions.length === 0 && problems.some((x) => needs(x, release.artifact))
+      ? (cycleOf(project, pipeline, ring, release) ?? [])
+      : [];
   const reason = together.length
     ? `${clauses.join('; ')}; ${[`${pipeline.name} ${release.version}`, ...together.map((t) => `${t.pipeline} ${t.version}`)].join(' and ')} need each other: promote them together (ringmaster promote ${pipeline.name} ${ring} ${release.id} ${together.map((t) => `--with ${t.pipeline}@${t.release}`).join(' ')})`
     : clauses.join('; ');
