@@ -218,8 +218,13 @@ function ringView(
       ? {
           release: action.release,
           version: action.version,
-          verdict: action.decision.verdict,
-          reason: action.decision.reason,
+          // Its policy may let it in while its package relations keep it out: say the latter.
+          verdict:
+            action.needs && action.decision.verdict === 'promote' ? action.action : action.decision.verdict,
+          reason:
+            action.needs && action.decision.verdict === 'promote'
+              ? action.needs.reason
+              : action.decision.reason,
           ...(action.decision.verdict === 'wait' && action.decision.until
             ? { until: action.decision.until }
             : {}),

@@ -17,6 +17,7 @@ import {
   type RingAction,
   type RingActionKind,
   type RingFailure,
+  type RingNeeds,
   type RolloutPosition,
   ringAction,
 } from './ring-action.js';
@@ -28,8 +29,11 @@ export interface Explanation {
   current?: { release: string; version: string };
   /** What the ring does next: the ring state machine's answer. */
   action: RingActionKind;
-  /** The release the ring would take, and what its policy says of it (promote, wait, blocked). */
-  candidate?: { release: string; version: string; readyAt: string; decision: Decision };
+  /**
+   * The release the ring would take, what its policy says of it (promote, wait, blocked), and —
+   * when its package relations keep it out — what it needs or breaks in the ring.
+   */
+  candidate?: { release: string; version: string; readyAt: string; decision: Decision; needs?: RingNeeds };
   /** The newest failure that still matters in the ring, with its reason. */
   lastFailure?: RingFailure;
   /** A rollout with steps in flight: the step it is at, and what it waits for. */
@@ -50,6 +54,7 @@ export function explanationOf(pipeline: Pipeline, action: RingAction): Explanati
           version: action.version,
           readyAt: action.readyAt,
           decision: action.decision,
+          ...(action.needs ? { needs: action.needs } : {}),
         }
       : undefined;
   return {
