@@ -122,10 +122,8 @@ async function makeTree(dir) {
  * version of one of them (not timed) and times `admit(ring, [it])`: the suite's Packages,
  * Packages.gz, by-hash and Release rewritten, InRelease and Release.gpg signed by gpg.
  */
-async function benchSuiteUpdate(work, runs = 7) {
-  const dir = join(work, 'suite-update');
-  const gpgHome = join(dir, 'gpg');
-  await mkdir(gpgHome, { recursive: true, mode: 0o700 });
+/** A throwaway ed25519 signing key without a passphrase in the GnuPG home `gpgHome`. */
+function makeSigningKey(gpgHome) {
   execFileSync(
     'gpg',
     [
@@ -142,6 +140,13 @@ async function benchSuiteUpdate(work, runs = 7) {
     ],
     { stdio: 'ignore' },
   );
+}
+
+async function benchSuiteUpdate(work, runs = 7) {
+  const dir = join(work, 'suite-update');
+  const gpgHome = join(dir, 'gpg');
+  await mkdir(gpgHome, { recursive: true, mode: 0o700 });
+  makeSigningKey(gpgHome);
   const tree = join(dir, 'tree');
   await mkdir(join(tree, 'usr/share/pkg'), { recursive: true });
   await writeFile(join(tree, 'usr/share/pkg/README'), 'suite bench\n');
@@ -383,22 +388,7 @@ try {
   // ---- 3. add one package to a 500-package repository -------------------------------------------
   const gpgHome = join(work, 'gpg');
   await mkdir(gpgHome, { mode: 0o700 });
-  execFileSync(
-    'gpg',
-    [
-      '--homedir',
-      gpgHome,
-      '--batch',
-      '--passphrase',
-      '',
-      '--quick-gen-key',
-      'Bench <bench@example.com>',
-      'ed25519',
-      'sign',
-      'never',
-    ],
-    { stdio: 'ignore' },
-  );
+  makeSigningKey(gpgHome);
   const signed = aptRepository({ dir: join(work, 'signed'), signingKey: { homedir: gpgHome } });
   await signed.publishMany(artifacts);
   const unsigned = aptRepository({ dir: repoDir });

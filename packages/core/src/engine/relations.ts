@@ -125,10 +125,6 @@ function verifiedIn(pipeline: Pipeline, p: PipelineState, release: ReleaseState)
 }
 
 /**
- * For a need of the subject on another pipeline's package: the newest release of that pipeline
- * that would meet it, and where it stands — or that none would.
- */
-/**
  * The newest release of `maker` (of its newest few: every view asks this, and an old one is
  * rarely the answer) that would end `problem` of `release`; undefined when none would, or when
  * one of them does not parse (then there is no hint, and no block either).
@@ -157,7 +153,10 @@ function newestMeeting(
   }
 }
 
-/** Where the releases that would meet `problem` are: ` (bar 2.0 is verified in sandbox)`. */
+/**
+ * For a need of the subject on other pipelines' packages: the newest release of each that would
+ * meet it, and where it stands — or that none would: ` (bar 2.0 is verified in sandbox)`.
+ */
 function whatWouldMeet(
   project: Project,
   pipeline: Pipeline,
