@@ -12,6 +12,8 @@ export default defineConfig({
     ],
   },
   test: {
+    // Fails the run if a test wrote to the machine's own root or apt configuration.
+    globalSetup: ['test/global-setup.ts'],
     include: ['packages/*/test/**/*.test.ts', 'examples/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,

@@ -29,7 +29,7 @@ export default {
       source: git({ url: lab.gitUrl, branch: 'main' }),
       // The team's build tool, outside the repository: at first it is not installed.
       build: { steps: [[here('build-tool')]] },
-      packager: deb({ name: 'app', version: '1.0.{number}', maintainer: 'App <app@example.com>', description: 'The app' }),
+      packager: deb({ name: 'app', version: '1.0.{number}', prefix: '/opt/app', maintainer: 'App <app@example.com>', description: 'The app' }),
       repository: localRepository({ dir: 'repo' }),
       rings: [
         { name: 'eng', target: checked(0, 2) },

@@ -185,7 +185,8 @@ export default {
     pipeline({
       name: 'shop',
       source: git({ url: lab.gitUrl, branch: 'main' }),
-      packager: deb({ name: 'shop', version: '1.0.{number}', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
+      // Under /opt, which each test host has to itself: a file at / would be the machine's, shared by all.
+      packager: deb({ name: 'shop', version: '1.0.{number}', prefix: '/opt/shop', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
       repository: localRepository({ dir: 'repo' }),
       rings: [
         ${options.rings}

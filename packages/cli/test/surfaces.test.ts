@@ -22,7 +22,8 @@ export default {
       source: git({ url: lab.gitUrl, branch: 'main' }),
       // The team's build tool lives outside the repository: fixing it fixes every revision.
       build: { steps: [['sh', here('build-tool.sh')]] },
-      packager: deb({ name: 'shop', version: '1.0.{number}', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
+      // Under /opt, which each test host has to itself: a file at / would be the machine's, shared by all.
+      packager: deb({ name: 'shop', version: '1.0.{number}', prefix: '/opt/shop', maintainer: 'Shop <shop@example.com>', description: 'The shop' }),
       repository: localRepository({ dir: 'repo' }),
       rings: [
         { name: 'eng', target: hosts(0, 1), gates: [{ name: 'unit', run: ['make', 'unit'] }] },
