@@ -36,12 +36,12 @@ export const appFiles = {
     'echo "unit: 3 checks passed"',
     '',
   ].join('\n'),
-  // Its configuration, packaged on its own (foostat-conf, installed under /etc/foostat: a
-  // conffile): the app's package says it needs it, so it reaches every ring first.
+  // Its settings, packaged on its own (foostat-conf, installed under /opt/foostat-conf): the
+  // app's package says it needs it, so it reaches every ring first.
   'conf/foostat.conf': '# foostat settings\nwidget.refresh = 60\n',
   Makefile: [
     '# make: the package tree in out/ (installed under /opt/foostat). make conf: its settings in',
-    '# out-conf/ (under /etc/foostat). make test: the unit tests.',
+    '# out-conf/ (under /opt/foostat-conf). make test: the unit tests.',
     '.PHONY: build conf test',
     'build:',
     '\trm -rf out',

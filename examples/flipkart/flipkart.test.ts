@@ -83,8 +83,10 @@ describe('examples/flipkart', () => {
       journal.findIndex(
         (r) => r.type === 'rollout.started' && r.data.pipeline === pipeline && r.data.ring === ring,
       );
-    for (const ring of ['eng', 'sandbox', 'prod'])
+    for (const ring of ['eng', 'sandbox', 'prod']) {
+      expect(firstIn('foostat-conf', ring)).toBeGreaterThanOrEqual(0);
       expect(firstIn('foostat-conf', ring)).toBeLessThan(firstIn('foostat', ring));
+    }
   });
 
   it('first shows prod waiting for the approval and the deploy window, then for the window alone', () => {

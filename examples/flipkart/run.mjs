@@ -173,7 +173,8 @@ try {
       name: 'foostat-conf',
       maintainer: 'Flipkart Ops <ops@flipkart.invalid>',
       description: 'Foostat settings\nThe settings of the foostat widget.',
-      prefix: '/etc/foostat',
+      // Under /opt, which each test host has to itself (a real one would use /etc/foostat).
+      prefix: '/opt/foostat-conf',
     }),
     repository: apt,
     rings: foostat.rings.map((r) => ({

@@ -77,6 +77,8 @@ function deployNow(args: Parsed, io: Io, cwd: string, usage: string, required: n
           ring: ring!,
           ...(release ? { release } : {}),
           ...(flag(args, 'limit') !== undefined ? { limit: flag(args, 'limit')! } : {}),
+          ...(withFlags(args).length ? { with: withFlags(args) } : {}),
+          ...(args.flags.force === true ? { force: true } : {}),
         });
       // Releases promoted with it are deployed too: the caller must be allowed to deploy each.
       const companions = withFlags(args);

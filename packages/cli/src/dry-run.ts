@@ -129,7 +129,14 @@ export async function dryRunDeploy(
   project: LoadedProject,
   io: Io,
   asJson: boolean,
-  input: { pipeline: string; ring: string; release?: string; limit?: string },
+  input: {
+    pipeline: string;
+    ring: string;
+    release?: string;
+    limit?: string;
+    with?: { pipeline: string; release: string }[];
+    force?: boolean;
+  },
 ): Promise<number> {
   let release = input.release;
   const pipeline = project.engine.pipelines.get(input.pipeline);
@@ -144,6 +151,8 @@ export async function dryRunDeploy(
     ring: input.ring,
     ...(release ? { release } : {}),
     ...(input.limit !== undefined ? { limit: input.limit } : {}),
+    ...(input.with?.length ? { with: input.with } : {}),
+    ...(input.force ? { force: true } : {}),
   });
   print(io, asJson, [preview], preview);
   return EXIT.OK;

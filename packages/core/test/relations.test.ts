@@ -108,6 +108,16 @@ describe('package relations between pipelines', () => {
     expect(foo.summary).toBe(
       '1.0.2 is blocked for eng: needs bar (>= 1.0.2); eng has bar 1.0.1 (bar 1.0.2 is built, not verified anywhere yet); foo 1.0.2 and bar 1.0.2 need each other: promote them together (ringmaster promote foo eng 1.0.2 --with bar@1.0.2)',
     );
+    // Its dry run says the same; with the release it needs named as going in too, it is not refused.
+    const alone = await w.engine.previewRollout({ pipeline: 'foo', ring: 'eng', release: '1.0.2' });
+    expect(alone.refused).toContain('need each other');
+    const paired = await w.engine.previewRollout({
+      pipeline: 'foo',
+      ring: 'eng',
+      release: '1.0.2',
+      with: [{ pipeline: 'bar', release: '1.0.2' }],
+    });
+    expect(paired.refused).toBeUndefined();
     const before = w.admitted.length;
     const done = await w.engine.promote({
       pipeline: 'foo',

@@ -923,6 +923,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     hosts?: readonly string[];
     /** Only these hosts (names or globs), as `promote({ limit })` would. */
     limit?: string | readonly string[];
+    /** A deploy's releases of other pipelines going in with it, as `promote({ with })`. */
+    with?: readonly { pipeline: string; release: string }[];
+    /** As `promote({ force })`: package relations do not refuse it. */
+    force?: boolean;
   }): Promise<RolloutPreview> {
     await this.ensureLoaded();
     const pipeline = this.operations.pipeline(input.pipeline);
@@ -960,10 +964,20 @@ export class Engine extends EventEmitter<EngineEvents> {
     // A deploy by hand during a freeze would be refused without breaking glass: say so.
     const frozen = kind === 'deploy' ? frozenFor(pipeline, p, index, release, this.clock.now()) : undefined;
     // And so would one (or a rollback) whose package relations the ring does not meet.
-    const unmet =
-      kind === 'deploy'
-        ? promoteRefusal(this.runtime, pipeline, ring.name, release)
-        : rollbackRefusal(this.runtime, pipeline, ring.name, release);
+    const companions = (input.with ?? []).map((w) => ({
+      pipeline: w.pipeline,
+      release: this.operations.findRelease(this.operations.pipeline(w.pipeline), w.release),
+    }));
+    let unmet: Error | undefined;
+    try {
+      unmet = input.force
+        ? undefined
+        : kind === 'deploy'
+          ? promoteRefusal(this.runtime, pipeline, ring.name, release, companions)
+          : rollbackRefusal(this.runtime, pipeline, ring.name, release);
+    } catch (error) {
+      unmet = error as Error; // a relation that does not parse: the command would be refused too
+    }
     return {
       ...preview,
       ...(frozen ? { frozen: frozen.reason } : {}),

@@ -283,7 +283,7 @@ export class Operations {
       input.release ? `named by ${input.by ?? 'api'}` : `the newest release ready for ${ring.name}`,
     );
     // The others follow only once the first is in: each then needs nothing it does not have.
-    if (companions.length && first.outcome !== 'succeeded')
+    if (companions.length && !(first.outcome === 'succeeded' && first.verified))
       return {
         ...first,
         reason: `${first.reason ?? first.outcome ?? 'not finished'}; ${companions.map((c) => `${c.pipeline} ${c.release.version}`).join(' and ')} not rolled out`,
@@ -294,6 +294,11 @@ export class Operations {
       const qRing = q.rings[this.ringIndex(q, ring.name)]!;
       const glass = companionGlass[i];
       const qBefore = ringState(this.rt.state(q.name), ring.name).rollouts.length;
+      // Against the ring as it is now (the members before it are in), the ones after it taken as there.
+      const unmet = input.force
+        ? undefined
+        : promoteRefusal(this.rt, q, ring.name, c.release, companions.slice(i + 1));
+      if (unmet) throw unmet;
       await this.rings.deploy(
         q,
         qRing,
@@ -311,7 +316,7 @@ export class Operations {
         `promoted together with ${pipeline.name} ${release.version}`,
       );
       others.push(done);
-      if (done.outcome !== 'succeeded') break;
+      if (!(done.outcome === 'succeeded' && done.verified)) break;
     }
     return others.length
       ? { ...first, together: others.map((o, i) => ({ pipeline: companions[i]!.pipeline, ...o })) }
@@ -334,6 +339,13 @@ export class Operations {
           { scope: 'engine' },
         );
       seen.add(q.name);
+      // One suite change puts them all in: they must share the repository that holds the suite.
+      if (q.repository !== pipeline.repository)
+        throw new RingmasterError(
+          'CONFIG',
+          `with: ${q.name} publishes to another repository than ${pipeline.name}; releases promoted together must share one (its ring suites list them all)`,
+          { scope: 'engine' },
+        );
       const qRing = q.rings[this.ringIndex(q, ring.name)]!;
       this.assertUnlocked(q, qRing);
       const release = this.findRelease(q, ref.release);

@@ -326,7 +326,7 @@ export function ringAction(
         ...move(newest),
         ...(also ? { needs: also } : {}),
         ...(d.until ? { until: d.until } : {}),
-        reason: `${newest.release.version} waits for ${ring.name}: ${d.reason}${when}${also ? `; then it also ${also.error ? `cannot be checked: ${also.reason}` : `waits on its relations: ${also.reason}`}` : ''}`,
+        reason: `${newest.release.version} waits for ${ring.name}: ${d.reason}${when}${also ? `; then it also ${also.error ? `cannot be checked: ${also.reason}` : also.together ? `is blocked on its relations: ${also.reason}` : `waits on its relations: ${also.reason}`}` : ''}`,
       };
     }
     return {

@@ -710,10 +710,19 @@ export class RingRunner {
   /** After a deploy its failure rolled back: the suite lists what the ring runs again. */
   private async restoreSuite(session: RingSession, rollout: string): Promise<string | undefined> {
     const p = this.rt.state(session.pipeline.name);
-    if (!p.rollouts.get(rollout)?.suiteAt) return undefined;
-    const current = ringState(p, session.ring.name).current;
-    const release = current ? p.releases.get(current) : undefined;
-    return release ? (await this.admit(session, rollout, [release]))?.why : undefined;
+    const r = p.rollouts.get(rollout);
+    if (!r?.suiteAt) return undefined;
+    // What each pipeline it put in runs in the ring (a ring's first release has nothing to go back to).
+    const back = [
+      { pipeline: session.pipeline.name },
+      ...(r.together ?? []).map((t) => ({ pipeline: t.pipeline })),
+    ].flatMap(({ pipeline }) => {
+      const q = this.rt.state(pipeline);
+      const current = ringState(q, session.ring.name).current;
+      const release = current ? q.releases.get(current) : undefined;
+      return release ? [release] : [];
+    });
+    return back.length ? (await this.admit(session, rollout, back))?.why : undefined;
   }
 
   /** Admits `releases` to the ring's suite and records the suite; resolves why it failed, or undefined. */
