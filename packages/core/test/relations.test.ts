@@ -17,6 +17,19 @@ const rejection = (p: Promise<unknown>) =>
     (e: RingmasterError) => e,
   );
 
+/** foo 1.0.2 and bar 1.0.2, each needing the other, built after 1.0.1 of both went everywhere. */
+async function needingEachOther() {
+  const w = await project({
+    fooNeeds: { '1.0.2': ['bar (>= 1.0.2)'] },
+    barNeeds: { '1.0.2': ['foo (>= 1.0.2)'] },
+  });
+  await w.settle();
+  await w.bar.source.commit({ 'bar.txt': 'v2\n' }, 'bar two', 'bob');
+  await w.foo.source.commit({ 'foo.txt': 'v2\n' }, 'foo two', 'alice');
+  await w.settle();
+  return w;
+}
+
 describe('package relations between pipelines', () => {
   it('foo waits in prod for the bar it needs, says where that bar is, and follows it in', async () => {
     // bar 1.0.1 everywhere; foo 1.0.1 needs bar 1.0.2, which is built next and held before prod.
@@ -95,14 +108,7 @@ describe('package relations between pipelines', () => {
   });
 
   it('two releases that need each other are blocked, say so, and go in together as one decision', async () => {
-    const w = await project({
-      fooNeeds: { '1.0.2': ['bar (>= 1.0.2)'] },
-      barNeeds: { '1.0.2': ['foo (>= 1.0.2)'] },
-    });
-    await w.settle();
-    await w.bar.source.commit({ 'bar.txt': 'v2\n' }, 'bar two', 'bob');
-    await w.foo.source.commit({ 'foo.txt': 'v2\n' }, 'foo two', 'alice');
-    await w.settle();
+    const w = await needingEachOther();
     const foo = await w.engine.explain({ pipeline: 'foo', ring: 'eng' });
     expect(foo.action).toBe('blocked');
     expect(foo.summary).toBe(
@@ -197,14 +203,7 @@ describe('package relations between pipelines', () => {
   });
 
   it('a --with whose companion cannot go in (locked) is refused before anything is written', async () => {
-    const w = await project({
-      fooNeeds: { '1.0.2': ['bar (>= 1.0.2)'] },
-      barNeeds: { '1.0.2': ['foo (>= 1.0.2)'] },
-    });
-    await w.settle();
-    await w.bar.source.commit({ 'bar.txt': 'v2\n' }, 'bar two', 'bob');
-    await w.foo.source.commit({ 'foo.txt': 'v2\n' }, 'foo two', 'alice');
-    await w.settle();
+    const w = await needingEachOther();
     await w.engine.lock({ pipeline: 'bar', ring: 'eng', reason: 'incident 7', by: 'dave' });
     const records = (await w.engine.ledger.read()).length;
     const refused = await rejection(

@@ -169,13 +169,6 @@ export interface RingState {
     string,
     { readonly reason: string; readonly by: string; readonly at: string }
   >;
-  /** The last promotion of several pipelines' releases together into the ring (`promote --with`). */
-  readonly together?: {
-    readonly release: string;
-    readonly members: readonly { readonly pipeline: string; readonly release: string }[];
-    readonly by: string;
-    readonly at: string;
-  };
   /** Held on a release by a person: automatic promotion waits, other releases are refused. */
   readonly pinned?: {
     readonly release: string;
@@ -349,7 +342,7 @@ function updateBuild(p: Folding, revision: string, build: (b: BuildState | undef
 }
 
 /** Records that change no derived state (kept in the journal for people and tools). */
-type Informational = 'lease.lost' | 'engine.fault' | 'ring.break-glass';
+type Informational = 'lease.lost' | 'engine.fault' | 'ring.break-glass' | 'ring.together';
 
 type Handlers = {
   [K in Exclude<keyof RecordData, Informational>]: (
@@ -606,9 +599,6 @@ const handlers: Handlers = {
   'suite.updated'(p, { ring, rollout, suite, packages, indexes }, time, seq) {
     p.suites.push({ ring, rollout, suite, packages, indexes, at: time, seq });
     updateRollout(p, rollout, () => ({ suiteAt: time }));
-  },
-  'ring.together'(p, { ring, release, members, by }, time) {
-    updateRing(p, ring, () => ({ together: { release, members, by, at: time } }));
   },
   'ring.pinned'(p, { ring, release, reason, by }, time) {
     updateRing(p, ring, () => ({ pinned: { release, reason, by, at: time } }));
