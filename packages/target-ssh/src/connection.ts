@@ -1,11 +1,12 @@
 /**
  * One SSH connection to one host (ssh2 `Client`): host key check before authentication,
- * commands with a timeout, SFTP uploads, a bounded number of channels at once. Opened by the
+ * commands with a timeout, uploads on a command's stdin, a bounded number of channels at once. Opened by the
  * pool, directly or through a bastion's `forwardOut` stream.
  */
+import { createReadStream, type ReadStream } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { RingmasterError, TailBuffer } from '@ringmaster/core/adapter';
-import { Client, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
+import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { hostError, SCOPE } from './errors.js';
 import {
   appendKnownHost,
@@ -18,6 +19,18 @@ import {
 } from './known-hosts.js';
 import type { ResolvedSshOptions, SshHost } from './options.js';
 import { Semaphore } from './util/semaphore.js';
+
+/**
+ * Bytes for a command's stdin that are an upload: a Buffer (one copy shared by every host of a
+ * fan-out) or a file read as it is sent. `timeoutMs` bounds the sending alone.
+ */
+export interface UploadInput {
+  data: Buffer | { file: string };
+  timeoutMs: number;
+}
+
+/** Slices of a Buffer upload handed to the channel at once (ssh2 splits them into packets). */
+const UPLOAD_SLICE = 256 * 1024;
 
 /** What a finished remote command gives back. */
 export interface ExecResult {
@@ -83,24 +96,28 @@ export class HostConnection {
    * `TIMEOUT` when the command outlives `timeoutMs`. The command is then signalled and its
    * channel closed — unless `interrupt` is false (a package manager, which is never interrupted:
    * we only stop waiting). `timeoutMs` undefined waits as long as the command runs. `input`, when
-   * given, is written to the command's stdin, which is then closed.
+   * given, is written to the command's stdin, which is then closed: a string, or an upload
+   * (TIMEOUT when its sending outlives its own `timeoutMs`; the channel is then closed, so the
+   * host sees the upload end early).
    */
   async exec(
     command: string,
     timeoutMs: number | undefined,
     label = command,
     interrupt = true,
-    input?: string,
+    input?: string | UploadInput,
   ): Promise<ExecResult> {
     const release = await this.channels.acquire();
     try {
       return await new Promise<ExecResult>((resolve, reject) => {
         let settled = false;
         let timer: NodeJS.Timeout | undefined;
+        let stopInput: (() => void) | undefined;
         const settle = (fn: () => void) => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
+          stopInput?.();
           this.closeWaiters.delete(onLost);
           fn();
         };
@@ -156,9 +173,29 @@ export class HostConnection {
               settle(() => reject(this.fail(`the command's channel failed: ${err.message}`, label, err))),
             );
             stream.on('data', (chunk: Buffer) => stdout.push(chunk));
-            if (input !== undefined) stream.end(input);
+            if (typeof input === 'string') stream.end(input);
+            else if (input !== undefined) {
+              stopInput = sendUpload(stream, input, (error, timedOut) => {
+                stream.close();
+                settle(() =>
+                  reject(
+                    timedOut
+                      ? this.fail(
+                          `the upload did not finish within ${input.timeoutMs} ms`,
+                          label,
+                          undefined,
+                          stderr.toString(),
+                          'TIMEOUT',
+                        )
+                      : this.fail(`the upload failed: ${error?.message}`, label, error, stderr.toString()),
+                  ),
+                );
+              });
+            }
             stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
             stream.on('exit', (code: number | null, sig?: string) => {
+              // The command ended (perhaps before reading all of its input): stop sending.
+              stopInput?.();
               if (typeof code === 'number') exitCode = code;
               if (sig) signal = sig;
             });
@@ -175,79 +212,6 @@ export class HostConnection {
           });
         } catch (error) {
           settle(() => reject(this.fail('could not start the command', label, error)));
-        }
-      });
-    } finally {
-      release();
-    }
-  }
-
-  /** Copies a local file to `remotePath` over SFTP (mode 0600); rejects with `TARGET` on any failure or after `timeoutMs`. */
-  async upload(localPath: string, remotePath: string, timeoutMs: number): Promise<void> {
-    const release = await this.channels.acquire();
-    const label = `sftp put ${remotePath}`;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        let settled = false;
-        let timer: NodeJS.Timeout | undefined;
-        let end: (() => void) | undefined;
-        const settle = (fn: () => void) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          this.closeWaiters.delete(onLost);
-          end?.();
-          fn();
-        };
-        const onLost = (reason: Error) =>
-          settle(() => reject(this.fail('the connection dropped during the upload', label, reason)));
-        if (this.closed) {
-          settle(() => reject(this.fail('the connection is closed', label)));
-          return;
-        }
-        this.closeWaiters.add(onLost);
-        timer = setTimeout(
-          () =>
-            settle(() =>
-              reject(
-                this.fail(
-                  `the upload did not finish within ${timeoutMs} ms`,
-                  label,
-                  undefined,
-                  undefined,
-                  'TIMEOUT',
-                ),
-              ),
-            ),
-          timeoutMs,
-        );
-        try {
-          this.client.sftp((error, sftp) => {
-            if (error) {
-              settle(() => reject(this.fail(`could not open SFTP: ${error.message}`, label, error)));
-              return;
-            }
-            end = () => sftp.end();
-            // A fatal SFTP protocol error is emitted as 'error' on the session.
-            sftp.on('error', (err: Error) =>
-              settle(() => reject(this.fail(`the SFTP session failed: ${err.message}`, label, err))),
-            );
-            if (settled) {
-              sftp.end();
-              return;
-            }
-            sftp.fastPut(
-              localPath,
-              remotePath,
-              { concurrency: 32, chunkSize: 32 * 1024, mode: 0o600 },
-              (err) => {
-                if (err) settle(() => reject(this.fail(`the upload failed: ${err.message}`, label, err)));
-                else settle(resolve);
-              },
-            );
-          });
-        } catch (error) {
-          settle(() => reject(this.fail('could not open SFTP', label, error)));
         }
       });
     } finally {
@@ -275,6 +239,61 @@ export class HostConnection {
     });
     this.closed = true;
   }
+}
+
+/**
+ * Writes an upload to a command's stdin with backpressure, then ends it. Calls `failed` when the
+ * file cannot be read or the sending outlives `input.timeoutMs`; returns a function that stops
+ * sending (the command ended, or the exec settled).
+ */
+function sendUpload(
+  stream: ClientChannel,
+  input: UploadInput,
+  failed: (error: Error | undefined, timedOut: boolean) => void,
+): () => void {
+  let stopped = false;
+  let file: ReadStream | undefined;
+  const stop = () => {
+    stopped = true;
+    clearTimeout(timer);
+    file?.destroy();
+  };
+  const timer = setTimeout(() => {
+    if (stopped) return;
+    stop();
+    failed(undefined, true);
+  }, input.timeoutMs);
+  const sent = () => {
+    // Handed to the channel whole: what is left is the command's own time.
+    clearTimeout(timer);
+  };
+  const { data } = input;
+  if (Buffer.isBuffer(data)) {
+    let offset = 0;
+    const pump = () => {
+      while (!stopped && offset < data.length) {
+        const end = Math.min(offset + UPLOAD_SLICE, data.length);
+        const more = stream.write(data.subarray(offset, end));
+        offset = end;
+        if (!more) {
+          stream.once('drain', pump);
+          return;
+        }
+      }
+      if (!stopped) stream.end(sent);
+    };
+    pump();
+  } else {
+    file = createReadStream(data.file, { highWaterMark: UPLOAD_SLICE });
+    file.once('error', (error) => {
+      if (stopped) return;
+      stop();
+      failed(error, false);
+    });
+    file.once('end', sent);
+    file.pipe(stream);
+  }
+  return stop;
 }
 
 function describeConnectError(

@@ -1,6 +1,6 @@
 /**
- * Installing an artifact on one host: hooks, upload (SFTP, checksum on the host, `dpkg -i`,
- * temp file removed whatever happens) or apt (the `aptSource` written where it differs, then
+ * Installing an artifact on one host: hooks, upload (one command: the package on its stdin,
+ * checksum on the host, `dpkg -i`, temp file removed whatever happens) or apt (the `aptSource` written where it differs, then
  * `apt-get install name=version`), then a check that the host runs the version, service
  * restarts and the health check.
  */
@@ -79,29 +79,49 @@ const NONINTERACTIVE = ['env', 'DEBIAN_FRONTEND=noninteractive'];
 /** Exit codes of {@link INSTALL_SCRIPT} that are ours, not dpkg's (which exits 1 or 2). */
 const CHECKSUM_FAILED = 90;
 const CHECKSUM_MISMATCH = 91;
+const UPLOAD_FAILED = 92;
 const MARKER = '@@ringmaster-installed ';
 
 /**
- * What runs on the host after the upload, in one round trip: checksum, `dpkg -i`, read the
- * version back, and remove the upload whatever happens (EXIT trap). The values arrive as
- * positional parameters ($1 sha256, $2 path, $3 package) quoted by `shellJoin`, never spliced
- * into the script text. It runs as a package-manager command (see Remote's PACKAGE_MANAGER):
- * nothing interrupts dpkg once it started.
+ * The whole upload install in one command, the package on its stdin: receive exactly $4 bytes
+ * into $2, check their sha256 ($1), `dpkg -i`, read the version of $3 back, and remove the
+ * upload whatever happens (EXIT trap). The values arrive as positional parameters quoted by
+ * `shellJoin`, never spliced into the script text.
+ *
+ * - The hash is OpenSSL's where it runs (it uses the CPU's SHA instructions: a quarter of
+ *   `sha256sum`'s time here), else coreutils' `sha256sum`. Either way the sum is compared.
+ * - From `dpkg -i` on, the script ignores SIGHUP and SIGPIPE and dpkg's output goes to a file
+ *   (shown afterwards on stderr): a session that ends early leaves dpkg running to its end, and
+ *   the upload is removed only after dpkg is done with it.
+ * - A session that ends during the upload ends `head` early: the size check fails and the
+ *   partial file is removed.
  */
 const INSTALL_SCRIPT = [
-  `trap 'rm -f -- "$2"' EXIT`,
-  `sum=$(sha256sum -- "$2") || exit ${CHECKSUM_FAILED}`,
+  `trap 'rm -f -- "$2" \${log:+"$log"}' EXIT`,
+  // Until dpkg starts, a signal ends the script through its EXIT trap (a shell killed by a
+  // signal skips it) and a closed channel is a failed write, not a death by SIGPIPE.
+  `trap 'exit 129' HUP; trap 'exit 143' TERM; trap '' PIPE`,
+  `(umask 077 && exec head -c "$4" >"$2") || exit ${UPLOAD_FAILED}`,
+  `got=$(wc -c <"$2") || exit ${UPLOAD_FAILED}`,
+  `if [ "$got" -ne "$4" ]; then echo "the upload was cut short: $got of $4 bytes arrived" >&2; exit ${UPLOAD_FAILED}; fi`,
+  `sum=$(openssl dgst -sha256 -r <"$2" 2>/dev/null) || sum=$(sha256sum <"$2") || exit ${CHECKSUM_FAILED}`,
   `sum=\${sum%% *}`,
   `if [ "$sum" != "$1" ]; then echo "sha256 of the upload is $sum, expected $1: the transfer was corrupted" >&2; exit ${CHECKSUM_MISMATCH}; fi`,
-  'DEBIAN_FRONTEND=noninteractive dpkg -i "$2" || exit $?',
-  `printf '\\n${MARKER}%s\\n' "$(dpkg-query -W -f '\${db:Status-Status}|\${Version}' -- "$3")"`,
+  `trap '' HUP; trap - TERM`,
+  'log=$(mktemp) || exit 70',
+  'DEBIAN_FRONTEND=noninteractive dpkg -i "$2" </dev/null >"$log" 2>&1',
+  'rc=$?',
+  `[ "$rc" -ne 0 ] || printf '\\n${MARKER}%s\\n' "$(dpkg-query -W -f '\${db:Status-Status}|\${Version}' -- "$3")" >>"$log"`,
+  `cat -- "$log" >&2`,
+  'exit $rc',
 ].join('\n');
 
-/** Uploads, checks, installs; returns what the host now reports of the package. */
+/** Uploads (on the install command's stdin), checks, installs; returns what the host now reports of the package. */
 async function uploadAndInstall(
   remote: Remote,
   artifact: Artifact,
   options: ResolvedSshOptions,
+  bytes: Buffer | undefined,
 ): Promise<InstalledPackage | undefined> {
   const remotePath = `${options.tmpDir.replace(/\/$/, '')}/ringmaster-${randomBytes(8).toString('hex')}.deb`;
   const argv = [
@@ -112,43 +132,37 @@ async function uploadAndInstall(
     artifact.sha256.toLowerCase(),
     remotePath,
     artifact.name,
+    String(artifact.size),
   ];
   // What errors show: the steps, not the script text.
-  const shown = `sha256sum + dpkg -i ${remotePath}`;
-  let scriptRan = false;
-  try {
-    await remote.upload(artifact.file, remotePath);
-    scriptRan = true; // from here on the script's trap removes the upload, even if we stop waiting
-    const result = await remote.run(argv, { privileged: true, packageManager: true });
-    if (result.exitCode !== 0) {
-      const what =
-        result.exitCode === CHECKSUM_MISMATCH || result.exitCode === CHECKSUM_FAILED
+  const shown = `upload + sha256 + dpkg -i ${remotePath}`;
+  const result = await remote.runWithUpload(argv, bytes ?? { file: artifact.file }, shown, {
+    privileged: true,
+  });
+  if (result.exitCode !== 0) {
+    const what =
+      result.exitCode === UPLOAD_FAILED
+        ? `uploading ${artifact.name} ${artifact.version} to ${options.tmpDir}`
+        : result.exitCode === CHECKSUM_MISMATCH || result.exitCode === CHECKSUM_FAILED
           ? 'checking the sha256 of the upload'
           : `installing ${artifact.name} ${artifact.version} (dpkg -i)`;
-      throw hostError(`${what} failed (exit ${result.exitCode})`, {
-        host: remote.host.name,
-        command: shown,
-        exitCode: result.exitCode,
-        stderr: result.stderr || result.stdout,
-      });
-    }
-    // The script's output arrives on stderr (the package-manager wrapper keeps it in a file).
-    const line = result.stderr.split('\n').find((l) => l.startsWith(MARKER));
-    if (line === undefined) {
-      // Nothing was read: saying "not installed" here would be a guess.
-      throw hostError(`dpkg -i exited 0 but the script's read-back of ${artifact.name} is missing`, {
-        host: remote.host.name,
-        command: shown,
-        stderr: result.stderr || result.stdout,
-      });
-    }
-    return parseInstalled(line.slice(MARKER.length));
-  } finally {
-    // The script's trap removed the upload; when it never ran (upload failed, connection lost,
-    // timeout), remove it here — one reconnect is tried. A host that died keeps it in tmpDir.
-    if (!scriptRan)
-      await remote.run(['rm', '-f', '--', remotePath], { timeoutMs: 10_000 }).catch(() => undefined);
+    throw hostError(`${what} failed (exit ${result.exitCode})`, {
+      host: remote.host.name,
+      command: shown,
+      exitCode: result.exitCode,
+      stderr: result.stderr || result.stdout,
+    });
   }
+  const line = result.stderr.split('\n').find((l) => l.startsWith(MARKER));
+  if (line === undefined) {
+    // Nothing was read: saying "not installed" here would be a guess.
+    throw hostError(`dpkg -i exited 0 but the script's read-back of ${artifact.name} is missing`, {
+      host: remote.host.name,
+      command: shown,
+      stderr: result.stderr || result.stdout,
+    });
+  }
+  return parseInstalled(line.slice(MARKER.length));
 }
 
 async function aptInstall(
@@ -213,6 +227,7 @@ export async function installOnHost(
   artifact: Artifact,
   options: ResolvedSshOptions,
   env?: CommandEnv,
+  bytes?: Buffer,
 ): Promise<void> {
   const host = remote.host.name;
   const withEnv = env ? { env } : {};
@@ -227,7 +242,7 @@ export async function installOnHost(
     await aptInstall(remote, artifact, options, source);
     now = await queryInstalled(remote, artifact.name);
   } else {
-    now = await uploadAndInstall(remote, artifact, options);
+    now = await uploadAndInstall(remote, artifact, options, bytes);
   }
   if (now?.status !== 'installed' || now.version !== artifact.version) {
     const has = now

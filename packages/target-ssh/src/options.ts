@@ -122,7 +122,7 @@ const timeoutsSchema = z
     connectMs: z.number().int().min(1).default(10_000),
     /** Default limit for one remote command. @default 120000 */
     commandMs: z.number().int().min(1).default(120_000),
-    /** Limit for one SFTP upload. @default 300000 */
+    /** Limit for sending one package to a host (the upload, on the install command's stdin). @default 300000 */
     uploadMs: z.number().int().min(1).default(300_000),
     /**
      * How long to wait for one package-manager command (dpkg, apt-get install, dpkg -r). When it
@@ -172,7 +172,7 @@ export const sshOptionsSchema = z
     jumpHost: jumpHostSchema.optional(),
     /** Prefix privileged commands (dpkg, apt-get, systemctl) with `sudo -n`. @default false */
     sudo: z.boolean().default(false),
-    /** `upload`: SFTP the .deb and `dpkg -i` it; `apt`: `apt-get install name=version` from the host's sources. @default 'upload' */
+    /** `upload`: send the .deb over the SSH connection and `dpkg -i` it; `apt`: `apt-get install name=version` from the host's sources. @default 'upload' */
     installMode: z.enum(['upload', 'apt']).default('upload'),
     /** Run `apt-get update` before an apt install (always when `aptSource` just changed). @default true */
     aptUpdate: z.boolean().default(true),
@@ -202,7 +202,13 @@ export const sshOptionsSchema = z
     tmpDir: remotePath.default('/tmp'),
     /** Hosts worked on at once. @default 16 */
     concurrency: z.number().int().min(1).max(1024).default(16),
-    /** SSH channels (commands, SFTP) open at once on one connection; keep under sshd's MaxSessions. @default 8 */
+    /**
+     * SSH handshakes in flight at once, over all hosts: a fan-out to hundreds of hosts opens its
+     * connections at this rate instead of all at once (sshd's MaxStartups drops unauthenticated
+     * connections past 10 by default: that matters behind one bastion). @default 10
+     */
+    connectConcurrency: z.number().int().min(1).max(256).default(10),
+    /** SSH channels (commands, uploads) open at once on one connection; keep under sshd's MaxSessions. @default 8 */
     channelsPerHost: z.number().int().min(1).max(64).default(8),
     timeouts: timeoutsSchema,
   })

@@ -1,6 +1,6 @@
 /**
  * The connection pool: at most one open connection per host, reused by every command and
- * upload of a rollout, reopened when it dropped; hosts behind a bastion are reached through
+ * upload of a rollout, reopened when it dropped, at most `connectConcurrency` handshakes at once; hosts behind a bastion are reached through
  * one shared bastion connection (`forwardOut`).
  */
 import { readFile } from 'node:fs/promises';
@@ -8,15 +8,19 @@ import { type ConnectContext, type HostConnection, openConnection } from './conn
 import { hostError } from './errors.js';
 import { expandHome, type KnownHostEntry, loadKnownHosts } from './known-hosts.js';
 import type { ResolvedSshOptions, SshHost } from './options.js';
+import { Semaphore } from './util/semaphore.js';
 
 export class ConnectionPool {
   private readonly connections = new Map<string, Promise<HostConnection>>();
   private bastion: Promise<HostConnection> | undefined;
   private keyBytes: Promise<Buffer | undefined> | undefined;
   private known: Promise<KnownHostEntry[]> | undefined;
+  /** Handshakes in flight at once (`connectConcurrency`). */
+  private readonly handshakes: Semaphore;
   readonly context: ConnectContext;
 
   constructor(private readonly options: ResolvedSshOptions) {
+    this.handshakes = new Semaphore(options.connectConcurrency);
     this.context = {
       options,
       secrets: [options.passphrase],
@@ -70,7 +74,11 @@ export class ConnectionPool {
     return pending;
   }
 
-  private async connect(host: SshHost): Promise<HostConnection> {
+  private connect(host: SshHost): Promise<HostConnection> {
+    return this.handshakes.use(() => this.handshake(host));
+  }
+
+  private async handshake(host: SshHost): Promise<HostConnection> {
     const jump = this.options.jumpHost;
     if (!jump) return openConnection(host, this.context);
     const bastion = await this.bastionConnection(jump);

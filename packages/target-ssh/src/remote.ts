@@ -138,9 +138,27 @@ export class Remote {
     return result;
   }
 
-  /** Uploads a local file over SFTP. */
-  async upload(localPath: string, remotePath: string): Promise<void> {
+  /**
+   * Runs `argv` with `upload` on its stdin: the package-manager rules (never wrapped in
+   * `timeout`, never signalled; we wait `timeouts.installMs`), and `timeouts.uploadMs` for the
+   * sending. The command itself must shield what must not be interrupted (see install.ts).
+   */
+  async runWithUpload(
+    argv: readonly string[],
+    upload: Buffer | { file: string },
+    label: string,
+    runOptions: Pick<RemoteRunOptions, 'privileged'> = {},
+  ): Promise<ExecResult> {
     const connection = await this.pool.get(this.host);
-    await connection.upload(localPath, remotePath, this.options.timeouts.uploadMs);
+    return connection.exec(
+      this.commandLine(argv, runOptions.privileged),
+      this.options.timeouts.installMs,
+      label,
+      false,
+      {
+        data: upload,
+        timeoutMs: this.options.timeouts.uploadMs,
+      },
+    );
   }
 }

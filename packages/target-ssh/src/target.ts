@@ -24,6 +24,7 @@ import { installOnHost, parseInstalled, queryInstalled, restartServices } from '
 import { type ResolvedSshOptions, type SshHost, type SshOptions, sshOptionsSchema } from './options.js';
 import { ConnectionPool } from './pool.js';
 import { Remote } from './remote.js';
+import { SharedUploads } from './upload-cache.js';
 import { Semaphore } from './util/semaphore.js';
 
 /**
@@ -77,6 +78,7 @@ export function ssh(options: SshOptions): SshTarget {
   const byName = new Map<string, SshHost>(resolved.hosts.map((h) => [h.name, h]));
   const hosts: HostInfo[] = resolved.hosts.map((h) => ({ name: h.name, address: h.address ?? h.name }));
   const slots = new Semaphore(resolved.concurrency);
+  const uploads = new SharedUploads();
   let pool: ConnectionPool | undefined;
 
   const remoteFor = (name: string): Remote => {
@@ -119,6 +121,7 @@ export function ssh(options: SshOptions): SshTarget {
           },
         );
       }
+      let bytes: Buffer | undefined;
       if (resolved.installMode === 'upload') {
         assertMatches(artifact.sha256, /^[0-9a-fA-F]{64}$/, 'artifact sha256', SCOPE);
         const file = await stat(artifact.file).catch(() => undefined);
@@ -127,8 +130,15 @@ export function ssh(options: SshOptions): SshTarget {
             host,
           });
         }
+        if (file.size !== artifact.size) {
+          throw hostError(
+            `the artifact file ${artifact.file} has ${file.size} bytes, the artifact says ${artifact.size}: it changed after it was built`,
+            { host },
+          );
+        }
+        bytes = await uploads.bytes(artifact.file, file);
       }
-      await slots.use(() => installOnHost(remote, artifact, resolved, installOptions.env));
+      await slots.use(() => installOnHost(remote, artifact, resolved, installOptions.env, bytes));
     },
 
     async run(host, argv, runOptions: RunOptions = {}): Promise<CommandResult> {
@@ -188,6 +198,7 @@ export function ssh(options: SshOptions): SshTarget {
     },
 
     async close() {
+      uploads.clear();
       await pool?.closeAll();
     },
   };

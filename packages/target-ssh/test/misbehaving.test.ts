@@ -58,3 +58,36 @@ describe.concurrent('a host that misbehaves in the handshake', () => {
     });
   }
 });
+
+describe('connectConcurrency bounds the handshakes in flight', () => {
+  it('with 1, a host behind a hung handshake waits its turn; with the default it does not', async () => {
+    const server = await startMisbehavingServer('silent', { seed: 7 });
+    try {
+      for (const connectConcurrency of [1, undefined]) {
+        const target = lab.target({
+          hosts: [{ name: 'hung-1', address: '127.0.0.1', port: server.port }, ...lab.hostOptions()],
+          timeouts: { connectMs: 1500 },
+          ...(connectConcurrency ? { connectConcurrency } : {}),
+        });
+        const order: string[] = [];
+        const hung = rejectionOf(target.installed('hung-1', 'foo')).then((e) => {
+          order.push('hung-1 failed');
+          return e;
+        });
+        await sleep(50); // the hung handshake holds the one slot first
+        const healthy = target.run('host-1', ['true']).then((r) => {
+          order.push('host-1 ran');
+          return r;
+        });
+        expect((await hung).code).toBe('TIMEOUT');
+        expect((await healthy).exitCode).toBe(0);
+        expect(order).toEqual(
+          connectConcurrency === 1 ? ['hung-1 failed', 'host-1 ran'] : ['host-1 ran', 'hung-1 failed'],
+        );
+        await target.close();
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
