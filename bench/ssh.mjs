@@ -1,11 +1,16 @@
 #!/usr/bin/env node
-// bench:ssh — deploy one 5 MB .deb (upload + dpkg -i + verify) to 10 and to 30 real sshd test
-// hosts with @ringmaster/target-ssh (built, from packages/target-ssh/dist), side by side in one
-// run with: a sequential scp+ssh loop (the old school), parallel-scp + parallel-ssh (pssh),
-// Ansible (forks = N, pipelining) and the limit (the same dpkg -i in each host's mount
-// namespace through nsenter, no SSH, in parallel). Prints wall times, ratios, growth from 10 to
-// 30 hosts, our peak RSS, and ends with one JSON line. Needs root; installs pssh and ansible
-// with apt-get when missing (a tool that cannot be installed is reported as null).
+// bench:ssh — deploy one 5 MB .deb (upload + dpkg -i + verify) to 30 and to 100 real sshd test
+// hosts with @ringmaster/target-ssh (built, from packages/target-ssh/dist), side by side in the
+// same run with: the limit (the same dpkg -i in each host's mount namespace through nsenter, no
+// SSH, in parallel), our apt install mode (hosts fetch from our signed repository over HTTP on
+// loopback: apt-get update + install), parallel-scp + parallel-ssh (pssh), Ansible (forks = N,
+// pipelining) and a sequential scp+ssh loop. Every method runs BENCH_RUNS times (5), the methods
+// interleaved within each run; ratios are of the medians. Also: our peak RSS, the controller's
+// CPU per host (what a real fleet pays on the machine running ringmaster; here the hosts share
+// its 2 cores), and the machine's load at start and end. Ends with one JSON line. Needs root;
+// installs pssh and ansible with apt-get when missing (a tool that cannot be installed is null).
+//
+//   BENCH_SSH_SIZES=30,100  BENCH_RUNS=5  BENCH_SSH_METHODS=limit,ours,apt,pssh,ansible,sequential
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -19,8 +24,12 @@ if (!existsSync(new URL('index.js', dist))) {
 }
 const { ssh } = await import(new URL('index.js', dist).href);
 const { startTestHosts } = await import(new URL('testing/index.js', dist).href);
+const { aptRepository } = await import(new URL('../../pkg-deb/dist/index.js', dist).href);
+const { load, median, spread } = await import('./stats.mjs');
 
-const SIZES = (process.env.BENCH_SSH_SIZES ?? '10,30').split(',').map(Number);
+const SIZES = (process.env.BENCH_SSH_SIZES ?? '30,100').split(',').map(Number);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const METHODS = (process.env.BENCH_SSH_METHODS ?? 'limit,ours,apt,pssh,ansible,sequential').split(',');
 const PKG = 'rm-bench';
 const PAYLOAD = 5 * 1024 * 1024;
 // A dpkg-query format, written so it cannot be mistaken for a JS template.
@@ -153,6 +162,22 @@ const methods = {
       await target.close();
     }
   },
+  /** Our apt mode: each host writes its source (first run only), runs apt-get update and install. */
+  async apt(lab, hosts, artifact, n, _work, repo) {
+    const target = ssh({
+      hosts: hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: 'root' })),
+      privateKey: lab.clientKeyFile,
+      knownHosts: [lab.knownHostsFile],
+      concurrency: n,
+      installMode: 'apt',
+      aptSource: { url: repo.url, suite: 'stable', keyFile: repo.keyFile, name: 'rm-bench' },
+    });
+    try {
+      await parallel(hosts, (h) => target.install(h.name, artifact));
+    } finally {
+      await target.close();
+    }
+  },
   async sequential(lab, hosts, artifact) {
     for (const h of hosts) {
       const scp = await sh('scp', [
@@ -236,81 +261,161 @@ const methods = {
   },
 };
 
+/** A signed repository with the artifact in it, served over HTTP on loopback (for apt mode). */
+async function serveRepository(work, artifact) {
+  const gpgHome = join(work, 'gpg');
+  await mkdir(gpgHome, { mode: 0o700 });
+  const gpg = (args) => sh('gpg', ['--homedir', gpgHome, '--batch', ...args]);
+  const made = await gpg([
+    '--passphrase',
+    '',
+    '--quick-gen-key',
+    'Bench <bench@ringmaster.invalid>',
+    'ed25519',
+    'sign',
+    'never',
+  ]);
+  if (made.code !== 0) throw new Error(`gpg: ${made.stderr}`);
+  const keyFile = join(work, 'repo.gpg');
+  const exported = await gpg(['--output', keyFile, '--export', 'bench@ringmaster.invalid']);
+  if (exported.code !== 0) throw new Error(`gpg --export: ${exported.stderr}`);
+  await chmod(keyFile, 0o644);
+  const repository = aptRepository({ dir: join(work, 'apt'), signingKey: { homedir: gpgHome } });
+  await repository.publish(artifact);
+  const server = await repository.serve({ port: 0 });
+  return {
+    url: server.url,
+    keyFile,
+    async close() {
+      await server.close();
+      await repository.close?.();
+      await sh('gpgconf', ['--homedir', gpgHome, '--kill', 'gpg-agent']);
+    },
+  };
+}
+
+/** CPU ms of this process (user + system) so far. */
+const round2 = (x) => (x === null ? null : Number(x.toFixed(2)));
+
+const ownCpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
 async function main() {
   if (process.getuid?.() !== 0) throw new Error('bench:ssh needs root (mount namespaces, sshd, apt-get)');
+  const loadStart = load();
   const peers = ensurePeers();
   const work = await mkdtemp('/var/tmp/ringmaster-bench-ssh-'); // not /tmp: each host has its own /tmp
   await chmod(work, 0o755);
   const artifact = await buildDeb(work, '1.0.0');
-  console.log(`bench:ssh  package ${(artifact.size / 1048576).toFixed(2)} MB, ${cpuCount()} CPUs`);
+  console.log(
+    `bench:ssh  package ${(artifact.size / 1048576).toFixed(2)} MB, ${cpuCount()} CPUs, ${RUNS} runs, load ${loadStart}`,
+  );
   const lab = await startTestHosts({ count: Math.max(...SIZES) });
-  const results = {}; // method -> n -> seconds | null
-  let peakRss = 0;
+  const repo = METHODS.includes('apt') ? await serveRepository(work, artifact) : undefined;
+  const times = {}; // method -> n -> seconds[] (a failed run is left out and counted)
+  const failures = {};
+  const peakRss = {}; // n -> MB, during our upload runs
+  const controllerCpu = {}; // n -> ms of our CPU per host, per run
   try {
     for (const n of SIZES) {
       const hosts = lab.hosts.slice(0, n);
-      for (const method of ['limit', 'ours', 'pssh', 'ansible', 'sequential']) {
-        results[method] ??= {};
-        if ((method === 'pssh' && !peers.pssh) || (method === 'ansible' && !peers.ansible)) {
-          results[method][n] = null;
-          continue;
+      for (let run = 1; run <= RUNS; run++) {
+        const line = [];
+        for (const method of METHODS) {
+          times[method] ??= {};
+          times[method][n] ??= [];
+          if ((method === 'pssh' && !peers.pssh) || (method === 'ansible' && !peers.ansible)) continue;
+          await reset(hosts);
+          let sampler;
+          let rss = 0;
+          if (method === 'ours') {
+            sampler = setInterval(() => {
+              rss = Math.max(rss, process.memoryUsage().rss);
+            }, 10);
+          }
+          const cpu = ownCpuMs();
+          const started = performance.now();
+          try {
+            await methods[method](lab, hosts, artifact, n, work, repo);
+            const seconds = (performance.now() - started) / 1000;
+            await verify(hosts, artifact.version);
+            times[method][n].push(seconds);
+            line.push(`${method} ${seconds.toFixed(2)}`);
+            if (method === 'ours') {
+              controllerCpu[n] ??= [];
+              controllerCpu[n].push((ownCpuMs() - cpu) / n);
+              peakRss[n] = Math.max(peakRss[n] ?? 0, rss / 1048576);
+            }
+          } catch (error) {
+            console.error(`${method} @${n} run ${run}: ${error.message.slice(0, 1500)}`);
+            failures[`${method}@${n}`] = (failures[`${method}@${n}`] ?? 0) + 1;
+            line.push(`${method} failed`);
+          } finally {
+            if (sampler) clearInterval(sampler);
+          }
         }
-        await reset(hosts);
-        let sampler;
-        if (method === 'ours') {
-          sampler = setInterval(() => {
-            peakRss = Math.max(peakRss, process.memoryUsage().rss);
-          }, 10);
-        }
-        const started = performance.now();
-        try {
-          await methods[method](lab, hosts, artifact, n, work);
-          results[method][n] = (performance.now() - started) / 1000;
-          await verify(hosts, artifact.version);
-        } catch (error) {
-          console.error(`${method} @${n}: ${error.message.slice(0, 1500)}`);
-          results[method][n] = null;
-        } finally {
-          if (sampler) clearInterval(sampler);
-        }
-        const t = results[method][n];
-        console.log(
-          `  ${String(n).padStart(2)} hosts  ${method.padEnd(10)} ${t === null ? 'n/a' : `${t.toFixed(2)} s`}`,
-        );
+        console.log(`  ${String(n).padStart(3)} hosts, run ${run}: ${line.join(', ')} (s)`);
       }
     }
   } finally {
+    await repo?.close();
     await lab.stop();
     await rm(work, { recursive: true, force: true });
   }
 
-  const big = Math.max(...SIZES);
+  const med = (method, n) => (times[method]?.[n]?.length ? median(times[method][n]) : null);
+  const ratio = (a, b) => (a && b ? Number((a / b).toFixed(3)) : null);
+  console.log(`\nwall time (s), median (min–max) of ${RUNS} runs, methods interleaved in each run`);
+  console.log(`  ${'method'.padEnd(12)} ${SIZES.map((n) => `${n} hosts`.padEnd(20)).join(' ')}`);
+  for (const method of METHODS) {
+    const cells = SIZES.map((n) =>
+      (times[method]?.[n]?.length ? spread(times[method][n], 2) : 'n/a').padEnd(20),
+    );
+    console.log(`  ${method.padEnd(12)} ${cells.join(' ')}`);
+  }
+  for (const n of SIZES) {
+    const ours = med('ours', n);
+    const vs = ['limit', 'apt', 'pssh', 'ansible', 'sequential']
+      .filter((m) => METHODS.includes(m))
+      .map((m) => `${m} ${ratio(ours, med(m, n)) ?? 'n/a'}×`);
+    console.log(
+      `ours at ${n} hosts vs ${vs.join(', ')}; apt mode vs limit ${ratio(med('apt', n), med('limit', n)) ?? 'n/a'}×`,
+    );
+    if (controllerCpu[n]) {
+      console.log(
+        `  our process: peak RSS ${Math.round(peakRss[n] ?? 0)} MB, CPU ${spread(controllerCpu[n], 1)} ms per host (what the machine running ringmaster pays on a real fleet)`,
+      );
+    }
+  }
+  if (Object.keys(failures).length)
+    console.log(`failed runs (left out of the medians): ${JSON.stringify(failures)}`);
+  const loadEnd = load();
+  console.log(`load at start ${loadStart}, at end ${loadEnd}`);
   const small = Math.min(...SIZES);
-  const ours = results.ours[big];
-  const ratio = (other) => (ours && other ? Number((ours / other).toFixed(3)) : null);
-  console.log(
-    `\nwall time (s)        ${SIZES.map((n) => `${n} hosts`.padStart(9)).join(' ')}   growth ${small}→${big}`,
-  );
-  for (const [method, byN] of Object.entries(results)) {
-    const cells = SIZES.map((n) => (byN[n] == null ? 'n/a' : byN[n].toFixed(2)).padStart(9)).join(' ');
-    const growth = byN[small] && byN[big] ? `${(byN[big] / byN[small]).toFixed(2)}×` : 'n/a';
-    console.log(`  ${method.padEnd(18)} ${cells}   ${growth}`);
-  }
-  console.log(`\nours at ${big} hosts vs:`);
-  for (const method of ['limit', 'pssh', 'ansible', 'sequential']) {
-    console.log(`  ${method.padEnd(12)} ${ratio(results[method][big]) ?? 'n/a'}×`);
-  }
-  const peakMb = Math.round(peakRss / 1048576);
-  console.log(`  peak RSS (whole bench process during our runs): ${peakMb} MB`);
   console.log(
     JSON.stringify({
       bench: 'ssh',
-      hosts: big,
-      ratio_vs_limit: ratio(results.limit[big]),
-      ratio_vs_ansible: ratio(results.ansible[big]),
-      ratio_vs_pssh: ratio(results.pssh[big]),
-      ratio_vs_sequential: ratio(results.sequential[big]),
-      peak_rss_mb: peakMb,
+      runs: RUNS,
+      hosts: small,
+      ratio_vs_limit: ratio(med('ours', small), med('limit', small)),
+      ratio_vs_limit_100: SIZES.includes(100) ? ratio(med('ours', 100), med('limit', 100)) : null,
+      peak_rss_mb_100: SIZES.includes(100) && peakRss[100] ? Math.round(peakRss[100]) : null,
+      apt_mode_ratio_vs_limit: ratio(med('apt', small), med('limit', small)),
+      ratio_vs_ansible: ratio(med('ours', small), med('ansible', small)),
+      ratio_vs_pssh: ratio(med('ours', small), med('pssh', small)),
+      ratio_vs_sequential: ratio(med('ours', small), med('sequential', small)),
+      ours_s: round2(med('ours', small)),
+      limit_s: round2(med('limit', small)),
+      ours_s_100: SIZES.includes(100) ? round2(med('ours', 100)) : null,
+      limit_s_100: SIZES.includes(100) ? round2(med('limit', 100)) : null,
+      controller_cpu_ms_per_host: controllerCpu[small]
+        ? Number(median(controllerCpu[small]).toFixed(1))
+        : null,
+      peak_rss_mb: peakRss[small] ? Math.round(peakRss[small]) : null,
+      load_start: loadStart,
+      load_end: loadEnd,
     }),
   );
 }
