@@ -174,7 +174,19 @@ async function aptInstall(
   // A source that just changed has no lists on the host yet: update whatever aptUpdate says.
   const sourceChanged = source ? await writeAptSource(remote, source) : false;
   if (options.aptUpdate || sourceChanged) {
-    await remote.mustRun([...NONINTERACTIVE, 'apt-get', 'update', '-q'], 'apt-get update', {
+    // With our own source, only its lists are fetched: another repository's mirror that is slow
+    // or down does not hold up (or fail) a deploy, and the other lists stay as they were.
+    const only = source
+      ? [
+          '-o',
+          `Dir::Etc::SourceList=${source.listPath}`,
+          '-o',
+          'Dir::Etc::SourceParts=-',
+          '-o',
+          'APT::Get::List-Cleanup=0',
+        ]
+      : [];
+    await remote.mustRun([...NONINTERACTIVE, 'apt-get', 'update', '-q', ...only], 'apt-get update', {
       privileged: true,
     });
   }

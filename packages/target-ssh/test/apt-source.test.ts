@@ -23,7 +23,7 @@ let v1: Artifact;
 let v2: Artifact;
 
 beforeAll(async () => {
-  [lab, key] = await Promise.all([startLab(3), makeKey()]);
+  [lab, key] = await Promise.all([startLab(4), makeKey()]);
   armoredKey = join(lab.work, 'repo.asc');
   const exported = await runCommand(
     ['gpg', '--homedir', key.homedir, '--batch', '--armor', '--output', armoredKey, '--export', key.keyId],
@@ -121,6 +121,27 @@ describe('aptSource', () => {
     await binary.install('host-2', v1);
     expect(existsSync(keyringOf('host-2', 'rm-prod.asc'))).toBe(false);
     expect(existsSync(keyringOf('host-2', 'rm-prod.gpg'))).toBe(true);
+  });
+
+  it("fetches only its own source's lists: another repository that is down neither fails nor slows the deploy", async () => {
+    // host-4 has a second source whose server is not there (a closed port on loopback).
+    const other = onHost('host-4', '/etc/apt/sources.list.d/elsewhere.list');
+    const { writeFile, rm } = await import('node:fs/promises');
+    await writeFile(other, 'deb [trusted=yes] http://127.0.0.1:9/ nowhere main\n');
+    try {
+      // (A whole-host `apt-get update` spends about 7 s here retrying it, and fails.)
+      const target = lab.target({
+        installMode: 'apt',
+        aptSource: { url: server.url, suite: 'prod', keyFile: key.publicKeyFile },
+      });
+      await target.install('host-4', v1);
+      expect(await target.installed('host-4', 'rm-src')).toEqual({ version: '1.0', status: 'installed' });
+      // Installing again runs apt-get update again (aptUpdate: true): still only our source.
+      await target.install('host-4', v1);
+      expect(await readFile(other, 'utf8')).toContain('nowhere');
+    } finally {
+      await rm(other, { force: true });
+    }
   });
 
   it('refuses a secret key or a missing key file with a ConfigError naming aptSource.keyFile, before the host is touched', async () => {
