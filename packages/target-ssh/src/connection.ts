@@ -263,10 +263,9 @@ function sendUpload(
     stop();
     failed(undefined, true);
   }, input.timeoutMs);
-  const sent = () => {
-    // Handed to the channel whole: what is left is the command's own time.
-    clearTimeout(timer);
-  };
+  // Handed to the channel whole (the last window still in flight): what is left is the
+  // command's own time.
+  stream.once('finish', () => clearTimeout(timer));
   const { data } = input;
   if (Buffer.isBuffer(data)) {
     let offset = 0;
@@ -280,7 +279,7 @@ function sendUpload(
           return;
         }
       }
-      if (!stopped) stream.end(sent);
+      if (!stopped) stream.end();
     };
     pump();
   } else {
@@ -290,7 +289,6 @@ function sendUpload(
       stop();
       failed(error, false);
     });
-    file.once('end', sent);
     file.pipe(stream);
   }
   return stop;
