@@ -481,7 +481,7 @@ describe('a full rollout with secrets: the value is nowhere but in the commands 
           'test "$DB_HOST" = db.internal || exit 4',
           'echo "logging in as app:$DB_PASSWORD"',
           'pattern=$(mktemp); printf %s "$DB_PASSWORD" > "$pattern"',
-          'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f" 2>/dev/null; echo; done | grep -F -q -f "$pattern" && { rm -f "$pattern"; echo "the value is in an argv"; exit 5; }',
+          'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " 2>/dev/null < "$f"; echo; done | grep -F -q -f "$pattern" && { rm -f "$pattern"; echo "the value is in an argv"; exit 5; }',
           'rm -f "$pattern"',
         ].join('\n'),
       ],

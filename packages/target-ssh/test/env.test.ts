@@ -52,7 +52,9 @@ async function commandLines(work: () => Promise<unknown>): Promise<string[]> {
 const NOT_IN_ANY_ARGV = [
   'pattern=$(mktemp)',
   'eval "printf %s \\"\\$$1\\"" > "$pattern"',
-  'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f" 2>/dev/null; echo; done > "$pattern.all"',
+  // A process may exit between the glob and the read: the shell's own "cannot open" for the
+  // redirection goes to stderr unless 2>/dev/null comes first (redirections apply left to right).
+  'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " 2>/dev/null < "$f"; echo; done > "$pattern.all"',
   'if grep -F -q -f "$pattern" "$pattern.all"; then rm -f "$pattern" "$pattern.all"; echo "in an argv" >&2; exit 5; fi',
   'rm -f "$pattern" "$pattern.all"',
 ].join('\n');
