@@ -3,7 +3,7 @@
 //  - poll cost on a 10,000-revision repository with 1 new commit: source.log(N) vs `svn log -r N:HEAD --xml`;
 //  - checkout of a 2,000-file tree: source.checkout() (export, and cached working copy) vs `svn export`.
 // Over file:// and over svnserve on 127.0.0.1. Prints ratios (ours / plain; lower is better) and
-// ends with one JSON line. Usage: npm run bench:vcs-svn (builds first). Installs subversion if missing.
+// ends with one JSON line (ratios of medians). Usage: npm run bench:vcs-svn (builds first). Installs subversion if missing.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -11,7 +11,7 @@ import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median } from './stats.mjs';
+import { load, median, spread } from './stats.mjs';
 
 const dist = fileURLToPath(new URL('../packages/vcs-svn/dist/index.js', import.meta.url));
 if (!existsSync(dist)) {
@@ -63,10 +63,9 @@ function run(argv, input) {
   });
 }
 
-const best = (xs) => Math.min(...xs);
-// Ratios use the best run of each side: on a shared machine the noise only ever adds time, so the
-// minimum is the closest to each side's own cost. Medians are printed beside them.
-const fmt = (xs, digits) => `${best(xs).toFixed(digits)} ms (median ${median(xs).toFixed(digits)})`;
+// Ratios are of the medians of the same run (ours and svn's runs interleaved); each figure is
+// shown as median (min–max).
+const fmt = (xs, digits) => `${spread(xs, digits)} ms`;
 async function time(fn) {
   const t = performance.now();
   await fn();
@@ -178,7 +177,7 @@ async function pollBench(url, repoUrl, label) {
   const idle = [];
   const n = (await source.head()).id;
   for (let i = 0; i < 10; i++) idle.push(await time(() => source.log(n)));
-  const r = best(ours) / best(plain);
+  const r = median(ours) / median(plain);
   console.log(
     `poll ${label}: ours ${fmt(ours, 1)} | svn log -r N:HEAD --xml ${fmt(plain, 1)} | svn log -v ${fmt(plainV, 1)} | ratio ${r.toFixed(2)} | idle poll ${fmt(idle, 1)}`,
   );
@@ -211,8 +210,8 @@ async function checkoutBench(url, scratch, label) {
     // Rotate the order so no side always runs first on this shared, noisy machine.
     for (let j = 0; j < steps.length; j++) await steps[(i + j) % steps.length]();
   }
-  const rExport = best(viaExport) / best(plain);
-  const rCache = best(viaCache) / best(plain);
+  const rExport = median(viaExport) / median(plain);
+  const rCache = median(viaCache) / median(plain);
   console.log(
     `checkout ${label} (${FILES} files): svn export ${fmt(plain, 0)} | ours export ${fmt(viaExport, 0)}, ratio ${rExport.toFixed(2)} | ours cached working copy ${fmt(viaCache, 0)}, ratio ${rCache.toFixed(2)}`,
   );
@@ -220,6 +219,9 @@ async function checkoutBench(url, scratch, label) {
 }
 
 ensureTools();
+console.log(
+  `[bench] load at start: ${load()} (1, 5, 15 min); ${POLL_RUNS} polls, ${CHECKOUT_RUNS} checkouts, each side interleaved`,
+);
 const scratch = await mkdtemp(join(tmpdir(), 'rm-bench-svn-'));
 // The repository lives in memory when it can: svnadmin load writes files per revision and this
 // disk makes 10,000 of them take ~13 minutes (4.4 ms a revision on tmpfs). Checkouts and the
@@ -261,6 +263,7 @@ try {
   console.log(
     `cached working copy (cacheDir): ratio ${Math.max(coFile.rCache, coServe.rCache).toFixed(2)} (worse transport)`,
   );
+  console.log(`[bench] load at end: ${load()}`);
   console.log(JSON.stringify(result));
 } finally {
   if (server) server.child.kill('SIGTERM');
