@@ -22,12 +22,23 @@ import { Semaphore } from './util/semaphore.js';
 
 /**
  * Bytes for a command's stdin that are an upload: a Buffer (one copy shared by every host of a
- * fan-out) or a file read as it is sent. `timeoutMs` bounds the sending alone.
+ * fan-out) or the first `size` bytes of a file, read as they are sent. `timeoutMs` bounds the
+ * upload alone; the command's own timeout starts once it is delivered.
+ *
+ * With `received`, delivery is the command's word: it prints `received` on stderr once every
+ * byte arrived, and only then is {@link UPLOAD_GO} sent and stdin closed. An upload that times
+ * out first is abandoned: its channel is closed, and the command reads end-of-file where it waits
+ * for the go (nothing of it runs). Without `received`, stdin is closed after the last byte and
+ * delivery is the channel taking it.
  */
 export interface UploadInput {
-  data: Buffer | { file: string };
+  data: Buffer | { file: string; size: number };
   timeoutMs: number;
+  received?: string;
 }
+
+/** What follows an upload whose command said `received`: go on (a line, for the shell's `read`). */
+export const UPLOAD_GO = 'go\n';
 
 /** Slices of a Buffer upload handed to the channel at once (ssh2 splits them into packets). */
 const UPLOAD_SLICE = 256 * 1024;
@@ -167,21 +178,28 @@ export class HostConnection {
                 ),
               );
             };
-            if (timeoutMs !== undefined) timer = setTimeout(onTimeout, timeoutMs);
+            const armTimeout = () => {
+              if (timeoutMs !== undefined && timer === undefined && !settled)
+                timer = setTimeout(onTimeout, timeoutMs);
+            };
+            // An upload's time is its own: the command's timeout starts once it is delivered.
+            const upload = typeof input === 'object' ? input : undefined;
+            if (!upload) armTimeout();
             // A channel is a stream: an 'error' without a listener would crash the process.
             stream.on('error', (err: Error) =>
               settle(() => reject(this.fail(`the command's channel failed: ${err.message}`, label, err))),
             );
             stream.on('data', (chunk: Buffer) => stdout.push(chunk));
+            let delivered: (() => void) | undefined;
             if (typeof input === 'string') stream.end(input);
-            else if (input !== undefined) {
-              stopInput = sendUpload(stream, input, (error, timedOut) => {
+            else if (upload) {
+              const sending = sendUpload(stream, upload, armTimeout, (error, timedOut) => {
                 stream.close();
                 settle(() =>
                   reject(
                     timedOut
                       ? this.fail(
-                          `the upload did not finish within ${input.timeoutMs} ms`,
+                          `the upload did not finish within ${upload.timeoutMs} ms`,
                           label,
                           undefined,
                           stderr.toString(),
@@ -191,8 +209,16 @@ export class HostConnection {
                   ),
                 );
               });
+              stopInput = sending.stop;
+              if (upload.received) delivered = sending.delivered;
             }
-            stream.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+            stream.stderr.on('data', (chunk: Buffer) => {
+              stderr.push(chunk);
+              if (delivered && upload?.received && stderr.toString().includes(upload.received)) {
+                delivered();
+                delivered = undefined;
+              }
+            });
             stream.on('exit', (code: number | null, sig?: string) => {
               // The command ended (perhaps before reading all of its input): stop sending.
               stopInput?.();
@@ -242,15 +268,18 @@ export class HostConnection {
 }
 
 /**
- * Writes an upload to a command's stdin with backpressure, then ends it. Calls `failed` when the
- * file cannot be read or the sending outlives `input.timeoutMs`; returns a function that stops
- * sending (the command ended, or the exec settled).
+ * Writes an upload to a command's stdin with backpressure. `failed` is called when the file
+ * cannot be read or the upload outlives `input.timeoutMs`. `delivered` (called by the caller
+ * when the command says `received`, or here at the channel's 'finish' when it says nothing)
+ * stops that clock, sends the go after a `received`, and calls `done`. `stop` stops sending (the
+ * command ended, or the exec settled).
  */
 function sendUpload(
   stream: ClientChannel,
   input: UploadInput,
+  done: () => void,
   failed: (error: Error | undefined, timedOut: boolean) => void,
-): () => void {
+): { stop: () => void; delivered: () => void } {
   let stopped = false;
   let file: ReadStream | undefined;
   const stop = () => {
@@ -263,35 +292,43 @@ function sendUpload(
     stop();
     failed(undefined, true);
   }, input.timeoutMs);
-  // Handed to the channel whole (the last window still in flight): what is left is the
-  // command's own time.
-  stream.once('finish', () => clearTimeout(timer));
+  const delivered = () => {
+    if (stopped) return;
+    clearTimeout(timer);
+    if (input.received) stream.end(UPLOAD_GO);
+    done();
+  };
+  // With `received`, stdin stays open after the last byte: the go (or end-of-file) follows.
+  const end = !input.received;
+  if (end) stream.once('finish', delivered);
   const { data } = input;
-  if (Buffer.isBuffer(data)) {
+  if (Buffer.isBuffer(data) || data.size === 0) {
+    const bytes = Buffer.isBuffer(data) ? data : Buffer.alloc(0);
     let offset = 0;
     const pump = () => {
-      while (!stopped && offset < data.length) {
-        const end = Math.min(offset + UPLOAD_SLICE, data.length);
-        const more = stream.write(data.subarray(offset, end));
-        offset = end;
+      while (!stopped && offset < bytes.length) {
+        const next = Math.min(offset + UPLOAD_SLICE, bytes.length);
+        const more = stream.write(bytes.subarray(offset, next));
+        offset = next;
         if (!more) {
           stream.once('drain', pump);
           return;
         }
       }
-      if (!stopped) stream.end();
+      if (!stopped && end) stream.end();
     };
     pump();
   } else {
-    file = createReadStream(data.file, { highWaterMark: UPLOAD_SLICE });
+    // Exactly the bytes the artifact says it has, even if the file grew since.
+    file = createReadStream(data.file, { highWaterMark: UPLOAD_SLICE, end: data.size - 1 });
     file.once('error', (error) => {
       if (stopped) return;
       stop();
       failed(error, false);
     });
-    file.pipe(stream);
+    file.pipe(stream, { end });
   }
-  return stop;
+  return { stop, delivered };
 }
 
 function describeConnectError(

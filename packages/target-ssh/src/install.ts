@@ -4,9 +4,9 @@
  * `apt-get install name=version`), then a check that the host runs the version, service
  * restarts and the health check.
  */
-import { randomBytes } from 'node:crypto';
 import type { Artifact, CommandEnv, InstalledPackage } from '@ringmaster/core/adapter';
 import { type AptSourceFiles, aptSourceFiles, writeAptSource } from './apt-source.js';
+import { UPLOAD_GO } from './connection.js';
 import { hostError } from './errors.js';
 import { checkHealth } from './health.js';
 import type { ResolvedSshOptions } from './options.js';
@@ -80,36 +80,49 @@ const NONINTERACTIVE = ['env', 'DEBIAN_FRONTEND=noninteractive'];
 const CHECKSUM_FAILED = 90;
 const CHECKSUM_MISMATCH = 91;
 const UPLOAD_FAILED = 92;
+/** The script's exits by its HUP and TERM traps, before dpkg started. */
+const INTERRUPTED = [129, 143];
 const MARKER = '@@ringmaster-installed ';
+/** The script's line on stderr once every byte arrived: the upload's time ends, the install's begins. */
+const RECEIVED = '@@ringmaster-received';
 
 /**
  * The whole upload install in one command, the package on its stdin: receive exactly $4 bytes
- * into $2, check their sha256 ($1), `dpkg -i`, read the version of $3 back, and remove the
- * upload whatever happens (EXIT trap). The values arrive as positional parameters quoted by
- * `shellJoin`, never spliced into the script text.
+ * (then wait for the controller's go: see `UploadInput`) into a directory of its own under $2 (made by the host with `mktemp -d`, mode 0700: its name is
+ * in no command line before it exists, so no other user can put a file there first), check their
+ * sha256 ($1), `dpkg -i`, read the version of $3 back, and remove the directory whatever happens
+ * (EXIT trap). The values arrive as positional parameters quoted by `shellJoin`, never spliced
+ * into the script text.
  *
  * - The hash is OpenSSL's where it runs (it uses the CPU's SHA instructions: a quarter of
  *   `sha256sum`'s time here), else coreutils' `sha256sum`. Either way the sum is compared.
- * - From `dpkg -i` on, the script ignores SIGHUP and SIGPIPE and dpkg's output goes to a file
- *   (shown afterwards on stderr): a session that ends early leaves dpkg running to its end, and
- *   the upload is removed only after dpkg is done with it.
- * - A session that ends during the upload ends `head` early: the size check fails and the
- *   partial file is removed.
+ * - Until dpkg starts, HUP and TERM end the script through its EXIT trap (a shell killed by a
+ *   signal skips it), and a closed channel is a failed write, not a death by SIGPIPE. A session
+ *   that ends during the upload ends `head` early: the size check fails, and the partial file goes.
+ * - From `dpkg -i` on, the script ignores HUP and PIPE and outlives a TERM (it notes it and waits),
+ *   and dpkg's output goes to a file shown afterwards on stderr: a session that ends early leaves
+ *   dpkg running to its end, and the upload is removed only after dpkg is done with it.
  */
 const INSTALL_SCRIPT = [
-  `trap 'rm -f -- "$2" \${log:+"$log"}' EXIT`,
-  // Until dpkg starts, a signal ends the script through its EXIT trap (a shell killed by a
-  // signal skips it) and a closed channel is a failed write, not a death by SIGPIPE.
+  'd=',
+  `trap 'rm -rf -- \${d:+"$d"}' EXIT`,
   `trap 'exit 129' HUP; trap 'exit 143' TERM; trap '' PIPE`,
-  `(umask 077 && exec head -c "$4" >"$2") || exit ${UPLOAD_FAILED}`,
-  `got=$(wc -c <"$2") || exit ${UPLOAD_FAILED}`,
+  `d=$(umask 077 && mktemp -d -- "$2/ringmaster-XXXXXXXXXX") || exit ${UPLOAD_FAILED}`,
+  'f=$d/upload.deb',
+  `head -c "$4" >"$f" || exit ${UPLOAD_FAILED}`,
+  `got=$(wc -c <"$f") || exit ${UPLOAD_FAILED}`,
   `if [ "$got" -ne "$4" ]; then echo "the upload was cut short: $got of $4 bytes arrived" >&2; exit ${UPLOAD_FAILED}; fi`,
-  `sum=$(openssl dgst -sha256 -r <"$2" 2>/dev/null) || sum=$(sha256sum <"$2") || exit ${CHECKSUM_FAILED}`,
+  // Every byte is here: say so, and go on only when the controller says go. One that gave up on
+  // the upload (its uploadMs passed) closed the channel instead: end-of-file, nothing installed.
+  `echo '${RECEIVED}' >&2`,
+  'IFS= read -r go || go=',
+  `if [ "$go" != '${UPLOAD_GO.trim()}' ]; then echo "the controller abandoned the upload" >&2; exit ${UPLOAD_FAILED}; fi`,
+  `sum=$(openssl dgst -sha256 -r <"$f" 2>/dev/null) || sum=$(sha256sum <"$f") || exit ${CHECKSUM_FAILED}`,
   `sum=\${sum%% *}`,
   `if [ "$sum" != "$1" ]; then echo "sha256 of the upload is $sum, expected $1: the transfer was corrupted" >&2; exit ${CHECKSUM_MISMATCH}; fi`,
-  `trap '' HUP; trap - TERM`,
-  'log=$(mktemp) || exit 70',
-  'DEBIAN_FRONTEND=noninteractive dpkg -i "$2" </dev/null >"$log" 2>&1',
+  `trap '' HUP; trap 'term=1' TERM`,
+  'log=$d/dpkg.log',
+  'DEBIAN_FRONTEND=noninteractive dpkg -i "$f" </dev/null >"$log" 2>&1',
   'rc=$?',
   `[ "$rc" -ne 0 ] || printf '\\n${MARKER}%s\\n' "$(dpkg-query -W -f '\${db:Status-Status}|\${Version}' -- "$3")" >>"$log"`,
   `cat -- "$log" >&2`,
@@ -123,26 +136,31 @@ async function uploadAndInstall(
   options: ResolvedSshOptions,
   bytes: Buffer | undefined,
 ): Promise<InstalledPackage | undefined> {
-  const remotePath = `${options.tmpDir.replace(/\/$/, '')}/ringmaster-${randomBytes(8).toString('hex')}.deb`;
+  const tmpDir = options.tmpDir.replace(/(.)\/$/, '$1');
   const argv = [
     'sh',
     '-c',
     INSTALL_SCRIPT,
     'ringmaster-install',
     artifact.sha256.toLowerCase(),
-    remotePath,
+    tmpDir,
     artifact.name,
     String(artifact.size),
   ];
   // What errors show: the steps, not the script text.
-  const shown = `upload + sha256 + dpkg -i ${remotePath}`;
-  const result = await remote.runWithUpload(argv, bytes ?? { file: artifact.file }, shown, {
-    privileged: true,
-  });
+  const shown = `upload to ${tmpDir} + sha256 + dpkg -i`;
+  const result = await remote.runWithUpload(
+    argv,
+    bytes ?? { file: artifact.file, size: artifact.size },
+    shown,
+    RECEIVED,
+    { privileged: true },
+  );
+  const stderr = result.stderr.replace(`${RECEIVED}\n`, '');
   if (result.exitCode !== 0) {
     const what =
-      result.exitCode === UPLOAD_FAILED
-        ? `uploading ${artifact.name} ${artifact.version} to ${options.tmpDir}`
+      result.exitCode === UPLOAD_FAILED || INTERRUPTED.includes(result.exitCode)
+        ? `uploading ${artifact.name} ${artifact.version} to ${tmpDir}`
         : result.exitCode === CHECKSUM_MISMATCH || result.exitCode === CHECKSUM_FAILED
           ? 'checking the sha256 of the upload'
           : `installing ${artifact.name} ${artifact.version} (dpkg -i)`;
@@ -150,16 +168,16 @@ async function uploadAndInstall(
       host: remote.host.name,
       command: shown,
       exitCode: result.exitCode,
-      stderr: result.stderr || result.stdout,
+      stderr: stderr || result.stdout,
     });
   }
-  const line = result.stderr.split('\n').find((l) => l.startsWith(MARKER));
+  const line = stderr.split('\n').find((l) => l.startsWith(MARKER));
   if (line === undefined) {
     // Nothing was read: saying "not installed" here would be a guess.
     throw hostError(`dpkg -i exited 0 but the script's read-back of ${artifact.name} is missing`, {
       host: remote.host.name,
       command: shown,
-      stderr: result.stderr || result.stdout,
+      stderr: stderr || result.stdout,
     });
   }
   return parseInstalled(line.slice(MARKER.length));
@@ -174,18 +192,20 @@ async function aptInstall(
   // A source that just changed has no lists on the host yet: update whatever aptUpdate says.
   const sourceChanged = source ? await writeAptSource(remote, source) : false;
   if (options.aptUpdate || sourceChanged) {
-    // With our own source, only its lists are fetched: another repository's mirror that is slow
-    // or down does not hold up (or fail) a deploy, and the other lists stay as they were.
-    const only = source
-      ? [
-          '-o',
-          `Dir::Etc::SourceList=${source.listPath}`,
-          '-o',
-          'Dir::Etc::SourceParts=-',
-          '-o',
-          'APT::Get::List-Cleanup=0',
-        ]
-      : [];
+    // 'source', or a full update not asked for: only our source's lists are fetched (another
+    // repository's mirror that is slow or down does not hold up or fail the deploy), and the
+    // other lists stay as they were.
+    const only =
+      source && options.aptUpdate !== true
+        ? [
+            '-o',
+            `Dir::Etc::SourceList=${source.listPath}`,
+            '-o',
+            'Dir::Etc::SourceParts=-',
+            '-o',
+            'APT::Get::List-Cleanup=0',
+          ]
+        : [];
     await remote.mustRun([...NONINTERACTIVE, 'apt-get', 'update', '-q', ...only], 'apt-get update', {
       privileged: true,
     });

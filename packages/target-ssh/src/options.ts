@@ -174,8 +174,13 @@ export const sshOptionsSchema = z
     sudo: z.boolean().default(false),
     /** `upload`: send the .deb over the SSH connection and `dpkg -i` it; `apt`: `apt-get install name=version` from the host's sources. @default 'upload' */
     installMode: z.enum(['upload', 'apt']).default('upload'),
-    /** Run `apt-get update` before an apt install (always when `aptSource` just changed). @default true */
-    aptUpdate: z.boolean().default(true),
+    /**
+     * `apt-get update` before an apt install: `true` fetches every source's lists, `'source'`
+     * only the `aptSource`'s (another repository that is slow or down then neither holds up nor
+     * fails a deploy, but the other lists are as fresh as their last full update), `false` none.
+     * A source that just changed is fetched whatever this says. @default true
+     */
+    aptUpdate: z.union([z.boolean(), z.literal('source')]).default(true),
     /**
      * With `installMode: 'apt'`: the repository to install from, written on each host (key in
      * `/etc/apt/keyrings`, a `signed-by` line in `/etc/apt/sources.list.d`) when it differs.
@@ -198,14 +203,24 @@ export const sshOptionsSchema = z
         afterInstall: argv.optional(),
       })
       .default({}),
-    /** Remote directory for uploads. @default '/tmp' */
+    /**
+     * Packages up to this many bytes are read once into memory (and their sha256 checked there)
+     * and sent to every host from that one copy; larger ones are streamed from disk to each host.
+     * 0 streams every package. @default 67108864 (64 MiB)
+     */
+    uploadCacheBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(64 * 1024 * 1024),
+    /** Remote directory for uploads (each gets a directory of its own, made by the host). @default '/tmp' */
     tmpDir: remotePath.default('/tmp'),
     /** Hosts worked on at once. @default 16 */
     concurrency: z.number().int().min(1).max(1024).default(16),
     /**
      * SSH handshakes in flight at once, over all hosts: a fan-out to hundreds of hosts opens its
-     * connections at this rate instead of all at once (sshd's MaxStartups drops unauthenticated
-     * connections past 10 by default: that matters behind one bastion). @default 10
+     * connections a few at a time, not all at once (a bounded burst of CPU here, of half-open
+     * connections through NAT, firewalls and load balancers on the way). @default 10
      */
     connectConcurrency: z.number().int().min(1).max(256).default(10),
     /** SSH channels (commands, uploads) open at once on one connection; keep under sshd's MaxSessions. @default 8 */
@@ -215,6 +230,10 @@ export const sshOptionsSchema = z
   .refine((o) => o.privateKey !== undefined || o.agent !== undefined, {
     message: 'give a privateKey path or agent: true',
     path: ['privateKey'],
+  })
+  .refine((o) => o.aptUpdate !== 'source' || o.aptSource !== undefined, {
+    message: "aptUpdate: 'source' needs an aptSource (the source whose lists it fetches)",
+    path: ['aptUpdate'],
   })
   .refine((o) => o.aptSource === undefined || o.installMode === 'apt', {
     message: "is used by installMode: 'apt' only; set installMode: 'apt' or remove it",

@@ -139,14 +139,17 @@ export class Remote {
   }
 
   /**
-   * Runs `argv` with `upload` on its stdin: the package-manager rules (never wrapped in
-   * `timeout`, never signalled; we wait `timeouts.installMs`), and `timeouts.uploadMs` for the
-   * sending. The command itself must shield what must not be interrupted (see install.ts).
+   * Runs `argv` with `upload` on its stdin, by the package-manager rules: never wrapped in
+   * `timeout`, never signalled. `timeouts.uploadMs` bounds the sending, until the command prints
+   * `received` on stderr (or, without it, until the channel took the last byte); only then does
+   * `timeouts.installMs` start. The command itself must shield what must not be interrupted
+   * (see install.ts).
    */
   async runWithUpload(
     argv: readonly string[],
-    upload: Buffer | { file: string },
+    upload: Buffer | { file: string; size: number },
     label: string,
+    received?: string,
     runOptions: Pick<RemoteRunOptions, 'privileged'> = {},
   ): Promise<ExecResult> {
     const connection = await this.pool.get(this.host);
@@ -158,6 +161,7 @@ export class Remote {
       {
         data: upload,
         timeoutMs: this.options.timeouts.uploadMs,
+        ...(received ? { received } : {}),
       },
     );
   }

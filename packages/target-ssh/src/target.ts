@@ -24,7 +24,7 @@ import { installOnHost, parseInstalled, queryInstalled, restartServices } from '
 import { type ResolvedSshOptions, type SshHost, type SshOptions, sshOptionsSchema } from './options.js';
 import { ConnectionPool } from './pool.js';
 import { Remote } from './remote.js';
-import { SharedUploads } from './upload-cache.js';
+import { type HeldUpload, SharedUploads } from './upload-cache.js';
 import { Semaphore } from './util/semaphore.js';
 
 /**
@@ -78,7 +78,7 @@ export function ssh(options: SshOptions): SshTarget {
   const byName = new Map<string, SshHost>(resolved.hosts.map((h) => [h.name, h]));
   const hosts: HostInfo[] = resolved.hosts.map((h) => ({ name: h.name, address: h.address ?? h.name }));
   const slots = new Semaphore(resolved.concurrency);
-  const uploads = new SharedUploads();
+  const uploads = new SharedUploads(resolved.uploadCacheBytes);
   let pool: ConnectionPool | undefined;
 
   const remoteFor = (name: string): Remote => {
@@ -121,7 +121,7 @@ export function ssh(options: SshOptions): SshTarget {
           },
         );
       }
-      let bytes: Buffer | undefined;
+      let held: HeldUpload | undefined;
       if (resolved.installMode === 'upload') {
         assertMatches(artifact.sha256, /^[0-9a-fA-F]{64}$/, 'artifact sha256', SCOPE);
         const file = await stat(artifact.file).catch(() => undefined);
@@ -136,9 +136,15 @@ export function ssh(options: SshOptions): SshTarget {
             { host },
           );
         }
-        bytes = await uploads.bytes(artifact.file, file);
+        held = await uploads.acquire(artifact.file, file, artifact.sha256).catch((error: Error) => {
+          throw hostError(error.message, { host, cause: error });
+        });
       }
-      await slots.use(() => installOnHost(remote, artifact, resolved, installOptions.env, bytes));
+      try {
+        await slots.use(() => installOnHost(remote, artifact, resolved, installOptions.env, held?.bytes));
+      } finally {
+        held?.release();
+      }
     },
 
     async run(host, argv, runOptions: RunOptions = {}): Promise<CommandResult> {

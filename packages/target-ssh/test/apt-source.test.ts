@@ -123,25 +123,33 @@ describe('aptSource', () => {
     expect(existsSync(keyringOf('host-2', 'rm-prod.gpg'))).toBe(true);
   });
 
-  it("fetches only its own source's lists: another repository that is down neither fails nor slows the deploy", async () => {
-    // host-4 has a second source whose server is not there (a closed port on loopback).
+  it("aptUpdate: 'source' fetches only its own source's lists: another repository that fails its update does not fail the deploy", async () => {
+    // host-4 has a second source that fails hard: a suite the server does not have (no Release).
     const other = onHost('host-4', '/etc/apt/sources.list.d/elsewhere.list');
     const { writeFile, rm } = await import('node:fs/promises');
-    await writeFile(other, 'deb [trusted=yes] http://127.0.0.1:9/ nowhere main\n');
+    await writeFile(other, `deb [trusted=yes] ${server.url} no-such-suite main\n`);
     try {
-      // (A whole-host `apt-get update` spends about 7 s here retrying it, and fails.)
-      const target = lab.target({
-        installMode: 'apt',
-        aptSource: { url: server.url, suite: 'prod', keyFile: key.publicKeyFile },
-      });
-      await target.install('host-4', v1);
-      expect(await target.installed('host-4', 'rm-src')).toEqual({ version: '1.0', status: 'installed' });
-      // Installing again runs apt-get update again (aptUpdate: true): still only our source.
-      await target.install('host-4', v1);
-      expect(await readFile(other, 'utf8')).toContain('nowhere');
+      const aptSource = { url: server.url, suite: 'prod', keyFile: key.publicKeyFile };
+      // A whole-host update (aptUpdate: true) fails on it, and so does that deploy.
+      const whole = await rejectionOf(lab.target({ installMode: 'apt', aptSource }).install('host-4', v1));
+      expect(whole.message).toContain('apt-get update failed');
+      expect(whole.message).toContain('no-such-suite');
+      const scoped = lab.target({ installMode: 'apt', aptSource, aptUpdate: 'source' });
+      await scoped.install('host-4', v1);
+      expect(await scoped.installed('host-4', 'rm-src')).toEqual({ version: '1.0', status: 'installed' });
+      expect(await readFile(other, 'utf8')).toContain('no-such-suite');
     } finally {
       await rm(other, { force: true });
     }
+    // 'source' needs a source to fetch.
+    let error: unknown;
+    try {
+      ssh({ hosts: [{ name: 'web-1' }], agent: true, installMode: 'apt', aptUpdate: 'source' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).path).toBe('aptUpdate');
   });
 
   it('refuses a secret key or a missing key file with a ConfigError naming aptSource.keyFile, before the host is touched', async () => {

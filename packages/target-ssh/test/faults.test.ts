@@ -98,12 +98,16 @@ describe.concurrent('faults', () => {
     expect(await target.openConnections()).toBe(1);
   });
 
-  it('a corrupted upload (checksum mismatch) is refused before dpkg runs', async () => {
-    const target = lab.target();
+  it('a corrupted upload (checksum mismatch) is refused before dpkg runs: by us for a package we hold, by the host for one streamed', async () => {
     const artifact = await buildDeb(lab.work, { name: 'rm-corrupt', version: '1.0' });
+    const held = await rejectionOf(lab.target().install('host-4', { ...artifact, sha256: '0'.repeat(64) }));
+    expect(held.code).toBe('TARGET');
+    expect(held.message).toContain(`has sha256 ${artifact.sha256}, the artifact says ${'0'.repeat(64)}`);
+    const target = lab.target({ uploadCacheBytes: 0 });
     const error = await rejectionOf(target.install('host-4', { ...artifact, sha256: '0'.repeat(64) }));
     expect(error.code).toBe('TARGET');
-    expect(error.message).toContain('sha256');
+    expect(error.message).toContain('checking the sha256 of the upload failed');
+    expect(error.message).toContain(`sha256 of the upload is ${artifact.sha256}`);
     expect(await target.installed('host-4', 'rm-corrupt')).toBeUndefined();
     expect(await uploads('host-4')).toEqual([]);
   });

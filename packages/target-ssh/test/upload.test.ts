@@ -17,7 +17,7 @@ import { buildDeb, type Lab, rejectionOf, startLab } from './fixture.js';
 let lab: Lab;
 beforeAll(async () => {
   // One host per test, so the tests run concurrently and their mounts do not meet.
-  lab = await startLab(6);
+  lab = await startLab(8);
 }, 120_000);
 afterAll(async () => {
   await lab?.stop();
@@ -31,6 +31,15 @@ async function onHost(name: string, script: string): Promise<void> {
     timeoutMs: 30_000,
   });
   if (r.exitCode !== 0) throw new Error(`on ${name}: ${script}: ${r.stderr}`);
+}
+
+/** Makes the host's `head` (which receives the upload) wait `seconds` before it reads anything. */
+async function slowHead(name: string, seconds: number): Promise<void> {
+  await copyFile('/usr/bin/head', join(lab.lab.rootOf(name), 'tmp', 'head.real'));
+  const wrapper = join(lab.lab.rootOf(name), 'tmp', 'slow-head');
+  await writeFile(wrapper, `#!/bin/sh\nsleep ${seconds}\nexec /tmp/head.real "$@"\n`);
+  await chmod(wrapper, 0o755);
+  await onHost(name, 'mount --bind /tmp/slow-head /usr/bin/head');
 }
 
 const leftIn = async (host: string, dir: string) =>
@@ -56,26 +65,18 @@ describe.concurrent('the upload', () => {
     expect((await target.run('host-1', ['echo', 'still here'])).stdout).toBe('still here\n');
   });
 
-  it('a host that stops reading: TIMEOUT after uploadMs, and the partial upload is removed once the host moves again', async () => {
-    // This host's `head` (which receives the upload) waits 4 s before reading anything.
-    const real = join(lab.lab.rootOf('host-2'), 'tmp', 'head.real');
-    await copyFile('/usr/bin/head', real);
-    const slowHead = join(lab.lab.rootOf('host-2'), 'tmp', 'slow-head');
-    await writeFile(slowHead, '#!/bin/sh\nsleep 4\nexec /tmp/head.real "$@"\n');
-    await chmod(slowHead, 0o755);
-    await onHost('host-2', 'mount --bind /tmp/slow-head /usr/bin/head');
+  it('a host that stops reading: TIMEOUT after uploadMs (a package smaller than the SSH window too), and nothing of it is installed once the host moves again', async () => {
+    await slowHead('host-2', 3);
     const target = lab.target({ timeouts: { uploadMs: 1000 } });
-    const artifact = await buildDeb(lab.work, {
-      name: 'rm-up-stall',
-      version: '1.0',
-      payloadBytes: 16 << 20,
-    });
+    // 200 kB: the channel takes all of it at once; only the host's word ends the upload.
+    const artifact = await buildDeb(lab.work, { name: 'rm-up-stall', version: '1.0', payloadBytes: 200_000 });
     const started = Date.now();
     const error = await rejectionOf(target.install('host-2', artifact));
     expect(error.code).toBe('TIMEOUT');
     expect(error.message).toContain('host-2');
     expect(error.message).toContain('the upload did not finish within 1000 ms');
-    expect(Date.now() - started).toBeLessThan(4000); // we did not wait for the host's head
+    expect(Date.now() - started).toBeLessThan(3000); // we did not wait for the host's head
+    // The host's head wakes, reads what had reached it, and the script finds no go: it stops there.
     let left = await leftIn('host-2', 'tmp');
     for (let i = 0; i < 100 && left.length > 0; i++) {
       await sleep(100);
@@ -83,6 +84,28 @@ describe.concurrent('the upload', () => {
     }
     expect(left).toEqual([]);
     expect(await target.installed('host-2', 'rm-up-stall')).toBeUndefined();
+  });
+
+  it('uploadMs bounds only the upload: a postinst slower than it still installs', async () => {
+    const target = lab.target({ timeouts: { uploadMs: 1000 } });
+    const artifact = await buildDeb(lab.work, {
+      name: 'rm-up-slowpost',
+      version: '1.0',
+      postinst: 'sleep 2.5',
+    });
+    await target.install('host-7', artifact);
+    expect(await target.installed('host-7', 'rm-up-slowpost')).toEqual({
+      version: '1.0',
+      status: 'installed',
+    });
+  });
+
+  it('installMs starts once the upload is delivered: an upload slower than it still installs', async () => {
+    await slowHead('host-8', 2);
+    const target = lab.target({ timeouts: { installMs: 1000 } });
+    const artifact = await buildDeb(lab.work, { name: 'rm-up-slowup', version: '1.0' });
+    await target.install('host-8', artifact);
+    expect(await target.installed('host-8', 'rm-up-slowup')).toEqual({ version: '1.0', status: 'installed' });
   });
 
   it('without a working openssl the host checks with sha256sum: installs, and a corrupted upload is still refused', async () => {
@@ -94,8 +117,10 @@ describe.concurrent('the upload', () => {
     const artifact = await buildDeb(lab.work, { name: 'rm-up-nossl', version: '1.0' });
     await target.install('host-3', artifact);
     expect(await target.installed('host-3', 'rm-up-nossl')).toEqual({ version: '1.0', status: 'installed' });
+    // Streamed (not held here), so the wrong sum meets the host's check, not ours.
+    const streamed = lab.target({ uploadCacheBytes: 0 });
     const other = await buildDeb(lab.work, { name: 'rm-up-nossl2', version: '1.0' });
-    const error = await rejectionOf(target.install('host-3', { ...other, sha256: 'a'.repeat(64) }));
+    const error = await rejectionOf(streamed.install('host-3', { ...other, sha256: 'a'.repeat(64) }));
     expect(error.message).toContain('checking the sha256 of the upload failed');
     expect(error.message).toContain(`sha256 of the upload is ${other.sha256}`);
     expect(await target.installed('host-3', 'rm-up-nossl2')).toBeUndefined();
@@ -119,6 +144,9 @@ describe.concurrent('the upload', () => {
     const first = await buildDeb(lab.work, { name: 'rm-up-same', version: '1.0' });
     const error = await rejectionOf(target.install('host-5', { ...first, size: first.size + 1 }));
     expect(error.message).toContain(`has ${first.size} bytes, the artifact says ${first.size + 1}`);
+    // The same size, another sha256: refused here, once, not as a corrupted transfer on every host.
+    const forged = await rejectionOf(target.install('host-5', { ...first, sha256: 'b'.repeat(64) }));
+    expect(forged.message).toContain(`has sha256 ${first.sha256}, the artifact says ${'b'.repeat(64)}`);
     expect(await target.openConnections()).toBe(0);
     await target.install('host-5', first);
     // The same path, rebuilt with other content: the shared copy of the old bytes is not reused.
@@ -142,6 +170,21 @@ describe.concurrent('the upload', () => {
     expect(payload.stdout.trim()).toBe('1000');
   });
 
+  it('uploadCacheBytes: 0 streams the package from disk to the host, which still checks it', async () => {
+    const target = lab.target({ uploadCacheBytes: 0 });
+    const artifact = await buildDeb(lab.work, {
+      name: 'rm-up-stream',
+      version: '1.0',
+      payloadBytes: 3 << 20,
+    });
+    await target.install('host-6', artifact);
+    expect(await target.installed('host-6', 'rm-up-stream')).toEqual({ version: '1.0', status: 'installed' });
+    const other = await buildDeb(lab.work, { name: 'rm-up-stream2', version: '1.0' });
+    const error = await rejectionOf(target.install('host-6', { ...other, sha256: 'c'.repeat(64) }));
+    expect(error.message).toContain('checking the sha256 of the upload failed');
+    expect(await target.installed('host-6', 'rm-up-stream2')).toBeUndefined();
+  });
+
   it('streams a file from disk (as for packages too large to hold) and a Buffer, byte for byte', async () => {
     const host = lab.lab.hosts.find((h) => h.name === 'host-6')!;
     const options = sshOptionsSchema.parse({
@@ -157,14 +200,14 @@ describe.concurrent('the upload', () => {
       const file = join(lab.work, 'stream-me.bin');
       await writeFile(file, bytes);
       const sum = createHash('sha256').update(bytes).digest('hex');
-      for (const upload of [{ file }, bytes]) {
+      for (const upload of [{ file, size: bytes.length }, bytes]) {
         const r = await remote.runWithUpload(['sha256sum'], upload, 'sha256sum');
         expect(r.exitCode).toBe(0);
         expect(r.stdout.split(' ')[0]).toBe(sum);
       }
       // A missing file fails the upload with the reason, not a hang.
       const missing = await rejectionOf(
-        remote.runWithUpload(['cat'], { file: join(lab.work, 'nope') }, 'cat'),
+        remote.runWithUpload(['cat'], { file: join(lab.work, 'nope'), size: 10 }, 'cat'),
       );
       expect(missing.message).toContain('the upload failed');
       expect(missing.message).toContain('ENOENT');
