@@ -1,17 +1,28 @@
 /**
  * Builds a .deb from a file tree, streaming: data.tar is compressed straight to a temporary file
- * while each file's MD5 is taken, then the ar container (debian-binary, control.tar, data.tar) is
- * written and renamed into place. Only the small control.tar is held in memory.
+ * while each file's MD5 is taken (gzip on the thread pool; xz and zstd in a child process that
+ * writes the file itself, compressing while the tar is read), then the ar container
+ * (debian-binary, control.tar, data.tar) is written and renamed into place. Only the small
+ * control.tar is held in memory. control.tar uses data.tar's compressor, as dpkg-deb's uniform
+ * compression does.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
-import { RingmasterError } from '@ringmaster/core/adapter';
 import { AR_MAGIC, arHeader } from './archive/ar.js';
+import {
+  type Compression,
+  compressBuffer,
+  compressStream,
+  type ExternalCompressor,
+  findCompressor,
+  MEMBER_SUFFIX,
+} from './archive/compress.js';
+import { type ChunkOptions, type ChunkSink, dataTarSize, writeDataTar } from './archive/data-tar.js';
 import { ParallelGzip } from './archive/parallel-gzip.js';
 import { padding, tarEnd, tarHeader } from './archive/tar.js';
 import { type ControlFields, renderControl } from './control.js';
@@ -24,8 +35,11 @@ export interface BuildSpec {
   conffiles: string[];
   scripts: Partial<Record<'preinst' | 'postinst' | 'prerm' | 'postrm', string>>;
   mtime: number;
-  compression: 'gzip' | 'none';
+  compression: Compression;
+  /** The compressor's level (ignored for none). */
   level: number;
+  /** The xz or zstd binary, when the caller has found it already (else it is looked up on PATH). */
+  compressor?: ExternalCompressor;
   outFile: string;
 }
 
@@ -35,104 +49,12 @@ export interface BuildResult {
   size: number;
 }
 
-const CHUNK = 1 << 20;
-/** Files up to this size are read whole, up to READ_AHEAD entries ahead (bounded memory). */
-const SMALL_FILE = 1 << 20;
-const READ_AHEAD = 16;
-
-/** Yields the data.tar bytes in ~1 MiB chunks, recording each file's MD5 into `md5s`. */
-async function* dataTar(
-  entries: TreeEntry[],
-  mtime: number,
-  md5s: Map<string, string>,
-): AsyncGenerator<Buffer> {
-  let pending: Buffer[] = [];
-  let pendingSize = 0;
-  const push = (b: Buffer) => {
-    pending.push(b);
-    pendingSize += b.length;
-  };
-  const flush = () => {
-    const out = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingSize);
-    pending = [];
-    pendingSize = 0;
-    return out;
-  };
-  push(tarHeader({ name: './', type: 'dir', mode: 0o755, size: 0, mtime }));
-  // Small files are read a few entries ahead, so the thread pool reads while we hash and compress.
-  const ahead = new Map<number, Promise<Buffer>>();
-  const schedule = (from: number) => {
-    for (let j = from; j < entries.length && j < from + READ_AHEAD; j++) {
-      const e = entries[j]!;
-      if (e.type !== 'file' || e.size > SMALL_FILE || ahead.has(j)) continue;
-      const read = readFile(e.source!);
-      read.catch(() => {}); // awaited below; this only keeps an early failure from being "unhandled"
-      ahead.set(j, read);
-    }
-  };
-  for (const [index, entry] of entries.entries()) {
-    schedule(index);
-    const name = entry.type === 'dir' ? `./${entry.path}/` : `./${entry.path}`;
-    push(
-      tarHeader({
-        name,
-        type: entry.type,
-        mode: entry.mode,
-        size: entry.size,
-        mtime,
-        linkname: entry.linkname,
-      }),
-    );
-    if (entry.type === 'file') {
-      const hash = createHash('md5');
-      let read = 0;
-      const prefetched = ahead.get(index);
-      if (prefetched) {
-        ahead.delete(index);
-        const data = await prefetched;
-        read = data.length;
-        if (read === entry.size) {
-          hash.update(data);
-          push(data);
-        }
-      } else {
-        const handle = await open(entry.source!, 'r');
-        try {
-          // Bounded by the size lstat reported: a file that grows while we read is refused below.
-          while (read < entry.size) {
-            const want = Math.min(CHUNK, entry.size - read);
-            const buf = Buffer.allocUnsafe(want);
-            const { bytesRead } = await handle.read(buf, 0, want, read);
-            if (bytesRead === 0) break;
-            const chunk = bytesRead === want ? buf : buf.subarray(0, bytesRead);
-            hash.update(chunk);
-            push(chunk);
-            read += bytesRead;
-            if (pendingSize >= CHUNK) yield flush();
-          }
-        } finally {
-          await handle.close();
-        }
-      }
-      if (read !== entry.size) {
-        throw new RingmasterError(
-          'PACKAGE',
-          `${entry.source} changed size while it was packaged; build again`,
-          {
-            scope: 'pkg-deb',
-            details: { path: entry.path },
-          },
-        );
-      }
-      md5s.set(entry.path, hash.digest('hex'));
-      const pad = padding(entry.size);
-      if (pad) push(Buffer.alloc(pad));
-    }
-    if (pendingSize >= CHUNK) yield flush();
-  }
-  push(tarEnd());
-  yield flush();
-}
+/** The data.tar chunks: 256 KiB into a compressor's pipe, 1 MiB blocks into the in-process gzip. */
+const PIPE_CHUNKS = { size: 256 << 10, count: 8, reuse: true };
+const GZIP_CHUNKS = { size: 1 << 20, count: 4, reuse: false };
+const FILE_CHUNKS = { size: 1 << 20, count: 2, reuse: true };
+/** The container is copied through one buffer of this size. */
+const COPY = 1 << 20;
 
 /** control.tar in memory: control, md5sums, conffiles and the maintainer scripts. */
 function controlTar(files: { name: string; content: string; mode: number }[], mtime: number): Buffer {
@@ -155,24 +77,69 @@ function installedSize(entries: TreeEntry[]): number {
   return Math.max(total, 1);
 }
 
-function compressor(spec: BuildSpec): Transform {
-  if (spec.compression === 'none') return new Transform({ transform: (chunk, _enc, cb) => cb(null, chunk) });
-  return new ParallelGzip(spec.level);
+/** A Writable as a chunk sink: a chunk is done once the stream has taken it. */
+const writableSink = (stream: Writable): ChunkSink => ({
+  write: (bytes, done) => {
+    stream.write(bytes, done);
+  },
+});
+
+/** Writes data.tar, compressed, to `dataFile`, recording each file's MD5 into `md5s`. */
+async function writeData(
+  spec: BuildSpec,
+  external: ExternalCompressor | undefined,
+  md5s: Map<string, string>,
+  dataFile: string,
+): Promise<void> {
+  const tar = (sink: ChunkSink, chunks: ChunkOptions) =>
+    writeDataTar(spec.entries, spec.mtime, md5s, sink, chunks);
+  if (external) {
+    const handle = await open(dataFile, 'w');
+    try {
+      const size = dataTarSize(spec.entries);
+      await compressStream(external, size, (sink) => tar(sink, PIPE_CHUNKS), handle.fd);
+    } finally {
+      await handle.close();
+    }
+    return;
+  }
+  const file = createWriteStream(dataFile);
+  const gzip = spec.compression === 'gzip' ? new ParallelGzip(spec.level) : undefined;
+  const head: Writable = gzip ?? file;
+  const written = gzip ? pipeline(gzip, file) : finished(file);
+  written.catch(() => {}); // awaited below, after the tar (whose failure comes first)
+  try {
+    await tar(writableSink(head), spec.compression === 'gzip' ? GZIP_CHUNKS : FILE_CHUNKS);
+  } catch (error) {
+    head.destroy();
+    await written.catch(() => {});
+    throw error;
+  }
+  head.end();
+  await written;
+}
+
+/** control.tar compressed as data.tar is. */
+async function compressControl(
+  spec: BuildSpec,
+  external: ExternalCompressor | undefined,
+  raw: Buffer,
+): Promise<Buffer> {
+  if (external) return compressBuffer(external, raw);
+  return spec.compression === 'gzip' ? gzipSync(raw, { level: spec.level }) : raw;
 }
 
 /** Builds the package file; returns its path, SHA-256 and size. */
 export async function buildDeb(spec: BuildSpec): Promise<BuildResult> {
+  // A missing xz or zstd is reported before anything is written.
+  const external = spec.compressor ?? (await findCompressor(spec.compression, spec.level));
   const suffix = `${process.pid}.${randomBytes(4).toString('hex')}`;
   const dataFile = `${spec.outFile}.data.${suffix}.tmp`;
   const partFile = `${spec.outFile}.${suffix}.tmp`;
   await mkdir(join(spec.outFile, '..'), { recursive: true });
   try {
     const md5s = new Map<string, string>();
-    await pipeline(
-      Readable.from(dataTar(spec.entries, spec.mtime, md5s), { highWaterMark: 2 }),
-      compressor(spec),
-      createWriteStream(dataFile),
-    );
+    await writeData(spec, external, md5s, dataFile);
 
     const conffileSet = new Set(spec.conffiles);
     const md5sums = spec.entries
@@ -194,34 +161,52 @@ export async function buildDeb(spec: BuildSpec): Promise<BuildResult> {
         files.push({ name, content: content.endsWith('\n') ? content : `${content}\n`, mode: 0o755 });
     }
     const controlRaw = controlTar(files, spec.mtime);
-    const ext = spec.compression === 'gzip' ? '.gz' : '';
-    const control = spec.compression === 'gzip' ? gzipSync(controlRaw, { level: spec.level }) : controlRaw;
+    const ext = MEMBER_SUFFIX[spec.compression];
+    const control = await compressControl(spec, external, controlRaw);
     const dataSize = (await stat(dataFile)).size;
 
-    const sha = createHash('sha256');
-    let size = 0;
-    async function* container(): AsyncGenerator<Buffer> {
-      const head = Buffer.concat([
-        AR_MAGIC,
-        arHeader('debian-binary', 4, spec.mtime),
-        Buffer.from('2.0\n'),
-        arHeader(`control.tar${ext}`, control.length, spec.mtime),
-        control,
-        Buffer.alloc(control.length % 2, 0x0a),
-        arHeader(`data.tar${ext}`, dataSize, spec.mtime),
-      ]);
-      yield head;
-      for await (const chunk of createReadStream(dataFile, { highWaterMark: CHUNK })) yield chunk as Buffer;
-      if (dataSize % 2) yield Buffer.from('\n');
+    const head = Buffer.concat([
+      AR_MAGIC,
+      arHeader('debian-binary', 4, spec.mtime),
+      Buffer.from('2.0\n'),
+      arHeader(`control.tar${ext}`, control.length, spec.mtime),
+      control,
+      Buffer.alloc(control.length % 2, 0x0a),
+      arHeader(`data.tar${ext}`, dataSize, spec.mtime),
+    ]);
+    const sha = createHash('sha256').update(head);
+    let size = head.length;
+    const [data, part] = await Promise.all([open(dataFile, 'r'), open(partFile, 'w')]);
+    try {
+      let writing = part.write(head);
+      // Three buffers in turn: one is read into while the one before is hashed and written.
+      const buffers = [0, 1, 2].map(() => Buffer.allocUnsafeSlow(COPY));
+      const readAt = (i: number, at: number) =>
+        data.read(buffers[i % 3]!, 0, Math.min(COPY, dataSize - at), at).then(({ bytesRead }) => {
+          if (bytesRead === 0) throw new Error(`${dataFile} is shorter than ${dataSize} bytes`);
+          return buffers[i % 3]!.subarray(0, bytesRead);
+        });
+      let reading = dataSize > 0 ? readAt(0, 0) : undefined;
+      for (let i = 0, at = 0; reading; i++) {
+        const piece = await reading;
+        at += piece.length;
+        reading = at < dataSize ? readAt(i + 1, at) : undefined;
+        sha.update(piece);
+        await writing;
+        writing = part.write(piece);
+        size += piece.length;
+      }
+      if (dataSize % 2) {
+        const pad = Buffer.from('\n');
+        sha.update(pad);
+        await writing;
+        writing = part.write(pad);
+        size += 1;
+      }
+      await writing;
+    } finally {
+      await Promise.all([data.close(), part.close()]);
     }
-    const hashing = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        sha.update(chunk);
-        size += chunk.length;
-        cb(null, chunk);
-      },
-    });
-    await pipeline(Readable.from(container(), { highWaterMark: 2 }), hashing, createWriteStream(partFile));
     await rename(partFile, spec.outFile);
     return { file: spec.outFile, sha256: sha.digest('hex'), size };
   } finally {

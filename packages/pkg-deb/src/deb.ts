@@ -13,9 +13,10 @@ import type {
   Revision,
 } from '@ringmaster/core/adapter';
 import { parseOptions, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
+import { findCompressor } from './archive/compress.js';
 import { buildDeb } from './build.js';
 import { deriveVersion } from './derive.js';
-import { type DebOptions, debOptionsSchema, type ResolvedDebOptions } from './options.js';
+import { type DebOptions, debOptionsSchema, type ResolvedDebOptions, resolvedLevel } from './options.js';
 import { relationProblems } from './relations.js';
 import { walkTree } from './tree.js';
 import { compareVersions, versionForFileName } from './version.js';
@@ -90,7 +91,8 @@ function sourceDateEpoch(options: ResolvedDebOptions, revision: Revision): numbe
  * ```
  */
 export function deb(options: DebOptions): DebPackager {
-  const resolved = parseOptions(debOptionsSchema, options, SCOPE);
+  const parsed = parseOptions(debOptionsSchema, options, SCOPE);
+  const resolved: ResolvedDebOptions = { ...parsed, compressionLevel: resolvedLevel(parsed) };
   const prefix = resolved.prefix.replace(/^\/+|\/+$/g, '');
 
   const versionFor = (revision: Revision) => deriveVersion(revision, resolved.version);
@@ -106,6 +108,8 @@ export function deb(options: DebOptions): DebPackager {
       const version = versionFor(input.revision);
       const mtime = sourceDateEpoch(resolved, input.revision);
       try {
+        // xz and zstd run the system binaries: one that is missing fails here, before the tree is read.
+        const compressor = await findCompressor(resolved.compression, resolved.compressionLevel);
         const entries = await walkTree(input.dir, { prefix, keepModes: resolved.keepModes });
         const files = new Set(entries.filter((e) => e.type === 'file').map((e) => `/${e.path}`));
         for (const conffile of resolved.conffiles) {
@@ -154,6 +158,7 @@ export function deb(options: DebOptions): DebPackager {
           mtime,
           compression: resolved.compression,
           level: resolved.compressionLevel,
+          compressor,
           outFile: join(input.outDir, fileName),
         });
         return {

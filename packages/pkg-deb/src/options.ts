@@ -4,6 +4,7 @@
  */
 import type { Revision } from '@ringmaster/core/adapter';
 import { z } from 'zod';
+import { COMPRESSION_LEVELS } from './archive/compress.js';
 import {
   DEBIAN_ARCHITECTURE,
   MAINTAINER,
@@ -47,15 +48,8 @@ const script = z
   )
   .optional();
 
-/**
- * Options of {@link deb}.
- *
- * @example
- * ```ts
- * debOptionsSchema.parse({ name: 'app', maintainer: 'Ops <ops@example.com>', description: 'The app' });
- * ```
- */
-export const debOptionsSchema = z.strictObject({
+/** The fields of {@link debOptionsSchema}; the rules between fields (a level per compressor) follow it. */
+const debOptionsObject = z.strictObject({
   /** Package name (Debian rules: lowercase, digits, `+ - .`). */
   name: z.string().superRefine((value, ctx) => {
     const problem = packageNameProblem(value);
@@ -123,20 +117,65 @@ export const debOptionsSchema = z.strictObject({
   postinst: script,
   prerm: script,
   postrm: script,
-  /** `gzip` (default, as dpkg-deb -Zgzip) or `none`. */
-  compression: z.enum(['gzip', 'none']).default('gzip'),
-  /** gzip level 1–9; 9 is dpkg-deb's default for gzip. */
-  compressionLevel: z.number().int().min(1).max(9).default(9),
+  /**
+   * The compressor of control.tar and data.tar, as dpkg-deb's `-Z`: `gzip` (default), `xz`,
+   * `zstd` (the system `xz` / `zstd`, Debian packages xz-utils / zstd) or `none`.
+   */
+  compression: z.enum(['gzip', 'xz', 'zstd', 'none']).default('gzip'),
+  /**
+   * As dpkg-deb's `-z`: gzip 1–9 (default 9), xz 0–9 (default 6), zstd 1–22 (default 3);
+   * none takes no level.
+   */
+  compressionLevel: z.number().int().optional(),
   /** Seconds since the epoch for every timestamp in the package; default `SOURCE_DATE_EPOCH`, else the revision time. */
   sourceDateEpoch: z.number().int().nonnegative().optional(),
   /** Keep the builder's permission bits instead of 0755 (dirs, executables) / 0644. */
   keepModes: z.boolean().default(false),
 });
 
+/**
+ * Options of {@link deb}.
+ *
+ * @example
+ * ```ts
+ * debOptionsSchema.parse({ name: 'app', maintainer: 'Ops <ops@example.com>', description: 'The app' });
+ * ```
+ */
+export const debOptionsSchema = debOptionsObject.superRefine((options, ctx) => {
+  const level = options.compressionLevel;
+  if (level === undefined) return;
+  if (options.compression === 'none') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['compressionLevel'],
+      message: "compression 'none' takes no level: leave compressionLevel out",
+    });
+    return;
+  }
+  const { min, max } = COMPRESSION_LEVELS[options.compression];
+  if (level < min || level > max) {
+    const zero =
+      options.compression === 'gzip' && level === 0 ? " (for no compression use compression: 'none')" : '';
+    ctx.addIssue({
+      code: 'custom',
+      path: ['compressionLevel'],
+      message: `a ${options.compression} level is ${min}–${max}, not ${level}${zero}`,
+    });
+  }
+});
+
 /** What a user passes to {@link deb}. */
 export type DebOptions = z.input<typeof debOptionsSchema>;
-/** Options after validation and defaults. */
-export type ResolvedDebOptions = z.output<typeof debOptionsSchema>;
+/** Options after validation and defaults: `compressionLevel` is the compressor's default when left out (none: 0). */
+export type ResolvedDebOptions = Omit<z.output<typeof debOptionsSchema>, 'compressionLevel'> & {
+  compressionLevel: number;
+};
+
+/** The level a build uses: the one given, else dpkg-deb's default for the compressor (none: 0). */
+export function resolvedLevel(options: z.output<typeof debOptionsSchema>): number {
+  if (options.compression === 'none') return 0;
+  return options.compressionLevel ?? COMPRESSION_LEVELS[options.compression].default;
+}
 
 /** A version as an option value (for schemas elsewhere in the package). */
 export const debianVersion = z.string().superRefine((value, ctx) => {

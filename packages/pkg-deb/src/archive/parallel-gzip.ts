@@ -86,6 +86,14 @@ export class ParallelGzip extends Transform {
   }
 
   private takeBlock(size: number): Buffer {
+    const first = this.pending[0];
+    if (first && first.length >= size) {
+      // The block lies in one chunk (the builder's chunks are exactly one block): no copy.
+      if (first.length === size) this.pending.shift();
+      else this.pending[0] = first.subarray(size);
+      this.pendingSize -= size;
+      return first.subarray(0, size);
+    }
     const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingSize);
     const block = all.subarray(0, size);
     const rest = all.subarray(size);

@@ -26,6 +26,11 @@ export interface TarHeader {
 const TYPE_FLAG = { file: '0', dir: '5', symlink: '2' } as const;
 
 function writeString(buf: Buffer, offset: number, length: number, value: string | Buffer): void {
+  // ASCII (numbers, magic, root) is written in place: one header per entry, no garbage.
+  if (typeof value === 'string' && Buffer.byteLength(value, 'utf8') === value.length) {
+    buf.write(value, offset, Math.min(value.length, length), 'latin1');
+    return;
+  }
   const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
   bytes.copy(buf, offset, 0, Math.min(bytes.length, length));
 }
@@ -97,6 +102,15 @@ export function tarHeader(header: TarHeader): Buffer {
   const size = header.type === 'file' ? header.size : 0;
   parts.push(rawHeader(name.subarray(0, 100), TYPE_FLAG[header.type], size, header, link?.subarray(0, 100)));
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/** The bytes `tarHeader` writes for an entry named `name` (and linking to `linkname`). */
+export function tarHeaderSize(name: string, linkname?: string): number {
+  const record = (value: string) => {
+    const length = Buffer.byteLength(value, 'utf8');
+    return length > 100 ? BLOCK + length + 1 + padding(length + 1) : 0;
+  };
+  return BLOCK + record(name) + (linkname === undefined ? 0 : record(linkname));
 }
 
 /** The end-of-archive marker: two zero blocks. */
