@@ -11,6 +11,7 @@
 // installs pssh and ansible with apt-get when missing (a tool that cannot be installed is null).
 //
 //   BENCH_SSH_SIZES=30,100  BENCH_RUNS=5  BENCH_SSH_METHODS=limit,ours,apt,pssh,ansible,sequential
+//   BENCH_SSH_PEER_SIZES=30 (the peer tools at these sizes only)
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -30,6 +31,9 @@ const { load, median, spread } = await import('./stats.mjs');
 const SIZES = (process.env.BENCH_SSH_SIZES ?? '30,100').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const METHODS = (process.env.BENCH_SSH_METHODS ?? 'limit,ours,apt,pssh,ansible,sequential').split(',');
+// The peer tools at these sizes only (Ansible takes minutes a run at 100 hosts); default: every size.
+const PEER_SIZES = process.env.BENCH_SSH_PEER_SIZES?.split(',').map(Number);
+const PEERS = ['pssh', 'ansible', 'sequential'];
 const PKG = 'rm-bench';
 const PAYLOAD = 5 * 1024 * 1024;
 // A dpkg-query format, written so it cannot be mistaken for a JS template.
@@ -327,6 +331,7 @@ async function main() {
           times[method] ??= {};
           times[method][n] ??= [];
           if ((method === 'pssh' && !peers.pssh) || (method === 'ansible' && !peers.ansible)) continue;
+          if (PEERS.includes(method) && PEER_SIZES && !PEER_SIZES.includes(n)) continue;
           await reset(hosts);
           let sampler;
           let rss = 0;
