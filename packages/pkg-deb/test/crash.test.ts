@@ -133,6 +133,20 @@ async function runAndKill(dir: string, start: number, after: number, delayMs: nu
   return published;
 }
 
+/**
+ * The processes still naming `dir` in their argv (a killed publisher's gpg, waiting for a Release
+ * nobody will write), once they had up to `ms` to go.
+ */
+async function leftovers(dir: string, ms = 5000): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ps = await ok(['ps', '-eo', 'pid=,args=']);
+    const left = ps.split('\n').filter((line) => line.includes(dir) && !line.includes(' ps -eo'));
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 describe('a publisher killed mid-publish', () => {
   it('leaves an index apt can verify, and the next publisher takes over', async () => {
     const dir = join(work, 'repo');
@@ -140,6 +154,8 @@ describe('a publisher killed mid-publish', () => {
     // Three kills at different instants in the publish cycle.
     for (const [round, delayMs] of [5, 37, 71].entries()) {
       done.push(...(await runAndKill(dir, round * 100, 2, delayMs)));
+      // Nothing it started outlives it (its gpg, waiting for a Release, stop within a second).
+      expect(await leftovers(dir)).toEqual([]);
       const listed = await assertConsistent(dir);
       for (const v of done) expect(listed, `published ${v} before the kill`).toContain(v);
     }

@@ -4,25 +4,31 @@
  * `Release.gpg`), published atomically and incrementally under a lock, with retention, a suite
  * per ring (see ring-suites.ts), and able to serve itself over HTTP on loopback.
  */
-import { copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Artifact, Repository, SuiteListing } from '@ringmaster/core/adapter';
 import { parseOptions, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
 import { fieldOf, parseControlFile } from '../archive/control-file.js';
-import { readDeb, sha256File } from '../archive/read-deb.js';
-import { DEBIAN_PACKAGE_NAME } from '../control.js';
+import { sha256File } from '../archive/read-deb.js';
 import { relationsOf } from '../relations.js';
-import { compareVersions, versionProblem } from '../version.js';
-import { fsyncFile, tempNameFor, writeTemp } from './fs-atomic.js';
-import { removeStaleTemps, writeIndexes } from './indexes.js';
+import { compareVersions } from '../version.js';
+import { mapLimit } from './concurrency.js';
+import { StagedFiles, syncDir } from './fs-atomic.js';
+import { writeIndexes } from './indexes.js';
+import { packageRecord, readPackage, readSmallFile } from './inspect.js';
 import { acquireLock } from './lock.js';
 import { type AptRepositoryOptions, aptRepositoryOptionsSchema } from './options.js';
-import { Catalogue, type PackageRecord, poolPath, renderStanza } from './records.js';
+import { Catalogue, type PackageRecord } from './records.js';
+import { rebuildCatalogue } from './reindex.js';
 import { ringSuites } from './ring-suites.js';
+import { SegmentedGzip } from './segmented-gzip.js';
 import { type RepositoryServer, type ServeOptions, serveDirectory } from './serve.js';
 import { Signer } from './sign.js';
 
 const SCOPE = 'pkg-deb';
+/** Packages staged per wave of a batch: two open files each until the wave is fsynced. */
+const WAVE = 128;
 /** The Repository `aptRepository()` returns. */
 export interface AptRepository extends Repository {
   readonly name: 'apt';
@@ -51,8 +57,21 @@ export interface AptRepository extends Repository {
   admit(ring: string, artifacts: readonly Artifact[]): Promise<SuiteListing>;
   /** What the ring's suite lists now (nothing when nothing was admitted to it). */
   suite(ring: string): Promise<SuiteListing>;
-  /** Rewrites every index from the catalogue, the ring suites' too (after a crash, or to re-sign). */
-  reindex(): Promise<void>;
+  /**
+   * Rebuilds the catalogue from the pool and rewrites every index, the ring suites' too: after a
+   * crash, to re-sign, or when `.ringmaster/` or `dists/` was lost. Every `.deb` under
+   * `pool/<component>/` is checksummed; one whose path, size, mtime and SHA-256 match its
+   * catalogue record is taken from the record, any other is read and checked in full, as a
+   * publish checks it. A pool file that is not a valid package, or not at its own pool path,
+   * fails the call (`REPOSITORY`) with nothing changed. Resolves with how many packages the pool
+   * holds and how many of them were read in full.
+   *
+   * @example
+   * ```ts
+   * await aptRepository({ dir: '/srv/apt', signingKey }).reindex(); // { packages: 5000, read: 1 }
+   * ```
+   */
+  reindex(): Promise<{ packages: number; read: number }>;
   /** Stops the servers it started and the private gpg-agent, if any. */
   close(): Promise<void>;
 }
@@ -84,29 +103,6 @@ function controlFieldsOf(stanza: string): [string, string][] {
   );
 }
 
-/** Maps with at most `limit` calls in flight, results in input order. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    // Each worker takes the next index until none is left: bounded by items.length.
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
-function splitRelations(value: string | undefined): string[] {
-  if (!value) return [];
-  return value
-    .split(',')
-    .map((s) => s.replace(/\s+/g, ' ').trim())
-    .filter(Boolean);
-}
-
 /**
  * Creates an apt repository rooted at `dir`. Nothing is touched until the first call.
  *
@@ -135,6 +131,12 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     label: o.label,
   };
   const servers = new Set<RepositoryServer>();
+  // The main suite is rewritten on every publish: its Packages.gz recompresses only what changed.
+  const compressors = new Map<string, SegmentedGzip>();
+  const gzip = (data: Buffer, path: string) => {
+    if (!compressors.has(path)) compressors.set(path, new SegmentedGzip(9));
+    return compressors.get(path)!.gzip(data);
+  };
   const rings = ringSuites({
     layout,
     catalogue,
@@ -182,20 +184,15 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
 
   /** Reads and checks one package without touching the repository. */
   const inspect = async (artifact: Artifact): Promise<{ record: PackageRecord; bytes?: Buffer }> => {
-    let info: Awaited<ReturnType<typeof readDeb>>;
+    let small: ReturnType<typeof readSmallFile> | undefined;
     try {
-      info = await readDeb(artifact.file);
-    } catch (error) {
-      throw new RingmasterError(
-        'REPOSITORY',
-        `refusing ${artifact.file}: not a valid .deb (${(error as Error).message}); the repository is unchanged`,
-        { scope: SCOPE, cause: error, details: { path: artifact.file } },
-      );
+      small = readSmallFile(artifact.file);
+    } catch {
+      // readPackage says what is wrong with a file that cannot be read.
     }
-    const field = (k: string) => fieldOf(info.fields, k);
-    const name = field('Package')!;
-    const version = field('Version')!;
-    const architecture = field('Architecture')!;
+    const info = await readPackage(artifact.file, small?.bytes);
+    const name = fieldOf(info.fields, 'Package')!;
+    const version = fieldOf(info.fields, 'Version')!;
     if (name !== artifact.name || version !== artifact.version) {
       throw new RingmasterError(
         'REPOSITORY',
@@ -203,42 +200,19 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
         { scope: SCOPE, details: { path: artifact.file } },
       );
     }
-    const problem =
-      versionProblem(version) ?? (DEBIAN_PACKAGE_NAME.test(name) ? undefined : 'invalid package name');
-    if (problem) {
-      throw new RingmasterError('REPOSITORY', `${artifact.file}: ${problem}; the repository is unchanged`, {
-        scope: SCOPE,
-        details: { path: artifact.file },
-      });
-    }
-    if (architecture !== 'all' && !o.architectures.includes(architecture)) {
-      throw new RingmasterError(
-        'REPOSITORY',
-        `${name} ${version} is for ${architecture}, which this repository does not index (${o.architectures.join(', ')}); add it to "architectures"`,
-        { scope: SCOPE },
-      );
-    }
-    const filename = poolPath(o.component, name, version, architecture);
-    const record: PackageRecord = {
-      name,
-      version,
-      architecture,
-      dependencies: [...splitRelations(field('Pre-Depends')), ...splitRelations(field('Depends'))],
-      filename,
-      sha256: info.sha256,
-      size: info.size,
-      stanza: renderStanza(info.fields, filename, info.size, info.sha256),
-    };
+    const record = packageRecord(artifact.file, info, o);
     return { record, ...(info.bytes ? { bytes: info.bytes } : {}) };
   };
 
   const publishManyLocked = async (artifacts: readonly Artifact[]): Promise<Artifact[]> => {
     const inspected = await mapLimit(artifacts, 8, inspect);
     const all = await catalogue.all();
-    const byFile = new Map(all.map((r) => [r.filename, r]));
+    const published = catalogue.byFilename();
+    const batch = new Map<string, PackageRecord>();
+    const byFile = (filename: string) => batch.get(filename) ?? published.get(filename);
     const fresh: { record: PackageRecord; source: string; bytes?: Buffer }[] = [];
     for (const [i, { record, bytes }] of inspected.entries()) {
-      const existing = byFile.get(record.filename);
+      const existing = byFile(record.filename);
       if (existing && existing.name === record.name && existing.version === record.version) {
         if (existing.sha256 === record.sha256) continue;
         throw new RingmasterError(
@@ -254,45 +228,12 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
           { scope: SCOPE, details: { name: record.name, version: record.version } },
         );
       }
-      byFile.set(record.filename, record);
+      batch.set(record.filename, record);
       fresh.push({ record, source: artifacts[i]!.file, ...(bytes ? { bytes } : {}) });
     }
-    const stored = () => inspected.map(({ record }) => toArtifact(root, byFile.get(record.filename)!));
+    const stored = () => inspected.map(({ record }) => toArtifact(root, byFile(record.filename)!));
     if (fresh.length === 0) return stored();
 
-    // Pool files first (fsynced, renamed into place): nothing names them yet.
-    const poolDirs = new Map<string, Promise<unknown>>();
-    await mapLimit(fresh, 8, async ({ record, source, bytes }) => {
-      const pool = join(root, record.filename);
-      const parent = join(pool, '..');
-      if (!poolDirs.has(parent)) poolDirs.set(parent, mkdir(parent, { recursive: true }));
-      await poolDirs.get(parent);
-      // Store the bytes that were checked when we have them, so a file swapped meanwhile cannot slip in.
-      let temp: string;
-      if (bytes) temp = await writeTemp(pool, bytes);
-      else {
-        temp = tempNameFor(pool);
-        try {
-          await copyFile(source, temp);
-          await fsyncFile(temp);
-          // A large file is not held in memory: check the copy is what was inspected.
-          if ((await sha256File(temp)) !== record.sha256) {
-            throw new RingmasterError(
-              'REPOSITORY',
-              `${source} changed while it was being published; publish it again`,
-              {
-                scope: SCOPE,
-                details: { path: source },
-              },
-            );
-          }
-        } catch (error) {
-          await rm(temp, { force: true });
-          throw error;
-        }
-      }
-      await rename(temp, pool);
-    });
     const records = [...all, ...fresh.map((f) => f.record)];
     const drop: PackageRecord[] = [];
     const listed = o.keep === undefined ? new Map<string, Set<string>>() : await rings.held();
@@ -301,17 +242,60 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
       drop.push(...(await expired(records, name, keepVersions, listed)));
     }
     const dropped = new Set(drop);
+    const pools = new StagedFiles();
+    const stagedRecords = new StagedFiles();
+    /**
+     * Every pool file and record is written, then fsynced in waves, then renamed into place —
+     * pool files first, so a record never names a missing file. Nothing names either until the
+     * indexes are renamed into place, which waits for this (writeIndexes' `ready`): the indexes
+     * are built, compressed and signed meanwhile.
+     */
+    const stage = async () => {
+      for (const temp of catalogue.staleTemps) await catalogue.removeFile(temp);
+      const poolDirs = new Map<string, Promise<unknown>>();
+      for (let wave = 0; wave < fresh.length; wave += WAVE) {
+        await mapLimit(fresh.slice(wave, wave + WAVE), 8, async ({ record, source, bytes }) => {
+          const pool = join(root, record.filename);
+          const parent = join(pool, '..');
+          if (!poolDirs.has(parent)) poolDirs.set(parent, mkdir(parent, { recursive: true }));
+          await poolDirs.get(parent);
+          // Store the bytes that were checked when we have them, so a file swapped meanwhile cannot slip in.
+          const temp = bytes ? await pools.write(pool, bytes) : await pools.copy(pool, source);
+          // A large file is not held in memory: check the copy is what was inspected.
+          if (!bytes && (await sha256File(temp)) !== record.sha256) {
+            throw new RingmasterError(
+              'REPOSITORY',
+              `${source} changed while it was being published; publish it again`,
+              { scope: SCOPE, details: { path: source } },
+            );
+          }
+          // The pool file's mtime is part of the record: with its path, size and sha256, the key
+          // under which reindex() reuses the record.
+          record.mtime = String(statSync(temp, { bigint: true }).mtimeNs);
+          await catalogue.stage(record, stagedRecords);
+        });
+        await Promise.all([pools.sync(), stagedRecords.sync()]);
+      }
+      await pools.rename();
+      await stagedRecords.rename();
+      await syncDir(catalogue.dir);
+    };
+    const staged = stage();
+    staged.catch(() => undefined); // rejects through writeIndexes, which awaits it
     try {
-      await removeStaleTemps(catalogue.dir);
-      await mapLimit(fresh, 16, ({ record }) => catalogue.put(record));
       await writeIndexes(
         layout,
         records.filter((r) => !dropped.has(r)),
         signer,
         new Date(),
+        { gzip, ready: staged },
       );
     } catch (error) {
-      // The previous indexes are untouched; forget the new packages so the catalogue agrees with them.
+      // The previous indexes are untouched; forget the new packages so the catalogue agrees with
+      // them (once the staging stopped: no write outlives the lock).
+      await staged.catch(() => undefined);
+      await pools.discard();
+      await stagedRecords.discard();
       for (const { record } of fresh) {
         await catalogue.remove(record);
         await rm(join(root, record.filename), { force: true });
@@ -322,6 +306,8 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
           : `${fresh.length} packages`;
       throw toRingmasterError(error, 'REPOSITORY', SCOPE, `cannot publish ${what}`);
     }
+    // The record first: a crash in between leaves a pool file no record names (which reindex()
+    // takes back, and retention drops again), never a record whose pool file is gone.
     for (const r of drop) {
       await catalogue.remove(r);
       await rm(join(root, r.filename), { force: true });
@@ -340,8 +326,10 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     publishMany: (artifacts) => locked(() => publishManyLocked(artifacts)),
     reindex: () =>
       locked(async () => {
-        await writeIndexes(layout, await catalogue.all(), signer, new Date());
+        const { records, read } = await rebuildCatalogue(root, catalogue, o);
+        await writeIndexes(layout, await catalogue.all(), signer, new Date(), { gzip });
         await rings.rewriteAll();
+        return { packages: records.length, read };
       }),
     async admit(ring, artifacts) {
       rings.suiteOf(ring); // a ring without a usable suite fails before waiting for the lock

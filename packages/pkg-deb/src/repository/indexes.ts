@@ -6,13 +6,13 @@
  * client holding the previous Release still finds the indexes it names.
  */
 import { createHash } from 'node:crypto';
-import { link, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { fsyncFile, syncDir, tempNameFor, writeTemp } from './fs-atomic.js';
 import type { PackageRecord } from './records.js';
-import type { Signer } from './sign.js';
+import type { PendingSignature, Signer } from './sign.js';
 
 export interface SuiteLayout {
   dir: string;
@@ -30,6 +30,27 @@ const BY_HASH_KEEP = 4;
 
 const gzipAsync = promisify(gzip);
 
+/** A suite's next signature, started ahead of its Release. */
+interface SuiteSigning {
+  /** The temporary names gpg writes InRelease and Release.gpg to. */
+  inRelease: string;
+  detached: string;
+  pending: PendingSignature;
+}
+
+/**
+ * Starts the gpg that will sign the suite's next Release, after clearing the temporary files a
+ * crashed publisher left in `dists/<suite>` (under the publish lock).
+ */
+async function startSigning(layout: SuiteLayout, signer: Signer): Promise<SuiteSigning> {
+  const dists = join(layout.dir, 'dists', layout.suite);
+  await mkdir(dists, { recursive: true });
+  await removeStaleTemps(dists);
+  const inRelease = tempNameFor(join(dists, 'InRelease'));
+  const detached = tempNameFor(join(dists, 'Release.gpg'));
+  return { inRelease, detached, pending: await signer.prepare(inRelease, detached) };
+}
+
 /** Options of {@link writeIndexes}. */
 export interface WriteIndexesOptions {
   /** Compresses one `Packages` (`path`: `main/binary-amd64/Packages`). @default gzip -9 */
@@ -43,6 +64,20 @@ export interface WriteIndexesOptions {
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/**
+ * A record's stanza as it goes into Packages (UTF-8, then a blank line), made once per record:
+ * the catalogue keeps its records, and a publish into thousands re-joins them all.
+ */
+const stanzaCache = new WeakMap<PackageRecord, Buffer>();
+function stanzaBytes(record: PackageRecord): Buffer {
+  let bytes = stanzaCache.get(record);
+  if (!bytes) {
+    bytes = Buffer.from(`${record.stanza}\n\n`);
+    stanzaCache.set(record, bytes);
+  }
+  return bytes;
 }
 
 /** Keeps the newest `BY_HASH_KEEP` files of a by-hash directory (by mtime). */
@@ -105,10 +140,19 @@ export async function writeIndexes(
 ): Promise<Record<string, string>> {
   const dists = join(layout.dir, 'dists', layout.suite);
   const temps: string[] = [];
-  const renames: [string, string][] = [];
+  const renames: [string, string][][] = [];
   const sums: Record<string, string> = {};
   let renamed = false;
+  // gpg starts now and waits for the Release, while the indexes are built: the Release names
+  // them by hash alone, so it is signed while they are written.
+  const starting = signer && startSigning(layout, signer);
+  starting?.catch(() => undefined); // rejects through the await below
+  let signed = false;
   try {
+    if (!starting) {
+      await mkdir(dists, { recursive: true });
+      await removeStaleTemps(dists);
+    }
     // Each architecture's Packages and Packages.gz (gzip on the thread pool), hashed in memory.
     const indexes = await Promise.all(
       layout.architectures.map(async (arch) => {
@@ -119,8 +163,10 @@ export async function writeIndexes(
         await removeStaleTemps(dir);
         const stanzas = records
           .filter((r) => r.architecture === arch || r.architecture === 'all')
-          .map((r) => r.stanza);
-        const packages = Buffer.from(stanzas.length ? `${stanzas.join('\n\n')}\n` : '');
+          .map(stanzaBytes);
+        // Each stanza ends with a blank line but the last, which ends with its newline.
+        const joined = Buffer.concat(stanzas);
+        const packages = joined.subarray(0, Math.max(0, joined.length - 1));
         const packagesGz = await (options.gzip
           ? options.gzip(packages, `${rel}/Packages`)
           : gzipAsync(packages, { level: 9 }));
@@ -153,33 +199,37 @@ export async function writeIndexes(
       return written;
     };
 
-    await removeStaleTemps(dists);
+    const signing = await starting;
+    if (signing) temps.push(signing.inRelease, signing.detached);
     const release = Buffer.from(renderRelease(layout, releaseFiles, now));
     const releaseTemp = tempNameFor(join(dists, 'Release'));
     temps.push(releaseTemp);
-    await writeFile(releaseTemp, release, { mode: 0o644 });
-    const inRelease = tempNameFor(join(dists, 'InRelease'));
-    const detached = tempNameFor(join(dists, 'Release.gpg'));
-    // The Release names the indexes by hash alone: gpg signs it while they are written.
     const [written] = await Promise.all([
       Promise.all(indexes.map(writeIndexFiles)),
-      fsyncFile(releaseTemp),
-      signer &&
+      writeTemp(join(dists, 'Release'), release, releaseTemp),
+      signing &&
         (async () => {
-          temps.push(inRelease, detached);
-          await signer.signRelease(releaseTemp, inRelease, detached);
-          await Promise.all([fsyncFile(inRelease), fsyncFile(detached)]);
+          signed = true;
+          await signing.pending.sign(release);
+          await Promise.all([fsyncFile(signing.inRelease), fsyncFile(signing.detached)]);
         })(),
     ]);
-    renames.push(...written.flat());
-    if (signer) renames.push([detached, join(dists, 'Release.gpg')], [inRelease, join(dists, 'InRelease')]);
-    renames.push([releaseTemp, join(dists, 'Release')]);
+    // In three steps: the indexes (by-hash already in place), the signatures, the Release.
+    renames.push(written.flat());
+    if (signing) {
+      renames.push([
+        [signing.detached, join(dists, 'Release.gpg')],
+        [signing.inRelease, join(dists, 'InRelease')],
+      ]);
+    }
+    renames.push([[releaseTemp, join(dists, 'Release')]]);
     await options.ready;
-    for (const [from, to] of renames) await rename(from, to);
+    for (const step of renames) await Promise.all(step.map(([from, to]) => rename(from, to)));
     renamed = true;
     await Promise.all([...indexes.map((i) => syncDir(i.dir)), syncDir(dists)]);
     return sums;
   } finally {
+    if (starting && !signed) await (await starting.catch(() => undefined))?.pending.cancel();
     // After the renames no temporary name is left; before them, none may stay.
     if (!renamed) await Promise.all(temps.map((temp) => rm(temp, { force: true })));
   }

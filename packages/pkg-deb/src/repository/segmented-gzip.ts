@@ -48,20 +48,48 @@ export function segmentsOf(data: Buffer): Buffer[] {
   return segments;
 }
 
+/** At most this many changed segments are deflated synchronously (see {@link SegmentedGzip.gzip}). */
+const SYNC_SEGMENTS = 4;
+
+const deflateOptions = (dictionary: Buffer | undefined, level: number): zlib.ZlibOptions => ({
+  level,
+  ...(dictionary?.length ? { dictionary } : {}),
+  finishFlush: zlib.constants.Z_SYNC_FLUSH,
+});
+
+function deflateSync(segment: Buffer, dictionary: Buffer | undefined, level: number): Buffer {
+  return zlib.deflateRawSync(segment, deflateOptions(dictionary, level));
+}
+
 function deflate(segment: Buffer, dictionary: Buffer | undefined, level: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    zlib.deflateRaw(
-      segment,
-      { level, ...(dictionary?.length ? { dictionary } : {}), finishFlush: zlib.constants.Z_SYNC_FLUSH },
-      (error, out) => (error ? reject(error) : resolve(out)),
+    zlib.deflateRaw(segment, deflateOptions(dictionary, level), (error, out) =>
+      error ? reject(error) : resolve(out),
     );
   });
 }
 
+/** A segment compressed by the last call: its bytes, its dictionary's and the deflated stream. */
+interface Compressed {
+  segment: Buffer;
+  dictionary: Buffer | undefined;
+  deflated: Buffer;
+}
+
+/**
+ * Where a segment is looked up: its length and its first bytes (the first lines of its first
+ * paragraph, all but unique). A hit is then compared byte for byte, so the key only has to be
+ * cheap: a string of the whole segment costs more than the comparison.
+ */
+const keyOf = (segment: Buffer) => `${segment.length}:${segment.toString('latin1', 0, 96)}`;
+
+const sameBytes = (a: Buffer | undefined, b: Buffer | undefined) =>
+  a === undefined || b === undefined ? a === b : a.equals(b);
+
 /** Compresses successive versions of one index, reusing the segments that did not change. */
 export class SegmentedGzip {
-  /** Last call's segments: text (latin1) → its dictionary's text and its deflated bytes. */
-  private cache = new Map<string, { dictionary: string; deflated: Buffer }>();
+  /** Last call's segments, by {@link keyOf}. */
+  private cache = new Map<string, Compressed>();
 
   constructor(private readonly level = 9) {}
 
@@ -69,22 +97,29 @@ export class SegmentedGzip {
   async gzip(data: Buffer): Promise<Buffer> {
     if (!crc32) return zlib.gzipSync(data, { level: this.level }); // Node < 20.15: no zlib.crc32
     const segments = segmentsOf(data);
-    const next = new Map<string, { dictionary: string; deflated: Buffer }>();
-    const deflated = await Promise.all(
-      segments.map(async (segment, i) => {
-        const previous = segments[i - 1];
-        const dictionary = previous ? previous.subarray(Math.max(0, previous.length - WINDOW)) : undefined;
-        const key = segment.toString('latin1');
-        const dictionaryKey = dictionary ? dictionary.toString('latin1') : '';
-        const known = this.cache.get(key);
-        const out =
-          known && known.dictionary === dictionaryKey
-            ? known.deflated
-            : await deflate(segment, dictionary, this.level);
-        next.set(key, { dictionary: dictionaryKey, deflated: out });
-        return out;
-      }),
-    );
+    const next = new Map<string, Compressed>();
+    const parts = segments.map((segment, i) => {
+      const previous = segments[i - 1];
+      const dictionary = previous ? previous.subarray(Math.max(0, previous.length - WINDOW)) : undefined;
+      const key = keyOf(segment);
+      const known = this.cache.get(key);
+      const reused = known?.segment.equals(segment) && sameBytes(known.dictionary, dictionary);
+      return { segment, dictionary, key, deflated: reused ? known!.deflated : undefined };
+    });
+    const changed = parts.filter((p) => p.deflated === undefined);
+    // A few changed segments (a publish) are deflated here, a millisecond each, rather than queued
+    // on the thread pool behind the publish's own fsyncs; many (a first call) on the pool.
+    if (changed.length <= SYNC_SEGMENTS)
+      for (const p of changed) p.deflated = deflateSync(p.segment, p.dictionary, this.level);
+    else
+      await Promise.all(
+        changed.map(async (p) => {
+          p.deflated = await deflate(p.segment, p.dictionary, this.level);
+        }),
+      );
+    for (const p of parts)
+      next.set(p.key, { segment: p.segment, dictionary: p.dictionary, deflated: p.deflated! });
+    const deflated = parts.map((p) => p.deflated!);
     this.cache = next;
     // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL (2: best, 4: fastest) OS=3 (Unix), as gzip -n writes it.
     const xfl = this.level === 9 ? 2 : this.level === 1 ? 4 : 0;

@@ -1,0 +1,253 @@
+/**
+ * reindex(): the catalogue rebuilt from the pool, its records used as a control-data cache only
+ * when a pool file's path, size, mtime and SHA-256 all match. A file changed under the same size
+ * with its mtime put back (touch -d) is read again; a torn or corrupt record is never trusted; a
+ * crafted package is refused as a publish refuses it; and apt-get (through gpgv) reads the result.
+ */
+import { createHash } from 'node:crypto';
+import { copyFile, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { Artifact } from '@ringmaster/core/adapter';
+import { isRingmasterError } from '@ringmaster/core/adapter';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AptRepository, aptRepository, deb } from '../src/index.js';
+import {
+  aptTool,
+  cleanup,
+  makeKey,
+  ok,
+  rejection,
+  revision,
+  type TestKey,
+  tempDir,
+  writeTree,
+} from './helpers.js';
+
+let key: TestKey;
+beforeAll(async () => {
+  key = await makeKey();
+});
+afterAll(async () => {
+  await key?.close();
+  await cleanup();
+});
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const PACKAGES = 'dists/stable/main/binary-amd64/Packages';
+
+async function build(name: string, version: string): Promise<Artifact> {
+  const tree = await writeTree(await tempDir('tree'), { [`usr/share/${name}/VERSION`]: `${version}\n` });
+  return deb({
+    name,
+    version: () => version,
+    maintainer: 'Ops <ops@example.com>',
+    description: `The ${name} package`,
+    depends: ['libc6 (>= 2.36)'],
+  }).package({ dir: tree, revision: revision(1), outDir: await tempDir('out') });
+}
+
+/** A signed repository with `names` published at 1.0, and its pool files by name. */
+async function repository(
+  names: string[],
+): Promise<{ repo: AptRepository; dir: string; pool: Record<string, string> }> {
+  const dir = await tempDir('reindex');
+  const repo = aptRepository({
+    dir,
+    signingKey: { homedir: key.homedir, keyId: key.keyId, passphrase: key.passphrase },
+  });
+  const stored = await repo.publishMany(await Promise.all(names.map((n) => build(n, '1.0'))));
+  return { repo, dir, pool: Object.fromEntries(stored.map((a) => [a.name, a.file])) };
+}
+
+/** Every file under dists/ and .ringmaster/packages/, with its bytes' hash: what "unchanged" means. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (at: string): Promise<void> => {
+    for (const entry of await readdir(at, { withFileTypes: true }).catch(() => [])) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else out[relative(dir, path)] = sha256(await readFile(path));
+    }
+  };
+  await walk(join(dir, 'dists'));
+  await walk(join(dir, '.ringmaster/packages'));
+  return out;
+}
+
+/** The SHA256 the signed index gives the package `name` (gpgv checks the InRelease first). */
+async function indexedSha256(dir: string, name: string): Promise<string | undefined> {
+  await ok(['gpgv', '--keyring', key.publicKeyFile, join(dir, 'dists/stable/InRelease')]);
+  const packages = await readFile(join(dir, PACKAGES), 'utf8');
+  const stanza = packages.split('\n\n').find((s) => s.startsWith(`Package: ${name}\n`));
+  return stanza && /^SHA256: (.*)$/m.exec(stanza)?.[1];
+}
+
+/** Sets a file's mtime to exactly `ns` nanoseconds, with coreutils' touch. */
+async function touchMtime(file: string, ns: bigint): Promise<void> {
+  const seconds = ns / 1_000_000_000n;
+  const fraction = String(ns % 1_000_000_000n).padStart(9, '0');
+  await ok(['touch', '-m', '-d', `@${seconds}.${fraction}`, file]);
+  expect((await stat(file, { bigint: true })).mtimeNs).toBe(ns);
+}
+
+/** The catalogue record file of `name` 1.0. */
+const recordOf = (dir: string, name: string) => join(dir, '.ringmaster/packages', `${name}_1.0_all.json`);
+
+describe('reindex() and its control-data cache', () => {
+  it('rebuilds lost indexes from the pool, reading no package whose record matches it', async () => {
+    const { repo, dir } = await repository(['alpha', 'beta', 'gamma']);
+    const before = await readFile(join(dir, PACKAGES));
+    await rm(join(dir, 'dists'), { recursive: true });
+    expect(await repo.reindex()).toEqual({ packages: 3, read: 0 });
+    expect(await readFile(join(dir, PACKAGES))).toEqual(before);
+    await ok(['gpgv', '--keyring', key.publicKeyFile, join(dir, 'dists/stable/InRelease')]);
+    await ok([
+      'gpgv',
+      '--keyring',
+      key.publicKeyFile,
+      join(dir, 'dists/stable/Release.gpg'),
+      join(dir, 'dists/stable/Release'),
+    ]);
+    await repo.close();
+  });
+
+  it('reads again a file changed under the same size with its mtime put back (touch -d), and indexes its new bytes', async () => {
+    const { repo, dir, pool } = await repository(['alpha', 'beta']);
+    const file = pool.alpha!;
+    const { mtimeNs } = await stat(file, { bigint: true });
+    // A digit of the first ar member's mtime: still a valid .deb of the same size, other bytes.
+    const bytes = Buffer.from(await readFile(file));
+    bytes[8 + 16] = bytes[8 + 16] === 0x31 ? 0x32 : 0x31;
+    await writeFile(file, bytes);
+    await touchMtime(file, mtimeNs);
+    expect((await stat(file)).size).toBe(bytes.length);
+
+    expect(await repo.reindex()).toEqual({ packages: 2, read: 1 });
+    expect(await indexedSha256(dir, 'alpha')).toBe(sha256(bytes));
+    expect((await repo.find('alpha', '1.0'))?.sha256).toBe(sha256(bytes));
+    // The record now matches the file: the next reindex reads nothing.
+    expect(await repo.reindex()).toEqual({ packages: 2, read: 0 });
+    await repo.close();
+  });
+
+  it('refuses a file corrupted under the same size and mtime, and then changes nothing', async () => {
+    const { repo, dir, pool } = await repository(['alpha', 'beta']);
+    const file = pool.beta!;
+    const { mtimeNs } = await stat(file, { bigint: true });
+    const bytes = Buffer.from(await readFile(file));
+    // The end of the data member's gzip stream: its CRC and length no longer match.
+    for (let i = bytes.length - 6; i < bytes.length - 2; i++) bytes[i] = bytes[i]! ^ 0xff;
+    await writeFile(file, bytes);
+    await touchMtime(file, mtimeNs);
+    const before = await snapshot(dir);
+
+    const error = await rejection(repo.reindex());
+    expect(isRingmasterError(error, 'REPOSITORY')).toBe(true);
+    expect(error.message).toContain(file);
+    expect(error.message).toContain('does not decompress');
+    expect(await snapshot(dir)).toEqual(before);
+    await repo.close();
+  });
+
+  it('never trusts a torn or corrupt record: publish refuses it by name, reindex() reads its package again', async () => {
+    const { repo, dir, pool } = await repository(['alpha', 'beta', 'gamma']);
+    const truth = await readFile(join(dir, PACKAGES), 'utf8');
+    // A torn write, and a record whose stanza was changed without its check.
+    await truncate(recordOf(dir, 'alpha'), 40);
+    const beta = await readFile(recordOf(dir, 'beta'), 'utf8');
+    await writeFile(recordOf(dir, 'beta'), beta.replace('The beta package', 'The evil package'));
+
+    const fresh = aptRepository({
+      dir,
+      signingKey: { homedir: key.homedir, keyId: key.keyId, passphrase: key.passphrase },
+    });
+    const error = await rejection(fresh.publish(await build('delta', '1.0')));
+    expect(isRingmasterError(error, 'REPOSITORY')).toBe(true);
+    expect(error.message).toMatch(/alpha_1\.0_all\.json|beta_1\.0_all\.json/);
+    expect(error.message).toContain('reindex()');
+
+    expect(await fresh.reindex()).toEqual({ packages: 3, read: 2 });
+    expect(await readFile(join(dir, PACKAGES), 'utf8')).toBe(truth);
+    expect(await readFile(join(dir, PACKAGES), 'utf8')).not.toContain('evil');
+    expect(await indexedSha256(dir, 'alpha')).toBe(sha256(await readFile(pool.alpha!)));
+    await fresh.publish(await build('delta', '1.0'));
+    expect(await fresh.versions('delta')).toEqual(['1.0']);
+    await fresh.close();
+    await repo.close();
+  });
+
+  it('refuses a crafted package found in the pool (strict control parsing), and then changes nothing', async () => {
+    const { repo, dir } = await repository(['alpha']);
+    const tree = await tempDir('crafted');
+    await mkdir(join(tree, 'DEBIAN'));
+    await mkdir(join(tree, 'opt/evil'), { recursive: true });
+    await writeFile(join(tree, 'opt/evil/data'), 'x'.repeat(1000));
+    await writeFile(
+      join(tree, 'DEBIAN/control'),
+      'Package: evil\nVersion: 1.0\nArchitecture: all\nMaintainer: Ops <ops@example.com>\nDescription: evil\npackage: ../../x\n',
+    );
+    const place = join(dir, 'pool/main/e/evil/evil_1.0_all.deb');
+    await mkdir(join(place, '..'), { recursive: true });
+    await ok(['dpkg-deb', '--nocheck', '--root-owner-group', '-Zgzip', '--build', tree, place]);
+    const before = await snapshot(dir);
+
+    const error = await rejection(repo.reindex());
+    expect(isRingmasterError(error, 'REPOSITORY')).toBe(true);
+    expect(error.message).toContain(place);
+    expect(error.message).toContain('field package appears twice (first as Package)');
+    expect(await snapshot(dir)).toEqual(before);
+    expect(await repo.versions('evil')).toEqual([]);
+    await repo.close();
+  });
+
+  it('refuses a package that is not at its own pool path', async () => {
+    const { repo, dir, pool } = await repository(['alpha']);
+    const stray = join(dir, 'pool/main/o/other/other_1.0_all.deb');
+    await mkdir(join(stray, '..'), { recursive: true });
+    await copyFile(pool.alpha!, stray);
+    const error = await rejection(repo.reindex());
+    expect(isRingmasterError(error, 'REPOSITORY')).toBe(true);
+    expect(error.message).toContain(stray);
+    expect(error.message).toContain('pool/main/a/alpha/alpha_1.0_all.deb');
+    await repo.close();
+  });
+
+  it('rebuilds a lost catalogue from the pool: every package read in full, apt-get installs from the result', async () => {
+    const { repo, dir, pool } = await repository(['alpha', 'beta']);
+    const before = await readFile(join(dir, PACKAGES));
+    await rm(join(dir, '.ringmaster'), { recursive: true });
+    await rm(pool.beta!); // and a package gone from the pool leaves the index
+    await writeFile(join(dir, 'pool/main/a/alpha/.alpha_2.0_all.deb.999.dead.tmp'), 'half'); // a crash's leftover
+
+    const fresh = aptRepository({
+      dir,
+      signingKey: { homedir: key.homedir, keyId: key.keyId, passphrase: key.passphrase },
+    });
+    expect(await fresh.reindex()).toEqual({ packages: 1, read: 1 });
+    expect(await fresh.versions('alpha')).toEqual(['1.0']);
+    expect(await fresh.versions('beta')).toEqual([]);
+    expect(await readdir(join(dir, 'pool/main/a/alpha'))).toEqual(['alpha_1.0_all.deb']);
+    const alphaStanza = before
+      .toString()
+      .split('\n\n')
+      .find((s) => s.startsWith('Package: alpha\n'))!;
+    expect((await readFile(join(dir, PACKAGES), 'utf8')).trim()).toBe(alphaStanza.trim());
+
+    const server = await fresh.serve({ port: 0 });
+    try {
+      const root = await tempDir('reindex-apt');
+      const source = `deb [signed-by=${key.publicKeyFile}] ${server.url} stable main`;
+      const update = await aptTool(root, source, ['update']);
+      expect(update.exitCode, update.stderr).toBe(0);
+      const fetched = await aptTool(root, source, ['download', 'alpha'], { cwd: root });
+      expect(fetched.exitCode, fetched.stderr).toBe(0);
+      expect(sha256(await readFile(join(root, 'alpha_1.0_all.deb')))).toBe(
+        sha256(await readFile(pool.alpha!)),
+      );
+    } finally {
+      await server.close();
+      await fresh.close();
+      await repo.close();
+    }
+  });
+});
