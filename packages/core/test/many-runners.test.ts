@@ -173,6 +173,7 @@ describe('many runners on one ledger', () => {
     const fact = (n: string) => entry('lease.lost', { lease: n, owner: 'test', reason: 'a fact' });
     // While the first append is under way, writes under a and under b queue up: one append for both.
     const first = ledger.write(fact('first'));
+    await new Promise((r) => setImmediate(r)); // the first append has begun
     const together = [ledger.writeUnder([a], fact('a1')), ledger.writeUnder([b], fact('b1'))];
     await Promise.all([first, ...together]);
     expect(appends).toBe(2);

@@ -248,7 +248,9 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** Reads the ledger (replaying the journal on first use). */
   async load(): Promise<void> {
-    await this.ledger.refresh();
+    // Replay at start-up is history, not news: folded without telling anyone, chunk by chunk.
+    if (this.loaded) await this.ledger.refresh();
+    else await this.ledger.replay();
     this.loaded = true;
   }
 

@@ -1,4 +1,5 @@
 /** Read-only views for people and tools: `explain` for one ring, `status` for everything. */
+import type { HostInfo } from '../contracts/target.js';
 import type { PipelineState } from '../ledger/state.js';
 import { ringState } from '../ledger/state.js';
 import type { Pipeline } from '../model/pipeline.js';
@@ -158,36 +159,40 @@ export async function statusReport(
       const shown = only.host
         ? ring.target.hosts.filter((h) => only.host!(pipeline.name, ring.name, h.name))
         : ring.target.hosts;
-      const hosts = await Promise.all(
-        shown.map(async (h): Promise<HostStatus> => {
-          const entry = rs.hosts.get(h.name);
-          const recorded = entry?.state;
-          const known = {
-            name: h.name,
-            ...(recorded ? { recorded } : {}),
-            ...(entry?.lastKnown ? { lastKnown: entry.lastKnown.state } : {}),
-          };
-          // Out of rotation: not asked (it may well be down), and neither drift nor a failure.
-          const off = rs.disabled.get(h.name);
-          if (off) return { ...known, drift: false, disabled: off };
-          const seen = live ? await observe(ring.target, h.name, pkg) : recorded;
-          if (seen?.status === 'unknown') {
-            return {
-              ...known,
-              ...(live ? { live: seen } : {}),
-              drift: false,
-              unreachable: shortReason(seen.reason),
-            };
-          }
-          // The ledger's own word disagreeing with the host is drift too (unless it said unknown).
-          const disagrees = live && recorded && recorded.status !== 'unknown' && !sameState(recorded, seen!);
-          return {
-            ...known,
-            ...(live ? { live: seen } : {}),
-            drift: (!matches(seen, expected) && !updated(h.name, seen)) || Boolean(disagrees),
-          };
-        }),
-      );
+      /** A host's line, from what it was seen to run (asked now with `live`, else as recorded). */
+      const statusOf = (h: HostInfo, seen: HostState | undefined): HostStatus => {
+        const entry = rs.hosts.get(h.name);
+        const recorded = entry?.state;
+        // Built field by field (in the order the report has always had): this runs for every host.
+        const status = { name: h.name } as HostStatus;
+        if (recorded) status.recorded = recorded;
+        if (entry?.lastKnown) status.lastKnown = entry.lastKnown.state;
+        // Out of rotation: not asked (it may well be down), and neither drift nor a failure.
+        const off = rs.disabled.get(h.name);
+        if (off) {
+          status.drift = false;
+          status.disabled = off;
+          return status;
+        }
+        if (live) status.live = seen;
+        if (seen?.status === 'unknown') {
+          status.drift = false;
+          status.unreachable = shortReason(seen.reason);
+          return status;
+        }
+        // The ledger's own word disagreeing with the host is drift too (unless it said unknown).
+        const disagrees = live && recorded && recorded.status !== 'unknown' && !sameState(recorded, seen!);
+        status.drift = (!matches(seen, expected) && !updated(h.name, seen)) || Boolean(disagrees);
+        return status;
+      };
+      // Without `live` nothing is asked: no promise per host.
+      const hosts = live
+        ? await Promise.all(
+            shown.map(async (h) =>
+              statusOf(h, rs.disabled.has(h.name) ? undefined : await observe(ring.target, h.name, pkg)),
+            ),
+          )
+        : shown.map((h) => statusOf(h, rs.hosts.get(h.name)?.state));
       const busy = explanation.action === 'resume' || explanation.action === 'verifying';
       const holder = busy ? await holderOf(pipeline.name, ring.name) : undefined;
       rings.push({

@@ -10,10 +10,19 @@
  * made under (the engine's, a ring's), and the store refuses it once one of them is lost.
  */
 import type { Clock } from '../contracts/clock.js';
-import type { Lease, Store } from '../contracts/store.js';
+import type { Lease, LedgerRecord, Store } from '../contracts/store.js';
 import { isRingmasterError, RingmasterError } from '../errors.js';
 import { type RecordData, type RecordType, type TypedRecord, upgradeRecord } from './records.js';
-import { apply, emptyState, type LedgerState } from './state.js';
+import { apply, emptyState, foldRecords, type LedgerState } from './state.js';
+
+/**
+ * A store that can hand its records over a chunk at a time, as it reads them (the file store):
+ * what {@link Ledger.replay} uses, when present, instead of `read`.
+ */
+export interface ScanningStore extends Store {
+  /** Calls `each` with the records after `afterSeq`, in order, a chunk at a time; resolves after the last. */
+  scan(afterSeq: number, each: (records: LedgerRecord[]) => void): Promise<void>;
+}
 
 export interface Entry<T extends RecordType = RecordType> {
   type: T;
@@ -85,6 +94,30 @@ export class Ledger {
   }
 
   /**
+   * Folds in what the store holds beyond the state as history, telling no one (`onRecord` is not
+   * called): the replay at start-up. On a store that reads in chunks ({@link ScanningStore}, as
+   * the file store does), each chunk is folded as it is read, so a long journal is never held
+   * whole, and folded as one batch ({@link foldRecords}).
+   */
+  async replay(): Promise<void> {
+    const store = this.store as Partial<ScanningStore>;
+    if (typeof store.scan !== 'function') {
+      this.fold(await this.read(this.state.lastSeq));
+      return;
+    }
+    await store.scan.call(this.store, this.state.lastSeq, (records) => this.fold(records.map(upgradeRecord)));
+  }
+
+  /** Folds the records that follow the state, in seq order, each once (as `learn`), telling no one. */
+  private fold(records: readonly TypedRecord[]): void {
+    let from = 0;
+    while (from < records.length && records[from]!.seq <= this.state.lastSeq) from++;
+    let to = from;
+    while (to < records.length && records[to]!.seq === this.state.lastSeq + 1 + (to - from)) to++;
+    foldRecords(from === 0 && to === records.length ? records : records.slice(from, to), this.state);
+  }
+
+  /**
    * Folds in the records that follow the state, in seq order, each once: two reads under way at
    * once (a refresh and an append) may both bring the same record back.
    */
@@ -133,13 +166,15 @@ export class Ledger {
   }
 
   /**
-   * Writes made while an append is under way are committed together in the next one (group
-   * commit: one fsync for a whole batch of hosts).
+   * Writes made together are committed together (group commit: one fsync for a whole batch of
+   * hosts): those made while an append is under way go in the next one, and the first append
+   * waits for the work already running to make its writes too (the hosts of a batch, started
+   * at once, each write theirs a moment apart).
    */
   private enqueue(decide: LedgerDecision, fence: readonly Lease[], fact: boolean): Promise<TypedRecord[]> {
     return new Promise((resolve, reject) => {
       this.pending.push({ decide, fact, fence, resolve, reject });
-      this.flushing ??= this.drain();
+      this.flushing ??= new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
     });
   }
 

@@ -304,10 +304,41 @@ export function ringState(p: PipelineState, name: string): RingState {
 /** A change to an entry: the fields to set, `undefined` for a field to drop. */
 type Patch<T> = { [K in keyof T]?: T[K] | undefined };
 
+/**
+ * The entries, maps and arrays made by the batch being folded ({@link foldRecords}), which nobody
+ * has seen yet: the batch's later records change them in place instead of copying them again
+ * (a rollout's hosts are otherwise copied once per host step, quadratic in its hosts). Set only
+ * while a batch folds, synchronously and telling no one, so no reader ever holds one of them.
+ */
+let drafts: Set<object> | undefined;
+
+/** A value the fold may change: `value` itself when this batch made it, else a copy it owns. */
+function own<T extends object>(value: T, copy: (v: T) => T): T {
+  if (drafts?.has(value)) return value;
+  const mine = copy(value);
+  drafts?.add(mine);
+  return mine;
+}
+
+const ownMap = <K, V>(map: ReadonlyMap<K, V> | undefined): Map<K, V> =>
+  own((map ?? new Map()) as Map<K, V>, (m) => new Map(m));
+
+/** `list` with `item` added at its end (the fold's own copy). */
+function appended<T>(list: readonly T[], item: T): T[] {
+  const mine = own(list as T[], (l) => [...l]);
+  mine.push(item);
+  return mine;
+}
+
 /** `entry` with `patch` applied, as a new object (fields patched to undefined are dropped). */
 function patched<T extends object>(entry: T, patch: Patch<T>): T {
-  const next: Record<string, unknown> = { ...entry, ...patch };
-  for (const key of Object.keys(patch)) if (next[key] === undefined) delete next[key];
+  const next = (drafts?.has(entry) ? entry : { ...entry }) as Record<string, unknown>;
+  for (const key of Object.keys(patch)) {
+    const value = (patch as Record<string, unknown>)[key];
+    if (value === undefined) delete next[key];
+    else next[key] = value;
+  }
+  drafts?.add(next);
   return next as T;
 }
 
@@ -330,7 +361,7 @@ function updateRollout(
 }
 
 function setReleaseRing(p: Folding, release: string, ring: string, patch: ReleaseInRing): void {
-  const rings = new Map(p.releaseRings.get(release));
+  const rings = ownMap(p.releaseRings.get(release));
   const previous = rings.get(ring);
   rings.set(ring, { ...(previous?.rollout ? { rollout: previous.rollout } : {}), ...patch });
   p.releaseRings.set(release, rings);
@@ -381,7 +412,7 @@ const handlers: Handlers = {
     forgetProcesses(p, (s) => s.kind === 'build' && s.revision === revision);
   },
   'build.retried'(p, { revision }) {
-    if (p.revisions.has(revision) && !p.pending.includes(revision)) p.pending = [...p.pending, revision];
+    if (p.revisions.has(revision) && !p.pending.includes(revision)) p.pending = appended(p.pending, revision);
   },
   'process.started'(p, { process, step, command }, time) {
     p.processes.set(processKey(process), { process, step, command, at: time });
@@ -424,40 +455,41 @@ const handlers: Handlers = {
       hosts: new Map(),
       rollbacks: new Map(),
     });
-    updateRing(p, data.ring, (r) => ({ inFlight: data.rollout, rollouts: [...r.rollouts, data.rollout] }));
+    updateRing(p, data.ring, (r) => ({
+      inFlight: data.rollout,
+      rollouts: appended(r.rollouts, data.rollout),
+    }));
     if (data.kind === 'deploy' && !data.limit) {
       setReleaseRing(p, data.release, data.ring, { status: 'deploying', since: time, rollout: data.rollout });
     }
   },
   'host.started'(p, { rollout, host, from, phase }, time) {
     updateRollout(p, rollout, (r) => {
-      const steps = new Map(phase === 'deploy' ? r.hosts : r.rollbacks).set(host, {
+      const steps = ownMap(phase === 'deploy' ? r.hosts : r.rollbacks).set(host, {
         from,
         phase,
         startedAt: time,
       });
-      return { parked: undefined, ...(phase === 'deploy' ? { hosts: steps } : { rollbacks: steps }) };
+      const patch = phase === 'deploy' ? { hosts: steps } : { rollbacks: steps };
+      return 'parked' in r ? { ...patch, parked: undefined } : patch;
     });
   },
   'host.finished'(p, data, time) {
     const r = updateRollout(p, data.rollout, (r) => {
-      const steps = new Map(data.phase === 'deploy' ? r.hosts : r.rollbacks);
+      const steps = ownMap(data.phase === 'deploy' ? r.hosts : r.rollbacks);
       const step = steps.get(data.host) ?? {
         from: { status: 'unknown', code: 'LEDGER', reason: 'no host.started was recorded' },
         phase: data.phase,
         startedAt: time,
       };
-      steps.set(data.host, {
-        ...step,
-        finished: {
-          ok: data.ok,
-          state: data.state,
-          at: time,
-          ...(data.error ? { error: data.error } : {}),
-          ...(data.alreadyThere ? { alreadyThere: true } : {}),
-          ...(data.untouched ? { untouched: true } : {}),
-        },
-      });
+      // Built field by field, in the order a spread would give: this runs for every host step.
+      const finished: {
+        -readonly [K in keyof NonNullable<HostStep['finished']>]: NonNullable<HostStep['finished']>[K];
+      } = { ok: data.ok, state: data.state, at: time };
+      if (data.error) finished.error = data.error;
+      if (data.alreadyThere) finished.alreadyThere = true;
+      if (data.untouched) finished.untouched = true;
+      steps.set(data.host, { from: step.from, phase: step.phase, startedAt: step.startedAt, finished });
       return data.phase === 'deploy' ? { hosts: steps } : { rollbacks: steps };
     });
     if (!r) return;
@@ -469,11 +501,12 @@ const handlers: Handlers = {
           : before && before.state.status !== 'unknown'
             ? { state: before.state, at: before.at }
             : before?.lastKnown;
-      const hosts = new Map(ring.hosts).set(data.host, {
+      const recorded: { -readonly [K in keyof RecordedHost]: RecordedHost[K] } = {
         state: data.state,
         at: time,
-        ...(lastKnown ? { lastKnown } : {}),
-      });
+      };
+      if (lastKnown) recorded.lastKnown = lastKnown;
+      const hosts = ownMap(ring.hosts).set(data.host, recorded);
       return { hosts };
     });
   },
@@ -485,7 +518,7 @@ const handlers: Handlers = {
   },
   'once.started'(p, { rollout, step, phase }, time) {
     updateRollout(p, rollout, (r) => ({
-      once: new Map(r.once).set(`${phase}/${step}`, { startedAt: time }),
+      once: ownMap(r.once).set(`${phase}/${step}`, { startedAt: time }),
     }));
   },
   'once.finished'(p, data, time) {
@@ -493,7 +526,7 @@ const handlers: Handlers = {
       const key = `${data.phase}/${data.step}`;
       const started = r.once.get(key)?.startedAt ?? time;
       return {
-        once: new Map(r.once).set(key, {
+        once: ownMap(r.once).set(key, {
           startedAt: started,
           finished: { ok: data.ok, log: data.log, at: time },
         }),
@@ -513,7 +546,7 @@ const handlers: Handlers = {
     updateRollout(p, rollout, (r) =>
       r.pauses.has(step)
         ? {}
-        : { pauses: new Map(r.pauses).set(step, { at: time, ...(until ? { until } : {}) }) },
+        : { pauses: ownMap(r.pauses).set(step, { at: time, ...(until ? { until } : {}) }) },
     );
   },
   'rollout.resumed'(p, { rollout, step, by, reason }, time) {
@@ -521,7 +554,7 @@ const handlers: Handlers = {
       const paused = r.pauses.get(step) ?? { at: time };
       if (paused.resumed) return {};
       return {
-        pauses: new Map(r.pauses).set(step, {
+        pauses: ownMap(r.pauses).set(step, {
           ...paused,
           resumed: { by, at: time, ...(reason ? { reason } : {}) },
         }),
@@ -535,7 +568,7 @@ const handlers: Handlers = {
       inFlight: ring.inFlight === rollout ? undefined : ring.inFlight,
       // A rollout to named hosts only (`--limit`) changes those hosts, not what the ring runs.
       ...((outcome === 'succeeded' || hostsOk) && ring.current !== r.release && !r.limit
-        ? { current: r.release, history: ring.current ? [...ring.history, ring.current] : ring.history }
+        ? { current: r.release, history: ring.current ? appended(ring.history, ring.current) : ring.history }
         : {}),
     }));
     if (r.kind === 'deploy' && !r.limit) {
@@ -550,20 +583,17 @@ const handlers: Handlers = {
     }
   },
   'gate.finished'(p, data, time) {
-    p.gates = [
-      ...p.gates,
-      {
-        ring: data.ring,
-        release: data.release,
-        rollout: data.rollout,
-        gate: data.gate,
-        ...(data.step !== undefined ? { step: data.step } : {}),
-        ok: data.ok,
-        log: data.log,
-        durationMs: data.durationMs,
-        at: time,
-      },
-    ];
+    p.gates = appended(p.gates, {
+      ring: data.ring,
+      release: data.release,
+      rollout: data.rollout,
+      gate: data.gate,
+      ...(data.step !== undefined ? { step: data.step } : {}),
+      ok: data.ok,
+      log: data.log,
+      durationMs: data.durationMs,
+      at: time,
+    });
     forgetProcesses(
       p,
       (s) =>
@@ -583,7 +613,7 @@ const handlers: Handlers = {
   },
   'ring.unrejected'(p, { ring, release }) {
     // Forget the release's history in this ring, so it is a candidate there again.
-    const rings = new Map(p.releaseRings.get(release));
+    const rings = ownMap(p.releaseRings.get(release));
     rings.delete(ring);
     p.releaseRings.set(release, rings);
   },
@@ -607,28 +637,25 @@ const handlers: Handlers = {
     updateRing(p, ring, () => ({ pinned: undefined }));
   },
   'host.disabled'(p, { ring, host, reason, by }, time) {
-    updateRing(p, ring, (r) => ({ disabled: new Map(r.disabled).set(host, { reason, by, at: time }) }));
+    updateRing(p, ring, (r) => ({ disabled: ownMap(r.disabled).set(host, { reason, by, at: time }) }));
   },
   'host.enabled'(p, { ring, host }) {
     updateRing(p, ring, (r) => {
-      const disabled = new Map(r.disabled);
+      const disabled = ownMap(r.disabled);
       disabled.delete(host);
       return { disabled };
     });
   },
   'approval.recorded'(p, data, time) {
-    p.approvals = [
-      ...p.approvals,
-      {
-        ring: data.ring,
-        revision: data.revision,
-        by: data.by,
-        via: data.via,
-        at: time,
-        ...(data.comment ? { comment: data.comment } : {}),
-        ...(data.identity ? { identity: data.identity } : {}),
-      },
-    ];
+    p.approvals = appended(p.approvals, {
+      ring: data.ring,
+      revision: data.revision,
+      by: data.by,
+      via: data.via,
+      at: time,
+      ...(data.comment ? { comment: data.comment } : {}),
+      ...(data.identity ? { identity: data.identity } : {}),
+    });
   },
   'deploy-request.seen'(p, { request }) {
     p.requestCursor = request.id;
@@ -638,7 +665,7 @@ const handlers: Handlers = {
   },
   'notification.sent'(p, { id, notifier, ok }) {
     const entry = p.notifications.get(id);
-    if (entry) p.notifications.set(id, { ...entry, sent: new Map(entry.sent).set(notifier, ok) });
+    if (entry) p.notifications.set(id, { ...entry, sent: ownMap(entry.sent).set(notifier, ok) });
   },
 };
 
@@ -672,8 +699,17 @@ export function apply(state: LedgerState, record: TypedRecord): void {
 /**
  * Folds records into a state: from the empty state, or onward from one already folded up to
  * some seq (the records must follow it). Returns the state.
+ *
+ * One batch, telling no one between its records: what it makes for one record, later ones
+ * change in place. Values a reader took from the state before the call never change.
  */
 export function foldRecords(records: Iterable<TypedRecord>, state: LedgerState = emptyState()): LedgerState {
-  for (const record of records) apply(state, record);
+  const outer = drafts;
+  drafts = new Set();
+  try {
+    for (const record of records) apply(state, record);
+  } finally {
+    drafts = outer;
+  }
   return state;
 }

@@ -21,7 +21,7 @@ import type {
 } from '../contracts/store.js';
 import { isRingmasterError, parseOptions, RingmasterError } from '../errors.js';
 import { errno, type FileHandleLike, type FsLike, nodeFsLike } from './fs.js';
-import { decodeJournal, encodeAppend } from './journal.js';
+import { type DecodedAppends, decodeAppends, encodeLines } from './journal.js';
 import { LockFiles } from './lockfile.js';
 
 export const fileStoreOptionsSchema = z
@@ -57,17 +57,49 @@ function appendError(journal: string, error: unknown, undone: boolean): Ringmast
   );
 }
 
+/** Bytes read from the journal at a time. */
+const CHUNK_BYTES = 4 * 1024 * 1024;
+/** Bytes of it decoded, and handed over to be folded, at a time: few records are alive at once. */
+const BATCH_BYTES = 256 * 1024;
+
+/**
+ * Unlocked: hands over the append held back and the batch's appends but its last, which is held
+ * back in turn (it may be an append under way). Returns what is held back now.
+ */
+function handOver(
+  held: { records: LedgerRecord[]; starts: number[] } | undefined,
+  decoded: DecodedAppends,
+  base: number,
+  each: (records: LedgerRecord[], starts: number[], until: number) => void,
+): { records: LedgerRecord[]; starts: number[] } {
+  const starts = decoded.starts.map((s) => s + base);
+  const cut = decoded.records.length - decoded.lastAppend;
+  if (held) each(held.records, held.starts, starts[0]!);
+  if (cut > 0) each(decoded.records.slice(0, cut), starts.slice(0, cut), starts[cut]!);
+  return { records: decoded.records.slice(cut), starts: starts.slice(cut) };
+}
+
+/** How a range of the journal is read: see {@link FileStore.decodeRange}. */
+type RangeMode = 'strict' | 'unlocked';
+
 class FileStore implements Store {
   readonly name = 'file';
   private readonly fs: FsLike;
   private readonly journal: string;
   private readonly locks: LockFiles;
   private ready: Promise<void> | undefined;
-  /** What this handle has read: records up to `seq`, ending at byte `bytes`. */
-  private cache: LedgerRecord[] = [];
+  /**
+   * What this handle has read: `seqs` records, ending at byte `bytes`, record n's line starting
+   * at `starts[n - 1]`. The records themselves are not kept: a long ledger is read again from
+   * the file when asked for, never held in memory twice.
+   */
+  private seqs = 0;
+  private bytes = 0;
+  private starts: number[] = [];
+  /** This handle's reads and appends, one at a time (each moves `seqs` and `bytes` on). */
+  private queue: Promise<unknown> = Promise.resolve();
   /** The journal opened for appending, kept open between appends. */
   private appender: FileHandleLike | undefined;
-  private bytes = 0;
   /** Set when a failed append could not be undone: the file's tail is unknown to this handle. */
   private broken: RingmasterError | undefined;
 
@@ -88,13 +120,18 @@ class FileStore implements Store {
     return this.ready;
   }
 
-  /** Reads records appended (by anyone) since this handle last looked. */
-  private async catchUp(): Promise<{ tornAt?: number }> {
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async size(): Promise<number | undefined> {
     let size: number;
     try {
       size = (await this.fs.stat(this.journal)).size;
     } catch (error) {
-      if (errno(error) === 'ENOENT') return {};
+      if (errno(error) === 'ENOENT') return undefined;
       throw error;
     }
     if (size < this.bytes) {
@@ -106,51 +143,149 @@ class FileStore implements Store {
         },
       );
     }
-    if (size === this.bytes) return {};
+    return size;
+  }
+
+  /**
+   * Reads the records appended (by anyone) since this handle last looked, handing each chunk of
+   * them to `each`. Under the append mutex (`strict`), every complete line must be a valid
+   * record, and an unfinished append at the end is a torn tail (its start is returned). Without
+   * it (`unlocked`), an append may be under way at the end, or a torn tail being cut off and
+   * written over: decoding stops at the first line that does not read as a record, and the last
+   * whole append before it is left for the read under the mutex, which checks it all again.
+   */
+  private async catchUp(
+    mode: RangeMode,
+    each?: (records: LedgerRecord[]) => void,
+  ): Promise<{ tornAt?: number; size?: number }> {
+    const size = await this.size();
+    if (size === undefined) return {};
+    if (size === this.bytes) return { size };
+    const end = await this.decodeRange(this.bytes, this.seqs + 1, size, mode, (records, starts, until) => {
+      for (const start of starts) this.starts.push(start);
+      this.seqs += records.length;
+      this.bytes = until;
+      each?.(records);
+    });
+    return mode === 'strict' && end < size ? { tornAt: end, size } : { size };
+  }
+
+  /**
+   * Decodes the whole appends in bytes `from` to `to` of the journal, a batch at a time, handing
+   * each batch's records (with where their lines start, and where the batch ends) to `each`.
+   * Returns where the last whole append handed over ends. `unlocked` holds the last append back
+   * (it may be under way) and stops, without an error, at a line that is not a record.
+   */
+  private async decodeRange(
+    from: number,
+    firstSeq: number,
+    to: number,
+    mode: RangeMode,
+    each: (records: LedgerRecord[], starts: number[], until: number) => void,
+  ): Promise<number> {
     const handle = await this.fs.open(this.journal, 'r');
     try {
-      const buffer = Buffer.alloc(size - this.bytes);
-      let read = 0;
-      while (read < buffer.length) {
-        const { bytesRead } = await handle.read(buffer, read, buffer.length - read, this.bytes + read);
-        if (bytesRead === 0) break;
-        read += bytesRead;
+      let offset = from;
+      let seq = firstSeq;
+      let chunk = CHUNK_BYTES;
+      /** Unlocked: the last whole append decoded, handed over once another follows it. */
+      let held: { records: LedgerRecord[]; starts: number[] } | undefined;
+      reading: while (offset < to) {
+        const buffer = Buffer.allocUnsafe(Math.min(chunk, to - offset));
+        let read = 0;
+        while (read < buffer.length) {
+          const { bytesRead } = await handle.read(buffer, read, buffer.length - read, offset + read);
+          if (bytesRead === 0) break;
+          read += bytesRead;
+        }
+        // Decoded and folded a batch at a time, so few records are alive at once.
+        let pos = 0;
+        while (pos < read) {
+          const decoded = decodeAppends(
+            buffer.subarray(pos, read),
+            this.journal,
+            seq,
+            seq,
+            mode === 'strict',
+            BATCH_BYTES,
+          );
+          if (decoded.validBytes > 0) {
+            const base = offset + pos;
+            if (mode === 'unlocked') held = handOver(held, decoded, base, each);
+            else {
+              const starts = decoded.starts.map((s) => s + base);
+              each(decoded.records, starts, base + decoded.validBytes);
+            }
+            pos += decoded.validBytes;
+            seq += decoded.records.length;
+          }
+          if (decoded.problem) {
+            offset += pos;
+            break reading;
+          }
+          if (decoded.validBytes === 0) break;
+        }
+        offset += pos;
+        // What is left of the buffer is an append that is not finished: at the end, torn or
+        // under way; before it, larger than the chunk, read whole with a larger one.
+        if (pos < read && (offset + (read - pos) >= to || read < buffer.length)) break;
+        if (pos === 0) chunk *= 2;
       }
-      const decoded = decodeJournal(
-        buffer.subarray(0, read),
-        this.journal,
-        this.cache.length + 1,
-        this.cache.length + 1,
-      );
-      for (const record of decoded.records) this.cache.push(record);
-      this.bytes += decoded.validBytes;
-      return decoded.tornTail ? { tornAt: this.bytes } : {};
+      return held ? held.starts[0]! : offset;
     } finally {
       await handle.close();
     }
   }
 
   /**
-   * Reads under the append mutex, so an append that fails and is cut off again is never seen.
+   * Hands the records after `afterSeq` to `each`, a chunk at a time, as the journal is read: a
+   * long ledger is replayed without ever being held whole. The records this handle read before
+   * are read again from the file (their bytes, acknowledged, never change); most of what is new
+   * is read before taking the append mutex, so a long replay does not hold up others' appends,
+   * and the rest (if any) under it, so an append that fails and is cut off again is never seen.
    * Where the mutex cannot be made (a full disk, a read-only ledger) it reads without it.
    */
-  async read(afterSeq = 0): Promise<LedgerRecord[]> {
-    await this.init();
-    let mutex: Lease | undefined;
-    try {
-      mutex = await this.locks.acquireWaiting(APPEND_MUTEX, 'journal read', 30_000, 30_000);
-    } catch (error) {
-      if (isRingmasterError(error, 'LOCKED') || errno(error) === undefined) throw error;
-    }
-    try {
-      await this.catchUp();
-    } finally {
-      if (mutex) await this.locks.releaseShort(mutex);
-    }
-    return this.cache.slice(afterSeq);
+  scan(afterSeq: number, each: (records: LedgerRecord[]) => void): Promise<void> {
+    const after = (records: LedgerRecord[]) => {
+      const first = records.findIndex((r) => r.seq > afterSeq);
+      if (first !== -1) each(first === 0 ? records : records.slice(first));
+    };
+    return this.serial(async () => {
+      await this.init();
+      if (afterSeq < this.seqs) {
+        await this.decodeRange(this.starts[afterSeq]!, afterSeq + 1, this.bytes, 'strict', after);
+      }
+      const { size } = await this.catchUp('unlocked', after);
+      // Nothing more than what was read: no append was acknowledged since, and none under way
+      // can be seen half done. The mutex is for a tail still to read.
+      if (size === undefined || size === this.bytes) return;
+      let mutex: Lease | undefined;
+      try {
+        mutex = await this.locks.acquireWaiting(APPEND_MUTEX, 'journal read', 30_000, 30_000);
+      } catch (error) {
+        if (isRingmasterError(error, 'LOCKED') || errno(error) === undefined) throw error;
+      }
+      try {
+        await this.catchUp('strict', after);
+      } finally {
+        if (mutex) await this.locks.releaseShort(mutex);
+      }
+    });
   }
 
-  async append(records: readonly NewRecord[], options: AppendOptions = {}): Promise<LedgerRecord[]> {
+  async read(afterSeq = 0): Promise<LedgerRecord[]> {
+    const out: LedgerRecord[] = [];
+    await this.scan(afterSeq, (records) => {
+      for (const record of records) out.push(record);
+    });
+    return out;
+  }
+
+  append(records: readonly NewRecord[], options: AppendOptions = {}): Promise<LedgerRecord[]> {
+    return this.serial(() => this.appendNow(records, options));
+  }
+
+  private async appendNow(records: readonly NewRecord[], options: AppendOptions): Promise<LedgerRecord[]> {
     await this.init();
     if (this.broken) throw this.broken;
     let mutex: Lease;
@@ -162,8 +297,15 @@ class FileStore implements Store {
       throw error;
     }
     try {
-      const { tornAt } = await this.catchUp();
-      const last = this.cache.length;
+      // Reading what others appended and checking the fence are independent reads: made at
+      // once, and their failures thrown in the order they are checked in (the journal first).
+      const [caught, ...fenced] = await Promise.allSettled([
+        this.catchUp('strict'),
+        ...(options.fence ?? []).map((lease) => this.locks.check(lease)),
+      ]);
+      if (caught!.status === 'rejected') throw caught!.reason;
+      const { tornAt } = (caught as PromiseFulfilledResult<{ tornAt?: number }>).value;
+      const last = this.seqs;
       if (options.expectedSeq !== undefined && options.expectedSeq !== last) {
         throw new RingmasterError(
           'CONFLICT',
@@ -171,14 +313,20 @@ class FileStore implements Store {
           { scope: 'ledger', details: { expectedSeq: options.expectedSeq, lastSeq: last } },
         );
       }
-      for (const lease of options.fence ?? []) await this.locks.check(lease);
+      for (const check of fenced) if (check.status === 'rejected') throw check.reason;
       const stored = records.map((r, i) => ({ seq: last + i + 1, type: r.type, time: r.time, data: r.data }));
-      const text = Buffer.from(encodeAppend(stored));
+      const lines = encodeLines(stored).map((l) => Buffer.from(l));
+      const text = Buffer.concat(lines);
       this.appender ??= await this.fs.open(this.journal, 'a+');
       // A torn tail left by a crash is cut off before anything is written after it.
       if (tornAt !== undefined) await this.appender.truncate(tornAt);
       await this.writeSynced(text);
-      for (const record of stored) this.cache.push(record);
+      let start = this.bytes;
+      for (const line of lines) {
+        this.starts.push(start);
+        start += line.length;
+      }
+      this.seqs += stored.length;
       this.bytes += text.length;
       return stored;
     } finally {

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Lease, LockInfo } from '../contracts/store.js';
 import { RingmasterError } from '../errors.js';
-import { errno, type FsLike } from './fs.js';
+import { errno, type FileHandleLike, type FsLike } from './fs.js';
 
 interface LockContent extends LockInfo {
   token: string;
@@ -46,12 +46,36 @@ export class LockFiles {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Temp names of locks just made, still being removed: awaited when the lock is given back. */
+  private readonly cleanups = new Map<string, Promise<void>>();
+
+  /**
+   * Reads a lock file: open and read it, closing it without waiting (a lock is read before every
+   * fenced append, so each round trip to the disk counts).
+   */
   private async readContent(path: string): Promise<LockContent | 'missing' | 'unreadable'> {
+    let handle: FileHandleLike;
     try {
-      const text = Buffer.from(await this.fs.readFile(path)).toString('utf8');
-      return JSON.parse(text) as LockContent;
+      handle = await this.fs.open(path, 'r');
     } catch (error) {
       return errno(error) === 'ENOENT' ? 'missing' : 'unreadable';
+    }
+    try {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for (;;) {
+        const buffer = Buffer.allocUnsafe(4096);
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, size);
+        chunks.push(buffer.subarray(0, bytesRead));
+        size += bytesRead;
+        // A regular file reads short only at its end.
+        if (bytesRead < buffer.length) break;
+      }
+      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as LockContent;
+    } catch {
+      return 'unreadable';
+    } finally {
+      handle.close().catch(() => {});
     }
   }
 
@@ -62,16 +86,38 @@ export class LockFiles {
    */
   private async create(path: string, content: LockContent): Promise<boolean> {
     const tmp = `${path}.${content.token}.new`;
-    await this.fs.writeFile(tmp, JSON.stringify(content));
+    // Written, then linked while it is still being closed: one round trip less per lock.
+    const file = await this.fs.open(tmp, 'wx');
+    try {
+      const bytes = Buffer.from(JSON.stringify(content));
+      let written = 0;
+      while (written < bytes.length) {
+        const { bytesWritten } = await file.write(bytes, written, bytes.length - written, written);
+        if (bytesWritten <= 0)
+          throw Object.assign(new Error(`ENOSPC: ${tmp} took ${written} bytes`), { code: 'ENOSPC' });
+        written += bytesWritten;
+      }
+    } catch (error) {
+      await file.close().catch(() => {});
+      await this.fs.unlink(tmp).catch(() => {});
+      throw error;
+    }
+    file.close().catch(() => {});
     try {
       await this.fs.link(tmp, path);
-      return true;
     } catch (error) {
+      await this.fs.unlink(tmp).catch(() => {});
       if (errno(error) === 'EEXIST') return false;
       throw error;
-    } finally {
-      await this.fs.unlink(tmp).catch(() => {});
     }
+    // The lock is made: its temp name goes while the holder works, and is gone by the release.
+    const cleanup = this.fs.unlink(tmp).then(
+      () => {},
+      () => {},
+    );
+    this.cleanups.set(content.token, cleanup);
+    void cleanup.then(() => this.cleanups.delete(content.token));
+    return true;
   }
 
   /** Runs `fn` holding the per-lock steal mutex (a directory), or skips it if another process holds it. */
@@ -195,10 +241,14 @@ export class LockFiles {
    * it is taken over only once its lease expires, which such a short hold never reaches.
    */
   async releaseShort(lease: Lease): Promise<void> {
-    await this.fs.unlink(this.pathOf(lease.name)).catch(() => {});
+    await Promise.all([
+      this.fs.unlink(this.pathOf(lease.name)).catch(() => {}),
+      this.cleanups.get(lease.token),
+    ]);
   }
 
   async release(lease: Lease): Promise<void> {
+    await this.cleanups.get(lease.token);
     const path = this.pathOf(lease.name);
     const current = await this.readContent(path);
     if (current !== 'missing' && current !== 'unreadable' && current.token === lease.token) {
