@@ -127,10 +127,19 @@ describe('file store: a journal longer than a read chunk (4 MiB)', () => {
 function gatedFs() {
   const vol = new Volume();
   const base = vol.promises as unknown as FsLike;
-  const gate: { sync?: () => Promise<void>; fail?: string } = {};
+  const gate: {
+    sync?: () => Promise<void>;
+    fail?: string;
+    write?: () => Promise<void>;
+    /** Fails the close of the next lock file written (as NFS reports a failed write). */
+    lockClose?: string;
+  } = {};
   const wrap = (handle: FileHandleLike): FileHandleLike => ({
     read: (...args) => handle.read(...args),
-    write: (...args) => handle.write(...args),
+    write: async (...args) => {
+      await gate.write?.();
+      return handle.write(...args);
+    },
     stat: () => handle.stat(),
     close: () => handle.close(),
     truncate: (len) => handle.truncate(len),
@@ -147,7 +156,24 @@ function gatedFs() {
   const fs: FsLike = {
     open: async (path, flags, mode) => {
       const handle = await base.open(path, flags, mode);
-      return path.endsWith('journal.jsonl') ? wrap(handle) : handle;
+      if (path.endsWith('journal.jsonl')) return wrap(handle);
+      if (flags === 'wx' && gate.lockClose) {
+        const code = gate.lockClose;
+        gate.lockClose = undefined;
+        return {
+          ...handle,
+          read: (...args) => handle.read(...args),
+          write: (...args) => handle.write(...args),
+          stat: () => handle.stat(),
+          truncate: (len) => handle.truncate(len),
+          datasync: () => handle.datasync(),
+          close: async () => {
+            await handle.close();
+            throw Object.assign(new Error(`${code}: injected at close`), { code });
+          },
+        } as FileHandleLike;
+      }
+      return handle;
     },
     readFile: (p) => base.readFile(p),
     writeFile: (p, d) => base.writeFile(p, d),
@@ -222,6 +248,53 @@ describe('file store: reading while another handle appends', () => {
     release();
     await appending;
     expect((await reading).map((r) => r.seq).at(-1)).toBe(total + 1);
+  });
+});
+
+describe('file store: reads and the append mutex', () => {
+  it('a read started while another handle holds the mutex, its append not yet written, waits for that append', async () => {
+    // Where a runner took a ring's lease over, the old holder's fenced append may already be
+    // past its fence check: the new holder's read must see it before it decides anything.
+    const disk = gatedFs();
+    const writer = disk.open();
+    const total = await fill(writer, [1000, 1000, 1000]);
+    const reader = disk.open(); // a runner's handle, already caught up: its next read is a refresh
+    expect(await reader.read()).toHaveLength(total);
+    let release: () => void = () => {};
+    let writing: () => void = () => {};
+    const started = new Promise<void>((r) => {
+      writing = r;
+    });
+    disk.gate.write = () =>
+      new Promise<void>((resolve) => {
+        release = resolve;
+        writing();
+      });
+    const appending = writer.append([rec(60, 0, 1)]);
+    await started; // it holds the mutex; nothing of it is in the file yet
+    disk.gate.write = undefined;
+    let done = false;
+    const reading = reader.read().finally(() => {
+      done = true;
+    });
+    // Time enough for a read that did not wait to be done (it takes a few ms); one that waits
+    // for the mutex waits as long as the append holds it.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(done).toBe(false);
+    release();
+    await appending;
+    expect((await reading).map((r) => r.seq).at(-1)).toBe(total + 1);
+  });
+
+  it('a lock file whose close fails (NFS reports write errors there) is not taken: the append fails, and the next one goes through', async () => {
+    const disk = gatedFs();
+    const store = disk.open();
+    await fill(store, [1000]);
+    disk.gate.lockClose = 'EIO';
+    await expect(store.append([rec(70, 0, 1)])).rejects.toThrow(/EIO/);
+    const [written] = await disk.open().append([rec(71, 0, 1)]);
+    expect(written!.seq).toBe(1001);
+    expect((await disk.open().read()).at(-1)!.data).toMatchObject({ append: 71 });
   });
 });
 

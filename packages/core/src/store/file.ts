@@ -191,13 +191,30 @@ class FileStore implements Store {
       /** Unlocked: the last whole append decoded, handed over once another follows it. */
       let held: { records: LedgerRecord[]; starts: number[] } | undefined;
       reading: while (offset < to) {
+        if (held) {
+          // Unlocked, an append is handed over only with its successor from the same read (an
+          // append cut off and written over between two reads could otherwise pass): the next
+          // read starts again at the one held back.
+          offset = held.starts[0]!;
+          seq = held.records[0]!.seq;
+          held = undefined;
+        }
         const buffer = Buffer.allocUnsafe(Math.min(chunk, to - offset));
         let read = 0;
         while (read < buffer.length) {
-          const { bytesRead } = await handle.read(buffer, read, buffer.length - read, offset + read);
+          const want = buffer.length - read;
+          const { bytesRead } = await handle.read(buffer, read, want, offset + read);
+          // Unlocked, a short read means the file shrank under us (a torn append being cut off):
+          // nothing of this read is trusted, and what follows is for the read under the mutex.
+          if (mode === 'unlocked' && bytesRead < want) break reading;
           if (bytesRead === 0) break;
           read += bytesRead;
         }
+        let handed = 0;
+        const count = (records: LedgerRecord[], starts: number[], until: number) => {
+          handed++;
+          each(records, starts, until);
+        };
         // Decoded and folded a batch at a time, so few records are alive at once.
         let pos = 0;
         while (pos < read) {
@@ -211,10 +228,10 @@ class FileStore implements Store {
           );
           if (decoded.validBytes > 0) {
             const base = offset + pos;
-            if (mode === 'unlocked') held = handOver(held, decoded, base, each);
+            if (mode === 'unlocked') held = handOver(held, decoded, base, count);
             else {
               const starts = decoded.starts.map((s) => s + base);
-              each(decoded.records, starts, base + decoded.validBytes);
+              count(decoded.records, starts, base + decoded.validBytes);
             }
             pos += decoded.validBytes;
             seq += decoded.records.length;
@@ -229,7 +246,9 @@ class FileStore implements Store {
         // What is left of the buffer is an append that is not finished: at the end, torn or
         // under way; before it, larger than the chunk, read whole with a larger one.
         if (pos < read && (offset + (read - pos) >= to || read < buffer.length)) break;
-        if (pos === 0) chunk *= 2;
+        // Nothing handed over (an append larger than the chunk, or only the one held back):
+        // the next read is larger.
+        if (pos === 0 || handed === 0) chunk *= 2;
       }
       return held ? held.starts[0]! : offset;
     } finally {
@@ -255,10 +274,13 @@ class FileStore implements Store {
       if (afterSeq < this.seqs) {
         await this.decodeRange(this.starts[afterSeq]!, afterSeq + 1, this.bytes, 'strict', after);
       }
+      // Looked at before the journal: with no mutex file then and no new bytes after, no append
+      // can be acknowledged that this read misses. (A writer that held the mutex while we
+      // looked might have checked its fence, say a ring lease, before we took that lease
+      // over: its record must be read before we decide anything, so then we wait for it.)
+      const quiet = !(await this.locks.present(APPEND_MUTEX));
       const { size } = await this.catchUp('unlocked', after);
-      // Nothing more than what was read: no append was acknowledged since, and none under way
-      // can be seen half done. The mutex is for a tail still to read.
-      if (size === undefined || size === this.bytes) return;
+      if (size === undefined || (quiet && size === this.bytes)) return;
       let mutex: Lease | undefined;
       try {
         mutex = await this.locks.acquireWaiting(APPEND_MUTEX, 'journal read', 30_000, 30_000);
@@ -297,14 +319,7 @@ class FileStore implements Store {
       throw error;
     }
     try {
-      // Reading what others appended and checking the fence are independent reads: made at
-      // once, and their failures thrown in the order they are checked in (the journal first).
-      const [caught, ...fenced] = await Promise.allSettled([
-        this.catchUp('strict'),
-        ...(options.fence ?? []).map((lease) => this.locks.check(lease)),
-      ]);
-      if (caught!.status === 'rejected') throw caught!.reason;
-      const { tornAt } = (caught as PromiseFulfilledResult<{ tornAt?: number }>).value;
+      const { tornAt } = await this.catchUp('strict');
       const last = this.seqs;
       if (options.expectedSeq !== undefined && options.expectedSeq !== last) {
         throw new RingmasterError(
@@ -313,7 +328,8 @@ class FileStore implements Store {
           { scope: 'ledger', details: { expectedSeq: options.expectedSeq, lastSeq: last } },
         );
       }
-      for (const check of fenced) if (check.status === 'rejected') throw check.reason;
+      // The fence last, right before the write: the leases must still be ours when it lands.
+      await Promise.all((options.fence ?? []).map((lease) => this.locks.check(lease)));
       const stored = records.map((r, i) => ({ seq: last + i + 1, type: r.type, time: r.time, data: r.data }));
       const lines = encodeLines(stored).map((l) => Buffer.from(l));
       const text = Buffer.concat(lines);

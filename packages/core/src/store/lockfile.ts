@@ -102,7 +102,14 @@ export class LockFiles {
       await this.fs.unlink(tmp).catch(() => {});
       throw error;
     }
-    file.close().catch(() => {});
+    // Closed before it is linked: a network filesystem reports a failed write (ENOSPC, EDQUOT,
+    // EIO) at close, and a lock linked with no content would read as free to others.
+    try {
+      await file.close();
+    } catch (error) {
+      await this.fs.unlink(tmp).catch(() => {});
+      throw error;
+    }
     try {
       await this.fs.link(tmp, path);
     } catch (error) {
@@ -254,6 +261,11 @@ export class LockFiles {
     if (current !== 'missing' && current !== 'unreadable' && current.token === lease.token) {
       await this.fs.unlink(path).catch(() => {});
     }
+  }
+
+  /** Whether a lock file of `name` is there at all (held, being made, stale or unreadable). */
+  async present(name: string): Promise<boolean> {
+    return (await this.readContent(this.pathOf(name))) !== 'missing';
   }
 
   async inspect(name: string): Promise<LockInfo | undefined> {
