@@ -123,13 +123,12 @@ describe('file store: a journal longer than a read chunk (4 MiB)', () => {
   });
 });
 
-/** memfs, with the journal's datasync held (and failed) on demand. */
-function gatedFs() {
+/** memfs, with the journal's writes and datasync held (see holdSync) on demand; leases measured on `now`. */
+function gatedFs(now?: () => number) {
   const vol = new Volume();
   const base = vol.promises as unknown as FsLike;
   const gate: {
     sync?: () => Promise<void>;
-    fail?: string;
     write?: () => Promise<void>;
     /** Fails the close of the next lock file written (as NFS reports a failed write). */
     lockClose?: string;
@@ -145,11 +144,6 @@ function gatedFs() {
     truncate: (len) => handle.truncate(len),
     async datasync() {
       await gate.sync?.();
-      if (gate.fail) {
-        const code = gate.fail;
-        gate.fail = undefined;
-        throw Object.assign(new Error(`${code}: injected`), { code });
-      }
       return handle.datasync();
     },
   });
@@ -184,7 +178,25 @@ function gatedFs() {
     rmdir: (p) => base.rmdir(p),
     stat: (p) => base.stat(p),
   };
-  return { fs, gate, open: () => fileStore({ dir: '/ledger', fs }) };
+  return { fs, gate, open: () => fileStore({ dir: '/ledger', fs, ...(now ? { now } : {}) }) };
+}
+
+/**
+ * Holds the journal's next datasync: `started` once an append is in it (its bytes written, the
+ * append mutex held); `release()` lets it finish, `release('EIO')` fails it with that errno.
+ */
+function holdSync(disk: ReturnType<typeof gatedFs>) {
+  let release: (code?: string) => void = () => {};
+  const started = new Promise<void>((syncing) => {
+    disk.gate.sync = () =>
+      new Promise<void>((resolve, reject) => {
+        disk.gate.sync = undefined; // only that one
+        release = (code) =>
+          code ? reject(Object.assign(new Error(`${code}: injected`), { code })) : resolve();
+        syncing();
+      });
+  });
+  return { started, release: (code?: string) => release(code) };
 }
 
 describe('file store: reading while another handle appends', () => {
@@ -195,23 +207,12 @@ describe('file store: reading while another handle appends', () => {
       writer,
       Array.from({ length: 25 }, () => 1000),
     );
-    let release: () => void = () => {};
-    let syncing: () => void = () => {};
-    const started = new Promise<void>((r) => {
-      syncing = r;
-    });
-    disk.gate.sync = () =>
-      new Promise<void>((resolve) => {
-        release = resolve;
-        syncing();
-      });
-    disk.gate.fail = 'EIO';
+    const sync = holdSync(disk);
     const failing = rejection(writer.append([rec(50, 0, 2), rec(50, 1, 2)]));
-    await started; // its bytes are in the file, whole, and it holds the append mutex
-    disk.gate.sync = undefined;
+    await sync.started; // its bytes are in the file, whole, and it holds the append mutex
     const reading = disk.open().read();
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-    release();
+    sync.release('EIO');
     expect((await failing).message).toContain('EIO');
     const read = await reading;
     expect(read).toHaveLength(total);
@@ -230,22 +231,12 @@ describe('file store: reading while another handle appends', () => {
       writer,
       Array.from({ length: 25 }, () => 1000),
     );
-    let release: () => void = () => {};
-    let syncing: () => void = () => {};
-    const started = new Promise<void>((r) => {
-      syncing = r;
-    });
-    disk.gate.sync = () =>
-      new Promise<void>((resolve) => {
-        release = resolve;
-        syncing();
-      });
+    const sync = holdSync(disk);
     const appending = writer.append([rec(50, 0, 1)]);
-    await started;
-    disk.gate.sync = undefined;
+    await sync.started;
     const reading = disk.open().read();
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-    release();
+    sync.release();
     await appending;
     expect((await reading).map((r) => r.seq).at(-1)).toBe(total + 1);
   });
@@ -284,6 +275,34 @@ describe('file store: reads and the append mutex', () => {
     release();
     await appending;
     expect((await reading).map((r) => r.seq).at(-1)).toBe(total + 1);
+  });
+
+  it("an append stalled past the mutex's lease and taken over is not cut back over the next writer's acknowledged append: its outcome is unknown", async () => {
+    // A sync hung on a dead NFS server, 30 s and more: another writer takes the mutex over,
+    // reads the stalled bytes as records, appends after them and is told so. When the stalled
+    // sync fails at last, cutting the journal back would lose that acknowledged append.
+    let now = Date.parse('2026-01-01T00:00:00.000Z');
+    const disk = gatedFs(() => now);
+    const stalled = disk.open();
+    const total = await fill(stalled, [1000]);
+    const sync = holdSync(disk);
+    const failing = rejection(stalled.append([rec(80, 0, 1)]));
+    await sync.started;
+    now += 31_000; // past the mutex's lease
+    const [next] = await disk.open().append([rec(81, 0, 1)]);
+    expect(next!.seq).toBe(total + 2);
+    sync.release('EIO');
+    const error = await failing;
+    const read = await disk.open().read();
+    expect(read.slice(-2).map((r) => [r.seq, (r.data as { append: number }).append])).toEqual([
+      [total + 1, 80],
+      [total + 2, 81],
+    ]);
+    expect(error.message).toMatch(/EIO.*whether its records were kept is unknown/);
+    expect((error as { details?: unknown }).details).toMatchObject({ outcome: 'unknown', errno: 'EIO' });
+    // The stalled handle goes on: its next append follows both.
+    const [after] = await stalled.append([rec(82, 0, 1)]);
+    expect(after!.seq).toBe(total + 3);
   });
 
   it('a lock file whose close fails (NFS reports write errors there) is not taken: the append fails, and the next one goes through', async () => {

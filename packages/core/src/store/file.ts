@@ -41,6 +41,12 @@ export const fileStoreOptionsSchema = z
 export type FileStoreOptions = z.input<typeof fileStoreOptionsSchema>;
 
 const APPEND_MUTEX = '.journal-append';
+/**
+ * How long the append mutex is held before another writer may take it over, and how long a
+ * writer waits for it. An append holds it for milliseconds; one stalled longer (a hung NFS
+ * sync, SIGSTOP) is taken over, and then must not undo its write (see `writeSynced`).
+ */
+const APPEND_MUTEX_MS = 30_000;
 
 /** Turns a failed write or sync into the append's error: LEDGER, with the errno in details. */
 function appendError(journal: string, error: unknown, undone: boolean): RingmasterError {
@@ -54,6 +60,24 @@ function appendError(journal: string, error: unknown, undone: boolean): Ringmast
         : 'what it partly wrote could not be cut off again: this handle refuses further appends (a restart drops the partial records as a torn tail)'
     }`,
     { scope: 'ledger', cause: error, details: { file: journal, ...(code ? { errno: code } : {}) } },
+  );
+}
+
+/**
+ * A failed write or sync that could not be cut back (the append mutex may have been taken over
+ * meanwhile): its records may or may not be in the journal.
+ */
+function outcomeUnknown(journal: string, error: unknown): RingmasterError {
+  const code = errno(error);
+  const reason = error instanceof Error ? error.message : String(error);
+  return new RingmasterError(
+    'LEDGER',
+    `cannot append to ${journal}: ${reason}; the append stalled past the journal's append mutex, and another writer may have appended after it, so it was not cut back: whether its records were kept is unknown until the journal is read again`,
+    {
+      scope: 'ledger',
+      cause: error,
+      details: { file: journal, outcome: 'unknown', ...(code ? { errno: code } : {}) },
+    },
   );
 }
 
@@ -103,7 +127,11 @@ class FileStore implements Store {
   /** Set when a failed append could not be undone: the file's tail is unknown to this handle. */
   private broken: RingmasterError | undefined;
 
+  /** The clock leases are measured on. */
+  private readonly now: () => number;
+
   constructor(private readonly opts: z.output<typeof fileStoreOptionsSchema>) {
+    this.now = opts.now ?? Date.now;
     this.fs = opts.fs ?? nodeFsLike;
     this.journal = join(opts.dir, 'journal.jsonl');
     this.locks = new LockFiles(
@@ -283,7 +311,12 @@ class FileStore implements Store {
       if (size === undefined || (quiet && size === this.bytes)) return;
       let mutex: Lease | undefined;
       try {
-        mutex = await this.locks.acquireWaiting(APPEND_MUTEX, 'journal read', 30_000, 30_000);
+        mutex = await this.locks.acquireWaiting(
+          APPEND_MUTEX,
+          'journal read',
+          APPEND_MUTEX_MS,
+          APPEND_MUTEX_MS,
+        );
       } catch (error) {
         if (isRingmasterError(error, 'LOCKED') || errno(error) === undefined) throw error;
       }
@@ -312,7 +345,12 @@ class FileStore implements Store {
     if (this.broken) throw this.broken;
     let mutex: Lease;
     try {
-      mutex = await this.locks.acquireWaiting(APPEND_MUTEX, 'journal append', 30_000, 30_000);
+      mutex = await this.locks.acquireWaiting(
+        APPEND_MUTEX,
+        'journal append',
+        APPEND_MUTEX_MS,
+        APPEND_MUTEX_MS,
+      );
     } catch (error) {
       // A full disk has no room for the mutex file either: the append fails before writing.
       if (errno(error) !== undefined) throw appendError(this.journal, error, true);
@@ -336,7 +374,7 @@ class FileStore implements Store {
       this.appender ??= await this.fs.open(this.journal, 'a+');
       // A torn tail left by a crash is cut off before anything is written after it.
       if (tornAt !== undefined) await this.appender.truncate(tornAt);
-      await this.writeSynced(text);
+      await this.writeSynced(text, mutex);
       let start = this.bytes;
       for (const line of lines) {
         this.starts.push(start);
@@ -346,7 +384,10 @@ class FileStore implements Store {
       this.bytes += text.length;
       return stored;
     } finally {
-      await this.locks.releaseShort(mutex);
+      // Held past half its lease, the mutex may have been taken over: give it back only if it
+      // is still ours, not unlink the next writer's.
+      if (mutex.expiresAt - this.now() > APPEND_MUTEX_MS / 2) await this.locks.releaseShort(mutex);
+      else await this.locks.release(mutex).catch(() => {});
     }
   }
 
@@ -354,8 +395,14 @@ class FileStore implements Store {
    * Writes `text` at the end of the journal and syncs it, or fails having cut the journal back
    * to where it ended before. `write` may write less than asked (a filling disk): the rest is
    * written until done or until it fails.
+   *
+   * It cuts back only while `mutex` is surely still held (its token, with half its lease left).
+   * A writer stalled past it (a sync hung on a dead NFS server) may have been taken over, and the
+   * next writer may have read these bytes as records and appended after them, and been told its
+   * append was written: cutting back would lose that. Then the journal is left as it is and the
+   * error says the append's outcome is unknown; the journal, read again, says what was kept.
    */
-  private async writeSynced(text: Buffer): Promise<void> {
+  private async writeSynced(text: Buffer, mutex: Lease): Promise<void> {
     const appender = this.appender!;
     try {
       let written = 0;
@@ -370,6 +417,8 @@ class FileStore implements Store {
       }
       if (this.opts.durable) await appender.datasync();
     } catch (error) {
+      const ours = await this.locks.heldFor(mutex, APPEND_MUTEX_MS / 2).catch(() => false);
+      if (!ours) throw outcomeUnknown(this.journal, error);
       try {
         await appender.truncate(this.bytes);
         if (this.opts.durable) await appender.datasync();

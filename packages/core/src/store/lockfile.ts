@@ -244,6 +244,17 @@ export class LockFiles {
   }
 
   /**
+   * Whether `lease` is still held — its token, not expired — with more than `marginMs` left:
+   * what must hold before undoing a write that, were the lease gone, another holder could have
+   * built on. An unreadable lock counts as not held.
+   */
+  async heldFor(lease: Lease, marginMs: number): Promise<boolean> {
+    const current = await this.readContent(this.pathOf(lease.name));
+    if (current === 'missing' || current === 'unreadable' || current.token !== lease.token) return false;
+    return current.expiresAt - this.now() > marginMs;
+  }
+
+  /**
    * Releases a lock held for a few milliseconds (the append mutex) without reading it back:
    * it is taken over only once its lease expires, which such a short hold never reaches.
    */
