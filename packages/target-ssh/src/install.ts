@@ -98,7 +98,7 @@ const RECEIVED = '@@ringmaster-received';
  *   `sha256sum`'s time here), else coreutils' `sha256sum`. Either way the sum is compared.
  * - Until dpkg starts, HUP and TERM end the script through its EXIT trap (a shell killed by a
  *   signal skips it), and a closed channel is a failed write, not a death by SIGPIPE. A session
- *   that ends during the upload ends `head` early: the size check fails, and the partial file goes.
+ *   that ends during the upload ends `dd` early: the size check fails, and the partial file goes.
  * - From `dpkg -i` on, the script ignores HUP and PIPE and outlives a TERM (it notes it and waits),
  *   and dpkg's output goes to a file shown afterwards on stderr: a session that ends early leaves
  *   dpkg running to its end, and the upload is removed only after dpkg is done with it.
@@ -109,7 +109,8 @@ const INSTALL_SCRIPT = [
   `trap 'exit 129' HUP; trap 'exit 143' TERM; trap '' PIPE`,
   `d=$(umask 077 && mktemp -d -- "$2/ringmaster-XXXXXXXXXX") || exit ${UPLOAD_FAILED}`,
   'f=$d/upload.deb',
-  `head -c "$4" >"$f" || exit ${UPLOAD_FAILED}`,
+  // GNU dd in 1 MiB blocks: a tenth of the system calls (and half the CPU) of head -c's 8 KiB.
+  `dd bs=1M iflag=fullblock,count_bytes count="$4" status=none >"$f" || exit ${UPLOAD_FAILED}`,
   `got=$(wc -c <"$f") || exit ${UPLOAD_FAILED}`,
   `if [ "$got" -ne "$4" ]; then echo "the upload was cut short: $got of $4 bytes arrived" >&2; exit ${UPLOAD_FAILED}; fi`,
   // Every byte is here: say so, and go on only when the controller says go. One that gave up on

@@ -33,13 +33,13 @@ async function onHost(name: string, script: string): Promise<void> {
   if (r.exitCode !== 0) throw new Error(`on ${name}: ${script}: ${r.stderr}`);
 }
 
-/** Makes the host's `head` (which receives the upload) wait `seconds` before it reads anything. */
-async function slowHead(name: string, seconds: number): Promise<void> {
-  await copyFile('/usr/bin/head', join(lab.lab.rootOf(name), 'tmp', 'head.real'));
-  const wrapper = join(lab.lab.rootOf(name), 'tmp', 'slow-head');
-  await writeFile(wrapper, `#!/bin/sh\nsleep ${seconds}\nexec /tmp/head.real "$@"\n`);
+/** Makes the host's `dd` (which receives the upload) wait `seconds` before it reads anything. */
+async function slowReceiver(name: string, seconds: number): Promise<void> {
+  await copyFile('/usr/bin/dd', join(lab.lab.rootOf(name), 'tmp', 'dd.real'));
+  const wrapper = join(lab.lab.rootOf(name), 'tmp', 'slow-dd');
+  await writeFile(wrapper, `#!/bin/sh\nsleep ${seconds}\nexec /tmp/dd.real "$@"\n`);
   await chmod(wrapper, 0o755);
-  await onHost(name, 'mount --bind /tmp/slow-head /usr/bin/head');
+  await onHost(name, 'mount --bind /tmp/slow-dd /usr/bin/dd');
 }
 
 const leftIn = async (host: string, dir: string) =>
@@ -66,7 +66,7 @@ describe.concurrent('the upload', () => {
   });
 
   it('a host that stops reading: TIMEOUT after uploadMs (a package smaller than the SSH window too), and nothing of it is installed once the host moves again', async () => {
-    await slowHead('host-2', 3);
+    await slowReceiver('host-2', 3);
     const target = lab.target({ timeouts: { uploadMs: 1000 } });
     // 200 kB: the channel takes all of it at once; only the host's word ends the upload.
     const artifact = await buildDeb(lab.work, { name: 'rm-up-stall', version: '1.0', payloadBytes: 200_000 });
@@ -75,8 +75,8 @@ describe.concurrent('the upload', () => {
     expect(error.code).toBe('TIMEOUT');
     expect(error.message).toContain('host-2');
     expect(error.message).toContain('the upload did not finish within 1000 ms');
-    expect(Date.now() - started).toBeLessThan(3000); // we did not wait for the host's head
-    // The host's head wakes, reads what had reached it, and the script finds no go: it stops there.
+    expect(Date.now() - started).toBeLessThan(3000); // we did not wait for the host's dd
+    // The host's dd wakes, reads what had reached it, and the script finds no go: it stops there.
     let left = await leftIn('host-2', 'tmp');
     for (let i = 0; i < 100 && left.length > 0; i++) {
       await sleep(100);
@@ -101,7 +101,7 @@ describe.concurrent('the upload', () => {
   });
 
   it('installMs starts once the upload is delivered: an upload slower than it still installs', async () => {
-    await slowHead('host-8', 2);
+    await slowReceiver('host-8', 2);
     const target = lab.target({ timeouts: { installMs: 1000 } });
     const artifact = await buildDeb(lab.work, { name: 'rm-up-slowup', version: '1.0' });
     await target.install('host-8', artifact);
