@@ -4,7 +4,8 @@
  * writes the file itself, compressing while the tar is read), then the ar container
  * (debian-binary, control.tar, data.tar) is written and renamed into place. Only the small
  * control.tar is held in memory. control.tar uses data.tar's compressor, as dpkg-deb's uniform
- * compression does.
+ * compression does; an external one is started with the build (control.tar's size is known
+ * before its MD5s are), so that it compresses while data.tar's compressor finishes.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -15,12 +16,14 @@ import { finished, pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
 import { AR_MAGIC, arHeader } from './archive/ar.js';
 import {
+  type Compressing,
   type Compression,
-  compressBuffer,
   compressStream,
   type ExternalCompressor,
   findCompressor,
   MEMBER_SUFFIX,
+  type ReadyCompressor,
+  startCompressor,
 } from './archive/compress.js';
 import { type ChunkOptions, type ChunkSink, dataTarSize, writeDataTar } from './archive/data-tar.js';
 import { ParallelGzip } from './archive/parallel-gzip.js';
@@ -56,8 +59,18 @@ const FILE_CHUNKS = { size: 1 << 20, count: 2, reuse: true };
 /** The container is copied through one buffer of this size. */
 const COPY = 1 << 20;
 
+/** One file of control.tar. */
+interface ControlTarFile {
+  name: string;
+  content: string;
+  mode: number;
+}
+
+/** What stands for each MD5 when control.tar's size is taken before the data is read. */
+const PLACEHOLDER_MD5 = '0'.repeat(32);
+
 /** control.tar in memory: control, md5sums, conffiles and the maintainer scripts. */
-function controlTar(files: { name: string; content: string; mode: number }[], mtime: number): Buffer {
+function controlTar(files: ControlTarFile[], mtime: number): Buffer {
   const parts: Buffer[] = [tarHeader({ name: './', type: 'dir', mode: 0o755, size: 0, mtime })];
   for (const file of [...files].sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const data = Buffer.from(file.content, 'utf8');
@@ -84,24 +97,28 @@ const writableSink = (stream: Writable): ChunkSink => ({
   },
 });
 
-/** Writes data.tar, compressed, to `dataFile`, recording each file's MD5 into `md5s`. */
+/**
+ * Writes data.tar, compressed, to `dataFile`, recording each file's MD5 into `md5s`. Resolves
+ * once the tar is written; an external compressor may still be compressing its last blocks then,
+ * and is returned to be awaited.
+ */
 async function writeData(
   spec: BuildSpec,
   external: ExternalCompressor | undefined,
   md5s: Map<string, string>,
   dataFile: string,
-): Promise<void> {
+): Promise<Compressing | undefined> {
   const tar = (sink: ChunkSink, chunks: ChunkOptions) =>
     writeDataTar(spec.entries, spec.mtime, md5s, sink, chunks);
   if (external) {
+    // The child writes the file through its own copy of the descriptor.
     const handle = await open(dataFile, 'w');
     try {
       const size = dataTarSize(spec.entries);
-      await compressStream(external, size, (sink) => tar(sink, PIPE_CHUNKS), handle.fd);
+      return await compressStream(external, size, (sink) => tar(sink, PIPE_CHUNKS), handle.fd);
     } finally {
       await handle.close();
     }
-    return;
   }
   const file = createWriteStream(dataFile);
   const gzip = spec.compression === 'gzip' ? new ParallelGzip(spec.level) : undefined;
@@ -117,15 +134,40 @@ async function writeData(
   }
   head.end();
   await written;
+  return undefined;
 }
 
-/** control.tar compressed as data.tar is. */
+/** The files of control.tar; `md5` gives each packaged file's MD5 (32 hex digits). */
+function controlFiles(spec: BuildSpec, md5: (path: string) => string): ControlTarFile[] {
+  const conffileSet = new Set(spec.conffiles);
+  const md5sums = spec.entries
+    .filter((e) => e.type === 'file' && !conffileSet.has(`/${e.path}`))
+    .map((e) => `${md5(e.path)}  ${e.path}\n`)
+    .join('');
+  const files = [
+    {
+      name: 'control',
+      content: renderControl({ ...spec.control, installedSize: installedSize(spec.entries) }),
+      mode: 0o644,
+    },
+    { name: 'md5sums', content: md5sums, mode: 0o644 },
+  ];
+  if (spec.conffiles.length > 0)
+    files.push({ name: 'conffiles', content: `${spec.conffiles.join('\n')}\n`, mode: 0o644 });
+  for (const [name, content] of Object.entries(spec.scripts)) {
+    if (content !== undefined)
+      files.push({ name, content: content.endsWith('\n') ? content : `${content}\n`, mode: 0o755 });
+  }
+  return files;
+}
+
+/** control.tar compressed as data.tar is: by the compressor started for it, or in-process. */
 async function compressControl(
   spec: BuildSpec,
-  external: ExternalCompressor | undefined,
+  ready: ReadyCompressor | undefined,
   raw: Buffer,
 ): Promise<Buffer> {
-  if (external) return compressBuffer(external, raw);
+  if (ready) return ready.compress(raw);
   return spec.compression === 'gzip' ? gzipSync(raw, { level: spec.level }) : raw;
 }
 
@@ -137,32 +179,28 @@ export async function buildDeb(spec: BuildSpec): Promise<BuildResult> {
   const dataFile = `${spec.outFile}.data.${suffix}.tmp`;
   const partFile = `${spec.outFile}.${suffix}.tmp`;
   await mkdir(join(spec.outFile, '..'), { recursive: true });
+  let ready: ReadyCompressor | undefined;
+  let compressing: Compressing | undefined;
   try {
+    // control.tar's size is known before the data is read (an MD5 is 32 hex digits), so its
+    // compressor is started now and is ready when the md5sums are.
+    const controlSize = controlTar(
+      controlFiles(spec, () => PLACEHOLDER_MD5),
+      spec.mtime,
+    ).length;
+    ready = external ? startCompressor(external, controlSize) : undefined;
     const md5s = new Map<string, string>();
-    await writeData(spec, external, md5s, dataFile);
+    compressing = await writeData(spec, external, md5s, dataFile);
 
-    const conffileSet = new Set(spec.conffiles);
-    const md5sums = spec.entries
-      .filter((e) => e.type === 'file' && !conffileSet.has(`/${e.path}`))
-      .map((e) => `${md5s.get(e.path)}  ${e.path}\n`)
-      .join('');
-    const files = [
-      {
-        name: 'control',
-        content: renderControl({ ...spec.control, installedSize: installedSize(spec.entries) }),
-        mode: 0o644,
-      },
-      { name: 'md5sums', content: md5sums, mode: 0o644 },
-    ];
-    if (spec.conffiles.length > 0)
-      files.push({ name: 'conffiles', content: `${spec.conffiles.join('\n')}\n`, mode: 0o644 });
-    for (const [name, content] of Object.entries(spec.scripts)) {
-      if (content !== undefined)
-        files.push({ name, content: content.endsWith('\n') ? content : `${content}\n`, mode: 0o755 });
-    }
-    const controlRaw = controlTar(files, spec.mtime);
+    // control.tar is compressed while the data's compressor finishes its last blocks.
+    const controlRaw = controlTar(
+      controlFiles(spec, (path) => md5s.get(path)!),
+      spec.mtime,
+    );
     const ext = MEMBER_SUFFIX[spec.compression];
-    const control = await compressControl(spec, external, controlRaw);
+    const control = await compressControl(spec, ready, controlRaw);
+    await compressing?.exited;
+    compressing = undefined;
     const dataSize = (await stat(dataFile)).size;
 
     const head = Buffer.concat([
@@ -210,6 +248,8 @@ export async function buildDeb(spec: BuildSpec): Promise<BuildResult> {
     await rename(partFile, spec.outFile);
     return { file: spec.outFile, sha256: sha.digest('hex'), size };
   } finally {
+    await compressing?.kill();
+    await ready?.kill();
     await rm(dataFile, { force: true });
     await rm(partFile, { force: true });
   }

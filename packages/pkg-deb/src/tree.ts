@@ -4,8 +4,9 @@
  * symlinks that point outside the package (absolute into the builder's filesystem, or `..`
  * escaping the tree).
  */
-import { lstat, readdir, readlink, realpath } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstat, realpath } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { RingmasterError } from '@ringmaster/core/adapter';
 import { hasControlCharacter } from './text.js';
 
@@ -19,6 +20,24 @@ export interface TreeEntry {
   /** The file on the builder's disk (regular files only). */
   source?: string;
   linkname?: string;
+}
+
+/** Entries read between two turns of the event loop. */
+const BATCH = 512;
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Sorts entries bytewise by their UTF-8 path, as dpkg-deb does. JavaScript's string order is
+ * UTF-16's, which differs from UTF-8's only between a surrogate (U+D800–DFFF) and U+E000–FFFF:
+ * paths without either compare as strings, the others by their bytes.
+ */
+function sortByBytes(entries: TreeEntry[]): TreeEntry[] {
+  if (entries.every((e) => !/[\ud800-\uffff]/.test(e.path))) {
+    return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+  const keys = new Map(entries.map((e) => [e, Buffer.from(e.path, 'utf8')]));
+  return entries.sort((a, b) => Buffer.compare(keys.get(a)!, keys.get(b)!));
 }
 
 function refuse(message: string, path: string): never {
@@ -61,39 +80,39 @@ export async function walkTree(dir: string, options: WalkOptions): Promise<TreeE
     options.prefix ? (rel ? `${options.prefix}/${rel}` : options.prefix) : rel;
   const links: TreeEntry[] = [];
 
-  // Depth-first over real directories only (symlinks are never followed), so the walk ends with the tree.
-  const visit = async (rel: string): Promise<void> => {
-    const abs = rel ? join(root, rel) : root;
-    const names = await readdir(abs);
-    const stats = await Promise.all(
-      names.map(async (name) => {
-        const childRel = rel ? `${rel}/${name}` : name;
-        if (hasControlCharacter(name)) {
-          refuse(
-            `build tree path ${JSON.stringify(childRel)} contains a newline or control character`,
-            childRel,
-          );
-        }
-        return { childRel, stat: await lstat(join(root, childRel)) };
-      }),
-    );
-    for (const { childRel, stat } of stats) {
+  // Depth-first over real directories only (symlinks are never followed), so the walk ends with the
+  // tree. Synchronous calls in batches: a build tree was just written and its inodes are cached, so
+  // an lstat costs microseconds, far less than a round trip through the thread pool; the event loop
+  // gets a turn after every batch.
+  const pending = [''];
+  let sinceTurn = 0;
+  while (pending.length > 0) {
+    const rel = pending.pop()!;
+    const abs = rel ? `${root === '/' ? '' : root}/${rel}` : root;
+    const names = readdirSync(abs);
+    for (const name of names) {
+      const childRel = rel ? `${rel}/${name}` : name;
+      if (hasControlCharacter(name)) {
+        refuse(
+          `build tree path ${JSON.stringify(childRel)} contains a newline or control character`,
+          childRel,
+        );
+      }
+    }
+    for (const name of names) {
+      const childRel = rel ? `${rel}/${name}` : name;
+      const source = `${abs === '/' ? '' : abs}/${name}`;
+      const stat = lstatSync(source);
       const path = install(childRel);
       const keep = (type: TreeEntry['type']) =>
         options.keepModes ? stat.mode & 0o7777 : normalMode(type, stat.mode);
       if (stat.isDirectory()) {
         entries.push({ path, type: 'dir', mode: keep('dir'), size: 0 });
-        await visit(childRel);
+        pending.push(childRel);
       } else if (stat.isFile()) {
-        entries.push({
-          path,
-          type: 'file',
-          mode: keep('file'),
-          size: stat.size,
-          source: join(root, childRel),
-        });
+        entries.push({ path, type: 'file', mode: keep('file'), size: stat.size, source });
       } else if (stat.isSymbolicLink()) {
-        const target = await readlink(join(root, childRel));
+        const target = readlinkSync(source);
         if (hasControlCharacter(target)) {
           refuse(`symlink ${childRel} has a target with a newline or control character`, childRel);
         }
@@ -123,8 +142,12 @@ export async function walkTree(dir: string, options: WalkOptions): Promise<TreeE
         );
       }
     }
-  };
-  await visit('');
+    sinceTurn += names.length + 1;
+    if (sinceTurn >= BATCH) {
+      sinceTurn = 0;
+      await turn();
+    }
+  }
 
   // An absolute target must name something this package ships, or it points into the builder's disk.
   const shipped = new Set(entries.map((e) => `/${e.path}`));
@@ -138,6 +161,5 @@ export async function walkTree(dir: string, options: WalkOptions): Promise<TreeE
       );
     }
   }
-  entries.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
-  return entries;
+  return sortByBytes(entries);
 }

@@ -6,14 +6,16 @@
  * factory, a missing binary before anything is written, a failing compressor with nothing left.
  */
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { ConfigError, isRingmasterError, runCommand } from '@ringmaster/core/adapter';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compressorArgs } from '../src/archive/compress.js';
+import { compressorArgs, findCompressor } from '../src/archive/compress.js';
+import { buildDeb } from '../src/build.js';
 import { type DebOptions, deb } from '../src/index.js';
+import { walkTree } from '../src/tree.js';
 import { cleanup, ok, rejection, revision, tempDir, writeTree } from './helpers.js';
 
 afterAll(cleanup);
@@ -61,6 +63,17 @@ async function tree(): Promise<string> {
     [`usr/share/${NAME}/words.txt`]: words,
     [`usr/share/${NAME}/${LONG}`]: 'a long name\n',
   });
+}
+
+/** Deterministic content, half text-like (compressible), half noise. */
+function mixedContent(size: number): Buffer {
+  const out = Buffer.alloc(size);
+  let s = 42;
+  for (let i = 0; i < size; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    out[i] = (i >> 16) % 2 ? s >>> 24 : 97 + ((s >>> 16) % 7);
+  }
+  return out;
 }
 
 /** The ar members of a .deb, read from its headers (not by our reader). */
@@ -286,26 +299,64 @@ describe('levels', () => {
     expect(fast.sha256).not.toBe(best.sha256);
   });
 
-  it("xz and zstd write the same bytes whatever the number of threads (a build's are 2 to 4, as there are cores)", async () => {
-    // 5 MiB of mixed content: three xz blocks of 2 MiB, so the threads really share the work.
-    const words = Buffer.from(Array.from({ length: 400_000 }, (_, i) => `w${(i * 7919) % 4999}`).join(' '));
-    const input = Buffer.concat([words, randomBytes(2 << 20)]).subarray(0, 5 << 20);
-    for (const [compression, threads] of [
-      ['xz', [2, 3, 4]],
-      ['zstd', [1, 2, 3]],
+  it('xz and zstd write the same bytes whatever the number of threads; zstd --single-thread would not', async () => {
+    // 7 MiB of mixed content: four xz blocks and four zstd jobs of 2 MiB, so the threads share the work.
+    const input = mixedContent(7 << 20);
+    expect(compressorArgs('xz', 6, 2)).toContain(`--block-size=${2 << 20}`);
+    expect(compressorArgs('zstd', 3, 2)).toContain(`-B${2 << 20}`);
+    const sha = (compression: 'xz' | 'zstd', args: string[]) => {
+      const r = spawnSync(compression, args, { input, maxBuffer: 64 << 20 });
+      expect(r.status, r.stderr?.toString()).toBe(0);
+      return createHash('sha256').update(r.stdout).digest('hex');
+    };
+    for (const [compression, level, threads] of [
+      ['xz', 6, [2, 3, 4]],
+      ['zstd', 3, [1, 2, 3, 4]],
+      ['zstd', 9, [1, 3]],
     ] as const) {
-      const outputs = new Set<string>();
-      for (const n of threads) {
-        const args = compressorArgs(compression, compression === 'xz' ? 6 : 3).map((a) =>
-          a.startsWith('--threads=') ? `--threads=${n}` : a.startsWith('-T') ? `-T${n}` : a,
-        );
-        const r = spawnSync(compression, args, { input, maxBuffer: 64 << 20 });
-        expect(r.status, r.stderr?.toString()).toBe(0);
-        outputs.add(createHash('sha256').update(r.stdout).digest('hex'));
-      }
-      expect(outputs.size, compression).toBe(1);
+      const outputs = new Set(threads.map((n) => sha(compression, compressorArgs(compression, level, n))));
+      expect(outputs.size, `${compression} -${level}`).toBe(1);
     }
+    // What that rests on: -T<n> is zstd's multi-threaded format; --single-thread writes other bytes.
+    const single = compressorArgs('zstd', 3, 1).map((a) => (a === '-T1' ? '--single-thread' : a));
+    expect(sha('zstd', single)).not.toBe(sha('zstd', compressorArgs('zstd', 3, 1)));
   }, 60_000);
+
+  it('a package has the same bytes whatever the number of threads its compressor runs', async () => {
+    const dir = await writeTree(await tempDir('threads'), {
+      'usr/share/zipstat/a.bin': mixedContent(5 << 20),
+      'usr/share/zipstat/b.txt': mixedContent(3 << 20).toString('latin1'),
+    });
+    const entries = await walkTree(dir, { prefix: '', keepModes: false });
+    for (const [compression, level, threads] of [
+      ['zstd', 3, [1, 2, 4]],
+      ['xz', 6, [2, 4]],
+    ] as const) {
+      const found = (await findCompressor(compression, level))!;
+      const shas = new Set<string>();
+      for (const n of threads) {
+        const built = await buildDeb({
+          control: {
+            package: NAME,
+            version: '0.0.7',
+            architecture: 'all',
+            maintainer: base.maintainer,
+            description: base.description,
+          },
+          entries,
+          conffiles: [],
+          scripts: {},
+          mtime: 1_800_000_000,
+          compression,
+          level,
+          compressor: { ...found, args: compressorArgs(compression, level, n) },
+          outFile: join(await tempDir('out'), `t${n}.deb`),
+        });
+        shas.add(built.sha256);
+      }
+      expect(shas.size, compression).toBe(1);
+    }
+  }, 120_000);
 });
 
 describe('refusals', () => {

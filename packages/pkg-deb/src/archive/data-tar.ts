@@ -1,18 +1,18 @@
 /**
  * data.tar, written into fixed-size chunks that are handed to a sink (a compressor's stdin, the
- * in-process gzip, a file) while each file's MD5 is taken. File contents are read straight into
- * the chunk with positioned synchronous reads: a build tree was just written and sits in the page
- * cache, where a read costs microseconds, far less than a round trip through the thread pool.
- * After each chunk the event loop gets a turn, so the sink's writes go on while the next chunk
- * fills. At most `count` chunks are out at once; where the sink lets go of a chunk once it is
- * written (a pipe, a file), the same buffers are used over and over, so memory stays a few MiB
- * whatever the tree holds.
+ * in-process gzip, a file) while each file's MD5 is taken. A chunk is filled by one synchronous
+ * call (headers written in place, file contents read straight into it with positioned reads): a
+ * build tree was just written and sits in the page cache, where a read costs microseconds, far
+ * less than a round trip through the thread pool or an await per file. After each chunk the
+ * event loop gets a turn, so the sink's writes go on while the next chunk fills. At most `count`
+ * chunks are out at once; where the sink lets go of a chunk once it is written (a pipe, a file),
+ * the same buffers are used over and over, so memory stays a few MiB whatever the tree holds.
  */
 import * as crypto from 'node:crypto';
 import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { RingmasterError } from '@ringmaster/core/adapter';
 import type { TreeEntry } from '../tree.js';
-import { BLOCK, padding, tarEnd, tarHeader, tarHeaderSize } from './tar.js';
+import { BLOCK, padding, type TarHeader, tarEnd, tarHeaderSize, writeTarHeader } from './tar.js';
 
 /** Where the chunks go. `done` is called once the chunk's bytes are written (or failed). */
 export interface ChunkSink {
@@ -90,6 +90,126 @@ export function dataTarSize(entries: TreeEntry[]): number {
   return size + tarEnd().length;
 }
 
+/** The file being copied into the tar: what is read of it so far, and its MD5 if in pieces. */
+interface OpenFile {
+  entry: TreeEntry;
+  fd: number;
+  read: number;
+  hash: crypto.Hash | undefined;
+}
+
+/**
+ * The tar as a sequence of bytes poured into chunks: `fill` writes as much as the chunk takes,
+ * synchronously, and carries over to the next call whatever did not fit (the rest of a header,
+ * of a file, of its padding).
+ */
+class TarFiller {
+  private next = 0;
+  private file: OpenFile | undefined;
+  /** Bytes that must come before anything else: a header that did not fit, padding, the end. */
+  private pending: Buffer | undefined;
+  private ended = false;
+  private readonly scratch = Buffer.allocUnsafe(4 * BLOCK);
+  private readonly probe = Buffer.alloc(1);
+
+  constructor(
+    private readonly entries: TreeEntry[],
+    private readonly mtime: number,
+    private readonly md5s: Map<string, string>,
+  ) {
+    this.header({ name: './', type: 'dir', mode: 0o755, size: 0, mtime }, undefined, 0);
+  }
+
+  get done(): boolean {
+    return this.ended && !this.pending && !this.file;
+  }
+
+  /** Fills `chunk` from `at` on; returns where the bytes end (the chunk's length unless done). */
+  fill(chunk: Buffer, at: number): number {
+    while (at < chunk.length) {
+      if (this.pending) {
+        const n = this.pending.copy(chunk, at);
+        this.pending = n < this.pending.length ? this.pending.subarray(n) : undefined;
+        at += n;
+      } else if (this.file) at = this.copyFile(this.file, chunk, at);
+      else if (this.next < this.entries.length) {
+        const entry = this.entries[this.next++]!;
+        at = this.header(
+          {
+            name: entryName(entry),
+            type: entry.type,
+            mode: entry.mode,
+            size: entry.size,
+            mtime: this.mtime,
+            linkname: entry.linkname,
+          },
+          chunk,
+          at,
+        );
+        if (entry.type === 'file') {
+          this.file = { entry, fd: openSync(entry.source!, OPEN_FLAGS), read: 0, hash: undefined };
+        }
+      } else if (!this.ended) {
+        this.ended = true;
+        this.pending = tarEnd();
+      } else break;
+    }
+    return at;
+  }
+
+  /** Closes the file being read, if any (the build failed). */
+  close(): void {
+    if (this.file) closeSync(this.file.fd);
+    this.file = undefined;
+  }
+
+  /** Writes a header into the chunk when it fits, else into `pending`; returns the new end. */
+  private header(h: TarHeader, chunk: Buffer | undefined, at: number): number {
+    const size = tarHeaderSize(h.name, h.linkname);
+    if (chunk && chunk.length - at >= size) return at + writeTarHeader(chunk, at, h);
+    const buf = size <= this.scratch.length ? this.scratch.subarray(0, size) : Buffer.allocUnsafe(size);
+    writeTarHeader(buf, 0, h);
+    this.pending = buf;
+    return at;
+  }
+
+  /**
+   * Reads the open file into the chunk. Each read asks for one byte more than the file should
+   * still hold: a regular file's read comes back short only at its end, so a short read where
+   * the file should end proves it did not grow, and a byte too many proves it did. Only a file
+   * ending right at a chunk's end takes a read of its own to prove it.
+   */
+  private copyFile(file: OpenFile, chunk: Buffer, at: number): number {
+    const { entry } = file;
+    const left = entry.size - file.read;
+    const want = Math.min(left + 1, chunk.length - at);
+    const n = readSync(file.fd, chunk, at, want, file.read);
+    if (n > left) throw changed(entry);
+    const whole = file.read === 0 && n === entry.size;
+    file.read += n;
+    const atEnd =
+      file.read === entry.size && (n < want || readSync(file.fd, this.probe, 0, 1, entry.size) === 0);
+    // A file that ends early (nothing where more was due) or goes on past its size has changed.
+    if (file.read === entry.size ? !atEnd : n === 0) throw changed(entry);
+    const piece = chunk.subarray(at, at + n);
+    if (whole && atEnd && oneShot) this.finish(file, oneShot('md5', piece, 'hex'));
+    else {
+      file.hash ??= crypto.createHash('md5');
+      file.hash.update(piece);
+      if (atEnd) this.finish(file, file.hash.digest('hex'));
+    }
+    return at + n;
+  }
+
+  private finish(file: OpenFile, md5: string): void {
+    this.file = undefined;
+    closeSync(file.fd);
+    this.md5s.set(file.entry.path, md5);
+    const pad = padding(file.entry.size);
+    if (pad) this.pending = ZEROS.subarray(0, pad);
+  }
+}
+
 /**
  * Writes the data.tar of `entries` (every mtime `mtime`) to `sink`, recording each regular
  * file's MD5 into `md5s`. A file that is not the size the walk saw is refused.
@@ -102,75 +222,17 @@ export async function writeDataTar(
   options: ChunkOptions,
 ): Promise<void> {
   const pool = new ChunkPool(options);
-  let chunk = await pool.take();
-  let at = 0;
-  const flush = async () => {
-    const full = chunk;
-    sink.write(at === full.length ? full : full.subarray(0, at), (error) => pool.give(full, error));
-    await turn();
-    chunk = await pool.take();
-    at = 0;
-  };
-  const put = async (bytes: Buffer) => {
-    let from = 0;
-    while (from < bytes.length) {
-      if (at === chunk.length) await flush();
-      const n = bytes.copy(chunk, at, from);
-      at += n;
-      from += n;
-    }
-  };
-  const probe = Buffer.alloc(1);
+  const filler = new TarFiller(entries, mtime, md5s);
   try {
-    await put(tarHeader({ name: './', type: 'dir', mode: 0o755, size: 0, mtime }));
-    for (const entry of entries) {
-      await put(
-        tarHeader({
-          name: entryName(entry),
-          type: entry.type,
-          mode: entry.mode,
-          size: entry.size,
-          mtime,
-          linkname: entry.linkname,
-        }),
-      );
-      if (entry.type !== 'file') continue;
-      const fd = openSync(entry.source!, OPEN_FLAGS);
-      try {
-        let read = 0;
-        let hash: crypto.Hash | undefined;
-        let whole: Buffer | undefined;
-        while (read < entry.size) {
-          if (at === chunk.length) await flush();
-          const want = Math.min(entry.size - read, chunk.length - at);
-          const n = readSync(fd, chunk, at, want, read);
-          if (n === 0) throw changed(entry);
-          const piece = chunk.subarray(at, at + n);
-          if (read === 0 && n === entry.size && oneShot) whole = piece;
-          else {
-            hash ??= crypto.createHash('md5');
-            hash.update(piece);
-          }
-          at += n;
-          read += n;
-        }
-        // One byte more would mean the file grew since the walk measured it.
-        if (readSync(fd, probe, 0, 1, entry.size) !== 0) throw changed(entry);
-        md5s.set(
-          entry.path,
-          whole ? oneShot!('md5', whole, 'hex') : (hash ?? crypto.createHash('md5')).digest('hex'),
-        );
-      } finally {
-        closeSync(fd);
-      }
-      const pad = padding(entry.size);
-      if (pad) await put(ZEROS.subarray(0, pad));
+    while (!filler.done) {
+      const chunk = await pool.take();
+      const end = filler.fill(chunk, 0);
+      sink.write(end === chunk.length ? chunk : chunk.subarray(0, end), (error) => pool.give(chunk, error));
+      if (!filler.done) await turn();
     }
-    await put(tarEnd());
-    const last = chunk;
-    sink.write(last.subarray(0, at), (error) => pool.give(last, error));
     await pool.drain();
   } catch (error) {
+    filler.close();
     // Whatever is out still comes back; the sink's own failure says more than ours.
     throw pool.error ?? error;
   }

@@ -25,21 +25,20 @@ export interface TarHeader {
 
 const TYPE_FLAG = { file: '0', dir: '5', symlink: '2' } as const;
 
-function writeString(buf: Buffer, offset: number, length: number, value: string | Buffer): void {
-  // ASCII (numbers, magic, root) is written in place: one header per entry, no garbage.
-  if (typeof value === 'string' && Buffer.byteLength(value, 'utf8') === value.length) {
-    buf.write(value, offset, Math.min(value.length, length), 'latin1');
-    return;
-  }
-  const bytes = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
-  bytes.copy(buf, offset, 0, Math.min(bytes.length, length));
+/** Writes `value` (UTF-8) at `offset`, truncated to `length` bytes; returns the bytes written. */
+function writeString(buf: Buffer, offset: number, length: number, value: string): number {
+  // ASCII (numbers, magic, most names) is written in place, without a Buffer of its own.
+  if (Buffer.byteLength(value, 'utf8') === value.length)
+    return buf.write(value, offset, Math.min(value.length, length), 'latin1');
+  return Buffer.from(value, 'utf8').copy(buf, offset, 0, length);
 }
 
 /** Octal, zero-padded, NUL-terminated; base-256 when the value does not fit (GNU extension). */
 function writeNumber(buf: Buffer, offset: number, length: number, value: number): void {
   const octal = Math.floor(value).toString(8);
   if (octal.length <= length - 1) {
-    writeString(buf, offset, length, `${octal.padStart(length - 1, '0')}\0`);
+    buf.write(octal.padStart(length - 1, '0'), offset, length - 1, 'latin1');
+    buf[offset + length - 1] = 0;
     return;
   }
   let rest = BigInt(Math.floor(value));
@@ -50,37 +49,64 @@ function writeNumber(buf: Buffer, offset: number, length: number, value: number)
   buf[offset] = 0x80;
 }
 
+/** The fields every header of ours shares unless told otherwise: uid, gid, magic, root:root. */
+const TEMPLATE = (() => {
+  const buf = Buffer.alloc(BLOCK);
+  writeNumber(buf, 108, 8, 0);
+  writeNumber(buf, 116, 8, 0);
+  buf.fill(0x20, 148, 156);
+  writeString(buf, 257, 8, 'ustar  \0');
+  writeString(buf, 265, 32, 'root');
+  writeString(buf, 297, 32, 'root');
+  return buf;
+})();
+
+/**
+ * One 512-byte header block at `at` in `buf`. `name` and `linkname` are cut at 100 bytes (a long
+ * record before it holds the whole value).
+ */
 function rawHeader(
-  name: Buffer,
+  buf: Buffer,
+  at: number,
+  name: string,
   typeflag: string,
   size: number,
   h: Omit<TarHeader, 'name' | 'type' | 'size' | 'linkname'>,
-  linkname?: Buffer,
-): Buffer {
-  const buf = Buffer.alloc(BLOCK);
-  writeString(buf, 0, 100, name);
-  writeNumber(buf, 100, 8, h.mode);
-  writeNumber(buf, 108, 8, h.uid ?? 0);
-  writeNumber(buf, 116, 8, h.gid ?? 0);
-  writeNumber(buf, 124, 12, size);
-  writeNumber(buf, 136, 12, h.mtime);
-  buf.fill(0x20, 148, 156);
-  writeString(buf, 156, 1, typeflag);
-  if (linkname) writeString(buf, 157, 100, linkname);
-  writeString(buf, 257, 8, 'ustar  \0');
-  writeString(buf, 265, 32, h.uname ?? 'root');
-  writeString(buf, 297, 32, h.gname ?? 'root');
+  linkname?: string,
+): void {
+  TEMPLATE.copy(buf, at);
+  writeString(buf, at, 100, name);
+  writeNumber(buf, at + 100, 8, h.mode);
+  if (h.uid !== undefined) writeNumber(buf, at + 108, 8, h.uid);
+  if (h.gid !== undefined) writeNumber(buf, at + 116, 8, h.gid);
+  writeNumber(buf, at + 124, 12, size);
+  writeNumber(buf, at + 136, 12, h.mtime);
+  buf[at + 156] = typeflag.charCodeAt(0);
+  if (linkname !== undefined) writeString(buf, at + 157, 100, linkname);
+  if (h.uname !== undefined) writeString(buf, at + 265, 32, h.uname.padEnd(32, '\0'));
+  if (h.gname !== undefined) writeString(buf, at + 297, 32, h.gname.padEnd(32, '\0'));
   let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += buf[i]!;
-  writeString(buf, 148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
-  return buf;
+  for (let i = at; i < at + BLOCK; i++) sum += buf[i]!;
+  buf.write(sum.toString(8).padStart(6, '0'), at + 148, 6, 'latin1');
+  buf[at + 154] = 0;
+  buf[at + 155] = 0x20;
 }
 
-/** A GNU long-name record (`L` or `K`) followed by its padded data. */
-function longRecord(kind: 'L' | 'K', value: Buffer): Buffer {
-  const data = Buffer.concat([value, Buffer.alloc(1)]);
-  const header = rawHeader(Buffer.from('././@LongLink'), kind, data.length, { mode: 0o644, mtime: 0 });
-  return Buffer.concat([header, data, Buffer.alloc(padding(data.length))]);
+/** The bytes of a name or link target in a GNU long record (`L`, `K`): the value and its NUL, padded. */
+function recordSize(value: string): number {
+  const length = Buffer.byteLength(value, 'utf8');
+  return length > 100 ? BLOCK + length + 1 + padding(length + 1) : 0;
+}
+
+/** A GNU long-name record (`L` or `K`) at `at`, followed by its padded data; returns its size. */
+function longRecord(buf: Buffer, at: number, kind: 'L' | 'K', value: string): number {
+  const size = recordSize(value);
+  const length = size - BLOCK;
+  buf.fill(0, at + BLOCK, at + size);
+  writeString(buf, at + BLOCK, length, value);
+  const dataLength = Buffer.byteLength(value, 'utf8') + 1;
+  rawHeader(buf, at, '././@LongLink', kind, dataLength, { mode: 0o644, mtime: 0 });
+  return size;
 }
 
 /** Zero bytes needed after `size` bytes of data to reach a block boundary. */
@@ -89,28 +115,31 @@ export function padding(size: number): number {
   return rest === 0 ? 0 : BLOCK - rest;
 }
 
-/**
- * The header block(s) of one entry, long-name records included. The caller writes the entry's
- * data and then `padding(size)` zero bytes.
- */
-export function tarHeader(header: TarHeader): Buffer {
-  const name = Buffer.from(header.name, 'utf8');
-  const link = header.linkname === undefined ? undefined : Buffer.from(header.linkname, 'utf8');
-  const parts: Buffer[] = [];
-  if (link && link.length > 100) parts.push(longRecord('K', link));
-  if (name.length > 100) parts.push(longRecord('L', name));
-  const size = header.type === 'file' ? header.size : 0;
-  parts.push(rawHeader(name.subarray(0, 100), TYPE_FLAG[header.type], size, header, link?.subarray(0, 100)));
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-}
-
 /** The bytes `tarHeader` writes for an entry named `name` (and linking to `linkname`). */
 export function tarHeaderSize(name: string, linkname?: string): number {
-  const record = (value: string) => {
-    const length = Buffer.byteLength(value, 'utf8');
-    return length > 100 ? BLOCK + length + 1 + padding(length + 1) : 0;
-  };
-  return BLOCK + record(name) + (linkname === undefined ? 0 : record(linkname));
+  return BLOCK + recordSize(name) + (linkname === undefined ? 0 : recordSize(linkname));
+}
+
+/**
+ * Writes the header block(s) of one entry, long-name records included, at `at` in `buf`, which
+ * must have `tarHeaderSize(name, linkname)` bytes there; returns that size. The caller writes the
+ * entry's data and then `padding(size)` zero bytes.
+ */
+export function writeTarHeader(buf: Buffer, at: number, header: TarHeader): number {
+  let pos = at;
+  if (header.linkname !== undefined && recordSize(header.linkname) > 0)
+    pos += longRecord(buf, pos, 'K', header.linkname);
+  if (recordSize(header.name) > 0) pos += longRecord(buf, pos, 'L', header.name);
+  const size = header.type === 'file' ? header.size : 0;
+  rawHeader(buf, pos, header.name, TYPE_FLAG[header.type], size, header, header.linkname);
+  return pos + BLOCK - at;
+}
+
+/** The header block(s) of one entry in a Buffer of their own (see `writeTarHeader`). */
+export function tarHeader(header: TarHeader): Buffer {
+  const buf = Buffer.allocUnsafe(tarHeaderSize(header.name, header.linkname));
+  writeTarHeader(buf, 0, header);
+  return buf;
 }
 
 /** The end-of-archive marker: two zero blocks. */
