@@ -215,15 +215,35 @@ export async function buildDeb(spec: BuildSpec): Promise<BuildResult> {
     const sha = createHash('sha256').update(head);
     let size = head.length;
     const [data, part] = await Promise.all([open(dataFile, 'r'), open(partFile, 'w')]);
+    // Every byte or an error: a write may take less than asked (a filling disk), and a short last
+    // write must not leave a .deb whose sha256 and size describe bytes it does not hold.
+    const writeAll = async (bytes: Buffer): Promise<void> => {
+      for (let done = 0; done < bytes.length; ) {
+        const { bytesWritten } = await part.write(bytes, done, bytes.length - done);
+        if (bytesWritten <= 0) {
+          throw Object.assign(new Error(`ENOSPC: ${partFile} took ${done} of ${bytes.length} bytes`), {
+            code: 'ENOSPC',
+          });
+        }
+        done += bytesWritten;
+      }
+    };
+    // A read or write in flight may fail while the other is awaited: handled, then awaited in turn.
+    const inFlight = <T>(promise: Promise<T>): Promise<T> => {
+      promise.catch(() => {});
+      return promise;
+    };
     try {
-      let writing = part.write(head);
+      let writing = inFlight(writeAll(head));
       // Three buffers in turn: one is read into while the one before is hashed and written.
       const buffers = [0, 1, 2].map(() => Buffer.allocUnsafeSlow(COPY));
       const readAt = (i: number, at: number) =>
-        data.read(buffers[i % 3]!, 0, Math.min(COPY, dataSize - at), at).then(({ bytesRead }) => {
-          if (bytesRead === 0) throw new Error(`${dataFile} is shorter than ${dataSize} bytes`);
-          return buffers[i % 3]!.subarray(0, bytesRead);
-        });
+        inFlight(
+          data.read(buffers[i % 3]!, 0, Math.min(COPY, dataSize - at), at).then(({ bytesRead }) => {
+            if (bytesRead === 0) throw new Error(`${dataFile} is shorter than ${dataSize} bytes`);
+            return buffers[i % 3]!.subarray(0, bytesRead);
+          }),
+        );
       let reading = dataSize > 0 ? readAt(0, 0) : undefined;
       for (let i = 0, at = 0; reading; i++) {
         const piece = await reading;
@@ -231,14 +251,14 @@ export async function buildDeb(spec: BuildSpec): Promise<BuildResult> {
         reading = at < dataSize ? readAt(i + 1, at) : undefined;
         sha.update(piece);
         await writing;
-        writing = part.write(piece);
+        writing = inFlight(writeAll(piece));
         size += piece.length;
       }
       if (dataSize % 2) {
         const pad = Buffer.from('\n');
         sha.update(pad);
         await writing;
-        writing = part.write(pad);
+        writing = inFlight(writeAll(pad));
         size += 1;
       }
       await writing;

@@ -6,7 +6,9 @@
  * a build that fails so leaves no file and no compressor behind. Then the walk: entries in UTF-8
  * byte order, as dpkg-deb sorts them.
  */
-import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { statfsSync } from 'node:fs';
 import { appendFile, chmod, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isRingmasterError } from '@ringmaster/core/adapter';
@@ -178,6 +180,80 @@ describe('buildDeb', () => {
     const started = (await readFile(pids, 'utf8')).trim().split('\n').map(Number);
     expect(started).toHaveLength(2);
     for (const pid of started) expect(() => process.kill(pid, 0), `zstd ${pid}`).toThrow(/ESRCH/);
+  });
+});
+
+describe('a disk that fills', () => {
+  it('while the .deb is written: the build fails with ENOSPC, and leaves no .deb and no temporary file', async () => {
+    // 4 MB that do not compress: data.tar fits on the 6 MB disk, the .deb beside it does not.
+    const dir = await writeTree(await tempDir('full'), { 'usr/share/t/noise.bin': randomBytes(4 << 20) });
+    const entries = await walkTree(dir, { prefix: '', keepModes: false });
+    const outDir = await tempDir('tiny');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', outDir]);
+    try {
+      const error = await rejection(
+        buildDeb({
+          control: {
+            package: 'full',
+            version: '1',
+            architecture: 'all',
+            maintainer: 'A <a@example.com>',
+            description: 'x',
+          },
+          entries,
+          conffiles: [],
+          scripts: {},
+          mtime: MTIME,
+          compression: 'none',
+          level: 0,
+          outFile: join(outDir, 'full_1_all.deb'),
+        }),
+      );
+      expect(error.message).toMatch(/ENOSPC|no space/i);
+      expect(await readdir(outDir)).toEqual([]);
+    } finally {
+      execFileSync('umount', [outDir]);
+    }
+  });
+});
+
+describe('a disk that fills by less than a page', () => {
+  it('the short last write is an error, not a .deb without its end under a sha256 of all of it', async () => {
+    const dir = await writeTree(await tempDir('short'), { 'usr/share/t/noise.bin': randomBytes(4 << 20) });
+    const entries = await walkTree(dir, { prefix: '', keepModes: false });
+    const spec = (outFile: string) => ({
+      control: {
+        package: 'short',
+        version: '1',
+        architecture: 'all',
+        maintainer: 'A <a@example.com>',
+        description: 'x',
+      },
+      entries,
+      conffiles: [],
+      scripts: {},
+      mtime: MTIME,
+      compression: 'none' as const,
+      level: 0,
+      outFile,
+    });
+    const { size } = await buildDeb(spec(join(await tempDir('sized'), 'short_1_all.deb')));
+    const outDir = await tempDir('short-disk');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', outDir]);
+    try {
+      // Room for data.tar and all of the .deb but its last page: the .deb's last write is short.
+      const { bavail, bsize } = statfsSync(outDir);
+      const pages = (bytes: number) => Math.ceil(bytes / bsize);
+      await writeFile(
+        join(outDir, 'filler'),
+        Buffer.alloc((bavail - pages(dataTarSize(entries)) - pages(size) + 1) * bsize),
+      );
+      const error = await rejection(buildDeb(spec(join(outDir, 'short_1_all.deb'))));
+      expect(error.message).toMatch(/ENOSPC|no space/i);
+      expect(await readdir(outDir)).toEqual(['filler']);
+    } finally {
+      execFileSync('umount', [outDir]);
+    }
   });
 });
 
