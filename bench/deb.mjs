@@ -236,21 +236,24 @@ async function benchRelationCheck(runs = 9) {
 }
 
 // ---- section 1: build (BENCH_ONLY=build runs only this) ---------------------------------------------
-/** The compressors of the build section, each at dpkg-deb's default level (`man dpkg-deb`, -z). */
+/**
+ * The compressors of the build section, each at dpkg-deb's default level (`man dpkg-deb`, -z);
+ * BENCH_COMPRESSION=zstd (or a comma-separated list) measures only those.
+ */
 const BUILD_COMPRESSORS = [
   ['gzip', 9],
   ['xz', 6],
   ['zstd', 3],
-];
+].filter(([c]) => !process.env.BENCH_COMPRESSION || process.env.BENCH_COMPRESSION.split(',').includes(c));
 
 /**
  * The 2,000-file / 40 MB tree built by deb() and by `dpkg-deb --root-owner-group -Z<c> -z<level>
  * --build`, for each compressor at the same level, BENCH_RUNS runs (default 5), ours and
  * dpkg-deb's in each run (which goes first alternates). deb() builds in a process of its own and
  * times itself (import and startup excluded; the process's wall time is reported too). Its peak
- * RSS is the process's own maxRSS plus the largest of its compressor children's (xz and zstd are
- * found through wrappers on PATH that run them under `/usr/bin/time -f %M`): the children run
- * one after the other, each alongside the process, so the sum bounds the build's total from
+ * RSS is the process's own maxRSS plus its compressor children's (xz and zstd are found through
+ * wrappers on PATH that run them under `/usr/bin/time -f %M`): control.tar's compressor runs
+ * alongside data.tar's, so all of them are added, and the sum bounds the build's total from
  * above. dpkg-deb's peak is `/usr/bin/time -f %M` of it: the largest of its processes (it forks
  * tar and a compressor), not their sum.
  */
@@ -309,9 +312,12 @@ async function benchBuild(work) {
           { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, BENCH_RSS_LOG: log } },
         );
         const o = JSON.parse(p.stdout.toString());
-        // One line per compressor run (data.tar, then control.tar), in KB.
+        // One line per compressor run (control.tar's and data.tar's, at the same time), in KB.
         const tool = existsSync(log)
-          ? Math.max(...readFileSync(log, 'utf8').trim().split('\n').map(Number)) / 1024
+          ? readFileSync(log, 'utf8')
+              .trim()
+              .split('\n')
+              .reduce((sum, kb) => sum + Number(kb), 0) / 1024
           : 0;
         r.ours.push(o.ms);
         r.process.push(p.ms);
@@ -378,26 +384,37 @@ async function benchBuild(work) {
 /** Runs of each indexing measurement, ours and the peer's interleaved in each. */
 const INDEX_RUNS = Math.max(5, Number(process.env.BENCH_RUNS ?? 5));
 
-/** Wall time of a process in ms; its stdout goes to `stdoutFile` when given (the peer writes its index). */
-function timeProcess(argv, { cwd, stdoutFile } = {}) {
-  const out = stdoutFile ? openSync(stdoutFile, 'w') : 'ignore';
+/**
+ * Wall time of a process in ms; its stdout goes to `stdoutFile` when given (the peer writes its
+ * index). With `report`, resolves with `{ ms, out }`: its stdout's last line, parsed as JSON (what
+ * our scripts measured inside the process).
+ */
+function timeProcess(argv, { cwd, stdoutFile, report } = {}) {
+  const out = stdoutFile ? openSync(stdoutFile, 'w') : report ? 'pipe' : 'ignore';
   try {
     const start = performance.now();
     const r = spawnSync(argv[0], argv.slice(1), { cwd, stdio: ['ignore', out, 'pipe'] });
     const ms = performance.now() - start;
     if (r.status !== 0) throw new Error(`${argv.slice(0, 4).join(' ')}… failed: ${r.stderr}`);
-    return ms;
+    return report ? { ms, out: JSON.parse(r.stdout.toString().trim().split('\n').at(-1)) } : ms;
   } finally {
     if (stdoutFile) closeSync(out);
   }
 }
 
-/** `node -e <script> …args` as a process, the script importing the built package as a user would. */
+/**
+ * `node -e <script> …args` as a process, the script importing the built package as a user would;
+ * it prints `{ importMs, workMs }` (`work` is the time of the script's own statements).
+ */
 const nodeScript = (script, ...args) => [
   process.execPath,
   '--input-type=module',
   '-e',
-  `const { aptRepository } = await import(${JSON.stringify(distUrl.href)});\n${script}`,
+  `const t0 = performance.now();
+const { aptRepository } = await import(${JSON.stringify(distUrl.href)});
+const t1 = performance.now();
+${script}
+console.log(JSON.stringify({ importMs: t1 - t0, workMs: performance.now() - t1 }));`,
   ...args,
 ];
 
@@ -424,11 +441,15 @@ async function buildSmallPackages(dir, count, prefix, depends = ['libc6 (>= 2.36
  * reindex_ratio_vs_apt_ftparchive and publish_ratio_vs_reprepro: 500 packages, every side a whole
  * process, unsigned on both sides (apt-ftparchive and reprepro sign only through gpg, as we do).
  *   re-index: a repository whose pool holds the 500 and whose indexes were lost (dists/ removed):
- *     `reindex()` reads the pool (every file checksummed; the catalogue records are its control-data
- *     cache) and writes Packages, Packages.gz and Release — against `apt-ftparchive packages` of
- *     the same pool, `gzip -9` of its output and `apt-ftparchive release`, summed. For reference:
- *     reindex() with its catalogue lost too (every package read and checked in full), apt-ftparchive
- *     with a warm --db (its own cache, keyed by path), and a process that only imports the package.
+ *     `reindex()` walks the pool (a file whose catalogue record's stat key matches is not read; the
+ *     first run records the keys, the later ones use them) and writes Packages, Packages.gz and
+ *     Release — against `apt-ftparchive packages` of the same pool, `gzip -9` of its output and
+ *     `apt-ftparchive release`, summed. For reference: reindex() with its catalogue lost too
+ *     (every package read and checked in full), apt-ftparchive with a warm --db (its own cache,
+ *     keyed by path), and a process that only imports the package.
+ *   floor: a bare `node -e 0`, timed in the same runs: what any Node process costs before it does
+ *     anything (node_floor_ratio_vs_apt_ftparchive); and reindex()'s own time inside its process,
+ *     after the import, against the peer's whole run (reindex_work_ratio_vs_apt_ftparchive).
  *   publish: the 500 into an empty repository (checked, copied into the pool, fsynced, indexed)
  *     against `reprepro includedeb` of the same files into an empty repository.
  */
@@ -447,7 +468,19 @@ async function benchIndex(work) {
   const ftpDb = join(dir, 'ftp.db');
   timeProcess(['apt-ftparchive', '--db', ftpDb, 'packages', 'pool/main'], { cwd: warm }); // warms its db
   const reindexScript = nodeScript('await aptRepository({ dir: process.argv[1] }).reindex();');
-  const ms = { ftp: [], ftpDb: [], warm: [], cold: [], imports: [], publish: [], reprepro: [] };
+  const ms = {
+    ftp: [],
+    ftpDb: [],
+    warm: [],
+    warmWork: [],
+    warmImport: [],
+    cold: [],
+    imports: [],
+    bare: [],
+    publish: [],
+    publishWork: [],
+    reprepro: [],
+  };
   const debFiles = artifacts.map((a) => a.file);
   for (let run = 0; run < INDEX_RUNS; run++) {
     // The peer: its Packages of our pool (same files, same paths), compressed, then its Release.
@@ -463,7 +496,11 @@ async function benchIndex(work) {
         }),
     );
     await rm(join(warm, 'dists'), { recursive: true, force: true });
-    ms.warm.push(timeProcess([...reindexScript, warm]));
+    const reindexed = timeProcess([...reindexScript, warm], { report: true });
+    ms.warm.push(reindexed.ms);
+    ms.warmWork.push(reindexed.out.workMs);
+    ms.warmImport.push(reindexed.out.importMs);
+    ms.bare.push(timeProcess([process.execPath, '-e', '0']));
     ms.ftpDb.push(
       timeProcess(['apt-ftparchive', '--db', ftpDb, 'packages', 'pool/main'], {
         cwd: warm,
@@ -480,15 +517,18 @@ async function benchIndex(work) {
     ms.imports.push(timeProcess(nodeScript('void aptRepository;')));
 
     const ours = join(dir, `publish-${run}`);
-    ms.publish.push(
-      timeProcess([
+    const publishing = timeProcess(
+      [
         ...nodeScript(
           "const { readFile } = await import('node:fs/promises');\nawait aptRepository({ dir: process.argv[1] }).publishMany(JSON.parse(await readFile(process.argv[2], 'utf8')));",
         ),
         ours,
         artifactsFile,
-      ]),
+      ],
+      { report: true },
     );
+    ms.publish.push(publishing.ms);
+    ms.publishWork.push(publishing.out.workMs);
     const reprepro = join(dir, `reprepro-${run}`);
     await mkdir(join(reprepro, 'conf'), { recursive: true });
     await writeFile(
@@ -501,18 +541,23 @@ async function benchIndex(work) {
     for (const d of [ours, reprepro]) await rm(d, { recursive: true, force: true });
   }
   const reindexRatio = median(ms.warm) / median(ms.ftp);
+  const workRatio = median(ms.warmWork) / median(ms.ftp);
+  const floorRatio = median(ms.bare) / median(ms.ftp);
   const publishRatio = median(ms.publish) / median(ms.reprepro);
   const of = `median (min–max) of ${INDEX_RUNS}`;
   console.log(
-    `[bench] re-index 500, as processes, ms, ${of}: reindex() ${spread(ms.warm, 0)} (catalogue lost too: ${spread(ms.cold, 0)}); apt-ftparchive packages + gzip -9 + release ${spread(ms.ftp, 0)} (with a warm --db: ${spread(ms.ftpDb, 0)}); a process only importing @ringmaster/pkg-deb ${spread(ms.imports, 0)}`,
+    `[bench] re-index 500, as processes, ms, ${of}: reindex() ${spread(ms.warm, 0)} (the first run, recording stat keys: ${ms.warm[0].toFixed(0)}; catalogue lost too: ${spread(ms.cold, 0)}); apt-ftparchive packages + gzip -9 + release ${spread(ms.ftp, 0)} (with a warm --db: ${spread(ms.ftpDb, 0)}); a process only importing @ringmaster/pkg-deb ${spread(ms.imports, 0)}`,
   );
   console.log(
     `[bench] re-index ratio ${reindexRatio.toFixed(2)} (goal ≤ 1.0; catalogue lost ${(median(ms.cold) / median(ms.ftp)).toFixed(2)}; vs apt-ftparchive --db ${(median(ms.warm) / median(ms.ftpDb)).toFixed(2)})`,
   );
   console.log(
-    `[bench] publish 500 into an empty repository, as processes, ms, ${of}: publishMany() ${spread(ms.publish, 0)}, reprepro includedeb ${spread(ms.reprepro, 0)} → ratio ${publishRatio.toFixed(2)} (goal ≤ 1.0)`,
+    `[bench] the floor: a bare \`node -e 0\` ${spread(ms.bare, 0)} ms, ${floorRatio.toFixed(2)}× the peer's whole run; inside reindex()'s process: importing @ringmaster/pkg-deb ${spread(ms.warmImport, 0)} ms, reindex() itself ${spread(ms.warmWork, 0)} ms (the first run ${ms.warmWork[0].toFixed(0)}) → ${workRatio.toFixed(2)}× the peer's whole run`,
   );
-  return { reindexRatio, publishRatio };
+  console.log(
+    `[bench] publish 500 into an empty repository, as processes, ms, ${of}: publishMany() ${spread(ms.publish, 0)} (inside its process, after the import: ${spread(ms.publishWork, 0)}), reprepro includedeb ${spread(ms.reprepro, 0)} → ratio ${publishRatio.toFixed(2)} (goal ≤ 1.0)`,
+  );
+  return { reindexRatio, publishRatio, workRatio, floorRatio };
 }
 
 /**
@@ -569,9 +614,10 @@ async function benchAddOne(work) {
     await repo.close();
     execFileSync('gpgconf', ['--homedir', gpgHome, '--kill', 'gpg-agent']);
   }
-  const entries = (await readdir(join(repoDir, '.ringmaster/packages'))).length;
+  // The base packages (pool/main/b/base<i>/), which each run added one to.
+  const entries = (await readdir(join(repoDir, 'pool/main/b'))).length;
   console.log(
-    `[bench] add one to ${entries - 2 * INDEX_RUNS}+ packages, signed (InRelease + Release.gpg by gpg): ${spread(ms)} ms, median (min–max) of ${INDEX_RUNS} (goal < 30 ms); from a fresh process: ${spread(fresh, 0)} ms`,
+    `[bench] add one to ${entries}+ packages, signed (InRelease + Release.gpg by gpg): ${spread(ms)} ms, median (min–max) of ${INDEX_RUNS} (goal < 30 ms); from a fresh process: ${spread(fresh, 0)} ms`,
   );
   return { median: median(ms) };
 }
@@ -621,6 +667,8 @@ if (process.env.BENCH_ONLY === 'index') {
       JSON.stringify({
         bench: 'deb',
         reindex_ratio_vs_apt_ftparchive: round(indexing.reindexRatio),
+        reindex_work_ratio_vs_apt_ftparchive: round(indexing.workRatio),
+        node_floor_ratio_vs_apt_ftparchive: round(indexing.floorRatio),
         publish_ratio_vs_reprepro: round(indexing.publishRatio),
         add_one_to_5000_ms: round(addOne.median, 1),
       }),
@@ -661,6 +709,8 @@ try {
       bench: 'deb',
       ...build.json,
       reindex_ratio_vs_apt_ftparchive: round(indexing.reindexRatio),
+      reindex_work_ratio_vs_apt_ftparchive: round(indexing.workRatio),
+      node_floor_ratio_vs_apt_ftparchive: round(indexing.floorRatio),
       publish_ratio_vs_reprepro: round(indexing.publishRatio),
       add_one_to_5000_ms: round(addOne.median, 1),
       suite_update_ms: round(suite.median, 1),

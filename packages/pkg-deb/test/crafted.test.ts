@@ -189,16 +189,15 @@ describe('what apt sees', () => {
         ['Package', 'Version', 'Filename', 'SHA256'].map((f) => new RegExp(`^${f}: (.*)$`, 'm').exec(s)?.[1]),
       )
       .sort();
-    const catalogueDir = join(repoDir, '.ringmaster/packages');
+    const catalogueDir = join(repoDir, '.ringmaster/catalogue');
     const fromCatalogue = (
       await Promise.all(
-        (
-          await readdir(catalogueDir)
-        )
-          .filter((f) => f.endsWith('.json'))
-          .map(async (f) => JSON.parse(await readFile(join(catalogueDir, f), 'utf8'))),
+        (await readdir(catalogueDir)).map(async (f) => await readFile(join(catalogueDir, f), 'utf8')),
       )
     )
+      .flatMap((text) => text.split('\n').filter(Boolean))
+      .map((line) => JSON.parse(line))
+      .filter((r) => r.name !== undefined)
       .map((r: { name: string; version: string; filename: string; sha256: string }) => [
         r.name,
         r.version,

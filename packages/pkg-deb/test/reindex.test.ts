@@ -1,11 +1,13 @@
 /**
- * reindex(): the catalogue rebuilt from the pool, its records used as a control-data cache only
- * when a pool file's path, size, mtime and SHA-256 all match. A file changed under the same size
- * with its mtime put back (touch -d) is read again; a torn or corrupt record is never trusted; a
- * crafted package is refused as a publish refuses it; and apt-get (through gpgv) reads the result.
+ * reindex(): the catalogue rebuilt from the pool, its records used as a control-data cache: a
+ * file whose stat key (device, inode, size, mtime, ctime) matches its record is not read, any
+ * other is read and its SHA-256 compared with the record's. A file changed under the same size
+ * with its mtime put back (touch -d) is read again, its ctime being new; a torn or corrupt record
+ * is never trusted; a crafted package is refused as a publish refuses it; a catalogue an older
+ * version wrote is rebuilt; and apt-get (through gpgv) reads the result.
  */
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { Artifact } from '@ringmaster/core/adapter';
 import { isRingmasterError } from '@ringmaster/core/adapter';
@@ -59,7 +61,7 @@ async function repository(
   return { repo, dir, pool: Object.fromEntries(stored.map((a) => [a.name, a.file])) };
 }
 
-/** Every file under dists/ and .ringmaster/packages/, with its bytes' hash: what "unchanged" means. */
+/** Every file under dists/ and .ringmaster/catalogue/, with its bytes' hash: what "unchanged" means. */
 async function snapshot(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const walk = async (at: string): Promise<void> => {
@@ -70,7 +72,7 @@ async function snapshot(dir: string): Promise<Record<string, string>> {
     }
   };
   await walk(join(dir, 'dists'));
-  await walk(join(dir, '.ringmaster/packages'));
+  await walk(join(dir, '.ringmaster/catalogue'));
   return out;
 }
 
@@ -90,15 +92,22 @@ async function touchMtime(file: string, ns: bigint): Promise<void> {
   expect((await stat(file, { bigint: true })).mtimeNs).toBe(ns);
 }
 
-/** The catalogue record file of `name` 1.0. */
-const recordOf = (dir: string, name: string) => join(dir, '.ringmaster/packages', `${name}_1.0_all.json`);
+/** The catalogue's files (a publish writes one). */
+async function catalogueFiles(dir: string): Promise<string[]> {
+  const at = join(dir, '.ringmaster/catalogue');
+  return (await readdir(at)).sort().map((name) => join(at, name));
+}
+
+/** Waits until every file written so far is over a second old: reindex() then records stat keys. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 1100));
 
 describe('reindex() and its control-data cache', () => {
   it('rebuilds lost indexes from the pool, reading no package whose record matches it', async () => {
     const { repo, dir } = await repository(['alpha', 'beta', 'gamma']);
     const before = await readFile(join(dir, PACKAGES));
     await rm(join(dir, 'dists'), { recursive: true });
-    expect(await repo.reindex()).toEqual({ packages: 3, read: 0 });
+    // A publish records no stat key (its files are new): each file is checksummed, none read in full.
+    expect(await repo.reindex()).toEqual({ packages: 3, read: 0, checksummed: 3 });
     expect(await readFile(join(dir, PACKAGES))).toEqual(before);
     await ok(['gpgv', '--keyring', key.publicKeyFile, join(dir, 'dists/stable/InRelease')]);
     await ok([
@@ -122,11 +131,44 @@ describe('reindex() and its control-data cache', () => {
     await touchMtime(file, mtimeNs);
     expect((await stat(file)).size).toBe(bytes.length);
 
-    expect(await repo.reindex()).toEqual({ packages: 2, read: 1 });
+    expect(await repo.reindex()).toEqual({ packages: 2, read: 1, checksummed: 2 });
     expect(await indexedSha256(dir, 'alpha')).toBe(sha256(bytes));
     expect((await repo.find('alpha', '1.0'))?.sha256).toBe(sha256(bytes));
-    // The record now matches the file: the next reindex reads nothing.
-    expect(await repo.reindex()).toEqual({ packages: 2, read: 0 });
+    // The record now matches the file: the next reindex reads nothing in full.
+    expect(await repo.reindex()).toMatchObject({ packages: 2, read: 0 });
+    await repo.close();
+  });
+
+  it('takes a file whose stat key matches without reading it, and catches by its ctime a same-size change with the mtime put back', async () => {
+    const { repo, dir, pool } = await repository(['alpha', 'beta']);
+    await settle();
+    // Checksummed once more, then recorded with their stat keys.
+    expect(await repo.reindex()).toEqual({ packages: 2, read: 0, checksummed: 2 });
+    expect(await repo.reindex()).toEqual({ packages: 2, read: 0, checksummed: 0 });
+
+    const file = pool.alpha!;
+    const before = await stat(file, { bigint: true });
+    const bytes = Buffer.from(await readFile(file));
+    bytes[8 + 16] = bytes[8 + 16] === 0x31 ? 0x32 : 0x31;
+    await writeFile(file, bytes);
+    await touchMtime(file, before.mtimeNs);
+    const after = await stat(file, { bigint: true });
+    // Device, inode, size and mtime as recorded: only the ctime says the file changed.
+    expect([after.dev, after.ino, after.size, after.mtimeNs]).toEqual([
+      before.dev,
+      before.ino,
+      before.size,
+      before.mtimeNs,
+    ]);
+    expect(after.ctimeNs).not.toBe(before.ctimeNs);
+
+    expect(await repo.reindex()).toEqual({ packages: 2, read: 1, checksummed: 1 });
+    expect(await indexedSha256(dir, 'alpha')).toBe(sha256(bytes));
+    // touch alone (times changed, bytes not) has the file checksummed again, not read in full.
+    await settle();
+    expect(await repo.reindex()).toMatchObject({ packages: 2, read: 0 });
+    await ok(['touch', pool.beta!]);
+    expect(await repo.reindex()).toMatchObject({ packages: 2, read: 0, checksummed: 1 });
     await repo.close();
   });
 
@@ -152,10 +194,12 @@ describe('reindex() and its control-data cache', () => {
   it('never trusts a torn or corrupt record: publish refuses it by name, reindex() reads its package again', async () => {
     const { repo, dir, pool } = await repository(['alpha', 'beta', 'gamma']);
     const truth = await readFile(join(dir, PACKAGES), 'utf8');
-    // A torn write, and a record whose stanza was changed without its check.
-    await truncate(recordOf(dir, 'alpha'), 40);
-    const beta = await readFile(recordOf(dir, 'beta'), 'utf8');
-    await writeFile(recordOf(dir, 'beta'), beta.replace('The beta package', 'The evil package'));
+    // One publish, one catalogue file: alpha, beta, gamma. Beta's stanza changed without its
+    // check, and the file cut short inside gamma's line (a torn write).
+    const [file, ...others] = await catalogueFiles(dir);
+    expect(others).toEqual([]);
+    const text = (await readFile(file!, 'utf8')).replace('The beta package', 'The evil package');
+    await writeFile(file!, text.slice(0, text.lastIndexOf('"name":"gamma"') + 20));
 
     const fresh = aptRepository({
       dir,
@@ -163,16 +207,53 @@ describe('reindex() and its control-data cache', () => {
     });
     const error = await rejection(fresh.publish(await build('delta', '1.0')));
     expect(isRingmasterError(error, 'REPOSITORY')).toBe(true);
-    expect(error.message).toMatch(/alpha_1\.0_all\.json|beta_1\.0_all\.json/);
+    expect(error.message).toContain(file!);
+    expect(error.message).toContain('line 2: its check does not match');
     expect(error.message).toContain('reindex()');
 
-    expect(await fresh.reindex()).toEqual({ packages: 3, read: 2 });
+    expect(await fresh.reindex()).toEqual({ packages: 3, read: 2, checksummed: 3 });
     expect(await readFile(join(dir, PACKAGES), 'utf8')).toBe(truth);
     expect(await readFile(join(dir, PACKAGES), 'utf8')).not.toContain('evil');
     expect(await indexedSha256(dir, 'alpha')).toBe(sha256(await readFile(pool.alpha!)));
     await fresh.publish(await build('delta', '1.0'));
     expect(await fresh.versions('delta')).toEqual(['1.0']);
     await fresh.close();
+    await repo.close();
+  });
+
+  it('refuses a catalogue file cut short, even between two lines', async () => {
+    const { repo, dir } = await repository(['alpha', 'beta']);
+    const [file] = await catalogueFiles(dir);
+    const text = await readFile(file!, 'utf8');
+    const firstLine = text.indexOf('\n') + 1;
+    for (const [cut, says] of [
+      [firstLine + 10, 'line 2: it ends without a newline (cut short?)'],
+      // Every line left checks: the file's end line is what is missing.
+      [firstLine, 'it has no end line (cut short?)'],
+    ] as const) {
+      await writeFile(file!, text.slice(0, cut));
+      const error = await rejection(aptRepository({ dir }).versions('alpha'));
+      expect(isRingmasterError(error, 'REPOSITORY')).toBe(true);
+      expect(error.message).toContain(`${file!} is unreadable (${says})`);
+    }
+    await repo.close();
+  });
+
+  it('rebuilds the catalogue of an older version (a file per package) from the pool, once', async () => {
+    const { repo, dir } = await repository(['alpha', 'beta']);
+    const before = await readFile(join(dir, PACKAGES), 'utf8');
+    // What an older version left: .ringmaster/packages/, a record file per package.
+    await rm(join(dir, '.ringmaster/catalogue'), { recursive: true });
+    await mkdir(join(dir, '.ringmaster/packages'));
+    await writeFile(join(dir, '.ringmaster/packages/alpha_1.0_all.json'), '{"name":"alpha"}');
+    const again = aptRepository({ dir });
+    expect(await again.versions('beta')).toEqual(['1.0']);
+    await expect(stat(join(dir, '.ringmaster/packages'))).rejects.toThrow(/ENOENT/);
+    await again.publish(await build('gamma', '1.0'));
+    const after = await readFile(join(dir, PACKAGES), 'utf8');
+    expect(after.startsWith(before)).toBe(true);
+    expect(after).toContain('Package: gamma\n');
+    await again.close();
     await repo.close();
   });
 
@@ -223,7 +304,7 @@ describe('reindex() and its control-data cache', () => {
       dir,
       signingKey: { homedir: key.homedir, keyId: key.keyId, passphrase: key.passphrase },
     });
-    expect(await fresh.reindex()).toEqual({ packages: 1, read: 1 });
+    expect(await fresh.reindex()).toEqual({ packages: 1, read: 1, checksummed: 1 });
     expect(await fresh.versions('alpha')).toEqual(['1.0']);
     expect(await fresh.versions('beta')).toEqual([]);
     expect(await readdir(join(dir, 'pool/main/a/alpha'))).toEqual(['alpha_1.0_all.deb']);

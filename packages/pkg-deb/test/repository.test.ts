@@ -7,6 +7,7 @@ import type { Artifact } from '@ringmaster/core/adapter';
 import { isRingmasterError, runCommand } from '@ringmaster/core/adapter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aptRepository, deb } from '../src/index.js';
+import { mapLimit } from '../src/repository/concurrency.js';
 import { cleanup, makeKey, ok, rejection, revision, type TestKey, tempDir, writeTree } from './helpers.js';
 
 let key: TestKey;
@@ -285,6 +286,52 @@ describe('aptRepository() refuses bad packages and leaves the index unchanged', 
     expect(await repo.versions('app')).toEqual(['1.0']);
     expect(await readdir(join(dir, 'pool/main/a/app'))).toEqual(['app_1.0_all.deb']);
     await ok(['gpgv', '--keyring', key.publicKeyFile, join(dir, 'dists/stable/InRelease')]);
+  });
+});
+
+describe('aptRepository() after a failure midway through a batch', () => {
+  it('mapLimit starts nothing after a failure, and rejects once the calls in flight settled', async () => {
+    const started: number[] = [];
+    let inFlight = 0;
+    const error = await rejection(
+      mapLimit(
+        Array.from({ length: 40 }, (_, i) => i),
+        8,
+        async (i) => {
+          started.push(i);
+          inFlight++;
+          try {
+            // The first fails at once; the others take a few turns of the event loop.
+            if (i === 0) throw new Error('item 0 failed');
+            for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+            return i;
+          } finally {
+            inFlight--;
+          }
+        },
+      ),
+    );
+    expect(error.message).toBe('item 0 failed');
+    expect(inFlight).toBe(0);
+    expect(started).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  it('leaves no temporary pool file behind when one package of a batch cannot be stored', async () => {
+    const dir = await tempDir('repo');
+    const repo = aptRepository({ dir });
+    const artifacts = await Promise.all(Array.from({ length: 24 }, (_, i) => build(`wave${i}`, '1.0')));
+    // The first package's pool directory cannot be made: a file is in its way.
+    await mkdir(join(dir, 'pool/main/w'), { recursive: true });
+    await writeFile(join(dir, 'pool/main/w/wave0'), 'in the way');
+    const error = await rejection(repo.publishMany(artifacts));
+    expect(isRingmasterError(error, 'REPOSITORY')).toBe(true);
+    expect(error.message).toContain('wave0');
+    const left = (await readdir(join(dir, 'pool'), { recursive: true })).filter(
+      (f) => f.endsWith('.deb') || f.endsWith('.tmp'),
+    );
+    expect(left).toEqual([]);
+    expect(await repo.versions('wave1')).toEqual([]);
+    await repo.close();
   });
 });
 

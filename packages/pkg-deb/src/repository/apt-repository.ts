@@ -4,22 +4,23 @@
  * `Release.gpg`), published atomically and incrementally under a lock, with retention, a suite
  * per ring (see ring-suites.ts), and able to serve itself over HTTP on loopback.
  */
-import { statSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { Artifact, Repository, SuiteListing } from '@ringmaster/core/adapter';
 import { parseOptions, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
 import { fieldOf, parseControlFile } from '../archive/control-file.js';
 import { sha256File } from '../archive/read-deb.js';
 import { relationsOf } from '../relations.js';
 import { compareVersions } from '../version.js';
+import { Catalogue } from './catalogue.js';
 import { mapLimit } from './concurrency.js';
-import { StagedFiles, syncDir } from './fs-atomic.js';
+import { StagedFiles } from './fs-atomic.js';
 import { writeIndexes } from './indexes.js';
 import { packageRecord, readPackage, readSmallFile } from './inspect.js';
 import { acquireLock } from './lock.js';
 import { type AptRepositoryOptions, aptRepositoryOptionsSchema } from './options.js';
-import { Catalogue, type PackageRecord } from './records.js';
+import type { PackageRecord } from './records.js';
 import { rebuildCatalogue } from './reindex.js';
 import { ringSuites } from './ring-suites.js';
 import { SegmentedGzip } from './segmented-gzip.js';
@@ -27,8 +28,18 @@ import { type RepositoryServer, type ServeOptions, serveDirectory } from './serv
 import { Signer } from './sign.js';
 
 const SCOPE = 'pkg-deb';
-/** Packages staged per wave of a batch: two open files each until the wave is fsynced. */
+/** Packages read, checked and staged per wave of a batch: an open pool file each until the wave is fsynced. */
 const WAVE = 128;
+
+/** Publishes of at most this many packages write their pool files synchronously. */
+const FEW = 8;
+
+/** A package a publish adds: its record, the file it came from, and its bytes when they were read whole. */
+interface Fresh {
+  record: PackageRecord;
+  source: string;
+  bytes?: Buffer;
+}
 /** The Repository `aptRepository()` returns. */
 export interface AptRepository extends Repository {
   readonly name: 'apt';
@@ -60,21 +71,30 @@ export interface AptRepository extends Repository {
   /**
    * Rebuilds the catalogue from the pool and rewrites every index, the ring suites' too: after a
    * crash, to re-sign, or when `.ringmaster/` or `dists/` was lost. Every `.deb` under
-   * `pool/<component>/` is checksummed; one whose path, size, mtime and SHA-256 match its
-   * catalogue record is taken from the record, any other is read and checked in full, as a
-   * publish checks it. A pool file that is not a valid package, or not at its own pool path,
-   * fails the call (`REPOSITORY`) with nothing changed. Resolves with how many packages the pool
-   * holds and how many of them were read in full.
+   * `pool/<component>/` is what the repository holds. One whose catalogue record has a stat key
+   * that still matches it (device, inode, size, mtime and ctime, as git's index keeps them; a
+   * file changed under the same size with its mtime put back has a new ctime) is taken from the
+   * record; any other is read and its SHA-256 compared with the record's, and one that differs,
+   * or has no record, is checked in full, as a publish checks it. A pool file that is not a
+   * valid package, or not at its own pool path, fails the call (`REPOSITORY`) with nothing
+   * changed. Resolves with how many packages the pool holds, how many were read to compare
+   * their checksum, and how many of those were read and checked in full.
    *
    * @example
    * ```ts
-   * await aptRepository({ dir: '/srv/apt', signingKey }).reindex(); // { packages: 5000, read: 1 }
+   * await aptRepository({ dir: '/srv/apt', signingKey }).reindex();
+   * // { packages: 5000, checksummed: 3, read: 1 }: three files touched since, one of them changed
    * ```
    */
-  reindex(): Promise<{ packages: number; read: number }>;
+  reindex(): Promise<{ packages: number; read: number; checksummed: number }>;
   /** Stops the servers it started and the private gpg-agent, if any. */
   close(): Promise<void>;
 }
+
+/** For removing what may never have been made: a file gone, or a directory in its path missing or not one. */
+const notThere = (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'ENOENT' && error.code !== 'ENOTDIR') throw error;
+};
 
 function toArtifact(root: string, r: PackageRecord): Artifact {
   return {
@@ -119,7 +139,7 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
   const o = parseOptions(aptRepositoryOptionsSchema, options, SCOPE);
   const root = resolve(o.dir);
   const state = join(root, '.ringmaster');
-  const catalogue = new Catalogue(join(state, 'packages'));
+  const catalogue = new Catalogue(state);
   const signer = o.signingKey ? new Signer(o.signingKey) : undefined;
   const layout = {
     dir: root,
@@ -146,14 +166,31 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     suiteKeep: o.suiteKeep,
   });
 
+  /**
+   * A repository an older version wrote keeps its catalogue as a file per package: it is rebuilt
+   * from the pool (every package read and checked), once, under the lock.
+   */
+  const upgrade = async () => {
+    if (!catalogue.legacy()) return;
+    await rebuildCatalogue(root, catalogue, o);
+    await rm(catalogue.legacyDir, { recursive: true, force: true });
+  };
+
   const locked = async <T>(fn: () => Promise<T>): Promise<T> => {
     await mkdir(state, { recursive: true });
     const release = await acquireLock(join(state, 'lock'), o.lockTimeoutMs);
     try {
+      await upgrade();
       return await fn();
     } finally {
       await release();
     }
+  };
+
+  /** Reads the catalogue outside the lock (taking it once to upgrade an older one). */
+  const current = async () => {
+    if (catalogue.legacy()) await locked(async () => undefined);
+    return catalogue;
   };
 
   const protectedVersions = async (name: string): Promise<Set<string>> => {
@@ -205,33 +242,92 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
   };
 
   const publishManyLocked = async (artifacts: readonly Artifact[]): Promise<Artifact[]> => {
-    const inspected = await mapLimit(artifacts, 8, inspect);
     const all = await catalogue.all();
     const published = catalogue.byFilename();
     const batch = new Map<string, PackageRecord>();
     const byFile = (filename: string) => batch.get(filename) ?? published.get(filename);
-    const fresh: { record: PackageRecord; source: string; bytes?: Buffer }[] = [];
-    for (const [i, { record, bytes }] of inspected.entries()) {
-      const existing = byFile(record.filename);
-      if (existing && existing.name === record.name && existing.version === record.version) {
-        if (existing.sha256 === record.sha256) continue;
-        throw new RingmasterError(
-          'REPOSITORY',
-          `${record.name} ${record.version} (${record.architecture}) is already published with different bytes (sha256 ${existing.sha256.slice(0, 12)}…, new ${record.sha256.slice(0, 12)}…); a version is published once — bump the version`,
-          { scope: SCOPE, details: { name: record.name, version: record.version } },
+    const inspected: PackageRecord[] = [];
+    const fresh: Fresh[] = [];
+    const pools = new StagedFiles();
+    // A publish of a few packages writes their files synchronously; a batch through the thread
+    // pool, in parallel, while its next packages are read.
+    const few = artifacts.length <= FEW;
+    const poolDirs = new Map<string, Promise<unknown>>();
+    const poolDir = (file: string) => {
+      const parent = dirname(file);
+      if (!poolDirs.has(parent)) {
+        poolDirs.set(
+          parent,
+          few ? Promise.resolve(mkdirSync(parent, { recursive: true })) : mkdir(parent, { recursive: true }),
         );
       }
-      if (existing) {
-        throw new RingmasterError(
-          'REPOSITORY',
-          `${record.name} ${record.version} would overwrite ${record.filename} of ${existing.name} ${existing.version} (versions differing only by epoch share a file name); choose another version`,
-          { scope: SCOPE, details: { name: record.name, version: record.version } },
-        );
+      return poolDirs.get(parent);
+    };
+    /** Writes a wave's pool files under temporary names, then fsyncs and closes them. */
+    const writeWave = async (wave: Fresh[]) => {
+      await mapLimit(wave, 8, async ({ record, source, bytes }) => {
+        const pool = join(root, record.filename);
+        await poolDir(pool);
+        // Store the bytes that were checked when we have them, so a file swapped meanwhile cannot slip in.
+        if (bytes) {
+          if (few) pools.writeNow(pool, bytes);
+          else await pools.write(pool, bytes);
+          return;
+        }
+        const temp = await pools.copy(pool, source);
+        // A large file is not held in memory: check the copy is what was inspected.
+        if ((await sha256File(temp)) !== record.sha256) {
+          throw new RingmasterError(
+            'REPOSITORY',
+            `${source} changed while it was being published; publish it again`,
+            { scope: SCOPE, details: { path: source } },
+          );
+        }
+      });
+      await pools.sync();
+    };
+    // The packages are read and checked a wave at a time, and each wave's pool files written
+    // (invisible, under temporary names) while the next wave is read: if one is refused, the
+    // temporary files go and nothing else changed.
+    let writing: Promise<void> = Promise.resolve();
+    try {
+      for (let at = 0; at < artifacts.length; at += WAVE) {
+        const wave: Fresh[] = [];
+        for (const [j, { record, bytes }] of (
+          await mapLimit(artifacts.slice(at, at + WAVE), 8, inspect)
+        ).entries()) {
+          inspected.push(record);
+          const existing = byFile(record.filename);
+          if (existing && existing.name === record.name && existing.version === record.version) {
+            if (existing.sha256 === record.sha256) continue;
+            throw new RingmasterError(
+              'REPOSITORY',
+              `${record.name} ${record.version} (${record.architecture}) is already published with different bytes (sha256 ${existing.sha256.slice(0, 12)}…, new ${record.sha256.slice(0, 12)}…); a version is published once — bump the version`,
+              { scope: SCOPE, details: { name: record.name, version: record.version } },
+            );
+          }
+          if (existing) {
+            throw new RingmasterError(
+              'REPOSITORY',
+              `${record.name} ${record.version} would overwrite ${record.filename} of ${existing.name} ${existing.version} (versions differing only by epoch share a file name); choose another version`,
+              { scope: SCOPE, details: { name: record.name, version: record.version } },
+            );
+          }
+          batch.set(record.filename, record);
+          wave.push({ record, source: artifacts[at + j]!.file, ...(bytes ? { bytes } : {}) });
+        }
+        fresh.push(...wave);
+        // Written while the next wave is read; one wave's files open at a time, created once the
+        // wave before is fsynced (a file created while the journal commits an fsync waits for it).
+        writing = writing.then(() => writeWave(wave));
+        writing.catch(() => undefined); // rejects through the awaits below
       }
-      batch.set(record.filename, record);
-      fresh.push({ record, source: artifacts[i]!.file, ...(bytes ? { bytes } : {}) });
+    } catch (error) {
+      await writing.catch(() => undefined);
+      await pools.discard();
+      throw error;
     }
-    const stored = () => inspected.map(({ record }) => toArtifact(root, byFile(record.filename)!));
+    const stored = () => inspected.map((record) => toArtifact(root, byFile(record.filename)!));
     if (fresh.length === 0) return stored();
 
     const records = [...all, ...fresh.map((f) => f.record)];
@@ -242,43 +338,24 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
       drop.push(...(await expired(records, name, keepVersions, listed)));
     }
     const dropped = new Set(drop);
-    const pools = new StagedFiles();
-    const stagedRecords = new StagedFiles();
     /**
-     * Every pool file and record is written, then fsynced in waves, then renamed into place —
-     * pool files first, so a record never names a missing file. Nothing names either until the
+     * Once the pool files are written and fsynced they are renamed into place, and the records
+     * are written to the catalogue's next file meanwhile, fsynced, and renamed into place after
+     * the pool files, so a record never names a missing file. Nothing names either until the
      * indexes are renamed into place, which waits for this (writeIndexes' `ready`): the indexes
      * are built, compressed and signed meanwhile.
      */
     const stage = async () => {
-      for (const temp of catalogue.staleTemps) await catalogue.removeFile(temp);
-      const poolDirs = new Map<string, Promise<unknown>>();
-      for (let wave = 0; wave < fresh.length; wave += WAVE) {
-        await mapLimit(fresh.slice(wave, wave + WAVE), 8, async ({ record, source, bytes }) => {
-          const pool = join(root, record.filename);
-          const parent = join(pool, '..');
-          if (!poolDirs.has(parent)) poolDirs.set(parent, mkdir(parent, { recursive: true }));
-          await poolDirs.get(parent);
-          // Store the bytes that were checked when we have them, so a file swapped meanwhile cannot slip in.
-          const temp = bytes ? await pools.write(pool, bytes) : await pools.copy(pool, source);
-          // A large file is not held in memory: check the copy is what was inspected.
-          if (!bytes && (await sha256File(temp)) !== record.sha256) {
-            throw new RingmasterError(
-              'REPOSITORY',
-              `${source} changed while it was being published; publish it again`,
-              { scope: SCOPE, details: { path: source } },
-            );
-          }
-          // The pool file's mtime is part of the record: with its path, size and sha256, the key
-          // under which reindex() reuses the record.
-          record.mtime = String(statSync(temp, { bigint: true }).mtimeNs);
-          await catalogue.stage(record, stagedRecords);
-        });
-        await Promise.all([pools.sync(), stagedRecords.sync()]);
+      const adding = catalogue.prepareAdd(fresh.map((f) => f.record));
+      adding.catch(() => undefined); // rejects through the await below
+      try {
+        await writing;
+        await pools.rename();
+      } catch (error) {
+        await (await adding.catch(() => undefined))?.discard();
+        throw error;
       }
-      await pools.rename();
-      await stagedRecords.rename();
-      await syncDir(catalogue.dir);
+      await (await adding).commit();
     };
     const staged = stage();
     staged.catch(() => undefined); // rejects through writeIndexes, which awaits it
@@ -292,30 +369,22 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
       );
     } catch (error) {
       // The previous indexes are untouched; forget the new packages so the catalogue agrees with
-      // them (once the staging stopped: no write outlives the lock).
+      // them (once the staging stopped: no write outlives the lock), records before pool files.
       await staged.catch(() => undefined);
       await pools.discard();
-      await stagedRecords.discard();
-      for (const { record } of fresh) {
-        await catalogue.remove(record);
-        await rm(join(root, record.filename), { force: true });
-      }
+      await catalogue.remove(fresh.map((f) => f.record));
+      for (const { record } of fresh) await rm(join(root, record.filename), { force: true }).catch(notThere);
       const what =
         fresh.length === 1
           ? `${fresh[0]!.record.name} ${fresh[0]!.record.version}`
           : `${fresh.length} packages`;
       throw toRingmasterError(error, 'REPOSITORY', SCOPE, `cannot publish ${what}`);
     }
-    // The record first: a crash in between leaves a pool file no record names (which reindex()
+    // The records first: a crash in between leaves a pool file no record names (which reindex()
     // takes back, and retention drops again), never a record whose pool file is gone.
-    for (const r of drop) {
-      await catalogue.remove(r);
-      await rm(join(root, r.filename), { force: true });
-    }
-    await catalogue.remember(
-      fresh.map((f) => f.record),
-      drop,
-    );
+    await catalogue.remove(drop);
+    for (const r of drop) await rm(join(root, r.filename), { force: true });
+    await catalogue.compact();
     return stored();
   };
 
@@ -326,10 +395,10 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     publishMany: (artifacts) => locked(() => publishManyLocked(artifacts)),
     reindex: () =>
       locked(async () => {
-        const { records, read } = await rebuildCatalogue(root, catalogue, o);
+        const { records, read, checksummed } = await rebuildCatalogue(root, catalogue, o);
         await writeIndexes(layout, await catalogue.all(), signer, new Date(), { gzip });
         await rings.rewriteAll();
-        return { packages: records.length, read };
+        return { packages: records.length, read, checksummed };
       }),
     async admit(ring, artifacts) {
       rings.suiteOf(ring); // a ring without a usable suite fails before waiting for the lock
@@ -337,15 +406,11 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     },
     suite: (ring) => rings.suite(ring),
     async versions(name) {
-      const all = await catalogue.all();
+      const all = await (await current()).all();
       return [...new Set(all.filter((r) => r.name === name).map((r) => r.version))].sort(compareVersions);
     },
     async find(name, version) {
-      const prefix = `${name}_${version}_`;
-      const files = await readdir(catalogue.dir).catch(() => [] as string[]);
-      const match = files.find((f) => f.startsWith(prefix) && !f.slice(prefix.length).includes('_'));
-      if (!match) return undefined;
-      const record = await catalogue.get(name, version, match.slice(prefix.length, -'.json'.length));
+      const record = await (await current()).find(name, version);
       return record && toArtifact(root, record);
     },
     async serve(serveOptions) {

@@ -3,9 +3,37 @@
  * rename over the target, so a reader sees the old bytes or the new ones, never half of either.
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { close, closeSync, constants, fsync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { copyFile, type FileHandle, open, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { slices } from './records.js';
+
+const fsyncFd = promisify(fsync);
+const closeFd = promisify(close);
+
+/**
+ * Data up to this size is written synchronously, and only its fsync goes to the thread pool: a
+ * small file's create and write take microseconds, each trip through the pool (behind other
+ * fsyncs, and waiting for the main thread to go on) far longer.
+ */
+const SMALL = 256 * 1024;
+
+/** Creates `temp` (which must not exist) and writes `data` to it, synchronously; returns its descriptor. */
+function createSync(temp: string, data: string | Buffer): number {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  const fd = openSync(temp, 'wx', 0o644);
+  try {
+    let at = 0;
+    // Each write moves forward: bounded by the data.
+    while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
+    return fd;
+  } catch (error) {
+    closeSync(fd);
+    rmSync(temp, { force: true });
+    throw error;
+  }
+}
 
 /** A temporary name next to `path` (same filesystem, so rename is atomic). */
 export function tempNameFor(path: string): string {
@@ -21,6 +49,18 @@ export async function writeTemp(
   data: string | Buffer,
   temp = tempNameFor(path),
 ): Promise<string> {
+  if (data.length <= SMALL) {
+    const fd = createSync(temp, data);
+    try {
+      await fsyncFd(fd);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    } finally {
+      await closeFd(fd);
+    }
+    return temp;
+  }
   try {
     // flush: fsync before close, in one call on the thread pool.
     await writeFile(temp, data, { mode: 0o644, flush: true });
@@ -38,16 +78,32 @@ export async function writeTemp(
  * was written with until its fsync. The caller bounds how many are open: `sync()` closes them.
  */
 export class StagedFiles {
-  private readonly pending: FileHandle[] = [];
+  private readonly pending: (FileHandle | number)[] = [];
   private readonly staged: { temp: string; path: string; renamed: boolean }[] = [];
 
-  /** Writes `data` to a temporary name next to `path`; resolves with that name. */
-  async write(path: string, data: string | Buffer): Promise<string> {
+  /**
+   * Writes `data` to a temporary name next to `path` through the thread pool; resolves with that
+   * name. For a batch: files in many directories are created in parallel, while the main thread
+   * reads the next packages.
+   */
+  async write(path: string, data: Buffer): Promise<string> {
     const temp = tempNameFor(path);
     const handle = await open(temp, 'wx', 0o644);
     this.staged.push({ temp, path, renamed: false });
     this.pending.push(handle);
     await handle.writeFile(data);
+    return temp;
+  }
+
+  /**
+   * Writes `data` to a temporary name next to `path` synchronously, and returns that name: for a
+   * publish of a few packages, whose every trip through the thread pool would wait behind the
+   * indexes' fsyncs. Only its fsync, in `sync()`, goes there.
+   */
+  writeNow(path: string, data: Buffer): string {
+    const temp = tempNameFor(path);
+    this.pending.push(createSync(temp, data));
+    this.staged.push({ temp, path, renamed: false });
     return temp;
   }
 
@@ -71,11 +127,11 @@ export class StagedFiles {
         while (next < handles.length) {
           const handle = handles[next++]!;
           try {
-            if (failure === undefined) await handle.sync();
+            if (failure === undefined) await (typeof handle === 'number' ? fsyncFd(handle) : handle.sync());
           } catch (error) {
             failure ??= error;
           } finally {
-            await handle.close();
+            await (typeof handle === 'number' ? closeFd(handle) : handle.close());
           }
         }
       }),
@@ -83,29 +139,26 @@ export class StagedFiles {
     if (failure !== undefined) throw failure;
   }
 
-  /** Renames every synced file into place, in the order they were written. */
+  /**
+   * Renames every synced file into place, in the order they were written: synchronously, in
+   * slices (a rename costs a few microseconds; a trip through the thread pool, behind fsyncs,
+   * far more).
+   */
   async rename(): Promise<void> {
+    const pause = slices();
     for (const file of this.staged) {
       if (file.renamed) continue;
-      await rename(file.temp, file.path);
+      renameSync(file.temp, file.path);
       file.renamed = true;
+      await pause();
     }
   }
 
   /** Closes what is open and removes every temporary file not renamed yet. */
   async discard(): Promise<void> {
-    for (const handle of this.pending.splice(0)) await handle.close().catch(() => undefined);
+    for (const handle of this.pending.splice(0))
+      await (typeof handle === 'number' ? closeFd(handle) : handle.close()).catch(() => undefined);
     for (const file of this.staged) if (!file.renamed) await rm(file.temp, { force: true });
-  }
-}
-
-/** fsyncs a file written by someone else (gpg, copyFile). */
-export async function fsyncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -1,18 +1,20 @@
 /**
  * Writes a suite's indexes from the catalogue: per architecture `Packages` and `Packages.gz`
  * (also stored under `by-hash/SHA256/`), then `Release` with sizes and SHA-256 sums, signed as
- * `InRelease` and `Release.gpg`. Everything is written to temporary names and fsynced first;
- * the renames come last, Release last of all, and the Release names `Acquire-By-Hash`, so a
- * client holding the previous Release still finds the indexes it names.
+ * `InRelease` and `Release.gpg` by one gpg started before the Release exists. Everything is
+ * written to temporary names and fsynced first; the renames come last, Release last of all, and
+ * the Release names `Acquire-By-Hash`, so a client holding the previous Release still finds the
+ * indexes it names.
  */
 import { createHash } from 'node:crypto';
-import { link, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { link, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { fsyncFile, syncDir, tempNameFor, writeTemp } from './fs-atomic.js';
+import { syncDir, tempNameFor, writeTemp } from './fs-atomic.js';
 import type { PackageRecord } from './records.js';
-import type { PendingSignature, Signer } from './sign.js';
+import type { Signer } from './sign.js';
 
 export interface SuiteLayout {
   dir: string;
@@ -29,27 +31,6 @@ export interface SuiteLayout {
 const BY_HASH_KEEP = 4;
 
 const gzipAsync = promisify(gzip);
-
-/** A suite's next signature, started ahead of its Release. */
-interface SuiteSigning {
-  /** The temporary names gpg writes InRelease and Release.gpg to. */
-  inRelease: string;
-  detached: string;
-  pending: PendingSignature;
-}
-
-/**
- * Starts the gpg that will sign the suite's next Release, after clearing the temporary files a
- * crashed publisher left in `dists/<suite>` (under the publish lock).
- */
-async function startSigning(layout: SuiteLayout, signer: Signer): Promise<SuiteSigning> {
-  const dists = join(layout.dir, 'dists', layout.suite);
-  await mkdir(dists, { recursive: true });
-  await removeStaleTemps(dists);
-  const inRelease = tempNameFor(join(dists, 'InRelease'));
-  const detached = tempNameFor(join(dists, 'Release.gpg'));
-  return { inRelease, detached, pending: await signer.prepare(inRelease, detached) };
-}
 
 /** Options of {@link writeIndexes}. */
 export interface WriteIndexesOptions {
@@ -80,26 +61,33 @@ function stanzaBytes(record: PackageRecord): Buffer {
   return bytes;
 }
 
-/** Keeps the newest `BY_HASH_KEEP` files of a by-hash directory (by mtime). */
-async function pruneByHash(dir: string, keep: Set<string>): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  const infos = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(dir, n))).mtimeMs })));
+/** Keeps the newest `BY_HASH_KEEP` files of a by-hash directory (by mtime), synchronously (a few). */
+function pruneByHash(dir: string, keep: Set<string>): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  const infos = names.map((n) => ({ n, t: statSync(join(dir, n)).mtimeMs }));
   infos.sort((a, b) => b.t - a.t);
-  for (const { n } of infos.slice(BY_HASH_KEEP * 2))
-    if (!keep.has(n)) await rm(join(dir, n), { force: true });
+  for (const { n } of infos.slice(BY_HASH_KEEP * 2)) if (!keep.has(n)) rmSync(join(dir, n), { force: true });
 }
 
 /**
  * Removes temporary files a crashed publisher left in `dir`. Only called under the publish lock,
- * so no live publisher is writing them.
+ * so no live publisher is writing them. Synchronous: one small listing, usually nothing to
+ * remove, which the thread pool (busy with a publish's fsyncs) would only make wait.
  */
 export async function removeStaleTemps(dir: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  await Promise.all(
-    names
-      .filter((n) => n.startsWith('.') && n.endsWith('.tmp'))
-      .map((n) => rm(join(dir, n), { force: true })),
-  );
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  for (const n of names) if (n.startsWith('.') && n.endsWith('.tmp')) rmSync(join(dir, n), { force: true });
 }
 
 /** Renders the Release file for the given index files (`sha256`: their hash, when known already). */
@@ -123,7 +111,16 @@ export function renderRelease(
   const width = Math.max(...files.map((f) => String(f.data.length).length), 1);
   for (const f of files)
     lines.push(` ${f.sha256 ?? sha256(f.data)} ${String(f.data.length).padStart(width)} ${f.path}`);
-  return `${lines.join('\n')}\n`;
+  // No line ends with spaces or tabs, which a cleartext signature does not sign (apt trims them
+  // from a value anyway): the InRelease signature is the Release.gpg one (see sign.ts).
+  return `${lines.map((line) => line.replace(/[ \t]+$/, '')).join('\n')}\n`;
+}
+
+/** Awaits every promise, then throws the first rejection: no write is still running after a failure. */
+async function settled<T extends unknown[]>(promises: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const results = await Promise.allSettled(promises as Promise<unknown>[]);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as T;
 }
 
 /**
@@ -143,23 +140,24 @@ export async function writeIndexes(
   const renames: [string, string][][] = [];
   const sums: Record<string, string> = {};
   let renamed = false;
-  // gpg starts now and waits for the Release, while the indexes are built: the Release names
-  // them by hash alone, so it is signed while they are written.
-  const starting = signer && startSigning(layout, signer);
+  // The signing process is forked now and waits for the Release (gpg runs once it is given),
+  // while the indexes are built: the Release names them by hash alone, so it is signed while
+  // they are written. Refused or not given, it is killed (see sign.ts).
+  const starting = signer?.prepare();
   starting?.catch(() => undefined); // rejects through the await below
   let signed = false;
   try {
-    if (!starting) {
-      await mkdir(dists, { recursive: true });
-      await removeStaleTemps(dists);
-    }
+    // Synchronously, as removeStaleTemps: a directory that is there already costs a stat.
+    mkdirSync(dists, { recursive: true });
+    // Under the publish lock: what a crashed publisher left.
+    await removeStaleTemps(dists);
     // Each architecture's Packages and Packages.gz (gzip on the thread pool), hashed in memory.
     const indexes = await Promise.all(
       layout.architectures.map(async (arch) => {
         const rel = `${layout.component}/binary-${arch}`;
         const dir = join(dists, rel);
         const byHash = join(dir, 'by-hash', 'SHA256');
-        await mkdir(byHash, { recursive: true });
+        mkdirSync(byHash, { recursive: true });
         await removeStaleTemps(dir);
         const stanzas = records
           .filter((r) => r.architecture === arch || r.architecture === 'all')
@@ -180,56 +178,60 @@ export async function writeIndexes(
     const releaseFiles = indexes.flatMap((i) => i.files);
     for (const f of releaseFiles) sums[f.path] = f.sha256;
 
+    /** Writes `data` to a temporary name next to `path`, fsynced; resolves with [temp, path]. */
+    const stage = async (path: string, data: Buffer): Promise<[string, string]> => {
+      const temp = tempNameFor(path);
+      temps.push(temp);
+      await writeTemp(path, data, temp);
+      return [temp, path];
+    };
+
     /** Writes one architecture's index files to temporary names, fsynced, and their by-hash links. */
     const writeIndexFiles = async ({ dir, byHash, files }: (typeof indexes)[number]) => {
       const keep = new Set(files.map((f) => f.sha256));
       const written = await Promise.all(
         files.map(async (f) => {
-          const temp = await writeTemp(join(dir, f.name), f.data);
-          temps.push(temp);
+          const [temp, path] = await stage(join(dir, f.name), f.data);
           // The by-hash copy appears first and never changes: a hash names one content forever.
           await link(temp, join(byHash, f.sha256)).catch((error: NodeJS.ErrnoException) => {
             if (error.code !== 'EEXIST') throw error;
           });
-          return [temp, join(dir, f.name)] as [string, string];
+          return [temp, path] as [string, string];
         }),
       );
       await syncDir(byHash);
-      await pruneByHash(byHash, keep);
+      pruneByHash(byHash, keep);
       return written;
     };
 
     const signing = await starting;
-    if (signing) temps.push(signing.inRelease, signing.detached);
     const release = Buffer.from(renderRelease(layout, releaseFiles, now));
-    const releaseTemp = tempNameFor(join(dists, 'Release'));
-    temps.push(releaseTemp);
-    const [written] = await Promise.all([
+    const [written, releaseFile, signatures] = await settled<
+      [[string, string][][], [string, string], [string, string][]]
+    >([
       Promise.all(indexes.map(writeIndexFiles)),
-      writeTemp(join(dists, 'Release'), release, releaseTemp),
-      signing &&
-        (async () => {
-          signed = true;
-          await signing.pending.sign(release);
-          await Promise.all([fsyncFile(signing.inRelease), fsyncFile(signing.detached)]);
-        })(),
+      stage(join(dists, 'Release'), release),
+      signing
+        ? (async () => {
+            signed = true;
+            const { inRelease, detached } = await signing.sign(release);
+            return Promise.all([
+              stage(join(dists, 'Release.gpg'), detached),
+              stage(join(dists, 'InRelease'), inRelease),
+            ]);
+          })()
+        : Promise.resolve([]),
     ]);
     // In three steps: the indexes (by-hash already in place), the signatures, the Release.
-    renames.push(written.flat());
-    if (signing) {
-      renames.push([
-        [signing.detached, join(dists, 'Release.gpg')],
-        [signing.inRelease, join(dists, 'InRelease')],
-      ]);
-    }
-    renames.push([[releaseTemp, join(dists, 'Release')]]);
+    renames.push(written.flat(), signatures, [releaseFile]);
     await options.ready;
-    for (const step of renames) await Promise.all(step.map(([from, to]) => rename(from, to)));
+    // Synchronously (a few renames: microseconds each, where the thread pool is busy with fsyncs).
+    for (const step of renames) for (const [from, to] of step) renameSync(from, to);
     renamed = true;
     await Promise.all([...indexes.map((i) => syncDir(i.dir)), syncDir(dists)]);
     return sums;
   } finally {
-    if (starting && !signed) await (await starting.catch(() => undefined))?.pending.cancel();
+    if (starting && !signed) await (await starting.catch(() => undefined))?.cancel();
     // After the renames no temporary name is left; before them, none may stay.
     if (!renamed) await Promise.all(temps.map((temp) => rm(temp, { force: true })));
   }

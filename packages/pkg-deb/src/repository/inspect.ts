@@ -9,7 +9,7 @@
  * validated and the package's catalogue record is made.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { type BigIntStats, closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { RingmasterError } from '@ringmaster/core/adapter';
 import { listArMembers } from '../archive/ar.js';
@@ -30,10 +30,10 @@ const INFLATE_LIMIT = 8 << 20;
 /** What a package says about itself, with its bytes when they were read whole. */
 export type PackageInfo = DebInfo & { bytes?: Buffer };
 
-/** A file's size and mtime (nanoseconds), and its bytes when it is at most 1 MiB. */
+/** A file's size and stat (taken before it was read), and its bytes when it is at most 1 MiB. */
 export interface SmallFile {
   size: number;
-  mtime: bigint;
+  info: BigIntStats;
   bytes?: Buffer;
 }
 
@@ -46,7 +46,7 @@ export function readSmallFile(file: string): SmallFile {
   try {
     const info = fstatSync(fd, { bigint: true });
     const size = Number(info.size);
-    if (!info.isFile() || size > IN_MEMORY) return { size, mtime: info.mtimeNs };
+    if (!info.isFile() || size > IN_MEMORY) return { size, info };
     const bytes = Buffer.allocUnsafe(size);
     let at = 0;
     // Each read moves forward; a file shrinking meanwhile ends the loop early (bytesRead 0).
@@ -55,7 +55,7 @@ export function readSmallFile(file: string): SmallFile {
       if (n === 0) break;
       at += n;
     }
-    return { size: at, mtime: info.mtimeNs, bytes: at === size ? bytes : bytes.subarray(0, at) };
+    return { size: at, info, bytes: at === size ? bytes : bytes.subarray(0, at) };
   } finally {
     closeSync(fd);
   }
@@ -180,8 +180,8 @@ export interface RecordContext {
 }
 
 /**
- * The catalogue record of a checked package (without the pool file's mtime, known once it is
- * written): its name and version must be valid, its architecture one the repository indexes.
+ * The catalogue record of a checked package (without a stat key: see reindex.ts): its name and
+ * version must be valid, its architecture one the repository indexes.
  */
 export function packageRecord(file: string, info: PackageInfo, context: RecordContext): PackageRecord {
   const field = (k: string) => fieldOf(info.fields, k);

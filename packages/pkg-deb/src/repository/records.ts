@@ -1,21 +1,15 @@
 /**
- * The repository's own catalogue: one small JSON record per stored package (its Packages stanza
- * already rendered, its pool path and checksums), so adding a package never rehashes the pool.
- * Records live in `<dir>/.ringmaster/packages/`, which the HTTP server never exposes.
+ * A catalogue record: what the repository stores of one package (its Packages stanza already
+ * rendered, its pool path and checksum), so adding a package never rehashes the pool; and how a
+ * record is written as one line of the catalogue (see catalogue.ts), with the SHA-256 of its own
+ * JSON (`check`), so a torn or corrupt line is never taken for a good one.
  *
  * A record is also the control-data cache of its pool file (as apt-ftparchive's database is):
- * `reindex()` reuses it instead of reading the package again only when the file's path, size,
- * mtime and SHA-256 all match it. Each record carries the SHA-256 of its own JSON (`check`), so
- * a torn or corrupt record is never taken for a good one: `reindex()` ignores it and reads the
- * package again; every other reader refuses it, naming it.
+ * see reindex.ts for when `reindex()` takes it instead of reading the package again.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { RingmasterError } from '@ringmaster/core/adapter';
+import type { BigIntStats } from 'node:fs';
 import { compareVersions, versionForFileName } from '../version.js';
-import { type StagedFiles, writeFileAtomic } from './fs-atomic.js';
 
 /** One stored package. */
 export interface PackageRecord {
@@ -30,10 +24,16 @@ export interface PackageRecord {
   /** The Packages stanza, without the trailing blank line. */
   stanza: string;
   /**
-   * The pool file's mtime in nanoseconds when the record was made (absent in records written
-   * before the cache existed, which are never cache hits).
+   * The pool file's stat key, `dev:ino:size:mtimeNs:ctimeNs` ({@link statKey}), recorded only
+   * when the file had not changed for a while when it was taken (see reindex.ts): a file whose
+   * key still matches is not read again.
    */
-  mtime?: string;
+  stat?: string;
+}
+
+/** A file's identity and last changes, as git's index keeps them: device, inode, size, mtime, ctime. */
+export function statKey(info: BigIntStats): string {
+  return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
 }
 
 /** `pool/main/f/foo/foo_1.0_amd64.deb`, with `lib` packages under `libf/` as Debian does. */
@@ -66,7 +66,7 @@ export function renderStanza(
 }
 
 /** Catalogue order: name, then Debian version, then architecture. */
-function compareRecords(a: PackageRecord, b: PackageRecord): number {
+export function compareRecords(a: PackageRecord, b: PackageRecord): number {
   return (
     (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) ||
     compareVersions(a.version, b.version) ||
@@ -75,7 +75,7 @@ function compareRecords(a: PackageRecord, b: PackageRecord): number {
 }
 
 /** Inserts `record` into the sorted `records` at its place. */
-function insertSorted(records: PackageRecord[], record: PackageRecord): void {
+export function insertSorted(records: PackageRecord[], record: PackageRecord): void {
   let lo = 0;
   let hi = records.length;
   while (lo < hi) {
@@ -86,9 +86,9 @@ function insertSorted(records: PackageRecord[], record: PackageRecord): void {
   records.splice(lo, 0, record);
 }
 
-/** The name of a record's file in the catalogue directory. */
-export function recordFileName(record: Pick<PackageRecord, 'name' | 'version' | 'architecture'>): string {
-  return `${record.name}_${record.version}_${record.architecture}.json`;
+/** What identifies a record in the catalogue: `name_version_architecture` (none of them has a `_`). */
+export function recordKey(record: Pick<PackageRecord, 'name' | 'version' | 'architecture'>): string {
+  return `${record.name}_${record.version}_${record.architecture}`;
 }
 
 function sha256(text: string): string {
@@ -99,36 +99,41 @@ function sha256(text: string): string {
 const CHECK_TAIL = /,"check":"([0-9a-f]{64})"\}$/;
 
 /**
- * A record's file content: its JSON, then as its last member `check`, the SHA-256 of that JSON
- * without it (so checking a record hashes its text; nothing is serialised again).
+ * A catalogue line's JSON: the value's, then as its last member `check`, the SHA-256 of that JSON
+ * without it (so checking a line hashes its text; nothing is serialised again).
  */
-export function recordJson(record: PackageRecord): string {
-  const json = JSON.stringify(record);
+export function checkedJson(value: object): string {
+  const json = JSON.stringify(value);
   return `${json.slice(0, -1)},"check":"${sha256(json)}"}`;
 }
 
+/** A record's line. */
+export const recordJson = (record: PackageRecord): string => checkedJson(record);
+
 const isString = (v: unknown): v is string => typeof v === 'string';
 
+/** What one catalogue line says: a record added, the record of a key removed, or a file's end. */
+export type CatalogueLine = { record: PackageRecord } | { removed: string } | { end: number };
+
 /**
- * The record a file holds, or the reason it is not one: not JSON (torn), a `check` that does
- * not match, or not a record's shape. A record written before checks existed has none; it is
- * taken by its shape alone.
+ * What a line holds, or the reason it is not a catalogue line: not JSON (torn), no `check` or
+ * one that does not match, or none of a record's, a removal's or an end's shape.
  */
-export function parseRecord(text: string): PackageRecord | string {
+export function parseLine(text: string): CatalogueLine | string {
   const tail = CHECK_TAIL.exec(text);
-  if (tail && sha256(`${text.slice(0, tail.index)}}`) !== tail[1]) {
-    return 'its check does not match its content';
-  }
+  if (!tail) return 'it has no check (a torn write?)';
+  if (sha256(`${text.slice(0, tail.index)}}`) !== tail[1]) return 'its check does not match its content';
   let value: Record<string, unknown>;
   try {
     value = JSON.parse(text) as Record<string, unknown>;
   } catch {
-    return 'it is not JSON (a torn write?)';
+    return 'it is not JSON';
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'it is not a record';
-  const { check, ...record } = value;
-  // A check anywhere but at the end was not written by recordJson().
-  if (check !== undefined && !tail) return 'its check does not match its content';
+  const { check: _check, ...record } = value;
+  if (Object.keys(record).length === 1 && isString(record.removed)) return { removed: record.removed };
+  if (Object.keys(record).length === 1 && Number.isSafeInteger(record.end))
+    return { end: record.end as number };
   const shaped =
     isString(record.name) &&
     isString(record.version) &&
@@ -140,8 +145,8 @@ export function parseRecord(text: string): PackageRecord | string {
     /^[0-9a-f]{64}$/.test(record.sha256) &&
     Number.isSafeInteger(record.size) &&
     isString(record.stanza) &&
-    (record.mtime === undefined || (isString(record.mtime) && /^[0-9]+$/.test(record.mtime)));
-  return shaped ? (record as unknown as PackageRecord) : 'it is not a record';
+    (record.stat === undefined || (isString(record.stat) && /^\d+:\d+:\d+:\d+:\d+$/.test(record.stat)));
+  return shaped ? { record: record as unknown as PackageRecord } : 'it is not a record';
 }
 
 /** A synchronous stretch yields to the event loop after this long. */
@@ -163,205 +168,4 @@ export function slices(): () => Promise<void> | undefined {
       }),
     );
   };
-}
-
-/** What the catalogue directory holds: each record file's record, or why it is unreadable. */
-export interface CatalogueScan {
-  records: Map<string, PackageRecord | string>;
-  /** Temporary files a crashed writer left. */
-  temps: string[];
-}
-
-/**
- * The catalogue directory's operations. Records never change once written (a name, version and
- * architecture is published once), so `all()` keeps them in memory and only re-reads when the
- * directory's listing or mtime changed (another publisher added or removed one).
- */
-export class Catalogue {
-  /** What the directory held when last read or written: record file name → record. */
-  private cache:
-    | {
-        mtimeMs: number;
-        records: Map<string, PackageRecord>;
-        sorted?: PackageRecord[];
-        byFilename?: Map<string, PackageRecord>;
-      }
-    | undefined;
-
-  /** Temporary files seen by the last `all()`: a crashed writer's, removed under the lock. */
-  staleTemps: string[] = [];
-
-  constructor(readonly dir: string) {}
-
-  private async list(): Promise<{ names: string[]; temps: string[]; mtimeMs: number }> {
-    const [names, info] = await Promise.all([
-      readdir(this.dir).catch((error: NodeJS.ErrnoException) => {
-        if (error.code === 'ENOENT') return [] as string[];
-        throw error;
-      }),
-      stat(this.dir).catch(() => undefined),
-    ]);
-    return {
-      names: names.filter((n) => n.endsWith('.json') && !n.startsWith('.')),
-      temps: names.filter((n) => n.startsWith('.') && n.endsWith('.tmp')),
-      mtimeMs: info?.mtimeMs ?? 0,
-    };
-  }
-
-  /** Reads record files synchronously, in slices (they are small; see `slices()`). */
-  private async read(names: readonly string[]): Promise<Map<string, PackageRecord | string>> {
-    const out = new Map<string, PackageRecord | string>();
-    const pause = slices();
-    for (const n of names) {
-      let text: string | undefined;
-      try {
-        text = readFileSync(join(this.dir, n), 'utf8');
-      } catch (error) {
-        // Removed since the listing: another publisher's retention.
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      }
-      if (text !== undefined) out.set(n, parseRecord(text));
-      await pause();
-    }
-    return out;
-  }
-
-  async all(): Promise<PackageRecord[]> {
-    const { names, temps, mtimeMs } = await this.list();
-    this.staleTemps = temps;
-    const cache = this.cache;
-    let records: Map<string, PackageRecord>;
-    if (
-      cache &&
-      cache.mtimeMs === mtimeMs &&
-      cache.records.size === names.length &&
-      names.every((n) => cache.records.has(n))
-    ) {
-      // The same records as last time: their order too (sorting by Debian version is not free).
-      if (cache.sorted) return [...cache.sorted];
-      records = cache.records;
-    } else {
-      // Anything changed: every record is read again (one may have been rewritten by reindex()).
-      records = new Map();
-      for (const [n, record] of await this.read(names)) {
-        if (typeof record === 'string') throw this.corrupt(n, record);
-        records.set(n, record);
-      }
-      this.cache = { mtimeMs, records };
-    }
-    const sorted = [...records.values()].sort(compareRecords);
-    this.cache!.sorted = sorted;
-    return [...sorted];
-  }
-
-  /** Every record file, read without trusting any: for `reindex()`, which reads the pool again. */
-  async scan(): Promise<CatalogueScan> {
-    const { names, temps } = await this.list();
-    return { records: await this.read(names), temps };
-  }
-
-  private corrupt(name: string, why: string): RingmasterError {
-    const path = join(this.dir, name);
-    return new RingmasterError(
-      'REPOSITORY',
-      `the catalogue record ${path} is unreadable (${why}); reindex() rebuilds the catalogue from the pool`,
-      { scope: 'pkg-deb', details: { path } },
-    );
-  }
-
-  /**
-   * The records by pool path (`Filename:`), as of the last `all()` (never change it). Kept with
-   * the cache: a publish looks up thousands of them to add one.
-   */
-  byFilename(): ReadonlyMap<string, PackageRecord> {
-    const cache = this.cache;
-    if (!cache) return new Map();
-    cache.byFilename ??= new Map([...cache.records.values()].map((r) => [r.filename, r]));
-    return cache.byFilename;
-  }
-
-  /** Adds records we just wrote to the cache (called under the publish lock, after their writes). */
-  async remember(added: PackageRecord[], removed: PackageRecord[]): Promise<void> {
-    const cache = this.cache;
-    if (!cache) return;
-    // In place: callers only ever get copies, and a publish adds a few records to thousands.
-    const { records, byFilename } = cache;
-    let { sorted } = cache;
-    for (const r of [...removed, ...added]) {
-      const name = recordFileName(r);
-      const old = records.get(name);
-      if (!old) continue;
-      records.delete(name);
-      byFilename?.delete(old.filename);
-      const at = sorted?.indexOf(old) ?? -1;
-      if (at >= 0) sorted!.splice(at, 1);
-    }
-    for (const r of added) {
-      records.set(recordFileName(r), r);
-      byFilename?.set(r.filename, r);
-    }
-    // Keep the order too when a few were added (a large batch is sorted again on the next read).
-    if (sorted && added.length <= 64) for (const r of added) insertSorted(sorted, r);
-    else sorted = undefined;
-    const info = await stat(this.dir).catch(() => undefined);
-    this.cache = {
-      mtimeMs: info?.mtimeMs ?? 0,
-      records,
-      ...(sorted ? { sorted } : {}),
-      ...(byFilename ? { byFilename } : {}),
-    };
-  }
-
-  /** Makes the in-memory view exactly `records` (after `reindex()` rewrote the directory). */
-  async replaced(records: readonly PackageRecord[]): Promise<void> {
-    const sorted = [...records].sort(compareRecords);
-    await this.settle(new Map(sorted.map((r) => [recordFileName(r), r])), sorted);
-  }
-
-  private async settle(records: Map<string, PackageRecord>, sorted?: PackageRecord[]): Promise<void> {
-    const info = await stat(this.dir).catch(() => undefined);
-    this.cache = { mtimeMs: info?.mtimeMs ?? 0, records, ...(sorted ? { sorted } : {}) };
-  }
-
-  async get(name: string, version: string, architecture: string): Promise<PackageRecord | undefined> {
-    const file = recordFileName({ name, version, architecture });
-    let text: string;
-    try {
-      text = readFileSync(join(this.dir, file), 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
-    const record = parseRecord(text);
-    if (typeof record === 'string') throw this.corrupt(file, record);
-    return record;
-  }
-
-  private made = false;
-
-  async put(record: PackageRecord): Promise<void> {
-    await this.ensureDir();
-    await writeFileAtomic(join(this.dir, recordFileName(record)), recordJson(record));
-  }
-
-  /** Writes a record into `batch` (fsynced and renamed into place with the batch). */
-  async stage(record: PackageRecord, batch: StagedFiles): Promise<void> {
-    await this.ensureDir();
-    await batch.write(join(this.dir, recordFileName(record)), recordJson(record));
-  }
-
-  private async ensureDir(): Promise<void> {
-    if (this.made) return;
-    await mkdir(this.dir, { recursive: true });
-    this.made = true;
-  }
-
-  async remove(record: PackageRecord): Promise<void> {
-    await this.removeFile(recordFileName(record));
-  }
-
-  /** Removes one file of the catalogue directory by name (a record's, or a temporary one). */
-  async removeFile(name: string): Promise<void> {
-    await rm(join(this.dir, name), { force: true });
-  }
 }

@@ -1,37 +1,52 @@
 /**
  * Rebuilding the catalogue from the pool, for `reindex()`: every `.deb` under
- * `pool/<component>/` is what the repository holds. Each file is stat'ed and its SHA-256
- * computed; its catalogue record is reused (the control-data cache) only when the file's path,
- * size, mtime and SHA-256 all match the record, so a file changed in place — even under the same
- * size with its mtime put back — is read again. Every file read again is checked in full, as a
- * publish checks it, and must sit at its own pool path. Records of files that are gone are
- * removed; torn or corrupt records are ignored and rewritten.
+ * `pool/<component>/` is what the repository holds. A file's catalogue record is its control-data
+ * cache, taken without reading the file while the record's stat key still matches the file:
+ * device, inode, size, mtime and ctime, to the nanosecond, as git's index keeps them. Any other
+ * file is read and its SHA-256 compared with its record's; one that differs, or has no record, is
+ * checked in full, as a publish checks it, and must sit at its own pool path. Records of files
+ * that are gone are dropped; lines of the catalogue that do not check are never used.
+ *
+ * Why the key is enough: every write to a file, and every change of its times, sets its ctime to
+ * the current time, and nothing sets it back (utimes sets mtime and atime only), so a file
+ * rewritten under the same size with its mtime put back (`touch -d`) is read again; one replaced
+ * by another has another inode. A key is recorded only for a file whose ctime was over a second
+ * old when it was taken — git's "racily clean" case: a change in the same clock tick as the stat
+ * would leave every field as it was. Publishing records no key (its files are new). What a key
+ * cannot see is a change that bypasses the filesystem (a disk corrupting a block, writes to the
+ * block device, a clock set back): apt still checks every package it downloads against the
+ * signed index's SHA-256, which is the one the package had when it was checked.
  */
 import { createHash } from 'node:crypto';
-import { type Dirent, readdirSync } from 'node:fs';
+import { type Dirent, lstatSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { RingmasterError } from '@ringmaster/core/adapter';
 import { sha256File } from '../archive/read-deb.js';
+import type { Catalogue } from './catalogue.js';
 import { mapLimit } from './concurrency.js';
-import { StagedFiles, syncDir } from './fs-atomic.js';
 import { packageRecord, type RecordContext, readPackage, readSmallFile } from './inspect.js';
-import {
-  type Catalogue,
-  type PackageRecord,
-  poolPath,
-  recordFileName,
-  recordJson,
-  slices,
-} from './records.js';
+import { type PackageRecord, poolPath, slices, statKey } from './records.js';
 
 const SCOPE = 'pkg-deb';
 
-/** What a reindex found: the records of the pool, and how many were read again. */
+/** A stat key is recorded only for a file whose ctime is older than the reindex by this much. */
+const RACY_NS = 1_000_000_000n;
+
+/** What a reindex found: the records of the pool, and how many files it read. */
 export interface Rebuilt {
   records: PackageRecord[];
-  /** Packages read and checked in full (the rest came from the cache). */
+  /** Packages read and checked in full (the rest came from their records). */
   read: number;
+  /** Packages read to compare their SHA-256 with their record (the rest matched their stat key). */
+  checksummed: number;
+}
+
+/** `record` with the stat key `key` (or none). */
+function withKey(record: PackageRecord, key: string | undefined): PackageRecord {
+  if (record.stat === key) return record;
+  const { stat: _old, ...rest } = record;
+  return key === undefined ? rest : { ...rest, stat: key };
 }
 
 /** The `.deb` files under `dir` (paths relative to `root`) and the temporary files crashed publishers left. */
@@ -79,30 +94,33 @@ export async function rebuildCatalogue(
   catalogue: Catalogue,
   context: RecordContext,
 ): Promise<Rebuilt> {
+  const trustBefore = BigInt(Date.now()) * 1_000_000n - RACY_NS;
   const scan = await catalogue.scan();
-  const byPath = new Map<string, PackageRecord>();
-  for (const record of scan.records.values())
-    if (typeof record !== 'string') byPath.set(record.filename, record);
   const { debs, temps } = await walkPool(root, join(root, 'pool', context.component));
   const pause = slices();
   let read = 0;
+  let checksummed = 0;
   const records = await mapLimit(debs, 4, async (rel) => {
     const file = join(root, rel);
-    const small = readSmallFile(file);
-    const cached = byPath.get(rel);
-    if (
-      cached &&
-      cached.size === small.size &&
-      cached.mtime === String(small.mtime) &&
+    const cached = scan.records.get(rel);
+    const placed =
+      cached !== undefined &&
       poolPath(context.component, cached.name, cached.version, cached.architecture) === rel &&
       // One no longer indexed is read again, and refused as a publish would refuse it.
-      (cached.architecture === 'all' || context.architectures.includes(cached.architecture))
-    ) {
+      (cached.architecture === 'all' || context.architectures.includes(cached.architecture));
+    if (placed && cached.stat !== undefined && statKey(lstatSync(file, { bigint: true })) === cached.stat) {
+      return cached;
+    }
+    checksummed++;
+    const small = readSmallFile(file);
+    // The stat taken before the bytes were read: a change since gives the file a newer ctime.
+    const key = small.info.ctimeNs < trustBefore ? statKey(small.info) : undefined;
+    if (placed && cached.size === small.size) {
       const sha256 = small.bytes
         ? createHash('sha256').update(small.bytes).digest('hex')
         : await sha256File(file);
       await pause();
-      if (sha256 === cached.sha256) return cached;
+      if (sha256 === cached.sha256) return withKey(cached, key);
     }
     read++;
     const record = packageRecord(file, await readPackage(file, small.bytes), context);
@@ -114,36 +132,16 @@ export async function rebuildCatalogue(
         { scope: SCOPE, details: { path: file } },
       );
     }
-    return { ...record, mtime: String(small.mtime) };
+    return withKey(record, key);
   });
 
-  // The catalogue becomes exactly the pool's records: what is gone or unreadable first, then
-  // what is new or changed (each record durable before the indexes that name it are written).
-  const keep = new Set(records.map(recordFileName));
-  for (const name of scan.records.keys()) if (!keep.has(name)) await catalogue.removeFile(name);
+  // The catalogue becomes exactly the pool's records, rewritten as one file unless it holds
+  // them already (each record durable before the indexes that name it are written).
   for (const temp of temps) await rm(temp, { force: true });
-  for (const temp of scan.temps) await catalogue.removeFile(temp);
-  const changed = records.filter((record) => {
-    const before = scan.records.get(recordFileName(record));
-    // A cache hit is the very record read: nothing to write.
-    return (
-      before !== record &&
-      (typeof before === 'string' || !before || recordJson(before) !== recordJson(record))
-    );
-  });
-  // Written, fsynced in waves and renamed into place together, as a publish does.
-  const batch = new StagedFiles();
-  try {
-    for (let wave = 0; wave < changed.length; wave += 256) {
-      await mapLimit(changed.slice(wave, wave + 256), 8, (record) => catalogue.stage(record, batch));
-      await batch.sync();
-    }
-    await batch.rename();
-  } catch (error) {
-    await batch.discard();
-    throw error;
-  }
-  if (changed.length > 0) await syncDir(catalogue.dir);
-  await catalogue.replaced(records);
-  return { records, read };
+  const same =
+    !scan.damaged &&
+    records.length === scan.records.size &&
+    records.every((r) => scan.records.get(r.filename) === r);
+  if (!same || catalogue.legacy()) await catalogue.rewrite(records);
+  return { records, read, checksummed };
 }

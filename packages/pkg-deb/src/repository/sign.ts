@@ -1,16 +1,20 @@
 /**
- * OpenPGP signing with the system `gpg`: `InRelease` (clear-signed) and `Release.gpg` (detached,
- * armored), made by two gpg at once, started before the Release is known. A key comes from an existing GnuPG home (`homedir`,
- * `keyId`) or an armored secret key file imported into a private temporary home. A passphrase
- * only ever travels on stdin (gpg's `--passphrase-fd 0`), never in argv, the environment or an
- * error message.
+ * OpenPGP signing with the system `gpg`: one gpg per Release makes a text-mode detached signature
+ * of it, which is `Release.gpg` and, wrapped around the Release, the signature of `InRelease` too
+ * (see {@link clearSigned}). Its process is forked while the indexes are built, as a shell that
+ * waits for a go line and only then runs gpg: when the Release is not given to it (a refused one,
+ * a failed publish, this process dying), the shell is killed or reads an end of file and exits,
+ * and gpg never runs, so it never signs an empty or unintended input. A key comes from an
+ * existing GnuPG home (`homedir`, `keyId`) or an armored secret key file imported into a private
+ * temporary home. A passphrase only ever travels on a pipe (gpg's `--passphrase-fd 3`), never in
+ * argv, the environment or an error message.
  */
-import { constants } from 'node:fs';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { RingmasterError, runCommand, tail } from '@ringmaster/core/adapter';
-import { tempNameFor } from './fs-atomic.js';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { RingmasterError, runCommand, TailBuffer, tail } from '@ringmaster/core/adapter';
 
 /** Where the signing key lives. */
 export interface SigningKey {
@@ -20,56 +24,82 @@ export interface SigningKey {
   keyId?: string;
   /** An armored secret key file, imported into a private temporary GnuPG home on first use. */
   keyFile?: string;
-  /** The key's passphrase, given to gpg on stdin only. */
+  /** The key's passphrase, given to gpg on a pipe only. */
   passphrase?: string;
 }
 
 const TIMEOUT_MS = 60_000;
-/** How long a started signature may wait for its Release at most (a publish of many packages). */
+/** How long a started gpg may wait for its Release at most (a publish of many packages). */
 const WAIT_LIMIT_MS = 30 * 60_000;
+/** The line that lets the waiting shell run gpg, which reads the Release after it. */
+const GO = 'sign\n';
+/** Runs gpg with its arguments once stdin's first line is `sign`; exits 1 on anything else. */
+const WAITING_SHELL = 'IFS= read -r go && [ "$go" = sign ] && exec gpg "$@"; exit 1';
 
-/** What the signing script prints once both gpg are started and waiting for the Release. */
-const READY = 'ringmaster-sign: waiting';
+/** A Release's two signed forms. */
+export interface ReleaseSignatures {
+  /** The clear-signed Release (`InRelease`). */
+  inRelease: Buffer;
+  /** The armored detached signature (`Release.gpg`). */
+  detached: Buffer;
+}
 
-/**
- * Signs a Release both ways at once with one process start from here, started before the
- * Release exists: this small shell makes two FIFOs ($3, $4: temporary names next to the outputs,
- * which the server never serves and the next publisher removes if a crash left them) and starts
- * the two gpg reading them ($7… is their common argv; $1 InRelease, $2 Release.gpg), which then
- * wait for the Release to be written into both. So their start (a fork of a Node process with a
- * large heap costs milliseconds; the shell's forks cost little) and gpg's own start-up happen
- * while the indexes are built, not after. With $5 = 1 the passphrase is read once from stdin and
- * handed to each gpg by printf, a builtin: it is in no argv and no environment.
- */
-const SIGN_BOTH = [
-  'clear=$1 detached=$2 clearIn=$3 detachedIn=$4 withPassphrase=$5 publisher=$6',
-  'shift 6',
-  'secret=',
-  'if [ "$withPassphrase" = 1 ]; then IFS= read -r secret; fi',
-  'mkfifo -m 600 "$clearIn" "$detachedIn" || exit 1',
-  'feed() { if [ "$withPassphrase" = 1 ]; then printf "%s\\n" "$secret"; fi; }',
-  'feed | "$@" --clearsign --output "$clear" "$clearIn" & c=$!',
-  'feed | "$@" --detach-sign --output "$detached" "$detachedIn" & d=$!',
-  // Should the publisher ($6: its pid, since $PPID is 1 if it died before this shell started)
-  // die while they wait, nobody would ever write the Release: the whole group goes within a
-  // second. (Away from our pipes, which would otherwise stay open until its last sleep ends.)
-  '(while kill -0 "$publisher" 2>/dev/null; do sleep 1; done; kill -TERM 0) </dev/null >/dev/null 2>&1 & w=$!',
-  `echo '${READY}'`,
-  'wait "$c"; rc=$?',
-  'wait "$d"; rd=$?',
-  'kill "$w" 2>/dev/null',
-  '[ "$rc" -eq 0 ] && [ "$rd" -eq 0 ]',
-].join('\n');
-
-/** A signature started ahead of its Release (see {@link Signer.prepare}). */
+/** A gpg started ahead of its Release (see {@link Signer.prepare}). */
 export interface PendingSignature {
-  /** Signs `release` both ways into the files given to `prepare`; resolves once both are written. */
-  sign(release: Buffer): Promise<void>;
-  /** Stops the waiting gpg: nothing is signed. */
+  /** Hands `release` to the waiting gpg; resolves with both signed forms. A refused one is never signed. */
+  sign(release: Buffer): Promise<ReleaseSignatures>;
+  /** Stops the waiting gpg, which never ran: nothing is signed. */
   cancel(): Promise<void>;
 }
 
-/** Signs files with one key; `close()` stops the agent of a temporary home and deletes it. */
+const CLEARTEXT_HEADER = Buffer.from('-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n');
+
+/**
+ * `InRelease` from the Release and its text-mode detached signature. Both are OpenPGP signatures
+ * of class 0x01 (canonical text): a detached one hashes the file with its line endings made CRLF;
+ * a cleartext one hashes the message the same way, without the line ending just before its
+ * `BEGIN PGP SIGNATURE` line and without trailing spaces and tabs. So the message is the Release
+ * and one more line ending, and the Release may have no trailing whitespace ({@link signable}).
+ * Lines starting with `-` are dash-escaped, as RFC 4880 §7.1 has it.
+ */
+export function clearSigned(release: Buffer, detached: Buffer): Buffer {
+  // Lines are split on '\n' alone (latin1 maps each byte to one character, so UTF-8 is untouched).
+  const text = release.toString('latin1');
+  const body = text.startsWith('-') || text.includes('\n-') ? text.split('\n-').join('\n- -') : text;
+  const escaped = body.startsWith('-') ? `- ${body}` : body;
+  return Buffer.concat([CLEARTEXT_HEADER, Buffer.from(escaped, 'latin1'), Buffer.from('\n'), detached]);
+}
+
+/**
+ * Why `release` cannot be signed as one text, or undefined: it must be valid UTF-8 lines ending
+ * with a newline, none with trailing spaces or tabs (which a cleartext signature does not hash)
+ * and no carriage return anywhere (a text signature makes line endings CRLF); `renderRelease()`
+ * writes none of these.
+ */
+export function signable(release: Buffer): string | undefined {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(release);
+  } catch {
+    return 'it is not valid UTF-8';
+  }
+  if (!text.endsWith('\n')) return 'it does not end with a newline';
+  if (text.includes('\r')) return 'it has a carriage return';
+  if (/[ \t]\n/.test(text)) return 'a line ends with whitespace';
+  return undefined;
+}
+
+/** A gpg process started by {@link Signer}. */
+interface Gpg {
+  child: ChildProcess;
+  stdout: Buffer[];
+  stderr: TailBuffer;
+  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>;
+  /** True once it ended. */
+  done: boolean;
+}
+
+/** Signs Releases with one key; `close()` stops the agent of a temporary home and deletes it. */
 export class Signer {
   private home: Promise<string> | undefined;
   private tempHome: string | undefined;
@@ -82,10 +112,6 @@ export class Signer {
     });
   }
 
-  private passphraseArgs(): string[] {
-    return this.key.passphrase === undefined ? [] : ['--pinentry-mode', 'loopback', '--passphrase-fd', '0'];
-  }
-
   private async homedir(): Promise<string | undefined> {
     if (!this.key.keyFile) return this.key.homedir;
     this.home ??= (async () => {
@@ -96,17 +122,10 @@ export class Signer {
       // per signature on a small VM). This copy is private (0700) and deleted on close(), so a
       // cheaper KDF here keeps a publish fast; the key file itself is untouched.
       await writeFile(join(home, 'gpg-agent.conf'), 's2k-count 65536\n', { mode: 0o600 });
+      const passphrase =
+        this.key.passphrase === undefined ? [] : ['--pinentry-mode', 'loopback', '--passphrase-fd', '0'];
       const r = await runCommand(
-        [
-          'gpg',
-          '--homedir',
-          home,
-          '--batch',
-          '--quiet',
-          ...this.passphraseArgs(),
-          '--import',
-          this.key.keyFile!,
-        ],
+        ['gpg', '--homedir', home, '--batch', '--quiet', ...passphrase, '--import', this.key.keyFile!],
         { input: this.key.passphrase ?? '', timeoutMs: TIMEOUT_MS },
       );
       if (r.exitCode !== 0) this.fail(`import the signing key from ${this.key.keyFile}`, r.stderr);
@@ -115,106 +134,106 @@ export class Signer {
     return this.home;
   }
 
-  /** gpg's argv up to the signing mode: home, batch, passphrase, key, SHA-256, armored output. */
-  private async gpgArgv(): Promise<string[]> {
-    const home = await this.homedir();
-    return [
-      'gpg',
+  /**
+   * A shell waiting for the go line on its stdin, then running gpg on the rest (see
+   * {@link WAITING_SHELL}): should this process end first, it reads an end of file and exits.
+   */
+  private spawnGpg(home: string | undefined): Gpg {
+    const withPassphrase = this.key.passphrase !== undefined;
+    const argv = [
       ...(home ? ['--homedir', home] : []),
       '--batch',
       '--yes',
       '--quiet',
-      ...this.passphraseArgs(),
+      ...(withPassphrase ? ['--pinentry-mode', 'loopback', '--passphrase-fd', '3'] : []),
       ...(this.key.keyId ? ['--local-user', this.key.keyId] : []),
       '--digest-algo',
       'SHA256',
       '--armor',
+      '--textmode',
+      '--detach-sign',
     ];
+    const child = spawn('sh', ['-c', WAITING_SHELL, 'sh', ...argv], {
+      stdio: ['pipe', 'pipe', 'pipe', ...(withPassphrase ? (['pipe'] as const) : [])],
+    });
+    const gpg: Gpg = {
+      child,
+      stdout: [],
+      stderr: new TailBuffer(64 * 1024),
+      ended: new Promise((resolve) => {
+        child.once('error', (error) => resolve({ code: null, signal: null, error }));
+        child.once('close', (code, signal) => resolve({ code, signal }));
+      }),
+      done: false,
+    };
+    void gpg.ended.then(() => {
+      gpg.done = true;
+    });
+    child.stdout.on('data', (chunk: Buffer) => gpg.stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => gpg.stderr.push(chunk));
+    // gpg may stop reading (a bad key): its exit status and stderr say why.
+    child.stdin.on('error', () => undefined);
+    if (withPassphrase) {
+      const pipe = child.stdio[3] as Writable;
+      pipe.on('error', () => undefined);
+      pipe.end(`${this.key.passphrase}\n`);
+    }
+    return gpg;
   }
 
   /**
-   * Starts the two gpg that will write `inRelease` (clear-signed) and `detached` (Release.gpg),
-   * before the Release is known: they wait until `sign()` hands it over (or `cancel()`).
+   * Forks the process that will sign the next Release, before the Release is known (the fork
+   * costs milliseconds for a Node process with a large heap, paid while the indexes are built):
+   * `sign()` gives it the Release, `cancel()` kills it; until then gpg has not run.
    */
-  async prepare(inRelease: string, detached: string): Promise<PendingSignature> {
-    const withPassphrase = this.key.passphrase === undefined ? '0' : '1';
-    const argv = await this.gpgArgv();
-    const inputs = {
-      clear: tempNameFor(join(dirname(inRelease), 'InRelease.in')),
-      detached: tempNameFor(join(dirname(detached), 'Release.gpg.in')),
+  async prepare(): Promise<PendingSignature> {
+    const home = await this.homedir();
+    const gpg = this.spawnGpg(home);
+    const { child } = gpg;
+    const kill = async () => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      await gpg.ended;
     };
-    const abort = new AbortController();
-    let output = '';
-    let started!: () => void;
-    const waiting = new Promise<void>((resolve) => {
-      started = resolve;
-    });
-    const run = runCommand(
-      [
-        'sh',
-        '-c',
-        SIGN_BOTH,
-        'ringmaster-sign',
-        inRelease,
-        detached,
-        inputs.clear,
-        inputs.detached,
-        withPassphrase,
-        String(process.pid),
-        ...argv,
-      ],
-      {
-        input: this.key.passphrase ?? '',
-        // The wait for the Release is bounded by the caller (it signs or cancels); the signing
-        // itself by TIMEOUT_MS, from sign().
-        timeoutMs: WAIT_LIMIT_MS,
-        signal: abort.signal,
-        onOutput: (chunk) => {
-          output += chunk;
-          if (output.includes(READY)) started();
-        },
-      },
-    );
-    // Whatever happens, the script's end also ends the wait for it to start.
-    const ended = run.finally(() => started());
-    ended.catch(() => undefined);
-    /** Unblocks a write stuck opening a FIFO nobody will read (gpg ended first). */
-    const release = async (fifo: string) => {
-      const handle = await open(fifo, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => undefined);
-      await handle?.close();
-    };
-    const cleanup = () => Promise.all(Object.values(inputs).map((fifo) => rm(fifo, { force: true })));
+    let timer = setTimeout(() => child.kill('SIGKILL'), WAIT_LIMIT_MS);
+    let used = false;
     return {
-      sign: async (text) => {
-        const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
+      sign: async (release) => {
+        if (used) throw new Error('this signature was given its Release already');
+        used = true;
+        const problem = signable(release);
+        if (problem) {
+          await kill();
+          throw new Error(`cannot sign this Release as InRelease: ${problem}`);
+        }
+        clearTimeout(timer);
+        timer = setTimeout(() => child.kill('SIGKILL'), TIMEOUT_MS);
         try {
-          await waiting;
-          const feeding = Promise.all(
-            Object.values(inputs).map((fifo) =>
-              writeFile(fifo, text).catch((error: NodeJS.ErrnoException) => {
-                // gpg stopped reading: its exit status and stderr say why.
-                if (error.code !== 'EPIPE' && error.code !== 'ENOENT') throw error;
-              }),
-            ),
-          );
-          const r = await ended;
-          await Promise.all(Object.values(inputs).map(release));
-          await feeding;
-          if (r.exitCode !== 0)
-            this.fail('sign the Release', r.stderr || (r.signal ? `killed by ${r.signal}` : ''));
+          if (gpg.done) this.fail('start', gpg.stderr.toString() || 'it ended before its Release was given');
+          child.stdin!.write(GO);
+          child.stdin!.end(release);
+          const r = await gpg.ended;
+          if (r.error) this.fail('start', r.error.message);
+          if (r.code !== 0) {
+            const why = r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`;
+            this.fail('sign the Release', gpg.stderr.toString() || why);
+          }
+          const detached = Buffer.concat(gpg.stdout);
+          if (!detached.toString('latin1').startsWith('-----BEGIN PGP SIGNATURE-----')) {
+            this.fail('sign the Release', `no armored signature on its output ${gpg.stderr.toString()}`);
+          }
+          return { inRelease: clearSigned(release, detached), detached };
         } finally {
+          // Ended already, unless a failure above came first: then nothing outlives it.
+          if (!gpg.done) await kill();
           clearTimeout(timer);
-          await cleanup();
         }
       },
-      cancel: async () => {
-        abort.abort();
-        await ended.catch(() => undefined);
-        await cleanup();
-      },
+      cancel: kill,
     };
   }
 
+  /** Stops the agent of a temporary home, which it deletes. */
   async close(): Promise<void> {
     const home = this.tempHome;
     if (!home) return;
