@@ -9,7 +9,17 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { statfsSync } from 'node:fs';
-import { appendFile, chmod, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  chmod,
+  mkdir,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { isRingmasterError } from '@ringmaster/core/adapter';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -128,6 +138,21 @@ describe('writeDataTar', () => {
       const error = await rejection(changedTree((file) => truncate(file, SIZE - 1)));
       expect(isRingmasterError(error, 'PACKAGE')).toBe(true);
       expect(error.message).toMatch(/\/f changed size while it was packaged/);
+    });
+
+    it.each([
+      ['removed', (file: string) => rm(file), /\/f was removed while it was packaged/],
+      ['replaced by a directory', (file: string) => rm(file).then(() => mkdir(file)), /\/f was replaced/],
+      [
+        'replaced by a symlink',
+        (file: string) => rm(file).then(() => symlink('/etc/hostname', file)),
+        /\/f was replaced/,
+      ],
+      ['made executable', (file: string) => chmod(file, 0o755), /\/f changed its executable bits/],
+    ] as const)('is refused, clearly, when it was %s', async (_, change, message) => {
+      const error = await rejection(changedTree(change));
+      expect(isRingmasterError(error, 'PACKAGE')).toBe(true);
+      expect(error.message).toMatch(message);
     });
   });
 });

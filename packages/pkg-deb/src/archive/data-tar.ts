@@ -9,7 +9,7 @@
  * the same buffers are used over and over, so memory stays a few MiB whatever the tree holds.
  */
 import * as crypto from 'node:crypto';
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { RingmasterError } from '@ringmaster/core/adapter';
 import type { TreeEntry } from '../tree.js';
 import { BLOCK, padding, type TarHeader, tarEnd, tarHeaderSize, writeTarHeader } from './tar.js';
@@ -41,6 +41,40 @@ const changed = (entry: TreeEntry): RingmasterError =>
     scope: 'pkg-deb',
     details: { path: entry.path },
   });
+
+const replaced = (entry: TreeEntry, how: string, cause?: unknown): RingmasterError =>
+  new RingmasterError('PACKAGE', `${entry.source} ${how} while it was packaged; build again`, {
+    scope: 'pkg-deb',
+    details: { path: entry.path },
+    ...(cause ? { cause } : {}),
+  });
+
+/**
+ * Opens a file the walk saw, and checks it is still what the walk saw (its header is already
+ * written): a regular file (not a directory, symlink or FIFO put in its place), executable or
+ * not as it was.
+ */
+function openAsWalked(entry: TreeEntry): number {
+  let fd: number;
+  try {
+    fd = openSync(entry.source!, OPEN_FLAGS);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw replaced(entry, code === 'ENOENT' ? 'was removed' : `was replaced (${code})`, error);
+  }
+  const now = fstatSync(fd);
+  // Its size is checked as it is read (see `copyFile`), which also catches a change after this.
+  const problem = !now.isFile()
+    ? 'was replaced by something other than a file'
+    : ((now.mode & 0o111) !== 0) !== ((entry.mode & 0o111) !== 0)
+      ? 'changed its executable bits'
+      : undefined;
+  if (problem) {
+    closeSync(fd);
+    throw replaced(entry, problem);
+  }
+  return fd;
+}
 
 /** Hands out chunks, at most `count` at once; waits for one to come back when all are out. */
 class ChunkPool {
@@ -147,7 +181,7 @@ class TarFiller {
           at,
         );
         if (entry.type === 'file') {
-          this.file = { entry, fd: openSync(entry.source!, OPEN_FLAGS), read: 0, hash: undefined };
+          this.file = { entry, fd: openAsWalked(entry), read: 0, hash: undefined };
         }
       } else if (!this.ended) {
         this.ended = true;
