@@ -26,7 +26,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { findCompressor } from '../src/archive/compress.js';
 import { type ChunkSink, dataTarSize, writeDataTar } from '../src/archive/data-tar.js';
 import { buildDeb } from '../src/build.js';
-import { walkTree } from '../src/tree.js';
+import { type TreeEntry, walkTree } from '../src/tree.js';
 import { cleanup, ok, rejection, tempDir, writeTree } from './helpers.js';
 
 afterAll(cleanup);
@@ -157,6 +157,30 @@ describe('writeDataTar', () => {
   });
 });
 
+/** buildDeb's spec for a package `name` of `entries`: uncompressed, unless `more` says otherwise. */
+const specOf = (
+  name: string,
+  entries: TreeEntry[],
+  outFile: string,
+  more: Partial<Parameters<typeof buildDeb>[0]> = {},
+): Parameters<typeof buildDeb>[0] => ({
+  control: {
+    package: name,
+    version: '1',
+    architecture: 'all',
+    maintainer: 'A <a@example.com>',
+    description: 'x',
+  },
+  entries,
+  conffiles: [],
+  scripts: {},
+  mtime: MTIME,
+  compression: 'none',
+  level: 0,
+  outFile,
+  ...more,
+});
+
 describe('buildDeb', () => {
   it('a build that fails on a changed file leaves no file and no compressor behind', async () => {
     const dir = await writeTree(await tempDir('failing'), {
@@ -181,23 +205,13 @@ describe('buildDeb', () => {
     expect(compressor!.file).toBe(join(bin, 'zstd'));
     const outDir = await tempDir('out');
     const error = await rejection(
-      buildDeb({
-        control: {
-          package: 'failing',
-          version: '1',
-          architecture: 'all',
-          maintainer: 'A <a@example.com>',
-          description: 'x',
-        },
-        entries,
-        conffiles: [],
-        scripts: {},
-        mtime: MTIME,
-        compression: 'zstd',
-        level: 3,
-        compressor,
-        outFile: join(outDir, 'failing_1_all.deb'),
-      }),
+      buildDeb(
+        specOf('failing', entries, join(outDir, 'failing_1_all.deb'), {
+          compression: 'zstd',
+          level: 3,
+          compressor,
+        }),
+      ),
     );
     expect(isRingmasterError(error, 'PACKAGE')).toBe(true);
     expect(error.message).toMatch(/z\.bin changed size while it was packaged/);
@@ -216,24 +230,7 @@ describe('a disk that fills', () => {
     const outDir = await tempDir('tiny');
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', outDir]);
     try {
-      const error = await rejection(
-        buildDeb({
-          control: {
-            package: 'full',
-            version: '1',
-            architecture: 'all',
-            maintainer: 'A <a@example.com>',
-            description: 'x',
-          },
-          entries,
-          conffiles: [],
-          scripts: {},
-          mtime: MTIME,
-          compression: 'none',
-          level: 0,
-          outFile: join(outDir, 'full_1_all.deb'),
-        }),
-      );
+      const error = await rejection(buildDeb(specOf('full', entries, join(outDir, 'full_1_all.deb'))));
       expect(error.message).toMatch(/ENOSPC|no space/i);
       expect(await readdir(outDir)).toEqual([]);
     } finally {
@@ -246,22 +243,7 @@ describe('a disk that fills by less than a page', () => {
   it('the short last write is an error, not a .deb without its end under a sha256 of all of it', async () => {
     const dir = await writeTree(await tempDir('short'), { 'usr/share/t/noise.bin': randomBytes(4 << 20) });
     const entries = await walkTree(dir, { prefix: '', keepModes: false });
-    const spec = (outFile: string) => ({
-      control: {
-        package: 'short',
-        version: '1',
-        architecture: 'all',
-        maintainer: 'A <a@example.com>',
-        description: 'x',
-      },
-      entries,
-      conffiles: [],
-      scripts: {},
-      mtime: MTIME,
-      compression: 'none' as const,
-      level: 0,
-      outFile,
-    });
+    const spec = (outFile: string) => specOf('short', entries, outFile);
     const { size } = await buildDeb(spec(join(await tempDir('sized'), 'short_1_all.deb')));
     const outDir = await tempDir('short-disk');
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', outDir]);

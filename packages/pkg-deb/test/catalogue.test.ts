@@ -6,26 +6,17 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Artifact } from '@ringmaster/core/adapter';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { aptRepository, deb } from '../src/index.js';
+import { aptRepository } from '../src/index.js';
 import { Catalogue } from '../src/repository/catalogue.js';
 import type { PackageRecord } from '../src/repository/records.js';
-import { cleanup, revision, tempDir, writeTree } from './helpers.js';
+import { buildVersion, cleanup, tempDir } from './helpers.js';
 
 afterAll(cleanup);
 
 const PACKAGES = 'dists/stable/main/binary-amd64/Packages';
 
-async function build(name: string, version: string): Promise<Artifact> {
-  const tree = await writeTree(await tempDir('tree'), { [`usr/share/${name}/VERSION`]: `${version}\n` });
-  return deb({
-    name,
-    version: () => version,
-    maintainer: 'Ops <ops@example.com>',
-    description: `The ${name} package`,
-  }).package({ dir: tree, revision: revision(1), outDir: await tempDir('out') });
-}
+const build = (name: string, version: string) => buildVersion(name, version);
 
 const files = async (dir: string) => (await readdir(join(dir, '.ringmaster/catalogue'))).sort();
 

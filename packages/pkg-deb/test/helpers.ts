@@ -2,9 +2,10 @@
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Revision } from '@ringmaster/core/adapter';
+import type { Artifact, Revision } from '@ringmaster/core/adapter';
 import { runCommand } from '@ringmaster/core/adapter';
 import { expect } from 'vitest';
+import { type DebOptions, deb } from '../src/index.js';
 
 const made: string[] = [];
 
@@ -187,4 +188,20 @@ export async function aptTool(
     timeoutMs: 60_000,
     env: { DEBIAN_FRONTEND: 'noninteractive' },
   });
+}
+
+/** A small package `name` at `version` (a VERSION file under /usr/share/<name>), built with `deb()`. */
+export async function buildVersion(
+  name: string,
+  version: string,
+  more: Partial<DebOptions> = {},
+): Promise<Artifact> {
+  const tree = await writeTree(await tempDir('tree'), { [`usr/share/${name}/VERSION`]: `${version}\n` });
+  return deb({
+    name,
+    version: () => version,
+    maintainer: 'Ops <ops@example.com>',
+    description: `The ${name} package`,
+    ...more,
+  }).package({ dir: tree, revision: revision(1), outDir: await tempDir('out') });
 }

@@ -9,21 +9,10 @@
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import type { Artifact } from '@ringmaster/core/adapter';
 import { isRingmasterError } from '@ringmaster/core/adapter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AptRepository, aptRepository, deb } from '../src/index.js';
-import {
-  aptTool,
-  cleanup,
-  makeKey,
-  ok,
-  rejection,
-  revision,
-  type TestKey,
-  tempDir,
-  writeTree,
-} from './helpers.js';
+import { type AptRepository, aptRepository } from '../src/index.js';
+import { aptTool, buildVersion, cleanup, makeKey, ok, rejection, type TestKey, tempDir } from './helpers.js';
 
 let key: TestKey;
 beforeAll(async () => {
@@ -37,16 +26,8 @@ afterAll(async () => {
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const PACKAGES = 'dists/stable/main/binary-amd64/Packages';
 
-async function build(name: string, version: string): Promise<Artifact> {
-  const tree = await writeTree(await tempDir('tree'), { [`usr/share/${name}/VERSION`]: `${version}\n` });
-  return deb({
-    name,
-    version: () => version,
-    maintainer: 'Ops <ops@example.com>',
-    description: `The ${name} package`,
-    depends: ['libc6 (>= 2.36)'],
-  }).package({ dir: tree, revision: revision(1), outDir: await tempDir('out') });
-}
+const build = (name: string, version: string) =>
+  buildVersion(name, version, { depends: ['libc6 (>= 2.36)'] });
 
 /** A signed repository with `names` published at 1.0, and its pool files by name. */
 async function repository(
