@@ -305,6 +305,29 @@ describe('file store: reads and the append mutex', () => {
     expect(after!.seq).toBe(total + 3);
   });
 
+  it("a writer whose append stalled past the mutex's lease does not give back the next holder's mutex", async () => {
+    let now = Date.parse('2026-01-01T00:00:00.000Z');
+    const disk = gatedFs(() => now);
+    const stalled = disk.open();
+    await fill(stalled, [10]);
+    const first = holdSync(disk);
+    const stalling = stalled.append([rec(90, 0, 1)]);
+    await first.started;
+    now += 31_000; // past the mutex's lease: the next writer takes it over
+    const second = holdSync(disk);
+    const next = disk.open().append([rec(91, 0, 1)]);
+    await second.started; // the next writer holds the mutex now
+    first.release();
+    await stalling; // its sync went through at last: its append stands
+    const lock = '/ledger/locks/.journal-append.lock';
+    expect(JSON.parse(String(await disk.fs.readFile(lock)))).toMatchObject({ owner: 'journal append' });
+    second.release();
+    await next;
+    expect((await disk.open().read()).slice(-2).map((r) => (r.data as { append: number }).append)).toEqual([
+      90, 91,
+    ]);
+  });
+
   it('a lock file whose close fails (NFS reports write errors there) is not taken: the append fails, and the next one goes through', async () => {
     const disk = gatedFs();
     const store = disk.open();

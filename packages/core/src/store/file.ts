@@ -323,7 +323,7 @@ class FileStore implements Store {
       try {
         await this.catchUp('strict', after);
       } finally {
-        if (mutex) await this.locks.releaseShort(mutex);
+        if (mutex) await this.releaseMutex(mutex);
       }
     });
   }
@@ -384,11 +384,18 @@ class FileStore implements Store {
       this.bytes += text.length;
       return stored;
     } finally {
-      // Held past half its lease, the mutex may have been taken over: give it back only if it
-      // is still ours, not unlink the next writer's.
-      if (mutex.expiresAt - this.now() > APPEND_MUTEX_MS / 2) await this.locks.releaseShort(mutex);
-      else await this.locks.release(mutex).catch(() => {});
+      await this.releaseMutex(mutex);
     }
+  }
+
+  /**
+   * Gives the append mutex back. Held past half its lease (a stalled sync or read), it may have
+   * been taken over: then it is given back only if it is still ours, never unlinking the next
+   * holder's.
+   */
+  private async releaseMutex(mutex: Lease): Promise<void> {
+    if (mutex.expiresAt - this.now() > APPEND_MUTEX_MS / 2) await this.locks.releaseShort(mutex);
+    else await this.locks.release(mutex).catch(() => {});
   }
 
   /**
