@@ -123,7 +123,7 @@ describe('file store: a journal longer than a read chunk (4 MiB)', () => {
   });
 });
 
-/** memfs, with the journal's writes and datasync held (see holdSync) on demand; leases measured on `now`. */
+/** memfs, with the journal's writes and datasync held (see holdNext) on demand; leases measured on `now`. */
 function gatedFs(now?: () => number) {
   const vol = new Volume();
   const base = vol.promises as unknown as FsLike;
@@ -182,22 +182,24 @@ function gatedFs(now?: () => number) {
 }
 
 /**
- * Holds the journal's next datasync: `started` once an append is in it (its bytes written, the
- * append mutex held); `release()` lets it finish, `release('EIO')` fails it with that errno.
+ * Holds the journal's next `write` or `datasync` (the default): `started` once an append is in it
+ * (holding the append mutex; at a datasync, its bytes written); `release()` lets it finish,
+ * `release('EIO')` fails it with that errno.
  */
-function holdSync(disk: ReturnType<typeof gatedFs>) {
+function holdNext(disk: ReturnType<typeof gatedFs>, at: 'write' | 'sync' = 'sync') {
   let release: (code?: string) => void = () => {};
-  const started = new Promise<void>((syncing) => {
-    disk.gate.sync = () =>
+  const started = new Promise<void>((holding) => {
+    disk.gate[at] = () =>
       new Promise<void>((resolve, reject) => {
-        disk.gate.sync = undefined; // only that one
+        disk.gate[at] = undefined; // only that one
         release = (code) =>
           code ? reject(Object.assign(new Error(`${code}: injected`), { code })) : resolve();
-        syncing();
+        holding();
       });
   });
   return { started, release: (code?: string) => release(code) };
 }
+const holdSync = (disk: ReturnType<typeof gatedFs>) => holdNext(disk, 'sync');
 
 describe('file store: reading while another handle appends', () => {
   it('an append written but not yet synced is not read; once it fails and is cut off, it never was', async () => {
@@ -251,19 +253,9 @@ describe('file store: reads and the append mutex', () => {
     const total = await fill(writer, [1000, 1000, 1000]);
     const reader = disk.open(); // a runner's handle, already caught up: its next read is a refresh
     expect(await reader.read()).toHaveLength(total);
-    let release: () => void = () => {};
-    let writing: () => void = () => {};
-    const started = new Promise<void>((r) => {
-      writing = r;
-    });
-    disk.gate.write = () =>
-      new Promise<void>((resolve) => {
-        release = resolve;
-        writing();
-      });
+    const write = holdNext(disk, 'write');
     const appending = writer.append([rec(60, 0, 1)]);
-    await started; // it holds the mutex; nothing of it is in the file yet
-    disk.gate.write = undefined;
+    await write.started; // it holds the mutex; nothing of it is in the file yet
     let done = false;
     const reading = reader.read().finally(() => {
       done = true;
@@ -272,7 +264,7 @@ describe('file store: reads and the append mutex', () => {
     // for the mutex waits as long as the append holds it.
     await new Promise((r) => setTimeout(r, 500));
     expect(done).toBe(false);
-    release();
+    write.release();
     await appending;
     expect((await reading).map((r) => r.seq).at(-1)).toBe(total + 1);
   });
