@@ -5,13 +5,13 @@
  * Needs root, `unshare`, `mount` and OpenSSH's `sshd` and `ssh-keygen` (Debian: openssh-server).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readlinkSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RingmasterError, shellQuote } from '@ringmaster/core/adapter';
 import { sleep } from '../util/sleep.js';
-import { alive, freePort, mountNamespaceOf, pidsInNamespace, portOpen, run } from './process.js';
+import { alive, freePort, pidsInNamespace, portOpen, run } from './process.js';
 import { sshdConfig } from './sshd-config.js';
 
 const SCOPE = 'target-ssh';
@@ -136,15 +136,28 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
   const base = options.baseDir ?? (existsSync('/var/tmp') ? '/var/tmp' : tmpdir());
   const dir = await mkdtemp(join(base, 'ringmaster-hosts-'));
   const hosts: TestHost[] = [];
+  /**
+   * Each host's mount namespace, by name, and an open file of it. A namespace is known by its
+   * inode number, and the kernel gives that number to a new namespace once the last process of
+   * this one is gone: without the open file, stopping a host that had died (or been killed)
+   * could kill the processes of a host started since, in another lab.
+   */
   const namespaces = new Map<string, string>();
+  const heldNamespaces: number[] = [];
   const hostDir = (name: string) => join(dir, 'hosts', name);
+  let stopped = false;
   const stopAll = async () => {
+    // Once only: after it, the namespaces' numbers may be another's.
+    if (stopped) return;
+    stopped = true;
     await Promise.all(hosts.filter(Boolean).map((h) => killHost(h)));
+    for (const fd of heldNamespaces.splice(0)) closeSync(fd);
     await rm(dir, { recursive: true, force: true });
   };
   const killHost = async (host: TestHost) => {
-    const ns = namespaces.get(host.name) ?? (await mountNamespaceOf(host.pid));
-    const pids = ns ? await pidsInNamespace(ns) : [host.pid];
+    const ns = namespaces.get(host.name);
+    // Not known: the host died before it was ready, and its PID may be another's by now.
+    const pids = ns ? await pidsInNamespace(ns) : [];
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -271,8 +284,11 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
         if (ready && !exited) {
           (child.stderr as { unref?: () => void } | null)?.unref?.();
           started = { name, address: '127.0.0.1', port, pid };
-          const ns = await mountNamespaceOf(pid);
-          if (ns) namespaces.set(name, ns);
+          const fd = holdNamespace(pid);
+          if (fd !== undefined) {
+            heldNamespaces.push(fd);
+            namespaces.set(name, readlinkSync(`/proc/self/fd/${fd}`));
+          }
         } else {
           lastError = stderr || (existsSync(logFile) ? await readFile(logFile, 'utf8') : '');
           if (!exited && pid) {
@@ -331,13 +347,24 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
           .join(' '),
       pidsOf: async (name) => {
         const ns = namespaces.get(find(name).name);
-        return ns ? pidsInNamespace(ns) : [];
+        return ns && !stopped ? pidsInNamespace(ns) : [];
       },
-      kill: (name) => killHost(find(name)),
+      kill: async (name) => {
+        if (!stopped) await killHost(find(name));
+      },
       stop: stopAll,
     };
   } catch (error) {
     await stopAll();
     throw error;
+  }
+}
+
+/** An open file of `pid`'s mount namespace (which keeps the namespace, and its number, alive). */
+function holdNamespace(pid: number): number | undefined {
+  try {
+    return openSync(`/proc/${pid}/ns/mnt`, 'r');
+  } catch {
+    return undefined;
   }
 }
