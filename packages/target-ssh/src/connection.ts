@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import { RingmasterError, TailBuffer } from '@ringmaster/core/adapter';
 import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { hostError, SCOPE } from './errors.js';
+import { inFlightGate } from './in-flight.js';
 import {
   appendKnownHost,
   fingerprint,
@@ -35,13 +36,15 @@ export interface UploadInput {
   data: Buffer | { file: string; size: number };
   timeoutMs: number;
   received?: string;
+  /** About how many bytes may be in flight, not yet given back as window (see in-flight.ts); 0: the server's window. */
+  inFlightBytes?: number;
 }
 
 /** What follows an upload whose command said `received`: go on (a line, for the shell's `read`). */
 export const UPLOAD_GO = 'go\n';
 
-/** Slices of a Buffer upload handed to the channel at once (ssh2 splits them into packets). */
-const UPLOAD_SLICE = 256 * 1024;
+/** Slices of an upload handed to the channel at once (ssh2 splits them into packets); the pacing's step. */
+const UPLOAD_SLICE = 64 * 1024;
 
 /** What a finished remote command gives back. */
 export interface ExecResult {
@@ -282,10 +285,19 @@ function sendUpload(
 ): { stop: () => void; delivered: () => void } {
   let stopped = false;
   let file: ReadStream | undefined;
+  const gate = inFlightGate(stream, input.inFlightBytes ?? 0);
   const stop = () => {
     stopped = true;
     clearTimeout(timer);
+    gate.stop();
     file?.destroy();
+  };
+  /** Calls `then` once the channel takes more: drained, and the gate open. */
+  const whenWritable = (drained: boolean, then: () => void) => {
+    if (stopped) return;
+    if (!drained) stream.once('drain', () => whenWritable(true, then));
+    else if (!gate.open()) gate.wait(() => whenWritable(true, then));
+    else then();
   };
   const timer = setTimeout(() => {
     if (stopped) return;
@@ -295,6 +307,7 @@ function sendUpload(
   const delivered = () => {
     if (stopped) return;
     clearTimeout(timer);
+    gate.stop();
     if (input.received) stream.end(UPLOAD_GO);
     done();
   };
@@ -307,11 +320,15 @@ function sendUpload(
     let offset = 0;
     const pump = () => {
       while (!stopped && offset < bytes.length) {
+        if (!gate.open()) {
+          whenWritable(true, pump);
+          return;
+        }
         const next = Math.min(offset + UPLOAD_SLICE, bytes.length);
         const more = stream.write(bytes.subarray(offset, next));
         offset = next;
         if (!more) {
-          stream.once('drain', pump);
+          whenWritable(false, pump);
           return;
         }
       }
@@ -326,7 +343,17 @@ function sendUpload(
       stop();
       failed(error, false);
     });
-    file.pipe(stream, { end });
+    file.on('data', (chunk) => {
+      if (stopped) return;
+      const more = stream.write(chunk);
+      if (!more || !gate.open()) {
+        file?.pause();
+        whenWritable(more, () => file?.resume());
+      }
+    });
+    file.once('end', () => {
+      if (!stopped && end) stream.end();
+    });
   }
   return { stop, delivered };
 }

@@ -213,6 +213,22 @@ export const sshOptionsSchema = z
       .int()
       .min(0)
       .default(64 * 1024 * 1024),
+    /**
+     * Upload bytes sent that the host's sshd has not yet taken (passed on to the install
+     * command). A small number keeps sshd's channel buffer small, which saves the host CPU on a
+     * fast network (see in-flight.ts); for a far host, make it at least bandwidth × round trip
+     * (100 Mbit/s × 80 ms is 1 MB). 0: as much as the server's window allows (OpenSSH: 2 MiB).
+     * @default 1048576 (1 MiB)
+     */
+    uploadInFlightBytes: z
+      .number()
+      .int()
+      .min(0)
+      .refine((n) => n === 0 || n >= 128 * 1024, {
+        message:
+          'must be 0 (the server window) or at least 131072 (128 KiB): sshd gives window back about every 96 KiB',
+      })
+      .default(1024 * 1024),
     /** Remote directory for uploads (each gets a directory of its own, made by the host). @default '/tmp' */
     tmpDir: remotePath.default('/tmp'),
     /** Hosts worked on at once. @default 16 */

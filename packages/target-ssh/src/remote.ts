@@ -161,6 +161,7 @@ export class Remote {
       {
         data: upload,
         timeoutMs: this.options.timeouts.uploadMs,
+        inFlightBytes: this.options.uploadInFlightBytes,
         ...(received ? { received } : {}),
       },
     );
