@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Artifact, Repository, SuiteListing } from '@ringmaster/core/adapter';
-import { parseOptions, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
+import { parseOptions, plainMessage, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
 import { fieldOf, parseControlFile } from '../archive/control-file.js';
 import { sha256File } from '../archive/read-deb.js';
 import { relationsOf } from '../relations.js';
@@ -16,7 +16,7 @@ import { compareVersions } from '../version.js';
 import { Catalogue } from './catalogue.js';
 import { mapLimit } from './concurrency.js';
 import { StagedFiles } from './fs-atomic.js';
-import { writeIndexes } from './indexes.js';
+import { indexesAreLive, writeIndexes } from './indexes.js';
 import { packageRecord, readPackage, readSmallFile } from './inspect.js';
 import { acquireLock } from './lock.js';
 import { type AptRepositoryOptions, aptRepositoryOptionsSchema } from './options.js';
@@ -368,16 +368,25 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
         { gzip, ready: staged },
       );
     } catch (error) {
+      const what =
+        fresh.length === 1
+          ? `${fresh[0]!.record.name} ${fresh[0]!.record.version}`
+          : `${fresh.length} packages`;
+      if (indexesAreLive(error)) {
+        // Readers see the new indexes: their pool files and records stay (the staging finished
+        // before the renames), and retention waits for a publish that is surely on disk.
+        throw new RingmasterError('REPOSITORY', `${what} published, but ${plainMessage(error.message)}`, {
+          scope: SCOPE,
+          cause: error,
+          details: { outcome: 'unknown' },
+        });
+      }
       // The previous indexes are untouched; forget the new packages so the catalogue agrees with
       // them (once the staging stopped: no write outlives the lock), records before pool files.
       await staged.catch(() => undefined);
       await pools.discard();
       await catalogue.remove(fresh.map((f) => f.record));
       for (const { record } of fresh) await rm(join(root, record.filename), { force: true }).catch(notThere);
-      const what =
-        fresh.length === 1
-          ? `${fresh[0]!.record.name} ${fresh[0]!.record.version}`
-          : `${fresh.length} packages`;
       throw toRingmasterError(error, 'REPOSITORY', SCOPE, `cannot publish ${what}`);
     }
     // The records first: a crash in between leaves a pool file no record names (which reindex()

@@ -12,6 +12,7 @@ import { link, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import { isRingmasterError, RingmasterError } from '@ringmaster/core/adapter';
 import { syncDir, tempNameFor, writeTemp } from './fs-atomic.js';
 import type { PackageRecord } from './records.js';
 import type { Signer } from './sign.js';
@@ -41,6 +42,25 @@ export interface WriteIndexesOptions {
    * before the suite changes (a ring suite's in-flight record), written meanwhile.
    */
   ready?: Promise<unknown>;
+}
+
+/**
+ * Thrown by {@link writeIndexes} when the new indexes are in place, and served, but fsyncing
+ * their directories failed: after a crash the previous ones may come back. Whatever the new
+ * ones name must stay (see {@link indexesAreLive}); `details.outcome` is `'unknown'`.
+ */
+function liveButNotDurable(suite: string, cause: unknown): RingmasterError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new RingmasterError(
+    'REPOSITORY',
+    `the new indexes of suite ${suite} are in place and served, but fsyncing their directories failed, so a crash may bring the previous ones back: ${reason}`,
+    { scope: 'pkg-deb', cause, details: { outcome: 'unknown', indexes: 'live' } },
+  );
+}
+
+/** Whether `error` says the new indexes went live (see {@link liveButNotDurable}): undo nothing they name. */
+export function indexesAreLive(error: unknown): error is RingmasterError {
+  return isRingmasterError(error, 'REPOSITORY') && error.details?.indexes === 'live';
 }
 
 function sha256(data: Buffer): string {
@@ -228,7 +248,11 @@ export async function writeIndexes(
     // Synchronously (a few renames: microseconds each, where the thread pool is busy with fsyncs).
     for (const step of renames) for (const [from, to] of step) renameSync(from, to);
     renamed = true;
-    await Promise.all([...indexes.map((i) => syncDir(i.dir)), syncDir(dists)]);
+    try {
+      await Promise.all([...indexes.map((i) => syncDir(i.dir)), syncDir(dists)]);
+    } catch (error) {
+      throw liveButNotDurable(layout.suite, error);
+    }
     return sums;
   } finally {
     if (starting && !signed) await (await starting.catch(() => undefined))?.cancel();

@@ -13,7 +13,7 @@ import { sha256File } from '../archive/read-deb.js';
 import { DEBIAN_ARCHITECTURE, DEBIAN_PACKAGE_NAME } from '../control.js';
 import { versionProblem } from '../version.js';
 import type { Catalogue } from './catalogue.js';
-import { type SuiteLayout, writeIndexes } from './indexes.js';
+import { indexesAreLive, type SuiteLayout, writeIndexes } from './indexes.js';
 import { NAME } from './options.js';
 import type { PackageRecord } from './records.js';
 import { SegmentedGzip } from './segmented-gzip.js';
@@ -155,6 +155,11 @@ export function ringSuites(context: RingSuitesContext): RingSuites {
         { ready, gzip: gzipFor(suite) },
       );
     } catch (error) {
+      if (indexesAreLive(error)) {
+        // Readers see the new indexes: the listing that names what they list is put in place.
+        await (await ready).commit();
+        throw error;
+      }
       // No write outlives the lock.
       await (await ready.catch(() => undefined))?.discard();
       throw toRingmasterError(error, 'REPOSITORY', SCOPE, `cannot write the indexes of suite ${suite}`);

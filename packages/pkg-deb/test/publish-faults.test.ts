@@ -1,0 +1,132 @@
+/**
+ * A directory fsync that fails after the new indexes were renamed into place: they are served
+ * already, but a crash may bring the previous ones back. The publish says so (REPOSITORY,
+ * outcome unknown) and undoes nothing the live indexes name: the pool file, the record, a ring
+ * suite's listing. Retention waits: the previous indexes, should they come back, name what it
+ * would drop. (The fsync fails by a module mock; the rest is the real repository, gpgv and
+ * apt's sums.)
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Artifact } from '@ringmaster/core/adapter';
+import { isRingmasterError } from '@ringmaster/core/adapter';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { aptRepository, deb } from '../src/index.js';
+import { cleanup, makeKey, ok, rejection, revision, type TestKey, tempDir, writeTree } from './helpers.js';
+
+/** Directories whose next fsync fails with EIO (once each). */
+const failing = vi.hoisted(() => new Set<string>());
+vi.mock('../src/repository/fs-atomic.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../src/repository/fs-atomic.js')>();
+  return {
+    ...original,
+    async syncDir(dir: string) {
+      if (failing.delete(dir))
+        throw Object.assign(new Error(`EIO: i/o error, fsync '${dir}'`), { code: 'EIO' });
+      return original.syncDir(dir);
+    },
+  };
+});
+
+let key: TestKey;
+beforeAll(async () => {
+  key = await makeKey();
+});
+afterAll(async () => {
+  await key?.close();
+  await cleanup();
+});
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+async function build(name: string, version: string): Promise<Artifact> {
+  const tree = await writeTree(await tempDir('tree'), { [`usr/share/${name}/VERSION`]: `${version}\n` });
+  return deb({
+    name,
+    version: () => version,
+    maintainer: 'Ops <ops@example.com>',
+    description: `The ${name} package`,
+  }).package({ dir: tree, revision: revision(1), outDir: await tempDir('out') });
+}
+
+/** Each stanza of a suite's Packages: its package, version, pool file and SHA256. */
+async function stanzas(dir: string, suite: string) {
+  const text = await readFile(join(dir, `dists/${suite}/main/binary-amd64/Packages`), 'utf8');
+  return text
+    .split('\n\n')
+    .filter((s) => s.trim())
+    .map((s) => ({
+      is: `${/^Package: (.*)$/m.exec(s)![1]} ${/^Version: (.*)$/m.exec(s)![1]}`,
+      filename: /^Filename: (.*)$/m.exec(s)![1]!,
+      sha256: /^SHA256: (.*)$/m.exec(s)![1]!,
+    }));
+}
+
+/** Every file the suite's Packages names is in the pool, with the sum it says. */
+async function everyNamedFileIsThere(dir: string, suite: string): Promise<void> {
+  for (const stanza of await stanzas(dir, suite)) {
+    expect(existsSync(join(dir, stanza.filename)), `${stanza.filename} (${stanza.is})`).toBe(true);
+    expect(sha256(await readFile(join(dir, stanza.filename)))).toBe(stanza.sha256);
+  }
+}
+
+describe('a failed directory fsync after the new indexes went live', () => {
+  it('publish: says published but not surely durable, keeps what the indexes name, and retention waits', async () => {
+    const dir = await tempDir('repo');
+    const repo = aptRepository({
+      dir,
+      keep: 1,
+      signingKey: { keyFile: key.secretKeyFile, passphrase: key.passphrase },
+    });
+    try {
+      await repo.publish(await build('app', '1.0'));
+      failing.add(join(dir, 'dists', 'stable'));
+      const error = await rejection(repo.publish(await build('app', '2.0')));
+      expect(failing.size).toBe(0);
+      // What readers see, signed and whole: 2.0, its pool file there with the sum the index says.
+      expect((await stanzas(dir, 'stable')).map((s) => s.is)).toEqual(['app 2.0']);
+      await everyNamedFileIsThere(dir, 'stable');
+      await ok(['gpgv', '--keyring', key.publicKeyFile, join(dir, 'dists/stable/InRelease')]);
+      expect(await repo.versions('app')).toEqual(['1.0', '2.0']);
+      // keep: 1 did not drop 1.0: the previous indexes, which name it, may come back.
+      expect(existsSync(join(dir, 'pool/main/a/app/app_1.0_all.deb'))).toBe(true);
+      expect(isRingmasterError(error, 'REPOSITORY')).toBe(true);
+      expect(error.message).toContain('app 2.0 published, but the new indexes of suite stable are in place');
+      expect(error.message).toContain('EIO');
+      expect((error as { details?: Record<string, unknown> }).details?.outcome).toBe('unknown');
+      // The next publish, on disk for sure, lets retention drop it.
+      await repo.publish(await build('app', '3.0'));
+      expect(await repo.versions('app')).toEqual(['3.0']);
+      await everyNamedFileIsThere(dir, 'stable');
+    } finally {
+      await repo.close();
+    }
+  }, 60_000);
+
+  it("admit: the ring suite's listing is the one its live indexes list", async () => {
+    const dir = await tempDir('repo');
+    const repo = aptRepository({
+      dir,
+      signingKey: { keyFile: key.secretKeyFile, passphrase: key.passphrase },
+    });
+    try {
+      const one = await build('svc', '1.0');
+      const two = await build('svc', '2.0');
+      await repo.publishMany([one, two]);
+      await repo.admit('prod', [one]);
+      failing.add(join(dir, 'dists', 'prod'));
+      const error = await rejection(repo.admit('prod', [two]));
+      expect(failing.size).toBe(0);
+      // The ring's suite keeps the version before the newest (suiteKeep 2), as a rollback target.
+      expect((await stanzas(dir, 'prod')).map((s) => s.is)).toEqual(['svc 1.0', 'svc 2.0']);
+      await everyNamedFileIsThere(dir, 'prod');
+      expect((await repo.suite('prod')).packages).toEqual({ svc: ['1.0', '2.0'] });
+      expect(isRingmasterError(error, 'REPOSITORY')).toBe(true);
+      expect(error.message).toContain('the new indexes of suite prod are in place and served');
+    } finally {
+      await repo.close();
+    }
+  }, 60_000);
+});
