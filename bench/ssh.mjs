@@ -2,7 +2,8 @@
 // bench:ssh — deploy one 5 MB .deb (upload + dpkg -i + verify) to 30 and to 100 real sshd test
 // hosts with @ringmaster/target-ssh (built, from packages/target-ssh/dist), side by side in the
 // same run with: the limit (the same dpkg -i in each host's mount namespace through nsenter, no
-// SSH, in parallel), our apt install mode (hosts fetch from our signed repository over HTTP on
+// SSH, in parallel), the floor (the limit with one SSH connection per host made meanwhile: the
+// hosts' sshd share this machine's cores, so no SSH tool beats it here), our apt install mode (hosts fetch from our signed repository over HTTP on
 // loopback: apt-get update + install), parallel-scp + parallel-ssh (pssh), Ansible (forks = N,
 // pipelining) and a sequential scp+ssh loop. Every method runs BENCH_RUNS times (5), the methods
 // interleaved within each run; ratios are of the medians. Also: our peak RSS, the controller's
@@ -10,7 +11,7 @@
 // its 2 cores), and the machine's load at start and end. Ends with one JSON line. Needs root;
 // installs pssh and ansible with apt-get when missing (a tool that cannot be installed is null).
 //
-//   BENCH_SSH_SIZES=30,100  BENCH_RUNS=5  BENCH_SSH_METHODS=limit,ours,apt,pssh,ansible,sequential
+//   BENCH_SSH_SIZES=30,100  BENCH_RUNS=5  BENCH_SSH_METHODS=limit,floor,ours,apt,pssh,ansible,sequential
 //   BENCH_SSH_PEER_SIZES=30 (the peer tools at these sizes only)
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -30,7 +31,7 @@ const { load, median, spread } = await import('./stats.mjs');
 
 const SIZES = (process.env.BENCH_SSH_SIZES ?? '30,100').split(',').map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const METHODS = (process.env.BENCH_SSH_METHODS ?? 'limit,ours,apt,pssh,ansible,sequential').split(',');
+const METHODS = (process.env.BENCH_SSH_METHODS ?? 'limit,floor,ours,apt,pssh,ansible,sequential').split(',');
 // The peer tools at these sizes only (Ansible takes minutes a run at 100 hosts); default: every size.
 const PEER_SIZES = process.env.BENCH_SSH_PEER_SIZES?.split(',').map(Number);
 const PEERS = ['pssh', 'ansible', 'sequential'];
@@ -246,6 +247,30 @@ const methods = {
     });
     if (r.code !== 0) throw new Error(`ansible-playbook: ${r.stdout.slice(-2000)}${r.stderr.slice(-1000)}`);
   },
+  /**
+   * What no SSH tool can beat on this machine, where the hosts share its cores: the limit's
+   * dpkg -i, and meanwhile one SSH connection per host (handshake, auth, one `true`), made by our
+   * client as an install makes it. The hosts' sshd spends that CPU whatever the client does.
+   */
+  async floor(lab, hosts, artifact, n) {
+    const target = ssh({
+      hosts: hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: 'root' })),
+      privateKey: lab.clientKeyFile,
+      knownHosts: [lab.knownHostsFile],
+      concurrency: n,
+    });
+    try {
+      await Promise.all([
+        methods.limit(lab, hosts, artifact),
+        parallel(hosts, async (h) => {
+          const r = await target.run(h.name, ['true']);
+          if (r.exitCode !== 0) throw new Error(`ssh true on ${h.name}: exit ${r.exitCode}`);
+        }),
+      ]);
+    } finally {
+      await target.close();
+    }
+  },
   async limit(_lab, hosts, artifact) {
     await parallel(hosts, async (h) => {
       const r = await sh('nsenter', ['--target', String(h.pid), '--mount', 'dpkg', '-i', artifact.file]);
@@ -382,7 +407,7 @@ async function main() {
   }
   for (const n of SIZES) {
     const ours = med('ours', n);
-    const vs = ['limit', 'apt', 'pssh', 'ansible', 'sequential']
+    const vs = ['limit', 'floor', 'apt', 'pssh', 'ansible', 'sequential']
       .filter((m) => METHODS.includes(m))
       .map((m) => `${m} ${ratio(ours, med(m, n)) ?? 'n/a'}×`);
     console.log(
@@ -406,6 +431,9 @@ async function main() {
       hosts: small,
       ratio_vs_limit: ratio(med('ours', small), med('limit', small)),
       ratio_vs_limit_100: SIZES.includes(100) ? ratio(med('ours', 100), med('limit', 100)) : null,
+      floor_ratio_vs_limit: ratio(med('floor', small), med('limit', small)),
+      floor_ratio_vs_limit_100: SIZES.includes(100) ? ratio(med('floor', 100), med('limit', 100)) : null,
+      ratio_vs_floor: ratio(med('ours', small), med('floor', small)),
       peak_rss_mb_100: SIZES.includes(100) && peakRss[100] ? Math.round(peakRss[100]) : null,
       apt_mode_ratio_vs_limit: ratio(med('apt', small), med('limit', small)),
       ratio_vs_ansible: ratio(med('ours', small), med('ansible', small)),

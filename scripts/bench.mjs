@@ -21,6 +21,13 @@ const FIGURES = {
   ssh: [
     ['ratio_vs_limit', 'fan-out to 30 hosts / the no-SSH limit', { max: 1.15 }],
     ['ratio_vs_limit_100', 'fan-out to 100 hosts / the limit', { max: 1.25 }],
+    [
+      'floor_ratio_vs_limit',
+      'the floor here (limit + one SSH connection a host) / the limit, 30 hosts',
+      null,
+    ],
+    ['floor_ratio_vs_limit_100', 'the floor / the limit, 100 hosts', null],
+    ['ratio_vs_floor', 'fan-out to 30 hosts / the floor', null],
     ['peak_rss_mb_100', 'peak RSS at 100 hosts (MB)', { below: 200 }],
     ['apt_mode_ratio_vs_limit', 'apt install mode at 30 hosts / the limit', null],
     ['ratio_vs_pssh', 'fan-out to 30 hosts / parallel-ssh', null],
