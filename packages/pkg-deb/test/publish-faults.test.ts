@@ -16,8 +16,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { aptRepository, deb } from '../src/index.js';
 import { cleanup, makeKey, ok, rejection, revision, type TestKey, tempDir, writeTree } from './helpers.js';
 
-/** Directories whose next fsync fails with EIO (once each). */
+/** Directories whose next fsync fails with EIO (once each), and every directory fsynced, in order. */
 const failing = vi.hoisted(() => new Set<string>());
+const synced = vi.hoisted(() => [] as string[]);
 vi.mock('../src/repository/fs-atomic.js', async (importOriginal) => {
   const original = await importOriginal<typeof import('../src/repository/fs-atomic.js')>();
   return {
@@ -25,7 +26,8 @@ vi.mock('../src/repository/fs-atomic.js', async (importOriginal) => {
     async syncDir(dir: string) {
       if (failing.delete(dir))
         throw Object.assign(new Error(`EIO: i/o error, fsync '${dir}'`), { code: 'EIO' });
-      return original.syncDir(dir);
+      await original.syncDir(dir);
+      synced.push(dir);
     },
   };
 });
@@ -71,6 +73,52 @@ async function everyNamedFileIsThere(dir: string, suite: string): Promise<void> 
     expect(sha256(await readFile(join(dir, stanza.filename)))).toBe(stanza.sha256);
   }
 }
+
+describe('new directories survive a crash', () => {
+  it('the first publish fsyncs the parent of every directory it made, and pool directories before the indexes go live', async () => {
+    const dir = join(await tempDir('repo'), 'fresh');
+    const repo = aptRepository({
+      dir,
+      signingKey: { keyFile: key.secretKeyFile, passphrase: key.passphrase },
+    });
+    try {
+      synced.length = 0;
+      await repo.publish(await build('app', '1.0'));
+      const first = [...synced];
+      for (const made of [
+        'pool/main/a/app',
+        'pool/main/a',
+        'pool/main',
+        'pool',
+        'dists/stable/main/binary-amd64/by-hash/SHA256',
+        'dists/stable/main/binary-amd64/by-hash',
+        'dists/stable/main/binary-amd64',
+        'dists/stable/main',
+        'dists/stable',
+        'dists',
+        '.ringmaster/catalogue',
+        '.ringmaster',
+        '.',
+      ]) {
+        // Each directory made is an entry of its parent: that parent is fsynced.
+        expect(first, `the parent of ${made}`).toContain(join(dir, made, '..'));
+      }
+      // The pool's renames are kept before the indexes that name them go live (after which
+      // dists/stable is fsynced, last).
+      const live = first.lastIndexOf(join(dir, 'dists/stable'));
+      expect(first.indexOf(join(dir, 'pool/main/a/app'))).toBeLessThan(live);
+      expect(first.indexOf(join(dir, 'pool/main/a'))).toBeLessThan(live);
+
+      // Into a pool directory that exists: it, not its parents again.
+      synced.length = 0;
+      await repo.publish(await build('app', '2.0'));
+      expect(synced).toContain(join(dir, 'pool/main/a/app'));
+      expect(synced).not.toContain(join(dir, 'pool/main'));
+    } finally {
+      await repo.close();
+    }
+  }, 60_000);
+});
 
 describe('a failed directory fsync after the new indexes went live', () => {
   it('publish: says published but not surely durable, keeps what the indexes name, and retention waits', async () => {

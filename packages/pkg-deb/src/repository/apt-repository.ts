@@ -15,7 +15,7 @@ import { relationsOf } from '../relations.js';
 import { compareVersions } from '../version.js';
 import { Catalogue } from './catalogue.js';
 import { mapLimit } from './concurrency.js';
-import { StagedFiles } from './fs-atomic.js';
+import { parentsOfMade, StagedFiles, syncDir } from './fs-atomic.js';
 import { indexesAreLive, writeIndexes } from './indexes.js';
 import { packageRecord, readPackage, readSmallFile } from './inspect.js';
 import { acquireLock } from './lock.js';
@@ -177,7 +177,8 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
   };
 
   const locked = async <T>(fn: () => Promise<T>): Promise<T> => {
-    await mkdir(state, { recursive: true });
+    // A repository made now (the first publish) is kept across a crash, its directory included.
+    for (const dir of parentsOfMade(state, await mkdir(state, { recursive: true }))) await syncDir(dir);
     const release = await acquireLock(join(state, 'lock'), o.lockTimeoutMs);
     try {
       await upgrade();
@@ -253,12 +254,20 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
     // pool, in parallel, while its next packages are read.
     const few = artifacts.length <= FEW;
     const poolDirs = new Map<string, Promise<unknown>>();
+    /** Fsynced once the pool files are renamed: the directory of each, and of each new directory. */
+    const changedDirs = new Set<string>();
     const poolDir = (file: string) => {
       const parent = dirname(file);
       if (!poolDirs.has(parent)) {
+        changedDirs.add(parent);
+        const made = (first: string | undefined) => {
+          for (const dir of parentsOfMade(parent, first)) changedDirs.add(dir);
+        };
         poolDirs.set(
           parent,
-          few ? Promise.resolve(mkdirSync(parent, { recursive: true })) : mkdir(parent, { recursive: true }),
+          few
+            ? Promise.resolve(made(mkdirSync(parent, { recursive: true })))
+            : mkdir(parent, { recursive: true }).then(made),
         );
       }
       return poolDirs.get(parent);
@@ -351,6 +360,9 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
       try {
         await writing;
         await pools.rename();
+        // Before the indexes name them: on a filesystem that does not commit in order (btrfs),
+        // the indexes' own fsyncs would not keep these renames.
+        await mapLimit([...changedDirs], 8, syncDir);
       } catch (error) {
         await (await adding.catch(() => undefined))?.discard();
         throw error;

@@ -20,7 +20,7 @@ import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, rea
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RingmasterError } from '@ringmaster/core/adapter';
-import { syncDir, tempNameFor, writeTemp } from './fs-atomic.js';
+import { parentsOfMade, syncDir, tempNameFor, writeTemp } from './fs-atomic.js';
 import {
   checkedJson,
   compareRecords,
@@ -293,7 +293,8 @@ export class Catalogue {
     kind: 'base' | 'log',
     lines: string[],
   ): Promise<{ seq: number; commit(): Promise<void>; discard(): Promise<void> }> {
-    mkdirSync(this.path, { recursive: true });
+    // A catalogue directory made now is kept across a crash before anything is renamed into it.
+    for (const dir of parentsOfMade(this.path, mkdirSync(this.path, { recursive: true }))) await syncDir(dir);
     const { files, temps } = this.list();
     // What a crashed writer left (under the lock, so no live writer's).
     for (const temp of temps) await rm(join(this.path, temp), { force: true });

@@ -162,6 +162,22 @@ export class StagedFiles {
   }
 }
 
+/**
+ * The directories whose entries `mkdir -p dir` changed, given what mkdir returned (the first
+ * directory it made, or undefined): the parent of each directory it made. fsynced, they keep
+ * the new directories across a crash, as `syncDir(dir)` keeps what is renamed into `dir`.
+ */
+export function parentsOfMade(dir: string, firstMade: string | undefined): string[] {
+  if (firstMade === undefined) return [];
+  const out: string[] = [];
+  // From the deepest up to the first made: bounded by the path's depth.
+  for (let made = dir; ; made = dirname(made)) {
+    out.push(dirname(made));
+    if (made === firstMade || dirname(made) === made) break;
+  }
+  return out;
+}
+
 /** fsyncs a directory so the renames in it survive a crash. */
 export async function syncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');

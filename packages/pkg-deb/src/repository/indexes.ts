@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { isRingmasterError, RingmasterError } from '@ringmaster/core/adapter';
-import { syncDir, tempNameFor, writeTemp } from './fs-atomic.js';
+import { parentsOfMade, syncDir, tempNameFor, writeTemp } from './fs-atomic.js';
 import type { PackageRecord } from './records.js';
 import type { Signer } from './sign.js';
 
@@ -167,8 +167,9 @@ export async function writeIndexes(
   starting?.catch(() => undefined); // rejects through the await below
   let signed = false;
   try {
-    // Synchronously, as removeStaleTemps: a directory that is there already costs a stat.
-    mkdirSync(dists, { recursive: true });
+    // Synchronously, as removeStaleTemps: a directory that is there already costs a stat. The
+    // parents of the directories made now are fsynced with the by-hash ones, before any rename.
+    const made = parentsOfMade(dists, mkdirSync(dists, { recursive: true }));
     // Under the publish lock: what a crashed publisher left.
     await removeStaleTemps(dists);
     // Each architecture's Packages and Packages.gz (gzip on the thread pool), hashed in memory.
@@ -177,7 +178,7 @@ export async function writeIndexes(
         const rel = `${layout.component}/binary-${arch}`;
         const dir = join(dists, rel);
         const byHash = join(dir, 'by-hash', 'SHA256');
-        mkdirSync(byHash, { recursive: true });
+        made.push(...parentsOfMade(byHash, mkdirSync(byHash, { recursive: true })));
         await removeStaleTemps(dir);
         const stanzas = records
           .filter((r) => r.architecture === arch || r.architecture === 'all')
@@ -224,12 +225,14 @@ export async function writeIndexes(
       return written;
     };
 
+    const madeSynced = Promise.all([...new Set(made)].map(syncDir));
+    madeSynced.catch(() => undefined); // rejects through the settled() below
     const signing = await starting;
     const release = Buffer.from(renderRelease(layout, releaseFiles, now));
     const [written, releaseFile, signatures] = await settled<
       [[string, string][][], [string, string], [string, string][]]
     >([
-      Promise.all(indexes.map(writeIndexFiles)),
+      madeSynced.then(() => Promise.all(indexes.map(writeIndexFiles))),
       stage(join(dists, 'Release'), release),
       signing
         ? (async () => {
