@@ -150,8 +150,11 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
     // Once only: after it, the namespaces' numbers may be another's.
     if (stopped) return;
     stopped = true;
-    await Promise.all(hosts.filter(Boolean).map((h) => killHost(h)));
-    for (const fd of heldNamespaces.splice(0)) closeSync(fd);
+    try {
+      await Promise.all(hosts.filter(Boolean).map((h) => killHost(h)));
+    } finally {
+      for (const fd of heldNamespaces.splice(0)) closeSync(fd);
+    }
     await rm(dir, { recursive: true, force: true });
   };
   const killHost = async (host: TestHost) => {
@@ -281,16 +284,18 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
             (await readFile(logFile, 'utf8')).includes(listening);
           if (!ready) await sleep(25);
         }
-        if (ready && !exited) {
+        // A host is started once its namespace is held: one that cannot be stopped safely is not.
+        const held = ready && !exited ? holdNamespace(pid) : undefined;
+        if (held !== undefined) {
           (child.stderr as { unref?: () => void } | null)?.unref?.();
           started = { name, address: '127.0.0.1', port, pid };
-          const fd = holdNamespace(pid);
-          if (fd !== undefined) {
-            heldNamespaces.push(fd);
-            namespaces.set(name, readlinkSync(`/proc/self/fd/${fd}`));
-          }
+          heldNamespaces.push(held);
+          namespaces.set(name, readlinkSync(`/proc/self/fd/${held}`));
         } else {
-          lastError = stderr || (existsSync(logFile) ? await readFile(logFile, 'utf8') : '');
+          lastError =
+            ready && !exited
+              ? 'it exited before its mount namespace could be opened'
+              : stderr || (existsSync(logFile) ? await readFile(logFile, 'utf8') : '');
           if (!exited && pid) {
             try {
               process.kill(pid, 'SIGKILL');
