@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { RingmasterError, TailBuffer } from '@ringmaster/core/adapter';
 import { Client, type ClientChannel, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { hostError, SCOPE } from './errors.js';
-import { inFlightGate } from './in-flight.js';
+import { inFlightGate, SLICE_BYTES } from './in-flight.js';
 import {
   appendKnownHost,
   fingerprint,
@@ -43,8 +43,11 @@ export interface UploadInput {
 /** What follows an upload whose command said `received`: go on (a line, for the shell's `read`). */
 export const UPLOAD_GO = 'go\n';
 
-/** Slices of an upload handed to the channel at once (ssh2 splits them into packets); the pacing's step. */
-const UPLOAD_SLICE = 64 * 1024;
+/**
+ * Slices of an upload handed to the channel at once (ssh2 splits them into packets), and the
+ * file's reads: the pacing's step, by which its cap is overshot at most (see in-flight.ts).
+ */
+const UPLOAD_SLICE = SLICE_BYTES;
 
 /** What a finished remote command gives back. */
 export interface ExecResult {

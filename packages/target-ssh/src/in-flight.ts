@@ -18,10 +18,13 @@
  * Where ssh2 keeps it elsewhere, nothing is paced: the upload goes at the server's window, as
  * without the gate.
  *
- * A server that gives window back only once much of it is used (some do at half) would never
- * reopen it below a small cap: when the window stays shut `stallMs`, the gate stops pacing for
- * the rest of the upload. Pacing only ever holds bytes back; it never sends more than the server
- * allows, so it cannot break an upload, only slow one.
+ * Two things keep the window from reopening below the cap, and neither may stall an upload:
+ * - A server that gives window back only once much of it is used (some do at half of it). The
+ *   cap is never below half the server's window and a slice, so such a server reopens it too.
+ * - A host slow to read (a loaded host still starting the command, a slow disk). When the
+ *   window stays shut `stallMs`, the gate lets the server's window alone decide until it next
+ *   grows, then paces again.
+ * Pacing only ever holds bytes back; it never sends more than the server allows.
  */
 import type { ClientChannel } from 'ssh2';
 
@@ -34,6 +37,8 @@ export interface InFlightGate {
   wait(then: () => void): void;
   /** Stops watching: leaves the channel's window a plain number again. */
   stop(): void;
+  /** How often the window stayed shut `stallMs` (each time, the server's window alone decided until it grew). */
+  readonly stalls: number;
 }
 
 const UNPACED: InFlightGate = {
@@ -41,7 +46,11 @@ const UNPACED: InFlightGate = {
   open: () => true,
   wait: (then) => queueMicrotask(then),
   stop: () => {},
+  stalls: 0,
 };
+
+/** The slice the upload writes at a time: the most the gate's cap is overshot by. */
+export const SLICE_BYTES = 64 * 1024;
 
 /** A gate on `stream`'s window, to be made before the first byte of the upload is written. */
 export function inFlightGate(stream: ClientChannel, cap: number, stallMs = 250): InFlightGate {
@@ -51,11 +60,14 @@ export function inFlightGate(stream: ClientChannel, cap: number, stallMs = 250):
   if (!own || typeof own.value !== 'number' || !own.writable || !own.configurable) return UNPACED;
   // Nothing is sent yet: this is the whole window the server gave.
   const full = own.value;
-  if (full <= cap) return UNPACED;
+  const limit = Math.max(cap, Math.floor(full / 2) + SLICE_BYTES);
+  if (full <= limit) return UNPACED;
   let window = full;
   let waiter: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
-  let gaveUp = false;
+  /** The window stayed shut: the server's window alone decides until it grows. */
+  let stalled = false;
+  let stalls = 0;
   let stopped = false;
   const wake = () => {
     clearTimeout(timer);
@@ -71,19 +83,24 @@ export function inFlightGate(stream: ClientChannel, cap: number, stallMs = 250):
     set: (value: number) => {
       const grew = value > window;
       window = value;
+      if (grew) stalled = false;
       // Not inside ssh2's packet handler: it goes on with the channel after setting the window.
       if (grew && waiter) queueMicrotask(wake);
     },
   });
   return {
     paced: true,
+    get stalls() {
+      return stalls;
+    },
     // What the server has not given back, and what sits in the channel's own buffer.
-    open: () => gaveUp || full - window + stream.writableLength < cap,
+    open: () => stalled || full - window + stream.writableLength < limit,
     wait(then) {
       waiter = then;
       clearTimeout(timer);
       timer = setTimeout(() => {
-        gaveUp = true;
+        stalled = true;
+        stalls++;
         wake();
       }, stallMs);
     },

@@ -217,7 +217,8 @@ export const sshOptionsSchema = z
      * Upload bytes sent that the host's sshd has not yet taken (passed on to the install
      * command). A small number keeps sshd's channel buffer small, which saves the host CPU on a
      * fast network (see in-flight.ts); for a far host, make it at least bandwidth × round trip
-     * (100 Mbit/s × 80 ms is 1 MB). 0: as much as the server's window allows (OpenSSH: 2 MiB).
+     * (100 Mbit/s × 80 ms is 1 MB). Never below half the server's window and 64 KiB (a server may
+     * give window back only then). 0: as much as the server's window allows (OpenSSH: 2 MiB).
      * @default 1048576 (1 MiB)
      */
     uploadInFlightBytes: z

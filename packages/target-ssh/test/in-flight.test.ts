@@ -1,8 +1,9 @@
 /**
  * The upload's pacing (in-flight.ts): a gate on a channel's window. On a real sshd: the gate
- * holds the bytes in flight near the cap where the server's window would take 2 MiB, reopens as
- * the command reads, and every byte arrives. On a stand-in channel: it gives up pacing when the
- * window stays shut, and paces nothing where ssh2 keeps no window it knows. Through the target:
+ * holds the bytes in flight near its limit where the server's window would take 2 MiB, reopens
+ * as the command reads, and every byte arrives. On a stand-in channel: it lets the server's window
+ * decide while the window stays shut and paces again once it grows, never holds back below half
+ * the server's window, and paces nothing where ssh2 keeps no window it knows. Through the target:
  * an install's upload goes through a gate with the `uploadInFlightBytes` of the options.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -14,16 +15,19 @@ import type { InFlightGate } from '../src/in-flight.js';
 import { ssh } from '../src/index.js';
 import { buildDeb, type Lab, startLab } from './fixture.js';
 
-/** Every gate the target makes, with the most bytes outstanding after any write of its upload. */
-const made = vi.hoisted(() => [] as { cap: number; paced: boolean; most: number }[]);
+/**
+ * Every gate the target makes: the cap it was given, the limit it keeps (never below half the
+ * server's window and a slice), and the most bytes outstanding after any write of its upload.
+ */
+const made = vi.hoisted(() => [] as { cap: number; limit: number; paced: boolean; most: number }[]);
 vi.mock('../src/in-flight.js', async (importOriginal) => {
   const original = await importOriginal<typeof import('../src/in-flight.js')>();
   return {
     ...original,
-    inFlightGate(stream: ClientChannel, cap: number, stallMs?: number): InFlightGate {
+    inFlightGate(stream: ClientChannel, cap: number): InFlightGate {
       const outgoing = (stream as unknown as { outgoing: { window: number } }).outgoing;
       const full = outgoing.window;
-      const seen = { cap, paced: false, most: 0 };
+      const seen = { cap, limit: Math.max(cap, full / 2 + original.SLICE_BYTES), paced: false, most: 0 };
       made.push(seen);
       const write = stream.write.bind(stream) as (chunk: Buffer) => boolean;
       (stream as unknown as { write: (chunk: Buffer) => boolean }).write = (chunk) => {
@@ -31,7 +35,8 @@ vi.mock('../src/in-flight.js', async (importOriginal) => {
         seen.most = Math.max(seen.most, full - outgoing.window + stream.writableLength);
         return more;
       };
-      const gate = original.inFlightGate(stream, cap, stallMs);
+      // No stall here however loaded the machine: this checks the wiring and the pumps.
+      const gate = original.inFlightGate(stream, cap, 30_000);
       seen.paced = gate.paced;
       return gate;
     },
@@ -39,9 +44,8 @@ vi.mock('../src/in-flight.js', async (importOriginal) => {
 });
 
 /** The module itself, not the target's recording wrapper above. */
-const { inFlightGate } = await vi.importActual<typeof import('../src/in-flight.js')>('../src/in-flight.js');
-
-const SLICE = 64 * 1024;
+const { inFlightGate, SLICE_BYTES: SLICE } =
+  await vi.importActual<typeof import('../src/in-flight.js')>('../src/in-flight.js');
 
 /** A stand-in for ssh2's channel: the window it keeps, and what sits in its buffer. */
 function fakeChannel(window: number) {
@@ -50,49 +54,69 @@ function fakeChannel(window: number) {
   };
 }
 
+const FULL = 8 << 20;
+const CAP = 6 << 20;
+
 describe('the gate on a stand-in channel', () => {
   it('closes once the cap is out, and wakes when the server gives window back', async () => {
-    const channel = fakeChannel(2 << 20);
-    const gate = inFlightGate(channel, 256 * 1024, 10_000);
+    const channel = fakeChannel(FULL);
+    const gate = inFlightGate(channel, CAP, 10_000);
     expect(gate.paced).toBe(true);
     // ssh2 lowers the window as it sends.
-    channel.outgoing.window -= 256 * 1024;
+    channel.outgoing.window -= CAP - 1;
+    expect(gate.open()).toBe(true);
+    channel.outgoing.window -= 1;
     expect(gate.open()).toBe(false);
     const woken = new Promise<void>((resolve) => gate.wait(resolve));
     // A WINDOW_ADJUST: ssh2 adds to the window.
     channel.outgoing.window += 96 * 1024;
     await woken;
     expect(gate.open()).toBe(true);
-    expect(channel.outgoing.window).toBe((2 << 20) - 160 * 1024);
+    expect(gate.stalls).toBe(0);
+    expect(channel.outgoing.window).toBe(FULL - CAP + 96 * 1024);
     gate.stop();
     // A plain number again, as ssh2 left it.
     expect(Object.getOwnPropertyDescriptor(channel.outgoing, 'window')).toMatchObject({
-      value: (2 << 20) - 160 * 1024,
+      value: FULL - CAP + 96 * 1024,
       writable: true,
     });
     // ssh2 goes on with it; a second stop (the upload settling after delivery) leaves it be.
     channel.outgoing.window -= 3;
     gate.stop();
-    expect(channel.outgoing.window).toBe((2 << 20) - 160 * 1024 - 3);
+    expect(channel.outgoing.window).toBe(FULL - CAP + 96 * 1024 - 3);
   });
 
-  it('gives up pacing when the window stays shut (a server that gives window back late)', async () => {
-    const channel = fakeChannel(2 << 20);
-    const gate = inFlightGate(channel, 256 * 1024, 50);
-    channel.outgoing.window -= 300 * 1024;
+  it('lets the server window decide while the window stays shut (a host slow to read), and paces again once it grows', async () => {
+    const channel = fakeChannel(FULL);
+    const gate = inFlightGate(channel, CAP, 50);
+    channel.outgoing.window -= CAP;
     expect(gate.open()).toBe(false);
     const started = Date.now();
     await new Promise<void>((resolve) => gate.wait(resolve));
     expect(Date.now() - started).toBeGreaterThanOrEqual(40);
-    // From now on the server's window alone decides.
+    expect(gate.stalls).toBe(1);
+    // Until the window grows, the server's window alone decides.
     channel.outgoing.window -= 1 << 20;
     expect(gate.open()).toBe(true);
+    // The host reads again: paced again, with 7 MiB still out.
+    channel.outgoing.window += 64 * 1024;
+    expect(gate.open()).toBe(false);
+    gate.stop();
+  });
+
+  it('never holds back below half the server window and a slice (a server that gives window back at half)', () => {
+    const channel = fakeChannel(FULL);
+    const gate = inFlightGate(channel, 1 << 20, 10_000);
+    channel.outgoing.window -= FULL / 2 + SLICE - 1;
+    expect(gate.open()).toBe(true);
+    channel.outgoing.window -= 1;
+    expect(gate.open()).toBe(false);
     gate.stop();
   });
 
   it('paces nothing where ssh2 keeps no window it knows, where the cap is 0, or where the window is smaller', () => {
     expect(inFlightGate({ writableLength: 0 } as unknown as ClientChannel, 256 * 1024).paced).toBe(false);
-    expect(inFlightGate(fakeChannel(2 << 20), 0).paced).toBe(false);
+    expect(inFlightGate(fakeChannel(FULL), 0).paced).toBe(false);
     expect(inFlightGate(fakeChannel(128 * 1024), 256 * 1024).paced).toBe(false);
   });
 });
@@ -134,8 +158,10 @@ describe('the gate on a real sshd channel, and through the target', () => {
       const closed = new Promise<void>((resolve) => stream.once('close', () => resolve()));
       const outgoing = (stream as unknown as { outgoing: { window: number } }).outgoing;
       const full = outgoing.window;
-      // The assumption the gate rests on: ssh2 keeps OpenSSH's window there, larger than the cap.
+      // The assumption the gate rests on: ssh2 keeps OpenSSH's window there (2 MiB).
       expect(full).toBeGreaterThanOrEqual(1 << 20);
+      // A cap of 256 KiB: the gate keeps half of that window and a slice.
+      const limit = full / 2 + SLICE;
       const gate = inFlightGate(stream, cap, 10_000);
       expect(gate.paced).toBe(true);
       let offset = 0;
@@ -161,11 +187,12 @@ describe('the gate on a real sshd channel, and through the target', () => {
       });
       await closed;
       expect(stdout.split(' ')[0]).toBe(createHash('sha256').update(data).digest('hex'));
-      // Never much past the cap, though the server would have taken `full` at once…
-      expect(most).toBeLessThanOrEqual(cap + SLICE);
-      expect(most).toBeGreaterThanOrEqual(cap);
-      // …and the gate woke on the server's window (3 MiB through a 256 KiB cap), never by giving up.
+      // Never much past the limit, though the server would have taken `full` at once…
+      expect(most).toBeLessThanOrEqual(limit + SLICE);
+      expect(most).toBeGreaterThanOrEqual(limit);
+      // …and the gate woke on the server's window (3 MiB through it), never by a stall.
       expect(waits).toBeGreaterThanOrEqual(8);
+      expect(gate.stalls).toBe(0);
     } finally {
       client.end();
     }
@@ -175,7 +202,7 @@ describe('the gate on a real sshd channel, and through the target', () => {
     const artifact = await buildDeb(lab.work, { name: 'rm-paced', version: '1.0', payloadBytes: 3 << 20 });
     for (const [options, cap] of [
       [{}, 1 << 20],
-      [{ uploadInFlightBytes: 256 * 1024, uploadCacheBytes: 0 }, 256 * 1024],
+      [{ uploadInFlightBytes: 1536 * 1024, uploadCacheBytes: 0 }, 1536 * 1024],
     ] as const) {
       made.length = 0;
       const target = lab.target(options);
@@ -184,7 +211,7 @@ describe('the gate on a real sshd channel, and through the target', () => {
       await target.close();
       expect(made).toHaveLength(1);
       expect(made[0]).toMatchObject({ cap, paced: true });
-      expect(made[0]!.most).toBeLessThanOrEqual(cap + SLICE);
+      expect(made[0]!.most).toBeLessThanOrEqual(made[0]!.limit + SLICE);
       await lab.target().remove('host-1', 'rm-paced');
     }
   }, 60_000);
