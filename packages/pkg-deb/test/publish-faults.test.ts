@@ -19,15 +19,26 @@ import { cleanup, makeKey, ok, rejection, revision, type TestKey, tempDir, write
 /** Directories whose next fsync fails with EIO (once each), and every directory fsynced, in order. */
 const failing = vi.hoisted(() => new Set<string>());
 const synced = vi.hoisted(() => [] as string[]);
+/** For each pool directory fsynced: whether its repository had a Release then (were the indexes live?). */
+const poolSyncs = vi.hoisted(() => [] as { dir: string; releaseThere: boolean }[]);
 vi.mock('../src/repository/fs-atomic.js', async (importOriginal) => {
   const original = await importOriginal<typeof import('../src/repository/fs-atomic.js')>();
   return {
     ...original,
+    async syncParentDir(dir: string) {
+      await original.syncParentDir(dir);
+      synced.push(dir);
+    },
     async syncDir(dir: string) {
       if (failing.delete(dir))
         throw Object.assign(new Error(`EIO: i/o error, fsync '${dir}'`), { code: 'EIO' });
       await original.syncDir(dir);
       synced.push(dir);
+      const pool = /^(.*)\/pool(\/|$)/.exec(dir);
+      if (pool) {
+        const { existsSync } = await import('node:fs');
+        poolSyncs.push({ dir, releaseThere: existsSync(`${pool[1]}/dists/stable/Release`) });
+      }
     },
   };
 });
@@ -83,6 +94,7 @@ describe('new directories survive a crash', () => {
     });
     try {
       synced.length = 0;
+      poolSyncs.length = 0;
       await repo.publish(await build('app', '1.0'));
       const first = [...synced];
       for (const made of [
@@ -103,11 +115,11 @@ describe('new directories survive a crash', () => {
         // Each directory made is an entry of its parent: that parent is fsynced.
         expect(first, `the parent of ${made}`).toContain(join(dir, made, '..'));
       }
-      // The pool's renames are kept before the indexes that name them go live (after which
-      // dists/stable is fsynced, last).
-      const live = first.lastIndexOf(join(dir, 'dists/stable'));
-      expect(first.indexOf(join(dir, 'pool/main/a/app'))).toBeLessThan(live);
-      expect(first.indexOf(join(dir, 'pool/main/a'))).toBeLessThan(live);
+      // The pool's renames are kept before the indexes that name them go live: no Release yet.
+      expect(poolSyncs.map((p) => p.dir)).toEqual(
+        expect.arrayContaining([join(dir, 'pool/main/a/app'), join(dir, 'pool/main/a')]),
+      );
+      expect(poolSyncs.filter((p) => p.releaseThere)).toEqual([]);
 
       // Into a pool directory that exists: it, not its parents again.
       synced.length = 0;
@@ -141,9 +153,13 @@ describe('a failed directory fsync after the new indexes went live', () => {
       // keep: 1 did not drop 1.0: the previous indexes, which name it, may come back.
       expect(existsSync(join(dir, 'pool/main/a/app/app_1.0_all.deb'))).toBe(true);
       expect(isRingmasterError(error, 'REPOSITORY')).toBe(true);
-      expect(error.message).toContain('app 2.0 published, but the new indexes of suite stable are in place');
+      expect(error.message).toContain('app 2.0 published; the new indexes of suite stable are in place');
+      expect(error.message).toContain('reindex() writes them again');
       expect(error.message).toContain('EIO');
-      expect((error as { details?: Record<string, unknown> }).details?.outcome).toBe('unknown');
+      expect((error as { details?: Record<string, unknown> }).details).toMatchObject({
+        outcome: 'unknown',
+        indexes: 'live',
+      });
       // The next publish, on disk for sure, lets retention drop it.
       await repo.publish(await build('app', '3.0'));
       expect(await repo.versions('app')).toEqual(['3.0']);

@@ -15,7 +15,7 @@ import { relationsOf } from '../relations.js';
 import { compareVersions } from '../version.js';
 import { Catalogue } from './catalogue.js';
 import { mapLimit } from './concurrency.js';
-import { parentsOfMade, StagedFiles, syncDir } from './fs-atomic.js';
+import { parentsOfMade, StagedFiles, syncDir, syncParentDir } from './fs-atomic.js';
 import { indexesAreLive, writeIndexes } from './indexes.js';
 import { packageRecord, readPackage, readSmallFile } from './inspect.js';
 import { acquireLock } from './lock.js';
@@ -178,7 +178,9 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
 
   const locked = async <T>(fn: () => Promise<T>): Promise<T> => {
     // A repository made now (the first publish) is kept across a crash, its directory included.
-    for (const dir of parentsOfMade(state, await mkdir(state, { recursive: true }))) await syncDir(dir);
+    for (const dir of parentsOfMade(state, await mkdir(state, { recursive: true }))) {
+      await (dir === root || dir.startsWith(`${root}/`) ? syncDir(dir) : syncParentDir(dir));
+    }
     const release = await acquireLock(join(state, 'lock'), o.lockTimeoutMs);
     try {
       await upgrade();
@@ -386,11 +388,12 @@ export function aptRepository(options: AptRepositoryOptions): AptRepository {
           : `${fresh.length} packages`;
       if (indexesAreLive(error)) {
         // Readers see the new indexes: their pool files and records stay (the staging finished
-        // before the renames), and retention waits for a publish that is surely on disk.
-        throw new RingmasterError('REPOSITORY', `${what} published, but ${plainMessage(error.message)}`, {
+        // before the renames), and retention waits for a publish of these names that is surely
+        // on disk.
+        throw new RingmasterError('REPOSITORY', `${what} published; ${plainMessage(error.message)}`, {
           scope: SCOPE,
           cause: error,
-          details: { outcome: 'unknown' },
+          details: error.details,
         });
       }
       // The previous indexes are untouched; forget the new packages so the catalogue agrees with

@@ -178,6 +178,20 @@ export function parentsOfMade(dir: string, firstMade: string | undefined): strin
   return out;
 }
 
+/**
+ * fsyncs a directory the repository's own directory was made in (outside the repository): one
+ * that may be written but not read (mode 0730, say) is left as it is, rather than refusing the
+ * first publish.
+ */
+export async function syncParentDir(dir: string): Promise<void> {
+  try {
+    await syncDir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw error;
+  }
+}
+
 /** fsyncs a directory so the renames in it survive a crash. */
 export async function syncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');

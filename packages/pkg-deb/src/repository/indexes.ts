@@ -53,7 +53,7 @@ function liveButNotDurable(suite: string, cause: unknown): RingmasterError {
   const reason = cause instanceof Error ? cause.message : String(cause);
   return new RingmasterError(
     'REPOSITORY',
-    `the new indexes of suite ${suite} are in place and served, but fsyncing their directories failed, so a crash may bring the previous ones back: ${reason}`,
+    `the new indexes of suite ${suite} are in place and served, but fsyncing their directories failed, so a crash may bring the previous ones back (reindex() writes them again from the catalogue): ${reason}`,
     { scope: 'pkg-deb', cause, details: { outcome: 'unknown', indexes: 'live' } },
   );
 }

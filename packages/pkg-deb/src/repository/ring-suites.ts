@@ -8,7 +8,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Artifact, SuiteListing } from '@ringmaster/core/adapter';
-import { RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
+import { plainMessage, RingmasterError, toRingmasterError } from '@ringmaster/core/adapter';
 import { sha256File } from '../archive/read-deb.js';
 import { DEBIAN_ARCHITECTURE, DEBIAN_PACKAGE_NAME } from '../control.js';
 import { versionProblem } from '../version.js';
@@ -157,7 +157,15 @@ export function ringSuites(context: RingSuitesContext): RingSuites {
     } catch (error) {
       if (indexesAreLive(error)) {
         // Readers see the new indexes: the listing that names what they list is put in place.
-        await (await ready).commit();
+        try {
+          await (await ready).commit();
+        } catch (failed) {
+          throw new RingmasterError(
+            'REPOSITORY',
+            `${plainMessage(error.message)}; and the listing of suite ${suite} could not be put in place: ${(failed as Error).message}`,
+            { scope: SCOPE, cause: failed, details: error.details },
+          );
+        }
         throw error;
       }
       // No write outlives the lock.

@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RingmasterError } from '@ringmaster/core/adapter';
 import { compareVersions } from '../version.js';
-import { syncDir, writeFileAtomic, writeTemp } from './fs-atomic.js';
+import { parentsOfMade, syncDir, writeFileAtomic, writeTemp } from './fs-atomic.js';
 import { removeStaleTemps } from './indexes.js';
 import type { PackageRecord } from './records.js';
 
@@ -148,7 +148,8 @@ export class SuiteStore {
    * lists now is kept by its listing.
    */
   async begin(suite: string, added: Membership): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+    // A directory made now is kept across a crash, as what is renamed into it.
+    for (const dir of parentsOfMade(this.dir, await mkdir(this.dir, { recursive: true }))) await syncDir(dir);
     await removeStaleTemps(this.dir);
     const path = join(this.dir, `${suite}${INFLIGHT}`);
     const union: Membership = new Map(await this.readFileOf(path));
