@@ -168,30 +168,44 @@ class PostgresStore implements Store {
 
   /**
    * Runs `fn` on a pooled connection; a connection that failed is discarded, not reused. When
-   * the connection turns out dead (a pooled one the server closed during a restart) and
-   * `retry()` says the work may be done again — it wrote nothing, or writing it twice is the
-   * same — it runs once more on a new connection.
+   * the failure is transient and `retry()` says the work may be done again — it wrote nothing,
+   * or writing it twice is the same — it runs once more. A dead connection (one the server
+   * closed during a restart, a failover or a `pg_terminate_backend`) is tried again on the next
+   * one, up to the pool's size: the pool may hold several that died idle, each dropped as it
+   * fails, and the last try then opens a new one.
    */
   private async withClient<T>(
     doing: string,
     fn: (client: pg.PoolClient) => Promise<T>,
     retry: () => boolean = () => true,
   ): Promise<T> {
-    try {
-      return await this.onClient(doing, fn);
-    } catch (error) {
-      if (!isTransient((error as RingmasterError).cause ?? error) || !retry()) throw error;
-      return this.onClient(doing, fn);
+    const deadAllowed = (this.pool.options.max ?? 10) + 1;
+    for (let attempt = 1; ; attempt++) {
+      const got = { connection: false };
+      try {
+        return await this.onClient(doing, fn, got);
+      } catch (error) {
+        const cause = (error as RingmasterError).cause ?? error;
+        // Not for a connection that could not be made (a server down or cut off): once more only.
+        const dead = got.connection && isConnectionError(cause);
+        const again = dead ? attempt < deadAllowed : attempt === 1 && isTransient(cause);
+        if (!again || !retry()) throw error;
+      }
     }
   }
 
-  private async onClient<T>(doing: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async onClient<T>(
+    doing: string,
+    fn: (client: pg.PoolClient) => Promise<T>,
+    got: { connection: boolean } = { connection: false },
+  ): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (error) {
       throw storeError(error, doing, this.where, this.opts.schema);
     }
+    got.connection = true;
     let broken: Error | undefined;
     const onError = (error: Error) => {
       broken = error;

@@ -86,6 +86,50 @@ describe('postgresStore under faults', () => {
     }, 120_000);
   }
 
+  it('every pooled connection dead while idle (a failover): the next read and append go through on a new one', async () => {
+    // A proxy in front of the server. A connection made before `deadBefore` was raised is dead
+    // the moment it is used (the client's next bytes reset it, as a connection to a server that
+    // failed over is); connections made since pass.
+    let generation = 0;
+    let deadBefore = 0;
+    const proxy = createServer((client) => {
+      const born = generation;
+      const upstream = tcpConnect(cluster.port, '127.0.0.1');
+      client.on('data', (chunk) => {
+        if (born >= deadBefore) upstream.write(chunk);
+        else {
+          client.resetAndDestroy();
+          upstream.destroy();
+        }
+      });
+      upstream.on('data', (chunk) => client.write(chunk));
+      for (const [a, b] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
+        a.on('error', () => {}).on('close', () => b.destroy());
+      }
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = new URL(await cluster.createDatabase(`faults_${++n}`));
+      url.port = String((proxy.address() as { port: number }).port);
+      const store = postgresStore({ connectionString: url.toString(), maxConnections: 4 });
+      stores.push(store);
+      await store.append([rec(0), rec(1)]);
+      // Four connections in the pool, all idle; then all dead.
+      await Promise.all(Array.from({ length: 4 }, () => store.read()));
+      deadBefore = ++generation;
+      expect((await store.read()).map((r) => r.data.i)).toEqual([0, 1]);
+      // Again, for an append (which writes nothing on a dead one).
+      await Promise.all(Array.from({ length: 4 }, () => store.read()));
+      deadBefore = ++generation;
+      expect((await store.append([rec(2)])).map((r) => r.seq)).toEqual([3]);
+    } finally {
+      proxy.close();
+    }
+  }, 60_000);
+
   /**
    * A TCP proxy in front of the server that, once armed, cuts the connection that sends COMMIT:
    * `after` forwards the COMMIT and drops the server's answer (the transaction commits, the
