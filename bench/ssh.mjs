@@ -2,8 +2,9 @@
 // bench:ssh — deploy one 5 MB .deb (upload + dpkg -i + verify) to 30 and to 100 real sshd test
 // hosts with @ringmaster/target-ssh (built, from packages/target-ssh/dist), side by side in the
 // same run with: the limit (the same dpkg -i in each host's mount namespace through nsenter, no
-// SSH, in parallel), the floor (the limit with one SSH connection per host made meanwhile: the
-// hosts' sshd share this machine's cores, so no SSH tool beats it here), our apt install mode (hosts fetch from our signed repository over HTTP on
+// SSH, in parallel), the floor (the limit with one SSH connection per host made meanwhile by our
+// client: the hosts' sshd share this machine's cores, so each connection's share is paid here),
+// our apt install mode (hosts fetch from our signed repository over HTTP on
 // loopback: apt-get update + install), parallel-scp + parallel-ssh (pssh), Ansible (forks = N,
 // pipelining) and a sequential scp+ssh loop. Every method runs BENCH_RUNS times (5), the methods
 // interleaved within each run; ratios are of the medians. Also: our peak RSS, the controller's
@@ -248,9 +249,9 @@ const methods = {
     if (r.code !== 0) throw new Error(`ansible-playbook: ${r.stdout.slice(-2000)}${r.stderr.slice(-1000)}`);
   },
   /**
-   * What no SSH tool can beat on this machine, where the hosts share its cores: the limit's
-   * dpkg -i, and meanwhile one SSH connection per host (handshake, auth, one `true`), made by our
-   * client as an install makes it. The hosts' sshd spends that CPU whatever the client does.
+   * The limit's dpkg -i, and meanwhile one SSH connection per host (handshake, auth, one `true`),
+   * made by our client as an install makes it: on this machine, where the hosts share its cores,
+   * the hosts' sshd spend their share of each connection here, for any SSH tool.
    */
   async floor(lab, hosts, artifact, n) {
     const target = ssh({
