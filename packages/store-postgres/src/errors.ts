@@ -49,6 +49,17 @@ export function isConnectionError(error: unknown): boolean {
   );
 }
 
+/**
+ * True when `error` says a connection we had was ended at once — reset, closed, its backend
+ * terminated — rather than cut off (a timeout): trying the next connection costs nothing then.
+ */
+export function isEndedConnection(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as PgError).code ?? '';
+  if (['ECONNRESET', 'EPIPE', '57P01', '57P02', '57P05', '25P03'].includes(code)) return true;
+  return /Connection terminated/i.test(error.message) && !/timeout/i.test(error.message);
+}
+
 /** True when `error` is worth trying again: the connection went away, or the server is busy. */
 export function isTransient(error: unknown): boolean {
   return (

@@ -34,7 +34,13 @@ import {
 } from '@ringmaster/core/adapter';
 import pg from 'pg';
 import { z } from 'zod';
-import { describeConnection, isConnectionError, isTransient, storeError } from './errors.js';
+import {
+  describeConnection,
+  isConnectionError,
+  isEndedConnection,
+  isTransient,
+  storeError,
+} from './errors.js';
 import { migrate, quoted, SCHEMA_VERSION } from './schema.js';
 
 const HOST = hostname();
@@ -169,25 +175,27 @@ class PostgresStore implements Store {
   /**
    * Runs `fn` on a pooled connection; a connection that failed is discarded, not reused. When
    * the failure is transient and `retry()` says the work may be done again — it wrote nothing,
-   * or writing it twice is the same — it runs once more. A dead connection (one the server
-   * closed during a restart, a failover or a `pg_terminate_backend`) is tried again on the next
-   * one, up to the pool's size: the pool may hold several that died idle, each dropped as it
-   * fails, and the last try then opens a new one.
+   * or writing it twice is the same — it runs once more. A connection that turns out ended (the
+   * server closed it during a restart, a failover or a `pg_terminate_backend`: reset at once,
+   * not timed out) is tried again on the next one, up to the pool's size: the pool may hold
+   * several that died idle, each dropped as it fails, and the last try opens a new one. A
+   * timeout, or a connection that cannot be made, is tried once more only: a partition must not
+   * hold a caller (a lease's renewal) for many timeouts.
    */
   private async withClient<T>(
     doing: string,
     fn: (client: pg.PoolClient) => Promise<T>,
     retry: () => boolean = () => true,
   ): Promise<T> {
-    const deadAllowed = (this.pool.options.max ?? 10) + 1;
+    // A pool passed in may be any object with connect(); pg's own always has options.max.
+    const deadAllowed = ((this.pool as { options?: { max?: number } }).options?.max ?? 10) + 1;
     for (let attempt = 1; ; attempt++) {
       const got = { connection: false };
       try {
         return await this.onClient(doing, fn, got);
       } catch (error) {
         const cause = (error as RingmasterError).cause ?? error;
-        // Not for a connection that could not be made (a server down or cut off): once more only.
-        const dead = got.connection && isConnectionError(cause);
+        const dead = got.connection && isEndedConnection(cause);
         const again = dead ? attempt < deadAllowed : attempt === 1 && isTransient(cause);
         if (!again || !retry()) throw error;
       }

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { isRingmasterError, type Store, seededRandom } from '@ringmaster/core/adapter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isEndedConnection } from '../src/errors.js';
 import { postgresStore, SCHEMA_VERSION } from '../src/index.js';
 import { type PostgresCluster, startPostgres } from '../src/testing/index.js';
 
@@ -86,18 +87,39 @@ describe('postgresStore under faults', () => {
     }, 120_000);
   }
 
+  it('only a connection ended at once is tried on the next one; a timeout (a partition) is not', () => {
+    const err = (message: string, code?: string) => Object.assign(new Error(message), code ? { code } : {});
+    for (const ended of [
+      err('read ECONNRESET', 'ECONNRESET'),
+      err('terminating connection due to administrator command', '57P01'),
+      err('Connection terminated unexpectedly'),
+    ]) {
+      expect(isEndedConnection(ended), ended.message).toBe(true);
+    }
+    for (const cut of [
+      err('connect ETIMEDOUT', 'ETIMEDOUT'),
+      err('Query read timeout'),
+      err('Connection terminated due to connection timeout'),
+      err('connect ECONNREFUSED', 'ECONNREFUSED'),
+    ]) {
+      expect(isEndedConnection(cut), cut.message).toBe(false);
+    }
+  });
+
   it('every pooled connection dead while idle (a failover): the next read and append go through on a new one', async () => {
     // A proxy in front of the server. A connection made before `deadBefore` was raised is dead
     // the moment it is used (the client's next bytes reset it, as a connection to a server that
     // failed over is); connections made since pass.
     let generation = 0;
     let deadBefore = 0;
+    let resets = 0;
     const proxy = createServer((client) => {
       const born = generation;
       const upstream = tcpConnect(cluster.port, '127.0.0.1');
       client.on('data', (chunk) => {
         if (born >= deadBefore) upstream.write(chunk);
         else {
+          resets++;
           client.resetAndDestroy();
           upstream.destroy();
         }
@@ -121,10 +143,13 @@ describe('postgresStore under faults', () => {
       await Promise.all(Array.from({ length: 4 }, () => store.read()));
       deadBefore = ++generation;
       expect((await store.read()).map((r) => r.data.i)).toEqual([0, 1]);
+      // All four were tried and found dead (the fifth try, on a new connection, read it).
+      expect(resets).toBe(4);
       // Again, for an append (which writes nothing on a dead one).
       await Promise.all(Array.from({ length: 4 }, () => store.read()));
       deadBefore = ++generation;
       expect((await store.append([rec(2)])).map((r) => r.seq)).toEqual([3]);
+      expect(resets).toBe(8);
     } finally {
       proxy.close();
     }
