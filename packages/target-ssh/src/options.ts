@@ -217,8 +217,9 @@ export const sshOptionsSchema = z
      * Upload bytes sent that the host's sshd has not yet taken (passed on to the install
      * command). A small number keeps sshd's channel buffer small, which saves the host CPU on a
      * fast network (see in-flight.ts); for a far host, make it at least bandwidth × round trip
-     * (100 Mbit/s × 80 ms is 1 MB). Never below half the server's window and 64 KiB (a server may
-     * give window back only then). 0: as much as the server's window allows (OpenSSH: 2 MiB).
+     * (100 Mbit/s × 80 ms is 1 MB). Never below half the server's window plus 64 KiB (a server may
+     * give window back only then): with OpenSSH's 2 MiB window, any value up to 1 MiB acts as
+     * 1 MiB + 64 KiB. 0: as much as the server's window allows.
      * @default 1048576 (1 MiB)
      */
     uploadInFlightBytes: z

@@ -19,7 +19,9 @@ import { buildDeb, type Lab, startLab } from './fixture.js';
  * Every gate the target makes: the cap it was given, the limit it keeps (never below half the
  * server's window and a slice), and the most bytes outstanding after any write of its upload.
  */
-const made = vi.hoisted(() => [] as { cap: number; limit: number; paced: boolean; most: number }[]);
+const made = vi.hoisted(
+  () => [] as { cap: number; limit: number; paced: boolean; most: number; gate?: InFlightGate }[],
+);
 vi.mock('../src/in-flight.js', async (importOriginal) => {
   const original = await importOriginal<typeof import('../src/in-flight.js')>();
   return {
@@ -38,6 +40,7 @@ vi.mock('../src/in-flight.js', async (importOriginal) => {
       // No stall here however loaded the machine: this checks the wiring and the pumps.
       const gate = original.inFlightGate(stream, cap, 30_000);
       seen.paced = gate.paced;
+      Object.assign(seen, { gate });
       return gate;
     },
   };
@@ -212,6 +215,7 @@ describe('the gate on a real sshd channel, and through the target', () => {
       expect(made).toHaveLength(1);
       expect(made[0]).toMatchObject({ cap, paced: true });
       expect(made[0]!.most).toBeLessThanOrEqual(made[0]!.limit + SLICE);
+      expect(made[0]!.gate?.stalls).toBe(0);
       await lab.target().remove('host-1', 'rm-paced');
     }
   }, 60_000);

@@ -160,10 +160,12 @@ export function ringSuites(context: RingSuitesContext): RingSuites {
         try {
           await (await ready).commit();
         } catch (failed) {
+          // The listing may be in place or not; its in-flight record stays, so admitting the
+          // same packages again rewrites both (reindex() would rewrite from the old listing).
           throw new RingmasterError(
             'REPOSITORY',
-            `${plainMessage(error.message)}; and the listing of suite ${suite} could not be put in place: ${(failed as Error).message}`,
-            { scope: SCOPE, cause: failed, details: error.details },
+            `the new indexes of suite ${suite} are in place and served, but fsyncing their directories failed, and putting the suite's listing in place failed too (it may be in place): admit the same packages again: ${plainMessage((failed as Error).message)}`,
+            { scope: SCOPE, cause: error, details: error.details },
           );
         }
         throw error;
