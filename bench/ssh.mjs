@@ -153,14 +153,19 @@ const sshArgs = (lab) => [
 const remoteScript = (version) =>
   `dpkg -i /tmp/${PKG}.deb >/dev/null && rm -f /tmp/${PKG}.deb && test "$(dpkg-query -W -f '\${Version}' ${PKG})" = ${version}`;
 
+/** Our target over `hosts`, `n` at once, with `extra` options. */
+const ourTarget = (lab, hosts, n, extra = {}) =>
+  ssh({
+    hosts: hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: 'root' })),
+    privateKey: lab.clientKeyFile,
+    knownHosts: [lab.knownHostsFile],
+    concurrency: n,
+    ...extra,
+  });
+
 const methods = {
   async ours(lab, hosts, artifact, n) {
-    const target = ssh({
-      hosts: hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: 'root' })),
-      privateKey: lab.clientKeyFile,
-      knownHosts: [lab.knownHostsFile],
-      concurrency: n,
-    });
+    const target = ourTarget(lab, hosts, n);
     try {
       // install() verifies with dpkg-query that the host runs the version before it resolves.
       await parallel(hosts, (h) => target.install(h.name, artifact));
@@ -170,11 +175,7 @@ const methods = {
   },
   /** Our apt mode: each host writes its source (first run only), runs apt-get update and install. */
   async apt(lab, hosts, artifact, n, _work, repo) {
-    const target = ssh({
-      hosts: hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: 'root' })),
-      privateKey: lab.clientKeyFile,
-      knownHosts: [lab.knownHostsFile],
-      concurrency: n,
+    const target = ourTarget(lab, hosts, n, {
       installMode: 'apt',
       aptSource: { url: repo.url, suite: 'stable', keyFile: repo.keyFile, name: 'rm-bench' },
     });
@@ -254,12 +255,7 @@ const methods = {
    * the hosts' sshd spend their share of each connection here, for any SSH tool.
    */
   async floor(lab, hosts, artifact, n) {
-    const target = ssh({
-      hosts: hosts.map((h) => ({ name: h.name, address: h.address, port: h.port, user: 'root' })),
-      privateKey: lab.clientKeyFile,
-      knownHosts: [lab.knownHostsFile],
-      concurrency: n,
-    });
+    const target = ourTarget(lab, hosts, n);
     try {
       await Promise.all([
         methods.limit(lab, hosts, artifact),

@@ -10,11 +10,10 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Artifact } from '@ringmaster/core/adapter';
 import { isRingmasterError } from '@ringmaster/core/adapter';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { aptRepository, deb } from '../src/index.js';
-import { cleanup, makeKey, ok, rejection, revision, type TestKey, tempDir, writeTree } from './helpers.js';
+import { aptRepository } from '../src/index.js';
+import { buildVersion, cleanup, makeKey, ok, rejection, type TestKey, tempDir } from './helpers.js';
 
 /** Directories whose next fsync fails with EIO (once each), and every directory fsynced, in order. */
 const failing = vi.hoisted(() => new Set<string>());
@@ -54,16 +53,6 @@ afterAll(async () => {
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-async function build(name: string, version: string): Promise<Artifact> {
-  const tree = await writeTree(await tempDir('tree'), { [`usr/share/${name}/VERSION`]: `${version}\n` });
-  return deb({
-    name,
-    version: () => version,
-    maintainer: 'Ops <ops@example.com>',
-    description: `The ${name} package`,
-  }).package({ dir: tree, revision: revision(1), outDir: await tempDir('out') });
-}
-
 /** Each stanza of a suite's Packages: its package, version, pool file and SHA256. */
 async function stanzas(dir: string, suite: string) {
   const text = await readFile(join(dir, `dists/${suite}/main/binary-amd64/Packages`), 'utf8');
@@ -95,7 +84,7 @@ describe('new directories survive a crash', () => {
     try {
       synced.length = 0;
       poolSyncs.length = 0;
-      await repo.publish(await build('app', '1.0'));
+      await repo.publish(await buildVersion('app', '1.0'));
       const first = [...synced];
       for (const made of [
         'pool/main/a/app',
@@ -123,7 +112,7 @@ describe('new directories survive a crash', () => {
 
       // Into a pool directory that exists: it, not its parents again.
       synced.length = 0;
-      await repo.publish(await build('app', '2.0'));
+      await repo.publish(await buildVersion('app', '2.0'));
       expect(synced).toContain(join(dir, 'pool/main/a/app'));
       expect(synced).not.toContain(join(dir, 'pool/main'));
     } finally {
@@ -141,9 +130,9 @@ describe('a failed directory fsync after the new indexes went live', () => {
       signingKey: { keyFile: key.secretKeyFile, passphrase: key.passphrase },
     });
     try {
-      await repo.publish(await build('app', '1.0'));
+      await repo.publish(await buildVersion('app', '1.0'));
       failing.add(join(dir, 'dists', 'stable'));
-      const error = await rejection(repo.publish(await build('app', '2.0')));
+      const error = await rejection(repo.publish(await buildVersion('app', '2.0')));
       expect(failing.size).toBe(0);
       // What readers see, signed and whole: 2.0, its pool file there with the sum the index says.
       expect((await stanzas(dir, 'stable')).map((s) => s.is)).toEqual(['app 2.0']);
@@ -161,7 +150,7 @@ describe('a failed directory fsync after the new indexes went live', () => {
         indexes: 'live',
       });
       // The next publish, on disk for sure, lets retention drop it.
-      await repo.publish(await build('app', '3.0'));
+      await repo.publish(await buildVersion('app', '3.0'));
       expect(await repo.versions('app')).toEqual(['3.0']);
       await everyNamedFileIsThere(dir, 'stable');
     } finally {
@@ -176,8 +165,8 @@ describe('a failed directory fsync after the new indexes went live', () => {
       signingKey: { keyFile: key.secretKeyFile, passphrase: key.passphrase },
     });
     try {
-      const one = await build('svc', '1.0');
-      const two = await build('svc', '2.0');
+      const one = await buildVersion('svc', '1.0');
+      const two = await buildVersion('svc', '2.0');
       await repo.publishMany([one, two]);
       await repo.admit('prod', [one]);
       failing.add(join(dir, 'dists', 'prod'));
