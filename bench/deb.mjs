@@ -251,8 +251,9 @@ const BUILD_COMPRESSORS = [
  * --build`, for each compressor at the same level, BENCH_RUNS runs (default 5), ours and
  * dpkg-deb's in each run (which goes first alternates). deb() builds in a process of its own and
  * times itself (import and startup excluded; the process's wall time is reported too). Its peak
- * RSS is the process's own maxRSS plus its compressor children's (xz and zstd are found through
- * wrappers on PATH that run them under `/usr/bin/time -f %M`): control.tar's compressor runs
+ * RSS, from one more build of each compressor that is not timed, is the process's own maxRSS plus
+ * its compressor children's (xz and zstd are found through wrappers on PATH that run them under
+ * `/usr/bin/time -f %M`): control.tar's compressor runs
  * alongside data.tar's, so all of them are added, and the sum bounds the build's total from
  * above. dpkg-deb's peak is `/usr/bin/time -f %M` of it: the largest of its processes (it forks
  * tar and a compressor), not their sum.
@@ -300,33 +301,44 @@ async function benchBuild(work) {
   for (const [compression] of BUILD_COMPRESSORS) {
     results[compression] = { ours: [], process: [], dpkg: [], peak: [], node: [], tool: [], dpkgPeak: [] };
   }
+  /**
+   * One build by deb() in a process of its own. Timed (`rss` false): the compressors as they are
+   * on PATH. For the peak RSS (`rss` true, untimed): xz and zstd through the /usr/bin/time wrappers,
+   * whose sh and time would otherwise add to the timed build.
+   */
+  const oursBuild = async (compression, level, tag, rss) => {
+    const r = results[compression];
+    const out = join(work, `out-${compression}-${tag}`);
+    await mkdir(out);
+    const log = join(work, `rss-${compression}-${tag}.log`);
+    const p = timeCommand(
+      [process.execPath, '--input-type=module', '-e', child, tree, out, compression, String(level)],
+      rss ? { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, BENCH_RSS_LOG: log } } : {},
+    );
+    const o = JSON.parse(p.stdout.toString());
+    if (rss) {
+      // One line per compressor run (control.tar's and data.tar's, at the same time), in KB.
+      const tool = existsSync(log)
+        ? readFileSync(log, 'utf8')
+            .trim()
+            .split('\n')
+            .reduce((sum, kb) => sum + Number(kb), 0) / 1024
+        : 0;
+      r.node.push(o.maxRssMb);
+      r.tool.push(tool);
+      r.peak.push(o.maxRssMb + tool);
+    } else {
+      r.ours.push(o.ms);
+      r.process.push(p.ms);
+      r.size = o.size;
+    }
+    await rm(out, { recursive: true, force: true });
+  };
+  for (const [compression, level] of BUILD_COMPRESSORS) await oursBuild(compression, level, 'rss', true);
   for (let run = 0; run < runs; run++) {
     for (const [compression, level] of BUILD_COMPRESSORS) {
       const r = results[compression];
-      const ours = async () => {
-        const out = join(work, `out-${compression}-${run}`);
-        await mkdir(out);
-        const log = join(work, `rss-${compression}-${run}.log`);
-        const p = timeCommand(
-          [process.execPath, '--input-type=module', '-e', child, tree, out, compression, String(level)],
-          { env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, BENCH_RSS_LOG: log } },
-        );
-        const o = JSON.parse(p.stdout.toString());
-        // One line per compressor run (control.tar's and data.tar's, at the same time), in KB.
-        const tool = existsSync(log)
-          ? readFileSync(log, 'utf8')
-              .trim()
-              .split('\n')
-              .reduce((sum, kb) => sum + Number(kb), 0) / 1024
-          : 0;
-        r.ours.push(o.ms);
-        r.process.push(p.ms);
-        r.node.push(o.maxRssMb);
-        r.tool.push(tool);
-        r.peak.push(o.maxRssMb + tool);
-        r.size = o.size;
-        await rm(out, { recursive: true, force: true });
-      };
+      const ours = () => oursBuild(compression, level, String(run), false);
       const dpkg = () => {
         const file = join(work, `dpkg-${compression}-${run}.deb`);
         const argv = [
