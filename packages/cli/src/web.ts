@@ -4,7 +4,7 @@
  * and `ringmaster user`, which hands out the tokens people sign in with.
  */
 import { RingmasterError } from '@ringmaster/core';
-import { serveWeb, type WebServer } from '@ringmaster/web';
+import type { WebServer } from '@ringmaster/web';
 import type { Command } from './commands.js';
 import type { LoadedProject } from './config.js';
 import { parseListen } from './listen.js';
@@ -13,6 +13,8 @@ import { flag, json, need, type Parsed, withProject } from './session.js';
 
 async function startPage(project: LoadedProject, spec: string, option: string, io: Io): Promise<WebServer> {
   const { host, port } = parseListen(spec, option);
+  // Loaded here, not with the CLI: the page's HTTP stack is some 50 ms of every other command's start.
+  const { serveWeb } = await import('@ringmaster/web');
   const server = await serveWeb({
     engine: project.engine,
     ...(project.access ? { access: project.access } : {}),
