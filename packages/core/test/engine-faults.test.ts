@@ -3,7 +3,7 @@ import { rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEngine, fileStore, isRingmasterError, manual } from '../src/index.js';
-import { world } from './helpers.js';
+import { closeAfter, world } from './helpers.js';
 
 describe('engine: locks and shared ledgers', () => {
   it('a second engine on the same ledger is refused, naming the holder; with waitMs it gets the lease once the first closes', async () => {
@@ -31,11 +31,13 @@ describe('engine: locks and shared ledgers', () => {
     const w = await world({ policies: { prod: manual() } });
     await w.engine.start();
     await w.engine.tick();
-    const cli = createEngine({
-      pipelines: [w.app],
-      store: fileStore({ dir: join(w.dir, 'ledger') }),
-      workDir: join(w.dir, 'w2'),
-    });
+    const cli = closeAfter(
+      createEngine({
+        pipelines: [w.app],
+        store: fileStore({ dir: join(w.dir, 'ledger') }),
+        workDir: join(w.dir, 'w2'),
+      }),
+    );
     await cli.approve({ pipeline: 'app', ring: 'prod', release: '1.0.1', by: 'bob', via: 'cli' });
     await w.engine.tick();
     expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);

@@ -16,7 +16,7 @@ import {
   soak,
   tarball,
 } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { closeAfter, tempDir } from './helpers.js';
 
 async function setup(version: (line: string, n: number) => string) {
   const dir = await tempDir();
@@ -40,12 +40,14 @@ async function setup(version: (line: string, n: number) => string) {
       { name: 'prod', target: hosts('prod') },
     ],
   });
-  const engine = createEngine({
-    pipelines: [app],
-    store: fileStore({ dir: join(dir, 'ledger') }),
-    clock: manualClock('2026-11-02T09:00:00Z'),
-    workDir: join(dir, 'work'),
-  });
+  const engine = closeAfter(
+    createEngine({
+      pipelines: [app],
+      store: fileStore({ dir: join(dir, 'ledger') }),
+      clock: manualClock('2026-11-02T09:00:00Z'),
+      workDir: join(dir, 'work'),
+    }),
+  );
   const runs = async () =>
     Promise.all(
       app.rings.map(async (r) => [r.name, (await r.target.installed(`${r.name}-1`, 'app'))?.version]),

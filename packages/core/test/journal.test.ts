@@ -6,18 +6,18 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { fileStore, isRingmasterError } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { closeAfter, tempDir } from './helpers.js';
 
 const rec = (n: number) => ({ type: 'test', time: '2026-01-01T00:00:00.000Z', data: { n } });
 
 describe('journal', () => {
   it('drops a torn last line (a crash mid-write) and appends cleanly after it', async () => {
     const dir = await tempDir();
-    const store = fileStore({ dir });
+    const store = closeAfter(fileStore({ dir }));
     await store.append([rec(1), rec(2)]);
     const journal = join(dir, 'journal.jsonl');
     await appendFile(journal, '0badc0de {"seq":3,"type":"te'); // no newline: the write was cut short
-    const reopened = fileStore({ dir });
+    const reopened = closeAfter(fileStore({ dir }));
     expect((await reopened.read()).map((r) => r.data.n)).toEqual([1, 2]);
     await reopened.append([rec(3)]);
     const lines = (await readFile(journal, 'utf8')).trimEnd().split('\n');
@@ -31,7 +31,7 @@ describe('journal', () => {
 
   it('stops with the file and line named when a record in the middle is corrupt', async () => {
     const dir = await tempDir();
-    await fileStore({ dir }).append([rec(1), rec(2), rec(3)]);
+    await closeAfter(fileStore({ dir })).append([rec(1), rec(2), rec(3)]);
     const journal = join(dir, 'journal.jsonl');
     const text = await readFile(journal, 'utf8');
     await writeFile(journal, text.replace('"n":2', '"n":7'));

@@ -32,7 +32,7 @@ import {
   type TypedRecord,
 } from '../src/index.js';
 import type { ScanningStore } from '../src/ledger/ledger.js';
-import { tempDir } from './helpers.js';
+import { closeAfter, tempDir } from './helpers.js';
 
 /** A record of about 250 bytes on disk, saying which append it was written in. */
 const rec = (append: number, i: number, of: number) => ({
@@ -66,7 +66,10 @@ describe('file store: a journal longer than a read chunk (4 MiB)', () => {
   it('is read whole and in order, a chunk of whole appends at a time, an append larger than a chunk included', async () => {
     const dir = await tempDir();
     // 24 appends of 1,000 records (about 6 MB), then one of 25,000 (about 6 MB on its own).
-    const total = await fill(fileStore({ dir }), [...Array.from({ length: 24 }, () => 1000), 25_000]);
+    const total = await fill(closeAfter(fileStore({ dir })), [
+      ...Array.from({ length: 24 }, () => 1000),
+      25_000,
+    ]);
     const { size } = await import('node:fs/promises').then((fs) => fs.stat(join(dir, 'journal.jsonl')));
     expect(size).toBeGreaterThan(10 * 1024 * 1024);
 
@@ -92,7 +95,7 @@ describe('file store: a journal longer than a read chunk (4 MiB)', () => {
   it('a corrupt record past the first chunk stops the read and the replay naming its line; a torn tail there is dropped whole', async () => {
     const dir = await tempDir();
     const total = await fill(
-      fileStore({ dir }),
+      closeAfter(fileStore({ dir })),
       Array.from({ length: 30 }, () => 1000),
     );
     const journal = join(dir, 'journal.jsonl');
@@ -115,7 +118,7 @@ describe('file store: a journal longer than a read chunk (4 MiB)', () => {
       journal,
       `${lines.slice(0, total - 600).join('\n')}\n${lines[total - 600]!.slice(0, 40)}`,
     );
-    const store = fileStore({ dir });
+    const store = closeAfter(fileStore({ dir }));
     const read = await store.read();
     expect(read).toHaveLength(total - 1000);
     expect((await store.append([rec(99, 0, 1)]))[0]!.seq).toBe(total - 1000 + 1);

@@ -31,7 +31,7 @@ import {
   type SecretSource,
   tarball,
 } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { closeAfter, tempDir } from './helpers.js';
 
 const RINGS = ['eng', 'sandbox', 'prod'] as const;
 type RingName = (typeof RINGS)[number];
@@ -105,12 +105,14 @@ async function secretWorld(options: SecretWorldOptions) {
     notifiers: [{ name: 'memory', notify: async (n) => void sent.push(n) }],
   });
   const ledgerDir = join(dir, 'ledger');
-  const engine = createEngine({
-    pipelines: [app],
-    store: fileStore({ dir: ledgerDir }),
-    clock,
-    workDir: join(dir, 'work'),
-  });
+  const engine = closeAfter(
+    createEngine({
+      pipelines: [app],
+      store: fileStore({ dir: ledgerDir }),
+      clock,
+      workDir: join(dir, 'work'),
+    }),
+  );
   const events: unknown[] = [];
   const errors: string[] = [];
   engine.on('record', (record) => events.push(record));
