@@ -13,8 +13,16 @@ import { flag, json, need, type Parsed, withProject } from './session.js';
 
 async function startPage(project: LoadedProject, spec: string, option: string, io: Io): Promise<WebServer> {
   const { host, port } = parseListen(spec, option);
-  // Loaded here, not with the CLI: the page's HTTP stack is some 50 ms of every other command's start.
-  const { serveWeb } = await import('@ringmaster/web');
+  // Loaded here, not with the CLI: the page's HTTP stack was about 0.1 s of every other command's
+  // start. (The CJS build loads it through import() too, so its ESM build, whose core errors
+  // match the CJS core's by brand.)
+  const { serveWeb } = await import('@ringmaster/web').catch((error: unknown) => {
+    throw new RingmasterError(
+      'CONFIG',
+      `the team page needs @ringmaster/web: npm install @ringmaster/web (${error instanceof Error ? error.message : String(error)})`,
+      { scope: 'cli', cause: error },
+    );
+  });
   const server = await serveWeb({
     engine: project.engine,
     ...(project.access ? { access: project.access } : {}),
