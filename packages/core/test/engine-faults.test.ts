@@ -9,11 +9,13 @@ describe('engine: locks and shared ledgers', () => {
   it('a second engine on the same ledger is refused, naming the holder; with waitMs it gets the lease once the first closes', async () => {
     const w = await world();
     await w.engine.start();
-    const second = createEngine({
-      pipelines: [w.app],
-      store: fileStore({ dir: join(w.dir, 'ledger') }),
-      workDir: join(w.dir, 'work2'),
-    });
+    const second = closeAfter(
+      createEngine({
+        pipelines: [w.app],
+        store: fileStore({ dir: join(w.dir, 'ledger') }),
+        workDir: join(w.dir, 'work2'),
+      }),
+    );
     const error = await second.start().then(
       () => undefined,
       (e: unknown) => e,
@@ -195,11 +197,13 @@ describe('engine: stopping mid-rollout (Ctrl-C)', () => {
     expect(rollout.parked?.reason).toMatch(/stopped before batch/);
     expect((await w.engine.explain({ pipeline: 'app', ring: 'eng' })).summary).toContain('is parked');
 
-    const next = createEngine({
-      pipelines: [w.app],
-      store: fileStore({ dir: join(w.dir, 'ledger') }),
-      workDir: join(w.dir, 'work'),
-    });
+    const next = closeAfter(
+      createEngine({
+        pipelines: [w.app],
+        store: fileStore({ dir: join(w.dir, 'ledger') }),
+        workDir: join(w.dir, 'work'),
+      }),
+    );
     await next.start();
     await next.tick();
     expect(await w.versions('prod')).toEqual(['1.0.2', '1.0.2', '1.0.2', '1.0.2']);

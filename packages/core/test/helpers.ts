@@ -28,11 +28,24 @@ import {
 } from '../src/index.js';
 
 const dirs: string[] = [];
-const engines: { close(): Promise<unknown> }[] = [];
+/** Engines and stores to close after the test, in the order they were made. */
+const closables: { close(): Promise<unknown> }[] = [];
 afterEach(async () => {
-  // Closed first: an engine or store keeps its journal open, and its files are about to go.
-  for (const engine of engines.splice(0)) await engine.close();
+  // Closed first (the last made first): an engine or store keeps its journal open, and its files
+  // are about to go. Every one is closed and every directory removed even if a close fails; the
+  // first failure is then the hook's.
+  const closed = [];
+  for (const closable of closables.splice(0).reverse()) {
+    closed.push(
+      await closable.close().then(
+        () => undefined,
+        (error: unknown) => ({ error }),
+      ),
+    );
+  }
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+  const failed = closed.find((c) => c !== undefined);
+  if (failed) throw failed.error;
 });
 
 /**
@@ -40,7 +53,7 @@ afterEach(async () => {
  * appended: one left open is closed by GC, with a DEP0137 warning in the run's output).
  */
 export function closeAfter<T extends { close?(): Promise<unknown> }>(closable: T): T {
-  engines.push({ close: async () => closable.close?.() });
+  closables.push({ close: async () => closable.close?.() });
   return closable;
 }
 
@@ -112,7 +125,7 @@ export async function world(options: WorldOptions = {}) {
   });
   const store = fileStore({ dir: join(dir, 'ledger') });
   const engine: Engine = createEngine({ pipelines: [app], store, clock, workDir: join(dir, 'work') });
-  engines.push(engine);
+  closables.push(engine);
   const errors: string[] = [];
   engine.on('error', (e) => errors.push(`${e.operation}: ${e.error.message}`));
   const versions = async (ring: string) =>
@@ -136,7 +149,7 @@ export async function world(options: WorldOptions = {}) {
       workDir: join(dir, 'work'),
       ...more,
     });
-    engines.push(again);
+    closables.push(again);
     return again;
   };
   return { dir, clock, source, app, store, engine, notes, sent, errors, versions, reopen };

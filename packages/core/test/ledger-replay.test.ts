@@ -370,7 +370,9 @@ function benchProject(hosts: number) {
 /** Runs `releases` releases through the project on a file ledger in `dir`; returns the writer's state. */
 async function history(dir: string, releases: number, hosts = 20) {
   const { source, app } = benchProject(hosts);
-  const engine = createEngine({ pipelines: [app], store: fileStore({ dir }), workDir: join(dir, 'work') });
+  const engine = closeAfter(
+    createEngine({ pipelines: [app], store: fileStore({ dir }), workDir: join(dir, 'work') }),
+  );
   await engine.start();
   for (let i = 1; i <= releases; i++) {
     if (i > 1) await source.commit({ a: String(i) }, `c${i}`);
