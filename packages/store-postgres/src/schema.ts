@@ -10,11 +10,11 @@
  *   makes compare-and-set exact.
  * - `leases`: one row per lock; `token` is a fencing token from a sequence, so a newer holder's
  *   token is always greater. `pid`, `hostname` and `pid_ns` (the holder's PID namespace) say
- *   whether a holder on this machine is gone.
+ *   whether a holder on this machine is gone; `attempt` names the acquire() call that took it.
  */
 import type { PoolClient } from 'pg';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Migration `i` moves a schema from version `i` to `i + 1`. `$s` is the quoted schema name. */
 const MIGRATIONS: readonly string[] = [
@@ -39,6 +39,9 @@ const MIGRATIONS: readonly string[] = [
      acquired_at bigint NOT NULL,
      expires_at bigint NOT NULL
    );`,
+  // Which acquire() call took the lease: one whose answer was lost (the connection died after
+  // the row was written) knows it as its own when it asks again.
+  `ALTER TABLE $s.leases ADD COLUMN attempt uuid;`,
 ];
 
 /** Quotes a schema name for SQL; the name was checked to be a plain identifier. */

@@ -95,6 +95,7 @@ const NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
 interface LeaseRow {
   token: string;
   owner: string;
+  attempt: string | null;
   pid: number | null;
   hostname: string | null;
   pid_ns: string | null;
@@ -409,30 +410,38 @@ class PostgresStore implements Store {
 
   async acquire(name: string, options: AcquireOptions): Promise<Lease | undefined> {
     await this.init();
+    // This call's own id, the same on every try: withClient tries again on the next connection
+    // when one dies, and the row the lost try wrote is then known as ours, not as a live holder's.
+    const attempt = randomUUID();
     return this.withClient(`take the lock ${name}`, async (client) => {
       const took = await client.query<{ token: string; expires_at: string }>(
-        `INSERT INTO ${this.s}.leases AS l (name, token, owner, pid, hostname, pid_ns, acquired_at, expires_at)
-         SELECT $1, nextval('${this.s}.fencing_tokens'), $2, $3, $4, $6, now_ms, now_ms + $5
+        `INSERT INTO ${this.s}.leases AS l (name, token, owner, pid, hostname, pid_ns, acquired_at, expires_at, attempt)
+         SELECT $1, nextval('${this.s}.fencing_tokens'), $2, $3, $4, $6, now_ms, now_ms + $5, $7
            FROM (SELECT ${NOW_MS} AS now_ms) AS clock
          ON CONFLICT (name) DO UPDATE
            SET token = EXCLUDED.token, owner = EXCLUDED.owner, pid = EXCLUDED.pid, hostname = EXCLUDED.hostname,
-               pid_ns = EXCLUDED.pid_ns, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at
+               pid_ns = EXCLUDED.pid_ns, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at,
+               attempt = EXCLUDED.attempt
            WHERE l.expires_at <= EXCLUDED.acquired_at
          RETURNING token, expires_at`,
-        [name, options.owner, process.pid, HOST, options.ttlMs, PID_NS ?? null],
+        [name, options.owner, process.pid, HOST, options.ttlMs, PID_NS ?? null, attempt],
       );
       if (took.rows[0]) return this.lease(name, options.owner, took.rows[0]);
+      const held = await this.row(client, name);
+      // Taken by this very call, on a connection that died before its answer came back.
+      if (held && held.attempt === attempt && Number(held.expires_at) > Number(held.now)) {
+        return this.lease(name, options.owner, held);
+      }
       // Held and unexpired: taken over only when its holder ran here (this host, this PID
       // namespace) and its process is gone.
-      const held = await this.row(client, name);
       if (!held || !isStale(held)) return undefined;
       const stolen = await client.query<{ token: string; expires_at: string }>(
         `UPDATE ${this.s}.leases
             SET token = nextval('${this.s}.fencing_tokens'), owner = $3, pid = $4, hostname = $5,
-                pid_ns = $7, acquired_at = ${NOW_MS}, expires_at = ${NOW_MS} + $6
+                pid_ns = $7, acquired_at = ${NOW_MS}, expires_at = ${NOW_MS} + $6, attempt = $8
           WHERE name = $1 AND token = $2
           RETURNING token, expires_at`,
-        [name, held.token, options.owner, process.pid, HOST, options.ttlMs, PID_NS ?? null],
+        [name, held.token, options.owner, process.pid, HOST, options.ttlMs, PID_NS ?? null, attempt],
       );
       return stolen.rows[0] ? this.lease(name, options.owner, stolen.rows[0]) : undefined;
     });
@@ -444,7 +453,7 @@ class PostgresStore implements Store {
 
   private async row(client: pg.PoolClient, name: string): Promise<LeaseRow | undefined> {
     const found = await client.query<LeaseRow>(
-      `SELECT token, owner, pid, hostname, pid_ns, acquired_at, expires_at, ${NOW_MS} AS now FROM ${this.s}.leases WHERE name = $1`,
+      `SELECT token, owner, attempt, pid, hostname, pid_ns, acquired_at, expires_at, ${NOW_MS} AS now FROM ${this.s}.leases WHERE name = $1`,
       [name],
     );
     return found.rows[0];

@@ -23,6 +23,25 @@ async function freshStore(options: Partial<Parameters<typeof postgresStore>[0]> 
 }
 const rec = (i: number) => ({ type: 'test.record', time: new Date(0).toISOString(), data: { i } });
 
+/** Runs SQL as the superuser in the database of `connectionString`: behind the store's back. */
+async function asSuperuser<T extends Record<string, unknown>>(
+  connectionString: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<T[]> {
+  const database = new URL(connectionString).pathname.slice(1);
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({
+    connectionString: `postgres://postgres@127.0.0.1:${cluster.port}/${database}`,
+  });
+  await client.connect();
+  try {
+    return (await client.query<T>(text, values)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
 beforeAll(async () => {
   cluster = await startPostgres();
 });
@@ -155,13 +174,17 @@ describe('postgresStore under faults', () => {
     }
   }, 60_000);
 
+  /** A simple-query message ('Q') whose text is COMMIT. */
+  const isCommit = (chunk: Buffer) => chunk[0] === 0x51 && chunk.includes('COMMIT');
+
   /**
-   * A TCP proxy in front of the server that, once armed, cuts the connection that sends COMMIT:
-   * `after` forwards the COMMIT and drops the server's answer (the transaction commits, the
-   * client never hears it); `before` drops the COMMIT itself (the server aborts).
+   * A TCP proxy in front of the server that, once armed, cuts the connection that sends COMMIT
+   * (or the first message `match` picks): `after` forwards it and drops the server's answer (the
+   * transaction commits, the client never hears it); `before` drops it (the server aborts).
    */
   async function commitCutter() {
-    let armed: 'after' | 'before' | undefined;
+    let armed: { how: 'after' | 'before'; match: (chunk: Buffer) => boolean } | undefined;
+    let cuts = 0;
     const sockets = new Set<Socket>();
     const server = createServer((client) => {
       const upstream = tcpConnect(cluster.port, '127.0.0.1');
@@ -169,11 +192,11 @@ describe('postgresStore under faults', () => {
       let cut = false;
       client.on('data', (chunk) => {
         if (cut) return;
-        // A simple-query message ('Q') whose text is COMMIT.
-        if (armed && chunk[0] === 0x51 && chunk.includes('COMMIT')) {
-          const how = armed;
+        if (armed?.match(chunk)) {
+          const { how } = armed;
           armed = undefined;
           cut = true;
+          cuts++;
           if (how === 'after') upstream.write(chunk);
           setTimeout(() => {
             client.destroy();
@@ -198,8 +221,11 @@ describe('postgresStore under faults', () => {
     const port = (server.address() as { port: number }).port;
     return {
       port,
-      arm(how: 'after' | 'before') {
-        armed = how;
+      arm(how: 'after' | 'before', match = isCommit) {
+        armed = { how, match };
+      },
+      get cuts() {
+        return cuts;
       },
       async close() {
         for (const s of sockets) s.destroy();
@@ -238,6 +264,40 @@ describe('postgresStore under faults', () => {
     }
   }, 60_000);
 
+  it('an acquire whose answer is lost (the connection cut after the row was written) holds the lease once it is asked again: not "held by a live process"', async () => {
+    const { connectionString } = await freshStore();
+    const cutter = await commitCutter();
+    const url = new URL(connectionString);
+    url.port = String(cutter.port);
+    const store = postgresStore({ connectionString: url.toString(), resolveMs: 10_000 });
+    stores.push(store);
+    const other = postgresStore({ connectionString });
+    stores.push(other);
+    try {
+      await store.append([rec(1)]); // the schema is made before the cutter is armed
+      // pg sends the INSERT (extended protocol: Parse, Bind, Execute, Sync) in one write.
+      cutter.arm('after', (chunk) => chunk.includes('INSERT INTO') && chunk.includes('.leases'));
+      const lease = await store.acquire('ring:prod', { owner: 'me', ttlMs: 60_000 });
+      expect(cutter.cuts).toBe(1);
+      expect(lease).toBeDefined();
+      // The lease is the row the lost try wrote: its token, renewable, and it fences appends.
+      expect(
+        await asSuperuser(
+          connectionString,
+          `SELECT token, owner FROM ringmaster.leases WHERE name = 'ring:prod'`,
+        ),
+      ).toEqual([{ token: lease!.token, owner: 'me' }]);
+      const renewed = await store.renew(lease!, 60_000);
+      await store.append([rec(2)], { fence: [renewed] });
+      expect(await other.acquire('ring:prod', { owner: 'you', ttlMs: 60_000 })).toBeUndefined();
+      await store.release(renewed);
+      expect(await other.acquire('ring:prod', { owner: 'you', ttlMs: 60_000 })).toBeDefined();
+      expect((await store.read()).map((r) => r.data.i)).toEqual([1, 2]);
+    } finally {
+      await cutter.close();
+    }
+  }, 60_000);
+
   it('a restart of the server: appends while it is down fail as retryable and write nothing; the ledger goes on after it', async () => {
     const { store } = await freshStore({ resolveMs: 0 });
     await store.append([rec(1)]);
@@ -256,21 +316,38 @@ describe('postgresStore under faults', () => {
   it('refuses a schema from a newer version, naming both versions, and writes nothing', async () => {
     const { store, connectionString } = await freshStore();
     await store.append([rec(1)]);
-    const database = new URL(connectionString).pathname.slice(1);
-    const admin = `postgres://postgres@127.0.0.1:${cluster.port}/${database}`;
-    const { default: pg } = await import('pg');
-    const client = new pg.Client({ connectionString: admin });
-    await client.connect();
-    await client.query(`UPDATE ringmaster.meta SET value = $1 WHERE key = 'schema_version'`, [
-      String(SCHEMA_VERSION + 1),
-    ]);
-    await client.end();
+    await asSuperuser(
+      connectionString,
+      `UPDATE ringmaster.meta SET value = $1 WHERE key = 'schema_version'`,
+      [String(SCHEMA_VERSION + 1)],
+    );
     const later = postgresStore({ connectionString });
     stores.push(later);
     const error = await later.append([rec(2)]).catch((e: unknown) => e);
     expect(isRingmasterError(error, 'LEDGER')).toBe(true);
     expect((error as Error).message).toContain(`schema version ${SCHEMA_VERSION + 1}, newer than`);
     expect((error as Error).message).toContain(`(${SCHEMA_VERSION})`);
+  });
+
+  it('migrates a version 1 schema, keeping its records and a live lease (whose row names no acquire call)', async () => {
+    const { store, connectionString } = await freshStore();
+    await store.append([rec(1)]);
+    const held = await store.acquire('ring:prod', { owner: 'old', ttlMs: 60_000 });
+    // Back to what version 1 made: no attempt column.
+    await asSuperuser(
+      connectionString,
+      `ALTER TABLE ringmaster.leases DROP COLUMN attempt;
+       UPDATE ringmaster.meta SET value = '1' WHERE key = 'schema_version'`,
+    );
+    const later = postgresStore({ connectionString });
+    stores.push(later);
+    expect((await later.read()).map((r) => r.data.i)).toEqual([1]);
+    expect(
+      await asSuperuser(connectionString, `SELECT value FROM ringmaster.meta WHERE key = 'schema_version'`),
+    ).toEqual([{ value: String(SCHEMA_VERSION) }]);
+    expect(await later.acquire('ring:prod', { owner: 'new', ttlMs: 60_000 })).toBeUndefined();
+    await later.append([rec(2)], { fence: [held!] });
+    expect(await later.acquire('ring:eng', { owner: 'new', ttlMs: 60_000 })).toBeDefined();
   });
 
   it('a wrong port or database, or a user without permissions, is a clear error before any work', async () => {
@@ -316,14 +393,10 @@ describe('postgresStore under faults', () => {
   it('a row changed behind the store is corruption, named by its seq', async () => {
     const { store, connectionString } = await freshStore();
     await store.append([rec(1), rec(2), rec(3)]);
-    const database = new URL(connectionString).pathname.slice(1);
-    const { default: pg } = await import('pg');
-    const client = new pg.Client({
-      connectionString: `postgres://postgres@127.0.0.1:${cluster.port}/${database}`,
-    });
-    await client.connect();
-    await client.query(`UPDATE ringmaster.records SET json = replace(json, '"i":2', '"i":9') WHERE seq = 2`);
-    await client.end();
+    await asSuperuser(
+      connectionString,
+      `UPDATE ringmaster.records SET json = replace(json, '"i":2', '"i":9') WHERE seq = 2`,
+    );
     const error = await store.read().catch((e: unknown) => e);
     expect(isRingmasterError(error, 'LEDGER')).toBe(true);
     expect((error as Error).message).toMatch(/record 2: checksum mismatch/);
