@@ -286,7 +286,7 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
         }
         // A host is started once its namespace is held: one that cannot be stopped safely is not.
         const held = ready && !exited ? holdNamespace(pid) : undefined;
-        if (held !== undefined) {
+        if (typeof held === 'number') {
           (child.stderr as { unref?: () => void } | null)?.unref?.();
           started = { name, address: '127.0.0.1', port, pid };
           heldNamespaces.push(held);
@@ -294,7 +294,7 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
         } else {
           lastError =
             ready && !exited
-              ? 'it exited before its mount namespace could be opened'
+              ? `its mount namespace could not be opened (${held}): it exited, or this process may not open it`
               : stderr || (existsSync(logFile) ? await readFile(logFile, 'utf8') : '');
           if (!exited && pid) {
             try {
@@ -365,11 +365,12 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
   }
 }
 
-/** An open file of `pid`'s mount namespace (which keeps the namespace, and its number, alive). */
-function holdNamespace(pid: number): number | undefined {
+/** An open file of `pid`'s mount namespace (which keeps the namespace, and its number, alive), or why not (an errno code). */
+function holdNamespace(pid: number): number | string {
   try {
     return openSync(`/proc/${pid}/ns/mnt`, 'r');
-  } catch {
-    return undefined;
+  } catch (error) {
+    // ENOENT: the process is gone; anything else (EACCES…) is said as it is.
+    return (error as NodeJS.ErrnoException).code ?? String(error);
   }
 }
