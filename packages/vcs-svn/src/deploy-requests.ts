@@ -62,8 +62,18 @@ export class RepositoryPrefix {
   }
 }
 
+/** Where a request id points: requests after it are new. */
+interface Cursor {
+  rev: number;
+  name: string;
+}
+
+/** Whether the copy `name` in revision `rev` comes after the cursor (ids order by revision, then name). */
+const isAfter = (cursor: Cursor, rev: number, name: string) =>
+  rev > cursor.rev || (rev === cursor.rev && cursor.name !== '' && name > cursor.name);
+
 /** Orders requests and parses cursors: ids are `<rev>`, or `<rev>/<name>` when one commit made several. */
-function parseCursor(since: string | undefined): { rev: number; name: string } {
+function parseCursor(since: string | undefined): Cursor {
   if (since === undefined) return { rev: 0, name: '' };
   const match = /^(\d{1,15})(?:\/(.*))?$/s.exec(since);
   if (!match) {
@@ -101,14 +111,18 @@ async function lineRevisions(
   return out;
 }
 
-/** Reads the copies in one request folder after revision `from` and keeps the valid ones. */
+/**
+ * Reads the copies in one request folder from the cursor's revision on and keeps the valid ones;
+ * a copy after the cursor that is not a request is told to `onSkipped` (one at or before it was
+ * told when it was new).
+ */
 async function readFolder(
   client: SvnClient,
   setup: RequestFolders,
   prefix: string,
   folder: string,
   ring: string,
-  from: number,
+  cursor: Cursor,
 ): Promise<Candidate[]> {
   const operation = `deploy requests in ${client.url}/${folder}`;
   const outcome = await client.tryRun([
@@ -116,7 +130,7 @@ async function readFolder(
     '--xml',
     '-v',
     '-r',
-    `${from}:HEAD`,
+    `${cursor.rev}:HEAD`,
     target(client.url, folder),
   ]);
   if (!outcome.ok) {
@@ -132,8 +146,10 @@ async function readFolder(
       if (!changed.path.startsWith(`${folderPath}/`) || !(changed.action === 'A' || changed.action === 'R'))
         continue;
       const name = changed.path.slice(folderPath.length + 1);
-      const skip = (reason: string) =>
-        setup.onSkipped({ revision: String(entry.revision), path: changed.path, reason });
+      const skip = (reason: string) => {
+        if (isAfter(cursor, entry.revision, name))
+          setup.onSkipped({ revision: String(entry.revision), path: changed.path, reason });
+      };
       if (name.includes('/')) continue; // a change inside an existing request, not a request
       if (!DEPLOY_REQUEST_NAME.test(name)) {
         skip(`name ${JSON.stringify(name)} is not allowed (must match ${DEPLOY_REQUEST_NAME.source})`);
@@ -160,7 +176,7 @@ export async function deployRequests(
   const root = await prefix.get();
   const candidates: Candidate[] = [];
   for (const { folder, ring } of setup.folders) {
-    candidates.push(...(await readFolder(client, setup, root, folder, ring, cursor.rev)));
+    candidates.push(...(await readFolder(client, setup, root, folder, ring, cursor)));
   }
   candidates.sort(
     (a, b) => a.entry.revision - b.entry.revision || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
@@ -169,11 +185,7 @@ export async function deployRequests(
   for (const c of candidates) perRevision.set(c.entry.revision, (perRevision.get(c.entry.revision) ?? 0) + 1);
   const idOf = (c: Candidate) =>
     perRevision.get(c.entry.revision)! > 1 ? `${c.entry.revision}/${c.name}` : String(c.entry.revision);
-  const after = candidates.filter(
-    (c) =>
-      c.entry.revision > cursor.rev ||
-      (c.entry.revision === cursor.rev && cursor.name !== '' && c.name > cursor.name),
-  );
+  const after = candidates.filter((c) => isAfter(cursor, c.entry.revision, c.name));
   if (after.length === 0) return [];
   const revisions = await lineRevisions(
     client,

@@ -111,7 +111,10 @@ export const svnOptionsSchema = z
     timeoutMs: z.number().int().positive().default(120_000),
     /** The svn client binary. `svnmucc` is looked up beside it. */
     svnPath: z.string().min(1).default('svn'),
-    /** Called for each copy in a deploy-request folder that is not a valid request. Default: a process warning. */
+    /**
+     * Called once for each copy in a deploy-request folder that is not a valid request (later
+     * polls that read it again do not call it). Default: a process warning.
+     */
     onSkippedRequest: z
       .custom<(skipped: SkippedDeployRequest) => void>((v) => typeof v === 'function', 'must be a function')
       .optional(),

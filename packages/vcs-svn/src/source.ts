@@ -36,6 +36,24 @@ function warnSkipped(skipped: SkippedDeployRequest): void {
   );
 }
 
+/** Most skipped copies remembered, so each is told once (a bound, not a limit anyone reaches). */
+const TOLD_MAX = 10_000;
+
+/**
+ * `tell`, once for each skipped copy: a watch reads the same revisions poll after poll until a
+ * valid request moves its cursor past them, and a bad copy is news only the first time.
+ */
+function onceEach(tell: (skipped: SkippedDeployRequest) => void): (skipped: SkippedDeployRequest) => void {
+  const told = new Set<string>();
+  return (skipped) => {
+    const key = `${skipped.revision}\0${skipped.path}`;
+    if (told.has(key)) return;
+    if (told.size >= TOLD_MAX) told.clear();
+    told.add(key);
+    tell(skipped);
+  };
+}
+
 /**
  * Creates a Source that watches one line of a Subversion repository with the real `svn` client.
  *
@@ -63,7 +81,7 @@ export function svn(options: SvnOptions): SvnSource {
   const folders: RequestFolders = {
     line,
     folders: resolved.deployRequests,
-    onSkipped: resolved.onSkippedRequest ?? warnSkipped,
+    onSkipped: onceEach(resolved.onSkippedRequest ?? warnSkipped),
   };
   const cache =
     resolved.cacheDir === undefined ? undefined : new CachedWorkingCopy(client, line, resolved.cacheDir);

@@ -3,7 +3,7 @@
  * for ring prod, and requestDeploy() makes the seed's step 1 itself with a server-side copy.
  */
 import { isRingmasterError } from '@ringmaster/core/adapter';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type SkippedDeployRequest, svn } from '../src/index.js';
 import { createRepo, type Repo, sh, type WorkingCopy } from './helpers.js';
 
@@ -97,21 +97,35 @@ describe('deployRequests()', () => {
   it('warns about skipped copies as a process warning when no onSkippedRequest is given', async () => {
     const before = await youngest();
     await root.copy('trunk', 'prod/warn me', 'space again', 'mallory');
-    const warnings: Error[] = [];
-    const listener = (w: Error) => warnings.push(w);
-    process.on('warning', listener);
+    // Caught, so the run's output does not print it.
+    const emitted = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     try {
       expect(await svn({ url: repo.fileUrl }).deployRequests(before)).toEqual([]);
-      await new Promise((r) => setImmediate(r));
+      expect(emitted.mock.calls).toEqual([
+        [
+          expect.stringContaining('/prod/warn me is not a deploy request'),
+          { code: 'RINGMASTER_SKIPPED_DEPLOY_REQUEST' },
+        ],
+      ]);
     } finally {
-      process.off('warning', listener);
+      emitted.mockRestore();
     }
-    const mine = warnings.filter(
-      (w) => (w as Error & { code?: string }).code === 'RINGMASTER_SKIPPED_DEPLOY_REQUEST',
-    );
-    expect(mine.map((w) => w.message)).toEqual([
-      expect.stringContaining('/prod/warn me is not a deploy request'),
-    ]);
+  });
+
+  it('tells each skipped copy once: not again when later polls read it, nor from a cursor at its revision', async () => {
+    const before = await youngest();
+    const bad = await root.copy('trunk', 'prod/once only', 'space', 'mallory');
+    const skipped: SkippedDeployRequest[] = [];
+    const source = svn({ url: repo.fileUrl, onSkippedRequest: (s) => skipped.push(s) });
+    // A watch with no valid request since polls from the same cursor again and again.
+    for (let poll = 0; poll < 3; poll++) expect(await source.deployRequests(before)).toEqual([]);
+    expect(skipped.map((s) => [s.revision, s.path])).toEqual([[bad, '/prod/once only']]);
+    // Another source, whose cursor is the bad copy's revision: that revision is not new to it.
+    const later: SkippedDeployRequest[] = [];
+    const next = await root.copy('trunk', 'prod/after-it', 'a good one', 'frank');
+    const reader = svn({ url: repo.fileUrl, onSkippedRequest: (s) => later.push(s) });
+    expect((await reader.deployRequests(bad)).map((r) => r.id)).toEqual([next]);
+    expect(later).toEqual([]);
   });
 
   it('gives each of several copies made in one commit its own id, usable as a cursor', async () => {
