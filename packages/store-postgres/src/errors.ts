@@ -85,7 +85,7 @@ export function storeError(error: unknown, doing: string, where: string, schema:
   } else if (code === '3D000') {
     advice = `${e.message} at ${where}; create it first (createdb), or name an existing one in the connection string`;
   } else if (code === '42501') {
-    advice = `the database user lacks a permission (${e.message}); it needs CREATE on the database the first time (to create schema "${schema}"), then USAGE and CREATE on that schema, and SELECT, INSERT, UPDATE, DELETE on its tables`;
+    advice = `the database user lacks a permission (${e.message}); it needs CREATE on the database the first time (to create schema "${schema}"), then USAGE and CREATE on that schema, and SELECT, INSERT, UPDATE, DELETE on its tables (a schema migration needs the tables' owner)`;
   } else {
     advice = `${e.message}${code ? ` (SQLSTATE ${code})` : ''}`;
   }

@@ -10,7 +10,7 @@
  *   makes compare-and-set exact.
  * - `leases`: one row per lock; `token` is a fencing token from a sequence, so a newer holder's
  *   token is always greater. `pid`, `hostname` and `pid_ns` (the holder's PID namespace) say
- *   whether a holder on this machine is gone; `attempt` names the acquire() call that took it.
+ *   whether a holder on this machine is gone; `acquire_id` names the acquire() call that took it.
  */
 import type { PoolClient } from 'pg';
 
@@ -41,7 +41,7 @@ const MIGRATIONS: readonly string[] = [
    );`,
   // Which acquire() call took the lease: one whose answer was lost (the connection died after
   // the row was written) knows it as its own when it asks again.
-  `ALTER TABLE $s.leases ADD COLUMN attempt uuid;`,
+  `ALTER TABLE $s.leases ADD COLUMN acquire_id uuid;`,
 ];
 
 /** Quotes a schema name for SQL; the name was checked to be a plain identifier. */

@@ -95,7 +95,7 @@ const NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
 interface LeaseRow {
   token: string;
   owner: string;
-  attempt: string | null;
+  acquire_id: string | null;
   pid: number | null;
   hostname: string | null;
   pid_ns: string | null;
@@ -104,9 +104,16 @@ interface LeaseRow {
   now: string;
 }
 
+/** A lease row whose expiry has passed, on the database's clock. */
+const isExpired = (row: LeaseRow) => Number(row.expires_at) <= Number(row.now);
+
+/** A lease row written by this process for `owner`. */
+const isOurs = (row: LeaseRow, owner: string) =>
+  row.owner === owner && row.pid === process.pid && row.hostname === HOST && row.pid_ns === (PID_NS ?? null);
+
 /** A lease row is over when it expired, or when its holder ran in this host's PID namespace and is gone. */
 const isStale = (row: LeaseRow) =>
-  Number(row.expires_at) <= Number(row.now) ||
+  isExpired(row) ||
   (PID_NS !== undefined && row.hostname === HOST && row.pid_ns === PID_NS && !processAlive(row.pid));
 
 interface LeaseCheck {
@@ -411,25 +418,28 @@ class PostgresStore implements Store {
   async acquire(name: string, options: AcquireOptions): Promise<Lease | undefined> {
     await this.init();
     // This call's own id, the same on every try: withClient tries again on the next connection
-    // when one dies, and the row the lost try wrote is then known as ours, not as a live holder's.
-    const attempt = randomUUID();
+    // when one dies (at once), or times out (once), and the row a lost try wrote is then known as
+    // ours, not as a live holder's.
+    const acquireId = randomUUID();
     return this.withClient(`take the lock ${name}`, async (client) => {
       const took = await client.query<{ token: string; expires_at: string }>(
-        `INSERT INTO ${this.s}.leases AS l (name, token, owner, pid, hostname, pid_ns, acquired_at, expires_at, attempt)
+        `INSERT INTO ${this.s}.leases AS l (name, token, owner, pid, hostname, pid_ns, acquired_at, expires_at, acquire_id)
          SELECT $1, nextval('${this.s}.fencing_tokens'), $2, $3, $4, $6, now_ms, now_ms + $5, $7
            FROM (SELECT ${NOW_MS} AS now_ms) AS clock
          ON CONFLICT (name) DO UPDATE
            SET token = EXCLUDED.token, owner = EXCLUDED.owner, pid = EXCLUDED.pid, hostname = EXCLUDED.hostname,
                pid_ns = EXCLUDED.pid_ns, acquired_at = EXCLUDED.acquired_at, expires_at = EXCLUDED.expires_at,
-               attempt = EXCLUDED.attempt
+               acquire_id = EXCLUDED.acquire_id
            WHERE l.expires_at <= EXCLUDED.acquired_at
          RETURNING token, expires_at`,
-        [name, options.owner, process.pid, HOST, options.ttlMs, PID_NS ?? null, attempt],
+        [name, options.owner, process.pid, HOST, options.ttlMs, PID_NS ?? null, acquireId],
       );
       if (took.rows[0]) return this.lease(name, options.owner, took.rows[0]);
       const held = await this.row(client, name);
-      // Taken by this very call, on a connection that died before its answer came back.
-      if (held && held.attempt === attempt && Number(held.expires_at) > Number(held.now)) {
+      // Taken by this very call, on a connection that died before its answer came back. The row
+      // must also still name this process: a runner of schema 1 taking it over after it expired
+      // leaves the id in place.
+      if (held && held.acquire_id === acquireId && isOurs(held, options.owner) && !isExpired(held)) {
         return this.lease(name, options.owner, held);
       }
       // Held and unexpired: taken over only when its holder ran here (this host, this PID
@@ -438,10 +448,10 @@ class PostgresStore implements Store {
       const stolen = await client.query<{ token: string; expires_at: string }>(
         `UPDATE ${this.s}.leases
             SET token = nextval('${this.s}.fencing_tokens'), owner = $3, pid = $4, hostname = $5,
-                pid_ns = $7, acquired_at = ${NOW_MS}, expires_at = ${NOW_MS} + $6, attempt = $8
+                pid_ns = $7, acquired_at = ${NOW_MS}, expires_at = ${NOW_MS} + $6, acquire_id = $8
           WHERE name = $1 AND token = $2
           RETURNING token, expires_at`,
-        [name, held.token, options.owner, process.pid, HOST, options.ttlMs, PID_NS ?? null, attempt],
+        [name, held.token, options.owner, process.pid, HOST, options.ttlMs, PID_NS ?? null, acquireId],
       );
       return stolen.rows[0] ? this.lease(name, options.owner, stolen.rows[0]) : undefined;
     });
@@ -453,7 +463,7 @@ class PostgresStore implements Store {
 
   private async row(client: pg.PoolClient, name: string): Promise<LeaseRow | undefined> {
     const found = await client.query<LeaseRow>(
-      `SELECT token, owner, attempt, pid, hostname, pid_ns, acquired_at, expires_at, ${NOW_MS} AS now FROM ${this.s}.leases WHERE name = $1`,
+      `SELECT token, owner, acquire_id, pid, hostname, pid_ns, acquired_at, expires_at, ${NOW_MS} AS now FROM ${this.s}.leases WHERE name = $1`,
       [name],
     );
     return found.rows[0];

@@ -182,7 +182,7 @@ describe('postgresStore under faults', () => {
    * (or the first message `match` picks): `after` forwards it and drops the server's answer (the
    * transaction commits, the client never hears it); `before` drops it (the server aborts).
    */
-  async function commitCutter() {
+  async function statementCutter() {
     let armed: { how: 'after' | 'before'; match: (chunk: Buffer) => boolean } | undefined;
     let cuts = 0;
     const sockets = new Set<Socket>();
@@ -236,7 +236,7 @@ describe('postgresStore under faults', () => {
 
   it('a connection cut after COMMIT was sent: the append that landed is reported written, with its seqs; one cut before COMMIT is reported failed and is absent', async () => {
     const { connectionString } = await freshStore();
-    const cutter = await commitCutter();
+    const cutter = await statementCutter();
     const url = new URL(connectionString);
     url.port = String(cutter.port);
     const store = postgresStore({ connectionString: url.toString(), resolveMs: 10_000 });
@@ -266,20 +266,25 @@ describe('postgresStore under faults', () => {
 
   it('an acquire whose answer is lost (the connection cut after the row was written) holds the lease once it is asked again: not "held by a live process"', async () => {
     const { connectionString } = await freshStore();
-    const cutter = await commitCutter();
+    const cutter = await statementCutter();
     const url = new URL(connectionString);
     url.port = String(cutter.port);
-    const store = postgresStore({ connectionString: url.toString(), resolveMs: 10_000 });
+    const store = postgresStore({ connectionString: url.toString() });
     stores.push(store);
     const other = postgresStore({ connectionString });
     stores.push(other);
     try {
       await store.append([rec(1)]); // the schema is made before the cutter is armed
-      // pg sends the INSERT (extended protocol: Parse, Bind, Execute, Sync) in one write.
+      // pg sends the INSERT (extended protocol: Parse, Bind, Describe, Execute, Sync) in one write.
       cutter.arm('after', (chunk) => chunk.includes('INSERT INTO') && chunk.includes('.leases'));
       const lease = await store.acquire('ring:prod', { owner: 'me', ttlMs: 60_000 });
       expect(cutter.cuts).toBe(1);
       expect(lease).toBeDefined();
+      // The lost try wrote the row (fencing token 1); the try again drew token 2 and found it.
+      expect(lease!.token).toBe('1');
+      expect(
+        await asSuperuser(connectionString, 'SELECT last_value::text AS last FROM ringmaster.fencing_tokens'),
+      ).toEqual([{ last: '2' }]);
       // The lease is the row the lost try wrote: its token, renewable, and it fences appends.
       expect(
         await asSuperuser(
@@ -333,10 +338,10 @@ describe('postgresStore under faults', () => {
     const { store, connectionString } = await freshStore();
     await store.append([rec(1)]);
     const held = await store.acquire('ring:prod', { owner: 'old', ttlMs: 60_000 });
-    // Back to what version 1 made: no attempt column.
+    // Back to what version 1 made: no acquire_id column.
     await asSuperuser(
       connectionString,
-      `ALTER TABLE ringmaster.leases DROP COLUMN attempt;
+      `ALTER TABLE ringmaster.leases DROP COLUMN acquire_id;
        UPDATE ringmaster.meta SET value = '1' WHERE key = 'schema_version'`,
     );
     const later = postgresStore({ connectionString });
