@@ -113,8 +113,8 @@ async function lineRevisions(
 
 /**
  * Reads the copies in one request folder from the cursor's revision on and keeps the valid ones;
- * a copy after the cursor that is not a request is told to `onSkipped` (one at or before it was
- * told when it was new).
+ * a copy in a later revision that is not a request is told to `onSkipped` (one in the cursor's
+ * revision or before it was told when it was new).
  */
 async function readFolder(
   client: SvnClient,
@@ -146,8 +146,10 @@ async function readFolder(
       if (!changed.path.startsWith(`${folderPath}/`) || !(changed.action === 'A' || changed.action === 'R'))
         continue;
       const name = changed.path.slice(folderPath.length + 1);
+      // Skipped copies of the cursor's own revision were told with the rest of that revision,
+      // by the poll that first read it (a commit's copies appear together).
       const skip = (reason: string) => {
-        if (isAfter(cursor, entry.revision, name))
+        if (entry.revision > cursor.rev)
           setup.onSkipped({ revision: String(entry.revision), path: changed.path, reason });
       };
       if (name.includes('/')) continue; // a change inside an existing request, not a request

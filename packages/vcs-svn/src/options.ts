@@ -112,8 +112,9 @@ export const svnOptionsSchema = z
     /** The svn client binary. `svnmucc` is looked up beside it. */
     svnPath: z.string().min(1).default('svn'),
     /**
-     * Called once for each copy in a deploy-request folder that is not a valid request (later
-     * polls that read it again do not call it). Default: a process warning.
+     * Called once for each copy in a deploy-request folder that is not a valid request: later
+     * polls by the same source do not call it again (a new source, as after a restart or in each
+     * `watch --once`, does). Default: a process warning.
      */
     onSkippedRequest: z
       .custom<(skipped: SkippedDeployRequest) => void>((v) => typeof v === 'function', 'must be a function')

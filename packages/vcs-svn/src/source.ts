@@ -36,19 +36,21 @@ function warnSkipped(skipped: SkippedDeployRequest): void {
   );
 }
 
-/** Most skipped copies remembered, so each is told once (a bound, not a limit anyone reaches). */
+/** Most skipped copies remembered (the oldest forgotten first): a bound no one reaches. */
 const TOLD_MAX = 10_000;
 
 /**
- * `tell`, once for each skipped copy: a watch reads the same revisions poll after poll until a
- * valid request moves its cursor past them, and a bad copy is news only the first time.
+ * `tell`, once for each skipped copy, for the life of this source: a watch reads the same
+ * revisions poll after poll until a valid request moves its cursor past them, and a bad copy is
+ * news only the first time. (A new source — a restart, each `watch --once` — tells it again.)
  */
 function onceEach(tell: (skipped: SkippedDeployRequest) => void): (skipped: SkippedDeployRequest) => void {
   const told = new Set<string>();
   return (skipped) => {
     const key = `${skipped.revision}\0${skipped.path}`;
     if (told.has(key)) return;
-    if (told.size >= TOLD_MAX) told.clear();
+    if (told.size >= TOLD_MAX) told.delete(told.values().next().value!);
+    // Counted as told before `tell` runs: one that throws fails this poll, not every later one.
     told.add(key);
     tell(skipped);
   };
