@@ -294,7 +294,9 @@ export async function startTestHosts(options: StartTestHostsOptions = {}): Promi
         } else {
           lastError =
             ready && !exited
-              ? `its mount namespace could not be opened (${held}): it exited, or this process may not open it`
+              ? held === 'ENOENT'
+                ? 'it exited before its mount namespace could be opened (ENOENT)'
+                : `its mount namespace could not be opened (${held}): this process may not open it`
               : stderr || (existsSync(logFile) ? await readFile(logFile, 'utf8') : '');
           if (!exited && pid) {
             try {
