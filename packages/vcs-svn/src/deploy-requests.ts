@@ -35,9 +35,13 @@ export interface RequestFolders {
 
 interface Candidate {
   entry: LogEntry;
+  /** The request folder, as configured (`prod`, `deploy/to/eng`). */
+  folder: string;
   ring: string;
   name: string;
   copiedRev: number;
+  /** What orders it within its revision and names it in an id: see `deployRequests`. */
+  key: string;
 }
 
 /** The repository path of the URL (`''` at the root, `/project` below it), asked once. */
@@ -72,7 +76,10 @@ interface Cursor {
 const isAfter = (cursor: Cursor, rev: number, name: string) =>
   rev > cursor.rev || (rev === cursor.rev && cursor.name !== '' && name > cursor.name);
 
-/** Orders requests and parses cursors: ids are `<rev>`, or `<rev>/<name>` when one commit made several. */
+/**
+ * Parses a cursor: ids are `<rev>`, or `<rev>/<name>` when one commit made several
+ * (`<rev>/<name>/<folder>` when two of them in different folders have the same name).
+ */
 function parseCursor(since: string | undefined): Cursor {
   if (since === undefined) return { rev: 0, name: '' };
   const match = /^(\d{1,15})(?:\/(.*))?$/s.exec(since);
@@ -160,7 +167,7 @@ async function readFolder(
       } else if (changed.copyFromPath !== linePath) {
         skip(`copied from ${changed.copyFromPath}, not from the watched line ${linePath}`);
       } else {
-        found.push({ entry, ring, name, copiedRev: changed.copyFromRev });
+        found.push({ entry, folder, ring, name, copiedRev: changed.copyFromRev, key: name });
       }
     }
   }
@@ -180,14 +187,21 @@ export async function deployRequests(
   for (const { folder, ring } of setup.folders) {
     candidates.push(...(await readFolder(client, setup, root, folder, ring, cursor)));
   }
+  // Within a revision a request is known by its name, or, where another folder got a copy of the
+  // same name in that commit (prod/today and sandbox/today), by its name and folder: each id, and
+  // the cursor's place between them, must be one request's alone.
+  const sameName = new Map<string, number>();
+  const nameIn = (c: Candidate) => `${c.entry.revision}\0${c.name}`;
+  for (const c of candidates) sameName.set(nameIn(c), (sameName.get(nameIn(c)) ?? 0) + 1);
+  for (const c of candidates) if (sameName.get(nameIn(c))! > 1) c.key = `${c.name}/${c.folder}`;
   candidates.sort(
-    (a, b) => a.entry.revision - b.entry.revision || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+    (a, b) => a.entry.revision - b.entry.revision || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
   );
   const perRevision = new Map<number, number>();
   for (const c of candidates) perRevision.set(c.entry.revision, (perRevision.get(c.entry.revision) ?? 0) + 1);
   const idOf = (c: Candidate) =>
-    perRevision.get(c.entry.revision)! > 1 ? `${c.entry.revision}/${c.name}` : String(c.entry.revision);
-  const after = candidates.filter((c) => isAfter(cursor, c.entry.revision, c.name));
+    perRevision.get(c.entry.revision)! > 1 ? `${c.entry.revision}/${c.key}` : String(c.entry.revision);
+  const after = candidates.filter((c) => isAfter(cursor, c.entry.revision, c.key));
   if (after.length === 0) return [];
   const revisions = await lineRevisions(
     client,

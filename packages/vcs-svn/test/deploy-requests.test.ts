@@ -153,6 +153,24 @@ describe('deployRequests()', () => {
     expect(await source.deployRequests(`${rev}/pair-b`)).toEqual([]);
   });
 
+  it('gives copies of one name into two folders in one commit ids of their own, so a cursor on the first keeps the second', async () => {
+    await root.svn(['update', '-q']);
+    const folders = { prod: 'prod', sandbox: 'sb' };
+    for (const folder of Object.keys(folders)) {
+      await root.svn(['copy', '-q', '--parents', 'trunk', `${folder}/same-name`]);
+    }
+    const rev = await root.commitStaged('one name, two rings', 'hana');
+    const source = svn({ url: repo.fileUrl, deployRequests: folders });
+    const both = await source.deployRequests(String(Number(rev) - 1));
+    expect(both.map((r) => [r.id, r.ring, r.name])).toEqual([
+      [`${rev}/same-name/prod`, 'prod', 'same-name'],
+      [`${rev}/same-name/sandbox`, 'sb', 'same-name'],
+    ]);
+    // As after a crash between recording the two: the second is still to come.
+    expect((await source.deployRequests(both[0]!.id)).map((r) => r.id)).toEqual([both[1]!.id]);
+    expect(await source.deployRequests(both[1]!.id)).toEqual([]);
+  });
+
   it('maps each request folder to its ring', async () => {
     const before = await youngest();
     const sb = await root.copy('trunk', 'sandbox/today', 'to sandbox', 'hana');
