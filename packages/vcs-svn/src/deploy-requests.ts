@@ -118,10 +118,20 @@ async function lineRevisions(
   return out;
 }
 
+/** The repository's youngest revision: every folder of one poll is read up to it. */
+async function youngest(client: SvnClient): Promise<number> {
+  const { stdout } = await client.run(`info of ${client.url}`, ['info', '--xml', `${client.url}@HEAD`]);
+  const [entry] = parseInfo(stdout);
+  if (!entry?.revision) {
+    throw new RingmasterError('SOURCE', `svn info of ${client.url} gave no revision`, { scope: SCOPE });
+  }
+  return entry.revision;
+}
+
 /**
- * Reads the copies in one request folder from the cursor's revision on and keeps the valid ones;
- * a copy in a later revision that is not a request is told to `onSkipped` (one in the cursor's
- * revision or before it was told when it was new).
+ * Reads the copies in one request folder from the cursor's revision to `upTo` and keeps the valid
+ * ones; a copy in a later revision than the cursor's that is not a request is told to `onSkipped`
+ * (one in the cursor's revision or before it was told when it was new).
  */
 async function readFolder(
   client: SvnClient,
@@ -130,15 +140,23 @@ async function readFolder(
   folder: string,
   ring: string,
   cursor: Cursor,
+  upTo: number,
 ): Promise<Candidate[]> {
   const operation = `deploy requests in ${client.url}/${folder}`;
+  if (cursor.rev > upTo) {
+    throw new RingmasterError(
+      'SOURCE',
+      `${operation}: r${cursor.rev} is newer than the repository's youngest revision r${upTo}; the repository was replaced or reloaded`,
+      { scope: SCOPE },
+    );
+  }
   const outcome = await client.tryRun([
     'log',
     '--xml',
     '-v',
     '-r',
-    `${cursor.rev}:HEAD`,
-    target(client.url, folder),
+    `${cursor.rev}:${upTo}`,
+    target(client.url, folder, upTo),
   ]);
   if (!outcome.ok) {
     // No request folder yet: nobody has asked for a deploy.
@@ -183,9 +201,12 @@ export async function deployRequests(
 ): Promise<DeployRequest[]> {
   const cursor = parseCursor(since);
   const root = await prefix.get();
+  // One snapshot for every folder: a folder read at a later HEAD than another could move the
+  // cursor past a request committed into the other one between the two reads.
+  const upTo = await youngest(client);
   const candidates: Candidate[] = [];
   for (const { folder, ring } of setup.folders) {
-    candidates.push(...(await readFolder(client, setup, root, folder, ring, cursor)));
+    candidates.push(...(await readFolder(client, setup, root, folder, ring, cursor, upTo)));
   }
   // Within a revision a request is known by its name, or, where another folder got a copy of the
   // same name in that commit (prod/today and sandbox/today), by its name and folder: each id, and

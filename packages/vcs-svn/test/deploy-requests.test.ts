@@ -2,10 +2,13 @@
  * Deploy requests in the repository: copies a person makes into prod/<name> are read as requests
  * for ring prod, and requestDeploy() makes the seed's step 1 itself with a server-side copy.
  */
+import { existsSync } from 'node:fs';
+import { rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { isRingmasterError } from '@ringmaster/core/adapter';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type SkippedDeployRequest, svn } from '../src/index.js';
-import { createRepo, type Repo, sh, type WorkingCopy } from './helpers.js';
+import { createRepo, type Repo, sh, tempDir, type WorkingCopy } from './helpers.js';
 
 let repo: Repo;
 let root: WorkingCopy;
@@ -169,6 +172,39 @@ describe('deployRequests()', () => {
     // As after a crash between recording the two: the second is still to come.
     expect((await source.deployRequests(both[0]!.id)).map((r) => r.id)).toEqual([both[1]!.id]);
     expect(await source.deployRequests(both[1]!.id)).toEqual([]);
+  });
+
+  it('reads every request folder of one poll at one revision: requests committed between two folder reads are all found by the next poll', async () => {
+    // svn, with a hook: right after its first log of the prod folder, two requests are committed,
+    // one into each folder, as other people's commits can land between two reads of a poll.
+    const bin = await tempDir('rm-svn-bin-');
+    const hook = join(bin, 'hook');
+    await writeFile(
+      join(bin, 'svn'),
+      `#!/bin/sh\n/usr/bin/svn "$@"\nrc=$?\ncase "$*" in *" log "*|"log "*) case "$*" in *"/prod@"*) if [ -f "${hook}" ]; then sh "${hook}" >/dev/null 2>&1; rm -f "${hook}"; fi;; esac;; esac\nexit $rc\n`,
+      { mode: 0o755 },
+    );
+    await symlink('/usr/bin/svnmucc', join(bin, 'svnmucc'));
+    const before = await youngest();
+    const url = repo.fileUrl;
+    await writeFile(
+      hook,
+      `svnmucc -m late-prod -U '${url}' cp HEAD trunk prod/late-prod\nsvnmucc -m folder -U '${url}' mkdir sandbox 2>/dev/null\nsvnmucc -m late-sandbox -U '${url}' cp HEAD trunk sandbox/late-sandbox\n`,
+    );
+    try {
+      const source = svn({ url, svnPath: join(bin, 'svn'), deployRequests: { prod: 'prod', sandbox: 'sb' } });
+      const first = await source.deployRequests(before);
+      expect(existsSync(hook)).toBe(false); // the hook ran, between the two folders' reads
+      // The engine moves its cursor to the last request it was given.
+      const cursor = first.at(-1)?.id ?? before;
+      const second = await source.deployRequests(cursor);
+      expect([...first, ...second].map((r) => [r.ring, r.name])).toEqual([
+        ['prod', 'late-prod'],
+        ['sb', 'late-sandbox'],
+      ]);
+    } finally {
+      await rm(bin, { recursive: true, force: true });
+    }
   });
 
   it('maps each request folder to its ring', async () => {
