@@ -18,16 +18,14 @@ import {
 } from '../src/index.js';
 import { closeAfter, tempDir } from './helpers.js';
 
-async function setup(version: (line: string, n: number) => string) {
+/** The first commit of each line; eng's may be main's (a branch cut at a commit already seen). */
+const MAIN_1 = { files: { app: 'main 1\n' }, message: 'm1', author: 'alice' };
+const ENG_1 = { files: { app: 'eng 1\n' }, message: 'e1', author: 'bob' };
+
+async function setup(version: (line: string, n: number) => string, engFirst = ENG_1) {
   const dir = await tempDir();
-  const main = memorySource({
-    line: 'trunk',
-    commits: [{ files: { app: 'main 1\n' }, message: 'm1', author: 'alice' }],
-  });
-  const eng = memorySource({
-    line: 'eng',
-    commits: [{ files: { app: 'eng 1\n' }, message: 'e1', author: 'bob' }],
-  });
+  const main = memorySource({ line: 'trunk', commits: [MAIN_1] });
+  const eng = memorySource({ line: 'eng', commits: [engFirst] });
   const hosts = (ring: string) => localTarget({ root: join(dir, 'hosts', ring), hosts: [`${ring}-1`] });
   const app = pipeline({
     name: 'app',
@@ -84,6 +82,27 @@ describe('a ring fed by its own line', () => {
     expect((await w.engine.explain({ pipeline: 'app', ring: 'eng' })).summary).toContain(
       "from eng's own line",
     );
+  });
+
+  it('a line cut at a commit the mainline already has still gets a cursor: every commit on it after that is built', async () => {
+    const w = await setup((line, n) => (line === 'eng' ? `2.0.${n}` : `1.0.${n}`), MAIN_1);
+    await w.engine.tick();
+    const p = () => w.engine.ledger.state.pipelines.get('app')!;
+    const [cut] = await w.main.log(undefined);
+    expect(await w.eng.head()).toMatchObject({ id: cut!.id }); // one commit, on both lines
+    expect(p().feedCursors.get('eng')).toBe(cut!.id);
+    // Two commits on eng's line between two polls: both are seen and built, not only the head.
+    const e2 = await w.eng.commit({ app: 'eng 2\n' }, 'e2', 'bob');
+    const e3 = await w.eng.commit({ app: 'eng 3\n' }, 'e3', 'bob');
+    await w.engine.tick();
+    expect(p().revisions.has(e2)).toBe(true);
+    expect(p().revisions.has(e3)).toBe(true);
+    expect([...p().releases.values()].filter((r) => r.feed === 'eng').map((r) => r.version)).toEqual([
+      '2.0.2',
+      '2.0.3',
+    ]);
+    // The cut commit was recorded once as a revision, and built once (by the mainline).
+    expect([...p().releases.values()].filter((r) => r.revision === cut!.id)).toHaveLength(1);
   });
 
   it('refuses to build a line whose versions collide with the mainline, saying what to change', async () => {

@@ -74,9 +74,14 @@ export class Intake {
       return;
     }
     const fresh = revisions.filter((r) => !p.revisions.has(r.id));
-    if (fresh.length) {
+    // The newest revision moves the line's cursor even when it is known already (a ring's line cut
+    // at a commit the mainline had): a line left without a cursor is read from its head each poll,
+    // and commits pushed two at a time would be skipped.
+    const last = revisions.at(-1);
+    const seen = last && !fresh.includes(last) && cursor !== last.id ? [...fresh, last] : fresh;
+    if (seen.length) {
       await this.rt.ledger.write(
-        ...fresh.map((revision) => entry('revision.seen', { pipeline: pipeline.name, revision, ...of })),
+        ...seen.map((revision) => entry('revision.seen', { pipeline: pipeline.name, revision, ...of })),
       );
     }
   }
