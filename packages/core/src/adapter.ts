@@ -73,6 +73,7 @@ export {
   TailBuffer,
   tail,
 } from './exec/run.js';
+export { onceEach } from './model/once-each.js';
 export { seededRandom } from './model/random.js';
 export { decodeRecord, encodeRecord } from './store/journal.js';
 export { describeHolder, processAlive } from './store/lockfile.js';

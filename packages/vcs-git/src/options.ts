@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { onceEach } from '@ringmaster/core/adapter';
 import { z } from 'zod';
 
 /** A pattern placeholder for the ring (`deploy/{ring}/*`). */
@@ -87,7 +88,10 @@ export const gitOptionsSchema = z
       })
       .strict()
       .default({ name: 'Ringmaster', email: 'ringmaster@localhost' }),
-    /** Called for each tag under the deploy prefix that is not a valid request, with the reason. */
+    /**
+     * Called once for each tag under the deploy prefix that is not a valid request, with the
+     * reason: later polls by the same source do not call it again for that tag.
+     */
     onSkip: z
       .custom<(skipped: SkippedTag) => void>((v) => typeof v === 'function', 'must be a function')
       .optional(),
@@ -158,7 +162,9 @@ export function resolveOptions(parsed: z.output<typeof gitOptionsSchema>): Resol
     cacheDir: resolve(parsed.cacheDir ?? join(tmpdir(), 'ringmaster-git', `${key}.git`)),
     timeoutMs: parsed.timeoutMs,
     author: parsed.author,
-    onSkip: parsed.onSkip,
+    // Once for each skipped tag (and reason), for the life of the source: a poll reads every tag
+    // after the cursor again until a valid request moves it.
+    onSkip: parsed.onSkip && onceEach((s) => `${s.tag}\0${s.reason}`, parsed.onSkip),
   };
 }
 

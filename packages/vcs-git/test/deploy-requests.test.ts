@@ -79,9 +79,15 @@ describe('deploy requests as annotated tags', () => {
     repo.tag('deploy/prod/good', rev2, 'the valid one', 'carol', '2026-11-29T09:00:00Z');
     const requests = await source.deployRequests(cursor);
     expect(requests.map((r) => r.id)).toEqual(['deploy/prod/good']);
-    // A full read reports every skipped tag (the lightweight one is dated by its commit, before the cursor).
+    expect(skipped.length).toBeGreaterThan(0);
+    // The same source's next poll tells none of them again.
     skipped.length = 0;
-    expect((await source.deployRequests()).map((r) => r.id)).toContain('deploy/prod/good');
+    expect((await source.deployRequests(cursor)).map((r) => r.id)).toEqual(['deploy/prod/good']);
+    expect(skipped).toEqual([]);
+    // A full read by a new source reports every skipped tag (the lightweight one is dated by its
+    // commit, before the cursor).
+    const fresh = repo.source({ onSkip: (s) => skipped.push(s) });
+    expect((await fresh.deployRequests()).map((r) => r.id)).toContain('deploy/prod/good');
     const reasons = Object.fromEntries(skipped.map((s) => [s.tag, s.reason]));
     expect(Object.keys(reasons).sort()).toEqual(
       [

@@ -3,7 +3,7 @@
  * options; the first svn process starts at the first call.
  */
 import type { DeployRequest, RequestDeployInput, Revision, Source } from '@ringmaster/core/adapter';
-import { parseOptions } from '@ringmaster/core/adapter';
+import { onceEach, parseOptions } from '@ringmaster/core/adapter';
 import { CachedWorkingCopy, exportRevision } from './checkout.js';
 import { SCOPE, SvnClient } from './client.js';
 import { deployRequests, RepositoryPrefix, type RequestFolders, requestDeploy } from './deploy-requests.js';
@@ -36,26 +36,6 @@ function warnSkipped(skipped: SkippedDeployRequest): void {
   );
 }
 
-/** Most skipped copies remembered (the oldest forgotten first): a bound no one reaches. */
-const TOLD_MAX = 10_000;
-
-/**
- * `tell`, once for each skipped copy, for the life of this source: a watch reads the same
- * revisions poll after poll until a valid request moves its cursor past them, and a bad copy is
- * news only the first time. (A new source — a restart, each `watch --once` — tells it again.)
- */
-function onceEach(tell: (skipped: SkippedDeployRequest) => void): (skipped: SkippedDeployRequest) => void {
-  const told = new Set<string>();
-  return (skipped) => {
-    const key = `${skipped.revision}\0${skipped.path}`;
-    if (told.has(key)) return;
-    if (told.size >= TOLD_MAX) told.delete(told.values().next().value!);
-    // Counted as told before `tell` runs: one that throws fails this poll, not every later one.
-    told.add(key);
-    tell(skipped);
-  };
-}
-
 /**
  * Creates a Source that watches one line of a Subversion repository with the real `svn` client.
  *
@@ -83,7 +63,10 @@ export function svn(options: SvnOptions): SvnSource {
   const folders: RequestFolders = {
     line,
     folders: resolved.deployRequests,
-    onSkipped: onceEach(resolved.onSkippedRequest ?? warnSkipped),
+    // Once for each skipped copy, for the life of this source: a watch reads the same revisions
+    // poll after poll until a valid request moves its cursor past them. (A new source — a restart,
+    // each `watch --once` — tells it again.)
+    onSkipped: onceEach((s) => `${s.revision}\0${s.path}`, resolved.onSkippedRequest ?? warnSkipped),
   };
   const cache =
     resolved.cacheDir === undefined ? undefined : new CachedWorkingCopy(client, line, resolved.cacheDir);
