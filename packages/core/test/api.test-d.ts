@@ -55,6 +55,7 @@ describe('public types', () => {
       | 'ring.unpinned'
       | 'approval.recorded'
       | 'deploy-request.seen'
+      | 'deploy-requests.reset'
       | 'notification.queued'
       | 'notification.sent'
       | 'build.retried'

@@ -2,7 +2,7 @@
 import { rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createEngine, fileStore, isRingmasterError, manual } from '../src/index.js';
+import { createEngine, fileStore, isRingmasterError, manual, RingmasterError } from '../src/index.js';
 import { closeAfter, world } from './helpers.js';
 
 describe('engine: locks and shared ledgers', () => {
@@ -108,6 +108,37 @@ describe('engine: bad builds and history', () => {
     expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);
     const approval = w.engine.ledger.state.pipelines.get('app')!.approvals[0]!;
     expect(approval).toMatchObject({ ring: 'prod', revision: head.id, via: 'vcs' });
+  });
+  it('a deploy request deleted under the cursor (a git tag removed): the requests are read again, the seen ones left out, and the next one is taken', async () => {
+    const w = await world({ policies: { prod: manual() } });
+    await w.engine.tick();
+    const first = await w.source.requestDeploy!({ ring: 'prod', revision: (await w.source.head()).id });
+    await w.engine.tick();
+    expect(await w.versions('prod')).toEqual(['1.0.1', '1.0.1']);
+    // The first request is deleted in the repository: the source no longer knows that cursor.
+    const read = w.source.deployRequests!.bind(w.source);
+    w.source.deployRequests = async (since) => {
+      if (since === first.id)
+        throw new RingmasterError('CURSOR_LOST', `deploy request ${since} no longer exists (tag deleted?)`);
+      return (await read(since)).filter((r) => r.id !== first.id);
+    };
+    await w.source.commit({ 'app.txt': 'v2\n' }, 'second', 'bob');
+    await w.engine.tick();
+    await w.source.requestDeploy!({ ring: 'prod', revision: (await w.source.head()).id });
+    await w.engine.tick();
+    expect(w.errors).toEqual([]);
+    expect(await w.versions('prod')).toEqual(['1.0.2', '1.0.2']);
+    const records = await w.engine.ledger.read();
+    expect(records.filter((r) => r.type === 'deploy-requests.reset').map((r) => r.data)).toEqual([
+      { pipeline: 'app', from: first.id, reason: expect.stringContaining('no longer exists') },
+    ]);
+    // Each request was taken once: one approval each, none twice after the reset.
+    await w.engine.tick();
+    const approvals = w.engine.ledger.state.pipelines.get('app')!.approvals;
+    expect(approvals.map((a) => [a.ring, a.via])).toEqual([
+      ['prod', 'vcs'],
+      ['prod', 'vcs'],
+    ]);
   });
 });
 

@@ -6,7 +6,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Artifact } from '../contracts/artifact.js';
-import type { Revision, Source } from '../contracts/source.js';
+import type { DeployRequest, Revision, Source } from '../contracts/source.js';
 import { isRingmasterError, RingmasterError } from '../errors.js';
 import { entry } from '../ledger/ledger.js';
 import type { PipelineState } from '../ledger/state.js';
@@ -89,8 +89,23 @@ export class Intake {
   async pollDeployRequests(pipeline: Pipeline): Promise<void> {
     if (!pipeline.source.deployRequests) return;
     const p = this.rt.state(pipeline.name);
-    const requests = await pipeline.source.deployRequests(p.requestCursor);
-    for (const request of requests) {
+    let requests: DeployRequest[];
+    try {
+      requests = await pipeline.source.deployRequests(p.requestCursor);
+    } catch (error) {
+      if (!isRingmasterError(error, 'CURSOR_LOST') || p.requestCursor === undefined) throw error;
+      // The request the cursor named is gone (a deleted tag): read them all again; the ones
+      // already seen are left out below, so none is taken twice and none after it is lost.
+      await this.rt.ledger.write(
+        entry('deploy-requests.reset', {
+          pipeline: pipeline.name,
+          from: p.requestCursor,
+          reason: error.message,
+        }),
+      );
+      requests = await pipeline.source.deployRequests(undefined);
+    }
+    for (const request of requests.filter((r) => !p.requestsSeen.has(r.id))) {
       const known = pipeline.rings.some((r) => r.name === request.ring);
       await this.rt.ledger.write(
         entry('deploy-request.seen', { pipeline: pipeline.name, request }),

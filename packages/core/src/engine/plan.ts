@@ -145,13 +145,14 @@ export async function planPipeline(
   if (poll && pipeline.source.deployRequests) {
     try {
       for (const r of await pipeline.source.deployRequests(p.requestCursor))
-        approvals.push({
-          ring: r.ring,
-          revision: r.revision,
-          by: r.author,
-          name: r.name,
-          known: pipeline.rings.some((ring) => ring.name === r.ring),
-        });
+        if (!p.requestsSeen.has(r.id))
+          approvals.push({
+            ring: r.ring,
+            revision: r.revision,
+            by: r.author,
+            name: r.name,
+            known: pipeline.rings.some((ring) => ring.name === r.ring),
+          });
     } catch (error) {
       pollError ??= `deploy requests: ${message(error)}`;
     }

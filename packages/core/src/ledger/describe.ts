@@ -158,6 +158,10 @@ export function describeRecord(r: TypedRecord): string[] {
       return [
         `${p} deploy request ${r.data.request.name} by ${r.data.request.author} for ${r.data.request.ring}: ${short(r.data.request.revision)}`,
       ];
+    case 'deploy-requests.reset':
+      return [
+        `${p} the deploy request ${r.data.from} is gone from the source: requests are read from the start again, those already seen left out (${first(r.data.reason)})`,
+      ];
     case 'notification.queued':
       return [
         `${p} notice${r.data.notification.author ? ` to ${r.data.notification.author}` : ''}: ${r.data.notification.summary}`,

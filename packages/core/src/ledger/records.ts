@@ -226,6 +226,11 @@ export interface RecordData {
     identity?: ApprovalIdentity;
   };
   'deploy-request.seen': { pipeline: string; request: DeployRequest };
+  /**
+   * The source no longer has the request the cursor named (a deleted tag): the requests are read
+   * from the start again, and those already seen (by id) are left out.
+   */
+  'deploy-requests.reset': { pipeline: string; from: string; reason: string };
   'notification.queued': { pipeline: string; id: string; notification: Notification };
   'notification.sent': { pipeline: string; id: string; notifier: string; ok: boolean; error?: string };
   /** Someone asked for a revision to be built again (after a failed build): its next attempt. */

@@ -207,6 +207,8 @@ export interface PipelineState {
   /** Cursors of the rings fed by their own line of development. */
   readonly feedCursors: ReadonlyMap<string, string>;
   readonly requestCursor?: string;
+  /** Every deploy request seen, by id → its ring: after a reset, the ones already seen are left out. */
+  readonly requestsSeen: ReadonlyMap<string, string>;
   readonly revisions: ReadonlyMap<string, RevisionState>;
   /** Revisions seen (or asked to be built again) but not built yet, oldest first. */
   readonly pending: readonly string[];
@@ -268,6 +270,7 @@ function newPipeline(name: string): Folding {
   return {
     name,
     feedCursors: new Map(),
+    requestsSeen: new Map(),
     revisions: new Map(),
     pending: [],
     releases: new Map(),
@@ -659,6 +662,10 @@ const handlers: Handlers = {
   },
   'deploy-request.seen'(p, { request }) {
     p.requestCursor = request.id;
+    p.requestsSeen.set(request.id, request.ring);
+  },
+  'deploy-requests.reset'(p) {
+    p.requestCursor = undefined;
   },
   'notification.queued'(p, { id, notification }) {
     p.notifications.set(id, { notification, sent: new Map() });
