@@ -129,9 +129,11 @@ describe('engine: bad builds and history', () => {
     expect(w.errors).toEqual([]);
     expect(await w.versions('prod')).toEqual(['1.0.2', '1.0.2']);
     const records = await w.engine.ledger.read();
+    // The reset came at the tick before the second request: no request left to move the cursor to.
     expect(records.filter((r) => r.type === 'deploy-requests.reset').map((r) => r.data)).toEqual([
       { pipeline: 'app', from: first.id, reason: expect.stringContaining('no longer exists') },
     ]);
+    expect(w.engine.ledger.state.pipelines.get('app')!.requestCursor).not.toBe(first.id);
     // Each request was taken once: one approval each, none twice after the reset.
     await w.engine.tick();
     const approvals = w.engine.ledger.state.pipelines.get('app')!.approvals;

@@ -162,7 +162,7 @@ export async function deployRequests(
       const latest = records.filter((r) => r.request).at(-1)?.tag ?? '(none)';
       throw new RingmasterError(
         'CURSOR_LOST',
-        `deploy request ${JSON.stringify(since)} no longer exists (tag deleted?); the newest request is ${latest}. Reset the cursor to it.`,
+        `deploy request ${JSON.stringify(since)} no longer exists (tag deleted?); the newest request is ${latest}. The engine reads the requests again from the start, leaving out those it has taken.`,
         { scope: SCOPE, details: { since, latest } },
       );
     }

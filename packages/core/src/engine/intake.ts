@@ -81,7 +81,14 @@ export class Intake {
     const seen = last && !fresh.includes(last) && cursor !== last.id ? [...fresh, last] : fresh;
     if (seen.length) {
       await this.rt.ledger.write(
-        ...seen.map((revision) => entry('revision.seen', { pipeline: pipeline.name, revision, ...of })),
+        ...seen.map((revision) =>
+          entry('revision.seen', {
+            pipeline: pipeline.name,
+            revision,
+            ...of,
+            ...(revision === last && !fresh.includes(last) ? { known: true as const } : {}),
+          }),
+        ),
       );
     }
   }
@@ -90,22 +97,20 @@ export class Intake {
     if (!pipeline.source.deployRequests) return;
     const p = this.rt.state(pipeline.name);
     let requests: DeployRequest[];
+    let reset: { from: string; to?: string; reason: string } | undefined;
     try {
       requests = await pipeline.source.deployRequests(p.requestCursor);
     } catch (error) {
       if (!isRingmasterError(error, 'CURSOR_LOST') || p.requestCursor === undefined) throw error;
-      // The request the cursor named is gone (a deleted tag): read them all again; the ones
-      // already seen are left out below, so none is taken twice and none after it is lost.
-      await this.rt.ledger.write(
-        entry('deploy-requests.reset', {
-          pipeline: pipeline.name,
-          from: p.requestCursor,
-          reason: error.message,
-        }),
-      );
-      requests = await pipeline.source.deployRequests(undefined);
+      // The request the cursor named is gone (a deleted tag): read them all again and take the
+      // ones not seen yet, so none is taken twice and none after it is lost; then the cursor moves
+      // to the newest (after them: a crash meanwhile leaves it on the last one taken).
+      const all = await pipeline.source.deployRequests(undefined);
+      requests = unseenRequests(p, all);
+      const to = all.at(-1)?.id;
+      reset = { from: p.requestCursor, ...(to ? { to } : {}), reason: error.message };
     }
-    for (const request of requests.filter((r) => !p.requestsSeen.has(r.id))) {
+    for (const request of requests) {
       const known = pipeline.rings.some((r) => r.name === request.ring);
       await this.rt.ledger.write(
         entry('deploy-request.seen', { pipeline: pipeline.name, request }),
@@ -136,6 +141,8 @@ export class Intake {
         });
       }
     }
+    if (reset)
+      await this.rt.ledger.write(entry('deploy-requests.reset', { pipeline: pipeline.name, ...reset }));
   }
 
   async buildPending(pipeline: Pipeline): Promise<void> {
@@ -262,4 +269,12 @@ export class Intake {
       throw error;
     }
   }
+}
+
+/**
+ * The requests of a full read not taken yet: a request counts as taken when one of the same id
+ * for the same revision was seen (a tag made again under its name for another commit is new).
+ */
+export function unseenRequests(p: PipelineState, all: readonly DeployRequest[]): DeployRequest[] {
+  return all.filter((r) => p.requestsSeen.get(r.id) !== r.revision);
 }

@@ -4,10 +4,11 @@
  * would record, and per ring the ring state machine's answer in words. It never builds,
  * installs or writes the ledger.
  */
+import type { DeployRequest } from '../contracts/source.js';
 import { isRingmasterError } from '../errors.js';
 import type { PipelineState } from '../ledger/state.js';
 import type { Pipeline } from '../model/pipeline.js';
-import { linesOf } from './intake.js';
+import { linesOf, unseenRequests } from './intake.js';
 import type { Project } from './relations.js';
 import { type RingAction, type RingActionKind, ringAction } from './ring-action.js';
 
@@ -144,15 +145,22 @@ export async function planPipeline(
   const approvals: PlannedApproval[] = [];
   if (poll && pipeline.source.deployRequests) {
     try {
-      for (const r of await pipeline.source.deployRequests(p.requestCursor))
-        if (!p.requestsSeen.has(r.id))
-          approvals.push({
-            ring: r.ring,
-            revision: r.revision,
-            by: r.author,
-            name: r.name,
-            known: pipeline.rings.some((ring) => ring.name === r.ring),
-          });
+      let requests: DeployRequest[];
+      try {
+        requests = await pipeline.source.deployRequests(p.requestCursor);
+      } catch (error) {
+        if (!isRingmasterError(error, 'CURSOR_LOST') || p.requestCursor === undefined) throw error;
+        // As the engine does: read from the start, without the requests already taken.
+        requests = unseenRequests(p, await pipeline.source.deployRequests(undefined));
+      }
+      for (const r of requests)
+        approvals.push({
+          ring: r.ring,
+          revision: r.revision,
+          by: r.author,
+          name: r.name,
+          known: pipeline.rings.some((ring) => ring.name === r.ring),
+        });
     } catch (error) {
       pollError ??= `deploy requests: ${message(error)}`;
     }

@@ -29,7 +29,11 @@ export function describeRecord(r: TypedRecord): string[] {
   const p = `[${pipeline ?? '-'}]`;
   switch (r.type) {
     case 'revision.seen': {
-      const { revision, feed } = r.data;
+      const { revision, feed, known } = r.data;
+      if (known)
+        return [
+          `${p} ${feed ? `${feed}'s line` : 'the mainline'} is at ${short(revision.id)}, a commit already seen: only its cursor moves`,
+        ];
       return [
         `${p} commit ${short(revision.id)} by ${revision.author}${feed ? ` on ${feed}'s line` : ''}: ${first(revision.message)}`,
       ];
@@ -160,7 +164,7 @@ export function describeRecord(r: TypedRecord): string[] {
       ];
     case 'deploy-requests.reset':
       return [
-        `${p} the deploy request ${r.data.from} is gone from the source: requests are read from the start again, those already seen left out (${first(r.data.reason)})`,
+        `${p} the deploy request ${r.data.from} is gone from the source: requests were read from the start again, those already taken left out${r.data.to ? `; the cursor is now ${r.data.to}` : ''} (${first(r.data.reason)})`,
       ];
     case 'notification.queued':
       return [

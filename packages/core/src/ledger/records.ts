@@ -39,7 +39,8 @@ export interface ApprovalIdentity {
 /** Record type → its data. */
 export interface RecordData {
   /** `feed`: the ring whose own line the revision is on (absent for the pipeline's mainline). */
-  'revision.seen': { pipeline: string; revision: Revision; feed?: string };
+  /** `known`: the revision was seen before (on another line); only the line's cursor moves. */
+  'revision.seen': { pipeline: string; revision: Revision; feed?: string; known?: true };
   'source.reset': { pipeline: string; from: string; to: string; reason: string; feed?: string };
   /** `attempt`: 1 for the first build of the revision, counting retries and restarts. */
   'build.started': { pipeline: string; revision: string; attempt?: number };
@@ -227,10 +228,11 @@ export interface RecordData {
   };
   'deploy-request.seen': { pipeline: string; request: DeployRequest };
   /**
-   * The source no longer has the request the cursor named (a deleted tag): the requests are read
-   * from the start again, and those already seen (by id) are left out.
+   * The source no longer has the request the cursor named (a deleted tag): the requests were read
+   * from the start again, those already seen (same id, same revision) left out, and the cursor
+   * moves to `to`, the newest request there is (absent: none).
    */
-  'deploy-requests.reset': { pipeline: string; from: string; reason: string };
+  'deploy-requests.reset': { pipeline: string; from: string; to?: string; reason: string };
   'notification.queued': { pipeline: string; id: string; notification: Notification };
   'notification.sent': { pipeline: string; id: string; notifier: string; ok: boolean; error?: string };
   /** Someone asked for a revision to be built again (after a failed build): its next attempt. */

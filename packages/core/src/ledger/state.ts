@@ -207,7 +207,7 @@ export interface PipelineState {
   /** Cursors of the rings fed by their own line of development. */
   readonly feedCursors: ReadonlyMap<string, string>;
   readonly requestCursor?: string;
-  /** Every deploy request seen, by id → its ring: after a reset, the ones already seen are left out. */
+  /** Every deploy request seen, by id → its revision: after a reset, the ones already seen are left out. */
   readonly requestsSeen: ReadonlyMap<string, string>;
   readonly revisions: ReadonlyMap<string, RevisionState>;
   /** Revisions seen (or asked to be built again) but not built yet, oldest first. */
@@ -662,10 +662,10 @@ const handlers: Handlers = {
   },
   'deploy-request.seen'(p, { request }) {
     p.requestCursor = request.id;
-    p.requestsSeen.set(request.id, request.ring);
+    p.requestsSeen.set(request.id, request.revision);
   },
-  'deploy-requests.reset'(p) {
-    p.requestCursor = undefined;
+  'deploy-requests.reset'(p, { to }) {
+    p.requestCursor = to;
   },
   'notification.queued'(p, { id, notification }) {
     p.notifications.set(id, { notification, sent: new Map() });
