@@ -4,17 +4,15 @@
  * the same assertions must hold.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aptRepository, deb } from '../src/index.js';
-import { cleanup, makeKey, ok, revision, type TestKey, tempDir, writeTree } from './helpers.js';
+import { cleanup, makeKey, ok, revision, sha256, type TestKey, tempDir, writeTree } from './helpers.js';
 
 const src = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 let key: TestKey;
 let work: string;

@@ -1,10 +1,12 @@
 /** Test fixtures: temp dirs, build trees, revisions, a throwaway OpenPGP key and a tool runner. */
+
+import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Artifact, Revision } from '@ringmaster/core/adapter';
 import { runCommand } from '@ringmaster/core/adapter';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { type DebOptions, deb } from '../src/index.js';
 
 const made: string[] = [];
@@ -79,6 +81,46 @@ export interface TestKey {
   passphrase: string;
   close(): Promise<void>;
 }
+
+/**
+ * The test file's throwaway key: made before its tests, closed after them with every temp dir
+ * (`cleanup()`). Its fields can be read once the tests run.
+ */
+export function fileKey(): TestKey {
+  let key: TestKey | undefined;
+  beforeAll(async () => {
+    key = await makeKey();
+  });
+  afterAll(async () => {
+    await key?.close();
+    await cleanup();
+  });
+  const made = (): TestKey => {
+    if (!key) throw new Error('the test key is made in beforeAll: read it inside a test or hook');
+    return key;
+  };
+  return {
+    get homedir() {
+      return made().homedir;
+    },
+    get keyId() {
+      return made().keyId;
+    },
+    get publicKeyFile() {
+      return made().publicKeyFile;
+    },
+    get secretKeyFile() {
+      return made().secretKeyFile;
+    },
+    get passphrase() {
+      return made().passphrase;
+    },
+    close: () => made().close(),
+  };
+}
+
+/** SHA-256 of some bytes, as hex. */
+export const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 export async function makeKey(): Promise<TestKey> {
   const homedir = await mkdtemp(join(tmpdir(), 'gpgk-'));

@@ -6,14 +6,13 @@
  * would drop. (The fsync fails by a module mock; the rest is the real repository, gpgv and
  * apt's sums.)
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isRingmasterError } from '@ringmaster/core/adapter';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { aptRepository } from '../src/index.js';
-import { buildVersion, cleanup, makeKey, ok, rejection, type TestKey, tempDir } from './helpers.js';
+import { buildVersion, fileKey, ok, rejection, sha256, tempDir } from './helpers.js';
 
 /** Directories whose next fsync fails with EIO (once each), and every directory fsynced, in order. */
 const failing = vi.hoisted(() => new Set<string>());
@@ -42,16 +41,7 @@ vi.mock('../src/repository/fs-atomic.js', async (importOriginal) => {
   };
 });
 
-let key: TestKey;
-beforeAll(async () => {
-  key = await makeKey();
-});
-afterAll(async () => {
-  await key?.close();
-  await cleanup();
-});
-
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const key = fileKey();
 
 /** Each stanza of a suite's Packages: its package, version, pool file and SHA256. */
 async function stanzas(dir: string, suite: string) {

@@ -6,24 +6,15 @@
  * is never trusted; a crafted package is refused as a publish refuses it; a catalogue an older
  * version wrote is rebuilt; and apt-get (through gpgv) reads the result.
  */
-import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { isRingmasterError } from '@ringmaster/core/adapter';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type AptRepository, aptRepository } from '../src/index.js';
-import { aptTool, buildVersion, cleanup, makeKey, ok, rejection, type TestKey, tempDir } from './helpers.js';
+import { aptTool, buildVersion, fileKey, ok, rejection, sha256, tempDir } from './helpers.js';
 
-let key: TestKey;
-beforeAll(async () => {
-  key = await makeKey();
-});
-afterAll(async () => {
-  await key?.close();
-  await cleanup();
-});
+const key = fileKey();
 
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const PACKAGES = 'dists/stable/main/binary-amd64/Packages';
 
 const build = (name: string, version: string) =>

@@ -1,5 +1,4 @@
 /** aptRepository(): layout, signed indexes, refusal of bad packages, lock, retention, HTTP. */
-import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -8,18 +7,9 @@ import { isRingmasterError, runCommand } from '@ringmaster/core/adapter';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { aptRepository, deb } from '../src/index.js';
 import { mapLimit } from '../src/repository/concurrency.js';
-import { cleanup, makeKey, ok, rejection, revision, type TestKey, tempDir, writeTree } from './helpers.js';
+import { fileKey, ok, rejection, revision, sha256, tempDir, writeTree } from './helpers.js';
 
-let key: TestKey;
-beforeAll(async () => {
-  key = await makeKey();
-});
-afterAll(async () => {
-  await key?.close();
-  await cleanup();
-});
-
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const key = fileKey();
 
 async function build(name: string, version: string, extra: Record<string, string> = {}): Promise<Artifact> {
   const tree = await writeTree(await tempDir('tree'), {

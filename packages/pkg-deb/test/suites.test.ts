@@ -2,7 +2,6 @@
  * A suite per ring: the real apt-get, reading only `dists/prod` (signed-by), installs exactly
  * what was admitted to prod; retention keeps what a ring suite lists; refusals change nothing.
  */
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,12 +18,11 @@ import {
   ok,
   rejection,
   revision,
+  sha256,
   type TestKey,
   tempDir,
   writeTree,
 } from './helpers.js';
-
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 async function build(
   name: string,
